@@ -1,0 +1,1 @@
+"""Billing: invoice lines and amounts, invoice PDFs, payment and batch CSV imports."""

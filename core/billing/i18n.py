@@ -1,0 +1,118 @@
+"""Money, dates and labels on invoices, in Dutch or English (Babel for the formats)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from babel.dates import format_date as babel_format_date
+from babel.numbers import format_currency
+
+LANGUAGES: tuple[str, ...] = ("nl", "en")
+_LOCALES = {"nl": "nl_NL", "en": "en_GB"}
+
+# Templates use str.format fields; the caller fills them in.
+_LABELS: dict[str, tuple[str, str]] = {
+    # key: (nl, en)
+    "invoice": ("Factuur", "Invoice"),
+    "credit_note": ("Creditnota", "Credit note"),
+    "invoice_number": ("Factuurnummer", "Invoice number"),
+    "credit_note_number": ("Creditnotanummer", "Credit note number"),
+    "date": ("Factuurdatum", "Invoice date"),
+    "due_date": ("Vervaldatum", "Due date"),
+    "period": ("Periode", "Period"),
+    "customer_number": ("Klantnummer", "Customer number"),
+    "credited_invoice": ("Correctie op factuur", "Correction of invoice"),
+    "description": ("Omschrijving", "Description"),
+    "quantity": ("Aantal", "Quantity"),
+    "unit": ("Eenheid", "Unit"),
+    "unit_price": ("Prijs", "Unit price"),
+    "amount": ("Bedrag", "Amount"),
+    "subtotal": ("Subtotaal", "Subtotal"),
+    "vat": ("Btw", "VAT"),
+    "vat_with_rate": ("Btw {rate}%", "VAT {rate}%"),
+    "total": ("Totaal", "Total"),
+    "vat_number": ("Btw-nummer", "VAT number"),
+    "chamber_of_commerce": ("KvK", "Chamber of Commerce"),
+    "iban": ("IBAN", "IBAN"),
+    "email": ("E-mail", "E-mail"),
+    "reverse_charge_note": (
+        "Btw verlegd naar de afnemer (art. 196 Btw-richtlijn 2006/112/EG).",
+        "VAT reverse charged to the customer (Art. 196 VAT Directive 2006/112/EC).",
+    ),
+    "payment_terms": (
+        "Wij verzoeken u het totaalbedrag binnen {days} dagen over te maken",
+        "Please pay the total amount within {days} days",
+    ),
+    "payment_terms_iban": (
+        " op {iban} t.n.v. {name}",
+        " to {iban} in the name of {name}",
+    ),
+    "payment_reference": (
+        ", onder vermelding van {reference}.",
+        ", quoting {reference} as payment reference.",
+    ),
+    "credit_terms": (
+        "Dit bedrag wordt binnen {days} dagen verrekend of teruggestort; kenmerk {reference}.",
+        "This amount will be settled or refunded within {days} days; reference {reference}.",
+    ),
+    "test_marker": ("TEST", "TEST"),
+    "test_banner": (
+        "TESTFACTUUR - niet betalen, geen fiscale waarde",
+        "TEST INVOICE - do not pay, no fiscal value",
+    ),
+    "page": ("Pagina", "Page"),
+    "line_subscription": ("Abonnement {plan}", "Subscription {plan}"),
+    "line_usage_voice": ("Bellen buiten bundel", "Calls beyond bundle"),
+    "line_usage_sms": ("Sms buiten bundel", "Text messages beyond bundle"),
+    "line_usage_data": ("Data buiten bundel", "Data beyond bundle"),
+    "line_usage_other": ("Verbruik {call_type}", "Usage {call_type}"),
+    "line_addon": ("Add-on {addon}", "Add-on {addon}"),
+    "unit_pieces": ("st.", "pcs"),
+    "unit_minutes": ("min", "min"),
+}
+
+
+def _index(language: str) -> int:
+    try:
+        return LANGUAGES.index(language)
+    except ValueError:
+        raise ValueError(f"unsupported language {language!r}; use one of {LANGUAGES}") from None
+
+
+def t(key: str, language: str) -> str:
+    """The label (or str.format template) for `key`; KeyError for an unknown key."""
+    return _LABELS[key][_index(language)]
+
+
+def format_money(amount: Decimal, language: str, *, places: int = 2) -> str:
+    """Euro amount, rounded half-up to `places` (at least 2 shown): nl "€ 1.234,56", en "€1,234.56".
+
+    Plain spaces, never non-breaking ones, so the text compares and searches simply.
+    """
+    _index(language)
+    rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    if rounded == 0:
+        rounded = abs(rounded)  # never print "€ -0,00"
+    text = format_currency(rounded, "EUR", locale=_LOCALES[language], decimal_quantization=False)
+    return text.replace("\u00a0", " ").replace("\u202f", " ")
+
+
+def format_decimal(value: Decimal, language: str) -> str:
+    """A plain number (a quantity) with the language's separators, trailing zeros dropped."""
+    _index(language)
+    text = f"{value.normalize():,f}" if value != 0 else "0"
+    if language == "nl":
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
+
+
+def format_percent(rate: Decimal, language: str) -> str:
+    """A VAT rate such as 21 or 9.5 without trailing zeros: "21", nl "9,5", en "9.5"."""
+    return format_decimal(rate, language)
+
+
+def format_date(d: date, language: str) -> str:
+    """Long date: nl "21 november 2026", en "21 November 2026"."""
+    _index(language)
+    return babel_format_date(d, "d MMMM y", locale=_LOCALES[language])

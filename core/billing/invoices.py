@@ -1,0 +1,636 @@
+"""Invoices from totals: drafts, gapless numbering at finalize, credit notes, ledger, archive.
+
+A draft has lines and amounts but no number. `finalize` is the one place a number
+is handed out: in a single transaction it locks the invoice, takes the next
+sequence number from the locked counter row (issuer, year, series), recomputes
+and stores the lines, records the PDF path and adds the total to the revenue
+ledger. A rolled-back finalize therefore gives its number back, and a committed
+one can never hand it out again. The PDF is rendered inside the transaction and
+written (temp file + rename) only once it commits, so no file ever carries a
+number that was not issued; a final invoice whose file is missing is re-rendered
+from its stored data (rendering is deterministic).
+
+Corrections are credit notes with their own number referring to the original;
+nothing issued is ever deleted. Test-mode customers get "TEST-" numbers from
+their own series, and their documents stay out of the ledger, balances and mail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from sqlalchemy import event, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.billing.i18n import LANGUAGES, format_date
+from core.billing.lines import (
+    AddonCharge,
+    FeeTotal,
+    InvoiceAmounts,
+    UsageTotal,
+    VatRule,
+    build_invoice_lines,
+    compute_amounts,
+    credit_note_amounts,
+    vat_rule_for,
+)
+from core.billing.lines import InvoiceLine as Line
+from core.billing.pdf import InvoiceDocument, Party, render_invoice_pdf
+from core.bus.errors import PermanentError
+from core.config import IssuerSettings, Settings
+from core.db import Database
+from core.models import (
+    FEE_CALL_TYPE,
+    AddonType,
+    Customer,
+    Invoice,
+    InvoiceCounter,
+    RatePlan,
+    RevenueLedger,
+    Subscription,
+    SubscriptionAddon,
+    utcnow,
+)
+from core.models import InvoiceLine as LineRow
+from core.rating.cycles import Cycle
+from core.totals import current_totals, cycle_of, cycle_subscriptions
+
+log = logging.getLogger(__name__)
+
+INVOICE, CREDIT_NOTE = "invoice", "credit_note"
+DRAFT, FINAL = "draft", "final"
+LIVE, TEST, BATCH = "live", "test", "batch"
+ACTIVE_ADDON = "active"
+_UNSAFE_PATH = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class InvoiceError(PermanentError):
+    """An invoice operation that retrying cannot make succeed; the message says why."""
+
+
+class InvoiceNotFound(InvoiceError, LookupError):
+    pass
+
+
+class NothingToInvoice(InvoiceError):
+    pass
+
+
+# -- numbers -----------------------------------------------------------------------------------
+
+def format_number(series: str, year: int, seq: int) -> str:
+    """"2026-00042" (live), "TEST-2026-00003" (test), "2026-B00007" (batch)."""
+    if series == LIVE:
+        return f"{year}-{seq:05d}"
+    if series == TEST:
+        return f"TEST-{year}-{seq:05d}"
+    if series == BATCH:
+        return f"{year}-B{seq:05d}"
+    raise ValueError(f"unknown invoice series {series!r}")
+
+
+def next_seq(session: Session, issuer: str, year: int, series: str) -> int:
+    """Take the next number of a series: the counter row is locked until the transaction ends.
+
+    MariaDB: SELECT ... FOR UPDATE. SQLite: the write transaction (BEGIN IMMEDIATE)
+    already excludes every other writer. A missing row is inserted in a savepoint;
+    losing that race to another transaction just means locking the row it created.
+    """
+    query = (select(InvoiceCounter)
+             .where(InvoiceCounter.issuer == issuer, InvoiceCounter.year == year,
+                    InvoiceCounter.series == series)
+             .with_for_update().execution_options(populate_existing=True))
+    counter = session.scalars(query).first()
+    if counter is None:
+        try:
+            with session.begin_nested():
+                session.add(InvoiceCounter(issuer=issuer, year=year, series=series, last_seq=0))
+        except IntegrityError:
+            pass  # created by a concurrent finalize: lock theirs
+        counter = session.scalars(query).one()
+    counter.last_seq += 1
+    session.flush()
+    return counter.last_seq
+
+
+# -- files -------------------------------------------------------------------------------------
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same directory and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def safe_name(text: str) -> str:
+    """A customer code or client id usable as one path component."""
+    cleaned = _UNSAFE_PATH.sub("_", text).strip(".")
+    return cleaned or "_"
+
+
+def archive_path(settings: Settings, customer_code: str, number: str) -> Path:
+    return settings.invoices_dir / safe_name(customer_code) / f"{safe_name(number)}.pdf"
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run `action` once the outermost transaction of `session` commits (never on rollback).
+
+    Savepoints fire SQLAlchemy's commit/rollback events too; those are ignored here.
+    """
+    pending: list[Callable[[], None]] | None = session.info.get("billing_after_commit")
+    if pending is None:
+        actions: list[Callable[[], None]] = []
+        session.info["billing_after_commit"] = actions
+
+        def run(sess: Session) -> None:
+            if sess.get_nested_transaction() is not None:
+                return
+            todo, actions[:] = list(actions), []
+            for item in todo:
+                try:
+                    item()
+                except Exception:  # the invoice is issued; a missing file is re-rendered later
+                    log.exception("after-commit action failed")
+
+        def discard(sess: Session) -> None:
+            if sess.get_nested_transaction() is None:
+                actions.clear()
+
+        event.listen(session, "after_commit", run)
+        event.listen(session, "after_rollback", discard)
+        pending = actions
+    pending.append(action)
+
+
+# -- what a cycle charges ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CycleCharges:
+    fees: tuple[FeeTotal, ...]
+    usage: tuple[UsageTotal, ...]
+    addons: tuple[AddonCharge, ...]
+
+
+def cycle_charges(session: Session, customer: Customer, cycle_start: date) -> CycleCharges:
+    """Fees (totals' fee rows), rated usage per call type, and add-ons active in the cycle."""
+    subs = {sub_id: (number, plan or "") for sub_id, number, plan in session.execute(
+        select(Subscription.id, Subscription.number, RatePlan.name)
+        .outerjoin(RatePlan, RatePlan.id == Subscription.rate_plan_id)
+        .where(Subscription.customer_id == customer.id))}
+    fees: list[FeeTotal] = []
+    usage: list[UsageTotal] = []
+    for row in current_totals(session, customer.id, cycle_start):
+        number, plan = subs.get(row.subscription_id, (str(row.subscription_id), ""))
+        if row.call_type == FEE_CALL_TYPE:
+            fees.append(FeeTotal(number, plan, row.rated_amount))
+        else:
+            usage.append(UsageTotal(number, row.call_type, row.count, row.duration_s,
+                                    row.volume_kb, row.rated_amount))
+    return CycleCharges(tuple(fees), tuple(usage), tuple(_addon_charges(session, customer, cycle_start)))
+
+
+def _addon_charges(session: Session, customer: Customer, cycle_start: date) -> list[AddonCharge]:
+    active = {sub.id: sub for sub in cycle_subscriptions(session, customer.id, cycle_of(customer, cycle_start))}
+    if not active:
+        return []
+    rows = session.execute(
+        select(SubscriptionAddon.subscription_id, SubscriptionAddon.addon_code)
+        .where(SubscriptionAddon.subscription_id.in_(active), SubscriptionAddon.status == ACTIVE_ADDON)
+        .order_by(SubscriptionAddon.subscription_id, SubscriptionAddon.addon_code)).all()
+    if not rows:
+        return []
+    types: dict[str, list[AddonType]] = {}
+    for addon_type in session.scalars(select(AddonType).where(AddonType.code.in_({r[1] for r in rows}))):
+        types.setdefault(addon_type.code, []).append(addon_type)
+    charges = []
+    for sub_id, code in rows:
+        sub = active[sub_id]
+        candidates = types.get(code, [])
+        # A code can exist at several providers: the subscription's provider decides.
+        chosen = next((t for t in candidates if t.provider == sub.provider), None)
+        if chosen is None and len(candidates) == 1:
+            chosen = candidates[0]
+        if chosen is None:
+            log.warning("add-on %s of %s has no price: not invoiced", code, sub.number)
+            continue
+        charges.append(AddonCharge(sub.number, chosen.name, chosen.monthly_price))
+    return charges
+
+
+def customer_language(customer: Customer) -> Literal["nl", "en"]:
+    return "en" if customer.language == "en" else "nl"
+
+
+def vat_rule(customer: Customer, settings: Settings | None) -> VatRule:
+    issuer = settings.issuer if settings else IssuerSettings()
+    rate = settings.vat_rate if settings else Decimal("21")
+    return vat_rule_for(customer.country or "NL", customer.vat_number, issuer.country, rate)
+
+
+def cycle_amounts(session: Session, customer: Customer, cycle_start: date,
+                  settings: Settings | None) -> InvoiceAmounts:
+    """The invoice a customer-cycle would get now: lines from the totals, VAT by the rules."""
+    charges = cycle_charges(session, customer, cycle_start)
+    lines = build_invoice_lines(charges.fees, charges.usage, charges.addons,
+                                language=customer_language(customer))
+    return compute_amounts(lines, vat_rule(customer, settings))
+
+
+def stored_amounts(invoice: Invoice) -> InvoiceAmounts:
+    lines = tuple(Line(r.description, r.quantity, r.unit, r.unit_price, r.amount) for r in invoice.lines)
+    return InvoiceAmounts(lines=lines, subtotal=invoice.subtotal, vat_rate=invoice.vat_rate,
+                          vat=invoice.vat, total=invoice.total, reverse_charge=invoice.reverse_charge)
+
+
+def _store_amounts(invoice: Invoice, amounts: InvoiceAmounts) -> None:
+    invoice.lines = [LineRow(position=i, description=line.description[:255], quantity=line.quantity,
+                             unit=line.unit[:16], unit_price=line.unit_price, amount=line.amount)
+                     for i, line in enumerate(amounts.lines, start=1)]
+    invoice.subtotal = amounts.subtotal
+    invoice.vat_rate = amounts.vat_rate
+    invoice.vat = amounts.vat
+    invoice.total = amounts.total
+    invoice.reverse_charge = amounts.reverse_charge
+
+
+# -- drafts ------------------------------------------------------------------------------------
+
+def standing_invoice(session: Session, customer_id: int, cycle_start: date) -> Invoice | None:
+    """The cycle's invoice that stands: a draft, or a final invoice no credit note corrects."""
+    credited = (select(Invoice.credited_invoice_id)
+                .where(Invoice.kind == CREDIT_NOTE, Invoice.credited_invoice_id.is_not(None)))
+    return session.scalars(
+        select(Invoice).where(Invoice.customer_id == customer_id, Invoice.cycle_start_date == cycle_start,
+                              Invoice.kind == INVOICE, Invoice.id.not_in(credited))
+        .order_by(Invoice.id.desc())).first()
+
+
+def _lock_customer(session: Session, customer_id: int) -> Customer:
+    customer = session.scalars(select(Customer).where(Customer.id == customer_id).with_for_update()
+                               .execution_options(populate_existing=True)).first()
+    if customer is None:
+        raise InvoiceNotFound(f"no customer with id {customer_id}")
+    return customer
+
+
+def draft_in(session: Session, customer_id: int, cycle_start: date, settings: Settings | None = None,
+             amounts: InvoiceAmounts | None = None) -> Invoice:
+    """Create or refresh the cycle's draft; a final invoice that stands is returned as is.
+
+    The customer row is locked, so two runs for the same customer-cycle make one draft.
+    `amounts` saves recomputing what the caller computed in this same transaction.
+    """
+    customer = _lock_customer(session, customer_id)
+    invoice = standing_invoice(session, customer_id, cycle_start)
+    if invoice is not None and invoice.status == FINAL:
+        return invoice
+    if invoice is None:
+        invoice = Invoice(customer_id=customer_id, cycle_start_date=cycle_start, kind=INVOICE,
+                          status=DRAFT, issuer=(settings.issuer if settings else IssuerSettings()).code)
+        session.add(invoice)
+    invoice.test_mode = customer.test_mode
+    invoice.language = customer_language(customer)
+    _store_amounts(invoice, amounts or cycle_amounts(session, customer, cycle_start, settings))
+    session.flush()
+    return invoice
+
+
+def draft_invoice(db: Database, customer_id: int, cycle_start: date, *,
+                  settings: Settings | None = None) -> int:
+    """The id of the customer-cycle's draft (created or refreshed from the current totals)."""
+    with db.transaction() as session:
+        return draft_in(session, customer_id, cycle_start, settings).id
+
+
+# -- finalize ----------------------------------------------------------------------------------
+
+def _lock_invoice(session: Session, invoice_id: int) -> Invoice:
+    invoice = session.scalars(select(Invoice).where(Invoice.id == invoice_id).with_for_update()
+                              .execution_options(populate_existing=True)).first()
+    if invoice is None:
+        raise InvoiceNotFound(f"no invoice with id {invoice_id}")
+    return invoice
+
+
+def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings: Settings,
+                recompute: bool = True) -> str:
+    """Number, store and archive a draft in `session`'s transaction; returns the number.
+
+    The lines are recomputed from the totals unless `recompute` is False (the draft
+    was made in this same transaction). Idempotent: finalizing a final invoice
+    returns its number (and restores a missing PDF).
+    """
+    invoice = _lock_invoice(session, invoice_id)
+    customer = session.get_one(Customer, invoice.customer_id)
+    if invoice.status == FINAL:
+        assert invoice.number is not None
+        ensure_pdf_in(session, invoice, settings)
+        return invoice.number
+    if invoice.kind == INVOICE:
+        invoice.issuer = settings.issuer.code  # numbered in the series of the issuer issuing it
+        invoice.test_mode = customer.test_mode
+        invoice.language = customer_language(customer)
+        if invoice.cycle_start_date is not None and recompute:
+            _store_amounts(invoice, cycle_amounts(session, customer, invoice.cycle_start_date, settings))
+    if not invoice.lines:
+        raise NothingToInvoice(f"{customer.code}: nothing to invoice (no fees, usage or add-ons)")
+    series = TEST if invoice.test_mode else LIVE
+    seq = next_seq(session, invoice.issuer, issue_date.year, series)
+    number = format_number(series, issue_date.year, seq)
+    invoice.number, invoice.year, invoice.seq = number, issue_date.year, seq
+    invoice.issue_date = issue_date
+    invoice.due_date = issue_date + timedelta(days=settings.payment_terms_days)
+    invoice.status = FINAL
+    invoice.finalized_at = utcnow()
+    path = archive_path(settings, customer.code, number)
+    invoice.pdf_path = str(path)
+    pdf = render_invoice_pdf(invoice_document(session, invoice, customer, settings))
+    if not invoice.test_mode:
+        add_to_ledger(session, customer.id, invoice.total, 1 if invoice.kind == INVOICE else 0)
+    session.flush()
+    after_commit(session, lambda: write_atomic(path, pdf))
+    return number
+
+
+def finalize_invoice(db: Database, invoice_id: int, *, issue_date: date, settings: Settings) -> str:
+    """Finalize a draft in its own transaction; returns the invoice number (idempotent)."""
+    with db.transaction() as session:
+        return finalize_in(session, invoice_id, issue_date=issue_date, settings=settings)
+
+
+def add_to_ledger(session: Session, customer_id: int, amount: Decimal, invoices: int) -> None:
+    """Add a finalized document's total to the customer's revenue ledger (atomic increment)."""
+    increment = (update(RevenueLedger).where(RevenueLedger.customer_id == customer_id)
+                 .values(invoiced_total=RevenueLedger.invoiced_total + amount,
+                         invoice_count=RevenueLedger.invoice_count + invoices, updated_at=utcnow())
+                 .execution_options(synchronize_session=False))
+    if session.execute(increment).rowcount:  # type: ignore[attr-defined]
+        return
+    try:
+        with session.begin_nested():
+            session.add(RevenueLedger(customer_id=customer_id, invoiced_total=amount,
+                                      invoice_count=invoices, paid_total=Decimal("0"), status="unpaid"))
+    except IntegrityError:  # created concurrently: increment theirs
+        session.execute(increment)
+
+
+# -- documents ---------------------------------------------------------------------------------
+
+def issuer_party(settings: Settings) -> Party:
+    issuer = settings.issuer
+    return Party(name=issuer.name, address_lines=tuple(_lines(issuer.address)),
+                 vat_number=issuer.vat_number or None, email=issuer.email or None,
+                 country=issuer.country, iban=issuer.iban or None,
+                 chamber_of_commerce=issuer.chamber_of_commerce or None)
+
+
+def customer_party(customer: Customer) -> Party:
+    return Party(name=customer.name, address_lines=tuple(_lines(customer.address or "")),
+                 vat_number=customer.vat_number or None, email=customer.email or None,
+                 country=customer.country or "NL")
+
+
+def _lines(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"\r?\n|\|", text) if part.strip()]
+
+
+def period_label(cycle: Cycle, language: str) -> str:
+    return f"{format_date(cycle.start, language)} - {format_date(cycle.end - timedelta(days=1), language)}"
+
+
+def invoice_document(session: Session, invoice: Invoice, customer: Customer,
+                     settings: Settings) -> InvoiceDocument:
+    assert invoice.number and invoice.issue_date and invoice.due_date
+    language = cast(Literal["nl", "en"], invoice.language if invoice.language in LANGUAGES else "nl")
+    period = ""
+    if invoice.cycle_start_date is not None:
+        period = period_label(cycle_of(customer, invoice.cycle_start_date), language)
+    reference = None
+    if invoice.credited_invoice_id is not None:
+        reference = session.get_one(Invoice, invoice.credited_invoice_id).number
+    return InvoiceDocument(
+        number=invoice.number, kind="invoice" if invoice.kind == INVOICE else "credit_note",
+        issue_date=invoice.issue_date, due_date=invoice.due_date, period_label=period,
+        issuer=issuer_party(settings), customer=customer_party(customer), language=language,
+        amounts=stored_amounts(invoice), payment_terms_days=settings.payment_terms_days,
+        test_mode=invoice.test_mode, reference=reference)
+
+
+def ensure_pdf_in(session: Session, invoice: Invoice, settings: Settings) -> Path:
+    """The archived PDF of a final invoice, re-rendered from its stored data when missing."""
+    if invoice.status != FINAL or not invoice.number:
+        raise InvoiceError("a draft has no PDF: finalize it first")
+    customer = session.get_one(Customer, invoice.customer_id)
+    path = Path(invoice.pdf_path) if invoice.pdf_path else archive_path(settings, customer.code, invoice.number)
+    if not path.is_file():
+        write_atomic(path, render_invoice_pdf(invoice_document(session, invoice, customer, settings)))
+    return path
+
+
+def ensure_pdf(db: Database, invoice_id: int, settings: Settings) -> Path:
+    with db.reader() as session:
+        invoice = session.get(Invoice, invoice_id)
+        if invoice is None:
+            raise InvoiceNotFound(f"no invoice with id {invoice_id}")
+        return ensure_pdf_in(session, invoice, settings)
+
+
+# -- issuing a cycle ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    invoice_id: int | None
+    number: str | None
+    outcome: Literal["issued", "exists", "empty"]
+
+
+def issue_in(session: Session, customer_id: int, cycle_start: date, *, issue_date: date,
+             settings: Settings) -> IssueOutcome:
+    """Draft and finalize the customer-cycle's invoice, unless one stands already."""
+    customer = _lock_customer(session, customer_id)
+    standing = standing_invoice(session, customer_id, cycle_start)
+    if standing is not None and standing.status == FINAL:
+        ensure_pdf_in(session, standing, settings)
+        return IssueOutcome(standing.id, standing.number, "exists")
+    amounts = cycle_amounts(session, customer, cycle_start, settings)
+    if not amounts.lines:
+        return IssueOutcome(standing.id if standing else None, None, "empty")
+    invoice = draft_in(session, customer_id, cycle_start, settings, amounts)
+    number = finalize_in(session, invoice.id, issue_date=issue_date, settings=settings, recompute=False)
+    return IssueOutcome(invoice.id, number, "issued")
+
+
+# -- credit notes ------------------------------------------------------------------------------
+
+def credit_in(session: Session, invoice_id: int, *, reason: str, issue_date: date,
+              settings: Settings) -> Invoice:
+    """The full correction of a final invoice as a numbered credit note (one per invoice)."""
+    original = _lock_invoice(session, invoice_id)
+    if original.kind != INVOICE or original.status != FINAL:
+        raise InvoiceError(f"{original.number or 'draft'}: only a final invoice can be credited")
+    existing = session.scalars(select(Invoice).where(Invoice.kind == CREDIT_NOTE,
+                                                     Invoice.credited_invoice_id == original.id)).first()
+    if existing is not None:
+        return existing
+    note = Invoice(customer_id=original.customer_id, cycle_start_date=original.cycle_start_date,
+                   kind=CREDIT_NOTE, status=DRAFT, issuer=original.issuer, test_mode=original.test_mode,
+                   language=original.language, credited_invoice_id=original.id, note=reason)
+    _store_amounts(note, credit_note_amounts(stored_amounts(original)))
+    session.add(note)
+    session.flush()
+    finalize_in(session, note.id, issue_date=issue_date, settings=settings)
+    return note
+
+
+def find_invoice(session: Session, number: str, issuer: str) -> Invoice:
+    invoice = session.scalars(select(Invoice).where(Invoice.number == number.strip(),
+                                                    Invoice.issuer == issuer)).first()
+    if invoice is None:
+        raise InvoiceNotFound(f"no invoice numbered {number!r}")
+    return invoice
+
+
+def credit_invoice(db: Database, number: str, *, reason: str, issue_date: date, settings: Settings,
+                   operator: str) -> str:
+    """Credit the invoice `number` in full; returns the credit note's number (idempotent)."""
+    from core.security import audit, roles
+
+    if not reason.strip():
+        raise InvoiceError("a credit note needs a reason")
+    with db.transaction() as session:
+        roles.require(session, operator, "invoice.credit", target=number)
+        original = find_invoice(session, number, settings.issuer.code)
+        note = credit_in(session, original.id, reason=reason.strip(), issue_date=issue_date,
+                         settings=settings)
+        audit.record(session, operator=operator, action="invoice.credit",
+                     target=f"{original.number} -> {note.number}", detail=reason.strip())
+        assert note.number is not None
+        return note.number
+
+
+# -- preview -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InvoicePreview:
+    customer_id: int
+    customer_code: str
+    cycle_start_date: date
+    period: str
+    language: str
+    test_mode: bool
+    amounts: InvoiceAmounts
+    standing_number: str | None  # the cycle's final invoice, when there is one
+
+
+def preview_in(session: Session, customer_id: int, cycle_start: date,
+               settings: Settings | None) -> InvoicePreview:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise InvoiceNotFound(f"no customer with id {customer_id}")
+    standing = standing_invoice(session, customer_id, cycle_start)
+    language = customer_language(customer)
+    return InvoicePreview(
+        customer_id=customer_id, customer_code=customer.code, cycle_start_date=cycle_start,
+        period=period_label(cycle_of(customer, cycle_start), language), language=language,
+        test_mode=customer.test_mode, amounts=cycle_amounts(session, customer, cycle_start, settings),
+        standing_number=standing.number if standing is not None and standing.status == FINAL else None)
+
+
+def preview_invoice(db: Database, customer_id: int, cycle_start: date, *,
+                    settings: Settings | None = None) -> InvoicePreview:
+    """What the customer-cycle's invoice would say now; nothing is stored or numbered."""
+    with db.reader() as session:
+        return preview_in(session, customer_id, cycle_start, settings)
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InvoiceSummary:
+    id: int
+    number: str | None
+    kind: str
+    status: str
+    test_mode: bool
+    customer_id: int
+    customer_code: str
+    customer_name: str
+    cycle_start_date: date | None
+    issue_date: date | None
+    due_date: date | None
+    subtotal: Decimal
+    vat: Decimal
+    total: Decimal
+    credited_invoice_id: int | None
+    pdf_path: str | None
+
+
+_SUMMARY = (Invoice.id, Invoice.number, Invoice.kind, Invoice.status, Invoice.test_mode,
+            Invoice.customer_id, Customer.code, Customer.name, Invoice.cycle_start_date,
+            Invoice.issue_date, Invoice.due_date, Invoice.subtotal, Invoice.vat, Invoice.total,
+            Invoice.credited_invoice_id, Invoice.pdf_path)
+
+
+def _summary(row: Any) -> InvoiceSummary:
+    return InvoiceSummary(*row)
+
+
+def list_invoices(db: Database, *, customer_id: int | None = None, cycle_start: date | None = None,
+                  year: int | None = None, status: str | None = None, limit: int = 200,
+                  offset: int = 0) -> list[InvoiceSummary]:
+    """Invoices and credit notes, newest first (drafts, which have no number, first of all)."""
+    query = select(*_SUMMARY).join(Customer, Customer.id == Invoice.customer_id)
+    if customer_id is not None:
+        query = query.where(Invoice.customer_id == customer_id)
+    if cycle_start is not None:
+        query = query.where(Invoice.cycle_start_date == cycle_start)
+    if year is not None:
+        query = query.where(Invoice.year == year)
+    if status is not None:
+        query = query.where(Invoice.status == status)
+    query = (query.order_by(Invoice.seq.is_not(None), Invoice.year.desc(), Invoice.test_mode,
+                            Invoice.seq.desc(), Invoice.id.desc())
+             .limit(limit).offset(offset))
+    with db.reader() as session:
+        return [_summary(row) for row in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class InvoiceDetail:
+    summary: InvoiceSummary
+    amounts: InvoiceAmounts
+    reverse_charge: bool
+    note: str | None
+    credited_number: str | None
+    credit_note_number: str | None
+
+
+def invoice_detail(db: Database, number: str, issuer: str) -> InvoiceDetail:
+    with db.reader() as session:
+        invoice = find_invoice(session, number, issuer)
+        row = session.execute(select(*_SUMMARY).join(Customer, Customer.id == Invoice.customer_id)
+                              .where(Invoice.id == invoice.id)).one()
+        credited = (session.get_one(Invoice, invoice.credited_invoice_id).number
+                    if invoice.credited_invoice_id else None)
+        credit_note = session.scalars(select(Invoice.number).where(
+            Invoice.kind == CREDIT_NOTE, Invoice.credited_invoice_id == invoice.id)).first()
+        return InvoiceDetail(_summary(row), stored_amounts(invoice), invoice.reverse_charge,
+                             invoice.note, credited, credit_note)

@@ -1,0 +1,339 @@
+"""The durable command bus: the `message` table is the queue and the source of truth.
+
+dispatch → one `queued` row. claim → `running` with a lease (SQLite: one atomic
+UPDATE; MySQL/MariaDB: SELECT ... FOR UPDATE SKIP LOCKED). While running,
+`available_at` holds the lease expiry, so one index (status, available_at)
+finds both due messages and messages whose worker died. Completion and the
+next chain step are written in the handler's own transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Result, Table, bindparam, func, insert, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from core.bus.command import Command, Registry, default_registry
+from core.bus.errors import LeaseLost, backoff_seconds, classify
+from core.bus.events import EventHub, MessageEvent
+from core.db import Database
+from core.models import Message
+from core.models.base import utcnow
+
+log = logging.getLogger(__name__)
+T = cast(Table, Message.__table__)
+
+
+def _insert_id(session: Session, row: dict[str, Any]) -> int:
+    result = cast(CursorResult[Any], session.execute(_INSERT, row))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an UPDATE touched (the row-count check behind every conditional transition)."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+QUEUED, RUNNING, DONE, FAILED, DISCARDED = "queued", "running", "done", "failed", "discarded"
+STATUSES = (QUEUED, RUNNING, DONE, FAILED, DISCARDED)
+
+
+@dataclass
+class ClaimedMessage:
+    id: int
+    command_id: str
+    command_type: str
+    payload: str
+    chain: str
+    workflow_id: str
+    attempts: int
+    max_attempts: int
+    lease_owner: str
+
+
+_CLAIM_COLUMNS = (T.c.id, T.c.command_id, T.c.command_type, T.c.payload, T.c.chain,
+                  T.c.workflow_id, T.c.attempts, T.c.max_attempts)
+
+# Hot-path statements are built once; building them per call cost more than SQLite did.
+_DUE = T.c.status.in_((QUEUED, RUNNING)) & (T.c.available_at <= bindparam("now"))
+_OLDEST_DUE = select(T.c.id).where(_DUE).order_by(T.c.available_at, T.c.id).limit(1)
+_TAKE = {"status": RUNNING, "lease_owner": bindparam("owner"), "available_at": bindparam("lease_until"),
+         "attempts": T.c.attempts + 1, "started_at": bindparam("now")}
+_CLAIM_OLDEST = (update(T).where(T.c.id == _OLDEST_DUE.scalar_subquery()).values(**_TAKE)
+                 .returning(*_CLAIM_COLUMNS))
+_PICK_LOCKED = _OLDEST_DUE.with_for_update(skip_locked=True)
+_CLAIM_BY_ID = update(T).where(T.c.id == bindparam("mid")).values(**_TAKE)
+_CLAIMED_ROW = select(*_CLAIM_COLUMNS).where(T.c.id == bindparam("mid"))
+_MINE = (T.c.id == bindparam("mid")) & (T.c.status == RUNNING) & (T.c.lease_owner == bindparam("owner"))
+_RENEW = update(T).where(_MINE).values(available_at=bindparam("lease_until"))
+_COMPLETE = update(T).where(_MINE).values(status=DONE, finished_at=bindparam("now"), lease_owner=None,
+                                          error=None, traceback=None)
+_INSERT = insert(T)
+
+
+class Bus:
+    def __init__(
+        self,
+        db: Database,
+        registry: Registry | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        max_attempts: int = 5,
+        backoff_base: float = 2.0,
+        backoff_cap: float = 300.0,
+        lease_seconds: float = 60.0,
+        services: dict[str, Any] | None = None,
+    ) -> None:
+        self.db = db
+        self.registry = registry or default_registry
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.lease = timedelta(seconds=lease_seconds)
+        self.events = EventHub()
+        self.services: dict[str, Any] = services if services is not None else {}
+        self._lock = threading.Lock()
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def dispatch(
+        self,
+        command: Command,
+        *,
+        chain: Sequence[Command] = (),
+        delay: timedelta | float | None = None,
+        workflow: str | None = None,
+        parent_id: int | None = None,
+        session: Session | None = None,
+        max_attempts: int | None = None,
+        tail: Sequence[dict[str, Any]] = (),
+    ) -> int:
+        """Queue a command (and the chain to run after it); returns the message id.
+
+        `tail` is an already-encoded chain appended after `chain` (used by routing).
+        """
+        row = self._row(command, [*(self._chain_item(c) for c in chain), *tail], delay, workflow,
+                        parent_id, max_attempts)
+        if session is not None:
+            message_id = _insert_id(session, row)
+            self.after_commit(session, MessageEvent("dispatched", message_id,
+                                                          row["command_type"], row["workflow_id"]))
+            return message_id
+        with self.db.transaction() as tx:
+            message_id = _insert_id(tx, row)
+        self.events.emit(MessageEvent("dispatched", message_id, row["command_type"], row["workflow_id"]))
+        return message_id
+
+    def _chain_item(self, command: Command) -> dict[str, Any]:
+        self.registry.resolve(command.type_name())  # a typo'd chain fails now, not at step 3
+        return {"type": command.type_name(), "payload": self.registry.encode(command)}
+
+    def _row(self, command: Command, chain: list[dict[str, Any]], delay: timedelta | float | None,
+             workflow: str | None, parent_id: int | None, max_attempts: int | None) -> dict[str, Any]:
+        self.registry.resolve(command.type_name())
+        now = self.clock()
+        if isinstance(delay, int | float):
+            delay = timedelta(seconds=delay)
+        command_id = str(uuid.uuid4())
+        return {
+            "command_id": command_id,
+            "command_type": command.type_name(),
+            "payload": json.dumps(self.registry.encode(command)),
+            "chain": json.dumps(chain),
+            "workflow_id": workflow or command_id,
+            "parent_id": parent_id,
+            "status": QUEUED,
+            "attempts": 0,
+            "max_attempts": max_attempts or self.max_attempts,
+            "available_at": now + (delay or timedelta(0)),
+            "created_at": now,
+        }
+
+    def after_commit(self, session: Session, event: MessageEvent) -> None:
+        """Emit `event` once `session` commits (listeners must not see rolled-back facts)."""
+        pending = session.info.get("bus_events")
+        if pending is None:
+            pending = session.info["bus_events"] = []
+            bus_events = pending
+
+            # SQLAlchemy also fires these for savepoints; only the outermost transaction counts.
+            def flush(ended: Session) -> None:
+                if ended.in_nested_transaction():
+                    return
+                events, bus_events[:] = list(bus_events), []
+                for e in events:
+                    self.events.emit(e)
+
+            def forget(ended: Session) -> None:
+                if not ended.in_nested_transaction():
+                    bus_events.clear()
+
+            sa_event.listen(session, "after_commit", flush)
+            sa_event.listen(session, "after_rollback", forget)
+        pending.append(event)
+
+    # -- claim and lease --------------------------------------------------------------------
+
+    def claim(self, owner: str) -> ClaimedMessage | None:
+        now = self.clock()
+        params = {"now": now, "owner": owner, "lease_until": now + self.lease}
+        with self.db.engine.begin() as conn:
+            if self.db.is_mysql:
+                picked = conn.execute(_PICK_LOCKED, params).scalar()
+                if picked is None:
+                    return None
+                conn.execute(_CLAIM_BY_ID, {**params, "mid": picked})
+                claimed: Any = conn.execute(_CLAIMED_ROW, {"mid": picked}).one()
+            else:
+                claimed = conn.execute(_CLAIM_OLDEST, params).first()
+                if claimed is None:
+                    return None
+        return ClaimedMessage(
+            id=claimed.id, command_id=claimed.command_id, command_type=claimed.command_type,
+            payload=claimed.payload, chain=claimed.chain, workflow_id=claimed.workflow_id,
+            attempts=claimed.attempts, max_attempts=claimed.max_attempts, lease_owner=owner)
+
+    def heartbeat(self, message: ClaimedMessage) -> bool:
+        """Extend the lease; False when it was lost (another worker took the message)."""
+        with self.db.engine.begin() as conn:
+            result = conn.execute(_RENEW, {"mid": message.id, "owner": message.lease_owner,
+                                           "lease_until": self.clock() + self.lease})
+        return bool(affected(result))
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def complete_in(self, session: Session, message: ClaimedMessage, *, continue_chain: bool = True) -> None:
+        """Mark done and enqueue the next chain step, inside the handler's transaction.
+
+        `continue_chain` is False when the handler routed its chain onward itself.
+        """
+        now = self.clock()
+        result = session.execute(_COMPLETE, {"mid": message.id, "owner": message.lease_owner,
+                                             "now": now})
+        if affected(result) != 1:
+            raise LeaseLost(f"message {message.id} was taken over by another worker")
+        chain = json.loads(message.chain) if continue_chain else []
+        if chain:
+            head, rest = chain[0], chain[1:]
+            command_id = str(uuid.uuid4())
+            session.execute(_INSERT, dict(
+                command_id=command_id, command_type=head["type"], payload=json.dumps(head["payload"]),
+                chain=json.dumps(rest), workflow_id=message.workflow_id, parent_id=message.id,
+                status=QUEUED, attempts=0, max_attempts=self.max_attempts, available_at=now,
+                created_at=now,
+            ))
+        self.after_commit(session, MessageEvent("done", message.id, message.command_type,
+                                                message.workflow_id))
+
+    def record_failure(self, message: ClaimedMessage, exc: BaseException, trace: str) -> str:
+        """Retry with back-off if transient and attempts remain, else `failed`. Returns the status."""
+        verdict = classify(exc)
+        error = describe(exc)
+        now = self.clock()
+        if verdict.transient and message.attempts < message.max_attempts:
+            delay = backoff_seconds(message.attempts, self.backoff_base, self.backoff_cap)
+            if verdict.retry_after is not None:
+                delay = max(delay, float(verdict.retry_after))
+            values: dict[str, Any] = {"status": QUEUED, "available_at": now + timedelta(seconds=delay)}
+            kind = "retrying"
+        else:
+            if verdict.transient:
+                error = f"{error} (gave up after {message.attempts} attempts)"
+            values = {"status": FAILED, "finished_at": now}
+            kind = "failed"
+        with self.db.transaction() as tx:
+            result = tx.execute(
+                update(T).where(T.c.id == message.id, T.c.status == RUNNING,
+                                T.c.lease_owner == message.lease_owner)
+                .values(lease_owner=None, error=error[:4000], traceback=trace[-20000:], **values)
+            )
+        if affected(result):
+            self.events.emit(MessageEvent(kind, message.id, message.command_type,
+                                          message.workflow_id, error))
+            return str(values["status"])
+        return "lost"
+
+    def release(self, message: ClaimedMessage) -> bool:
+        """Give a claimed message back unfinished (worker shutting down): it runs again soon."""
+        with self.db.transaction() as tx:
+            result = tx.execute(
+                update(T).where(T.c.id == message.id, T.c.status == RUNNING,
+                                T.c.lease_owner == message.lease_owner)
+                .values(status=QUEUED, lease_owner=None, available_at=self.clock(),
+                        attempts=T.c.attempts - 1)
+            )
+        if affected(result):
+            self.events.emit(MessageEvent("released", message.id, message.command_type,
+                                          message.workflow_id))
+        return bool(affected(result))
+
+    # -- operator actions -------------------------------------------------------------------
+
+    def retry(self, message_id: int) -> bool:
+        """Queue a failed message again with fresh attempts; its chain resumes after it."""
+        with self.db.transaction() as tx:
+            result = tx.execute(
+                update(T).where(T.c.id == message_id, T.c.status == FAILED)
+                .values(status=QUEUED, attempts=0, available_at=self.clock(), finished_at=None)
+            )
+        if affected(result):
+            self.events.emit(MessageEvent("retrying", message_id, "", ""))
+        return bool(affected(result))
+
+    def retry_all_failed(self) -> int:
+        with self.db.transaction() as tx:
+            result = tx.execute(
+                update(T).where(T.c.status == FAILED)
+                .values(status=QUEUED, attempts=0, available_at=self.clock(), finished_at=None)
+            )
+        if affected(result):
+            self.events.emit(MessageEvent("retrying", 0, "", ""))
+        return affected(result)
+
+    def discard(self, message_id: int) -> bool:
+        """Drop a failed or waiting message (and with it the rest of its chain)."""
+        with self.db.transaction() as tx:
+            result = tx.execute(
+                update(T).where(T.c.id == message_id, T.c.status.in_((FAILED, QUEUED)))
+                .values(status=DISCARDED, finished_at=self.clock())
+            )
+        return bool(affected(result))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        with self.db.reader() as session:
+            rows = session.execute(select(T.c.status, func.count()).group_by(T.c.status)).all()
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update({str(s): int(n) for s, n in rows})
+        return counts
+
+    def due_count(self) -> int:
+        with self.db.reader() as session:
+            return int(session.execute(
+                select(func.count()).select_from(T)
+                .where(T.c.status.in_((QUEUED, RUNNING)), T.c.available_at <= self.clock())
+            ).scalar_one())
+
+    def pending_count(self) -> int:
+        """Queued or running, due or not."""
+        with self.db.reader() as session:
+            return int(session.execute(
+                select(func.count()).select_from(T).where(T.c.status.in_((QUEUED, RUNNING)))
+            ).scalar_one())
+
+
+def describe(exc: BaseException) -> str:
+    """One line an operator can act on."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name

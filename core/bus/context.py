@@ -1,0 +1,98 @@
+"""What a handler gets besides its command: its transaction, dispatch, heartbeat, services."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from core.bus.bus import Bus, ClaimedMessage
+    from core.bus.command import Command
+
+
+class HandlerContext:
+    """The handler's session commits together with the message's completion.
+
+    Effects written through `ctx.session` (or `ctx.transaction()`) and commands
+    sent with `ctx.dispatch` become visible exactly when the message is marked
+    done, in one transaction: a crash before that leaves no trace and the
+    message is redelivered. Long handlers that must commit in batches use
+    `ctx.separate_transaction()` and make those writes idempotent.
+    """
+
+    def __init__(self, bus: Bus, message: ClaimedMessage, session: Session) -> None:
+        self.bus = bus
+        self.message = message
+        self.session = session
+        self.chain_handed_over = False
+
+    @property
+    def db(self) -> Any:
+        return self.bus.db
+
+    @property
+    def services(self) -> dict[str, Any]:
+        return self.bus.services
+
+    @property
+    def workflow_id(self) -> str:
+        return self.message.workflow_id
+
+    @property
+    def command_id(self) -> str:
+        return self.message.command_id
+
+    @property
+    def attempt(self) -> int:
+        return self.message.attempts
+
+    @property
+    def clock(self) -> Any:
+        return self.bus.clock
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        yield self.session
+
+    @contextmanager
+    def separate_transaction(self) -> Iterator[Session]:
+        with self.bus.db.transaction() as session:
+            yield session
+
+    def dispatch(self, command: Command, *, chain: tuple[Command, ...] | list[Command] = (),
+                 delay: timedelta | float | None = None, new_workflow: bool = False) -> int:
+        """Send a follow-up command in this workflow, committed with this message's completion."""
+        return self.bus.dispatch(
+            command, chain=chain, delay=delay, session=self.session, parent_id=self.message.id,
+            workflow=None if new_workflow else self.message.workflow_id,
+        )
+
+    def route(self, command: Command, *, chain: tuple[Command, ...] | list[Command] = ()) -> int:
+        """Hand this message's place in its workflow to `command` (the router pattern).
+
+        `command` runs next, then `chain`, then whatever was chained after this
+        message. A router therefore never lets its own continuation run before the
+        work it routed to has finished (the source system's fire-and-forget gap).
+        """
+        self.chain_handed_over = True
+        return self.bus.dispatch(
+            command, chain=chain, tail=json.loads(self.message.chain), session=self.session,
+            parent_id=self.message.id, workflow=self.message.workflow_id,
+        )
+
+    def heartbeat(self) -> None:
+        self.bus.heartbeat(self.message)
+
+    def abort(self) -> None:
+        """Roll back this handler's open transaction from another thread (worker shutdown).
+
+        Invalidating the connection closes it, which ends the transaction and, on SQLite,
+        frees the database lock so the message can be released.
+        """
+        with suppress(Exception):  # already closed or mid-statement: nothing more to do
+            self.session.connection().invalidate()

@@ -1,0 +1,124 @@
+"""Read-only views of the message table for the CLI and the console."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+
+from core.db import Database
+from core.models import Message
+
+T = cast(Table, Message.__table__)
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: int
+    command_type: str
+    status: str
+    attempts: int
+    max_attempts: int
+    workflow_id: str
+    available_at: datetime
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MessageDetail:
+    row: MessageRow
+    command_id: str
+    payload: dict[str, Any]
+    chain: list[str]
+    parent_id: int | None
+    lease_owner: str | None
+    started_at: datetime | None
+    traceback: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(d.pop("row"))
+        return d
+
+
+_ROW_COLUMNS = (T.c.id, T.c.command_type, T.c.status, T.c.attempts, T.c.max_attempts,
+                T.c.workflow_id, T.c.available_at, T.c.created_at, T.c.finished_at, T.c.error)
+
+
+def list_messages(db: Database, *, status: str | None = None, command_type: str | None = None,
+                  workflow_id: str | None = None, limit: int = 100, offset: int = 0) -> list[MessageRow]:
+    query = select(*_ROW_COLUMNS).order_by(T.c.id.desc()).limit(limit).offset(offset)
+    if status:
+        query = query.where(T.c.status == status)
+    if command_type:
+        query = query.where(T.c.command_type == command_type)
+    if workflow_id:
+        query = query.where(T.c.workflow_id == workflow_id)
+    with db.reader() as session:
+        rows: list[Any] = list(session.execute(query).all())
+    return [MessageRow(*r) for r in rows]
+
+
+def get_message(db: Database, message_id: int) -> MessageDetail | None:
+    with db.reader() as session:
+        r = session.execute(select(*_ROW_COLUMNS, T.c.command_id, T.c.payload, T.c.chain,
+                                   T.c.parent_id, T.c.lease_owner, T.c.started_at, T.c.traceback)
+                            .where(T.c.id == message_id)).first()
+    if r is None:
+        return None
+    try:
+        payload = json.loads(r.payload)
+    except ValueError:
+        payload = {"unreadable": r.payload}
+    try:
+        chain = [step["type"] for step in json.loads(r.chain)]
+    except (ValueError, KeyError, TypeError):
+        chain = ["(unreadable chain)"]
+    return MessageDetail(MessageRow(*r[:10]), r.command_id, payload, chain, r.parent_id,
+                         r.lease_owner, r.started_at, r.traceback)
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    workflow_id: str
+    counts: dict[str, int]
+    current_step: str | None
+    error: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.counts.get("queued", 0) == 0 and self.counts.get("running", 0) == 0
+
+    @property
+    def failed(self) -> bool:
+        return self.counts.get("failed", 0) > 0
+
+
+def workflow_state(db: Database, workflow_id: str) -> WorkflowState:
+    """How far a workflow got: counts by status, the step running or next, the last error."""
+    with db.reader() as session:
+        rows = session.execute(select(T.c.status, T.c.command_type, T.c.error)
+                               .where(T.c.workflow_id == workflow_id).order_by(T.c.id)).all()
+    counts: dict[str, int] = {}
+    current = error = None
+    for status, command_type, err in rows:
+        counts[status] = counts.get(status, 0) + 1
+        if status in ("running", "queued", "failed") and current is None:
+            current = command_type
+        if status == "failed":
+            error = err
+    return WorkflowState(workflow_id, counts, current, error)
+
+
+def workflow_of(db: Database, message_id: int) -> str | None:
+    with db.reader() as session:
+        value = session.execute(select(T.c.workflow_id).where(T.c.id == message_id)).scalar()
+    return str(value) if value is not None else None

@@ -1,0 +1,188 @@
+"""Settings: defaults, then the TOML config file, then EXPENSIS_* variables, then CLI options.
+
+The config file lives in the platformdirs config dir (`config.toml`) unless
+EXPENSIS_CONFIG names another. Every path the program writes derives from
+`data_dir`, so one `--data-dir` isolates a whole installation (tests, the demo).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, cast
+
+import platformdirs
+
+APP = "expensis"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = ""
+    port: int = 25
+    username: str = ""
+    password: str = ""
+    starttls: bool = False
+    sender: str = "billing@localhost"
+    error_recipients: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
+class IssuerSettings:
+    name: str = "Expensis B.V."
+    address: str = "Stationsplein 1\n1012 AB Amsterdam"
+    country: str = "NL"
+    vat_number: str = "NL000000000B01"
+    chamber_of_commerce: str = "00000000"
+    iban: str = "NL00BANK0123456789"
+    email: str = "billing@example.nl"
+    code: str = "default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    config_file: Path | None = None
+    db_url: str = ""
+    log_dir: Path | None = None
+    secret_key_file: Path | None = None
+    time_zone: str = "Europe/Amsterdam"
+    workers: int = 4
+    console_workers: str = "process"  # process: a supervised `expensis worker`; thread: in-process
+    lease_seconds: int = 60
+    max_attempts: int = 5
+    backoff_base_s: float = 2.0
+    backoff_cap_s: float = 300.0
+    sync_interval_minutes: int = 5
+    provider_timeout_s: float = 30.0
+    invoice_day: int = 15
+    payment_terms_days: int = 14
+    vat_rate: Decimal = Decimal("21")
+    operator: str = ""
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    issuer: IssuerSettings = field(default_factory=IssuerSettings)
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'expensis.sqlite3'}"
+
+    @property
+    def logs(self) -> Path:
+        return self.log_dir or self.data_dir / "logs"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @property
+    def invoices_dir(self) -> Path:
+        return self.data_dir / "invoices"
+
+    @property
+    def key_file(self) -> Path:
+        return self.secret_key_file or self.data_dir / "secret.key"
+
+    @property
+    def operator_name(self) -> str:
+        if self.operator:
+            return self.operator
+        try:
+            return os.getlogin()
+        except OSError:
+            import getpass
+
+            return getpass.getuser()
+
+
+def _coerce(name: str, raw: Any, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            return str(raw).strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Decimal):
+            return Decimal(str(raw))
+        if isinstance(default, Path) or name.endswith(("_dir", "_file")):
+            return Path(str(raw)).expanduser()
+        return str(raw)
+    except (ValueError, ArithmeticError) as exc:
+        raise ConfigError(f"setting {name!r}: cannot use {raw!r} ({exc})") from exc
+
+
+def _merge(obj: Any, values: dict[str, Any], prefix: str = "") -> Any:
+    changes: dict[str, Any] = {}
+    for f in fields(obj):
+        if f.name not in values:
+            continue
+        current = getattr(obj, f.name)
+        raw = values[f.name]
+        if hasattr(current, "__dataclass_fields__"):
+            if not isinstance(raw, dict):
+                raise ConfigError(f"setting [{prefix}{f.name}] must be a table")
+            changes[f.name] = _merge(current, raw, f"{f.name}.")
+        else:
+            changes[f.name] = _coerce(prefix + f.name, raw, current)
+    unknown = set(values) - {f.name for f in fields(obj)}
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(prefix + u for u in unknown))}")
+    return replace(obj, **changes)
+
+
+def _env_values(environ: dict[str, str]) -> dict[str, Any]:
+    """EXPENSIS_DB_URL=... → db_url; EXPENSIS_SMTP__HOST=... → smtp.host."""
+    values: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith("EXPENSIS_") or key in ("EXPENSIS_CONFIG", "EXPENSIS_SECRET_KEY"):
+            continue
+        path = key[len("EXPENSIS_"):].lower().split("__")
+        target = values
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = raw
+    return values
+
+
+def load_settings(
+    *,
+    data_dir: Path | str | None = None,
+    db_url: str | None = None,
+    config_file: Path | str | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    cfg_path = Path(config_file or env.get("EXPENSIS_CONFIG") or
+                    Path(platformdirs.user_config_dir(APP)) / "config.toml")
+    settings = Settings(data_dir=Path(platformdirs.user_data_dir(APP)))
+    if cfg_path.is_file():
+        try:
+            file_values = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {cfg_path}: {exc}") from exc
+        settings = _merge(settings, file_values)
+        settings = replace(settings, config_file=cfg_path)
+    settings = _merge(settings, _env_values(env))
+    cli: dict[str, Any] = dict(overrides or {})
+    if data_dir is not None:
+        cli["data_dir"] = data_dir
+    if db_url:
+        cli["db_url"] = db_url
+    settings = _merge(settings, cli)
+    if not 1 <= settings.invoice_day <= 28:
+        raise ConfigError("setting 'invoice_day' must be between 1 and 28")
+    return cast(Settings, settings)

@@ -1,0 +1,1 @@
+"""Excel and CSV export writers (streaming; no database access)."""

@@ -1,0 +1,414 @@
+"""Excel exports in openpyxl's write-only mode: rows stream to disk, memory stays flat.
+
+Every sheet has a bold, frozen header row with an autofilter, and typed cells:
+money as numbers with a euro format (2 decimals for totals, 4 per CDR),
+durations as Excel times ("[h]:mm:ss"), dates as dates. Values go in as
+Decimal and int; the file stores them as Excel numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from core.billing.lines import CALL_TYPES, UsageTotal
+
+MONEY_FORMAT = '#,##0.00 "€"'
+MONEY4_FORMAT = '#,##0.0000 "€"'
+DURATION_FORMAT = "[h]:mm:ss"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+DATE_FORMAT = "yyyy-mm-dd"
+INTEGER_FORMAT = "#,##0"
+PROGRESS_EVERY = 10_000
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a sheet: its title, Excel number format and width (characters)."""
+
+    title: str
+    number_format: str | None = None
+    width: float | None = None
+
+
+@dataclass(frozen=True)
+class ExportCdr:
+    number: str
+    call_date: datetime
+    call_type: str
+    destination: str
+    duration_s: int
+    volume_kb: int
+    provider_cost: Decimal
+    rated_amount: Decimal
+    cost_centre: str | None
+
+
+def seconds_as_days(seconds: int) -> float:
+    """A duration in seconds as the fraction of a day that Excel's time formats expect."""
+    return seconds / 86400
+
+
+_LABELS: dict[str, tuple[str, str]] = {
+    # key: (nl, en)
+    "number": ("Nummer", "Number"),
+    "call_date": ("Datum", "Date"),
+    "destination": ("Bestemming", "Destination"),
+    "duration": ("Duur", "Duration"),
+    "volume_kb": ("Volume (KB)", "Volume (KB)"),
+    "provider_cost": ("Inkoop", "Provider cost"),
+    "rated_amount": ("Bedrag", "Amount"),
+    "cost_centre": ("Kostenplaats", "Cost centre"),
+    "subscription": ("Abonnement", "Subscription"),
+    "call_type": ("Type", "Type"),
+    "count": ("Aantal", "Count"),
+    "totals": ("Totalen", "Totals"),
+    "total": ("Totaal", "Total"),
+    "voice": ("Bellen", "Voice"),
+    "sms": ("Sms", "SMS"),
+    "data": ("Data", "Data"),
+}
+
+
+def _label(key: str, language: str) -> str:
+    if language not in ("nl", "en"):
+        raise ValueError(f"unsupported language {language!r}; use nl or en")
+    return _LABELS[key][0 if language == "nl" else 1]
+
+
+def write_customer_excel(
+    path: Path,
+    *,
+    title: str,
+    cdrs: Iterable[ExportCdr],
+    totals: Iterable[UsageTotal],
+    progress: Progress | None = None,
+    language: str = "nl",
+) -> int:
+    """Write a customer's CDRs (one sheet per call type) and totals; returns CDR rows written.
+
+    CDRs may come in any order: each call type's sheet is created on its first
+    CDR and rows keep their input order within a sheet, so pass them ordered by
+    call date. The Totals sheet comes first, then voice, sms, data, others.
+    """
+    with _Book(path, title) as book:
+        totals_sheet = book.sheet(
+            _label("totals", language), _totals_columns(language), heading=title
+        )
+        sheets: dict[str, _Sheet] = {}
+        written = 0
+        for cdr in cdrs:
+            sheet = sheets.get(cdr.call_type)
+            if sheet is None:
+                name = _label(cdr.call_type, language) if cdr.call_type in CALL_TYPES else None
+                sheet = book.sheet(name or cdr.call_type, _cdr_columns(cdr.call_type, language))
+                sheets[cdr.call_type] = sheet
+            sheet.append(_cdr_values(cdr))
+            written += 1
+            if progress is not None and written % PROGRESS_EVERY == 0:
+                progress(written)
+        _write_totals(totals_sheet, totals, language)
+        order = [totals_sheet.title] + [
+            sheets[call_type].title for call_type in _call_type_order(sheets)
+        ]
+        book.order(order)
+    if progress is not None:
+        progress(written)
+    return written
+
+
+def write_rows_excel(
+    path: Path,
+    sheets: Mapping[str, tuple[Sequence[str | Column], Iterable[Sequence[object]]]],
+    *,
+    title: str | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Write one sheet per entry, {sheet name: (columns, rows)}, in order; returns data rows.
+
+    A column given as a plain title gets no number format: Decimal, int and date
+    values still land as numbers and dates. Durations: pass `seconds_as_days(s)`
+    in a column with DURATION_FORMAT.
+    """
+    written = 0
+    with _Book(path, title) as book:
+        for name, (headers, rows) in sheets.items():
+            columns = [
+                header if isinstance(header, Column) else Column(header) for header in headers
+            ]
+            sheet = book.sheet(name, columns)
+            for row in rows:
+                sheet.append(row)
+                written += 1
+                if progress is not None and written % PROGRESS_EVERY == 0:
+                    progress(written)
+    if progress is not None:
+        progress(written)
+    return written
+
+
+# -- the customer workbook ---------------------------------------------------------------
+
+
+def _cdr_columns(call_type: str, language: str) -> list[Column]:
+    columns = [
+        Column(_label("number", language), width=16),
+        Column(_label("call_date", language), DATETIME_FORMAT, width=20),
+        Column(_label("destination", language), width=24),
+    ]
+    if call_type != "sms" and call_type != "data":
+        columns.append(Column(_label("duration", language), DURATION_FORMAT, width=11))
+    if call_type != "sms" and call_type != "voice":
+        columns.append(Column(_label("volume_kb", language), INTEGER_FORMAT, width=13))
+    columns += [
+        Column(_label("provider_cost", language), MONEY4_FORMAT, width=14),
+        Column(_label("rated_amount", language), MONEY4_FORMAT, width=14),
+        Column(_label("cost_centre", language), width=18),
+    ]
+    return columns
+
+
+def _cdr_values(cdr: ExportCdr) -> list[object]:
+    values: list[object] = [cdr.number, cdr.call_date, cdr.destination]
+    if cdr.call_type != "sms" and cdr.call_type != "data":
+        values.append(seconds_as_days(cdr.duration_s))
+    if cdr.call_type != "sms" and cdr.call_type != "voice":
+        values.append(cdr.volume_kb)
+    values += [cdr.provider_cost, cdr.rated_amount, cdr.cost_centre]
+    return values
+
+
+def _totals_columns(language: str) -> list[Column]:
+    return [
+        Column(_label("subscription", language), width=18),
+        Column(_label("call_type", language), width=10),
+        Column(_label("count", language), INTEGER_FORMAT, width=10),
+        Column(_label("duration", language), DURATION_FORMAT, width=12),
+        Column(_label("volume_kb", language), INTEGER_FORMAT, width=14),
+        Column(_label("rated_amount", language), MONEY_FORMAT, width=14),
+    ]
+
+
+def _write_totals(sheet: _Sheet, totals: Iterable[UsageTotal], language: str) -> None:
+    sums: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, Decimal("0")])
+    for total in totals:
+        sheet.append(
+            [
+                total.subscription_number,
+                total.call_type,
+                total.count,
+                seconds_as_days(total.duration_s),
+                total.volume_kb,
+                total.rated_amount,
+            ]
+        )
+        running = sums[total.call_type]
+        running[0] += total.count
+        running[1] += total.duration_s
+        running[2] += total.volume_kb
+        running[3] += total.rated_amount
+    # The summary sits below the autofilter range, so sorting the details leaves it alone.
+    sheet.end_filter()
+    sheet.append([])
+    grand = Decimal("0")
+    for call_type in _call_type_order(sums):
+        count, seconds, kilobytes, amount = sums[call_type]
+        label = _label(call_type, language) if call_type in CALL_TYPES else call_type
+        sheet.append(
+            [f"{_label('total', language)} {label.lower()}", call_type, count,
+             seconds_as_days(seconds), kilobytes, amount],
+            bold=True,
+        )  # fmt: skip
+        grand += amount
+    sheet.append([_label("total", language), None, None, None, None, grand], bold=True)
+
+
+def _call_type_order(call_types: Iterable[str]) -> list[str]:
+    known = [call_type for call_type in CALL_TYPES if call_type in call_types]
+    return known + sorted(set(call_types) - set(CALL_TYPES))
+
+
+# -- write-only plumbing -----------------------------------------------------------------
+
+
+class _Book:
+    """A write-only workbook saved atomically: a failed export leaves no half file."""
+
+    def __init__(self, path: Path, title: str | None) -> None:
+        self.path = path
+        self.workbook: Any = Workbook(write_only=True)
+        if title:
+            self.workbook.properties.title = title
+        self.sheets: list[_Sheet] = []
+
+    def sheet(self, name: str, columns: Sequence[Column], heading: str | None = None) -> _Sheet:
+        sheet = _Sheet(self.workbook, _sheet_title(name, {s.title for s in self.sheets}), columns)
+        if heading:
+            sheet.heading(heading)
+        self.sheets.append(sheet)
+        return sheet
+
+    def order(self, titles: Sequence[str]) -> None:
+        """Put the sheets with these titles first, in this order."""
+        rank = {title: index for index, title in enumerate(titles)}
+        self.workbook._sheets.sort(key=lambda ws: rank.get(ws.title, len(rank)))
+
+    def __enter__(self) -> _Book:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            for sheet in self.sheets:
+                sheet.discard()
+            return
+        for sheet in self.sheets:
+            sheet.finish()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        os.close(fd)
+        try:
+            self.workbook.save(tmp_name)
+            os.replace(tmp_name, self.path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+
+def _sheet_title(name: str, taken: set[str]) -> str:
+    cleaned = "".join("_" if char in "[]:*?/\\" else char for char in name).strip("'")[:31]
+    cleaned = cleaned or "Sheet"
+    title, suffix = cleaned, 2
+    while title.casefold() in {t.casefold() for t in taken}:
+        title = f"{cleaned[: 31 - len(str(suffix)) - 1]}_{suffix}"
+        suffix += 1
+    return title
+
+
+class _Sheet:
+    """One write-only sheet: typed, styled cells per column, header frozen and filtered."""
+
+    def __init__(self, workbook: Any, title: str, columns: Sequence[Column]) -> None:
+        self.worksheet: Any = workbook.create_sheet(title)
+        self.title = title
+        self.columns = list(columns)
+        self.rows = 0
+        self.header_row = 1
+        self.filter_end: int | None = None
+        for index, column in enumerate(self.columns, start=1):
+            if column.width:
+                self.worksheet.column_dimensions[get_column_letter(index)].width = column.width
+        # One template style per column; each cell shares it instead of rebuilding it.
+        header = WriteOnlyCell(self.worksheet)
+        header.font = Font(bold=True)
+        self.header_style: Any = header._style
+        self.styles: list[Any] = []
+        self.bold_styles: list[Any] = []
+        for column in self.columns:
+            plain = WriteOnlyCell(self.worksheet)
+            bold = WriteOnlyCell(self.worksheet)
+            bold.font = Font(bold=True)
+            if column.number_format:
+                plain.number_format = column.number_format
+                bold.number_format = column.number_format
+            self.styles.append(plain._style if column.number_format else None)
+            self.bold_styles.append(bold._style)
+        self.started = False
+
+    def heading(self, text: str) -> None:
+        """A title line above the header (only before any other row)."""
+        self.header_row = 3
+        self._start()
+        cell = WriteOnlyCell(self.worksheet, value=_clean_text(text))
+        cell.font = Font(bold=True, size=14)
+        self.worksheet.append([cell])
+        self.worksheet.append([])
+        self.rows = 2
+
+    def _start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        # Sheet views are written with the first row: freeze before it.
+        self.worksheet.freeze_panes = f"A{self.header_row + 1}"
+        if self.header_row == 1:
+            self._header()
+
+    def _header(self) -> None:
+        self.worksheet.append(
+            [self._cell(column.title, self.header_style) for column in self.columns]
+        )
+        self.rows += 1
+
+    def append(self, values: Sequence[object], *, bold: bool = False) -> None:
+        if not self.started:
+            self._start()
+        elif self.rows == self.header_row - 1:
+            self._header()
+        styles = self.bold_styles if bold else self.styles
+        self.worksheet.append(
+            [self._cell(value, styles[i] if i < len(styles) else None)
+             for i, value in enumerate(values)]
+        )  # fmt: skip
+        self.rows += 1
+
+    def _cell(self, value: object, style: Any) -> object:
+        if isinstance(value, str):
+            value = _clean_text(value)
+            if value.startswith("="):  # text, never a formula
+                cell = WriteOnlyCell(self.worksheet, value=value)
+                cell.data_type = "s"
+                if style is not None:
+                    cell._style = style
+                return cell
+        elif isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.replace(tzinfo=None)  # Excel has no time zones: keep the wall time
+        if style is None or value is None:
+            return value
+        cell = WriteOnlyCell(self.worksheet, value=value)
+        cell._style = style
+        return cell
+
+    def end_filter(self) -> None:
+        """Limit the autofilter to the rows written so far."""
+        self.filter_end = max(self.rows, self.header_row)
+
+    def finish(self) -> None:
+        if not self.started:
+            self._start()
+        if self.rows < self.header_row:
+            self._header()
+        last_row = self.filter_end or max(self.rows, self.header_row)
+        last_column = get_column_letter(max(len(self.columns), 1))
+        self.worksheet.auto_filter.ref = f"A{self.header_row}:{last_column}{last_row}"
+
+    def discard(self) -> None:
+        """Stop writing and remove the sheet's temporary file (the export failed)."""
+        writer = self.worksheet._writer
+        if writer is None:
+            return
+        if self.worksheet._rows is not None:
+            self.worksheet._rows.close()
+        writer.close()
+        with contextlib.suppress(OSError, ValueError):
+            writer.cleanup()
+
+
+def _clean_text(text: str) -> str:
+    # Control characters from provider data would make openpyxl refuse the whole file.
+    return str(ILLEGAL_CHARACTERS_RE.sub("", text))

@@ -1,0 +1,137 @@
+"""Billing insights for a customer-cycle: flatliners, usage spikes, cost trend, top
+spenders and margin. Statistics (z-scores, trends) use floats: they rank and flag,
+they never become an amount on an invoice.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from core.models import FEE_CALL_TYPE, BillingInsight, Subscription, Total
+from core.totals import cycle_of, cycle_subscriptions, get_customer
+
+SPIKE_Z = 3.0
+BASELINE_CYCLES = 6
+MIN_BASELINE = 3
+USAGE_MEASURE = {"voice": ("duration_s", "s"), "sms": ("count", "messages"), "data": ("volume_kb", "KB")}
+
+
+@dataclass(frozen=True)
+class Insight:
+    kind: str  # flatliner | spike | cost_trend | top_spender | margin | reconciliation
+    severity: str  # info | warn
+    message: str
+    subscription_id: int | None = None
+    score: Decimal | None = None
+
+
+def _score(value: float) -> Decimal:
+    return Decimal(f"{value:.4f}")
+
+
+def compute_insights(session: Session, customer_id: int, cycle_start: date) -> list[Insight]:
+    customer = get_customer(session, customer_id)
+    cycle = cycle_of(customer, cycle_start)
+    rows = session.execute(select(Total).where(Total.customer_id == customer_id,
+                                               Total.cycle_start_date == cycle_start)).scalars().all()
+    numbers = dict(session.execute(select(Subscription.id, Subscription.number)
+                                   .where(Subscription.customer_id == customer_id)).all())
+    insights: list[Insight] = []
+
+    used = {r.subscription_id for r in rows if r.call_type != FEE_CALL_TYPE and r.count > 0}
+    for sub in cycle_subscriptions(session, customer_id, cycle):
+        if sub.id not in used:
+            insights.append(Insight("flatliner", "warn",
+                                    f"{sub.number} had no usage in cycle {cycle.label}", sub.id))
+
+    earlier = list(session.scalars(
+        select(Total.cycle_start_date).where(Total.customer_id == customer_id,
+                                             Total.cycle_start_date < cycle_start)
+        .distinct().order_by(Total.cycle_start_date.desc()).limit(BASELINE_CYCLES)))
+    history: dict[tuple[int, str], dict[date, int]] = defaultdict(dict)
+    if earlier:
+        for r in session.scalars(select(Total).where(Total.customer_id == customer_id,
+                                                     Total.cycle_start_date.in_(earlier))):
+            if r.call_type in USAGE_MEASURE:
+                history[(r.subscription_id, r.call_type)][r.cycle_start_date] = getattr(
+                    r, USAGE_MEASURE[r.call_type][0])
+    for r in rows:
+        if r.call_type not in USAGE_MEASURE:
+            continue
+        attr, unit = USAGE_MEASURE[r.call_type]
+        past = history.get((r.subscription_id, r.call_type), {})
+        baseline = [float(past.get(d, 0)) for d in earlier]
+        if len(baseline) < MIN_BASELINE:
+            continue
+        mean = statistics.fmean(baseline)
+        spread = max(statistics.pstdev(baseline), 0.1 * mean, 1.0)
+        z = (float(getattr(r, attr)) - mean) / spread
+        if z >= SPIKE_Z:
+            insights.append(Insight(
+                "spike", "warn",
+                f"{numbers.get(r.subscription_id, r.subscription_id)} {r.call_type}: "
+                f"{getattr(r, attr):,} {unit} against a usual {mean:,.0f} (z = {z:.1f})",
+                r.subscription_id, _score(z)))
+
+    total_now = sum((r.rated_amount for r in rows), Decimal("0"))
+    cost_now = sum((r.provider_cost for r in rows), Decimal("0"))
+    if earlier:
+        past_totals = dict(session.execute(
+            select(Total.cycle_start_date, func.sum(Total.rated_amount))
+            .where(Total.customer_id == customer_id, Total.cycle_start_date.in_(earlier[:3]))
+            .group_by(Total.cycle_start_date)).all())
+        amounts = [Decimal(v) for v in past_totals.values() if v is not None]
+        if amounts:
+            mean_amount = sum(amounts, Decimal("0")) / len(amounts)
+            if mean_amount > 0:
+                change = float((total_now - mean_amount) / mean_amount * 100)
+                insights.append(Insight(
+                    "cost_trend", "warn" if change > 50 else "info",
+                    f"€ {total_now:.2f} this cycle, {change:+.1f}% against the average "
+                    f"of the previous {len(amounts)} cycle(s) (€ {mean_amount:.2f})",
+                    score=_score(change)))
+
+    per_sub: dict[int, Decimal] = defaultdict(Decimal)
+    for r in rows:
+        per_sub[r.subscription_id] += r.rated_amount
+    if total_now > 0:
+        for sub_id, amount in sorted(per_sub.items(), key=lambda kv: (-kv[1], kv[0]))[:3]:
+            share = float(amount / total_now * 100)
+            insights.append(Insight("top_spender", "info",
+                                    f"{numbers.get(sub_id, sub_id)}: € {amount:.2f} ({share:.1f}% of the cycle)",
+                                    sub_id, _score(share)))
+
+    if total_now or cost_now:
+        margin = total_now - cost_now
+        pct = float(margin / total_now * 100) if total_now else -100.0
+        insights.append(Insight("margin", "warn" if margin < 0 else "info",
+                                f"rated € {total_now:.2f} against provider cost € {cost_now:.2f}: "
+                                f"margin € {margin:.2f} ({pct:.1f}%)", score=_score(pct)))
+    return insights
+
+
+def replace_insights(session: Session, customer_id: int, cycle_start: date, insights: list[Insight],
+                     kinds: tuple[str, ...] | None = None) -> None:
+    """Replace the cycle's insights (of the given kinds, default all but reconciliation)."""
+    kinds = kinds or ("flatliner", "spike", "cost_trend", "top_spender", "margin")
+    session.execute(delete(BillingInsight).where(BillingInsight.customer_id == customer_id,
+                                                 BillingInsight.cycle_start_date == cycle_start,
+                                                 BillingInsight.kind.in_(kinds)))
+    if insights:
+        session.execute(insert(BillingInsight), [
+            {"customer_id": customer_id, "cycle_start_date": cycle_start, "kind": i.kind,
+             "severity": i.severity, "message": i.message, "subscription_id": i.subscription_id,
+             "score": i.score} for i in insights])
+
+
+def list_insights(session: Session, customer_id: int, cycle_start: date) -> list[BillingInsight]:
+    return list(session.scalars(select(BillingInsight).where(
+        BillingInsight.customer_id == customer_id, BillingInsight.cycle_start_date == cycle_start)
+        .order_by(BillingInsight.severity.desc(), BillingInsight.kind, BillingInsight.id)))

@@ -1,0 +1,33 @@
+"""All tables. Importing this package registers every model on `Base.metadata`."""
+
+from core.models.addons import AddonLog, AddonType, RateLimitHit, SubscriptionAddon
+from core.models.base import Base, utcnow
+from core.models.billing import (
+    ExportJob,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    MailLog,
+    Payment,
+    RevenueLedger,
+)
+from core.models.cdr import Cdr, CdrRating, QuarantinedRow
+from core.models.ops import AuditLog, Message, Operator, SchedulerLease, SchedulerTick
+from core.models.party import Customer, Partner, RatePlan, Subscription, Tariff
+from core.models.sync import ImportBatch, SyncProfile, SyncTask
+from core.models.totals import (
+    FEE_CALL_TYPE,
+    BillingInsight,
+    CustomerStatus,
+    Total,
+    TotalHistory,
+)
+
+__all__ = [
+    "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrRating",
+    "Customer", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
+    "InvoiceLine", "MailLog", "Message", "Operator", "Partner", "Payment", "QuarantinedRow",
+    "RateLimitHit", "RatePlan", "RevenueLedger", "SchedulerLease", "SchedulerTick",
+    "Subscription", "SubscriptionAddon", "SyncProfile", "SyncTask", "Tariff", "Total",
+    "TotalHistory", "utcnow",
+]

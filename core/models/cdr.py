@@ -1,0 +1,66 @@
+"""Call detail records and the rows we could not accept."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.models.base import Base, BigId, utcnow
+
+
+class Cdr(Base):
+    __tablename__ = "cdr"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_ref", name="uq_cdr_provider_ref"),
+        Index("ix_cdr_customer_call_date", "customer_id", "call_date"),
+        Index("ix_cdr_customer_cycle", "customer_id", "cycle_start_date", "subscription_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_ref: Mapped[str] = mapped_column(String(80))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"))
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
+    number: Mapped[str] = mapped_column(String(20))
+    call_date: Mapped[datetime]
+    cycle_start_date: Mapped[date]
+    call_type: Mapped[str] = mapped_column(String(8))
+    destination: Mapped[str] = mapped_column(String(32), default="")
+    duration_s: Mapped[int] = mapped_column(default=0)
+    volume_kb: Mapped[int] = mapped_column(default=0)
+    provider_cost: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    roaming: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CdrRating(Base):
+    """A CDR's rated amount and bundle use, clustered by customer-cycle.
+
+    Kept apart from `cdr` on purpose: one customer's CDRs are interleaved with every
+    other customer's in insertion order, so writing amounts onto `cdr` rows rewrote
+    pages all over the table. Here the primary key (customer, cycle, cdr) keeps one
+    customer-cycle's ratings contiguous (WITHOUT ROWID on SQLite; InnoDB clusters by PK).
+    """
+
+    __tablename__ = "cdr_rating"
+    __table_args__ = {"sqlite_with_rowid": False}
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), primary_key=True)
+    cycle_start_date: Mapped[date] = mapped_column(primary_key=True)
+    cdr_id: Mapped[int] = mapped_column(BigId, ForeignKey("cdr.id"), primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(BigId)
+    call_type: Mapped[str] = mapped_column(String(8))
+    rated_amount: Mapped[Decimal]
+    bundle_used: Mapped[int] = mapped_column(default=0)
+
+
+class QuarantinedRow(Base):
+    __tablename__ = "quarantined_row"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_batch_id: Mapped[int] = mapped_column(ForeignKey("import_batch.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    line: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(255))
+    raw: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,97 @@
+"""Partners, customers, subscriptions and rate plans: the setup an operator applies."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.models.base import Base, BigId, utcnow
+
+
+class Partner(Base):
+    """A reseller grouping customers (T-Mobile Calvi logins are per partner)."""
+
+    __tablename__ = "partner"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Customer(Base):
+    __tablename__ = "customer"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(2), default="nl")
+    billing_day: Mapped[int] = mapped_column(default=1)
+    time_zone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
+    rateplan_customer: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    auto_send: Mapped[bool] = mapped_column(Boolean, default=False)
+    test_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    email: Mapped[str | None] = mapped_column(String(200))
+    vat_number: Mapped[str | None] = mapped_column(String(32))
+    country: Mapped[str] = mapped_column(String(2), default="NL")
+    address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    partner: Mapped[Partner | None] = relationship()
+
+
+class RatePlan(Base):
+    __tablename__ = "rate_plan"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    monthly_fee: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    voice_bundle_minutes: Mapped[int] = mapped_column(default=0)
+    sms_bundle: Mapped[int] = mapped_column(default=0)
+    data_bundle_mb: Mapped[int] = mapped_column(default=0)
+    price_per_minute: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    price_per_sms: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    price_per_mb: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    voice_increment_s: Mapped[int] = mapped_column(default=60)
+    setup_fee: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+
+    tariffs: Mapped[list[Tariff]] = relationship(
+        back_populates="rate_plan", cascade="all, delete-orphan", order_by="Tariff.prefix"
+    )
+
+
+class Tariff(Base):
+    """A destination tariff: longest prefix wins, priced outside the bundle."""
+
+    __tablename__ = "tariff"
+    __table_args__ = (UniqueConstraint("rate_plan_id", "prefix", "call_type"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(String(20))
+    call_type: Mapped[str] = mapped_column(String(8))
+    price: Mapped[Decimal]
+    setup_fee: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+
+    rate_plan: Mapped[RatePlan] = relationship(back_populates="tariffs")
+
+
+class Subscription(Base):
+    __tablename__ = "subscription"
+    __table_args__ = (Index("ix_subscription_customer", "customer_id", "number"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    rate_plan_id: Mapped[int | None] = mapped_column(ForeignKey("rate_plan.id"))
+    provider: Mapped[str | None] = mapped_column(String(32))
+    cost_centre: Mapped[str | None] = mapped_column(String(64))
+    start_date: Mapped[date | None]
+    end_date: Mapped[date | None]
+    portation_date: Mapped[date | None]
+    sim: Mapped[str | None] = mapped_column(String(32))
+    imei: Mapped[str | None] = mapped_column(String(32))
+    device_model: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
+    rate_plan: Mapped[RatePlan | None] = relationship()

@@ -1,0 +1,54 @@
+"""Operator actions on the command bus (retry, discard), checked and audited.
+
+The bus's own `retry`/`discard` know nothing of operators; the CLI and the console
+call these instead. The role check commits before the bus changes the message and
+the audit row after it, each in its own short transaction (SQLite has one writer:
+nesting them would wait on ourselves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.bus import Bus
+from core.bus.queries import get_message
+from core.security import audit
+from core.security.roles import require
+
+
+def _target(bus: Bus, message_id: int) -> str:
+    detail = get_message(bus.db, message_id)
+    return f"message {message_id}" + (f" {detail.row.command_type}" if detail else "")
+
+
+def _act(bus: Bus, action: str, change: Callable[[int], bool], message_id: int, operator: str) -> bool:
+    target = _target(bus, message_id)
+    with bus.db.transaction() as session:
+        require(session, operator, action, target=target)
+    changed = change(message_id)
+    with bus.db.transaction() as session:
+        audit.record(session, operator=operator, action=action, target=target,
+                     result="ok" if changed else "no change",
+                     detail=None if changed else "the message was not in a state that allows it")
+    return changed
+
+
+def retry_message(bus: Bus, message_id: int, *, operator: str) -> bool:
+    """Queue a failed message again (fresh attempts); False if it was not failed."""
+    return _act(bus, "messages.retry", bus.retry, message_id, operator)
+
+
+def discard_message(bus: Bus, message_id: int, *, operator: str) -> bool:
+    """Drop a failed or waiting message and the rest of its chain; False if neither."""
+    return _act(bus, "messages.discard", bus.discard, message_id, operator)
+
+
+def retry_all_failed(bus: Bus, *, operator: str) -> int:
+    """Queue every failed message again; returns how many."""
+    with bus.db.transaction() as session:
+        require(session, operator, "messages.retry", target="all failed messages")
+    count = bus.retry_all_failed()
+    with bus.db.transaction() as session:
+        audit.record(session, operator=operator, action="messages.retry", target="all failed messages",
+                     detail=f"{count} message(s) queued again")
+    return count

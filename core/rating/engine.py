@@ -1,0 +1,327 @@
+"""Rating: the price of each CDR of one subscription in one billing cycle, and the totals.
+
+These are the product's rating rules.
+
+- CDRs are consumed in (call_date, provider_ref, cdr_id) order, call_date compared as an
+  instant (UTC), so the result never depends on input order. ``rated`` is in that order.
+- Voice: ``billed_s`` is the duration rounded up to the plan's ``voice_increment_s``
+  (0 s stays 0; with 60 s, 61 s becomes 120 s). The voice bundle is
+  ``voice_bundle_minutes * 60`` seconds of billed time. A call crossing the end of the
+  bundle is split: the part inside is free, the rest costs
+  ``price_per_minute * seconds / 60``. The plan's ``setup_fee`` is added to every voice
+  call billed at least partly outside the bundle; a call fully inside costs 0, and so does
+  a call with 0 billed seconds (an unanswered attempt), wherever it falls.
+- SMS: each CDR is one message; the first ``sms_bundle`` are free, then ``price_per_sms``.
+- Data: the bundle is ``data_bundle_mb * 1024`` KB; a session crossing its end is split,
+  and the KB beyond it cost ``KB * price_per_mb / 1024``.
+- Destination tariffs: the tariff with the longest prefix of the destination for the
+  CDR's call type prices the CDR outside the bundle, which it does not consume
+  (``bundle_used`` 0): voice at ``price`` per billed minute (same increment) plus the
+  tariff's ``setup_fee``, SMS at ``price + setup_fee`` per message, data at ``price`` per
+  MB plus ``setup_fee``. Usage of 0 (0 billed seconds, 0 KB) costs nothing.
+  Destinations must already be normalised (``normalise_number``); data CDRs usually
+  have none and then never match.
+- Each CDR's amount is quantised once to 4 decimals, ROUND_HALF_UP; totals sum those
+  quantised amounts. Nothing is ever negative: a negative duration or volume is a
+  ValueError (the importer quarantines such CDRs before rating), and plans reject
+  negative prices.
+- Totals per call type (only types that occur): count, raw duration_s, raw volume_kb,
+  provider cost, rated amount and bundle used.
+- The monthly fee is prorated with ``prorate_fee`` when ``fee_days`` and ``cycle_days``
+  are given, else the full fee; always 4 decimals.
+
+All arithmetic runs in a private Decimal context (34 digits, ROUND_HALF_UP), so a caller
+changing the thread's context cannot change a bill. Prices per second are never
+precomputed: ``price * seconds / 60`` is one exact multiplication and one division, so an
+amount lying exactly halfway between two 4-decimal values rounds up, as it would on paper
+(0.0002/min for 15 s is 0.00005 -> 0.0001; a rounded per-second price would give 0.0000).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import (
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from itertools import repeat
+from operator import attrgetter
+
+from core.rating.plan import CallType, DestinationTariff, RatePlan
+
+__all__ = [
+    "CallTypeTotals",
+    "RatableCdr",
+    "RatedCdr",
+    "SubscriptionRating",
+    "prorate_fee",
+    "rate_subscription_cycle",
+]
+
+_RATING_CONTEXT = Context(
+    prec=34, rounding=ROUND_HALF_UP, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
+_FOUR_PLACES = Decimal("0.0001")
+_ZERO_AMOUNT = Decimal("0.0000")
+_SIXTY = Decimal(60)
+_KB_PER_MB = 1024
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_VOICE = CallType.VOICE
+_SMS = CallType.SMS
+_DATA = CallType.DATA
+
+
+@dataclass(frozen=True, slots=True)
+class RatableCdr:
+    cdr_id: int
+    call_date: datetime  # tz-aware
+    provider_ref: str  # tie-breaker for equal call_date
+    call_type: CallType
+    destination: str  # normalised number, or "" (data)
+    duration_s: int
+    volume_kb: int
+    provider_cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RatedCdr:
+    cdr_id: int
+    call_type: CallType
+    billed_s: int  # after increment rounding (voice), else 0
+    bundle_used: int  # seconds (voice), messages (sms), KB (data) taken from the bundle
+    rated_amount: Decimal  # 4 decimals, ROUND_HALF_UP, never negative
+
+
+@dataclass
+class CallTypeTotals:
+    """Sums for one call type of one subscription in one cycle."""
+
+    count: int
+    duration_s: int
+    volume_kb: int
+    provider_cost: Decimal
+    rated_amount: Decimal
+    bundle_used: int
+
+
+@dataclass
+class SubscriptionRating:
+    rated: list[RatedCdr]
+    totals: dict[CallType, CallTypeTotals]  # only call types that occur
+    monthly_fee: Decimal  # prorated, 4 decimals
+
+
+def prorate_fee(monthly_fee: Decimal, active_days: int, cycle_days: int) -> Decimal:
+    """``monthly_fee * active_days / cycle_days``, 4 decimals half-up; full fee from a full cycle."""
+    if cycle_days <= 0:
+        raise ValueError(f"cycle_days must be positive, got {cycle_days}")
+    if active_days < 0:
+        raise ValueError(f"active_days must not be negative, got {active_days}")
+    if not monthly_fee.is_finite() or monthly_fee < 0:
+        raise ValueError(f"monthly_fee must be a finite, non-negative amount, got {monthly_fee}")
+    with localcontext(_RATING_CONTEXT):
+        if active_days >= cycle_days:
+            return monthly_fee.quantize(_FOUR_PLACES, ROUND_HALF_UP)
+        return (monthly_fee * active_days / cycle_days).quantize(_FOUR_PLACES, ROUND_HALF_UP)
+
+
+def rate_subscription_cycle(
+    plan: RatePlan,
+    cdrs: Iterable[RatableCdr],
+    *,
+    fee_days: int | None = None,
+    cycle_days: int | None = None,
+) -> SubscriptionRating:
+    """Rate one subscription's CDRs for one cycle under ``plan``; see the module docstring."""
+    if (fee_days is None) != (cycle_days is None):
+        raise ValueError("give both fee_days and cycle_days to prorate, or neither")
+    if fee_days is not None and cycle_days is not None:
+        monthly_fee = prorate_fee(plan.monthly_fee, fee_days, cycle_days)
+    else:
+        monthly_fee = plan.monthly_fee.quantize(_FOUR_PLACES, ROUND_HALF_UP, _RATING_CONTEXT)
+    ordered = _in_consumption_order(cdrs)
+    with localcontext(_RATING_CONTEXT):
+        rated, totals = _rate_in_order(plan, ordered)
+    return SubscriptionRating(rated=rated, totals=totals, monthly_fee=monthly_fee)
+
+
+def _in_consumption_order(cdrs: Iterable[RatableCdr]) -> list[RatableCdr]:
+    ordered = list(cdrs)
+    if all(type(cdr.call_date.tzinfo) is timezone for cdr in ordered):
+        # Fixed offsets (CDRs loaded as UTC): datetimes compare as instants, and fast.
+        ordered.sort(key=_BY_CALL_DATE)
+    else:
+        ordered.sort(key=_instant_order)
+    return ordered
+
+
+_BY_CALL_DATE = attrgetter("call_date", "provider_ref", "cdr_id")
+
+
+def _instant_order(cdr: RatableCdr) -> tuple[timedelta, str, int]:
+    moment = cdr.call_date
+    if moment.tzinfo is None:
+        raise ValueError(f"CDR {cdr.cdr_id}: call_date must be timezone-aware")
+    # Two wall times in the repeated DST hour share a tzinfo, and Python then compares
+    # them ignoring fold; an offset from the epoch orders them as the instants they are.
+    return moment - _EPOCH, cdr.provider_ref, cdr.cdr_id
+
+
+def _rate_in_order(
+    plan: RatePlan, ordered: list[RatableCdr]
+) -> tuple[list[RatedCdr], dict[CallType, CallTypeTotals]]:
+    # Each call type has its own bundle, so each is rated in its own tight loop.
+    by_type: dict[CallType, list[RatableCdr]] = {call_type: [] for call_type in CallType}
+    for cdr in ordered:
+        group = by_type.get(cdr.call_type)
+        if group is None:
+            raise ValueError(f"CDR {cdr.cdr_id}: unknown call type {cdr.call_type!r}")
+        group.append(cdr)
+
+    rated_by_type: dict[CallType, Iterator[RatedCdr]] = {}
+    totals: dict[CallType, CallTypeTotals] = {}
+    for call_type, rate in _RATERS.items():
+        group = by_type[call_type]
+        if group:
+            rated = rate(plan, group, _tariffs_for(plan, call_type, group))
+            totals[call_type] = _totals(group, rated)
+            rated_by_type[call_type] = iter(rated)
+    # Back into consumption order across call types.
+    return [next(rated_by_type[cdr.call_type]) for cdr in ordered], totals
+
+
+def _rate_voice(
+    plan: RatePlan, cdrs: list[RatableCdr], tariffs: Iterable[DestinationTariff | None]
+) -> list[RatedCdr]:
+    increment = plan.voice_increment_s
+    bundle_left = plan.voice_bundle_minutes * 60
+    price_per_minute = plan.price_per_minute
+    setup_fee = plan.setup_fee
+    rated: list[RatedCdr] = []
+    append = rated.append
+    for cdr, tariff in zip(cdrs, tariffs, strict=False):
+        duration_s = cdr.duration_s
+        if duration_s < 0 or cdr.volume_kb < 0:
+            raise _negative_usage(cdr)
+        billed_s = -(-duration_s // increment) * increment
+        bundle_used = 0
+        amount = _ZERO_AMOUNT
+        if tariff is not None:
+            if billed_s:
+                amount = _voice_charge(tariff.price, billed_s, tariff.setup_fee)
+        else:
+            bundle_used = billed_s if billed_s <= bundle_left else bundle_left
+            bundle_left -= bundle_used
+            charged_s = billed_s - bundle_used
+            if charged_s:
+                amount = _voice_charge(price_per_minute, charged_s, setup_fee)
+        append(RatedCdr(cdr.cdr_id, _VOICE, billed_s, bundle_used, amount))
+    return rated
+
+
+def _rate_sms(
+    plan: RatePlan, cdrs: list[RatableCdr], tariffs: Iterable[DestinationTariff | None]
+) -> list[RatedCdr]:
+    bundle_left = plan.sms_bundle
+    price_per_sms = plan.price_per_sms.quantize(_FOUR_PLACES, ROUND_HALF_UP)
+    rated: list[RatedCdr] = []
+    append = rated.append
+    for cdr, tariff in zip(cdrs, tariffs, strict=False):
+        if cdr.duration_s < 0 or cdr.volume_kb < 0:
+            raise _negative_usage(cdr)
+        bundle_used = 0
+        if tariff is not None:
+            amount = (tariff.price + tariff.setup_fee).quantize(_FOUR_PLACES, ROUND_HALF_UP)
+        elif bundle_left:
+            bundle_left -= 1
+            bundle_used = 1
+            amount = _ZERO_AMOUNT
+        else:
+            amount = price_per_sms
+        append(RatedCdr(cdr.cdr_id, _SMS, 0, bundle_used, amount))
+    return rated
+
+
+def _rate_data(
+    plan: RatePlan, cdrs: list[RatableCdr], tariffs: Iterable[DestinationTariff | None]
+) -> list[RatedCdr]:
+    bundle_left = plan.data_bundle_mb * _KB_PER_MB
+    price_per_mb = plan.price_per_mb
+    rated: list[RatedCdr] = []
+    append = rated.append
+    for cdr, tariff in zip(cdrs, tariffs, strict=False):
+        volume_kb = cdr.volume_kb
+        if volume_kb < 0 or cdr.duration_s < 0:
+            raise _negative_usage(cdr)
+        bundle_used = 0
+        amount = _ZERO_AMOUNT
+        if tariff is not None:
+            if volume_kb:
+                amount = (tariff.price * volume_kb / _KB_PER_MB + tariff.setup_fee).quantize(
+                    _FOUR_PLACES, ROUND_HALF_UP
+                )
+        else:
+            bundle_used = volume_kb if volume_kb <= bundle_left else bundle_left
+            bundle_left -= bundle_used
+            charged_kb = volume_kb - bundle_used
+            if charged_kb:
+                amount = (price_per_mb * charged_kb / _KB_PER_MB).quantize(
+                    _FOUR_PLACES, ROUND_HALF_UP
+                )
+        append(RatedCdr(cdr.cdr_id, _DATA, 0, bundle_used, amount))
+    return rated
+
+
+_Rater = Callable[[RatePlan, list[RatableCdr], Iterable[DestinationTariff | None]], list[RatedCdr]]
+_RATERS: dict[CallType, _Rater] = {
+    _VOICE: _rate_voice,
+    _SMS: _rate_sms,
+    _DATA: _rate_data,
+}
+
+
+def _totals(cdrs: list[RatableCdr], rated: list[RatedCdr]) -> CallTypeTotals:
+    return CallTypeTotals(
+        count=len(cdrs),
+        duration_s=sum([cdr.duration_s for cdr in cdrs]),
+        volume_kb=sum([cdr.volume_kb for cdr in cdrs]),
+        provider_cost=sum([cdr.provider_cost for cdr in cdrs], Decimal("0")),
+        rated_amount=sum([r.rated_amount for r in rated], _ZERO_AMOUNT),
+        bundle_used=sum([r.bundle_used for r in rated]),
+    )
+
+
+def _tariffs_for(
+    plan: RatePlan, call_type: CallType, cdrs: list[RatableCdr]
+) -> Iterable[DestinationTariff | None]:
+    """The destination tariff of each CDR, in order; each distinct destination looked up once."""
+    matcher = plan.tariff_matcher
+    if not matcher.has_tariffs(call_type):
+        return repeat(None)
+    tariff_of = {
+        destination: matcher.match(call_type, destination)
+        for destination in {cdr.destination for cdr in cdrs}
+    }
+    return [tariff_of[cdr.destination] for cdr in cdrs]
+
+
+def _negative_usage(cdr: RatableCdr) -> ValueError:
+    return ValueError(
+        f"CDR {cdr.cdr_id}: negative duration ({cdr.duration_s} s) or volume ({cdr.volume_kb} KB)"
+    )
+
+
+def _voice_charge(price_per_minute: Decimal, seconds: int, setup_fee: Decimal) -> Decimal:
+    if seconds % 60 == 0:
+        usage = price_per_minute * (seconds // 60)  # whole minutes: no division needed
+    else:
+        usage = price_per_minute * seconds / _SIXTY
+    return (usage + setup_fee).quantize(_FOUR_PLACES, ROUND_HALF_UP)

@@ -1,0 +1,286 @@
+"""Operators and roles: who may do what, checked in core and written to the audit log.
+
+Roles rank viewer < operator < admin; `ACTIONS` maps each state-changing action to
+the least role that may perform it. Every state-changing core function calls
+`require` itself, so the CLI, the console and the bus are held to the same rule.
+
+Bootstrap, so a fresh install is usable: while the operator table is empty, the
+first operator who performs a state-changing action is made admin (audited as
+`operators.bootstrap`). Once anyone is registered, unknown operators are viewers.
+The operator `system` (scheduler and daemon jobs) is always allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from core.db import Database
+from core.models import Operator
+from core.security import audit
+
+VIEWER: Final = "viewer"
+OPERATOR: Final = "operator"
+ADMIN: Final = "admin"
+ROLES: Final = (VIEWER, OPERATOR, ADMIN)
+SYSTEM: Final = "system"  # scheduler and daemon jobs act as this operator
+_RANK: Final = {role: rank for rank, role in enumerate(ROLES)}
+
+ACTIONS: Final[Mapping[str, str]] = {
+    "sync.start": OPERATOR,
+    "totals.recalculate": OPERATOR,
+    "totals.partner_recalculate": OPERATOR,
+    "messages.retry": OPERATOR,
+    "messages.discard": OPERATOR,
+    "task.retry": OPERATOR,  # the console's name for retrying a failed step
+    "task.discard": OPERATOR,
+    "export.create": OPERATOR,
+    "invoice.run": OPERATOR,
+    "invoice.send": OPERATOR,
+    "payments.import": OPERATOR,
+    "invoices.run": OPERATOR,  # the names invoicing and payments already audit under
+    "invoices.batch": OPERATOR,
+    "invoice.credit": OPERATOR,
+    "payments.match": OPERATOR,
+    "addons.refresh": OPERATOR,
+    "setup.apply": ADMIN,
+    "profile.credentials": ADMIN,
+    "profile.schedule": ADMIN,
+    "profile.activate": ADMIN,
+    "addons.change": ADMIN,
+    "operators.manage": ADMIN,
+}
+
+
+class NotAllowed(PermissionError):
+    """The operator's role does not allow the action (permanent: the bus does not retry)."""
+
+    transient = False
+
+    def __init__(self, operator: str, role: str, action: str) -> None:
+        super().__init__(f"not allowed for role {role}: {action}")
+        self.operator = operator
+        self.role = role
+        self.action = action
+
+
+class RoleError(ValueError):
+    """An operator change that cannot be made (unknown role, the last admin, a reserved name)."""
+
+    transient = False
+
+
+class UnknownOperator(LookupError):
+    """No registered operator has that name."""
+
+
+@dataclass(frozen=True)
+class OperatorRow:
+    username: str
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OperatorAdded:
+    username: str
+    role: str
+    requested_role: str
+    bootstrapped: bool  # the first operator: made admin whatever role was asked
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+def minimum_role(action: str) -> str:
+    try:
+        return ACTIONS[action]
+    except KeyError:
+        raise ValueError(f"unknown action {action!r}: add it to core.security.roles.ACTIONS") from None
+
+
+def allows(role: str, action: str) -> bool:
+    """Whether `role` may perform `action` (pure: no database)."""
+    return _RANK[role] >= _RANK[minimum_role(action)]
+
+
+def _stored_role(session: Session, username: str) -> str | None:
+    return session.scalars(select(Operator.role).where(Operator.username == username)).first()
+
+
+def _no_operators(session: Session) -> bool:
+    return session.scalars(select(Operator.id).limit(1)).first() is None
+
+
+def _effective_role(session: Session, username: str) -> str:
+    if username == SYSTEM:
+        return ADMIN
+    role = _stored_role(session, username)
+    if role is not None:
+        return role
+    return ADMIN if username.strip() and _no_operators(session) else VIEWER
+
+
+def role_of(where: Database | Session, username: str) -> str:
+    """The role checks will give `username` now (admin while nobody is registered)."""
+    if isinstance(where, Session):
+        return _effective_role(where, username)
+    with where.reader() as session:
+        return _effective_role(session, username)
+
+
+def can(where: Database | Session, username: str, action: str) -> bool:
+    """A check without side effects, for greying out what the operator may not do."""
+    return allows(role_of(where, username), action)
+
+
+def require(session: Session, operator: str, action: str, *, target: str = "") -> str:
+    """Check `operator` may perform `action` in `session`'s transaction; returns the role.
+
+    On an empty operator table the operator is registered as admin (bootstrap) in this
+    transaction. When refused, the caller's transaction is rolled back (it would be
+    anyway), a `denied` audit row is committed on its own, and NotAllowed is raised.
+    """
+    needed = minimum_role(action)
+    if operator == SYSTEM:
+        return ADMIN
+    role = _stored_role(session, operator)
+    if role is None:
+        if operator.strip() and _no_operators(session):
+            _bootstrap(session, operator)
+            return ADMIN
+        role = VIEWER
+    if _RANK[role] >= _RANK[needed]:
+        return role
+    denied = NotAllowed(operator, role, action)
+    session.rollback()
+    _record_alone(_engine_of(session), operator=operator, action=action, target=target,
+                  result="denied", detail=str(denied))
+    raise denied
+
+
+def authorize(db: Database, operator: str, action: str, *, target: str = "") -> str:
+    """`require` in a short transaction of its own, for actions spread over several."""
+    with db.transaction() as session:
+        return require(session, operator, action, target=target)
+
+
+def _bootstrap(session: Session, username: str) -> None:
+    session.add(Operator(username=username, role=ADMIN))
+    session.flush()
+    audit.record(session, operator=username, action="operators.bootstrap", target=username,
+                 detail="first operator on this database: made admin")
+
+
+def _engine_of(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def _record_alone(engine: Engine, **row: str) -> None:
+    """An audit row in its own transaction, so it outlives the caller's rollback."""
+    with Session(engine) as session, session.begin():
+        audit.record(session, **row)
+
+
+# -- managing operators ---------------------------------------------------------------------
+
+def _check_role(role: str) -> str:
+    if role not in _RANK:
+        raise RoleError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    return role
+
+
+def _check_name(username: str) -> str:
+    name = username.strip()
+    if not name:
+        raise RoleError("an operator needs a name")
+    if name == SYSTEM:
+        raise RoleError(f"{SYSTEM!r} is reserved for scheduler and daemon jobs")
+    if len(name) > 64:
+        raise RoleError("an operator name has at most 64 characters")
+    return name
+
+
+def _refused(db: Database, operator: str, action: str, target: str, error: RoleError) -> RoleError:
+    _record_alone(db.engine, operator=operator, action=action, target=target, result="refused",
+                  detail=str(error))
+    return error
+
+
+def add_operator(db: Database, username: str, role: str = VIEWER, *, operator: str) -> OperatorAdded:
+    """Register an operator. On an empty table the first one is made admin, whatever was asked."""
+    name, requested = _check_name(username), _check_role(role)
+    with db.transaction() as session:
+        first = _no_operators(session)
+        if not first:
+            require(session, operator, "operators.manage", target=name)
+            if _stored_role(session, name) is not None:
+                raise RoleError(f"operator {name} already exists (use set-role to change the role)")
+        granted = ADMIN if first else requested
+        session.add(Operator(username=name, role=granted))
+        detail = (f"first operator: made admin (asked for {requested})"
+                  if first and granted != requested else f"role {granted}")
+        audit.record(session, operator=operator, action="operators.add", target=name, detail=detail)
+    return OperatorAdded(name, granted, requested, first)
+
+
+def _admins_locked(session: Session) -> int:
+    """The number of admins, their rows locked (MySQL) so two demotions cannot cross."""
+    ids = session.scalars(select(Operator.id).where(Operator.role == ADMIN).with_for_update()).all()
+    return len(ids)
+
+
+def set_role(db: Database, username: str, role: str, *, operator: str) -> str:
+    """Change an operator's role; returns the previous one. The last admin keeps the role."""
+    new_role = _check_role(role)
+    try:
+        with db.transaction() as session:
+            require(session, operator, "operators.manage", target=username)
+            row = session.scalars(select(Operator).where(Operator.username == username)
+                                  .with_for_update()).first()
+            if row is None:
+                raise UnknownOperator(f"no operator named {username!r}")
+            previous = row.role
+            if previous == ADMIN and new_role != ADMIN and _admins_locked(session) <= 1:
+                raise RoleError(f"{username} is the last admin: make another operator admin first")
+            row.role = new_role
+            audit.record(session, operator=operator, action="operators.set_role", target=username,
+                         detail=f"{previous} → {new_role}")
+    except RoleError as exc:
+        raise _refused(db, operator, "operators.set_role", username, exc) from None
+    return previous
+
+
+def remove_operator(db: Database, username: str, *, operator: str) -> None:
+    """Remove an operator (they become a viewer); the last admin cannot be removed."""
+    try:
+        with db.transaction() as session:
+            require(session, operator, "operators.manage", target=username)
+            row = session.scalars(select(Operator).where(Operator.username == username)
+                                  .with_for_update()).first()
+            if row is None:
+                raise UnknownOperator(f"no operator named {username!r}")
+            if row.role == ADMIN and _admins_locked(session) <= 1:
+                raise RoleError(f"{username} is the last admin and cannot be removed")
+            session.delete(row)
+            audit.record(session, operator=operator, action="operators.remove", target=username,
+                         detail=f"was {row.role}")
+    except RoleError as exc:
+        raise _refused(db, operator, "operators.remove", username, exc) from None
+
+
+def list_operators(db: Database) -> list[OperatorRow]:
+    with db.reader() as session:
+        rows = session.execute(select(Operator.username, Operator.role, Operator.created_at)
+                               .order_by(Operator.username)).all()
+    return [OperatorRow(*row) for row in rows]
+
+
+def operator_count(db: Database) -> int:
+    with db.reader() as session:
+        return int(session.scalar(select(func.count()).select_from(Operator)) or 0)

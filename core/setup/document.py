@@ -1,0 +1,288 @@
+"""Parse and validate a setup file into typed specs, before anything touches the database.
+
+Every problem is a `SetupError` whose message starts with the place in the file:
+``customer[1] (ACME).subscription[0].number: 'abc' is not a phone number``.
+Indexes count from 0 within their array of tables. References to partners and rate
+plans are checked later, against the file and the database together (`apply`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from core.setup import schema
+from core.setup.schema import Column, Scalar
+
+
+class SetupError(Exception):
+    """The setup file cannot be applied; the message names the place and the problem."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One table of the file: where it is, and its column values (every managed column)."""
+
+    where: str
+    values: dict[str, Scalar]
+
+    def text(self, name: str) -> str:
+        return str(self.values[name])
+
+
+@dataclass(frozen=True)
+class TariffSpec(Item):
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.text("prefix"), self.text("call_type")
+
+
+@dataclass(frozen=True)
+class RatePlanSpec(Item):
+    tariffs: tuple[TariffSpec, ...]
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec(Item):
+    rate_plan: str | None
+
+
+@dataclass(frozen=True)
+class SyncProfileSpec(Item):
+    credentials: dict[str, str] | None  # None: keep what is stored
+
+
+@dataclass(frozen=True)
+class CustomerSpec(Item):
+    partner: str | None
+    subscriptions: tuple[SubscriptionSpec, ...]
+    sync_profiles: tuple[SyncProfileSpec, ...]
+
+
+@dataclass(frozen=True)
+class SetupSpec:
+    partners: tuple[Item, ...]
+    rate_plans: tuple[RatePlanSpec, ...]
+    customers: tuple[CustomerSpec, ...]
+
+
+def describe(value: object) -> str:
+    """A TOML value as the operator wrote it, with its type."""
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, Decimal):
+        return f"a decimal number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, datetime):
+        return f"a date-time ({value.isoformat()})"
+    if isinstance(value, date):
+        return f"a date ({value.isoformat()})"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+class _Table:
+    """One TOML table under validation; `where` is its place in the file."""
+
+    def __init__(self, raw: object, where: str, columns: tuple[Column, ...],
+                 extra: tuple[str, ...] = ()) -> None:
+        if not isinstance(raw, dict):
+            raise SetupError(f"{where}: expected a table, got {describe(raw)}")
+        self.raw: dict[str, Any] = raw
+        self.where = where
+        self.columns = columns
+        known = [c.name for c in columns] + list(extra)
+        for key in raw:
+            if key not in known:
+                raise SetupError(f"{self.at(key)}: unknown key (known keys: {', '.join(known)})")
+
+    def at(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def values(self) -> dict[str, Scalar]:
+        return {column.name: self._column(column) for column in self.columns}
+
+    def _column(self, column: Column) -> Scalar:
+        if column.name not in self.raw:
+            if column.required:
+                raise SetupError(f"{self.at(column.name)}: missing (required)")
+            return column.default
+        value = self.raw[column.name]
+        where = self.at(column.name)
+        if column.kind == "text":
+            return _text(value, column, where)
+        if column.kind == "integer":
+            return _integer(value, column, where)
+        if column.kind == "flag":
+            if not isinstance(value, bool):
+                raise SetupError(f"{where}: expected true or false, got {describe(value)}")
+            return value
+        if column.kind == "money":
+            return _money(value, where)
+        if not isinstance(value, date) or isinstance(value, datetime):
+            raise SetupError(f"{where}: expected a date (2025-01-31), got {describe(value)}")
+        return value
+
+    def reference(self, key: str) -> str | None:
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise SetupError(f"{self.at(key)}: expected a name, got {describe(value)}")
+        return value
+
+    def tables(self, key: str) -> list[object]:
+        value = self.raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            place = f"{self.where.split('[')[0]}.{key}" if self.where else key
+            raise SetupError(f"{self.at(key)}: expected an array of tables ([[{place}]]), "
+                             f"got {describe(value)}")
+        return value
+
+    def credentials(self) -> dict[str, str] | None:
+        if schema.CREDENTIALS not in self.raw:
+            return None
+        value = self.raw[schema.CREDENTIALS]
+        where = self.at(schema.CREDENTIALS)
+        if not isinstance(value, dict):
+            raise SetupError(f"{where}: expected a table of strings, got {describe(value)}")
+        for key, secret in value.items():
+            if not isinstance(secret, str):  # never echo the value: it may be a secret
+                raise SetupError(f"{where}.{key}: expected a string")
+        return dict(value)
+
+
+def _text(value: object, column: Column, where: str) -> str:
+    if not isinstance(value, str):
+        raise SetupError(f"{where}: expected a string, got {describe(value)}")
+    if column.choices and value not in column.choices:
+        raise SetupError(f"{where}: {value!r} is not one of {', '.join(column.choices)}")
+    if column.convert is not None:
+        try:
+            value = column.convert(value)
+        except ValueError as exc:
+            raise SetupError(f"{where}: {exc}") from None
+    if column.max_length is not None and len(value) > column.max_length:
+        raise SetupError(f"{where}: longer than {column.max_length} characters")
+    return value
+
+
+def _integer(value: object, column: Column, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SetupError(f"{where}: expected an integer, got {describe(value)}")
+    if not column.minimum <= value <= column.maximum:
+        bound = (f"between {column.minimum} and {column.maximum}" if column.maximum < schema.INT_MAX
+                 else f"at least {column.minimum}")
+        raise SetupError(f"{where}: {value} is out of range (must be {bound})")
+    return value
+
+
+def _money(value: object, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise SetupError(f"{where}: expected an amount (12.50), got {describe(value)}")
+    amount = Decimal(value)
+    if not amount.is_finite():
+        raise SetupError(f"{where}: {value} is not an amount")
+    if amount < 0:
+        raise SetupError(f"{where}: {value} is negative (amounts must be 0 or more)")
+    if amount >= schema.MONEY_LIMIT:
+        raise SetupError(f"{where}: {value} is too large")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -schema.MONEY_PLACES:
+        raise SetupError(f"{where}: {value} has more than {schema.MONEY_PLACES} decimals")
+    return amount
+
+
+def _label(kind: str, index: int, raw: object, key: str) -> str:
+    name = raw.get(key) if isinstance(raw, dict) else None
+    return f"{kind}[{index}] ({name})" if isinstance(name, str) and name.strip() else f"{kind}[{index}]"
+
+
+def _unique(items: tuple[Item, ...], key: str, what: str) -> None:
+    """Natural keys are matched without regard to case (MariaDB compares them that way)."""
+    seen: dict[str, Item] = {}
+    for item in items:
+        folded = item.text(key).casefold()
+        if folded in seen:
+            raise SetupError(f"{item.where}.{key}: duplicate {what} {item.text(key)!r} "
+                             f"(also at {seen[folded].where})")
+        seen[folded] = item
+
+
+def _tariff(raw: object, where: str) -> TariffSpec:
+    return TariffSpec(where, _Table(raw, where, schema.TARIFF).values())
+
+
+def _rate_plan(raw: object, where: str) -> RatePlanSpec:
+    table = _Table(raw, where, schema.RATE_PLAN, extra=(schema.TARIFFS,))
+    values = table.values()
+    tariffs = tuple(_tariff(t, f"{where}.{schema.TARIFFS}[{i}]")
+                    for i, t in enumerate(table.tables(schema.TARIFFS)))
+    seen: dict[tuple[str, str], TariffSpec] = {}
+    for tariff in tariffs:
+        if tariff.key in seen:
+            raise SetupError(f"{tariff.where}: duplicate tariff {' '.join(tariff.key)} "
+                             f"(also at {seen[tariff.key].where})")
+        seen[tariff.key] = tariff
+    return RatePlanSpec(where, values, tariffs)
+
+
+def _subscription(raw: object, where: str) -> SubscriptionSpec:
+    table = _Table(raw, where, schema.SUBSCRIPTION, extra=(schema.RATE_PLAN_REF,))
+    values = table.values()
+    start, end = values["start_date"], values["end_date"]
+    if isinstance(start, date) and isinstance(end, date) and end < start:
+        raise SetupError(f"{table.at('end_date')}: {end} is before start_date {start}")
+    return SubscriptionSpec(where, values, table.reference(schema.RATE_PLAN_REF))
+
+
+def _sync_profile(raw: object, where: str) -> SyncProfileSpec:
+    table = _Table(raw, where, schema.SYNC_PROFILE, extra=(schema.CREDENTIALS,))
+    return SyncProfileSpec(where, table.values(), table.credentials())
+
+
+def _customer(raw: object, where: str) -> CustomerSpec:
+    table = _Table(raw, where, schema.CUSTOMER,
+                   extra=(schema.PARTNER_REF, schema.SUBSCRIPTIONS, schema.SYNC_PROFILES))
+    values = table.values()
+    subscriptions = tuple(_subscription(s, f"{where}.{schema.SUBSCRIPTIONS}[{i}]")
+                          for i, s in enumerate(table.tables(schema.SUBSCRIPTIONS)))
+    profiles = tuple(_sync_profile(p, f"{where}.{schema.SYNC_PROFILES}[{i}]")
+                     for i, p in enumerate(table.tables(schema.SYNC_PROFILES)))
+    return CustomerSpec(where, values, table.reference(schema.PARTNER_REF), subscriptions, profiles)
+
+
+def parse_setup(text: str) -> SetupSpec:
+    """The validated setup described by `text`; raises SetupError at the first problem."""
+    try:
+        document: Mapping[str, Any] = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise SetupError(f"not valid TOML: {exc}") from None
+    root = _Table(document, "", (), extra=("partner", "rate_plan", "customer"))
+
+    def items(kind: str) -> list[tuple[str, object]]:
+        raws = root.tables(kind)
+        key = "code" if kind == "customer" else "name"
+        return [(_label(kind, i, raw, key), raw) for i, raw in enumerate(raws)]
+
+    partners = tuple(Item(where, _Table(raw, where, schema.PARTNER).values())
+                     for where, raw in items("partner"))
+    rate_plans = tuple(_rate_plan(raw, where) for where, raw in items("rate_plan"))
+    customers = tuple(_customer(raw, where) for where, raw in items("customer"))
+
+    _unique(partners, "name", "partner")
+    _unique(rate_plans, "name", "rate plan")
+    _unique(customers, "code", "customer code")
+    _unique(tuple(s for c in customers for s in c.subscriptions), "number", "subscription number")
+    _unique(tuple(p for c in customers for p in c.sync_profiles), "name", "sync profile")
+    return SetupSpec(partners, rate_plans, customers)

@@ -1,0 +1,403 @@
+"""Totals per customer, cycle, subscription and call type: rate, aggregate, replace, back up.
+
+The two steps of the source system stay two steps:
+- `rate_cycle` (CalculateTotalsRateplan) rates every CDR of a rate-plan customer's cycle
+  with the pure engine and stores each CDR's rated amount and bundle use;
+- `calculate_totals` (CalculateTotals) aggregates the CDR table in SQL and replaces the
+  totals in one transaction, after moving the previous version to history.
+Customers without rate plans are billed what the provider charged (rated = provider cost).
+A dry run executes both steps in a transaction that is rolled back, so it computes
+exactly what a real run would, with the same code.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.db import Database
+from core.models import (
+    FEE_CALL_TYPE,
+    Cdr,
+    CdrRating,
+    Customer,
+    CustomerStatus,
+    RatePlan,
+    Subscription,
+    Total,
+    TotalHistory,
+    utcnow,
+)
+from core.models.base import sqlite_money
+from core.rating.cycles import Cycle, cycle_for_label
+from core.rating.engine import RatableCdr, prorate_fee, rate_subscription_cycle
+from core.rating.plan import CallType, DestinationTariff
+from core.rating.plan import RatePlan as Plan
+
+ZERO = Decimal("0.0000")
+TOTAL_FIELDS = ("count", "duration_s", "volume_kb", "provider_cost", "rated_amount", "bundle_used")
+
+
+class UnknownCustomer(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class TotalRow:
+    subscription_id: int
+    call_type: str
+    count: int
+    duration_s: int
+    volume_kb: int
+    provider_cost: Decimal
+    rated_amount: Decimal
+    bundle_used: int
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.subscription_id, self.call_type
+
+
+def cycle_of(customer: Customer, cycle_start: date) -> Cycle:
+    return cycle_for_label(f"{cycle_start.year:04d}-{cycle_start.month:02d}", customer.billing_day)
+
+
+def get_customer(session: Session, customer_id: int) -> Customer:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise UnknownCustomer(f"no customer with id {customer_id}")
+    return customer
+
+
+def to_plan(row: RatePlan) -> Plan:
+    return Plan(
+        name=row.name, monthly_fee=row.monthly_fee, voice_bundle_minutes=row.voice_bundle_minutes,
+        sms_bundle=row.sms_bundle, data_bundle_mb=row.data_bundle_mb,
+        price_per_minute=row.price_per_minute, price_per_sms=row.price_per_sms,
+        price_per_mb=row.price_per_mb, voice_increment_s=row.voice_increment_s,
+        setup_fee=row.setup_fee,
+        destination_tariffs=tuple(DestinationTariff(t.prefix, CallType(t.call_type), t.price, t.setup_fee)
+                                  for t in row.tariffs),
+    )
+
+
+def active_days(sub: Subscription, cycle: Cycle) -> int:
+    """Days of the cycle the subscription was active (start/end dates are inclusive)."""
+    first = max(cycle.start, sub.start_date or cycle.start)
+    last_exclusive = min(cycle.end, (sub.end_date + timedelta(days=1)) if sub.end_date else cycle.end)
+    return max(0, (last_exclusive - first).days)
+
+
+def cycle_subscriptions(session: Session, customer_id: int, cycle: Cycle) -> list[Subscription]:
+    """Subscriptions active at some point in the cycle."""
+    subs = session.scalars(select(Subscription).where(Subscription.customer_id == customer_id)).all()
+    return [s for s in subs if active_days(s, cycle) > 0]
+
+
+# -- step 1: rate (CalculateTotalsRateplan) --------------------------------------------------
+
+_CALL_TYPES = {c.value: c for c in CallType}
+_CYCLE_CDRS = ("SELECT id, subscription_id, call_date, provider_ref, call_type, destination, duration_s, "
+               "volume_kb, provider_cost FROM cdr WHERE customer_id = :customer AND cycle_start_date = :cycle")
+_CYCLE_RATINGS = ("SELECT cdr_id, rated_amount, bundle_used FROM cdr_rating "
+                  "WHERE customer_id = :customer AND cycle_start_date = :cycle")
+Rating = tuple[int, int, str, Decimal, int]  # cdr_id, subscription_id, call_type, rated amount, bundle used
+
+
+def _raw_rows(session: Session, sql: str, customer_id: int, cycle_start: date) -> list[tuple[Any, ...]]:
+    result = session.execute(text(sql), {"customer": customer_id, "cycle": cycle_start.isoformat()})
+    return result.cursor.fetchall() if result.cursor is not None else []  # type: ignore[attr-defined]
+
+
+def _cycle_cdrs(session: Session, customer_id: int, cycle_start: date) -> dict[int, list[tuple[Any, ...]]]:
+    """The cycle's CDRs per subscription, as plain tuples with Python values.
+
+    The rating hot path reads tens of thousands of rows: the driver's tuples are
+    converted here directly (SQLite keeps UTC text and integer ten-thousandths),
+    which is several times cheaper than per-column result processing.
+    """
+    by_sub: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    parse, utc, scale = datetime.fromisoformat, UTC, Decimal
+    for cid, sub, when, ref, kind, dest, dur, vol, cost in _raw_rows(session, _CYCLE_CDRS, customer_id, cycle_start):
+        if sqlite:
+            when, cost = parse(when).replace(tzinfo=utc), scale(cost).scaleb(-4)
+        else:
+            when = when.replace(tzinfo=utc)
+        by_sub[sub].append((cid, sub, when, ref, kind, dest, dur, vol, cost))
+    return by_sub
+
+
+def _stored_ratings(session: Session, customer_id: int, cycle_start: date) -> dict[int, tuple[Decimal, int]]:
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    return {cid: (Decimal(amount).scaleb(-4) if sqlite else Decimal(amount).quantize(Decimal("0.0001")), bundle)
+            for cid, amount, bundle in _raw_rows(session, _CYCLE_RATINGS, customer_id, cycle_start)}
+
+
+def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
+    """Rate every CDR of the customer-cycle into `cdr_rating`; only changed ratings are written.
+
+    Subscriptions without a rate plan pass the provider's price through. Returns the
+    number of ratings written.
+    """
+    plans: dict[int, Plan] = {}
+    sub_plan: dict[int, int | None] = {sub_id: plan_id for sub_id, plan_id in session.execute(
+        select(Subscription.id, Subscription.rate_plan_id).where(Subscription.customer_id == customer_id))}
+    stored = _stored_ratings(session, customer_id, cycle_start)
+    changes: list[Rating] = []
+    kinds = _CALL_TYPES
+    for sub_id, cdrs in _cycle_cdrs(session, customer_id, cycle_start).items():
+        plan_id = sub_plan.get(sub_id)
+        if plan_id is None:
+            fresh: Iterable[Rating] = ((r[0], sub_id, r[4], r[8], 0) for r in cdrs)
+        else:
+            if plan_id not in plans:
+                plans[plan_id] = to_plan(session.get_one(RatePlan, plan_id))
+            rating = rate_subscription_cycle(plans[plan_id], [
+                RatableCdr(r[0], r[2], r[3], kinds[r[4]], r[5], r[6], r[7], r[8]) for r in cdrs])
+            fresh = ((x.cdr_id, sub_id, x.call_type.value, x.rated_amount, x.bundle_used) for x in rating.rated)
+        changes.extend(c for c in fresh if stored.get(c[0]) != (c[3], c[4]))
+    _store_ratings(session, customer_id, cycle_start, changes, replace=[c[0] for c in changes if c[0] in stored])
+    return len(changes)
+
+
+def _store_ratings(session: Session, customer_id: int, cycle_start: date, changes: list[Rating],
+                   replace: list[int]) -> None:
+    """Delete the ratings being replaced, insert the new ones: contiguous rows of one customer-cycle."""
+    if not changes:
+        return
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    cycle: Any = cycle_start.isoformat() if sqlite else cycle_start
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for i in range(0, len(replace), 500):
+        ids = replace[i:i + 500]
+        cursor.execute(f"DELETE FROM cdr_rating WHERE customer_id = {mark} AND cycle_start_date = {mark} "
+                       f"AND cdr_id IN ({', '.join([mark] * len(ids))})", (customer_id, cycle, *ids))
+    cursor.executemany(
+        "INSERT INTO cdr_rating (customer_id, cycle_start_date, cdr_id, subscription_id, call_type, "
+        f"rated_amount, bundle_used) VALUES ({', '.join([mark] * 7)})",
+        [(customer_id, cycle, cid, sub, kind, sqlite_money(amount) if sqlite else amount, bundle)
+         for cid, sub, kind, amount, bundle in changes])
+    cursor.close()
+
+
+# -- step 2: aggregate and replace (CalculateTotals) -----------------------------------------
+
+def compute_totals(session: Session, customer: Customer, cycle_start: date) -> list[TotalRow]:
+    """New totals from the CDR table and the ratings (plus monthly fees for rate-plan customers).
+
+    Rate-plan customers are billed the rated amounts of `cdr_rating`; the others the
+    provider's price.
+    """
+    usage = session.execute(
+        select(Cdr.subscription_id, Cdr.call_type, func.count(), func.sum(Cdr.duration_s),
+               func.sum(Cdr.volume_kb), func.sum(Cdr.provider_cost))
+        .where(Cdr.customer_id == customer.id, Cdr.cycle_start_date == cycle_start)
+        .group_by(Cdr.subscription_id, Cdr.call_type)).all()
+    rated: dict[tuple[int, str], tuple[Decimal, int]] = {}
+    if customer.rateplan_customer:
+        rated = {(sub, ct): (_money(amount), int(bundle or 0)) for sub, ct, amount, bundle in session.execute(
+            select(CdrRating.subscription_id, CdrRating.call_type, func.sum(CdrRating.rated_amount),
+                   func.sum(CdrRating.bundle_used))
+            .where(CdrRating.customer_id == customer.id, CdrRating.cycle_start_date == cycle_start)
+            .group_by(CdrRating.subscription_id, CdrRating.call_type))}
+    rows = []
+    for sub_id, ct, n, d, v, pc in usage:
+        amount, bundle = rated.get((sub_id, ct), (ZERO, 0)) if customer.rateplan_customer else (_money(pc), 0)
+        rows.append(TotalRow(sub_id, ct, int(n), int(d or 0), int(v or 0), _money(pc), amount, bundle))
+    if customer.rateplan_customer:
+        cycle = cycle_of(customer, cycle_start)
+        fees: dict[int, Decimal] = {}
+        for sub in cycle_subscriptions(session, customer.id, cycle):
+            if sub.rate_plan_id is None:
+                continue
+            plan = session.get_one(RatePlan, sub.rate_plan_id)
+            fees[sub.id] = prorate_fee(plan.monthly_fee, active_days(sub, cycle), cycle.days)
+        rows.extend(TotalRow(sub_id, FEE_CALL_TYPE, 1, 0, 0, ZERO, fee, 0)
+                    for sub_id, fee in sorted(fees.items()))
+    rows.sort(key=lambda r: r.key)
+    return rows
+
+
+def _money(value: Any) -> Decimal:
+    return ZERO if value is None else Decimal(value).quantize(Decimal("0.0001"))
+
+
+def lock_status(session: Session, customer_id: int, cycle_start: date) -> CustomerStatus:
+    """The customer-cycle's status row, created if missing, locked for this transaction."""
+    query = select(CustomerStatus).where(CustomerStatus.customer_id == customer_id,
+                                         CustomerStatus.cycle_start_date == cycle_start).with_for_update()
+    status = session.scalars(query).first()
+    if status is None:
+        try:
+            with session.begin_nested():
+                session.add(CustomerStatus(customer_id=customer_id, cycle_start_date=cycle_start))
+        except IntegrityError:  # another worker created it first: take theirs
+            pass
+        status = session.scalars(query.execution_options(populate_existing=True)).one()
+    return status
+
+
+def current_totals(session: Session, customer_id: int, cycle_start: date) -> list[TotalRow]:
+    rows = session.execute(select(Total.subscription_id, Total.call_type,
+                                  *(getattr(Total, f) for f in TOTAL_FIELDS))
+                           .where(Total.customer_id == customer_id, Total.cycle_start_date == cycle_start)
+                           .order_by(Total.subscription_id, Total.call_type))
+    return [TotalRow(*r) for r in rows]
+
+
+def _archive(session: Session, status: CustomerStatus) -> None:
+    """Copy the current version to history, once per version."""
+    if status.totals_version == 0 or status.backed_up_version >= status.totals_version:
+        return
+    rows = current_totals(session, status.customer_id, status.cycle_start_date)
+    if rows:
+        now = utcnow()
+        session.execute(insert(TotalHistory), [
+            {"customer_id": status.customer_id, "cycle_start_date": status.cycle_start_date,
+             "version": status.totals_version, "subscription_id": r.subscription_id,
+             "call_type": r.call_type, "archived_at": now,
+             **{f: getattr(r, f) for f in TOTAL_FIELDS}} for r in rows])
+    status.backed_up_version = status.totals_version
+
+
+def calculate_totals(session: Session, customer_id: int, cycle_start: date) -> int:
+    """Replace the customer-cycle's totals (previous version to history first); new version."""
+    customer = get_customer(session, customer_id)
+    status = lock_status(session, customer_id, cycle_start)
+    rows = compute_totals(session, customer, cycle_start)
+    _archive(session, status)
+    session.execute(delete(Total).where(Total.customer_id == customer_id,
+                                        Total.cycle_start_date == cycle_start))
+    version = status.totals_version + 1
+    if rows:
+        session.execute(insert(Total), [
+            {"customer_id": customer_id, "cycle_start_date": cycle_start, "subscription_id": r.subscription_id,
+             "call_type": r.call_type, "version": version, **{f: getattr(r, f) for f in TOTAL_FIELDS}}
+            for r in rows])
+    status.totals_version = version
+    status.last_totals_at = utcnow()
+    status.status = "calculated"
+    return version
+
+
+def backup_totals(session: Session, customer_id: int, cycle_start: date) -> int:
+    """DispatchTotalsBackup: snapshot the current version into history (idempotent)."""
+    status = lock_status(session, customer_id, cycle_start)
+    _archive(session, status)
+    return status.backed_up_version
+
+
+def mark_recalc_requested(session: Session, customer_id: int, cycle_start: date) -> None:
+    status = lock_status(session, customer_id, cycle_start)
+    status.recalc_requested = True
+    status.status = "recalculating"
+
+
+def save_status(session: Session, customer_id: int, cycle_start: date, *, note: str | None = None) -> None:
+    status = lock_status(session, customer_id, cycle_start)
+    status.recalc_requested = False
+    status.status = "ready"
+    if note is not None:
+        status.note = note
+
+
+# -- dry run and comparisons -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TotalDiff:
+    subscription_id: int
+    call_type: str
+    old: TotalRow | None
+    new: TotalRow | None
+
+    @property
+    def amount_change(self) -> Decimal:
+        return (self.new.rated_amount if self.new else ZERO) - (self.old.rated_amount if self.old else ZERO)
+
+
+def diff_totals(old: Sequence[TotalRow], new: Sequence[TotalRow]) -> list[TotalDiff]:
+    before = {r.key: r for r in old}
+    after = {r.key: r for r in new}
+    diffs = []
+    for key in sorted(set(before) | set(after)):
+        o, n = before.get(key), after.get(key)
+        if o is None or n is None or any(getattr(o, f) != getattr(n, f) for f in TOTAL_FIELDS):
+            diffs.append(TotalDiff(key[0], key[1], o, n))
+    return diffs
+
+
+def preview_recalculation(db: Database, customer_id: int, cycle_start: date) -> list[TotalDiff]:
+    """What a recalculation would change, computed by the real steps and rolled back."""
+    with db.sessions() as session:
+        session.begin()
+        try:
+            customer = get_customer(session, customer_id)
+            old = current_totals(session, customer_id, cycle_start)
+            if customer.rateplan_customer:
+                rate_cycle(session, customer_id, cycle_start)
+            new = compute_totals(session, customer, cycle_start)
+        finally:
+            session.rollback()
+    return diff_totals(old, new)
+
+
+def history_versions(db: Database, customer_id: int, cycle_start: date) -> list[int]:
+    with db.reader() as s:
+        return [int(v) for v in s.scalars(
+            select(TotalHistory.version).where(TotalHistory.customer_id == customer_id,
+                                               TotalHistory.cycle_start_date == cycle_start)
+            .distinct().order_by(TotalHistory.version))]
+
+
+def totals_version(db: Database, customer_id: int, cycle_start: date, version: int | None = None) -> list[TotalRow]:
+    """Current totals, or an archived version from history."""
+    with db.reader() as s:
+        if version is None:
+            return current_totals(s, customer_id, cycle_start)
+        rows = s.execute(select(TotalHistory.subscription_id, TotalHistory.call_type,
+                                *(getattr(TotalHistory, f) for f in TOTAL_FIELDS))
+                         .where(TotalHistory.customer_id == customer_id,
+                                TotalHistory.cycle_start_date == cycle_start,
+                                TotalHistory.version == version)
+                         .order_by(TotalHistory.subscription_id, TotalHistory.call_type))
+        return [TotalRow(*r) for r in rows]
+
+
+@dataclass(frozen=True)
+class PartnerTotal:
+    call_type: str
+    customers: int
+    count: int
+    duration_s: int
+    volume_kb: int
+    provider_cost: Decimal
+    rated_amount: Decimal
+
+
+def partner_totals(db: Database, partner_id: int, cycle_start: date) -> list[PartnerTotal]:
+    """A partner's customers' totals for one cycle, per call type."""
+    with db.reader() as s:
+        rows = s.execute(
+            select(Total.call_type, func.count(func.distinct(Total.customer_id)), func.sum(Total.count),
+                   func.sum(Total.duration_s), func.sum(Total.volume_kb), func.sum(Total.provider_cost),
+                   func.sum(Total.rated_amount))
+            .join(Customer, Customer.id == Total.customer_id)
+            .where(Customer.partner_id == partner_id, Total.cycle_start_date == cycle_start)
+            .group_by(Total.call_type).order_by(Total.call_type))
+        return [PartnerTotal(ct, int(c), int(n or 0), int(d or 0), int(v or 0), _money(pc), _money(ra))
+                for ct, c, n, d, v, pc, ra in rows]
+
+
+def customer_zone(customer: Customer) -> ZoneInfo:
+    return ZoneInfo(customer.time_zone)

@@ -1,0 +1,96 @@
+"""Figures for the dashboard: last sync per provider, imports per day, failures, the lease."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, select
+
+from core.db import Database
+from core.models import Customer, ImportBatch, Message, SchedulerLease, SyncProfile, SyncTask
+
+
+@dataclass(frozen=True)
+class ProviderSync:
+    provider: str
+    profiles: int
+    active: int
+    last_sync_at: datetime | None
+    last_status: str | None
+    last_reason: str | None
+    last_customer: str | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    message_id: int
+    command_type: str
+    error: str
+    failed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Lease:
+    holder: str
+    expires_at: datetime
+
+
+def provider_syncs(db: Database) -> list[ProviderSync]:
+    """Every provider with profiles: how many, and its most recent sync task."""
+    counts = (select(SyncProfile.provider, func.count(),
+                     func.sum(case((SyncProfile.active.is_(True), 1), else_=0)))
+              .group_by(SyncProfile.provider))
+    latest = (select(SyncProfile.provider, func.max(SyncTask.id).label("task_id"))
+              .join(SyncTask, SyncTask.sync_profile_id == SyncProfile.id)
+              .group_by(SyncProfile.provider).subquery())
+    last = (select(latest.c.provider, SyncTask.updated_at, SyncTask.status, SyncTask.reason, Customer.code)
+            .join(SyncTask, SyncTask.id == latest.c.task_id)
+            .join(Customer, Customer.id == SyncTask.customer_id))
+    with db.reader() as session:
+        totals = {str(p): (int(n), int(a or 0)) for p, n, a in session.execute(counts)}
+        tasks = {str(r[0]): r[1:] for r in session.execute(last)}
+    rows = []
+    for provider in sorted(totals):
+        n, active = totals[provider]
+        at, status, reason, code = tasks.get(provider, (None, None, None, None))
+        rows.append(ProviderSync(provider, n, active, at, status, reason, code))
+    return rows
+
+
+def imports_per_day(db: Database, today: date, zone: ZoneInfo, days: int = 14) -> list[int]:
+    """CDRs imported per local day, oldest first, ending with `today`."""
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, time(0), tzinfo=zone)
+    query = select(ImportBatch.created_at, ImportBatch.imported).where(ImportBatch.created_at >= since)
+    counts = [0] * days
+    with db.reader() as session:
+        for created_at, imported in session.execute(query):
+            index = (created_at.astimezone(zone).date() - first).days
+            if 0 <= index < days:
+                counts[index] += int(imported or 0)
+    return counts
+
+
+def latest_failures(db: Database, limit: int = 5) -> list[Failure]:
+    """The most recent failed messages with the first line of their error."""
+    query = (select(Message.id, Message.command_type, Message.error, Message.finished_at)
+             .where(Message.status == "failed").order_by(Message.id.desc()).limit(limit))
+    with db.reader() as session:
+        rows = session.execute(query).all()
+    return [Failure(int(i), str(t), first_line(e), f) for i, t, e, f in rows]
+
+
+def scheduler_lease(db: Database) -> Lease | None:
+    """Who holds the scheduler lease (read from the table, for when no service runs here)."""
+    query = select(SchedulerLease.holder, SchedulerLease.expires_at).order_by(
+        SchedulerLease.expires_at.desc()).limit(1)
+    with db.reader() as session:
+        row = session.execute(query).first()
+    return Lease(str(row[0]), row[1]) if row is not None else None
+
+
+def first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else ""

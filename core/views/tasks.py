@@ -1,0 +1,211 @@
+"""Sync tasks and workflow steps (bus messages) for the console's live Tasks screen.
+
+Both listings are paged in SQL. The current step of the sync tasks on a page is
+read with one query over those tasks' workflows, never per row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from core.db import Database
+from core.models import Customer, Message, SyncProfile, SyncTask
+from core.views.dashboard import first_line
+from core.views.paging import PAGE_SIZE, AnySelect, Page, fetch_page, like_pattern
+
+ACTIVE = ("running", "queued", "failed")
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: int
+    customer_code: str
+    provider: str
+    cycle_start_date: date
+    status: str
+    reason: str | None
+    trigger: str
+    retries: int
+    created_at: datetime
+    updated_at: datetime
+    error: str | None
+    workflow_id: str | None
+    step: str | None = None  # the workflow's current (or last) command
+    step_status: str | None = None
+    attempts: int = 0  # of the current step
+
+
+@dataclass(frozen=True)
+class StepRow:
+    id: int
+    command_type: str
+    status: str
+    attempts: int
+    max_attempts: int
+    workflow_id: str
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    subject: str  # "ACME 2026-10", read from the payload
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    task: TaskRow
+    steps: list[StepRow]
+
+    @property
+    def failed_step(self) -> StepRow | None:
+        return next((s for s in self.steps if s.status == "failed"), None)
+
+
+@dataclass(frozen=True)
+class StepDetail:
+    step: StepRow
+    payload: dict[str, Any]
+    chain: list[str]
+    traceback: str | None
+    workflow: list[StepRow]
+
+
+_TASK_COLUMNS = (SyncTask.id, Customer.code, SyncProfile.provider, SyncTask.cycle_start_date,
+                 SyncTask.status, SyncTask.reason, SyncTask.trigger, SyncTask.retries,
+                 SyncTask.created_at, SyncTask.updated_at, SyncTask.error_message, SyncTask.workflow_id)
+
+
+def _task_query() -> AnySelect:
+    return (select(*_TASK_COLUMNS).join(SyncProfile, SyncProfile.id == SyncTask.sync_profile_id)
+            .join(Customer, Customer.id == SyncTask.customer_id))
+
+
+def list_tasks(db: Database, *, status: str | None = None, provider: str = "", customer: str = "",
+               offset: int = 0, limit: int = PAGE_SIZE) -> Page[TaskRow]:
+    """Sync tasks, newest first, filtered by status, provider and customer code (prefixes)."""
+    query = _task_query()
+    if status:
+        query = query.where(SyncTask.status == status)
+    if provider.strip():
+        query = query.where(SyncProfile.provider.like(provider.strip() + "%"))
+    if customer.strip():
+        query = query.where(Customer.code.like(customer.strip() + "%"))
+    query = query.order_by(SyncTask.id.desc())
+    with db.reader() as session:
+        total, rows = fetch_page(session, query, offset, limit)
+        tasks = [TaskRow(*r) for r in rows]
+        steps = _steps_of(session, [t.workflow_id for t in tasks if t.workflow_id])
+    return Page([_with_step(t, steps.get(t.workflow_id or "", [])) for t in tasks],
+                max(0, offset), limit, total)
+
+
+def _steps_of(session: Any, workflow_ids: list[str]) -> dict[str, list[StepRow]]:
+    if not workflow_ids:
+        return {}
+    rows = session.execute(_step_query().where(Message.workflow_id.in_(workflow_ids))
+                           .order_by(Message.id)).all()
+    by_workflow: dict[str, list[StepRow]] = {}
+    for step in _step_rows(session, rows):
+        by_workflow.setdefault(step.workflow_id, []).append(step)
+    return by_workflow
+
+
+def _with_step(task: TaskRow, steps: list[StepRow]) -> TaskRow:
+    if not steps:
+        return task
+    current = next((s for s in steps if s.status in ACTIVE), steps[-1])
+    return replace(task, step=current.command_type, step_status=current.status, attempts=current.attempts)
+
+
+def _step_query() -> AnySelect:
+    return select(Message.id, Message.command_type, Message.status, Message.attempts, Message.max_attempts,
+                  Message.workflow_id, Message.created_at, Message.finished_at, Message.error,
+                  Message.payload)
+
+
+def _step_rows(session: Any, rows: Iterable[Any]) -> list[StepRow]:
+    """Rows of `_step_query` as StepRows, their subject named from the payload."""
+    parsed = [(r, _payload(r.payload)) for r in rows]
+    ids = {int(p["customer_id"]) for _, p in parsed if isinstance(p.get("customer_id"), int)}
+    codes: dict[int, str] = {}
+    if ids:
+        codes = {int(i): str(c) for i, c in session.execute(
+            select(Customer.id, Customer.code).where(Customer.id.in_(ids)))}
+    return [StepRow(r.id, r.command_type, r.status, r.attempts, r.max_attempts, r.workflow_id,
+                    r.created_at, r.finished_at, first_line(r.error) or None, _subject(p, codes))
+            for r, p in parsed]
+
+
+def _payload(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _subject(payload: dict[str, Any], codes: dict[int, str]) -> str:
+    """Whom a step is for, short: "ACME 2026-10" (or "task 12" / "profile 3" without a customer)."""
+    parts = []
+    customer = payload.get("customer_id")
+    if isinstance(customer, int):
+        parts.append(codes.get(customer, f"customer {customer}"))
+    else:
+        for key in ("sync_task_id", "task_id", "profile_id"):
+            if isinstance(payload.get(key), int):
+                parts.append(f"{key.split('_')[-2]} {payload[key]}")
+                break
+    cycle = payload.get("cycle_start_date") or payload.get("month")
+    if isinstance(cycle, str):
+        parts.append(cycle[:7])
+    return " ".join(parts)
+
+
+def list_steps(db: Database, *, status: str | None = None, command: str = "", customer: str = "",
+               offset: int = 0, limit: int = PAGE_SIZE) -> Page[StepRow]:
+    """Bus messages (workflow steps), newest first; `customer` is a customer code."""
+    query = _step_query()
+    if status:
+        query = query.where(Message.status == status)
+    if command.strip():
+        query = query.where(Message.command_type.like(like_pattern(command.strip()), escape="\\"))
+    with db.reader() as session:
+        if customer.strip():
+            ids = list(session.scalars(select(Customer.id).where(Customer.code.like(customer.strip() + "%"))
+                                       .limit(20)))
+            query = query.where(or_(*(Message.payload.like(f'%"customer_id": {i}{end}%')
+                                      for i in ids for end in (",", "}"))) if ids else Message.id < 0)
+        total, rows = fetch_page(session, query.order_by(Message.id.desc()), offset, limit)
+        steps = _step_rows(session, rows)
+    return Page(steps, max(0, offset), limit, total)
+
+
+def task_detail(db: Database, task_id: int) -> TaskDetail | None:
+    with db.reader() as session:
+        row = session.execute(_task_query().where(SyncTask.id == task_id)).first()
+        if row is None:
+            return None
+        task = TaskRow(*row)
+        steps = _steps_of(session, [task.workflow_id] if task.workflow_id else []).get(
+            task.workflow_id or "", [])
+    return TaskDetail(_with_step(task, steps), steps)
+
+
+def step_detail(db: Database, message_id: int) -> StepDetail | None:
+    with db.reader() as session:
+        row = session.execute(_step_query().add_columns(Message.chain, Message.traceback)
+                              .where(Message.id == message_id)).first()
+        if row is None:
+            return None
+        step = _step_rows(session, [row])[0]
+        workflow = _step_rows(session, session.execute(
+            _step_query().where(Message.workflow_id == step.workflow_id).order_by(Message.id).limit(50)))
+    try:
+        chain = [str(item["type"]) for item in json.loads(row.chain)]
+    except (ValueError, KeyError, TypeError):
+        chain = ["(unreadable chain)"]
+    return StepDetail(step, _payload(row.payload), chain, row.traceback, workflow)

@@ -1,0 +1,207 @@
+"""Export workflow (seed 003 "Data Export Request"): an export job row, a command, a file.
+
+create_export → export_job (pending) + one Generate* command. The handler moves the
+job to running, streams the report to `settings.exports_dir`, writes its progress
+to the job row every 10,000 rows (in separate transactions, so the console sees it
+live), and completes the job in the same transaction that completes the message.
+A failure is written to the job (failed, or pending again when the bus will retry).
+A redelivered command for a completed job does nothing. When SMTP is configured and
+the job names an address, MailExportReady tells the requester which file to open.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from core.billing.mail import send_export_ready
+from core.bus import Bus, Command, HandlerContext, PermanentError, handles
+from core.bus.bus import describe
+from core.bus.errors import classify
+from core.config import Settings
+from core.db import Database
+from core.exports.reports import REPORTS, count_cdrs
+from core.models import Customer, ExportJob, utcnow
+
+PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
+
+
+@dataclass(frozen=True)
+class ExportCommand(Command, abstract=True):
+    export_job_id: int
+
+
+@dataclass(frozen=True)
+class GenerateCustomerExcelReport(ExportCommand):
+    """The customer's CDRs of a cycle with rated amounts, one sheet per call type, and totals."""
+
+
+@dataclass(frozen=True)
+class GenerateCustomerCsvReport(ExportCommand):
+    """The same CDRs as one CSV file."""
+
+
+@dataclass(frozen=True)
+class GenerateCustomerUsageReport(ExportCommand):
+    """Usage, fee and amount per subscription."""
+
+
+@dataclass(frozen=True)
+class GenerateBillingInsightReport(ExportCommand):
+    """The cycle's billing insights and margin per subscription."""
+
+
+@dataclass(frozen=True)
+class GenerateCostCentreExport(ExportCommand):
+    """Cost-centre settings and totals for a month."""
+
+
+@dataclass(frozen=True)
+class MailExportReady(ExportCommand):
+    """Mail the requester that the export's file is ready."""
+
+
+COMMANDS: dict[str, type[ExportCommand]] = {
+    "excel": GenerateCustomerExcelReport,
+    "csv": GenerateCustomerCsvReport,
+    "usage": GenerateCustomerUsageReport,
+    "insights": GenerateBillingInsightReport,
+    "cost_centres": GenerateCostCentreExport,
+}
+KINDS: tuple[str, ...] = tuple(COMMANDS)
+
+
+def settings_of(ctx: HandlerContext) -> Settings:
+    settings = ctx.services.get("settings")
+    if not isinstance(settings, Settings):
+        raise PermanentError("the bus has no settings service (exports and invoices need it)")
+    return settings
+
+
+def create_export(bus: Bus, kind: str, customer_id: int, cycle_start: date, *, operator: str,
+                  notify_email: str | None = None) -> int:
+    """Record an export job and dispatch its command in one transaction; returns the job id."""
+    from core.security import audit, roles
+
+    if kind not in COMMANDS:
+        raise ValueError(f"unknown export kind {kind!r}; use one of {', '.join(KINDS)}")
+    with bus.db.transaction() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise LookupError(f"no customer with id {customer_id}")
+        roles.require(session, operator, "export.create", target=f"{customer.code} {cycle_start:%Y-%m}")
+        email = notify_email or (operator if "@" in operator else None)
+        job = ExportJob(kind=kind, customer_id=customer_id, cycle_start_date=cycle_start, status=PENDING,
+                        requested_by=operator[:64], notify_email=email)
+        session.add(job)
+        session.flush()
+        audit.record(session, operator=operator, action=f"export.{kind}",
+                     target=f"{customer.code} {cycle_start:%Y-%m}", detail=f"export job {job.id}")
+        bus.dispatch(COMMANDS[kind](job.id), session=session)
+        return job.id
+
+
+def _start(db: Database, job_id: int) -> ExportJob | None:
+    """Move the job to running (from pending, failed, or running when redelivered); None if done."""
+    with db.transaction() as session:
+        job = session.get(ExportJob, job_id)
+        if job is None:
+            raise PermanentError(f"no export job {job_id}")
+        if job.status == COMPLETED:
+            return None
+        job.status, job.rows, job.error_message, job.finished_at = RUNNING, 0, None, None
+        return job
+
+
+def _set(db: Database, job_id: int, **values: Any) -> None:
+    with db.transaction() as session:
+        session.execute(update(ExportJob).where(ExportJob.id == job_id).values(**values)
+                        .execution_options(synchronize_session=False))
+
+
+def export_path(settings: Settings, customer_code: str, cycle_start: date, kind: str, job_id: int) -> Path:
+    code = re.sub(r"[^A-Za-z0-9_.-]", "_", customer_code).strip(".") or "customer"
+    suffix = REPORTS[kind][1]
+    return settings.exports_dir / f"{code}_{cycle_start:%Y-%m}_{kind}_{job_id}.{suffix}"
+
+
+def run_export(cmd: ExportCommand, ctx: HandlerContext) -> None:
+    settings = settings_of(ctx)
+    db = ctx.db
+    job = _start(db, cmd.export_job_id)
+    if job is None:
+        return
+    try:
+        if job.kind not in REPORTS or job.customer_id is None or job.cycle_start_date is None:
+            raise PermanentError(f"export job {job.id} cannot be run: kind {job.kind!r}")
+        with db.reader() as session:
+            customer = session.get(Customer, job.customer_id)
+        if customer is None:
+            raise PermanentError(f"export job {job.id}: customer {job.customer_id} is gone")
+        writer = REPORTS[job.kind][0]
+        path = export_path(settings, customer.code, job.cycle_start_date, job.kind, job.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if job.kind in ("excel", "csv"):
+            _set(db, job.id, total_rows=count_cdrs(db, customer.id, job.cycle_start_date))
+        rows = writer(db, customer, job.cycle_start_date, path, lambda n: _set(db, job.id, rows=n))
+    except Exception as exc:
+        retried = classify(exc).transient and ctx.attempt < ctx.message.max_attempts
+        _set(db, job.id, status=PENDING if retried else FAILED, finished_at=None if retried else utcnow(),
+             error_message=("retrying: " if retried else "") + describe(exc))
+        raise
+    with ctx.transaction() as session:
+        session.execute(update(ExportJob).where(ExportJob.id == job.id)
+                        .values(status=COMPLETED, path=str(path), rows=rows, finished_at=utcnow(),
+                                error_message=None)
+                        .execution_options(synchronize_session=False))
+        if job.notify_email and settings.smtp.configured:
+            ctx.dispatch(MailExportReady(job.id))
+
+
+for _command in COMMANDS.values():
+    handles(_command)(run_export)
+
+
+@handles(MailExportReady)
+def mail_export_ready(cmd: MailExportReady, ctx: HandlerContext) -> None:
+    with ctx.db.reader() as session:
+        job = session.get(ExportJob, cmd.export_job_id)
+    if job is None or job.status != COMPLETED or not job.notify_email or not job.path:
+        return
+    send_export_ready(ctx.db, settings_of(ctx), job.id, job.notify_email, job.path, job.rows)
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportJobView:
+    id: int
+    kind: str
+    customer_code: str | None
+    cycle_start_date: date | None
+    status: str
+    rows: int
+    total_rows: int | None
+    path: str | None
+    error_message: str | None
+    requested_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def export_jobs(db: Database, *, limit: int = 50, offset: int = 0,
+                job_id: int | None = None) -> list[ExportJobView]:
+    """Export jobs, newest first."""
+    query = (select(ExportJob, Customer.code).outerjoin(Customer, Customer.id == ExportJob.customer_id)
+             .order_by(ExportJob.id.desc()).limit(limit).offset(offset))
+    if job_id is not None:
+        query = query.where(ExportJob.id == job_id)
+    with db.reader() as session:
+        return [ExportJobView(j.id, j.kind, code, j.cycle_start_date, j.status, j.rows, j.total_rows, j.path,
+                              j.error_message, j.requested_by, j.created_at, j.finished_at)
+                for j, code in session.execute(query)]

@@ -1,0 +1,118 @@
+"""Invoice run workflow: one GenerateInvoice per customer-cycle, then the invoice mail.
+
+invoice_run → GenerateInvoice(customer, cycle) for every active customer whose
+cycle has no standing final invoice. The handler drafts and finalizes in the
+message's own transaction, so number, lines, PDF path and ledger commit together
+with the message; a redelivered command finds the final invoice and does nothing.
+With `send`, SendInvoiceMail follows, and the mail rules decide (core.billing.mail).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.billing import invoices
+from core.billing.mail import local_today, send_invoice_mail
+from core.bus import Bus, Command, HandlerContext, handles
+from core.models import Customer, Invoice, MailLog
+from core.rating.cycles import cycle_for_label
+from core.security.roles import SYSTEM
+from core.workflows.exports import settings_of
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class GenerateInvoice(Command):
+    customer_id: int
+    cycle_start_date: date
+    issue_date: date | None = None  # None: the day the handler runs
+    send: bool = False
+
+
+@dataclass(frozen=True)
+class SendInvoiceMail(Command):
+    invoice_id: int
+    on: date  # the run's day: the invoice-day rule is checked against it
+
+
+@handles(GenerateInvoice)
+def generate_invoice(cmd: GenerateInvoice, ctx: HandlerContext) -> None:
+    settings = settings_of(ctx)
+    issue_date = cmd.issue_date or local_today(settings)
+    outcome = invoices.issue_in(ctx.session, cmd.customer_id, cmd.cycle_start_date,
+                                issue_date=issue_date, settings=settings)
+    if cmd.send and outcome.outcome == "issued" and outcome.invoice_id is not None:
+        ctx.dispatch(SendInvoiceMail(outcome.invoice_id, issue_date))
+
+
+@handles(SendInvoiceMail)
+def send_invoice(cmd: SendInvoiceMail, ctx: HandlerContext) -> None:
+    send_invoice_mail(ctx.db, settings_of(ctx), cmd.invoice_id, today=cmd.on)
+
+
+@dataclass
+class InvoiceRun:
+    cycle_label: str
+    workflow_id: str
+    dispatched: list[int] = field(default_factory=list)  # message ids
+    invoiced: list[str] = field(default_factory=list)  # customer codes skipped: final invoice stands
+    mails: int = 0  # SendInvoiceMail for final invoices not mailed yet
+
+
+def invoice_run(bus: Bus, cycle_label: str, *, operator: str, customers: list[int] | None = None,
+                issue_date: date | None = None, send: bool = False) -> InvoiceRun:
+    """Dispatch GenerateInvoice for each active customer (or the given ones) of the cycle.
+
+    Idempotent: a customer-cycle with a standing final invoice is skipped; with
+    `send`, such an invoice that was never mailed gets its SendInvoiceMail.
+    """
+    from core.security import audit, roles
+
+    cycle_for_label(cycle_label, 1)  # a malformed label fails here, before anything is sent
+    run = InvoiceRun(cycle_label, str(uuid.uuid4()))
+    settings = bus.services.get("settings")
+    on = issue_date or (local_today(settings) if settings is not None else date.today())
+    with bus.db.transaction() as session:
+        roles.require(session, operator, "invoice.run", target=cycle_label)
+        query = select(Customer).order_by(Customer.code)
+        query = query.where(Customer.id.in_(customers)) if customers else query.where(Customer.active.is_(True))
+        for customer in session.scalars(query):
+            start = cycle_for_label(cycle_label, customer.billing_day).start
+            standing = invoices.standing_invoice(session, customer.id, start)
+            if standing is not None and standing.status == invoices.FINAL:
+                run.invoiced.append(customer.code)
+                if send and not _mailed(session, standing):
+                    bus.dispatch(SendInvoiceMail(standing.id, on), session=session, workflow=run.workflow_id)
+                    run.mails += 1
+                continue
+            run.dispatched.append(bus.dispatch(GenerateInvoice(customer.id, start, issue_date, send),
+                                               session=session, workflow=run.workflow_id))
+        audit.record(session, operator=operator, action="invoices.run", target=cycle_label,
+                     detail=f"{len(run.dispatched)} dispatched, {len(run.invoiced)} already invoiced")
+    return run
+
+
+def _mailed(session: Session, invoice: Invoice) -> bool:
+    return session.scalar(select(MailLog.id).where(MailLog.invoice_id == invoice.id)) is not None
+
+
+def previous_month_label(day: date) -> str:
+    year, month = (day.year - 1, 12) if day.month == 1 else (day.year, day.month - 1)
+    return f"{year:04d}-{month:02d}"
+
+
+def invoice_run_job(runtime: Runtime, fire_time: datetime) -> str:
+    """Scheduler job (monthly, on the invoice day): invoice last month's cycles and mail them."""
+    today = local_today(runtime.settings, fire_time)
+    label = previous_month_label(today)
+    run = invoice_run(runtime.bus, label, operator=SYSTEM, issue_date=today, send=True)
+    return (f"cycle {label}: {len(run.dispatched)} invoice(s) dispatched, {len(run.invoiced)} already "
+            f"invoiced, {run.mails} mail(s) queued")

@@ -1,0 +1,399 @@
+"""Sync pipeline: sync manager → SyncProfile (router) → provider sync → import queue →
+DispatchTotals per touched cycle → CompleteSyncTask.
+
+Statuses and reasons are the source system's: pending → processing → completed, or
+failed with invalid_credentials, invoice_not_yet_available (rescheduled), timeout or
+unknown_error. Transient provider failures are retried by the bus with back-off; after
+the last attempt the totals are calculated anyway with what is present and the task
+says so. Nothing received is lost: CDRs commit batch by batch and a re-sync adds only
+what is missing (dedup on provider and provider_ref).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from core.bus import Bus, Command, HandlerContext, handles
+from core.bus.bus import describe
+from core.bus.queries import workflow_state
+from core.db import Database
+from core.imports import ImportResult, import_cdrs
+from core.insights import Insight, replace_insights
+from core.models import Cdr, Customer, Subscription, SyncProfile, SyncTask, utcnow
+from core.rating.cycles import cycle_for, cycle_for_label
+from core.security import audit, roles
+from core.security.secrets import SecretBox
+from core.totals import lock_status
+from core.workflows.totals import DispatchTotals
+from providers.base import (
+    InvoiceNotYetAvailable,
+    ProfileConnection,
+    ProviderError,
+    ProviderSubscription,
+    open_adapter,
+)
+
+log = logging.getLogger(__name__)
+
+IN_FLIGHT = ("pending", "processing")
+INVOICE_RETRY = timedelta(hours=6)
+
+
+class SyncBusy(Exception):
+    """A sync of this profile is already pending or running."""
+
+
+# -- commands ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SyncProfileCommand(Command):
+    """The master router: one sync task, routed to its provider's sync command."""
+
+    task_id: int
+
+    @classmethod
+    def type_name(cls) -> str:
+        return "SyncProfile"
+
+
+@dataclass(frozen=True)
+class ProviderSync(Command, abstract=True):
+    """Base of the per-provider sync commands (one name per platform, one handler)."""
+
+    task_id: int
+
+
+def _sync_command(name: str) -> type[ProviderSync]:
+    """A per-platform sync command: its own name on the bus, the shared fields and handler."""
+    return dataclass(frozen=True)(type(name, (ProviderSync,), {"__module__": __name__, "__qualname__": name}))
+
+
+@dataclass(frozen=True)
+class CompleteSyncTask(Command):
+    task_id: int
+
+
+# Names follow the source system's vocabulary (KpnSp16Sync, VodafoneSync, ...).
+SYNC_COMMANDS: dict[str, type[ProviderSync]] = {
+    platform: _sync_command(name) for platform, name in (
+        ("kpn_sp16", "KpnSp16Sync"), ("kpn_een", "KpnEenSync"), ("kpn_grip", "KpnGripSync"),
+        ("vodafone", "VodafoneSync"), ("tmobile_calvi", "TMobileCalviSync"), ("routit", "RoutitSync"),
+        ("yielder", "YielderSync"), ("csv_file", "CsvFileSync"))
+}
+
+
+# -- starting syncs ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SyncStart:
+    task_id: int
+    workflow_id: str
+
+
+def month_cycle_start(customer: Customer, month: str) -> date:
+    return cycle_for_label(month, customer.billing_day).start
+
+
+def task_month(task: SyncTask) -> str:
+    return f"{task.cycle_start_date.year:04d}-{task.cycle_start_date.month:02d}"
+
+
+def _create_task(bus: Bus, session: Session, profile: SyncProfile, month: str, trigger: str) -> SyncStart:
+    customer = session.get_one(Customer, profile.customer_id)
+    task = SyncTask(sync_profile_id=profile.id, customer_id=profile.customer_id,
+                    cycle_start_date=month_cycle_start(customer, month), status="pending", trigger=trigger)
+    session.add(task)
+    session.flush()
+    message_id = bus.dispatch(SyncProfileCommand(task.id), session=session)
+    workflow_id = session.execute(select(_workflow_of(message_id))).scalar_one()
+    task.workflow_id = workflow_id
+    return SyncStart(task.id, workflow_id)
+
+
+def _workflow_of(message_id: int) -> Any:
+    from core.models import Message
+
+    return select(Message.workflow_id).where(Message.id == message_id).scalar_subquery()
+
+
+def task_in_flight(session: Session, profile_id: int) -> int | None:
+    return session.scalars(select(SyncTask.id).where(SyncTask.sync_profile_id == profile_id,
+                                                     SyncTask.status.in_(IN_FLIGHT))).first()
+
+
+def start_manual_sync(bus: Bus, profile_id: int, month: str, *, operator: str) -> SyncStart:
+    """The operator's "sync now" for one profile and month; refused while one is in flight."""
+    cycle_for_label(month, 1)  # validates YYYY-MM
+    with bus.db.transaction() as session:
+        profile = session.get(SyncProfile, profile_id)
+        if profile is None:
+            raise LookupError(f"no sync profile with id {profile_id}")
+        roles.require(session, operator, "sync.start", target=f"{profile.name} {month}")
+        busy = task_in_flight(session, profile_id)
+        if busy is not None:
+            raise SyncBusy(f"a sync of {profile.name} is already pending or running (task {busy})")
+        start = _create_task(bus, session, profile, month, "manual")
+        audit.record(session, operator=operator, action="sync.start", target=f"{profile.name} {month}",
+                     detail=f"task {start.task_id}")
+        return start
+
+
+def current_month(now: datetime, zone: ZoneInfo) -> str:
+    local = now.astimezone(zone)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def sync_manager_tick(bus: Bus, now: datetime | None = None) -> list[int]:
+    """Due, active profiles without a sync in flight get a task and a SyncProfile command.
+
+    Moving next_sync_date is a conditional UPDATE checked by row count, so two managers
+    ticking at once never create two tasks for one profile.
+    """
+    now = now or bus.clock()
+    created: list[int] = []
+    with bus.db.reader() as s:
+        due = list(s.scalars(select(SyncProfile.id).where(
+            SyncProfile.active.is_(True),
+            (SyncProfile.next_sync_date.is_(None)) | (SyncProfile.next_sync_date <= now))))
+    for profile_id in due:
+        with bus.db.transaction() as session:
+            profile = session.get_one(SyncProfile, profile_id)
+            if task_in_flight(session, profile_id) is not None:
+                continue
+            moved = session.execute(
+                update(SyncProfile).where(
+                    SyncProfile.id == profile_id,
+                    (SyncProfile.next_sync_date.is_(None)) | (SyncProfile.next_sync_date <= now))
+                .values(next_sync_date=now + timedelta(minutes=profile.interval_minutes)))
+            if not moved.rowcount:  # type: ignore[attr-defined]
+                continue
+            customer = session.get_one(Customer, profile.customer_id)
+            start = _create_task(bus, session, profile, current_month(now, ZoneInfo(customer.time_zone)),
+                                 "schedule")
+            created.append(start.task_id)
+    return created
+
+
+def sync_manager_job(runtime: Any, fire_time: datetime) -> str:
+    """The scheduler's sync manager tick (every 5 minutes by default)."""
+    created = sync_manager_tick(runtime.bus, fire_time)
+    return f"sync manager: {len(created)} sync task(s) created"
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+@handles(SyncProfileCommand)
+def sync_profile_router(cmd: SyncProfileCommand, ctx: HandlerContext) -> None:
+    task = ctx.session.get_one(SyncTask, cmd.task_id)
+    profile = ctx.session.get_one(SyncProfile, task.sync_profile_id)
+    command = SYNC_COMMANDS.get(profile.provider)
+    if command is None:
+        _set_task(ctx.db, task.id, status="failed", reason="unknown_error",
+                  error_message=f"no sync command for provider {profile.provider!r}")
+        return
+    ctx.route(command(cmd.task_id))
+
+
+def _set_task(db: Database, task_id: int, **values: Any) -> None:
+    """Task progress is visible at once (its own transaction), whatever the handler does next."""
+    with db.transaction() as session:
+        session.execute(update(SyncTask).where(SyncTask.id == task_id).values(updated_at=utcnow(), **values))
+
+
+def connection_for(profile: SyncProfile, secrets: SecretBox, timeout_s: float = 30.0) -> ProfileConnection:
+    credentials = secrets.decrypt(profile.credentials_encrypted) if profile.credentials_encrypted else {}
+    return ProfileConnection(platform=profile.provider, base_url=profile.base_url,
+                             credentials=credentials, customer_ref=profile.customer_ref, timeout_s=timeout_s)
+
+
+def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
+    """Fetch subscriptions, CDRs and the invoice total; then totals for each touched cycle.
+
+    Reads go through a reader session and imports commit batch by batch, so the
+    handler's own transaction (and SQLite's write lock) is only opened at the end,
+    to route on to the totals.
+    """
+    with ctx.db.reader() as session:
+        task = session.get_one(SyncTask, cmd.task_id)
+        profile = session.get_one(SyncProfile, task.sync_profile_id)
+        customer = session.get_one(Customer, task.customer_id)
+    month = task_month(task)
+    _set_task(ctx.db, task.id, status="processing", retries=ctx.attempt - 1)
+    try:
+        settings = ctx.services["settings"]
+        secrets = SecretBox.from_settings(settings)
+        adapter = open_adapter(connection_for(profile, secrets, settings.provider_timeout_s))
+        try:
+            new_subs = upsert_subscriptions(ctx.db, customer, adapter.fetch_subscriptions(month))
+            result = import_cdrs(ctx.db, _beating(adapter.fetch_cdrs(month), ctx), provider=profile.provider,
+                                 source=f"{profile.provider}:{profile.customer_ref}:{month}",
+                                 sync_task_id=task.id, first_line=1,
+                                 progress=lambda r: _progress(ctx, task.id, r))
+            invoice = adapter.fetch_invoice_total(month)
+        finally:
+            adapter.close()
+    except ProviderError as exc:
+        _provider_failed(ctx, task, profile, exc)
+        return
+    except Exception as exc:
+        _set_task(ctx.db, task.id, status="failed", reason="unknown_error", error_message=describe(exc))
+        raise
+    reconcile(ctx.db, task, customer, profile.provider, month, result,
+              invoice.amount if invoice else None, invoice.cdr_count if invoice else None)
+    note = f"{new_subs} new subscription(s) from the provider" if new_subs else None
+    _set_task(ctx.db, task.id, received_cdrs=result.rows_read, error_message=note)
+    _route_totals(ctx, task, result.touched)
+
+
+def _beating(records: Iterator[Any], ctx: HandlerContext, every: int = 20_000) -> Iterator[Any]:
+    """Pass records through, renewing the lease now and then during a long download."""
+    for n, record in enumerate(records, 1):
+        if n % every == 0:
+            ctx.heartbeat()
+        yield record
+
+
+def _progress(ctx: HandlerContext, task_id: int, result: ImportResult) -> None:
+    _set_task(ctx.db, task_id, received_cdrs=result.rows_read)
+
+
+def _route_totals(ctx: HandlerContext, task: SyncTask, touched: set[tuple[int, date]]) -> None:
+    cycles = sorted({c for cust, c in touched if cust == task.customer_id} | {task.cycle_start_date})
+    first, *rest = [DispatchTotals(task.customer_id, c, "sync") for c in cycles]
+    ctx.route(first, chain=[*rest, CompleteSyncTask(task.id)])
+
+
+def _provider_failed(ctx: HandlerContext, task: SyncTask, profile: SyncProfile, exc: ProviderError) -> None:
+    reason = exc.reason if exc.reason in ("invalid_credentials", "invoice_not_yet_available",
+                                          "timeout") else "unknown_error"
+    message = str(exc)
+    if isinstance(exc, InvoiceNotYetAvailable):
+        _set_task(ctx.db, task.id, status="failed", reason=reason, error_message=message)
+        with ctx.db.transaction() as session:  # the sync manager tries again in a few hours
+            session.execute(update(SyncProfile).where(SyncProfile.id == profile.id)
+                            .values(next_sync_date=ctx.clock() + INVOICE_RETRY))
+        return
+    last_attempt = ctx.attempt >= ctx.message.max_attempts
+    if exc.transient and not last_attempt:
+        _set_task(ctx.db, task.id, status="processing", reason=reason, retries=ctx.attempt,
+                  error_message=f"attempt {ctx.attempt} of {ctx.message.max_attempts}: {message}")
+        raise exc  # the bus retries with back-off
+    if exc.transient:  # out of attempts: calculate with what is present, and say so
+        _set_task(ctx.db, task.id, status="failed", reason=reason, retries=ctx.attempt, totals_anyway=True,
+                  error_message=f"gave up after {ctx.attempt} attempts: {message}; "
+                                "totals calculated with the data already present")
+        _route_totals(ctx, task, set())
+        return
+    _set_task(ctx.db, task.id, status="failed", reason=reason, error_message=message)
+    raise exc  # permanent: the message fails at once, visible to the operator
+
+
+for _command in SYNC_COMMANDS.values():
+    handles(_command)(provider_sync)
+
+
+@handles(CompleteSyncTask)
+def complete_sync_task(cmd: CompleteSyncTask, ctx: HandlerContext) -> None:
+    task = ctx.session.get_one(SyncTask, cmd.task_id)
+    if task.status == "processing":
+        task.status = "completed"
+        task.reason = None
+    task.updated_at = utcnow()
+    status = lock_status(ctx.session, task.customer_id, task.cycle_start_date)
+    status.last_sync_at = utcnow()
+
+
+# -- subscriptions and reconciliation ------------------------------------------------------
+
+def upsert_subscriptions(db: Database, customer: Customer, subs: Iterator[ProviderSubscription]) -> int:
+    """Device details and dates from the provider; unknown numbers are added without a plan."""
+    listed = list(subs)  # a customer's subscriptions: thousands at most, unlike its CDRs
+    created = 0
+    with db.transaction() as session:
+        known: dict[str, Subscription] = {}
+        numbers = [item.number for item in listed]
+        for i in range(0, len(numbers), 500):
+            known.update((s.number, s) for s in session.scalars(
+                select(Subscription).where(Subscription.number.in_(numbers[i:i + 500]))))
+        for item in listed:
+            sub = known.get(item.number)
+            if sub is None:
+                sub = Subscription(customer_id=customer.id, number=item.number, start_date=item.start_date,
+                                   provider=None)
+                session.add(sub)
+                known[item.number] = sub
+                created += 1
+            elif sub.customer_id != customer.id:
+                log.warning("provider lists %s for %s, but it belongs to another customer; left alone",
+                            item.number, customer.code)
+                continue
+            for field in ("sim", "imei", "device_model", "portation_date", "end_date"):
+                value = getattr(item, field)
+                if value is not None and getattr(sub, field) != value:
+                    setattr(sub, field, value)
+            if sub.start_date is None and item.start_date is not None:
+                sub.start_date = item.start_date
+    return created
+
+
+def reconcile(db: Database, task: SyncTask, customer: Customer, provider: str, month: str,
+              result: ImportResult | None, invoice_amount: Decimal | None, expected: int | None) -> None:
+    """Expected vs received CDRs, provider invoice vs our provider costs: a mismatch is an insight."""
+    zone = ZoneInfo(customer.time_zone)
+    first = cycle_for_label(month, 1)
+    start, end = first.start_utc(zone), first.end_utc(zone)
+    with db.transaction() as session:
+        count, cost = session.execute(select(func.count(), func.sum(Cdr.provider_cost)).where(
+            Cdr.customer_id == customer.id, Cdr.provider == provider,
+            Cdr.call_date >= start, Cdr.call_date < end)).one()
+        ours = Decimal(cost or 0).quantize(Decimal("0.0001"))
+        session.execute(update(SyncTask).where(SyncTask.id == task.id).values(
+            expected_cdrs=expected, provider_invoice_total=invoice_amount, provider_cost_total=ours))
+        problems = []
+        if expected is not None and expected != count:
+            problems.append(f"provider reports {expected:,} CDRs, we hold {count:,}")
+        if invoice_amount is not None and abs(invoice_amount - ours) > Decimal("0.01"):
+            problems.append(f"provider invoice € {invoice_amount:.2f}, our provider costs € {ours:.2f}")
+        cycle = cycle_for(start, customer.billing_day, zone).start
+        found = [Insight("reconciliation", "warn", f"{provider} {month}: " + "; ".join(problems))] if problems else []
+        replace_insights(session, customer.id, cycle, found, kinds=("reconciliation",))
+
+
+# -- progress for the CLI and the console --------------------------------------------------
+
+@dataclass(frozen=True)
+class SyncProgress:
+    task_id: int
+    status: str
+    reason: str | None
+    step: str | None
+    received: int
+    expected: int | None
+    error: str | None
+    finished: bool
+    totals_anyway: bool = False
+
+
+def sync_progress(db: Database, task_id: int) -> SyncProgress:
+    with db.reader() as session:
+        task = session.get(SyncTask, task_id)
+        if task is None:
+            raise LookupError(f"no sync task {task_id}")
+    state = workflow_state(db, task.workflow_id) if task.workflow_id else None
+    workflow_done = state is None or state.finished or state.failed
+    finished = task.status in ("completed", "failed") and workflow_done
+    if task.status == "failed" and task.reason == "invoice_not_yet_available":
+        finished = True
+    error = task.error_message if task.status == "failed" else (state.error if state and state.failed else None)
+    return SyncProgress(task.id, task.status, task.reason, state.current_step if state else None,
+                        task.received_cdrs or 0, task.expected_cdrs, error,
+                        finished or bool(state and state.failed), task.totals_anyway)

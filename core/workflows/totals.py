@@ -1,0 +1,145 @@
+"""Totals workflow: DispatchTotals routes to the chain of the source system.
+
+rate-plan customers: CalculateTotalsRateplan → CalculateTotals → BillingInsightTotals
+                     → SaveStatus → DispatchTotalsBackup
+others:              CalculateTotals → BillingInsightTotals → SaveStatus → DispatchTotalsBackup
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+
+from core import insights, totals
+from core.bus import Bus, Command, HandlerContext, handles
+
+
+@dataclass(frozen=True)
+class DispatchTotals(Command):
+    customer_id: int
+    cycle_start_date: date
+    trigger: str = "sync"
+
+
+@dataclass(frozen=True)
+class CalculateTotalsRateplan(Command):
+    customer_id: int
+    cycle_start_date: date
+
+
+@dataclass(frozen=True)
+class CalculateTotals(Command):
+    customer_id: int
+    cycle_start_date: date
+
+
+@dataclass(frozen=True)
+class BillingInsightTotals(Command):
+    customer_id: int
+    cycle_start_date: date
+
+
+@dataclass(frozen=True)
+class SaveStatus(Command):
+    customer_id: int
+    cycle_start_date: date
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class DispatchTotalsBackup(Command):
+    customer_id: int
+    cycle_start_date: date
+
+
+def totals_chain(customer_id: int, cycle_start: date, rateplan_customer: bool,
+                 note: str | None = None) -> list[Command]:
+    chain: list[Command] = [
+        CalculateTotals(customer_id, cycle_start),
+        BillingInsightTotals(customer_id, cycle_start),
+        SaveStatus(customer_id, cycle_start, note),
+        DispatchTotalsBackup(customer_id, cycle_start),
+    ]
+    if rateplan_customer:
+        chain.insert(0, CalculateTotalsRateplan(customer_id, cycle_start))
+    return chain
+
+
+@handles(DispatchTotals)
+def dispatch_totals_router(cmd: DispatchTotals, ctx: HandlerContext) -> None:
+    customer = totals.get_customer(ctx.session, cmd.customer_id)
+    first, *rest = totals_chain(cmd.customer_id, cmd.cycle_start_date, customer.rateplan_customer)
+    ctx.route(first, chain=rest)
+
+
+@handles(CalculateTotalsRateplan)
+def calculate_totals_rateplan(cmd: CalculateTotalsRateplan, ctx: HandlerContext) -> None:
+    totals.rate_cycle(ctx.session, cmd.customer_id, cmd.cycle_start_date)
+
+
+@handles(CalculateTotals)
+def calculate_totals(cmd: CalculateTotals, ctx: HandlerContext) -> None:
+    totals.calculate_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date)
+
+
+@handles(BillingInsightTotals)
+def billing_insight_totals(cmd: BillingInsightTotals, ctx: HandlerContext) -> None:
+    found = insights.compute_insights(ctx.session, cmd.customer_id, cmd.cycle_start_date)
+    insights.replace_insights(ctx.session, cmd.customer_id, cmd.cycle_start_date, found)
+
+
+@handles(SaveStatus)
+def save_status(cmd: SaveStatus, ctx: HandlerContext) -> None:
+    totals.save_status(ctx.session, cmd.customer_id, cmd.cycle_start_date, note=cmd.note)
+
+
+@handles(DispatchTotalsBackup)
+def dispatch_totals_backup(cmd: DispatchTotalsBackup, ctx: HandlerContext) -> None:
+    totals.backup_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date)
+
+
+def dispatch_totals(bus: Bus, customer_id: int, cycle_start: date, *, trigger: str = "sync",
+                    workflow: str | None = None) -> int:
+    return bus.dispatch(DispatchTotals(customer_id, cycle_start, trigger), workflow=workflow)
+
+
+def request_recalculation(bus: Bus, customer_id: int, cycle_start: date, *, operator: str) -> int:
+    """"Herbereken data": mark the customer-cycle, audit, dispatch the totals workflow."""
+    from core.security import audit, roles
+
+    with bus.db.transaction() as session:
+        customer = totals.get_customer(session, customer_id)
+        roles.require(session, operator, "totals.recalculate", target=f"{customer.code} {cycle_start:%Y-%m}")
+        totals.mark_recalc_requested(session, customer_id, cycle_start)
+        audit.record(session, operator=operator, action="totals.recalculate",
+                     target=f"{customer.code} {cycle_start:%Y-%m}")
+        return bus.dispatch(DispatchTotals(customer_id, cycle_start, "recalculation"), session=session)
+
+
+@dataclass(frozen=True)
+class Recalculation:
+    customer_id: int
+    cycle_start_date: date
+    workflow_id: str
+
+
+def request_partner_recalculation(bus: Bus, partner_id: int, labels: list[str], *,
+                                  operator: str) -> list[Recalculation]:
+    """One DispatchTotals per active customer of the partner per month, in one transaction."""
+    from core.lookup import cycle_start, partner_customers
+    from core.models import Message, Partner
+    from core.security import audit, roles
+
+    with bus.db.transaction() as session:
+        partner = session.get_one(Partner, partner_id)
+        target = f"{partner.name} {labels[0]}..{labels[-1]}" if labels else partner.name
+        roles.require(session, operator, "totals.partner_recalculate", target=target)
+        items = [(c.id, cycle_start(c, label)) for c in partner_customers(session, partner_id) for label in labels]
+        ids = [bus.dispatch(DispatchTotals(cid, start, "partner-recalculation"), session=session)
+               for cid, start in items]
+        workflow = dict(session.execute(select(Message.id, Message.workflow_id).where(Message.id.in_(ids))).all())
+        audit.record(session, operator=operator, action="totals.partner_recalculate", target=target,
+                     detail=f"{len(ids)} recalculation(s)")
+    return [Recalculation(cid, start, workflow[mid]) for (cid, start), mid in zip(items, ids, strict=True)]
