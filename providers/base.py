@@ -1,0 +1,207 @@
+"""The provider contract: records, errors, the adapter protocol and the registry.
+
+`core` reaches providers only through this module: it opens an adapter for a
+sync profile's connection and iterates what it yields.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Protocol
+
+PLATFORMS: tuple[str, ...] = (
+    "kpn_sp16",
+    "kpn_een",
+    "kpn_grip",
+    "vodafone",
+    "tmobile_calvi",
+    "routit",
+    "yielder",
+    "csv_file",
+)
+
+CALL_TYPES: tuple[str, ...] = ("voice", "sms", "data")
+
+
+# -- errors -------------------------------------------------------------------
+
+
+class ProviderError(Exception):
+    """A provider call failed; `reason` is the sync task's failure reason."""
+
+    reason: str = "unknown_error"
+    transient: bool = False
+
+    def __init__(self, message: str = "", *, reason: str | None = None) -> None:
+        super().__init__(message or self.__class__.__name__)
+        if reason is not None:
+            self.reason = reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # keyword-only fields (retry_after) survive pickling to another worker
+        return (_restore_error, (type(self), str(self), dict(self.__dict__)))
+
+
+def _restore_error(
+    cls: type[ProviderError], message: str, state: dict[str, object]
+) -> ProviderError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class InvalidCredentials(ProviderError):
+    """401/403: the stored credentials are wrong or lack access; permanent."""
+
+    reason = "invalid_credentials"
+
+
+class InvoiceNotYetAvailable(ProviderError):
+    """The provider has not closed the month yet; reschedule the sync."""
+
+    reason = "invoice_not_yet_available"
+
+
+class RateLimited(ProviderError):
+    """429: come back after `retry_after` seconds."""
+
+    reason = "rate_limited"
+    transient = True
+
+    def __init__(self, message: str = "", *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer within the connection's timeout."""
+
+    reason = "timeout"
+    transient = True
+
+
+class ProviderUnavailable(ProviderError):
+    """5xx, refused or dropped connection, truncated body: try again later."""
+
+    reason = "unknown_error"
+    transient = True
+
+
+class BadData(ProviderError):
+    """The provider sent something that cannot be read at all; permanent."""
+
+    reason = "bad_data"
+
+
+# -- records ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderSubscription:
+    number: str
+    customer_ref: str
+    sim: str | None = None
+    imei: str | None = None
+    device_model: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    portation_date: date | None = None
+    plan_code: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderCdr:
+    provider_ref: str
+    number: str
+    call_date: datetime
+    call_type: str
+    destination: str
+    duration_s: int
+    volume_kb: int
+    provider_cost: Decimal
+    roaming: bool = False
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A provider row that could not be read; quarantined, the rest still lands."""
+
+    line: int
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class InvoiceTotal:
+    amount: Decimal
+    cdr_count: int | None
+    currency: str = "EUR"
+
+
+@dataclass(frozen=True)
+class ProfileConnection:
+    platform: str
+    base_url: str
+    credentials: dict[str, str] = field(repr=False)
+    customer_ref: str
+    timeout_s: float = 10.0
+
+
+# -- the adapter protocol and its registry -------------------------------------
+
+
+class ProviderAdapter(Protocol):
+    platform: str
+
+    def fetch_subscriptions(self, month: str) -> Iterator[ProviderSubscription]:
+        """Subscriptions active in `month` ("YYYY-MM")."""
+        ...
+
+    def fetch_cdrs(self, month: str) -> Iterator[ProviderCdr | BadRow]:
+        """The month's CDRs, streamed: parsed incrementally, never held whole."""
+        ...
+
+    def fetch_invoice_total(self, month: str) -> InvoiceTotal | None:
+        """The provider's invoice total for `month`, or None if it reports none."""
+        ...
+
+    def close(self) -> None: ...
+
+
+AdapterFactory = Callable[[ProfileConnection], ProviderAdapter]
+
+_FACTORIES: dict[str, AdapterFactory] = {}
+_BUILTIN_MODULES = ("providers.platforms", "providers.csvfile")
+
+
+def register_adapter(platform: str, factory: AdapterFactory) -> None:
+    """Make `open_adapter` build `platform` connections with `factory`."""
+    if platform in _FACTORIES:
+        raise ValueError(f"adapter for {platform!r} registered twice")
+    _FACTORIES[platform] = factory
+
+
+def open_adapter(conn: ProfileConnection) -> ProviderAdapter:
+    """The adapter for the connection's platform (the caller closes it)."""
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+    try:
+        factory = _FACTORIES[conn.platform]
+    except KeyError:
+        raise ValueError(f"unknown provider platform {conn.platform!r}") from None
+    return factory(conn)
+
+
+def check_month(month: str) -> tuple[int, int]:
+    """Split "YYYY-MM" into (year, month); ValueError if it is not one."""
+    if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit():
+        raise ValueError(f"month must be 'YYYY-MM', not {month!r}")
+    year, number = int(month[:4]), int(month[5:])
+    if not 1 <= number <= 12:
+        raise ValueError(f"month must be 'YYYY-MM', not {month!r}")
+    return year, number
