@@ -1,0 +1,80 @@
+"""`expensis cdr ...`: import CDR files, look at quarantined rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from core.imports import ImportResult, import_cdrs, quarantined_rows
+from expensis_tui.cli import EXIT_FAILED, CliError, emit_json, main, runtime
+from providers.base import ProviderError
+from providers.csvformat import parse_cdr_csv
+
+
+@main.group()
+def cdr() -> None:
+    """Call detail records: import files, inspect quarantine."""
+
+
+@cdr.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--provider", required=True, help="Provider name the CDRs come from (dedup key).")
+@click.option("--totals/--no-totals", default=False,
+              help="Dispatch totals for every customer-cycle the file touched.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def cdr_import(ctx: click.Context, file: Path, provider: str, totals: bool, as_json: bool) -> None:
+    """Import a generic CSV CDR file (docs/formats/cdr-csv.md). Bad rows go to quarantine.
+
+    Exits 1 only when nothing could be read (a missing column, or no good row at all).
+    """
+    rt = runtime(ctx)
+    shown = {"last": 0}
+
+    def progress(result: ImportResult) -> None:
+        if not as_json and result.rows_read - shown["last"] >= 100_000:
+            shown["last"] = result.rows_read
+            click.echo(f"  … {result.rows_read:,} rows read", err=True)
+
+    with file.open("rb") as stream:
+        try:
+            result = import_cdrs(rt.db, parse_cdr_csv(stream), provider=provider,
+                                 source=str(file), progress=progress)
+        except ProviderError as exc:
+            raise CliError(f"{file.name}: {exc}", EXIT_FAILED) from exc
+    dispatched = 0
+    if totals and result.touched:
+        from core.workflows.totals import dispatch_totals
+
+        for customer_id, cycle_start in sorted(result.touched):
+            dispatch_totals(rt.bus, customer_id, cycle_start, trigger="import")
+            dispatched += 1
+    if as_json:
+        emit_json({"batch_id": result.batch_id, "rows_read": result.rows_read,
+                   "imported": result.imported, "duplicates": result.duplicates,
+                   "quarantined": result.quarantined, "totals_dispatched": dispatched})
+    else:
+        click.echo(result.summary())
+        if dispatched:
+            click.echo(f"totals dispatched for {dispatched} customer-cycle(s)")
+        elif result.touched:
+            click.echo(f"{len(result.touched)} customer-cycle(s) touched; "
+                       "run `expensis totals recalc` or import with --totals")
+    if result.nothing_read:
+        raise CliError(f"nothing could be read from {file.name}", EXIT_FAILED)
+
+
+@cdr.command("quarantine")
+@click.argument("batch_id", type=int)
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def cdr_quarantine(ctx: click.Context, batch_id: int, limit: int, as_json: bool) -> None:
+    """Show the rows of an import batch that went to quarantine, with line and reason."""
+    rows = quarantined_rows(runtime(ctx).db, batch_id, limit)
+    if as_json:
+        emit_json([{"line": r.line, "reason": r.reason, "raw": r.raw} for r in rows])
+        return
+    for r in rows:
+        click.echo(f"line {r.line:>7}: {r.reason}  [{r.raw[:60]}]")

@@ -1,0 +1,86 @@
+"""`expensis export ...`: customer reports as export jobs (Excel/CSV) and the job list."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import click
+
+from core.bus import WorkerPool
+from core.lookup import NotFound, customer_by_code, cycle_start
+from core.workflows.exports import COMPLETED, FAILED, create_export, export_jobs
+from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+
+#: CLI name -> export kind
+EXPORTS = {
+    "excel": ("excel", "CDRs with rated amounts, one sheet per call type, and totals (xlsx)."),
+    "csv": ("csv", "The same CDRs as one CSV file."),
+    "usage": ("usage", "Customer usage report: usage, fee and amount per subscription (xlsx)."),
+    "insights": ("insights", "Billing insight report: insights and margin per subscription (xlsx)."),
+    "cost-centres": ("cost_centres", "Cost-centre settings and totals for the month (xlsx)."),
+}
+
+
+@main.group("export")
+def export_group() -> None:
+    """Customer exports, generated as jobs by the workers (files in the exports directory)."""
+
+
+def _make(name: str, kind: str, help_text: str) -> None:
+    @export_group.command(name, help=help_text)
+    @click.argument("customer")
+    @click.option("--cycle", required=True, help="Cycle YYYY-MM.")
+    @click.option("--mail", "notify", help="Mail this address when the file is ready.")
+    @click.option("--wait", is_flag=True, help="Run the export now and wait for the file.")
+    @click.pass_context
+    def command(ctx: click.Context, customer: str, cycle: str, notify: str | None, wait: bool) -> None:
+        rt = runtime(ctx)
+        try:
+            with rt.db.reader() as s:
+                row = customer_by_code(s, customer)
+                customer_id, start = row.id, cycle_start(row, cycle)
+        except NotFound as exc:
+            raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+        job_id = create_export(rt.bus, kind, customer_id, start, operator=rt.operator, notify_email=notify)
+        click.echo(f"export job {job_id} ({name}) queued")
+        if wait:
+            wait_job(ctx, job_id)
+
+
+for _name, (_kind, _help) in EXPORTS.items():
+    _make(_name, _kind, _help)
+
+
+def wait_job(ctx: click.Context, job_id: int) -> None:
+    rt = runtime(ctx)
+    pool = WorkerPool(rt.bus, threads=1, label="cli-export").start()
+    try:
+        while True:
+            job = export_jobs(rt.db, job_id=job_id)[0]
+            if job.status in (COMPLETED, FAILED):
+                break
+            time.sleep(0.1)
+    finally:
+        pool.stop(grace=30)
+    if job.status == FAILED:
+        raise CliError(f"export job {job_id} failed: {job.error_message}", EXIT_FAILED)
+    click.echo(f"{job.rows} row(s) written to {job.path}")
+
+
+@export_group.command("jobs")
+@click.option("--limit", default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def export_jobs_command(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Recent export jobs with their status, progress and file."""
+    jobs = export_jobs(runtime(ctx).db, limit=limit)
+    if as_json:
+        emit_json([asdict(j) for j in jobs])
+        return
+    click.echo(f"{'JOB':>5} {'KIND':<12} {'CUSTOMER':<12} {'CYCLE':<7} {'STATUS':<9} {'ROWS':>9}  FILE / ERROR")
+    for j in jobs:
+        cycle = f"{j.cycle_start_date:%Y-%m}" if j.cycle_start_date else ""
+        rows = f"{j.rows}/{j.total_rows}" if j.total_rows and j.status == "running" else str(j.rows)
+        click.echo(f"{j.id:>5} {j.kind:<12} {j.customer_code or '':<12} {cycle:<7} {j.status:<9} "
+                   f"{rows:>9}  {j.path or j.error_message or ''}")

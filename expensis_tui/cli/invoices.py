@@ -1,0 +1,391 @@
+"""`expensis invoices|payments|balances|revenues ...`: issue, correct, mail, collect, report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from core.billing import invoices as inv
+from core.billing.batch import run_batch
+from core.billing.mail import local_today, send_invoice_mail
+from core.billing.payments import (
+    customer_balances,
+    import_payments,
+    list_payments,
+    match_payment,
+    update_balances,
+)
+from core.billing.revenues import export_revenues
+from core.bus import PermanentError, TransientError, WorkerPool
+from core.bus.queries import workflow_state
+from core.lookup import NotFound, customer_by_code
+from core.models import Customer
+from core.rating.cycles import cycle_for_label
+from core.runtime import Runtime
+from core.workflows.invoicing import invoice_run
+from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+
+
+def parse_day(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def check_cycle(label: str) -> str:
+    try:
+        cycle_for_label(label, 1)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    return label
+
+
+def customers_of(rt: Runtime, codes: tuple[str, ...]) -> list[Customer]:
+    try:
+        with rt.db.reader() as s:
+            return [customer_by_code(s, code) for code in codes]
+    except NotFound as exc:
+        raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+
+
+def money(amount: Decimal) -> str:
+    return f"{amount.quantize(Decimal('0.01')):>11,.2f}"
+
+
+def wait_workflow(rt: Runtime, workflow_id: str, total: int, label: str) -> bool:
+    """Run local workers until the workflow has nothing queued or running; True if none failed."""
+    pool = WorkerPool(rt.bus, threads=2, label="cli-wait").start()
+    try:
+        with click.progressbar(length=max(total, 1), label=label) as bar:
+            done = 0
+            while True:
+                state = workflow_state(rt.db, workflow_id)
+                finished = state.counts.get("done", 0) + state.counts.get("failed", 0)
+                bar.update(min(finished, total) - done)
+                done = min(finished, total)
+                if state.finished:
+                    return not state.failed
+                time.sleep(0.1)
+    finally:
+        pool.stop(grace=30)
+
+
+# -- invoices ----------------------------------------------------------------------------------
+
+@main.group("invoices")
+def invoices_group() -> None:
+    """Invoices from totals: run, list, show, credit, send, batch."""
+
+
+@invoices_group.command("run")
+@click.option("--cycle", required=True, help="Cycle YYYY-MM to invoice.")
+@click.option("--customer", "codes", multiple=True, help="Only this customer (repeatable).")
+@click.option("--preview", is_flag=True, help="Show the amounts; number and store nothing.")
+@click.option("--issue-date", help="Invoice date YYYY-MM-DD (default: today).")
+@click.option("--send", is_flag=True, help="Mail the invoices (the mail rules still apply).")
+@click.option("--wait", is_flag=True, help="Run the invoices now and wait for them.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def invoices_run(ctx: click.Context, cycle: str, codes: tuple[str, ...], preview: bool,
+                 issue_date: str | None, send: bool, wait: bool, as_json: bool) -> None:
+    """Invoice a cycle: one invoice per active customer (idempotent)."""
+    rt = runtime(ctx)
+    check_cycle(cycle)
+    chosen = customers_of(rt, codes) if codes else None
+    if preview:
+        show_previews(rt, cycle, chosen, as_json)
+        return
+    run = invoice_run(rt.bus, cycle, operator=rt.operator,
+                      customers=[c.id for c in chosen] if chosen else None,
+                      issue_date=parse_day(issue_date), send=send)
+    if not as_json:
+        click.echo(f"cycle {cycle}: {len(run.dispatched)} invoice(s) dispatched, "
+                   f"{len(run.invoiced)} already invoiced (workflow {run.workflow_id})")
+    if wait and run.dispatched and not wait_workflow(rt, run.workflow_id, len(run.dispatched), "invoicing"):
+        raise CliError("some invoices failed; see `expensis messages list --status failed`", EXIT_FAILED)
+    if as_json:
+        emit_json({**asdict(run)})
+    elif wait:
+        for summary in inv.list_invoices(rt.db, status=inv.FINAL, limit=len(run.dispatched) or 1):
+            click.echo(f"{summary.number:<16} {summary.customer_code:<12} {money(summary.total)}")
+
+
+def show_previews(rt: Runtime, cycle: str, chosen: list[Customer] | None, as_json: bool) -> None:
+    from sqlalchemy import select
+
+    with rt.db.reader() as s:
+        targets = chosen or list(s.scalars(select(Customer).where(Customer.active.is_(True))
+                                           .order_by(Customer.code)))
+    out: list[dict[str, Any]] = []
+    for customer in targets:
+        start = cycle_for_label(cycle, customer.billing_day).start
+        preview = inv.preview_invoice(rt.db, customer.id, start, settings=rt.settings)
+        amounts = preview.amounts
+        if as_json:
+            out.append({"customer": preview.customer_code, "cycle_start_date": start,
+                        "test_mode": preview.test_mode, "invoiced_as": preview.standing_number,
+                        "lines": [asdict(line) for line in amounts.lines], "subtotal": amounts.subtotal,
+                        "vat_rate": amounts.vat_rate, "vat": amounts.vat, "total": amounts.total,
+                        "reverse_charge": amounts.reverse_charge})
+            continue
+        flag = " TEST" if preview.test_mode else ""
+        done = f" (invoiced as {preview.standing_number})" if preview.standing_number else ""
+        click.echo(f"{preview.customer_code}{flag} {preview.period}{done}")
+        for line in amounts.lines:
+            click.echo(f"  {line.description[:40]:<40} {line.quantity:>10} {line.unit:<5} {money(line.amount)}")
+        vat = "reverse charge" if amounts.reverse_charge else f"VAT {amounts.vat_rate.normalize()}%"
+        click.echo(f"  {'subtotal':<57} {money(amounts.subtotal)}\n  {vat:<57} {money(amounts.vat)}\n"
+                   f"  {'total':<57} {money(amounts.total)}")
+    if as_json:
+        emit_json(out)
+
+
+@invoices_group.command("list")
+@click.option("--customer", "code", help="Only this customer.")
+@click.option("--year", type=int)
+@click.option("--status", type=click.Choice(["draft", "final"]))
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def invoices_list(ctx: click.Context, code: str | None, year: int | None, status: str | None,
+                  limit: int, as_json: bool) -> None:
+    """Invoices and credit notes, newest first."""
+    rt = runtime(ctx)
+    customer_id = customers_of(rt, (code,))[0].id if code else None
+    rows = inv.list_invoices(rt.db, customer_id=customer_id, year=year, status=status, limit=limit)
+    if as_json:
+        emit_json([asdict(r) for r in rows])
+        return
+    click.echo(f"{'NUMBER':<16} {'KIND':<11} {'CUSTOMER':<12} {'CYCLE':<7} {'DATE':<10} {'TOTAL':>11}")
+    for r in rows:
+        cycle = f"{r.cycle_start_date:%Y-%m}" if r.cycle_start_date else ""
+        click.echo(f"{r.number or '(draft)':<16} {r.kind:<11} {r.customer_code:<12} {cycle:<7} "
+                   f"{r.issue_date or '':<10} {money(r.total)}")
+
+
+@invoices_group.command("show")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def invoices_show(ctx: click.Context, number: str, as_json: bool) -> None:
+    """One invoice or credit note: lines, totals, PDF (re-rendered if the file is missing)."""
+    rt = runtime(ctx)
+    try:
+        detail = inv.invoice_detail(rt.db, number, rt.settings.issuer.code)
+        pdf = inv.ensure_pdf(rt.db, detail.summary.id, rt.settings)
+    except inv.InvoiceNotFound as exc:
+        raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+    s, amounts = detail.summary, detail.amounts
+    if as_json:
+        emit_json({**asdict(s), "pdf_path": str(pdf), "lines": [asdict(line) for line in amounts.lines],
+                   "reverse_charge": detail.reverse_charge, "note": detail.note,
+                   "credited_invoice": detail.credited_number, "credit_note": detail.credit_note_number})
+        return
+    click.echo(f"{s.kind.replace('_', ' ')} {s.number}{' (TEST)' if s.test_mode else ''} - "
+               f"{s.customer_code} {s.customer_name}")
+    click.echo(f"date {s.issue_date}, due {s.due_date}, cycle {s.cycle_start_date}")
+    if detail.credited_number:
+        click.echo(f"corrects {detail.credited_number}: {detail.note or ''}")
+    if detail.credit_note_number:
+        click.echo(f"credited by {detail.credit_note_number}")
+    for line in amounts.lines:
+        click.echo(f"  {line.description[:40]:<40} {line.quantity.normalize():>10} {line.unit:<5} "
+                   f"{money(line.amount)}")
+    vat = "reverse charge" if detail.reverse_charge else f"VAT {amounts.vat_rate.normalize()}%"
+    click.echo(f"  {'subtotal':<57} {money(amounts.subtotal)}\n  {vat:<57} {money(amounts.vat)}\n"
+               f"  {'total':<57} {money(amounts.total)}")
+    click.echo(f"PDF: {pdf}")
+
+
+@invoices_group.command("credit")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why the invoice is corrected (kept with the credit note).")
+@click.option("--issue-date", help="Credit note date YYYY-MM-DD (default: today).")
+@click.pass_context
+def invoices_credit(ctx: click.Context, number: str, reason: str, issue_date: str | None) -> None:
+    """Correct an invoice with a credit note (its own number); the invoice itself stays."""
+    rt = runtime(ctx)
+    try:
+        credit = inv.credit_invoice(rt.db, number, reason=reason,
+                                    issue_date=parse_day(issue_date) or local_today(rt.settings),
+                                    settings=rt.settings, operator=rt.operator)
+    except inv.InvoiceNotFound as exc:
+        raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+    except inv.InvoiceError as exc:
+        raise CliError(str(exc)) from exc
+    click.echo(f"credit note {credit} corrects {number}")
+
+
+@invoices_group.command("send")
+@click.argument("number")
+@click.option("--resend", is_flag=True, help="Send again even if this cycle's mail went out.")
+@click.pass_context
+def invoices_send(ctx: click.Context, number: str, resend: bool) -> None:
+    """Mail an invoice to the customer now (never a test invoice; once unless --resend)."""
+    from core.security import audit
+
+    rt = runtime(ctx)
+    try:
+        with rt.db.reader() as s:
+            invoice_id = inv.find_invoice(s, number, rt.settings.issuer.code).id
+        outcome = send_invoice_mail(rt.db, rt.settings, invoice_id, today=local_today(rt.settings),
+                                    manual=True, resend=resend, operator=rt.operator)
+    except inv.InvoiceNotFound as exc:
+        raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+    except (PermanentError, TransientError) as exc:
+        raise CliError(f"{number} not sent: {exc}") from exc
+    with rt.db.transaction() as s:
+        audit.record(s, operator=rt.operator, action="invoice.send", target=number,
+                     result=outcome.status, detail=outcome.reason)
+    if outcome.status != "sent":
+        raise CliError(f"{number} not sent: {outcome.reason}")
+    click.echo(outcome.reason)
+
+
+@invoices_group.command("batch")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--issue-date", help="Invoice date YYYY-MM-DD (default: today).")
+@click.option("--send", is_flag=True, help="Mail each client its monthly ZIP (invoice day only, once).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def invoices_batch(ctx: click.Context, file: Path, issue_date: str | None, send: bool, as_json: bool) -> None:
+    """Batch invoicing: one invoice per CSV row, PDFs, a monthly ZIP per client."""
+    rt = runtime(ctx)
+    day = parse_day(issue_date) or local_today(rt.settings)
+    result = run_batch(rt.db, file, settings=rt.settings, issue_date=day, operator=rt.operator,
+                       send=send, today=local_today(rt.settings))
+    if as_json:
+        emit_json({**asdict(result), "zips": [str(z) for z in result.zips]})
+    else:
+        click.echo(f"{len(result.issued)} invoice(s) issued, {result.skipped} already invoiced this month, "
+                   f"{len(result.errors)} bad row(s)")
+        for issued in result.issued:
+            click.echo(f"  {issued.number:<14} {issued.client_id:<20} {issued.total:>11}")
+        for error in result.errors:
+            click.echo(f"  line {error.line}: {error.reason}", err=True)
+        for zip_path in result.zips:
+            click.echo(f"ZIP: {zip_path}")
+        for mail in result.mails:
+            click.echo(f"mail: {mail}")
+    if result.errors:
+        ctx.exit(EXIT_FAILED)
+
+
+# -- payments, balances, revenues --------------------------------------------------------------
+
+@main.group("payments")
+def payments_group() -> None:
+    """Payments from the bank: import, list, match by hand."""
+
+
+@payments_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def payments_import(ctx: click.Context, file: Path, as_json: bool) -> None:
+    """Import a bank CSV: each payment once, matched by the invoice number in its reference."""
+    rt = runtime(ctx)
+    result = import_payments(rt.db, file, settings=rt.settings, operator=rt.operator,
+                             today=local_today(rt.settings))
+    if as_json:
+        emit_json(asdict(result))
+    else:
+        click.echo(f"{len(result.applied)} applied, {len(result.unmatched)} unmatched, "
+                   f"{result.duplicates} already imported, {len(result.errors)} bad row(s)")
+        for p in result.unmatched:
+            click.echo(f"  unmatched line {p.line}: {p.paid_on} {money(p.amount)} {p.counterparty} "
+                       f"'{p.reference}'")
+        for error in result.errors:
+            click.echo(f"  line {error.line}: {error.reason}", err=True)
+    if result.errors:
+        ctx.exit(EXIT_FAILED)
+
+
+@payments_group.command("list")
+@click.option("--unmatched", is_flag=True, help="Only payments not matched to an invoice.")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def payments_list(ctx: click.Context, unmatched: bool, limit: int, as_json: bool) -> None:
+    rows = list_payments(runtime(ctx).db, unmatched_only=unmatched, limit=limit)
+    if as_json:
+        emit_json([asdict(r) for r in rows])
+        return
+    for r in rows:
+        click.echo(f"{r.id:>6} {r.paid_on} {money(r.amount)} {r.invoice_number or '(unmatched)':<16} "
+                   f"{r.counterparty[:24]:<24} {r.reference[:40]}")
+
+
+@payments_group.command("match")
+@click.argument("payment_id", type=int)
+@click.argument("number")
+@click.pass_context
+def payments_match(ctx: click.Context, payment_id: int, number: str) -> None:
+    """Match a stored payment to an invoice by hand."""
+    rt = runtime(ctx)
+    try:
+        match_payment(rt.db, payment_id, number, settings=rt.settings, operator=rt.operator,
+                      today=local_today(rt.settings))
+    except inv.InvoiceError as exc:
+        raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+    click.echo(f"payment {payment_id} matched to {number}")
+
+
+@main.group("balances")
+def balances_group() -> None:
+    """What each customer was invoiced and paid: paid, partial, unpaid or overdue."""
+
+
+def print_balances(rows: list[Any], as_json: bool) -> None:
+    if as_json:
+        emit_json([asdict(r) for r in rows])
+        return
+    click.echo(f"{'CUSTOMER':<12} {'INVOICED':>11} {'PAID':>11} {'OPEN':>11} {'OVERDUE':>11} STATUS")
+    for b in rows:
+        click.echo(f"{b.customer_code:<12} {money(b.invoiced)} {money(b.paid)} {money(b.open)} "
+                   f"{money(b.overdue)} {b.status}")
+
+
+@balances_group.command("update")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def balances_update(ctx: click.Context, as_json: bool) -> None:
+    """Recompute every balance and store it in the revenue ledger."""
+    rt = runtime(ctx)
+    print_balances(update_balances(rt.db, today=local_today(rt.settings)), as_json)
+
+
+@balances_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def balances_list(ctx: click.Context, as_json: bool) -> None:
+    rt = runtime(ctx)
+    print_balances(customer_balances(rt.db, local_today(rt.settings)), as_json)
+
+
+@main.group("revenues")
+def revenues_group() -> None:
+    """The accountant's revenue export."""
+
+
+@revenues_group.command("export")
+@click.option("--year", type=int, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV file (default: revenues_YEAR.csv in the exports directory).")
+@click.option("--include-batch", is_flag=True, help="Add the batch invoices of the year.")
+@click.pass_context
+def revenues_export(ctx: click.Context, year: int, output: Path | None, include_batch: bool) -> None:
+    """Invoices and credit notes of a year as CSV: number, date, customer, net, VAT, total, paid, status."""
+    rt = runtime(ctx)
+    path = output or rt.settings.exports_dir / f"revenues_{year}.csv"
+    rows = export_revenues(rt.db, year, path, today=local_today(rt.settings), include_batch=include_batch)
+    click.echo(f"{rows} row(s) written to {path}")

@@ -1,0 +1,131 @@
+"""`expensis sync ...`: the sync manager, manual syncs, profiles and tasks."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from sqlalchemy import func, select
+
+from core.bus import WorkerPool
+from core.models import Customer, SyncProfile, SyncTask
+from core.rating.cycles import cycle_for_label
+from core.workflows.sync import SyncBusy, start_manual_sync, sync_manager_tick, sync_progress
+from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+
+
+@main.group()
+def sync() -> None:
+    """Provider syncs: run the manager, sync a profile by hand, list profiles and tasks."""
+
+
+@sync.command("manager")
+@click.pass_context
+def sync_manager(ctx: click.Context) -> None:
+    """One sync-manager tick by hand: create and dispatch syncs for due profiles."""
+    created = sync_manager_tick(runtime(ctx).bus)
+    click.echo(f"{len(created)} sync task(s) created" + (f": {', '.join(map(str, created))}" if created else ""))
+
+
+def find_profile(ctx: click.Context, name: str) -> SyncProfile:
+    with runtime(ctx).db.reader() as s:
+        profile = s.scalars(select(SyncProfile).where(SyncProfile.name == name)).first()
+        if profile is None and name.isdigit():
+            profile = s.get(SyncProfile, int(name))
+    if profile is None:
+        raise CliError(f"no sync profile named {name!r}", EXIT_NOT_FOUND)
+    return profile
+
+
+@sync.command("run")
+@click.argument("profile")
+@click.option("--month", required=True, help="Month YYYY-MM to sync.")
+@click.option("--wait", is_flag=True, help="Run it now and print progress until done.")
+@click.pass_context
+def sync_run(ctx: click.Context, profile: str, month: str, wait: bool) -> None:
+    """Manual sync of one profile for one month."""
+    rt = runtime(ctx)
+    try:
+        cycle_for_label(month, 1)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--month") from exc
+    row = find_profile(ctx, profile)
+    try:
+        start = start_manual_sync(rt.bus, row.id, month, operator=rt.operator)
+    except SyncBusy as exc:
+        raise CliError(str(exc), EXIT_FAILED) from exc
+    click.echo(f"sync task {start.task_id} for {row.name} {month} dispatched")
+    if not wait:
+        return
+    pool = WorkerPool(rt.bus, threads=2, label="cli-sync").start()
+    last = ""
+    try:
+        while True:
+            progress = sync_progress(rt.db, start.task_id)
+            line = (f"  {progress.status:<10} {progress.step or '':<24} received {progress.received:,}"
+                    + (f" of {progress.expected:,}" if progress.expected else ""))
+            if line != last:
+                click.echo(line)
+                last = line
+            if progress.finished:
+                break
+            time.sleep(0.2)
+    finally:
+        pool.stop(grace=30)
+    if progress.status != "completed":
+        raise CliError(f"sync {progress.status}: {progress.reason or ''} {progress.error or ''}".strip(),
+                       EXIT_FAILED)
+    click.echo(f"sync completed: {progress.received:,} CDR(s) received")
+
+
+@sync.command("profiles")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def sync_profiles(ctx: click.Context, as_json: bool) -> None:
+    """Sync profiles with their customer, provider, schedule and last status."""
+    with runtime(ctx).db.reader() as s:
+        last = (select(SyncTask.sync_profile_id, func.max(SyncTask.id).label("task_id"))
+                .group_by(SyncTask.sync_profile_id).subquery())
+        rows = s.execute(
+            select(SyncProfile.id, SyncProfile.name, Customer.code, SyncProfile.provider, SyncProfile.active,
+                   SyncProfile.next_sync_date, SyncTask.status, SyncTask.reason)
+            .join(Customer, Customer.id == SyncProfile.customer_id)
+            .outerjoin(last, last.c.sync_profile_id == SyncProfile.id)
+            .outerjoin(SyncTask, SyncTask.id == last.c.task_id)
+            .order_by(SyncProfile.name)).all()
+    data = [{"id": r[0], "name": r[1], "customer": r[2], "provider": r[3], "active": r[4],
+             "next_sync": r[5], "last_status": r[6], "last_reason": r[7]} for r in rows]
+    if as_json:
+        emit_json(data)
+        return
+    for d in data:
+        nxt = d["next_sync"].strftime("%Y-%m-%d %H:%M") if d["next_sync"] else "now"
+        click.echo(f"{d['name']:<28} {d['customer']:<10} {d['provider']:<14} "
+                   f"{'active' if d['active'] else 'off':<6} next {nxt:<16} "
+                   f"{d['last_status'] or '-'} {d['last_reason'] or ''}")
+
+
+@sync.command("tasks")
+@click.option("--status", type=click.Choice(["pending", "processing", "completed", "failed"]))
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def sync_tasks(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+    """Sync tasks, newest first."""
+    query = (select(SyncTask, SyncProfile.name).join(SyncProfile, SyncProfile.id == SyncTask.sync_profile_id)
+             .order_by(SyncTask.id.desc()).limit(limit))
+    if status:
+        query = query.where(SyncTask.status == status)
+    with runtime(ctx).db.reader() as s:
+        rows = s.execute(query).all()
+    data = [{"id": t.id, "profile": name, "cycle_start_date": t.cycle_start_date, "status": t.status,
+             "reason": t.reason, "retries": t.retries, "received_cdrs": t.received_cdrs,
+             "expected_cdrs": t.expected_cdrs, "totals_anyway": t.totals_anyway,
+             "provider_invoice_total": t.provider_invoice_total, "provider_cost_total": t.provider_cost_total,
+             "error": t.error_message, "updated_at": t.updated_at} for t, name in rows]
+    if as_json:
+        emit_json(data)
+        return
+    for d in data:
+        click.echo(f"{d['id']:>6} {d['profile']:<28} {d['cycle_start_date']} {d['status']:<10} "
+                   f"{d['reason'] or '':<26} {d['received_cdrs'] or 0:>8,} {(d['error'] or '')[:40]}")

@@ -1,0 +1,233 @@
+"""`expensis totals ...` and `expensis insights ...`: show, recalculate, compare."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from datetime import date
+
+import click
+
+from core.bus import WorkerPool
+from core.bus.queries import workflow_of, workflow_state
+from core.insights import list_insights
+from core.lookup import NotFound, customer_by_code, cycle_start, partner_by_name, partner_customers
+from core.rating.cycles import month_labels
+from core.runtime import Runtime
+from core.totals import (
+    TotalRow,
+    diff_totals,
+    history_versions,
+    partner_totals,
+    preview_recalculation,
+    totals_version,
+)
+from core.workflows.totals import request_partner_recalculation, request_recalculation
+from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+
+
+def resolve(rt: Runtime, code: str, label: str) -> tuple[int, str, date]:
+    try:
+        with rt.db.reader() as s:
+            customer = customer_by_code(s, code)
+            return customer.id, customer.code, cycle_start(customer, label)
+    except NotFound as exc:
+        raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+
+
+def numbers(rt: Runtime, customer_id: int) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from core.models import Subscription
+
+    with rt.db.reader() as s:
+        return dict(s.execute(select(Subscription.id, Subscription.number)
+                              .where(Subscription.customer_id == customer_id)).all())
+
+
+def print_totals(rows: list[TotalRow], names: dict[int, str]) -> None:
+    click.echo(f"{'SUBSCRIPTION':<14} {'TYPE':<5} {'COUNT':>7} {'DURATION':>9} {'KB':>11} "
+               f"{'PROVIDER €':>11} {'RATED €':>11}")
+    for r in rows:
+        click.echo(f"{names.get(r.subscription_id, r.subscription_id)!s:<14} {r.call_type:<5} {r.count:>7} "
+                   f"{r.duration_s:>9} {r.volume_kb:>11} {r.provider_cost:>11.2f} {r.rated_amount:>11.2f}")
+    total = sum((r.rated_amount for r in rows), start=type(rows[0].rated_amount)(0)) if rows else 0
+    click.echo(f"{'TOTAL':<14} {'':<5} {'':>7} {'':>9} {'':>11} {'':>11} {total:>11.2f}")
+
+
+@main.group()
+def totals() -> None:
+    """Billing totals per customer and cycle: show, recalculate, compare versions."""
+
+
+@totals.command("show")
+@click.argument("customer")
+@click.option("--cycle", required=True, help="Cycle as YYYY-MM.")
+@click.option("--version", type=int, help="An archived version from history.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def totals_show(ctx: click.Context, customer: str, cycle: str, version: int | None, as_json: bool) -> None:
+    """Totals by subscription and call type for one customer-cycle."""
+    rt = runtime(ctx)
+    customer_id, code, start = resolve(rt, customer, cycle)
+    rows = totals_version(rt.db, customer_id, start, version)
+    names = numbers(rt, customer_id)
+    if as_json:
+        emit_json([{**asdict(r), "number": names.get(r.subscription_id)} for r in rows])
+        return
+    click.echo(f"{code} cycle {cycle} (starts {start})" + (f", version {version}" if version else ""))
+    print_totals(rows, names)
+
+
+@totals.command("history")
+@click.argument("customer")
+@click.option("--cycle", required=True)
+@click.option("--compare", nargs=2, type=int, metavar="OLD NEW", help="Show what changed between versions.")
+@click.pass_context
+def totals_history(ctx: click.Context, customer: str, cycle: str, compare: tuple[int, int] | None) -> None:
+    """Archived versions of a customer-cycle's totals; --compare A B shows the difference."""
+    rt = runtime(ctx)
+    customer_id, code, start = resolve(rt, customer, cycle)
+    if not compare:
+        versions = history_versions(rt.db, customer_id, start)
+        click.echo(f"{code} {cycle}: archived versions {', '.join(map(str, versions)) or '(none)'}")
+        return
+    old = totals_version(rt.db, customer_id, start, compare[0])
+    new = totals_version(rt.db, customer_id, start, compare[1])
+    print_diff(diff_totals(old, new), numbers(rt, customer_id))
+
+
+def print_diff(diffs: list, names: dict[int, str]) -> None:  # type: ignore[type-arg]
+    if not diffs:
+        click.echo("no differences")
+        return
+    for d in diffs:
+        old = f"{d.old.rated_amount:.4f}" if d.old else "—"
+        new = f"{d.new.rated_amount:.4f}" if d.new else "—"
+        click.echo(f"{names.get(d.subscription_id, d.subscription_id)!s:<14} {d.call_type:<5} "
+                   f"{old:>12} → {new:>12}  ({d.amount_change:+.4f})")
+    click.echo(f"net change € {sum(d.amount_change for d in diffs):+.4f}")
+
+
+def wait_for(rt: Runtime, workflow_ids: list[str], label: str) -> bool:
+    """Run local workers until the workflows finish; True when none failed."""
+    pool = WorkerPool(rt.bus, threads=2, label="cli-wait").start()
+    try:
+        pending = set(workflow_ids)
+        failed = 0
+        with click.progressbar(length=len(workflow_ids), label=label) as bar:
+            while pending:
+                for wf in list(pending):
+                    state = workflow_state(rt.db, wf)
+                    if state.finished or state.failed:
+                        pending.discard(wf)
+                        failed += state.failed
+                        bar.update(1)
+                        if state.failed:
+                            click.echo(f"\nfailed at {state.current_step}: {state.error}", err=True)
+                time.sleep(0.1)
+        return failed == 0
+    finally:
+        pool.stop(grace=30)
+
+
+@totals.command("recalc")
+@click.argument("customer", required=False)
+@click.option("--cycle", help="Cycle YYYY-MM (with CUSTOMER).")
+@click.option("--partner", help="Recalculate every active customer of this partner.")
+@click.option("--from", "first", help="First month YYYY-MM (with --partner).")
+@click.option("--to", "last", help="Last month YYYY-MM (with --partner).")
+@click.option("--wait", is_flag=True, help="Run the workflow now and wait for it to finish.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.pass_context
+def totals_recalc(ctx: click.Context, customer: str | None, cycle: str | None, partner: str | None,
+                  first: str | None, last: str | None, wait: bool, dry_run: bool) -> None:
+    """"Herbereken data": recalculate a customer-cycle, or a partner over a month range."""
+    dry = dry_run
+    rt = runtime(ctx)
+    if partner:
+        if not (first and last) or customer:
+            raise click.UsageError("--partner needs --from and --to, and no CUSTOMER")
+        recalc_partner(rt, partner, first, last, wait, dry)
+        return
+    if not (customer and cycle):
+        raise click.UsageError("give CUSTOMER --cycle YYYY-MM, or --partner P --from M --to M")
+    customer_id, code, start = resolve(rt, customer, cycle)
+    if dry:
+        print_diff(preview_recalculation(rt.db, customer_id, start), numbers(rt, customer_id))
+        return
+    message_id = request_recalculation(rt.bus, customer_id, start, operator=rt.operator)
+    workflow = workflow_of(rt.db, message_id) or ""
+    click.echo(f"recalculation of {code} {cycle} dispatched (workflow {workflow})")
+    if wait:
+        if not wait_for(rt, [workflow], "recalculating"):
+            raise CliError("recalculation failed; see `expensis messages list --status failed`", EXIT_FAILED)
+        print_totals(totals_version(rt.db, customer_id, start), numbers(rt, customer_id))
+
+
+def recalc_partner(rt: Runtime, partner: str, first: str, last: str, wait: bool, dry: bool) -> None:
+    try:
+        labels = month_labels(first, last)
+        with rt.db.reader() as s:
+            p = partner_by_name(s, partner)
+            customers = [(c.id, c.code, cycle_start(c, label)) for c in partner_customers(s, p.id)
+                         for label in labels]
+    except (NotFound, ValueError) as exc:
+        raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+    if dry:
+        for customer_id, code, start in customers:
+            diffs = preview_recalculation(rt.db, customer_id, start)
+            net = sum(d.amount_change for d in diffs)
+            click.echo(f"{code:<12} {start:%Y-%m}  {len(diffs):>4} change(s)  net € {net:+.4f}")
+        return
+    recalculations = request_partner_recalculation(rt.bus, p.id, labels, operator=rt.operator)
+    click.echo(f"{len(recalculations)} recalculation(s) dispatched for {partner}")
+    workflows = [r.workflow_id for r in recalculations]
+    if wait and not wait_for(rt, workflows, "recalculating"):
+        raise CliError("some recalculations failed; see `expensis messages list --status failed`", EXIT_FAILED)
+
+
+@totals.command("partner")
+@click.argument("partner")
+@click.option("--cycle", required=True, help="Month YYYY-MM.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def totals_partner(ctx: click.Context, partner: str, cycle: str, as_json: bool) -> None:
+    """A partner's totals across its customers for one month, per call type."""
+    rt = runtime(ctx)
+    try:
+        with rt.db.reader() as s:
+            p = partner_by_name(s, partner)
+            starts = {cycle_start(c, cycle) for c in partner_customers(s, p.id)}
+    except NotFound as exc:
+        raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+    rows = [row for start in sorted(starts) for row in partner_totals(rt.db, p.id, start)]
+    if as_json:
+        emit_json([asdict(r) for r in rows])
+        return
+    for r in rows:
+        click.echo(f"{r.call_type:<5} customers {r.customers:>4} count {r.count:>8} "
+                   f"provider € {r.provider_cost:>12.2f} rated € {r.rated_amount:>12.2f}")
+
+
+@main.group("insights")
+def insights_group() -> None:
+    """Billing insights: flatliners, spikes, cost trend, top spenders, margin."""
+
+
+@insights_group.command("show")
+@click.argument("customer")
+@click.option("--cycle", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def insights_show(ctx: click.Context, customer: str, cycle: str, as_json: bool) -> None:
+    """Insights for one customer-cycle."""
+    rt = runtime(ctx)
+    customer_id, _code, start = resolve(rt, customer, cycle)
+    with rt.db.reader() as s:
+        found = [(i.kind, i.severity, i.message, i.score) for i in list_insights(s, customer_id, start)]
+    if as_json:
+        emit_json([{"kind": k, "severity": sv, "message": m, "score": sc} for k, sv, m, sc in found])
+        return
+    for kind, severity, message, _score in found:
+        click.echo(f"[{severity:<4}] {kind:<12} {message}")

@@ -1,0 +1,64 @@
+"""The command palette (Ctrl+P): every action of every screen, titled by area.
+
+Titles come from the screens' declared bindings ("sync: start manual sync"), so a new
+binding is in the palette without being listed twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
+
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from expensis_tui.app import ExpensisApp
+
+
+@dataclass(frozen=True)
+class PaletteCommand:
+    title: str
+    help: str
+    run: Callable[[], Any]
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def palette_commands(app: ExpensisApp) -> Iterator[PaletteCommand]:
+    for mode, screen_class in app.SCREEN_CLASSES.items():
+        area = screen_class.AREA
+        title = screen_class.TITLE or mode
+        yield PaletteCommand(f"go: {title.lower()}", f"Show the {title} screen",
+                             partial(app.action_go, mode))
+        for binding in screen_class.BINDINGS:
+            if isinstance(binding, Binding) and binding.id and binding.tooltip:
+                yield PaletteCommand(f"{area}: {_lower_first(binding.tooltip)}",
+                                     f"{binding.description} (key {binding.key_display or binding.key})",
+                                     partial(app.run_screen_action, mode, binding.action))
+    yield PaletteCommand("console: keys of this screen", "Show the keys of the current screen (?)",
+                         app.action_help)
+    yield PaletteCommand("console: quit", "Stop the scheduler and workers, then quit", app.action_quit)
+
+
+class ConsoleCommands(Provider):
+    """Every console action, searchable by its title."""
+
+    @property
+    def console(self) -> ExpensisApp:
+        return cast("ExpensisApp", self.app)
+
+    async def discover(self) -> Hits:
+        for command in palette_commands(self.console):
+            yield DiscoveryHit(command.title, command.run, help=command.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for command in palette_commands(self.console):
+            score = matcher.match(command.title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(command.title), command.run, help=command.help)

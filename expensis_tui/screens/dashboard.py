@@ -1,0 +1,111 @@
+"""Dashboard: last sync per provider, queue depth, CDRs imported per day, the scheduler,
+and the latest failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Label, Sparkline, Static
+
+from core.views.dashboard import imports_per_day, latest_failures, provider_syncs
+from expensis_tui.messages import DashboardLoaded
+from expensis_tui.screens.base import ConsoleScreen, age, local_time
+from expensis_tui.widgets.keyed_table import KeyedTable
+
+STATUS_STYLE = {"completed": "green", "failed": "bold red", "processing": "yellow", "pending": "cyan",
+                "done": "green", "queued": "cyan", "running": "yellow"}
+
+
+def status_text(status: str | None, reason: str | None = None) -> Text:
+    if status is None:
+        return Text("never", style="dim")
+    label = f"{status} ({reason})" if reason else status
+    return Text(label, style=STATUS_STYLE.get(status, ""))
+
+
+class DashboardScreen(ConsoleScreen):
+    AREA = "dashboard"
+    TITLE = "Dashboard"
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh", tooltip="Refresh the figures now", id="dashboard-refresh"),
+        Binding("f", "show_failures", "Failures", tooltip="Show failed tasks",
+                id="dashboard-failures"),
+    ]
+
+    def compose_body(self) -> Iterable[Widget]:
+        with Horizontal(id="dash-top"):
+            with Vertical(id="dash-queue", classes="panel"):
+                yield Label("Queue", classes="panel-title")
+                yield Static("…", id="queue-figures")
+            with Vertical(id="dash-scheduler", classes="panel"):
+                yield Label("Scheduler", classes="panel-title")
+                yield Static("…", id="scheduler-figures")
+        yield Label("Providers: last sync", classes="section-title")
+        yield KeyedTable([("provider", "Provider"), ("profiles", "Profiles"), ("last", "Last sync"),
+                          ("customer", "Customer"), ("status", "Status")], id="providers")
+        with Horizontal(id="dash-imports"):
+            yield Label("CDRs/day, 14 days", id="imports-label")
+            yield Sparkline([0] * 14, id="imports")
+            yield Label("", id="imports-total")
+        yield Label("Latest failures", classes="section-title")
+        yield KeyedTable([("id", "#"), ("command", "Command"), ("when", "Failed"), ("error", "Error")],
+                         id="failures")
+
+    def load(self) -> None:
+        self.load_figures()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading the dashboard")
+    def load_figures(self) -> None:
+        db, now = self.rt.db, self.now()
+        self.post_message(DashboardLoaded(
+            providers=provider_syncs(db),
+            queue=self.rt.bus.counts(),
+            imports=imports_per_day(db, now.astimezone(self.zone).date(), self.zone),
+            failures=latest_failures(db, limit=5),
+            scheduler=self.console.scheduler_view(),
+        ))
+
+    def on_dashboard_loaded(self, message: DashboardLoaded) -> None:
+        q = message.queue
+        queue = Text.assemble(("queued ", "dim"), (f"{q.get('queued', 0):,}", "bold cyan"),
+                              ("  running ", "dim"), (f"{q.get('running', 0):,}", "bold yellow"),
+                              ("\nfailed ", "dim"),
+                              (f"{q.get('failed', 0):,}", "bold red" if q.get("failed") else "bold"),
+                              ("  done ", "dim"), (f"{q.get('done', 0):,}", "bold green"))
+        self.query_one("#queue-figures", Static).update(queue)
+        sched = message.scheduler
+        today = self.now().astimezone(self.zone).date()
+        def when(at: datetime) -> str:
+            same_day = at.astimezone(self.zone).date() == today
+            return local_time(at, self.zone, "%H:%M" if same_day else "%d-%m %H:%M")
+
+        runs = "  ".join(f"{job} {when(at)}" for job, at in sched.next_runs if at is not None)
+        self.query_one("#scheduler-figures", Static).update(
+            Text.assemble((sched.summary, "bold"), ("\nnext: ", "dim"), runs or "—"))
+        now = self.now()
+        self.query_one("#providers", KeyedTable).show_rows([
+            (p.provider, (p.provider, f"{p.active}/{p.profiles}",
+                          f"{when(p.last_sync_at)} ({age(p.last_sync_at, now)})"  # today: time only, so
+                          if p.last_sync_at else "—",                               # status fits in 80
+                          p.last_customer or "", status_text(p.last_status, p.last_reason)))
+            for p in message.providers])
+        self.query_one("#imports", Sparkline).data = message.imports
+        self.query_one("#imports-total", Label).update(
+            f"{sum(message.imports):,} (today {message.imports[-1]:,})")
+        self.query_one("#failures", KeyedTable).show_rows([
+            (str(f.message_id), (str(f.message_id), f.command_type, age(f.failed_at, now),
+                                 Text(f.error, style="red")))
+            for f in message.failures])
+        self.loaded()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    async def action_show_failures(self) -> None:
+        await self.console.show_failed_tasks()

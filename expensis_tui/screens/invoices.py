@@ -1,0 +1,485 @@
+"""Invoices and payments: the cycle run (preview per customer, then confirm), invoices with
+their payment status, open balances, payments imported from the bank, sending by mail (by
+the mail rules) and credit notes with a reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import DataTable, Label
+from textual.worker import get_current_worker
+
+from core.billing.invoices import InvoiceDetail, credit_invoice, invoice_detail
+from core.billing.mail import send_invoice_mail
+from core.billing.payments import CustomerBalance, PaymentImport, PaymentSummary, import_payments
+from core.bus.queries import workflow_state
+from core.security import audit
+from core.views.billing import (
+    InvoiceRow,
+    MailCheck,
+    PreviewRow,
+    balance_page,
+    cycle_preview,
+    invoice_page,
+    mail_check,
+    payment_page,
+    run_outcome,
+)
+from core.views.follow import Waker
+from core.views.paging import Page
+from core.workflows.invoicing import invoice_run
+from expensis_tui.messages import ActionDone, ProgressUpdate
+from expensis_tui.screens.base import if_answered, local_time
+from expensis_tui.screens.guarded import GuardedScreen, shortened
+from expensis_tui.widgets.confirm import ConfirmScreen
+from expensis_tui.widgets.form import Field, FormScreen, Values
+from expensis_tui.widgets.keyed_table import Column, KeyedTable
+from expensis_tui.widgets.month_picker import month_picker
+from expensis_tui.widgets.progress import ProgressScreen
+from expensis_tui.widgets.review import ReviewScreen
+from expensis_tui.widgets.text_view import TextViewScreen
+
+VIEWS = ("invoices", "balances", "payments")
+COLUMNS: dict[str, list[Column]] = {
+    "invoices": [("number", "Number", 15), ("customer", "Customer", 8), ("cycle", "Cycle", 7),
+                 ("date", "Date", 10), ("total", "Total €", 10), ("status", "Status", 11)],
+    "balances": [("customer", "Customer", 8), ("invoices", "Inv", 3), ("invoiced", "Invoiced €", 10),
+                 ("paid", "Paid €", 10), ("open", "Open €", 10), ("overdue", "Overdue €", 10),
+                 ("status", "Status", 8)],
+    "payments": [("id", "#", 4), ("date", "Date", 10), ("amount", "Amount €", 10), ("invoice", "Invoice", 10),
+                 ("counterparty", "From", 14), ("reference", "Reference")],
+}
+STATUS_STYLE = {"paid": "green", "partial": "yellow", "unpaid": "cyan", "overdue": "bold red",
+                "credited": "dim", "credit note": "magenta", "draft": "italic", "test": "dim"}
+
+
+@dataclass
+class InvoicesLoaded(Message, bubble=False):
+    seq: int
+    view: str
+    invoices: Page[InvoiceRow] | None = None
+    balances: Page[CustomerBalance] | None = None
+    payments: Page[PaymentSummary] | None = None
+
+
+@dataclass
+class PreviewLoaded(Message, bubble=False):
+    label: str
+    rows: list[PreviewRow]
+
+
+@dataclass
+class MailChecked(Message, bubble=False):
+    check: MailCheck
+
+
+@dataclass
+class PaymentsImported(Message, bubble=False):
+    path: Path
+    result: PaymentImport
+
+
+@dataclass
+class DetailLoaded(Message, bubble=False):
+    row: InvoiceRow
+    detail: InvoiceDetail
+
+
+def money(amount: Decimal, style: str = "") -> Text:
+    return Text(f"{amount:,.2f}", style=style, justify="right")
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def preview_table(rows: list[PreviewRow]) -> RenderableType:
+    table = Table(box=None, padding=(0, 1), header_style="dim")
+    for column, justify in (("customer", "left"), ("lines", "right"), ("subtotal €", "right"),
+                            ("VAT €", "right"), ("total €", "right"), ("", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        note = (Text(f"invoiced as {r.standing_number}", style="dim") if r.standing_number
+                else Text("nothing to invoice", style="dim") if not r.lines
+                else Text("TEST" + (", reverse charge" if r.reverse_charge else ""), style="yellow")
+                if r.test_mode else Text("reverse charge" if r.reverse_charge else ""))
+        style = "" if r.to_issue else "dim"
+        table.add_row(Text(r.customer_code, style=style), str(r.lines), money(r.subtotal, style),
+                      money(r.vat, style), money(r.total, style + " bold" if r.to_issue else style), note)
+    return table
+
+
+class InvoicesScreen(GuardedScreen):
+    AREA = "invoices"
+    TITLE = "Invoices"
+    BINDINGS = [
+        Binding("r", "run_cycle", "Run cycle", tooltip="Run cycle (preview, then confirm)", id="invoices-run"),
+        Binding("p", "import_payments", "Payments", tooltip="Import payments from a bank CSV",
+                id="invoices-payments"),
+        Binding("s", "send", "Send", tooltip="Send or resend the invoice by mail", id="invoices-send"),
+        Binding("c", "credit", "Credit", tooltip="Credit note with a reason", id="invoices-credit"),
+        Binding("v", "toggle_view", "View", tooltip="Switch invoices / balances / payments", id="invoices-view"),
+    ]
+    ROLE_ACTIONS = {"run_cycle": "invoices.run", "import_payments": "payments.import",
+                    "send": "invoice.send", "credit": "invoice.credit"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view = "invoices"
+        self.invoices: dict[str, InvoiceRow] = {}
+        self.balances: dict[str, CustomerBalance] = {}
+        self.payments: dict[str, PaymentSummary] = {}
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield KeyedTable(COLUMNS[self.view], id="invoices")
+        yield Label("", id="row-detail")
+        yield Label("", id="status-line", classes="status-line")
+
+    def on_mount(self) -> None:
+        self.query_one(KeyedTable).focus()
+
+    def today(self) -> date:
+        """The console's today in its time zone (the frozen clock in snapshots)."""
+        return self.now().astimezone(self.zone).date()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        self.load_view(self.view, self.page_offset, self.next_load())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading invoices")
+    def load_view(self, view: str, offset: int, seq: int) -> None:
+        db, limit = self.rt.db, self.PAGE_SIZE
+        if view == "invoices":
+            self.post_message(InvoicesLoaded(seq, view, invoices=invoice_page(db, self.today(), offset=offset,
+                                                                              limit=limit)))
+        elif view == "balances":
+            self.post_message(InvoicesLoaded(seq, view, balances=balance_page(db, self.today(), offset=offset,
+                                                                              limit=limit)))
+        else:
+            self.post_message(InvoicesLoaded(seq, view, payments=payment_page(db, offset=offset, limit=limit)))
+
+    def on_invoices_loaded(self, message: InvoicesLoaded) -> None:
+        if message.view != self.view or not self.fresh(message.seq):
+            return  # older than what is shown
+        table = self.query_one(KeyedTable)
+        if message.invoices is not None:
+            page = message.invoices
+            self.total, self.invoices = page.total, {str(r.id): r for r in page.rows}
+            table.show_rows([
+                (str(r.id), (r.number or "(draft)", r.customer_code,
+                             f"{r.cycle_start_date:%Y-%m}" if r.cycle_start_date else "",
+                             f"{r.issue_date:%Y-%m-%d}" if r.issue_date else "", money(r.total),
+                             status_text(r.status)))
+                for r in page.rows])
+            text = page.describe("invoices")
+        elif message.balances is not None:
+            page_b = message.balances
+            self.total, self.balances = page_b.total, {str(b.customer_id): b for b in page_b.rows}
+            table.show_rows([
+                (str(b.customer_id), (b.customer_code, str(b.invoices), money(b.invoiced), money(b.paid),
+                                      money(b.open, "bold" if b.open > 0 else ""),
+                                      money(b.overdue, "red" if b.overdue > 0 else "dim"), status_text(b.status)))
+                for b in page_b.rows])
+            text = page_b.describe("customers with invoices")
+        else:
+            assert message.payments is not None
+            page_p = message.payments
+            self.total, self.payments = page_p.total, {str(p.id): p for p in page_p.rows}
+            table.show_rows([
+                (str(p.id), (str(p.id), f"{p.paid_on:%Y-%m-%d}", money(p.amount),
+                             p.invoice_number or Text("unmatched", style="yellow"), p.counterparty[:14],
+                             p.reference))
+                for p in page_p.rows])
+            text = page_p.describe("payments")
+        self.describe_row()
+        self.query_one("#status-line", Label).update(f"{self.view}: {text} · v view · [ ] pages")
+        self.loaded()
+
+    @on(DataTable.RowHighlighted)
+    def row_highlighted(self) -> None:
+        self.describe_row()
+
+    def describe_row(self) -> None:
+        key = self.query_one(KeyedTable).selected_key or ""
+        line = Text()
+        if self.view == "invoices" and key in self.invoices:
+            r = self.invoices[key]
+            line = Text.assemble((f"{r.number or 'draft'} {r.customer_name}", "bold"))
+            if r.kind == "credit_note":
+                line.append(f" · corrects {r.credited_number}: {r.note or ''}", style="magenta")
+            else:
+                if r.due_date:
+                    line.append(f" · due {r.due_date:%d-%m-%Y}")
+                line.append(f" · paid {r.paid:,.2f}, open {r.open:,.2f}")
+                if r.credit_note_number:
+                    line.append(f" · credited by {r.credit_note_number}", style="magenta")
+            if r.mail_status:
+                line.append(f" · mail {r.mail_status} {local_time(r.mailed_at, self.zone)}", style="dim")
+        elif self.view == "balances" and key in self.balances:
+            b = self.balances[key]
+            line = Text.assemble((f"{b.customer_code} {b.customer_name}", "bold"),
+                                 f" · {b.invoices} invoice(s) · open {b.open:,.2f}",
+                                 (f" of which {b.overdue:,.2f} overdue" if b.overdue else "", "red"))
+        elif self.view == "payments" and key in self.payments:
+            p = self.payments[key]
+            line = Text.assemble((f"#{p.id} {p.paid_on:%d-%m-%Y} {p.amount:,.2f}", "bold"),
+                                 f" from {p.counterparty} · '{p.reference}' · ",
+                                 (f"paid {p.invoice_number}" if p.invoice_number else
+                                  "unmatched: no invoice number in the reference",
+                                  "green" if p.invoice_number else "yellow"))
+        self.query_one("#row-detail", Label).update(line)
+
+    def action_toggle_view(self) -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        self.query_one(KeyedTable).set_columns(COLUMNS[self.view])
+        self.filters_changed()
+
+    def selected_invoice(self) -> InvoiceRow | None:
+        key = self.query_one(KeyedTable).selected_key
+        if self.view != "invoices" or key not in self.invoices:
+            self.notify("Choose an invoice in the invoices view first (v)", severity="warning")
+            return None
+        return self.invoices[key or ""]
+
+    # -- detail ------------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected)
+    def open_detail(self, event: DataTable.RowSelected) -> None:
+        row = self.invoices.get(event.row_key.value or "") if self.view == "invoices" else None
+        if row is not None and row.number:
+            self.load_detail(row)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Loading the invoice")
+    def load_detail(self, row: InvoiceRow) -> None:
+        assert row.number is not None
+        self.post_message(DetailLoaded(row, invoice_detail(self.rt.db, row.number, self.rt.settings.issuer.code)))
+
+    def on_detail_loaded(self, message: DetailLoaded) -> None:
+        row, d = message.row, message.detail
+        lines = Table(box=None, padding=(0, 1), header_style="dim")
+        for column, justify in (("description", "left"), ("qty", "right"), ("unit", "left"),
+                                ("amount €", "right")):
+            lines.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for line in d.amounts.lines:
+            lines.add_row(line.description[:40], f"{line.quantity.normalize()}", line.unit, money(line.amount))
+        vat = "reverse charge" if d.reverse_charge else f"VAT {d.amounts.vat_rate.normalize()}%"
+        lines.add_row(Text("subtotal", style="bold"), "", "", money(d.amounts.subtotal))
+        lines.add_row(vat, "", "", money(d.amounts.vat))
+        lines.add_row(Text("total", style="bold"), "", "", money(d.amounts.total, "bold"))
+        s = d.summary
+        head = Text.assemble((f"{s.customer_code} {s.customer_name}", "bold"),
+                             f"\ndate {s.issue_date} · due {s.due_date} · cycle {s.cycle_start_date} · ",
+                             status_text(row.status), f" · paid {row.paid:,.2f}")
+        if d.credited_number:
+            head.append(f"\ncorrects {d.credited_number}: {d.note or ''}", style="magenta")
+        if d.credit_note_number:
+            head.append(f"\ncredited by {d.credit_note_number}", style="magenta")
+        head.append(f"\nPDF {s.pdf_path or '—'}\n", style="dim")
+        kind = "Credit note" if s.kind == "credit_note" else "Invoice"
+        self.app.push_screen(TextViewScreen(f"{kind} {s.number}", Group(head, lines)))
+
+    # -- the cycle run -----------------------------------------------------------------------
+
+    def action_run_cycle(self) -> None:
+        picker = month_picker("Invoice run: which cycle?", self.today(),
+                              detail="Every active customer's invoice for the cycle; preview first.")
+        self.app.push_screen(picker, if_answered(self.load_preview))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Previewing the run")
+    def load_preview(self, label: str) -> None:
+        self.post_message(PreviewLoaded(label, cycle_preview(self.rt.db, label, self.rt.settings)))
+
+    def on_preview_loaded(self, message: PreviewLoaded) -> None:
+        rows, label = message.rows, message.label
+        issue = [r for r in rows if r.to_issue]
+        invoiced = [r.customer_code for r in rows if r.standing_number]
+        if not issue:
+            self.notify(f"cycle {label}: nothing to issue ({len(invoiced)} invoiced already, "
+                        f"{len(rows) - len(invoiced)} with nothing to invoice)", severity="warning")
+            return
+        total = sum((r.total for r in issue), Decimal("0"))
+        question = (f"Issue {len(issue)} invoice(s), € {total:,.2f} in total, dated {self.today():%d-%m-%Y}? "
+                    f"Numbers are given as each is issued.")
+        body = Group(preview_table(rows), Text(f"\nalready invoiced: {shortened(invoiced)}", style="dim")
+                     if invoiced else Text(""))
+        self.app.push_screen(ReviewScreen(f"Invoice run {label}: preview (nothing numbered yet)", body,
+                                          question, yes="Run"),
+                             if_answered(lambda _: self.start_run(label, len(issue))))
+
+    def start_run(self, label: str, expected: int) -> None:
+        self.progress = ProgressScreen(f"Invoice run {label}", total=expected)
+        self.app.push_screen(self.progress)
+        self.run_cycle(label)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run", description="The invoice run")
+    def run_cycle(self, label: str) -> None:
+        db, worker = self.rt.db, get_current_worker()
+        self.require("invoices.run", label)
+        run = invoice_run(self.rt.bus, label, operator=self.rt.operator, issue_date=self.today())
+        steps = len(run.dispatched)
+        if not steps:
+            self.post_message(ProgressUpdate(0, 0, f"nothing to issue: {len(run.invoiced)} invoiced already",
+                                             finished=True))
+            return
+        with Waker(self.rt.bus.events, [run.workflow_id]) as waker:
+            while not worker.is_cancelled:
+                state = workflow_state(db, run.workflow_id)
+                ended = state.counts.get("done", 0) + state.counts.get("failed", 0)
+                if state.finished:
+                    break
+                self.post_message(ProgressUpdate(ended, steps, f"{ended} of {steps} done"))
+                waker.wait(1.0)
+        outcome = run_outcome(db, run.workflow_id)
+        numbers = sorted(number for _code, number in outcome.issued)  # workers number them in any order
+        words = f"{len(numbers)} invoice(s) issued" + (f": {numbers[0]} … {numbers[-1]}" if numbers else "")
+        if outcome.empty:
+            words += f"; nothing to invoice for {shortened(outcome.empty)}"
+        if outcome.failed:
+            words += f"; failed for {shortened(outcome.failed)} (see Tasks)"
+        self.post_message(ProgressUpdate(steps, steps, words, finished=True, failed=bool(outcome.failed)))
+
+    def on_progress_update(self, message: ProgressUpdate) -> None:
+        if self.progress is not None and self.progress.is_attached:
+            self.progress.update_progress(message)
+        if message.finished:
+            self.notify(message.status, severity="error" if message.failed else "information", timeout=10)
+            self.load()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def action_send(self) -> None:
+        row = self.selected_invoice()
+        if row is None:
+            return
+        if not row.number:
+            self.notify("A draft cannot be sent: it has no number yet", severity="warning")
+            return
+        self.check_mail(row.id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Checking the mail rules")
+    def check_mail(self, invoice_id: int) -> None:
+        self.post_message(MailChecked(mail_check(self.rt.db, invoice_id, self.rt.settings, self.today())))
+
+    def on_mail_checked(self, message: MailChecked) -> None:
+        check = message.check
+        if check.refusal:
+            self.notify(f"{check.number} cannot be sent: {check.refusal}", severity="error", timeout=10)
+            return
+        resend = check.mail_status in ("sent", "failed", "sending")
+        if resend:
+            question = f"Resend {check.number} to {check.recipient}?"
+            detail = (f"This cycle's mail was {check.mail_status} on "
+                      f"{local_time(check.mailed_at, self.zone, '%d-%m-%Y %H:%M')}; it goes out again.")
+        else:
+            question = f"Send {check.number} to {check.recipient}?"
+            detail = "Sent by hand: the invoice-day and auto-send rules do not apply; once per cycle."
+        self.app.push_screen(ConfirmScreen(question, detail=detail, yes="Resend" if resend else "Send"),
+                             if_answered(lambda _: self.send(check.invoice_id, check.number, resend)))
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Sending the invoice")
+    def send(self, invoice_id: int, number: str, resend: bool) -> None:
+        self.require("invoice.send", number)
+        outcome = send_invoice_mail(self.rt.db, self.rt.settings, invoice_id, today=self.today(),
+                                    manual=True, resend=resend)
+        with self.rt.db.transaction() as session:
+            audit.record(session, operator=self.rt.operator, action="invoice.send", target=number,
+                         result=outcome.status, detail=outcome.reason)
+        sent = outcome.status == "sent"
+        self.post_message(ActionDone("send", outcome.reason if sent else f"{number} not sent: {outcome.reason}",
+                                     ok=sent))
+
+    # -- credit notes ------------------------------------------------------------------------
+
+    def action_credit(self) -> None:
+        row = self.selected_invoice()
+        if row is None:
+            return
+        if not row.creditable:
+            why = ("a credit note cannot be credited" if row.kind == "credit_note" else
+                   f"it is credited already by {row.credit_note_number}" if row.credit_note_number else
+                   "only a final invoice can be credited")
+            self.notify(f"{row.number or 'draft'}: {why}", severity="warning")
+            return
+        form = FormScreen(f"Credit note for {row.number} ({row.customer_code}, € {row.total:,.2f})",
+                          [Field("reason", "Reason", placeholder="why the invoice is corrected")],
+                          detail="The credit note corrects the invoice in full; the reason is kept with it.",
+                          validate=lambda values: None if values["reason"].strip() else "give a reason")
+        self.app.push_screen(form, if_answered(partial(self.confirm_credit, row)))
+
+    def confirm_credit(self, row: InvoiceRow, values: Values) -> None:
+        reason = values["reason"].strip()
+        question = f"Credit {row.number} ({row.customer_code}, € {row.total:,.2f}) in full?"
+        detail = f"Reason: {reason}\nA credit note with its own number corrects it; the invoice stays."
+        self.app.push_screen(ConfirmScreen(question, detail=detail, yes="Credit"),
+                             if_answered(lambda _: self.credit(row, reason)))
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="The credit note")
+    def credit(self, row: InvoiceRow, reason: str) -> None:
+        assert row.number is not None
+        self.require("invoice.credit", row.number)
+        number = credit_invoice(self.rt.db, row.number, reason=reason, issue_date=self.today(),
+                                settings=self.rt.settings, operator=self.rt.operator)
+        self.post_message(ActionDone("credit", f"credit note {number} corrects {row.number}"))
+
+    # -- payments ----------------------------------------------------------------------------
+
+    def action_import_payments(self) -> None:
+        form = FormScreen("Import payments from the bank", [Field("path", "CSV file", placeholder="/path/to/bank.csv")],
+                          detail="Each payment is applied once, matched by the invoice number in its reference.",
+                          validate=self.path_error)
+        self.app.push_screen(form, if_answered(self.path_given))
+
+    def path_given(self, values: Values) -> None:
+        self.import_file(Path(values["path"].strip()))
+
+    @staticmethod
+    def path_error(values: Values) -> str | None:
+        text = values["path"].strip()
+        if not text:
+            return "name the bank's CSV file"
+        return None if Path(text).expanduser().is_file() else f"no file {text}"
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Importing payments")
+    def import_file(self, path: Path) -> None:
+        self.require("payments.import", path.name)
+        result = import_payments(self.rt.db, path.expanduser(), settings=self.rt.settings,
+                                 operator=self.rt.operator, today=self.today())
+        self.post_message(PaymentsImported(path, result))
+
+    def on_payments_imported(self, message: PaymentsImported) -> None:
+        r = message.result
+        summary = (f"applied {len(r.applied)} · duplicates {r.duplicates} · unmatched {len(r.unmatched)} · "
+                   f"bad rows {len(r.errors)}")
+        table = Table(box=None, padding=(0, 1), header_style="dim", show_header=True)
+        for column, justify in (("line", "right"), ("", "left"), ("amount €", "right"), ("detail", "left")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for p in r.applied:
+            table.add_row(str(p.line), Text("applied", style="green"), money(p.amount),
+                          f"{p.invoice_number} · {p.counterparty}")
+        for p in r.unmatched:
+            table.add_row(str(p.line), Text("unmatched", style="yellow"), money(p.amount),
+                          f"{p.counterparty} '{p.reference}'")
+        for e in r.errors:
+            table.add_row(str(e.line), Text("bad row", style="red"), "", e.reason)
+        self.notify(f"{message.path.name}: {summary}", severity="warning" if r.errors or r.unmatched
+                    else "information", timeout=10)
+        self.app.push_screen(TextViewScreen(f"Payments from {message.path.name}",
+                                            Group(Text(summary + "\n", style="bold"), table)))
+        self.load()
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.notify(message.text, severity="information" if message.ok else "error", timeout=10)
+        self.load()

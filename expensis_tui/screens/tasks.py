@@ -1,0 +1,290 @@
+"""Tasks (live): sync tasks with their workflow's current step, or every workflow step (bus
+message); filters, detail with error and chain, retry and discard of failed steps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Label
+
+from core import profiles
+from core.operations import discard_message, retry_message
+from core.views.tasks import (
+    StepRow,
+    TaskDetail,
+    TaskRow,
+    list_steps,
+    list_tasks,
+    step_detail,
+    task_detail,
+)
+from expensis_tui.messages import ActionDone, StepsLoaded, TaskDetailLoaded, TasksLoaded
+from expensis_tui.screens.base import PagedScreen, age, if_answered
+from expensis_tui.screens.dashboard import status_text
+from expensis_tui.widgets.confirm import ConfirmScreen
+from expensis_tui.widgets.keyed_table import Column, KeyedTable
+from expensis_tui.widgets.text_view import TextViewScreen
+
+TASK_STATUSES = (None, "failed", "processing", "pending", "completed")
+STEP_STATUSES = (None, "failed", "running", "queued", "done", "discarded")
+# Fixed widths keep the error column on screen at 80 columns; the detail (enter) shows all.
+# Fixed widths keep the table readable at 80 columns; the highlighted row's error is spelled
+# out on the line under the table, and enter shows the whole detail.
+TASK_COLUMNS: list[Column] = [("id", "#", 6), ("customer", "Customer", 8), ("provider", "Provider", 10),
+                ("cycle", "Cycle", 7), ("status", "Status", 10), ("step", "Step", 12), ("tries", "Try", 3),
+                ("age", "Age", 3), ("error", "Error")]
+STEP_COLUMNS: list[Column] = [("id", "#", 6), ("command", "Step", 14), ("subject", "For", 13),
+                              ("status", "Status", 9), ("tries", "Try", 3), ("age", "Age", 3),
+                              ("error", "Error")]
+
+
+class TasksScreen(PagedScreen):
+    AREA = "tasks"
+    TITLE = "Tasks"
+    BINDINGS = [
+        Binding("r", "retry", "Retry", tooltip="Retry failed step", id="tasks-retry"),
+        Binding("d", "discard", "Discard", tooltip="Discard failed step", id="tasks-discard"),
+        Binding("f", "cycle_status", "Status", tooltip="Filter by status (cycles)", id="tasks-status"),
+        Binding("v", "toggle_view", "Tasks/steps", tooltip="Switch sync tasks / workflow steps",
+                id="tasks-view"),
+        Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter by customer or provider",
+                id="tasks-filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listing = "tasks"
+        self.status: str | None = None
+        self.tasks: dict[str, TaskRow] = {}
+        self.steps: dict[str, StepRow] = {}
+
+    def compose_body(self) -> Iterable[Widget]:
+        with Horizontal(id="task-filters", classes="filters"):
+            yield Label("", id="status-filter")
+            yield Input(placeholder="customer", id="filter-customer", classes="filter")
+            yield Input(placeholder="provider", id="filter-second", classes="filter")
+        yield KeyedTable(TASK_COLUMNS, id="tasks")
+        yield Label("", id="row-detail")
+        yield Label("", id="status-line", classes="status-line")
+
+    def on_mount(self) -> None:
+        self.show_filter()
+        self.query_one(KeyedTable).focus()
+
+    def show_filter(self) -> None:
+        what = "sync tasks" if self.listing == "tasks" else "workflow steps"
+        self.query_one("#status-filter", Label).update(f"{what} · status: {self.status or 'all'} (f)")
+        self.query_one("#filter-second", Input).placeholder = "provider" if self.listing == "tasks" else "step"
+
+    def filter_values(self) -> tuple[str, str]:
+        return self.query_one("#filter-customer", Input).value, self.query_one("#filter-second", Input).value
+
+    def load(self) -> None:
+        customer, second = self.filter_values()
+        self.load_rows(self.listing, self.status, customer, second, self.page_offset, self.next_load())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading tasks")
+    def load_rows(self, view: str, status: str | None, customer: str, second: str, offset: int,
+                  seq: int) -> None:
+        if view == "tasks":
+            self.post_message(TasksLoaded(list_tasks(self.rt.db, status=status, provider=second,
+                                                     customer=customer, offset=offset, limit=self.PAGE_SIZE), seq))
+        else:
+            self.post_message(StepsLoaded(list_steps(self.rt.db, status=status, command=second,
+                                                     customer=customer, offset=offset, limit=self.PAGE_SIZE), seq))
+
+    def on_tasks_loaded(self, message: TasksLoaded) -> None:
+        if not self.fresh(message.seq):
+            return
+        if self.listing != "tasks":
+            return
+        now, page = self.now(), message.page
+        self.total, self.tasks = page.total, {str(t.id): t for t in page.rows}
+        self.query_one(KeyedTable).show_rows([
+            (str(t.id), (str(t.id), t.customer_code, t.provider, f"{t.cycle_start_date:%Y-%m}",
+                         status_text(t.status), t.step or "—", str(t.attempts or t.retries),
+                         age(t.created_at, now), Text(": ".join(filter(None, (t.reason, t.error))), style="red")))
+            for t in page.rows])
+        self.status_line(page.describe("sync tasks"))
+
+    def on_steps_loaded(self, message: StepsLoaded) -> None:
+        if not self.fresh(message.seq):
+            return
+        if self.listing != "steps":
+            return
+        now, page = self.now(), message.page
+        self.total, self.steps = page.total, {str(s.id): s for s in page.rows}
+        self.query_one(KeyedTable).show_rows([
+            (str(s.id), (str(s.id), s.command_type, s.subject, status_text(s.status),
+                         f"{s.attempts}/{s.max_attempts}", age(s.created_at, now),
+                         Text(s.error or "", style="red")))
+            for s in page.rows])
+        self.status_line(page.describe("steps"))
+
+    @on(DataTable.RowHighlighted)
+    def row_highlighted(self) -> None:
+        self.describe_row()
+
+    def describe_row(self) -> None:
+        """Spell out the highlighted row's reason and error under the table."""
+        key = self.query_one(KeyedTable).selected_key or ""
+        line = Text()
+        if self.listing == "tasks" and key in self.tasks:
+            t = self.tasks[key]
+            line = Text.assemble((f"#{t.id} {t.customer_code} {t.provider} ", "bold"),
+                                 status_text(t.status, t.reason), f" · {t.trigger}")
+            if t.error:
+                line.append(f" · {t.error}", style="red")
+        elif self.listing == "steps" and key in self.steps:
+            s = self.steps[key]
+            line = Text.assemble((f"#{s.id} {s.command_type} {s.subject} ", "bold"), status_text(s.status))
+            if s.error:
+                line.append(f" · {s.error}", style="red")
+        self.query_one("#row-detail", Label).update(line)
+
+    def status_line(self, text: str) -> None:
+        self.describe_row()
+        self.query_one("#status-line", Label).update(f"{text} · enter detail · [ ] pages")
+        self.loaded()
+
+    # -- filters and views -------------------------------------------------------------------
+
+    def action_cycle_status(self) -> None:
+        statuses = TASK_STATUSES if self.listing == "tasks" else STEP_STATUSES
+        self.status = statuses[(statuses.index(self.status) + 1) % len(statuses)]
+        self.show_filter()
+        self.filters_changed()
+
+    def action_toggle_view(self) -> None:
+        self.listing = "steps" if self.listing == "tasks" else "tasks"
+        self.status = None
+        self.query_one(KeyedTable).set_columns(TASK_COLUMNS if self.listing == "tasks" else STEP_COLUMNS)
+        self.show_filter()
+        self.filters_changed()
+
+    def action_filter(self) -> None:
+        self.query_one("#filter-customer", Input).focus()
+
+    def show_failed(self) -> None:
+        """Switch to failed workflow steps (from the dashboard)."""
+        if self.listing != "steps":
+            self.action_toggle_view()
+        self.status = "failed"
+        self.show_filter()
+        self.filters_changed()
+
+    @on(Input.Submitted, ".filter")
+    def filter_submitted(self) -> None:
+        self.filters_changed()
+        self.query_one(KeyedTable).focus()
+
+    # -- detail ------------------------------------------------------------------------------
+
+    def selected_key(self) -> str | None:
+        key = self.query_one(KeyedTable).selected_key
+        if key is None:
+            self.notify("Nothing selected", severity="warning", timeout=3)
+        return key
+
+    @on(DataTable.RowSelected)
+    def open_detail(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.load_detail(self.listing, int(event.row_key.value))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Loading the detail")
+    def load_detail(self, view: str, row_id: int) -> None:
+        detail = task_detail(self.rt.db, row_id) if view == "tasks" else step_detail(self.rt.db, row_id)
+        if detail is None:
+            raise LookupError(f"{'task' if view == 'tasks' else 'step'} {row_id} no longer exists")
+        self.post_message(TaskDetailLoaded(detail))
+
+    def on_task_detail_loaded(self, message: TaskDetailLoaded) -> None:
+        detail = message.detail
+        if isinstance(detail, TaskDetail):
+            t = detail.task
+            title = f"Sync task #{t.id}: {t.customer_code} · {t.provider} · {t.cycle_start_date:%Y-%m}"
+            head = Text.assemble(("status ", "dim"), status_text(t.status, t.reason),
+                                 ("  trigger ", "dim"), t.trigger, ("  retries ", "dim"), str(t.retries))
+            error = t.error
+            steps = detail.steps
+        else:
+            s = detail.step
+            title = f"Step #{s.id}: {s.command_type} {s.subject}"
+            head = Text.assemble(("status ", "dim"), status_text(s.status), ("  attempts ", "dim"),
+                                 f"{s.attempts}/{s.max_attempts}", ("\nchain after it: ", "dim"),
+                                 " → ".join(detail.chain) or "(end)")
+            error = (detail.traceback or "").strip().splitlines()[-1] if detail.traceback else s.error
+            steps = detail.workflow
+        chain = Table(box=None, padding=(0, 1), show_header=True, header_style="dim")
+        for column in ("#", "step", "status", "try", "error"):
+            chain.add_column(column)
+        for step in steps:
+            chain.add_row(str(step.id), step.command_type, status_text(step.status),
+                          str(step.attempts), Text(step.error or "", style="red"))
+        error_line = Text(f"\nerror: {error}", style="red") if error else Text("\nno error", style="dim")
+        parts: list[RenderableType] = [head, error_line,
+                 Text("\nworkflow", style="bold"), chain]
+        self.app.push_screen(TextViewScreen(title, Group(*parts)))
+
+    # -- retry and discard -------------------------------------------------------------------
+
+    def action_retry(self) -> None:
+        self.act_on_failed("retry")
+
+    def action_discard(self) -> None:
+        self.act_on_failed("discard")
+
+    def act_on_failed(self, verb: str) -> None:
+        role = profiles.TASK_RETRY if verb == "retry" else profiles.TASK_DISCARD
+        if not profiles.can(role, self.app.role):
+            self.notify(f"{self.rt.operator} may not {verb} steps", severity="error")
+            return
+        key = self.selected_key()
+        if key is None:
+            return
+        if self.listing == "steps":
+            step = self.steps.get(key)
+            if step is not None:
+                self.confirm(verb, step)
+        else:
+            self.find_failed_step(verb, int(key))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Finding the failed step")
+    def find_failed_step(self, verb: str, task_id: int) -> None:
+        detail = task_detail(self.rt.db, task_id)
+        step = detail.failed_step if detail else None
+        if step is None:
+            self.app.notify(f"Sync task {task_id} has no failed step to {verb}", severity="warning")
+            return
+        self.app.call_from_thread(self.confirm, verb, step)
+
+    def confirm(self, verb: str, step: StepRow) -> None:
+        allowed = ("failed",) if verb == "retry" else ("failed", "queued")
+        if step.status not in allowed:
+            self.notify(f"Step {step.id} is {step.status}: only {' or '.join(allowed)} steps can be {verb}ed",
+                        severity="warning")
+            return
+        question = f"{verb.capitalize()} step #{step.id} {step.command_type} {step.subject}?"
+        detail = ("It runs again with fresh attempts; its chain continues after it." if verb == "retry"
+                  else "It will not run, and the rest of its chain is dropped.")
+        self.app.push_screen(ConfirmScreen(question, detail=detail, yes=verb.capitalize()),
+                             if_answered(lambda _: self.apply(verb, step)))
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Changing the step")
+    def apply(self, verb: str, step: StepRow) -> None:
+        act = retry_message if verb == "retry" else discard_message
+        changed = act(self.rt.bus, step.id, operator=self.rt.operator)
+        text = (f"step #{step.id} {'queued again' if verb == 'retry' else 'discarded'}" if changed
+                else f"step #{step.id} was no longer {'failed' if verb == 'retry' else 'waiting'}")
+        self.post_message(ActionDone(verb, text, ok=changed))
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.notify(message.text, severity="information" if message.ok else "warning")
+        self.load()

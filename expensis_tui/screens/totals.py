@@ -1,0 +1,343 @@
+"""Totals of a customer-cycle with its insights; "Herbereken data" (recalculate) with progress,
+a dry run showing the differences, partner recalculation over months, history compared."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Input, Label, Static
+from textual.worker import get_current_worker
+
+from core import profiles
+from core.bus.queries import workflow_of, workflow_state
+from core.lookup import NotFound, partner_by_name
+from core.rating.cycles import month_labels
+from core.totals import diff_totals, preview_recalculation, totals_version
+from core.views.follow import Progress, Waker, follow_workflows
+from core.views.totals import (
+    CustomerCycle,
+    DiffLine,
+    diff_lines,
+    numbers,
+    partner_plan,
+    resolve_cycle,
+    totals_overview,
+)
+from core.workflows.totals import request_partner_recalculation, request_recalculation, totals_chain
+from expensis_tui.messages import DiffLoaded, ProgressUpdate, TotalsLoaded
+from expensis_tui.screens.base import ConsoleScreen, if_answered
+from expensis_tui.widgets.confirm import ConfirmScreen
+from expensis_tui.widgets.form import Field, FormScreen, Values
+from expensis_tui.widgets.keyed_table import KeyedTable
+from expensis_tui.widgets.month_picker import ChoiceScreen
+from expensis_tui.widgets.progress import ProgressScreen
+from expensis_tui.widgets.text_view import TextViewScreen
+
+SEVERITY_STYLE = {"warn": "bold yellow", "info": "cyan"}
+
+
+def usage(call_type: str, count: int, duration_s: int, volume_kb: int) -> str:
+    if call_type == "voice":
+        return f"{duration_s // 60}:{duration_s % 60:02d} min"
+    if call_type == "data":
+        return f"{volume_kb / 1024:,.1f} MB"
+    return f"{count:,}" if call_type != "fee" else ""
+
+
+def euro(amount: Decimal | None) -> str:
+    return "—" if amount is None else f"{amount:,.2f}"
+
+
+def diff_table(lines: list[DiffLine]) -> Group:
+    if not lines:
+        return Group(Text("No differences: the totals are up to date.", style="green"))
+    table = Table(box=None, padding=(0, 1), header_style="dim")
+    for column, justify in (("number", "left"), ("type", "left"), ("old €", "right"), ("new €", "right"),
+                            ("change €", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for d in lines:
+        table.add_row(d.number, d.call_type, euro(d.old), euro(d.new),
+                      Text(f"{d.change:+,.2f}", style="red" if d.change < 0 else "green"))
+    net = sum((d.change for d in lines), Decimal("0"))
+    return Group(table, Text(f"\n{len(lines)} line(s) change, net € {net:+,.2f}", style="bold"))
+
+
+class TotalsScreen(ConsoleScreen):
+    AREA = "totals"
+    TITLE = "Totals"
+    BINDINGS = [
+        Binding("h", "recalculate", "Herbereken", tooltip="Recalculate (Herbereken data)",
+                id="totals-recalculate"),
+        Binding("d", "dry_run", "Dry run", tooltip="Dry-run recalculation: show differences",
+                id="totals-dry-run"),
+        Binding("p", "partner", "Partner", tooltip="Partner recalculation over months",
+                id="totals-partner"),
+        Binding("v", "versions", "Versions", tooltip="Compare history versions", id="totals-versions"),
+        Binding("slash", "choose", "Customer", key_display="/", tooltip="Choose customer and cycle",
+                id="totals-choose"),
+        Binding("left_square_bracket", "shift_cycle(-1)", "Previous cycle", key_display="[", show=False),
+        Binding("right_square_bracket", "shift_cycle(1)", "Next cycle", key_display="]", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cycle: CustomerCycle | None = None
+
+    def compose_body(self) -> Iterable[Widget]:
+        with Horizontal(classes="filters"):
+            yield Label("Customer", classes="filter-label")
+            yield Input(placeholder="code", id="customer", classes="filter")
+            yield Label("Cycle", classes="filter-label")
+            yield Input(placeholder="YYYY-MM", id="cycle", classes="filter")
+        with Horizontal(id="totals-body"):
+            yield KeyedTable([("number", "Number"), ("type", "Type"), ("count", "Count"),
+                              ("usage", "Usage"), ("rated", "Rated €")], id="totals")
+            with Vertical(id="insights-panel"):
+                yield Label("Insights", classes="panel-title")
+                with VerticalScroll():
+                    yield Static("", id="insights")
+        yield Label("/ choose a customer and cycle · enter shows the totals", id="status-line",
+                    classes="status-line")
+
+    def on_mount(self) -> None:
+        today = self.now().astimezone(self.zone).date()
+        self.query_one("#cycle", Input).value = f"{today:%Y-%m}"
+        self.query_one(KeyedTable).focus()
+
+    def load(self) -> None:
+        if self.cycle is not None:
+            self.load_totals(self.cycle)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading totals")
+    def load_totals(self, cycle: CustomerCycle) -> None:
+        self.post_message(TotalsLoaded(totals_overview(self.rt.db, cycle)))
+
+    def on_totals_loaded(self, message: TotalsLoaded) -> None:
+        o = message.overview
+        shown = self.cycle
+        if shown is None or (o.cycle.customer_id, o.cycle.label) != (shown.customer_id, shown.label):
+            return  # an answer for a customer-cycle no longer chosen
+        self.query_one(KeyedTable).show_rows([
+            (f"{line.subscription_id}:{line.call_type}",
+             (line.number, line.call_type, f"{line.count:,}",
+              usage(line.call_type, line.count, line.duration_s, line.volume_kb), euro(line.rated_amount)))
+            for line in o.lines])
+        insights = Text()
+        for i in o.insights:
+            insights.append(f"{i.kind} ", style=SEVERITY_STYLE.get(i.severity, ""))
+            insights.append(f"{i.message}\n")
+        self.query_one("#insights", Static).update(insights or Text("none", style="dim"))
+        state = o.status + (" · recalculation requested" if o.recalc_requested else "")
+        self.query_one("#status-line", Label).update(
+            f"{o.cycle.code} {o.cycle.label}: version {o.version} · {state} · total € {o.rated_total:,.2f}")
+        self.loaded()
+
+    # -- choosing ----------------------------------------------------------------------------
+
+    def action_choose(self) -> None:
+        self.query_one("#customer", Input).focus()
+
+    @on(Input.Submitted, "#customer")
+    def customer_submitted(self) -> None:
+        self.query_one("#cycle", Input).focus()
+
+    @on(Input.Submitted, "#cycle")
+    def cycle_submitted(self) -> None:
+        self.choose(self.query_one("#customer", Input).value, self.query_one("#cycle", Input).value)
+
+    def choose(self, code: str, label: str) -> None:
+        if not code.strip():
+            self.notify("Type a customer code first", severity="warning")
+            self.query_one("#customer", Input).focus()
+            return
+        self.resolve(code, label)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Finding the customer")
+    def resolve(self, code: str, label: str) -> None:
+        cycle = resolve_cycle(self.rt.db, code, label)
+        self.app.call_from_thread(self.chosen, cycle)
+        self.post_message(TotalsLoaded(totals_overview(self.rt.db, cycle)))
+
+    def chosen(self, cycle: CustomerCycle) -> None:
+        self.cycle = cycle
+        self.query_one("#customer", Input).value = cycle.code
+        self.query_one("#cycle", Input).value = cycle.label
+        self.query_one(KeyedTable).focus()
+
+    def action_shift_cycle(self, months: int) -> None:
+        if self.cycle is None:
+            return
+        year, month = self.cycle.cycle_start.year, self.cycle.cycle_start.month + months
+        year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+        self.choose(self.cycle.code, f"{year:04d}-{month:02d}")
+
+    def need_cycle(self) -> CustomerCycle | None:
+        if self.cycle is None:
+            self.notify("Choose a customer and cycle first (/)", severity="warning")
+        return self.cycle
+
+    # -- recalculation ("Herbereken data") ---------------------------------------------------
+
+    def action_recalculate(self) -> None:
+        cycle = self.need_cycle()
+        if cycle is None:
+            return
+        if not profiles.can(profiles.TOTALS_RECALCULATE, self.app.role):
+            self.notify(f"{self.rt.operator} may not recalculate totals", severity="error")
+            return
+        self.app.push_screen(
+            ConfirmScreen(f"Recalculate the totals of {cycle.code} for {cycle.label}?",
+                          detail="Herbereken data: every CDR is rated again and the totals replaced; "
+                                 "the current version goes to history.", yes="Recalculate"),
+            if_answered(lambda _: self.start_recalculation(cycle)))
+
+    def start_recalculation(self, cycle: CustomerCycle) -> None:
+        steps = len(totals_chain(cycle.customer_id, cycle.cycle_start, cycle.rateplan_customer)) + 1
+        self.progress = ProgressScreen(f"Recalculating {cycle.code} {cycle.label}", total=steps)
+        self.app.push_screen(self.progress)
+        self.recalculate(cycle, steps)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="recalc", description="The recalculation")
+    def recalculate(self, cycle: CustomerCycle, steps: int) -> None:
+        db, bus, worker = self.rt.db, self.rt.bus, get_current_worker()
+        message_id = request_recalculation(bus, cycle.customer_id, cycle.cycle_start, operator=self.rt.operator)
+        workflow = workflow_of(db, message_id) or ""
+        with Waker(bus.events, [workflow]) as waker:
+            while not worker.is_cancelled:
+                state = workflow_state(db, workflow)
+                done = state.counts.get("done", 0)
+                end = state.finished or state.failed
+                if state.failed:
+                    words = f"failed at {state.current_step}: {state.error}"
+                elif end:
+                    words = "recalculated"
+                else:
+                    words = f"step {done + 1} of {steps}: {state.current_step}"
+                self.post_message(ProgressUpdate(steps if end and not state.failed else done, steps, words,
+                                                 finished=end, failed=state.failed))
+                if end:
+                    break
+                waker.wait(1.0)
+        self.post_message(TotalsLoaded(totals_overview(db, cycle)))
+
+    def on_progress_update(self, message: ProgressUpdate) -> None:
+        if self.progress is not None and self.progress.is_attached:
+            self.progress.update_progress(message)
+        if message.finished:
+            self.notify(message.status, severity="error" if message.failed else "information")
+
+    def action_dry_run(self) -> None:
+        cycle = self.need_cycle()
+        if cycle is not None:
+            self.dry_run(cycle)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="The dry run")
+    def dry_run(self, cycle: CustomerCycle) -> None:
+        diffs = preview_recalculation(self.rt.db, cycle.customer_id, cycle.cycle_start)
+        lines = diff_lines(diffs, numbers(self.rt.db, cycle.customer_id))
+        self.post_message(DiffLoaded(f"Dry run {cycle.code} {cycle.label}: what a recalculation changes", lines))
+
+    def on_diff_loaded(self, message: DiffLoaded) -> None:
+        self.app.push_screen(TextViewScreen(message.title, diff_table(message.lines)))
+
+    # -- history -----------------------------------------------------------------------------
+
+    def action_versions(self) -> None:
+        cycle = self.need_cycle()
+        if cycle is not None:
+            self.open_versions(cycle)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Reading the history")
+    def open_versions(self, cycle: CustomerCycle) -> None:
+        overview = totals_overview(self.rt.db, cycle)
+        if not overview.history:
+            self.app.notify(f"{cycle.code} {cycle.label} has no archived versions yet", severity="warning")
+            return
+        choices = [(str(v), f"version {v} (archived)") for v in reversed(overview.history)]
+        picker = ChoiceScreen(f"Compare with the current version (v{overview.version})", choices)
+        self.app.call_from_thread(self.app.push_screen, picker,
+                                  if_answered(lambda v: self.compare(cycle, int(v), overview.version)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Comparing versions")
+    def compare(self, cycle: CustomerCycle, old: int, current: int) -> None:
+        db = self.rt.db
+        diffs = diff_totals(totals_version(db, cycle.customer_id, cycle.cycle_start, old),
+                            totals_version(db, cycle.customer_id, cycle.cycle_start))
+        self.post_message(DiffLoaded(f"{cycle.code} {cycle.label}: version {old} → {current}",
+                                     diff_lines(diffs, numbers(db, cycle.customer_id))))
+
+    # -- partner recalculation ---------------------------------------------------------------
+
+    def action_partner(self) -> None:
+        if not profiles.can(profiles.TOTALS_RECALCULATE, self.app.role):
+            self.notify(f"{self.rt.operator} may not recalculate totals", severity="error")
+            return
+        month = f"{self.now().astimezone(self.zone):%Y-%m}"
+        partner = self.cycle.partner if self.cycle and self.cycle.partner else ""
+        form = FormScreen("Partner recalculation", [
+            Field("partner", "Partner", partner, placeholder="partner name"),
+            Field("first", "From", month, placeholder="YYYY-MM"),
+            Field("last", "To", month, placeholder="YYYY-MM")],
+            detail="Every active customer of the partner, every month in the range.",
+            validate=self.range_error)
+        self.app.push_screen(form, if_answered(self.plan_partner))
+
+    @staticmethod
+    def range_error(values: Values) -> str | None:
+        if not values["partner"].strip():
+            return "name the partner"
+        try:
+            months = month_labels(values["first"].strip(), values["last"].strip())
+        except ValueError as exc:
+            return str(exc)
+        return "at most 24 months at a time" if len(months) > 24 else None
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail",
+          description="Planning the partner recalculation")
+    def plan_partner(self, values: Values) -> None:
+        try:
+            plan = partner_plan(self.rt.db, values["partner"], values["first"], values["last"])
+        except NotFound as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        if not plan.items:
+            self.app.notify(f"Partner {plan.partner} has no active customers", severity="warning")
+            return
+        customers = len({item[0] for item in plan.items})
+        question = (f"Recalculate {plan.partner}: {customers} customer(s) × {len(plan.labels)} month(s) "
+                    f"= {len(plan.items)} recalculation(s)?")
+        confirm = ConfirmScreen(question, detail=f"{plan.labels[0]} .. {plan.labels[-1]}", yes="Recalculate")
+        self.app.call_from_thread(self.app.push_screen, confirm,
+                                  if_answered(lambda _: self.start_partner(plan.partner, plan.labels, plan.items)))
+
+    def start_partner(self, partner: str, labels: list[str], items: list[tuple[int, str, date]]) -> None:
+        self.progress = ProgressScreen(f"Partner {partner}: {labels[0]} .. {labels[-1]}", total=len(items))
+        self.app.push_screen(self.progress)
+        self.recalculate_partner(partner, labels, items)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="recalc", description="The partner recalculation")
+    def recalculate_partner(self, partner: str, labels: list[str], items: list[tuple[int, str, date]]) -> None:
+        db, bus, worker = self.rt.db, self.rt.bus, get_current_worker()
+        with db.reader() as session:
+            partner_id = partner_by_name(session, partner).id
+        workflows = [r.workflow_id for r in request_partner_recalculation(bus, partner_id, labels,
+                                                                          operator=self.rt.operator)]
+
+        def report(p: Progress) -> None:
+            words = f"{p.finished} of {p.total} done" + (f", {p.failed} failed" if p.failed else "")
+            if not p.done and p.current_step:
+                words += f" · {p.current_step}"
+            self.post_message(ProgressUpdate(p.finished, p.total, words, finished=p.done, failed=p.failed > 0))
+
+        follow_workflows(db, bus.events, workflows, on_progress=report,
+                         should_stop=lambda: worker.is_cancelled)
+        self.app.call_from_thread(self.load)
