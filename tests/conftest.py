@@ -1,0 +1,173 @@
+"""Fixtures: every test gets its own data directory and database, never the real config.
+
+Storage tests take the `db` fixture, parametrized over SQLite and MariaDB. MariaDB is
+required in CI (CI=true): if it does not answer, those tests fail rather than skip.
+Locally, EXPENSIS_SKIP_MARIADB=1 deselects them explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from core.bus import WorkerPool
+from core.db import Database, ensure_schema
+from core.runtime import Runtime
+
+MARIADB_ROOT = os.environ.get("EXPENSIS_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's config or writes their data dir."""
+    for key in list(os.environ):
+        if key.startswith("EXPENSIS_") and key not in ("EXPENSIS_TEST_MARIADB", "EXPENSIS_SKIP_MARIADB"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("EXPENSIS_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    db = Database(f"sqlite:///{path}")
+    ensure_schema(db)
+    db.dispose()
+    return path
+
+
+def _sqlite_copy(template: Path, target_dir: Path) -> str:
+    target = target_dir / "expensis.sqlite3"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
+def mariadb_available() -> bool:
+    try:
+        with create_engine(MARIADB_ROOT + "/", connect_args={"connect_timeout": 3}).connect() as c:
+            c.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+class MariaDbDatabases:
+    """Creates throw-away databases (schema migrated) on the local MariaDB server."""
+
+    def __init__(self) -> None:
+        self.server = create_engine(MARIADB_ROOT + "/", isolation_level="AUTOCOMMIT")
+        self.created: list[str] = []
+        self.template: str | None = None
+
+    def new(self) -> str:
+        name = f"expensis_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        with self.server.connect() as c:
+            c.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+        self.created.append(name)
+        url = f"{MARIADB_ROOT}/{name}?charset=utf8mb4"
+        db = Database(url)
+        ensure_schema(db)
+        db.dispose()
+        return url
+
+    def drop_all(self) -> None:
+        with self.server.connect() as c:
+            for name in self.created:
+                c.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        self.server.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """EXPENSIS_SKIP_MARIADB=1 (local use only) deselects MariaDB tests, loudly; CI never sets it."""
+    if os.environ.get("EXPENSIS_SKIP_MARIADB") != "1":
+        return
+    if os.environ.get("CI"):
+        raise pytest.UsageError("EXPENSIS_SKIP_MARIADB must not be set in CI")
+    keep = [item for item in items if "mariadb" not in item.keywords]
+    config.hook.pytest_deselected(items=[item for item in items if "mariadb" in item.keywords])
+    items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[MariaDbDatabases]:
+    if not mariadb_available():
+        pytest.fail(f"MariaDB is not answering at {MARIADB_ROOT}; start it (see .ci/run)")
+    servers = MariaDbDatabases()
+    yield servers
+    servers.drop_all()
+
+
+@pytest.fixture(scope="session")
+def mariadb_pool(mariadb_server: MariaDbDatabases) -> Iterator[list[str]]:
+    """A few migrated databases reused across tests (truncated between them)."""
+    yield [mariadb_server.new() for _ in range(1)]
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        tables = [r[0] for r in c.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+            "AND table_name <> 'alembic_version'"))]
+        for table in tables:
+            c.execute(text(f"DELETE FROM `{table}`"))
+        c.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def db_url(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return _sqlite_copy(sqlite_template, tmp_path)
+    url: str = request.getfixturevalue("mariadb_pool")[0]
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
+    database = Database(_sqlite_copy(sqlite_template, tmp_path))
+    yield database
+    database.dispose()
+
+
+# -- the console's tests: the showcase data (fixed, with a frozen clock) -------------------------
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def rt(tmp_path: Path, sqlite_template: Path) -> Iterator[Runtime]:
+    """A runtime on a fresh copy of the showcase database (modules may define their own `rt`)."""
+    from expensis_tui.showcase import build, settings_for
+
+    shutil.copyfile(sqlite_template, tmp_path / "expensis.sqlite3")
+    runtime = Runtime(settings_for(tmp_path))
+    build(runtime.db, runtime.settings)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def pool(rt: Runtime) -> Iterator[WorkerPool]:
+    """Bus workers for a test that drives the console (its own services stay off)."""
+    workers = WorkerPool(rt.bus, 2, poll_interval=0.05, label="test").start()
+    yield workers
+    workers.stop(grace=10)

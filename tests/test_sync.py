@@ -1,0 +1,155 @@
+"""The sync pipeline against the sandbox over real HTTP: every platform, every fault."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from core.bus import run_until_idle
+from core.db import Database
+from core.models import BillingInsight, Cdr, Message, SyncProfile, SyncTask, Total
+from core.workflows.sync import SyncBusy, start_manual_sync, sync_manager_tick, sync_progress
+from providers.sandbox import SandboxServer
+from tests.sync_support import SyncWorld, make_world
+
+MONTH = "2026-09"
+PLATFORMS = ["kpn_sp16", "kpn_een", "kpn_grip", "vodafone", "tmobile_calvi", "routit", "yielder"]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer() as server:
+        yield server
+
+
+def profile_id(world: SyncWorld, platform: str) -> int:
+    with world.db.reader() as s:
+        return s.scalars(select(SyncProfile.id).where(SyncProfile.provider == platform)).one()
+
+
+def sync(world: SyncWorld, platform: str, month: str = MONTH) -> SyncTask:
+    start = start_manual_sync(world.bus, profile_id(world, platform), month, operator="test")
+    run_until_idle(world.bus)
+    with world.db.reader() as s:
+        return s.get_one(SyncTask, start.task_id)
+
+
+def cdr_count(world: SyncWorld) -> int:
+    with world.db.reader() as s:
+        return int(s.scalar(select(func.count()).select_from(Cdr)) or 0)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_every_platform_syncs_end_to_end(sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path,
+                                         platform: str) -> None:
+    world = make_world(sqlite_db, sandbox, tmp_path, [platform])
+    task = sync(world, platform)
+    assert (task.status, task.reason) == ("completed", None), task.error_message
+    assert task.received_cdrs == cdr_count(world) > 0
+    assert task.expected_cdrs in (None, task.received_cdrs)  # where the provider reports a count
+    assert task.provider_invoice_total == task.provider_cost_total
+    with world.db.reader() as s:
+        assert s.scalar(select(func.count()).select_from(Total)) > 0
+        assert not s.scalars(select(BillingInsight).where(BillingInsight.kind == "reconciliation")).all()
+        steps = [m.command_type for m in s.scalars(select(Message).order_by(Message.id))]
+    assert steps[0] == "SyncProfile" and steps[-1] == "CompleteSyncTask"
+    assert steps.index("DispatchTotalsBackup") < steps.index("CompleteSyncTask")
+    progress = sync_progress(world.db, task.id)
+    assert progress.finished and progress.status == "completed"
+
+
+def test_sync_on_mariadb_and_resync_adds_nothing(db: Database, sandbox: SandboxServer, tmp_path: Path) -> None:
+    world = make_world(db, sandbox, tmp_path, ["vodafone"])
+    first = sync(world, "vodafone")
+    held = cdr_count(world)
+    second = sync(world, "vodafone")
+    assert first.status == second.status == "completed"
+    assert cdr_count(world) == held and second.received_cdrs == held
+
+
+def test_wrong_credentials_fail_at_once(sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path) -> None:
+    world = make_world(sqlite_db, sandbox, tmp_path, ["kpn_sp16"], faults={"kpn_sp16": ["wrong_credentials"]})
+    task = sync(world, "kpn_sp16")
+    assert (task.status, task.reason) == ("failed", "invalid_credentials")
+    with world.db.reader() as s:
+        failed = s.scalars(select(Message).where(Message.status == "failed")).one()
+    assert failed.attempts == 1 and "InvalidCredentials" in (failed.error or "")
+    assert "secret" not in (failed.error or "") + (task.error_message or "")
+
+
+def test_invoice_not_yet_available_is_rescheduled(sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path) -> None:
+    world = make_world(sqlite_db, sandbox, tmp_path, ["kpn_een"], faults={"kpn_een": ["invoice_not_ready"]})
+    before = datetime.now(UTC)
+    task = sync(world, "kpn_een")
+    assert (task.status, task.reason) == ("failed", "invoice_not_yet_available")
+    with world.db.reader() as s:
+        profile = s.scalars(select(SyncProfile)).one()
+    assert profile.next_sync_date is not None and profile.next_sync_date >= before + timedelta(hours=5)
+    assert cdr_count(world) > 0  # what was received is kept for the next attempt
+
+
+def test_server_errors_retry_then_totals_anyway(sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path) -> None:
+    world = make_world(sqlite_db, sandbox, tmp_path, ["vodafone"], faults={"vodafone": {"server_error": True}})
+    task = sync(world, "vodafone")
+    assert (task.status, task.reason, task.totals_anyway) == ("failed", "unknown_error", True)
+    assert task.retries == 3 and "totals calculated with the data already present" in (task.error_message or "")
+    with world.db.reader() as s:
+        statuses = {m.command_type: m.status for m in s.scalars(select(Message))}
+    assert statuses["VodafoneSync"] == "done" and statuses["DispatchTotalsBackup"] == "done"
+
+
+def test_slow_provider_times_out(sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path) -> None:
+    world = make_world(sqlite_db, sandbox, tmp_path, ["kpn_grip"], faults={"kpn_grip": {"slow": 1.5}},
+                       timeout_s=0.3, max_attempts=2)
+    task = sync(world, "kpn_grip")
+    assert (task.status, task.reason, task.totals_anyway) == ("failed", "timeout", True)
+
+
+def test_malformed_rows_are_quarantined_and_reconciliation_flags_it(sqlite_db: Database, sandbox: SandboxServer,
+                                                                    tmp_path: Path) -> None:
+    world = make_world(sqlite_db, sandbox, tmp_path, ["routit"], faults={"routit": {"malformed_rows": 5}})
+    task = sync(world, "routit")
+    assert task.status == "completed"
+    assert task.expected_cdrs is not None and cdr_count(world) < task.expected_cdrs
+    with world.db.reader() as s:
+        insight = s.scalars(select(BillingInsight).where(BillingInsight.kind == "reconciliation")).one()
+    assert "provider reports" in insight.message
+
+
+def test_dropped_stream_keeps_what_arrived_and_a_resync_adds_only_the_rest(
+        sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path) -> None:
+    world = make_world(sqlite_db, sandbox, tmp_path, ["tmobile_calvi"], subscriptions=6, cdrs=400,
+                       faults={"tmobile_calvi": ["drop_mid_stream"]}, max_attempts=1)
+    task = sync(world, "tmobile_calvi")
+    assert (task.status, task.totals_anyway) == ("failed", True)
+    partial = cdr_count(world)
+    sandbox.clear_faults("tmobile_calvi", "TMOBILE_CALVI-REF")
+    again = sync(world, "tmobile_calvi")
+    assert again.status == "completed"
+    assert cdr_count(world) == again.expected_cdrs
+    with world.db.reader() as s:
+        from core.models import ImportBatch
+
+        last = s.scalars(select(ImportBatch).order_by(ImportBatch.id.desc())).first()
+    assert last is not None and last.imported == again.expected_cdrs - partial and last.duplicates == partial
+
+
+def test_manager_creates_one_task_per_due_profile_and_skips_busy_ones(
+        sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path) -> None:
+    world = make_world(sqlite_db, sandbox, tmp_path, ["kpn_sp16", "vodafone"])
+    now = datetime(2026, 10, 3, 8, 0, tzinfo=UTC)
+    assert len(sync_manager_tick(world.bus, now)) == 2
+    assert sync_manager_tick(world.bus, now) == []  # in flight, and not due
+    with pytest.raises(SyncBusy):
+        start_manual_sync(world.bus, profile_id(world, "kpn_sp16"), "2026-10", operator="test")
+    run_until_idle(world.bus)
+    with world.db.reader() as s:
+        tasks = s.scalars(select(SyncTask)).all()
+        profile = s.scalars(select(SyncProfile)).first()
+    assert {t.status for t in tasks} == {"completed"} and {t.cycle_start_date.isoformat() for t in tasks} == {"2026-10-01"}
+    assert profile is not None and profile.next_sync_date == now + timedelta(minutes=1440)
+    assert sync_manager_tick(world.bus, now + timedelta(minutes=1441)) != []

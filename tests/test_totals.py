@@ -1,0 +1,233 @@
+"""Import → rate → totals → insights → history, with amounts worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from core.bus import Bus, run_until_idle
+from core.bus.command import default_registry
+from core.db import Database
+from core.imports import import_cdrs
+from core.insights import list_insights
+from core.models import Cdr, CdrRating, CustomerStatus, QuarantinedRow, RatePlan, TotalHistory
+from core.totals import history_versions, partner_totals, preview_recalculation, totals_version
+from core.workflows import load_all
+from core.workflows.totals import dispatch_totals, request_recalculation
+from providers.csvformat import parse_cdr_csv
+from tests.factories import make_setup, write_cdrs
+
+load_all()
+A, B = "+31610000001", "+31610000002"
+OCT = date(2026, 10, 1)
+
+# Cycle 2026-10 for billing day 1, sub A. Plan: 10 min voice, 2 SMS, 1 MB bundle.
+OCTOBER = [
+    ("r1", A, "2026-10-05T09:00:00+02:00", "voice", "+31201234567", 300, 0, "0.0100"),  # 5 min, in bundle
+    ("r2", A, "2026-10-06T09:00:00+02:00", "voice", "+31201234567", 361, 0, "0.0200"),  # crosses bundle end
+    ("r3", A, "2026-10-07T09:00:00+02:00", "voice", "+442071234567", 61, 0, "0.0300"),  # +44 tariff
+    ("r4", A, "2026-10-08T09:00:00+02:00", "sms", "+31612345678", 0, 0, "0.0010"),
+    ("r5", A, "2026-10-08T09:01:00+02:00", "sms", "+31612345678", 0, 0, "0.0010"),
+    ("r6", A, "2026-10-08T09:02:00+02:00", "sms", "+31612345678", 0, 0, "0.0010"),  # 3rd SMS: paid
+    ("r7", A, "2026-10-09T09:00:00+02:00", "data", "", 0, 2048, "0.0040"),  # 1 MB over bundle
+]
+
+
+def run(db: Database) -> Bus:
+    bus = Bus(db, default_registry)
+    run_until_idle(bus)
+    return bus
+
+
+def import_rows(db: Database, tmp_path: Path, rows, name: str = "cdrs.csv", provider: str = "kpn_sp16"):  # type: ignore[no-untyped-def]
+    path = write_cdrs(tmp_path / name, rows)
+    with path.open("rb") as f:
+        return import_cdrs(db, parse_cdr_csv(f), provider=provider, source=str(path))
+
+
+def by_key(rows) -> dict[tuple[int, str], Decimal]:  # type: ignore[no-untyped-def]
+    return {(r.subscription_id, r.call_type): r.rated_amount for r in rows}
+
+
+def test_rate_plan_customer_totals_by_hand(db: Database, tmp_path: Path) -> None:
+    ids = make_setup(db, starts=(date(2025, 1, 1), date(2026, 10, 17)))
+    result = import_rows(db, tmp_path, OCTOBER)
+    assert (result.imported, result.duplicates, result.quarantined) == (7, 0, 0)
+    bus = Bus(db, default_registry)
+    dispatch_totals(bus, ids["customer"], OCT)
+    run_until_idle(bus)
+    rows = totals_version(db, ids["customer"], OCT)
+    a, b = ids[A], ids[B]
+    # voice: r1 300 s in bundle (300 s left); r2 361 s → billed 420 s: 300 s free, 120 s = 2 min × 0.20
+    # = 0.40; r3 +44 61 s → billed 120 s = 2 min × 1.00 + 0.25 set-up = 2.25; voice = 2.65.
+    # sms: 2 in bundle, 1 × 0.10 = 0.10. data: 2048 KB − 1024 KB bundle = 1024 KB × 0.50/1024 = 0.50.
+    # fee A: full cycle 10.00. fee B: starts 17 Oct → active 17..31 = 15 of 31 days:
+    # 10.00 × 15 / 31 = 4.838709… → 4.8387.
+    assert by_key(rows) == {
+        (a, "voice"): Decimal("2.6500"), (a, "sms"): Decimal("0.1000"),
+        (a, "data"): Decimal("0.5000"), (a, "fee"): Decimal("10.0000"), (b, "fee"): Decimal("4.8387"),
+    }
+    voice = next(r for r in rows if r.key == (a, "voice"))
+    assert (voice.count, voice.duration_s, voice.bundle_used) == (3, 722, 600)
+    assert voice.provider_cost == Decimal("0.0600")
+    with db.reader() as s:
+        per_cdr = dict(s.execute(select(Cdr.provider_ref, CdrRating.rated_amount)
+                                 .join(CdrRating, CdrRating.cdr_id == Cdr.id)).all())
+        status = s.scalars(select(CustomerStatus)).one()
+        kinds = {(i.kind, i.subscription_id) for i in list_insights(s, ids["customer"], OCT)}
+    assert per_cdr == {"r1": Decimal("0.0000"), "r2": Decimal("0.4000"), "r3": Decimal("2.2500"),
+                       "r4": Decimal("0.0000"), "r5": Decimal("0.0000"), "r6": Decimal("0.1000"),
+                       "r7": Decimal("0.5000")}
+    assert (status.totals_version, status.backed_up_version, status.status) == (1, 1, "ready")
+    assert ("flatliner", b) in kinds and ("flatliner", a) not in kinds
+    assert ("margin", None) in kinds and ("top_spender", a) in kinds
+
+
+def test_customer_without_rate_plan_is_billed_provider_cost(db: Database, tmp_path: Path) -> None:
+    ids = make_setup(db, rateplan_customer=False)
+    import_rows(db, tmp_path, OCTOBER)
+    bus = Bus(db, default_registry)
+    dispatch_totals(bus, ids["customer"], OCT)
+    run_until_idle(bus)
+    a = ids[A]
+    # pass-through: voice 0.01 + 0.02 + 0.03 = 0.06; sms 3 × 0.001 = 0.003; data 0.004; no fees
+    assert by_key(totals_version(db, ids["customer"], OCT)) == {
+        (a, "voice"): Decimal("0.0600"), (a, "sms"): Decimal("0.0030"), (a, "data"): Decimal("0.0040")}
+
+
+def test_cycle_boundaries_in_local_time_across_the_october_dst_change(db: Database, tmp_path: Path) -> None:
+    ids = make_setup(db, billing_day=15)
+    rows = [
+        # 2026-10-14 21:59:59Z = 23:59:59 CEST on the 14th → cycle starting 15 Sep
+        ("b1", A, "2026-10-14T21:59:59+00:00", "sms", "", 0, 0, "0.01"),
+        # 2026-10-14 22:00:00Z = 00:00 CEST on the 15th → cycle starting 15 Oct
+        ("b2", A, "2026-10-14T22:00:00+00:00", "sms", "", 0, 0, "0.01"),
+        # after the 25 Oct DST change the offset is +01:00: 2026-11-14 22:30Z = 23:30 CET on the 14th
+        ("b3", A, "2026-11-14T22:30:00+00:00", "sms", "", 0, 0, "0.01"),
+        # 2026-11-14 23:00Z = 00:00 CET on the 15th → cycle starting 15 Nov
+        ("b4", A, "2026-11-14T23:00:00+00:00", "sms", "", 0, 0, "0.01"),
+        # 02:30 on 25 Oct happens twice; both belong to the October cycle
+        ("b5", A, "2026-10-25T02:30:00+02:00", "sms", "", 0, 0, "0.01"),
+        ("b6", A, "2026-10-25T02:30:00+01:00", "sms", "", 0, 0, "0.01"),
+    ]
+    import_rows(db, tmp_path, rows)
+    with db.reader() as s:
+        cycles = dict(s.execute(select(Cdr.provider_ref, Cdr.cycle_start_date)).all())
+    assert cycles == {"b1": date(2026, 9, 15), "b2": date(2026, 10, 15), "b3": date(2026, 10, 15),
+                      "b4": date(2026, 11, 15), "b5": date(2026, 10, 15), "b6": date(2026, 10, 15)}
+    assert ids
+
+
+def test_duplicates_and_out_of_order_imports_give_the_same_totals(db: Database, tmp_path: Path) -> None:
+    ids = make_setup(db)
+    second = import_rows(db, tmp_path, OCTOBER[4:], "late.csv")
+    first = import_rows(db, tmp_path, OCTOBER[:5], "early.csv")  # r5 overlaps: a duplicate
+    again = import_rows(db, tmp_path, OCTOBER, "all.csv")
+    assert (second.imported, first.imported, first.duplicates) == (3, 4, 1)
+    assert (again.imported, again.duplicates) == (0, 7)
+    bus = Bus(db, default_registry)
+    dispatch_totals(bus, ids["customer"], OCT)
+    run_until_idle(bus)
+    a = ids[A]
+    totals = by_key(totals_version(db, ids["customer"], OCT))
+    assert totals[(a, "voice")] == Decimal("2.6500") and totals[(a, "sms")] == Decimal("0.1000")
+
+
+def test_bad_rows_are_quarantined_with_line_and_reason_and_good_rows_land(db: Database, tmp_path: Path) -> None:
+    make_setup(db)
+    path = tmp_path / "mixed.csv"
+    lines = [
+        b"provider_ref,number,call_date,call_type,destination,duration_s,volume_kb,provider_cost",
+        b"g1,+31610000001,2026-10-05T09:00:00+02:00,voice,+31201234567,60,0,0.01",
+        b"x1,+31699999999,2026-10-05T09:00:00+02:00,voice,+31201234567,60,0,0.01",
+        b"x2,+31610000001,yesterday,voice,+31201234567,60,0,0.01",
+        b"x3,+31610000001,2026-10-05T09:00:00+02:00,voice,+31201234567,-5,0,0.01",
+        b"x4,+31610000001,2026-10-05T09:00:00+02:00,fax,+31201234567,60,0,0.01",
+        b"x5,+31610000001,2026-10-05T09:00:00+02:00,voice",
+        b"x6,+31610000001,2026-10-05T09:00:00+02:00,voice,+3120\xff\xfe,60,0,0.01",
+        b"g2,+31610000001,2026-10-05T10:00:00+02:00,sms,+31612345678,0,0,0.01",
+    ]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with path.open("rb") as f:
+        result = import_cdrs(db, parse_cdr_csv(f), provider="kpn_sp16", source=str(path))
+    assert (result.imported, result.quarantined, result.rows_read) == (2, 6, 8)
+    with db.reader() as s:
+        q = {r.line: r.reason for r in s.scalars(select(QuarantinedRow))}
+    assert sorted(q) == [3, 4, 5, 6, 7, 8]
+    assert "unknown number +31699999999" in q[3]
+    assert "date" in q[4].lower()
+    assert "negative" in q[5].lower()
+    assert "fax" in q[6]
+    assert "column" in q[7].lower()
+    assert "utf-8" in q[8].lower() or "encoding" in q[8].lower()
+
+
+def test_recalculation_keeps_history_and_dry_run_changes_nothing(db: Database, tmp_path: Path) -> None:
+    ids = make_setup(db)
+    import_rows(db, tmp_path, OCTOBER)
+    bus = Bus(db, default_registry)
+    dispatch_totals(bus, ids["customer"], OCT)
+    run_until_idle(bus)
+    a = ids[A]
+    with db.transaction() as s:  # the operator fixes the plan: €0.30 per minute beyond the bundle
+        s.execute(update(RatePlan).values(price_per_minute=Decimal("0.30")))
+    diffs = preview_recalculation(db, ids["customer"], OCT)
+    # r2's 2 paid minutes: 2 × 0.30 = 0.60 instead of 0.40 → voice 2.65 + 0.20 = 2.85
+    assert [(d.subscription_id, d.call_type, d.old.rated_amount, d.new.rated_amount)  # type: ignore[union-attr]
+            for d in diffs] == [(a, "voice", Decimal("2.6500"), Decimal("2.8500"))]
+    assert by_key(totals_version(db, ids["customer"], OCT))[(a, "voice")] == Decimal("2.6500")
+    with db.reader() as s:
+        assert s.execute(select(CdrRating.rated_amount).join(Cdr, Cdr.id == CdrRating.cdr_id)
+                         .where(Cdr.provider_ref == "r2")).scalar() == Decimal("0.4000")
+
+    request_recalculation(bus, ids["customer"], OCT, operator="alice")
+    run_until_idle(bus)
+    assert by_key(totals_version(db, ids["customer"], OCT))[(a, "voice")] == Decimal("2.8500")
+    assert history_versions(db, ids["customer"], OCT) == [1, 2]
+    assert by_key(totals_version(db, ids["customer"], OCT, version=1))[(a, "voice")] == Decimal("2.6500")
+    with db.reader() as s:
+        status = s.scalars(select(CustomerStatus)).one()
+        archived = s.execute(select(TotalHistory.version)).scalars().all()
+    assert (status.totals_version, status.recalc_requested) == (2, False)
+    assert sorted(set(archived)) == [1, 2] and len(archived) == 2 * 5  # each version archived once
+
+
+def test_partner_aggregation(db: Database, tmp_path: Path) -> None:
+    first = make_setup(db, code="ACME")
+    second = make_setup(db, code="BETA", numbers=("+31620000001",))
+    import_rows(db, tmp_path, OCTOBER + [("z1", "+31620000001", "2026-10-09T09:00:00+02:00", "sms", "",
+                                          0, 0, "0.0010")])
+    bus = Bus(db, default_registry)
+    for ids in (first, second):
+        dispatch_totals(bus, ids["customer"], OCT)
+    run_until_idle(bus)
+    with db.reader() as s:
+        from core.models import Partner
+
+        partner_id = s.scalars(select(Partner.id)).one()
+    result = {r.call_type: r for r in partner_totals(db, partner_id, OCT)}
+    # fees: ACME 10.00 + 10.00 (B from 2025) + BETA 10.00 = 30.00; sms: ACME 0.10 + BETA 0 (in bundle)
+    assert result["fee"].rated_amount == Decimal("30.0000") and result["fee"].customers == 2
+    assert result["sms"].rated_amount == Decimal("0.1000") and result["sms"].count == 4
+
+
+@pytest.mark.parametrize("spike", [True, False])
+def test_usage_spike_against_own_baseline(sqlite_db: Database, tmp_path: Path, spike: bool) -> None:
+    db = sqlite_db
+    ids = make_setup(db, numbers=(A,))
+    rows = []
+    for month, minutes in [(5, 20), (6, 22), (7, 18), (8, 21), (9, 19), (10, 200 if spike else 23)]:
+        rows.append((f"m{month}", A, f"2026-{month:02d}-10T10:00:00+02:00", "voice", "+31201234567",
+                     minutes * 60, 0, "0.01"))
+    import_rows(db, tmp_path, rows)
+    bus = Bus(db, default_registry)
+    for month in range(5, 11):
+        dispatch_totals(bus, ids["customer"], date(2026, month, 1))
+        run_until_idle(bus)
+    with db.reader() as s:
+        kinds = [i.kind for i in list_insights(s, ids["customer"], OCT)]
+    assert ("spike" in kinds) is spike
