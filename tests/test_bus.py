@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
@@ -162,6 +163,40 @@ def test_expired_lease_is_redelivered_and_the_stale_worker_cannot_complete(db: D
     assert execute(bus, fresh) == "done"
     assert calls == [("step", 1), ("step", 1)]  # the stale run's effect was rolled back
     assert message(db, mid).status == "done"
+
+
+def test_an_expired_lease_is_claimed_before_newer_queued_work_and_queued_work_oldest_first(
+        db: Database) -> None:
+    clock = Clock()
+    bus = Bus(db, reg, clock=clock, lease_seconds=30)
+    expired = bus.dispatch(Step(1))
+    assert bus.claim("dead-worker") is not None
+    clock.advance(10)
+    later, earlier = bus.dispatch(Step(3), delay=5), bus.dispatch(Step(2))
+    clock.advance(25)  # the lease ran out at +30; all three are due
+    assert [m.id for m in iter(lambda: bus.claim("w2"), None)] == [expired, earlier, later]
+
+
+def test_a_claim_reads_the_due_index_in_order_without_sorting(db: Database) -> None:
+    # `status IN (queued, running)` made MariaDB scan and filesort every due row, locking
+    # each, and the claims deadlocked with completions (a message ran twice, CI, 2026-11-21).
+    from core.bus.bus import _CLAIM_OLDEST, _PICK_LOCKED
+
+    def explain(statement: Any, prefix: str) -> list[Any]:
+        sql = statement.compile(dialect=conn.dialect)  # the plan, not the values, is checked
+        at = "2026-03-01 00:00:00"
+        values = sql.construct_params({"owner": "w", "now": at, "lease_until": at})
+        args = values if sql.positiontup is None else tuple(values[k] for k in sql.positiontup)
+        return conn.exec_driver_sql(f"{prefix} {sql}", args).all()
+
+    with db.engine.connect() as conn:
+        if db.is_mysql:
+            for pick in _PICK_LOCKED:
+                (row,) = explain(pick, "EXPLAIN")
+                assert row.key == "ix_message_due" and "filesort" not in row.Extra, row
+        else:
+            plan = " | ".join(r[3] for r in explain(_CLAIM_OLDEST, "EXPLAIN QUERY PLAN"))
+            assert "TEMP B-TREE" not in plan and plan.count("INDEX ix_message_due") == 2, plan
 
 
 def test_heartbeat_keeps_the_lease(db: Database) -> None:

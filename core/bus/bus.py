@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, Table, bindparam, func, insert, select, update
+from sqlalchemy import CursorResult, Result, Select, Table, bindparam, func, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
@@ -63,13 +63,28 @@ _CLAIM_COLUMNS = (T.c.id, T.c.command_id, T.c.command_type, T.c.payload, T.c.cha
                   T.c.workflow_id, T.c.attempts, T.c.max_attempts)
 
 # Hot-path statements are built once; building them per call cost more than SQLite did.
-_DUE = T.c.status.in_((QUEUED, RUNNING)) & (T.c.available_at <= bindparam("now"))
-_OLDEST_DUE = select(T.c.id).where(_DUE).order_by(T.c.available_at, T.c.id).limit(1)
+#
+# Each lookup reads one status, so the (status, available_at) index yields rows already in
+# order and LIMIT 1 stops at the first. A single `status IN (queued, running)` lookup made
+# MariaDB scan and filesort every due row, locking each one: claims then held thousands of
+# row locks and deadlocked with completions (a message ran twice under 4 workers).
+# An expired lease is looked for first: that message is older than anything queued after it.
+
+
+def _oldest(status: str) -> Select[tuple[int]]:
+    return (select(T.c.id).where(T.c.status == status, T.c.available_at <= bindparam("now"))
+            .order_by(T.c.available_at, T.c.id).limit(1))
+
+
+_OLDEST_EXPIRED, _OLDEST_QUEUED = _oldest(RUNNING), _oldest(QUEUED)
 _TAKE = {"status": RUNNING, "lease_owner": bindparam("owner"), "available_at": bindparam("lease_until"),
          "attempts": T.c.attempts + 1, "started_at": bindparam("now")}
-_CLAIM_OLDEST = (update(T).where(T.c.id == _OLDEST_DUE.scalar_subquery()).values(**_TAKE)
-                 .returning(*_CLAIM_COLUMNS))
-_PICK_LOCKED = _OLDEST_DUE.with_for_update(skip_locked=True)
+_CLAIM_OLDEST = (update(T)
+                 .where(T.c.id == func.coalesce(_OLDEST_EXPIRED.scalar_subquery(),
+                                                _OLDEST_QUEUED.scalar_subquery()))
+                 .values(**_TAKE).returning(*_CLAIM_COLUMNS))
+_PICK_LOCKED = (_OLDEST_EXPIRED.with_for_update(skip_locked=True),
+                _OLDEST_QUEUED.with_for_update(skip_locked=True))
 _CLAIM_BY_ID = update(T).where(T.c.id == bindparam("mid")).values(**_TAKE)
 _CLAIMED_ROW = select(*_CLAIM_COLUMNS).where(T.c.id == bindparam("mid"))
 _MINE = (T.c.id == bindparam("mid")) & (T.c.status == RUNNING) & (T.c.lease_owner == bindparam("owner"))
@@ -188,8 +203,11 @@ class Bus:
         params = {"now": now, "owner": owner, "lease_until": now + self.lease}
         with self.db.engine.begin() as conn:
             if self.db.is_mysql:
-                picked = conn.execute(_PICK_LOCKED, params).scalar()
-                if picked is None:
+                for pick in _PICK_LOCKED:
+                    picked = conn.execute(pick, params).scalar()
+                    if picked is not None:
+                        break
+                else:
                     return None
                 conn.execute(_CLAIM_BY_ID, {**params, "mid": picked})
                 claimed: Any = conn.execute(_CLAIMED_ROW, {"mid": picked}).one()
