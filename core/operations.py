@@ -1,14 +1,15 @@
 """Operator actions on the command bus (retry, discard), checked and audited.
 
 The bus's own `retry`/`discard` know nothing of operators; the CLI and the console
-call these instead. The role check commits before the bus changes the message and
-the audit row after it, each in its own short transaction (SQLite has one writer:
-nesting them would wait on ourselves).
+call these instead. The role check, the change and its audit row share one
+transaction: an action is never done without its audit row, nor audited undone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from sqlalchemy.orm import Session
 
 from core.bus import Bus
 from core.bus.queries import get_message
@@ -21,12 +22,11 @@ def _target(bus: Bus, message_id: int) -> str:
     return f"message {message_id}" + (f" {detail.row.command_type}" if detail else "")
 
 
-def _act(bus: Bus, action: str, change: Callable[[int], bool], message_id: int, operator: str) -> bool:
+def _act(bus: Bus, action: str, change: Callable[[int, Session], bool], message_id: int, operator: str) -> bool:
     target = _target(bus, message_id)
     with bus.db.transaction() as session:
         require(session, operator, action, target=target)
-    changed = change(message_id)
-    with bus.db.transaction() as session:
+        changed = change(message_id, session)
         audit.record(session, operator=operator, action=action, target=target,
                      result="ok" if changed else "no change",
                      detail=None if changed else "the message was not in a state that allows it")
@@ -47,8 +47,7 @@ def retry_all_failed(bus: Bus, *, operator: str) -> int:
     """Queue every failed message again; returns how many."""
     with bus.db.transaction() as session:
         require(session, operator, "messages.retry", target="all failed messages")
-    count = bus.retry_all_failed()
-    with bus.db.transaction() as session:
+        count = bus.retry_all_failed(session)
         audit.record(session, operator=operator, action="messages.retry", target="all failed messages",
                      detail=f"{count} message(s) queued again")
     return count

@@ -109,3 +109,32 @@ def test_audit_list_filters(sandbox: SandboxServer, tmp_path: Path) -> None:
     assert len(json.loads(out)) == 10
     result = CliRunner().invoke(main, ["--data-dir", str(data), "audit", "list", "--since", "yesterday"])
     assert result.exit_code == 2 and "not YYYY-MM-DD" in result.stderr
+
+
+def test_a_retry_whose_audit_line_cannot_be_written_is_not_done(db: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from core.bus import Bus
+    from core.bus.command import default_registry
+    from core.models import Message
+    from core.operations import retry_all_failed, retry_message
+    from tests.bus_plugin import RecordEffect
+
+    bus = Bus(db, default_registry)
+    failed = bus.dispatch(RecordEffect("k"))
+    with db.transaction() as s:
+        s.execute(update(Message).where(Message.id == failed).values(status="failed"))
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("core.operations.audit.record", disk_full)
+    for action in (lambda: retry_message(bus, failed, operator="test"),
+                   lambda: retry_all_failed(bus, operator="test")):
+        with pytest.raises(OSError):
+            action()
+        with db.reader() as s:
+            assert s.get_one(Message, failed).status == "failed"  # undone with its audit line
+    monkeypatch.undo()
+    assert retry_message(bus, failed, operator="test")
+    assert entries(db)[-1] == ("test", "messages.retry", f"message {failed} RecordEffect", "ok")

@@ -296,35 +296,35 @@ class Bus:
 
     # -- operator actions -------------------------------------------------------------------
 
-    def retry(self, message_id: int) -> bool:
-        """Queue a failed message again with fresh attempts; its chain resumes after it."""
-        with self.db.transaction() as tx:
-            result = tx.execute(
-                update(T).where(T.c.id == message_id, T.c.status == FAILED)
-                .values(status=QUEUED, attempts=0, available_at=self.clock(), finished_at=None)
-            )
-        if affected(result):
-            self.events.emit(MessageEvent("retrying", message_id, "", ""))
-        return bool(affected(result))
+    def retry(self, message_id: int, session: Session | None = None) -> bool:
+        """Queue a failed message again with fresh attempts; its chain resumes after it.
 
-    def retry_all_failed(self) -> int:
-        with self.db.transaction() as tx:
-            result = tx.execute(
-                update(T).where(T.c.status == FAILED)
-                .values(status=QUEUED, attempts=0, available_at=self.clock(), finished_at=None)
-            )
-        if affected(result):
-            self.events.emit(MessageEvent("retrying", 0, "", ""))
-        return affected(result)
+        Operator actions take the caller's `session`, so the role check, the change and
+        its audit row commit together.
+        """
+        return self._operate(update(T).where(T.c.id == message_id, T.c.status == FAILED)
+                             .values(status=QUEUED, attempts=0, available_at=self.clock(), finished_at=None),
+                             "retrying", message_id, session) > 0
 
-    def discard(self, message_id: int) -> bool:
+    def retry_all_failed(self, session: Session | None = None) -> int:
+        return self._operate(update(T).where(T.c.status == FAILED)
+                             .values(status=QUEUED, attempts=0, available_at=self.clock(), finished_at=None),
+                             "retrying", 0, session)
+
+    def discard(self, message_id: int, session: Session | None = None) -> bool:
         """Drop a failed or waiting message (and with it the rest of its chain)."""
-        with self.db.transaction() as tx:
-            result = tx.execute(
-                update(T).where(T.c.id == message_id, T.c.status.in_((FAILED, QUEUED)))
-                .values(status=DISCARDED, finished_at=self.clock())
-            )
-        return bool(affected(result))
+        return self._operate(update(T).where(T.c.id == message_id, T.c.status.in_((FAILED, QUEUED)))
+                             .values(status=DISCARDED, finished_at=self.clock()),
+                             "discarded", message_id, session) > 0
+
+    def _operate(self, change: Any, kind: str, message_id: int, session: Session | None) -> int:
+        if session is None:
+            with self.db.transaction() as own:
+                return self._operate(change, kind, message_id, own)
+        changed = affected(session.execute(change))
+        if changed:
+            self.after_commit(session, MessageEvent(kind, message_id, "", ""))
+        return changed
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MessageEvent:
-    kind: str  # dispatched | started | done | retrying | failed | released
+    kind: str  # dispatched | started | done | retrying | failed | released | discarded
     message_id: int
     command_type: str
     workflow_id: str
