@@ -221,3 +221,34 @@ def test_cli_refuses_with_exit_5_and_audits(data: Path) -> None:
             ("vic", "messages.retry", "all failed messages", "denied")]
     finally:
         database.dispose()
+
+
+def test_two_first_operators_at_once_make_one_admin(db: Database) -> None:
+    """Alice bootstraps and holds her transaction open; Bob acts meanwhile and must wait."""
+    import threading
+    import time
+
+    outcome: dict[str, str] = {}
+    alice_in = threading.Event()
+
+    def alice() -> None:
+        with db.transaction() as session:
+            outcome["alice"] = require(session, "alice", "sync.start")
+            alice_in.set()
+            time.sleep(1.0)  # Bob checks while this insert is still uncommitted
+
+    def bob() -> None:
+        alice_in.wait(10)
+        try:
+            with db.transaction() as session:
+                outcome["bob"] = require(session, "bob", "sync.start")
+        except NotAllowed:
+            outcome["bob"] = "refused"
+
+    threads = [threading.Thread(target=alice), threading.Thread(target=bob)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert outcome == {"alice": ADMIN, "bob": "refused"}
+    assert role_of(db, "alice") == ADMIN and role_of(db, "bob") == VIEWER

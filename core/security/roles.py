@@ -12,7 +12,8 @@ The operator `system` (scheduler and daemon jobs) is always allowed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -116,6 +117,38 @@ def _no_operators(session: Session) -> bool:
     return session.scalars(select(Operator.id).limit(1)).first() is None
 
 
+@contextmanager
+def _first_operator(session: Session) -> Iterator[bool]:
+    """Whether the operator table is empty, decided so that only one caller sees it so.
+
+    The caller registers the first operator inside the block. SQLite writers are
+    serialised by BEGIN IMMEDIATE already. MariaDB (READ COMMITTED) would let two
+    first operators both read an empty table and both become admin: a named lock
+    orders them, and a locking read makes the second wait for the first's insert
+    to commit (or roll back) before it decides.
+    """
+    if not _no_operators(session):
+        yield False
+        return
+    if session.get_bind().dialect.name != "mysql":
+        yield True
+        return
+    conn = session.connection()
+    if conn.exec_driver_sql(f"SELECT GET_LOCK({_BOOTSTRAP_LOCK}, 30)").scalar() != 1:
+        raise RoleError("another operator is being registered as the first; try again")
+    try:
+        yield session.scalars(select(Operator.id).limit(1).with_for_update()).first() is None
+        session.flush()  # our insert holds its row lock from here until we commit
+    finally:
+        try:
+            conn.exec_driver_sql(f"DO RELEASE_LOCK({_BOOTSTRAP_LOCK})")
+        except Exception:  # a failed transaction: drop the connection, and its lock with it
+            conn.invalidate()
+
+
+_BOOTSTRAP_LOCK = "CONCAT('expensis.first-operator.', DATABASE())"
+
+
 def _effective_role(session: Session, username: str) -> str:
     if username == SYSTEM:
         return ADMIN
@@ -149,11 +182,12 @@ def require(session: Session, operator: str, action: str, *, target: str = "") -
     if operator == SYSTEM:
         return ADMIN
     role = _stored_role(session, operator)
-    if role is None:
-        if operator.strip() and _no_operators(session):
-            _bootstrap(session, operator)
-            return ADMIN
-        role = VIEWER
+    if role is None and operator.strip():
+        with _first_operator(session) as first:
+            if first:
+                _bootstrap(session, operator)
+                return ADMIN
+    role = role or VIEWER
     if _RANK[role] >= _RANK[needed]:
         return role
     denied = NotAllowed(operator, role, action)
@@ -215,8 +249,7 @@ def _refused(db: Database, operator: str, action: str, target: str, error: RoleE
 def add_operator(db: Database, username: str, role: str = VIEWER, *, operator: str) -> OperatorAdded:
     """Register an operator. On an empty table the first one is made admin, whatever was asked."""
     name, requested = _check_name(username), _check_role(role)
-    with db.transaction() as session:
-        first = _no_operators(session)
+    with db.transaction() as session, _first_operator(session) as first:
         if not first:
             require(session, operator, "operators.manage", target=name)
             if _stored_role(session, name) is not None:
