@@ -35,6 +35,7 @@ JobFunction = Callable[["Runtime", datetime], str]
 # Interval jobs fire on multiples of their interval counted from here, in every process.
 INTERVAL_ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+DAY = 24 * 3600
 
 
 class WallClockCron(BaseTrigger):  # type: ignore[misc]
@@ -111,6 +112,19 @@ class JobSpec:
     func_path: str  # "module:function", imported when the job runs
     description: str
     misfire_grace_s: int = 300  # a run later than this after its fire time is skipped
+    # A new leader runs a fire time missed within this window while no scheduler led
+    # (a daily job would otherwise wait a day); 0: the next fire time comes soon enough.
+    catch_up_s: int = 0
+
+
+def last_fire_time(spec: JobSpec, now: datetime) -> datetime | None:
+    """The latest fire time in the job's catch-up window before `now`, if it has one."""
+    if not spec.catch_up_s:
+        return None
+    last, moment = None, spec.trigger.get_next_fire_time(None, now - timedelta(seconds=spec.catch_up_s))
+    while moment is not None and moment < now:
+        last, moment = moment, spec.trigger.get_next_fire_time(moment, moment)
+    return last
 
 
 def time_zone(settings: Settings) -> ZoneInfo:
@@ -130,12 +144,14 @@ def job_specs(settings: Settings, *, probe_every_s: float | None = None) -> list
                 "fail import batches stuck running for 2 h", misfire_grace_s=450),
         JobSpec("purge", WallClockCron(tz, hour=3, minute=30), "core.maintenance:purge_job",
                 "delete old exports, rotated logs, finished messages and ticks",
-                misfire_grace_s=3600),
+                misfire_grace_s=3600, catch_up_s=DAY),
         JobSpec("invoice_run", WallClockCron(tz, day=settings.invoice_day, hour=6, minute=0),
                 "core.workflows.invoicing:invoice_run_job",
-                "invoice last month's cycles and mail them (invoice day, 06:00)", misfire_grace_s=6 * 3600),
+                "invoice last month's cycles and mail them (invoice day, 06:00)", misfire_grace_s=6 * 3600,
+                catch_up_s=7 * DAY),
         JobSpec("balance_update", WallClockCron(tz, hour=5, minute=0), "core.billing.payments:balance_update_job",
-                "recompute balances: paid, partial, unpaid, overdue", misfire_grace_s=3600),
+                "recompute balances: paid, partial, unpaid, overdue", misfire_grace_s=3600,
+                catch_up_s=DAY),
         JobSpec("failure_digest", every(tz, hours=1), "core.billing.mail:failure_digest_job",
                 "one mail listing failed syncs and messages since the last digest", misfire_grace_s=1800),
     ]

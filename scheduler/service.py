@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from core.config import Settings
 from core.db import Database
 from core.models import SchedulerTick
-from scheduler.jobs import JobSpec, job_specs, run_spec, time_zone
+from scheduler.jobs import JobSpec, job_specs, last_fire_time, run_spec, time_zone
 from scheduler.lease import Clock, L, LeaderLease
 
 if TYPE_CHECKING:
@@ -227,6 +227,7 @@ class SchedulerService:
             scheduler.add_job(self._fire, trigger=spec.trigger, args=[spec.name], id=spec.name,
                               name=spec.name, misfire_grace_time=spec.misfire_grace_s,
                               coalesce=True, max_instances=1)
+        scheduler.add_job(self._catch_up_job, trigger="date", id="catch-up", name="catch-up")
         scheduler.start()
         self._scheduler = scheduler
 
@@ -287,6 +288,34 @@ class SchedulerService:
         if fire_time is None:
             raise RuntimeError(f"job {name} was run without its fire time")
         self.fire(name, fire_time)
+
+    def catch_up(self, now: datetime | None = None) -> list[JobRun]:
+        """Run the fire times missed while no scheduler led, for jobs that allow it.
+
+        A job is caught up only if it ran before the missed time (a fresh install does
+        not issue last month's invoices on its first start) and nobody ran that time.
+        """
+        now = now or datetime.now(UTC)
+        runs = []
+        for spec in self.specs:
+            missed = last_fire_time(spec, now)
+            if missed is None or not self._missed(spec.name, missed):
+                continue
+            log.info("%s: catching up %s, missed while no scheduler led", spec.name,
+                     f"{missed.astimezone(time_zone(self.runtime.settings)):%Y-%m-%d %H:%M %Z}")
+            runs.append(self.fire(spec.name, missed))
+        return runs
+
+    def _missed(self, job: str, fire_time: datetime) -> bool:
+        """No tick for `fire_time`, but one for an earlier time: the schedule was live and lapsed."""
+        with self.runtime.db.reader() as session:
+            latest = session.execute(select(TICKS.c.fire_time).where(TICKS.c.job == job)
+                                     .where(TICKS.c.fire_time <= fire_time)
+                                     .order_by(TICKS.c.fire_time.desc()).limit(1)).scalar()
+        return latest is not None and latest < fire_time
+
+    def _catch_up_job(self, fire_time: datetime | None = None) -> None:
+        self.catch_up()
 
     # -- reading ----------------------------------------------------------------------------
 

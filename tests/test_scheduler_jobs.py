@@ -35,7 +35,7 @@ from core.models import (
 )
 from core.runtime import Runtime
 from core.totals import mark_recalc_requested
-from scheduler.jobs import JobSpec, WallClockCron, every, job_specs, run_spec
+from scheduler.jobs import DAY, JobSpec, WallClockCron, every, job_specs, last_fire_time, run_spec
 from scheduler.lease import LeaderLease
 from scheduler.service import SchedulerService, next_runs, record_tick
 from tests.factories import make_setup
@@ -151,6 +151,56 @@ def test_leader_runs_apscheduler_and_listeners_see_each_run(rt: Runtime) -> None
     assert run.outcome == "done" and run.summary == "alive"
     assert (run.job, run.fire_time.microsecond) == ("probe", 0)  # the scheduled time, not "now"
     assert [r[0] for r in tick_rows(rt.db)][:1] == ["probe"]
+
+
+DAILY = [JobSpec("daily", WallClockCron(AMS, hour=3, minute=30), "scheduler.jobs:probe_job",
+                 "a daily job", misfire_grace_s=3600, catch_up_s=DAY)]
+
+
+def test_a_new_leader_catches_up_a_daily_run_missed_while_nobody_led(rt: Runtime) -> None:
+    clock = FrozenClock(NOW)  # 12:02 CEST: today's 03:30 passed while no daemon ran
+    today, yesterday = datetime(2026, 5, 9, 3, 30, tzinfo=AMS), datetime(2026, 5, 8, 3, 30, tzinfo=AMS)
+    a = SchedulerService(rt, clock=clock, holder="host-a:1", ttl_s=30, specs=DAILY)
+    try:
+        assert a.step()
+        assert a.catch_up(NOW) == []  # never ran here: a fresh install does not catch up
+        assert a.fire("daily", yesterday).outcome == "done"  # the old leader's last run
+        (run,) = a.catch_up(NOW)
+        assert (run.job, run.fire_time, run.outcome) == ("daily", today, "done")
+        assert a.catch_up(NOW) == []  # once only
+        (late,) = a.catch_up(NOW + timedelta(days=3))  # down three days: the latest run only
+        assert late.fire_time == datetime(2026, 5, 12, 3, 30, tzinfo=AMS)
+    finally:
+        a.stop()
+    assert [t[1] for t in tick_rows(rt.db)] == [yesterday, today, late.fire_time]
+
+
+def test_promotion_runs_the_catch_up_in_the_scheduler(rt: Runtime) -> None:
+    now = datetime.now(UTC)
+    specs = [JobSpec("daily", WallClockCron(AMS, hour=now.astimezone(AMS).hour, minute=0),
+                     "scheduler.jobs:probe_job", "a daily job", catch_up_s=DAY)]
+    service = SchedulerService(rt, holder="host-a:1", ttl_s=3, specs=specs)
+    missed = next(t for t in reversed(fire_times(specs[0].trigger, now - timedelta(days=2), now)))
+    lease = LeaderLease(rt.db, holder="old-host:9", ttl_s=30)
+    assert lease.try_acquire()
+    assert record_tick(rt.db, lease, "daily", missed - timedelta(days=1)) == "recorded"
+    lease.release()
+    runs: list[object] = []
+    seen = threading.Event()
+    service.add_listener(lambda run: (runs.append(run), seen.set()))
+    service.start()
+    try:
+        assert seen.wait(10), "the missed run was not caught up"
+    finally:
+        service.stop()
+    assert [(r.job, r.fire_time, r.outcome) for r in runs] == [("daily", missed, "done")]  # type: ignore[attr-defined]
+
+
+def test_only_daily_and_monthly_jobs_catch_up(tmp_path: Path) -> None:
+    specs = {s.name: s for s in job_specs(load_settings(data_dir=tmp_path, environ={}))}
+    assert {n for n, s in specs.items() if s.catch_up_s} == {"purge", "balance_update", "invoice_run"}
+    assert last_fire_time(specs["sync_manager"], NOW) is None
+    assert last_fire_time(specs["purge"], NOW) == datetime(2026, 5, 9, 3, 30, tzinfo=AMS)
 
 
 # -- schedules -------------------------------------------------------------------------------
