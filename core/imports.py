@@ -10,6 +10,7 @@ re-run adds only what is missing. Bad rows go to quarantine with line and reason
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,10 +23,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from core.db import Database
-from core.models import Cdr, Customer, ImportBatch, QuarantinedRow, Subscription
+from core.models import Customer, ImportBatch, QuarantinedRow, Subscription
 from core.models.base import sqlite_datetime, sqlite_money, utcnow
 from core.rating.cycles import cycle_for
-from providers.base import BadRow, ProviderCdr, ProviderError
+from providers.base import BadRow, Checkpoint, ProviderCdr, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,9 @@ class _Writer:
         return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], created)
 
     def flush(self, rows: list[tuple[Any, ...]], bad: list[tuple[Any, ...]], batch_id: int,
-              counters: dict[str, int]) -> int:
-        """Insert one batch and its counters in one transaction; returns rows inserted."""
+              counters: dict[str, int], touched: set[tuple[int, date]]) -> int:
+        """Insert one batch, its counters and the cycles touched so far in one transaction;
+        returns rows inserted."""
         with self.db.engine.begin() as conn:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             inserted = 0
@@ -168,7 +170,8 @@ class _Writer:
             counters["duplicates"] += len(rows) - inserted
             conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
                 updated_at=utcnow(), rows_read=counters["rows_read"], imported=counters["imported"],
-                duplicates=counters["duplicates"], quarantined=counters["quarantined"]))
+                duplicates=counters["duplicates"], quarantined=counters["quarantined"],
+                touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
         return inserted
 
 
@@ -186,7 +189,7 @@ def start_batch(db: Database, provider: str, source: str, sync_task_id: int | No
 
 def import_cdrs(
     db: Database,
-    records: Iterable[ProviderCdr | BadRow],
+    records: Iterable[ProviderCdr | BadRow | Checkpoint],
     *,
     provider: str,
     source: str,
@@ -216,7 +219,7 @@ def import_cdrs(
     line_no = first_line - 1
 
     def flush() -> None:
-        writer.flush(rows, bad, result.batch_id, counters)
+        writer.flush(rows, bad, result.batch_id, counters, touched)
         rows.clear()
         bad.clear()
         result.rows_read, result.imported = counters["rows_read"], counters["imported"]
@@ -226,6 +229,9 @@ def import_cdrs(
 
     try:
         for record in records:
+            if isinstance(record, Checkpoint):
+                flush()  # the source forgets what it sent once we ask for more: commit it first
+                continue
             counters["rows_read"] += 1
             line_no += 1
             if isinstance(record, BadRow):
@@ -270,12 +276,12 @@ def _raw(cdr: ProviderCdr) -> str:
                                      cdr.provider_cost))
 
 
-def touched_cycles(db: Database, batch_id: int) -> list[tuple[int, date]]:
-    """Customer-cycles a batch put CDRs in (for dispatching totals after an import)."""
+def touched_cycles(db: Database, sync_task_id: int) -> set[tuple[int, date]]:
+    """Customer-cycles that every import of a sync task committed CDRs into, over all its attempts."""
     with db.reader() as s:
-        rows = s.execute(select(Cdr.customer_id, Cdr.cycle_start_date)
-                         .where(Cdr.import_batch_id == batch_id).distinct()).all()
-    return [(int(c), d) for c, d in rows]
+        stored = s.scalars(select(ImportBatch.touched_cycles).where(
+            ImportBatch.sync_task_id == sync_task_id, ImportBatch.touched_cycles.is_not(None))).all()
+    return {(int(c), date.fromisoformat(d)) for text in stored for c, d in json.loads(text or "[]")}
 
 
 def quarantined_rows(db: Database, batch_id: int, limit: int = 100) -> list[QuarantinedRow]:

@@ -8,9 +8,11 @@ on loopback for the demo and the tests.
 from __future__ import annotations
 
 from providers.base import (
+    CHECKPOINT,
     PLATFORMS,
     BadData,
     BadRow,
+    Checkpoint,
     InvalidCredentials,
     InvoiceNotYetAvailable,
     InvoiceTotal,
@@ -26,9 +28,11 @@ from providers.base import (
 )
 
 __all__ = [
+    "CHECKPOINT",
     "PLATFORMS",
     "BadData",
     "BadRow",
+    "Checkpoint",
     "InvalidCredentials",
     "InvoiceNotYetAvailable",
     "InvoiceTotal",

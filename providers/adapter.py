@@ -9,6 +9,7 @@ from providers.auth import AuthSpec
 from providers.base import (
     BadData,
     BadRow,
+    Checkpoint,
     InvoiceTotal,
     ProfileConnection,
     ProviderCdr,
@@ -79,6 +80,8 @@ class DeclarativeAdapter:
         resource = self.spec.subscriptions
         rows = resource.source.rows(self.http, Fields(resource.fields, {"number"}), values)
         for row in rows:
+            if isinstance(row, Checkpoint):  # nothing is acknowledged after subscriptions
+                continue
             try:
                 if row.values is None:
                     raise RowError(row.error or "unreadable row")
@@ -86,11 +89,12 @@ class DeclarativeAdapter:
             except RowError as error:
                 raise BadData(f"{self.platform}: subscription line {row.line}: {error}") from None
 
-    def fetch_cdrs(self, month: str) -> Iterator[ProviderCdr | BadRow]:
+    def fetch_cdrs(self, month: str, *, checkpoints: bool = False
+                   ) -> Iterator[ProviderCdr | BadRow | Checkpoint]:
         values = self._values(month)
         resource = self.spec.cdrs
         rows = resource.source.rows(self.http, Fields(resource.fields, REQUIRED_COLUMNS), values)
-        return cdrs_from_rows(rows, self.spec.wire)
+        return cdrs_from_rows(rows, self.spec.wire, checkpoints)
 
     def fetch_invoice_total(self, month: str) -> InvoiceTotal | None:
         values = self._values(month)

@@ -136,6 +136,21 @@ class BadRow:
     raw: str
 
 
+class Checkpoint:
+    """In a CDR stream: commit everything received so far before asking for more.
+
+    A source yields it just before it acknowledges what it sent (Yielder's file
+    queue forgets acknowledged files), so nothing the provider stops offering is
+    missing from the database. Only a consumer that commits asks for them.
+    """
+
+    def __repr__(self) -> str:
+        return "CHECKPOINT"
+
+
+CHECKPOINT = Checkpoint()
+
+
 @dataclass(frozen=True)
 class InvoiceTotal:
     amount: Decimal
@@ -162,8 +177,13 @@ class ProviderAdapter(Protocol):
         """Subscriptions active in `month` ("YYYY-MM")."""
         ...
 
-    def fetch_cdrs(self, month: str) -> Iterator[ProviderCdr | BadRow]:
-        """The month's CDRs, streamed: parsed incrementally, never held whole."""
+    def fetch_cdrs(self, month: str, *, checkpoints: bool = False
+                   ) -> Iterator[ProviderCdr | BadRow | Checkpoint]:
+        """The month's CDRs, streamed: parsed incrementally, never held whole.
+
+        With `checkpoints`, `CHECKPOINT` appears where everything before it must be
+        committed before the next item is asked for; without, it never appears.
+        """
         ...
 
     def fetch_invoice_total(self, month: str) -> InvoiceTotal | None:

@@ -68,7 +68,8 @@ class CsvFileAdapter:
         ]
         return sorted(path for path in found if month is None or month in path.name)
 
-    def fetch_cdrs(self, month: str) -> Iterator[ProviderCdr | BadRow]:
+    def fetch_cdrs(self, month: str, *, checkpoints: bool = False) -> Iterator[ProviderCdr | BadRow]:
+        """Files are only read, never moved, so there is nothing to checkpoint."""
         check_month(month)
         return self._cdrs(self._files("*", month))
 

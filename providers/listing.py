@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from providers.base import BadData, ProviderError
+from providers.base import CHECKPOINT, BadData, Checkpoint, ProviderError
 from providers.csvformat import iter_csv_rows
 from providers.http import ProviderHttp, gunzip, iter_lines, parse_json
 from providers.records import RawRow
@@ -227,7 +227,7 @@ class NextLink(_StartsPlain):
 class Source(Protocol):
     def rows(
         self, http: ProviderHttp, fields: Fields, values: Mapping[str, str]
-    ) -> Iterator[RawRow]: ...
+    ) -> Iterator[RawRow | Checkpoint]: ...
 
 
 @dataclass(frozen=True)
@@ -258,6 +258,8 @@ class FileQueue:
     Files are acknowledged only after the consumer has drained the iterator:
     a dropped download or an abandoned iteration leaves every file pending,
     and the next sync reads them again (CDRs deduplicate on provider_ref).
+    `CHECKPOINT` comes just before the acknowledgements, so a consumer that
+    commits has everything in its database before the provider forgets it.
     """
 
     files: Endpoint
@@ -270,7 +272,7 @@ class FileQueue:
 
     def rows(
         self, http: ProviderHttp, fields: Fields, values: Mapping[str, str]
-    ) -> Iterator[RawRow]:
+    ) -> Iterator[RawRow | Checkpoint]:
         url, params = self.files.resolve(values)
         listing = dig(http.json("GET", url, params=params), self.items)
         if not isinstance(listing, list):
@@ -284,6 +286,8 @@ class FileQueue:
         for file_id in pending:
             url, params = self.download.resolve({**values, "file_id": file_id})
             _, _, line = yield from _response_rows(http, self.body, url, params, fields, line)
+        if pending:
+            yield CHECKPOINT
         for file_id in pending:
             url, params = self.acknowledge.resolve({**values, "file_id": file_id})
             http.request("POST", url, params=params)

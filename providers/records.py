@@ -14,12 +14,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 from zoneinfo import ZoneInfo
 
 from providers.base import (
     CALL_TYPES,
     BadRow,
+    Checkpoint,
     InvoiceTotal,
     ProviderCdr,
     ProviderSubscription,
@@ -320,9 +321,24 @@ class RawRow(NamedTuple):
         return json.dumps(self.source, default=str, ensure_ascii=False)
 
 
-def cdrs_from_rows(rows: Iterable[RawRow], wire: Wire) -> Iterator[ProviderCdr | BadRow]:
+@overload
+def cdrs_from_rows(rows: Iterable[RawRow | Checkpoint], wire: Wire,
+                   checkpoints: Literal[False] = False) -> Iterator[ProviderCdr | BadRow]: ...
+
+
+@overload
+def cdrs_from_rows(rows: Iterable[RawRow | Checkpoint], wire: Wire,
+                   checkpoints: bool) -> Iterator[ProviderCdr | BadRow | Checkpoint]: ...
+
+
+def cdrs_from_rows(rows: Iterable[RawRow | Checkpoint], wire: Wire,
+                   checkpoints: bool = False) -> Iterator[ProviderCdr | BadRow | Checkpoint]:
     """Decode rows into CDRs; a row that cannot be read becomes a BadRow."""
     for row in rows:
+        if isinstance(row, Checkpoint):
+            if checkpoints:
+                yield row
+            continue
         if row.values is None:
             yield BadRow(row.line, row.error or "unreadable row", row.raw)
             continue

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from providers import (
+    CHECKPOINT,
     BadRow,
     InvalidCredentials,
     InvoiceNotYetAvailable,
@@ -207,6 +208,30 @@ def test_yielder_acknowledges_only_what_was_fully_read(sandbox: SandboxServer) -
         assert len(list(adapter.fetch_cdrs(MONTH))) == 180
         assert customer.acknowledged == {f"{MONTH}-001", f"{MONTH}-002", f"{MONTH}-003"}
         assert list(adapter.fetch_cdrs(MONTH)) == []  # the queue is empty now
+
+
+def test_yielder_marks_the_commit_point_before_it_acknowledges(sandbox: SandboxServer) -> None:
+    settings = {"subscriptions": 4, "cdrs_per_subscription": 10, "subscriptions_per_file": 2}
+    adapter = _adapter(sandbox, "yielder", "CHECK", **settings)
+    customer = sandbox.registry.customer("yielder", "CHECK")
+    with closing(adapter):
+        stream = adapter.fetch_cdrs(MONTH, checkpoints=True)
+        before = [next(stream) for _ in range(40)]
+        assert all(isinstance(r, ProviderCdr) for r in before)
+        assert next(stream) is CHECKPOINT and customer.acknowledged == set()
+        assert list(stream) == []  # asking for more is what acknowledges
+        assert customer.acknowledged == {f"{MONTH}-001", f"{MONTH}-002"}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_checkpoints_come_only_from_acknowledging_sources_and_only_when_asked(
+        sandbox: SandboxServer, platform: str) -> None:
+    with closing(_adapter(sandbox, platform, "ASKS")) as adapter:
+        asked = list(adapter.fetch_cdrs(MONTH, checkpoints=True))
+    with closing(_adapter(sandbox, platform, "PLAIN")) as adapter:
+        plain = list(adapter.fetch_cdrs(MONTH))
+    assert asked.count(CHECKPOINT) == (1 if platform == "yielder" else 0)
+    assert CHECKPOINT not in plain and len(plain) == len(asked) - asked.count(CHECKPOINT) == 100
 
 
 def test_unknown_customer_is_a_permanent_error(sandbox: SandboxServer) -> None:

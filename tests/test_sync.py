@@ -153,3 +153,59 @@ def test_manager_creates_one_task_per_due_profile_and_skips_busy_ones(
     assert {t.status for t in tasks} == {"completed"} and {t.cycle_start_date.isoformat() for t in tasks} == {"2026-10-01"}
     assert profile is not None and profile.next_sync_date == now + timedelta(minutes=1440)
     assert sync_manager_tick(world.bus, now + timedelta(minutes=1441)) != []
+
+
+def test_the_importer_commits_at_a_checkpoint_before_the_source_goes_on(
+        sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path) -> None:
+    from core.imports import import_cdrs
+    from core.models import Customer
+    from core.workflows.sync import upsert_subscriptions
+    from providers import CHECKPOINT, open_adapter
+
+    world = make_world(sqlite_db, sandbox, tmp_path, ["yielder"], subscriptions=2, cdrs=15)
+    committed_at_checkpoint: list[int] = []
+
+    def watched(records: Iterator[object]) -> Iterator[object]:
+        for record in records:
+            yield record
+            if record is CHECKPOINT:  # the importer has handled it and asks for more
+                committed_at_checkpoint.append(cdr_count(world))
+
+    with open_adapter(sandbox.connection("yielder", "YIELDER-REF")) as adapter:
+        with world.db.reader() as s:
+            customer = s.scalars(select(Customer)).one()
+        upsert_subscriptions(world.db, customer, adapter.fetch_subscriptions(MONTH))
+        result = import_cdrs(world.db, watched(adapter.fetch_cdrs(MONTH, checkpoints=True)),  # type: ignore[arg-type]
+                             provider="yielder", source="test", batch_size=1000, first_line=1)
+    assert result.imported == 30 and committed_at_checkpoint == [30]  # all in, before the acks
+
+
+def test_a_yielder_sync_retried_after_its_files_were_acknowledged_still_totals_them(
+        sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import update
+
+    from core.models import Customer
+    from providers import ProviderUnavailable
+    from providers.adapter import DeclarativeAdapter
+
+    world = make_world(sqlite_db, sandbox, tmp_path, ["yielder"], subscriptions=2, cdrs=15)
+    original = DeclarativeAdapter.fetch_invoice_total
+    calls: list[str] = []
+
+    def flaky_invoice(self: DeclarativeAdapter, month: str) -> object:
+        calls.append(month)
+        if len(calls) == 1:  # after the files were downloaded and acknowledged
+            raise ProviderUnavailable("yielder: 503 Service Unavailable on the invoice total")
+        return original(self, month)
+
+    monkeypatch.setattr(DeclarativeAdapter, "fetch_invoice_total", flaky_invoice)
+    with world.db.transaction() as s:  # billing on the 15th: the month's CDRs fall in two cycles
+        s.execute(update(Customer).values(billing_day=15))
+    task = sync(world, "yielder")
+    assert task.status == "completed" and len(calls) == 2
+    assert sandbox.registry.customer("yielder", "YIELDER-REF").acknowledged  # the retry read an empty queue
+    assert cdr_count(world) == 30
+    with world.db.reader() as s:
+        counted = s.scalar(select(func.sum(Total.count)).where(Total.call_type != "fee"))
+        cycles = s.scalars(select(Total.cycle_start_date).distinct()).all()
+    assert counted == 30 and len(cycles) == 2  # the first attempt's CDRs are in the totals all the same

@@ -71,4 +71,6 @@ class ImportBatch(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None]  # last committed batch: the reaper's sign of progress
+    # JSON [[customer_id, "YYYY-MM-DD"], ...]: the customer-cycles its committed CDRs fall in.
+    touched_cycles: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None]

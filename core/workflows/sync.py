@@ -26,7 +26,7 @@ from core.bus import Bus, Command, HandlerContext, handles
 from core.bus.bus import describe
 from core.bus.queries import workflow_state
 from core.db import Database
-from core.imports import ImportResult, import_cdrs
+from core.imports import ImportResult, import_cdrs, touched_cycles
 from core.insights import Insight, replace_insights
 from core.models import Cdr, Customer, Subscription, SyncProfile, SyncTask, utcnow
 from core.rating.cycles import cycle_for, cycle_for_label
@@ -234,7 +234,8 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
         adapter = open_adapter(connection_for(profile, secrets, settings.provider_timeout_s))
         try:
             new_subs = upsert_subscriptions(ctx.db, customer, adapter.fetch_subscriptions(month))
-            result = import_cdrs(ctx.db, _beating(adapter.fetch_cdrs(month), ctx), provider=profile.provider,
+            cdrs = adapter.fetch_cdrs(month, checkpoints=True)
+            result = import_cdrs(ctx.db, _beating(cdrs, ctx), provider=profile.provider,
                                  source=f"{profile.provider}:{profile.customer_ref}:{month}",
                                  sync_task_id=task.id, first_line=1,
                                  progress=lambda r: _progress(ctx, task.id, r))
@@ -251,7 +252,8 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
               invoice.amount if invoice else None, invoice.cdr_count if invoice else None)
     note = f"{new_subs} new subscription(s) from the provider" if new_subs else None
     _set_task(ctx.db, task.id, received_cdrs=result.rows_read, error_message=note)
-    _route_totals(ctx, task, result.touched)
+    # Earlier attempts count too: a provider that forgets what it sent will not resend it.
+    _route_totals(ctx, task, result.touched | touched_cycles(ctx.db, task.id))
 
 
 def _beating(records: Iterator[Any], ctx: HandlerContext, every: int = 20_000) -> Iterator[Any]:
@@ -291,7 +293,7 @@ def _provider_failed(ctx: HandlerContext, task: SyncTask, profile: SyncProfile, 
         _set_task(ctx.db, task.id, status="failed", reason=reason, retries=ctx.attempt, totals_anyway=True,
                   error_message=f"gave up after {ctx.attempt} attempts: {message}; "
                                 "totals calculated with the data already present")
-        _route_totals(ctx, task, set())
+        _route_totals(ctx, task, touched_cycles(ctx.db, task.id))
         return
     _set_task(ctx.db, task.id, status="failed", reason=reason, error_message=message)
     raise exc  # permanent: the message fails at once, visible to the operator
