@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models import Customer, Partner
@@ -16,12 +16,21 @@ class NotFound(LookupError):
 
 
 def customer_by_code(session: Session, code: str) -> Customer:
+    """By exact code, else by code in any case (codes are unique either way), else by id."""
     customer = session.scalars(select(Customer).where(Customer.code == code)).first()
+    if customer is None:
+        found = session.scalars(select(Customer).where(func.lower(Customer.code) == code.lower())).all()
+        customer = found[0] if len(found) == 1 else None
     if customer is None and code.isdigit():
         customer = session.get(Customer, int(code))
     if customer is None:
         raise NotFound(f"no customer with code {code!r}")
     return customer
+
+
+def customer_names(session: Session) -> dict[str, str]:
+    """Every customer's code and name, by code (for completing a typed code)."""
+    return {code: name for code, name in session.execute(select(Customer.code, Customer.name).order_by(Customer.code))}
 
 
 def partner_by_name(session: Session, name: str) -> Partner:

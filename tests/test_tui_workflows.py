@@ -92,6 +92,28 @@ async def test_recalculation_with_confirm(rt: Runtime, pool: WorkerPool) -> None
                                                        AuditLog.operator == "alice")).all() == ["ACME 2026-10"]
 
 
+async def test_a_few_letters_complete_the_customer_code(rt: Runtime) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)  # the codes are read in a worker
+        await pilot.press("slash", "a", "c")
+        await settle(pilot)
+        assert status_line(app).startswith("ACME · ") and "→ completes the code" in status_line(app)
+        await pilot.press("right")  # accept the completion
+        assert app.screen.query_one("#customer", Input).value == "ACME"
+        await pilot.press("enter", "enter")
+        await settle(pilot)
+        assert "ACME 2026-10: version 2" in status_line(app)
+
+        await pilot.press("slash", "ctrl+u", *"zz")
+        await settle(pilot)
+        assert status_line(app) == "no customer code starts with 'zz'"
+        await pilot.press("ctrl+u", *"acme", "enter", "enter")  # lower case, not completed: found anyway
+        await settle(pilot)
+        assert "ACME 2026-10: version 2" in status_line(app)
+
+
 async def test_cancelled_confirmation_changes_nothing(rt: Runtime) -> None:
     app = app_for(rt)
     async with app.run_test(size=SIZE) as pilot:

@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 
 from core import profiles
 from core.bus.queries import workflow_of, workflow_state
-from core.lookup import NotFound, partner_by_name
+from core.lookup import NotFound, customer_names, partner_by_name
 from core.rating.cycles import month_labels
 from core.totals import diff_totals, preview_recalculation, totals_version
 from core.views.follow import Progress, Waker, follow_workflows
@@ -36,6 +36,7 @@ from core.workflows.totals import request_partner_recalculation, request_recalcu
 from expensis_tui.messages import DiffLoaded, ProgressUpdate, TotalsLoaded
 from expensis_tui.screens.base import ConsoleScreen, if_answered
 from expensis_tui.widgets.confirm import ConfirmScreen
+from expensis_tui.widgets.customer_suggester import CustomerSuggester
 from expensis_tui.widgets.form import Field, FormScreen, Values
 from expensis_tui.widgets.keyed_table import KeyedTable
 from expensis_tui.widgets.month_picker import ChoiceScreen
@@ -112,6 +113,28 @@ class TotalsScreen(ConsoleScreen):
         today = self.now().astimezone(self.zone).date()
         self.query_one("#cycle", Input).value = f"{today:%Y-%m}"
         self.query_one(KeyedTable).focus()
+        self.load_customer_names()
+
+    @work(thread=True, exit_on_error=False, group="names", description="Reading customer codes")
+    def load_customer_names(self) -> None:
+        with self.rt.db.reader() as session:
+            names = customer_names(session)
+        self.app.call_from_thread(self._set_suggester, CustomerSuggester(names))
+
+    def _set_suggester(self, suggester: CustomerSuggester) -> None:
+        self.query_one("#customer", Input).suggester = suggester
+
+    @on(Input.Changed, "#customer")
+    def customer_typed(self, event: Input.Changed) -> None:
+        """Name the customer the typed code would choose (→ completes the code)."""
+        suggester = self.query_one("#customer", Input).suggester
+        if not isinstance(suggester, CustomerSuggester) or not event.value.strip():
+            return
+        code = suggester.code_for(event.value.strip())
+        self.query_one("#status-line", Label).update(
+            f"{code} · {suggester.names[code]}" + ("" if code.casefold() == event.value.strip().casefold()
+                                                   else " · → completes the code")
+            if code is not None else f"no customer code starts with {event.value.strip()!r}")
 
     def load(self) -> None:
         if self.cycle is not None:
