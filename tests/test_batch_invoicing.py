@@ -9,7 +9,8 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from core.billing import invoices as inv
 from core.billing.batch import run_batch
@@ -126,3 +127,53 @@ def test_cli_batch(tmp_path: Path) -> None:
                        "-o", str(tmp_path / "r.csv"))
     assert code == 0 and "3 row(s)" in out
     assert "2026-B00002" in (tmp_path / "r.csv").read_text()
+
+
+def test_a_lost_batch_pdf_is_rendered_again_from_its_row(db: Database, tmp_path: Path) -> None:
+    from core.billing.batch import batch_pdf, build_monthly_zip
+
+    settings = billing_settings(tmp_path)
+    run_batch(db, write_csv(tmp_path), settings=settings, issue_date=ISSUE, operator="alice")
+    first = settings.data_dir / "invoices_batch" / "acme" / "2026-B00001.pdf"
+    original = pdf_text(first)
+    first.unlink()  # a restore without the invoice archive, a slip of the hand
+    zipped = build_monthly_zip(db, settings, "acme", "2026-11")
+    assert first.is_file() and pdf_text(first) == original  # same number, lines and amounts
+    with zipfile.ZipFile(zipped) as archive:
+        assert archive.namelist() == ["2026-B00001.pdf", "2026-B00003.pdf"]
+
+    second = settings.data_dir / "invoices_batch" / "brussel-1" / "2026-B00002.pdf"
+    second.unlink()
+    assert batch_pdf(db, "2026-B00002", settings) == second
+    assert "VAT reverse charged" in pdf_text(second)
+
+
+def test_a_batch_pdf_is_not_rendered_again_with_different_amounts(db: Database, tmp_path: Path) -> None:
+    from core.billing.batch import batch_pdf
+
+    settings = billing_settings(tmp_path)
+    run_batch(db, write_csv(tmp_path), settings=settings, issue_date=ISSUE, operator="alice")
+    path = settings.data_dir / "invoices_batch" / "brussel-1" / "2026-B00002.pdf"
+    path.unlink()
+    moved = replace(settings, issuer=replace(settings.issuer, country="BE"))  # BE to BE: VAT is due now
+    with pytest.raises(inv.InvoiceError, match="not the € 100.00 issued"):
+        batch_pdf(db, "2026-B00002", moved)
+    assert not path.exists()
+    with db.transaction() as s:
+        s.execute(update(BatchInvoice).values(row_json=None))
+    with pytest.raises(inv.InvoiceError, match="issued before rows were kept"):
+        batch_pdf(db, "2026-B00002", settings)
+
+
+def test_cli_batch_pdf(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    db = Database(f"sqlite:///{data / 'expensis.sqlite3'}")
+    ensure_schema(db)
+    db.dispose()
+    cli(data, "invoices", "batch", str(write_csv(tmp_path)), "--issue-date", "2026-11-15")
+    pdf = data / "invoices_batch" / "acme" / "2026-B00003.pdf"
+    pdf.unlink()
+    code, out, _ = cli(data, "invoices", "batch-pdf", "2026-B00003")
+    assert code == 0 and out.strip() == str(pdf) and pdf.is_file()
+    code, _, err = cli(data, "invoices", "batch-pdf", "2026-B99999")
+    assert code == 4 and "no batch invoice 2026-B99999" in err

@@ -10,6 +10,7 @@ gets its ZIP once per month, and only on the invoice day.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -29,6 +30,8 @@ from core.billing.batch_csv import (
 from core.billing.i18n import format_date
 from core.billing.invoices import (
     BATCH,
+    InvoiceError,
+    InvoiceNotFound,
     after_commit,
     format_number,
     issuer_party,
@@ -41,6 +44,8 @@ from core.billing.pdf import InvoiceDocument, Party, render_invoice_pdf
 from core.config import Settings
 from core.db import Database
 from core.models.billing import BatchInvoice
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,8 @@ def _issue_row(db: Database, row: BatchRow, *, period: str, issue_date: date, se
                 client_name=row.client_name[:200], email=row.email, number=number, year=issue_date.year,
                 seq=seq, issue_date=issue_date, language=row.language, subtotal=amounts.subtotal,
                 vat_rate=amounts.vat_rate, vat=amounts.vat, total=amounts.total,
-                reverse_charge=amounts.reverse_charge, pdf_path=str(path), source=source[:500]))
+                reverse_charge=amounts.reverse_charge, pdf_path=str(path), source=source[:500],
+                row_json=row.to_json()))
             session.flush()
             after_commit(session, lambda: write_atomic(path, pdf))
             return BatchIssued(row.line, row.client_id, number, f"{amounts.total:.2f}", str(path))
@@ -145,6 +151,38 @@ def run_batch(db: Database, path: Path, *, settings: Settings, issue_date: date,
     return result
 
 
+def ensure_batch_pdf(invoice: BatchInvoice, settings: Settings) -> Path:
+    """The batch invoice's PDF, rendered again from its stored row when the file is missing.
+
+    The amounts are computed again from the row and must equal the issued ones; if the
+    issuer's country has changed since, the old PDF cannot be reproduced and we say so.
+    """
+    path = Path(invoice.pdf_path)
+    if path.is_file():
+        return path
+    if invoice.row_json is None:
+        raise InvoiceError(f"the PDF of batch invoice {invoice.number} is missing ({path}) and it was "
+                           "issued before rows were kept: run its CSV row again under a new number")
+    row = BatchRow.from_json(invoice.row_json)
+    amounts = row.amounts(settings.issuer.country)
+    if (amounts.subtotal, amounts.vat, amounts.total) != (invoice.subtotal, invoice.vat, invoice.total):
+        raise InvoiceError(f"batch invoice {invoice.number}: its row now gives € {amounts.total:.2f}, "
+                           f"not the € {invoice.total:.2f} issued; the PDF was not rendered again")
+    write_atomic(path, render_invoice_pdf(_document(row, invoice.number, invoice.issue_date, settings)))
+    log.warning("batch invoice %s: PDF was missing, rendered again from its stored row", invoice.number)
+    return path
+
+
+def batch_pdf(db: Database, number: str, settings: Settings) -> Path:
+    """`invoices batch-pdf NUMBER`: the PDF's path, rendered again if it is missing."""
+    with db.reader() as session:
+        invoice = session.scalars(select(BatchInvoice).where(BatchInvoice.number == number,
+                                                             BatchInvoice.issuer == settings.issuer.code)).first()
+    if invoice is None:
+        raise InvoiceNotFound(f"no batch invoice {number}")
+    return ensure_batch_pdf(invoice, settings)
+
+
 def build_monthly_zip(db: Database, settings: Settings, client_id: str, period: str) -> Path:
     """(Re)write the client's ZIP of the month from its archived PDFs."""
     with db.reader() as session:
@@ -152,7 +190,7 @@ def build_monthly_zip(db: Database, settings: Settings, client_id: str, period: 
             BatchInvoice.client_id == client_id, BatchInvoice.period == period).order_by(BatchInvoice.seq)))
     year, month = (int(part) for part in period.split("-"))
     target = downloads_dir(settings) / monthly_zip_name(client_id, year, month)
-    pdfs = ((f"{invoice.number}.pdf", Path(invoice.pdf_path).read_bytes()) for invoice in invoices)
+    pdfs = ((f"{invoice.number}.pdf", ensure_batch_pdf(invoice, settings).read_bytes()) for invoice in invoices)
     return zip_monthly(pdfs, target, modified=datetime.combine(date(year, month, 1), time(0)))
 
 

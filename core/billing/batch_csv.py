@@ -8,13 +8,14 @@ and sending are the caller's; `zip_monthly` bundles the month's PDFs.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -89,6 +90,20 @@ class BatchRow:
 
     def amounts(self, issuer_country: str = "NL") -> InvoiceAmounts:
         return compute_amounts([self.invoice_line()], self.vat_rule(issuer_country))
+
+    def to_json(self) -> str:
+        """The row as stored with its invoice (Decimals as exact strings)."""
+        return json.dumps({k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()},
+                          ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> BatchRow:
+        data = json.loads(text)
+        for name in ("quantity", "unit_price"):
+            data[name] = Decimal(data[name])
+        data["vat_rate"] = None if data["vat_rate"] is None else Decimal(data["vat_rate"])
+        data["address_lines"] = tuple(data["address_lines"])
+        return cls(**data)
 
 
 @dataclass(frozen=True)

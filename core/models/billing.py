@@ -157,6 +157,7 @@ class BatchInvoice(Base):
     total: Mapped[Decimal]
     reverse_charge: Mapped[bool] = mapped_column(Boolean, default=False)
     pdf_path: Mapped[str] = mapped_column(String(500))
+    row_json: Mapped[str | None] = mapped_column(Text)  # the CSV row, to render the PDF again
     source: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from core.billing import invoices as inv
-from core.billing.batch import run_batch
+from core.billing.batch import batch_pdf, run_batch
 from core.billing.mail import local_today, send_invoice_mail
 from core.billing.payments import (
     customer_balances,
@@ -278,6 +278,20 @@ def invoices_batch(ctx: click.Context, file: Path, issue_date: str | None, send:
             click.echo(f"mail: {mail}")
     if result.errors:
         ctx.exit(EXIT_FAILED)
+
+
+@invoices_group.command("batch-pdf")
+@click.argument("number")
+@click.pass_context
+def invoices_batch_pdf(ctx: click.Context, number: str) -> None:
+    """Print the path of a batch invoice's PDF, rendered again from its row if the file is missing."""
+    rt = runtime(ctx)
+    try:
+        click.echo(batch_pdf(rt.db, number, rt.settings))
+    except inv.InvoiceNotFound as exc:
+        raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+    except inv.InvoiceError as exc:
+        raise CliError(str(exc), EXIT_FAILED) from exc
 
 
 # -- payments, balances, revenues --------------------------------------------------------------
