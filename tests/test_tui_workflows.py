@@ -114,6 +114,19 @@ async def test_a_few_letters_complete_the_customer_code(rt: Runtime) -> None:
         assert "ACME 2026-10: version 2" in status_line(app)
 
 
+async def test_the_tasks_customer_filter_completes_codes_too(rt: Runtime) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        assert isinstance(app.screen, TasksScreen)
+        await pilot.press("slash", "a", "c")
+        await settle(pilot)
+        await pilot.press("right")
+        await settle(pilot)
+        assert app.screen.query_one("#filter-customer", Input).value == "ACME"
+
+
 async def test_cancelled_confirmation_changes_nothing(rt: Runtime) -> None:
     app = app_for(rt)
     async with app.run_test(size=SIZE) as pilot:

@@ -29,6 +29,7 @@ from expensis_tui.messages import ActionDone, StepsLoaded, TaskDetailLoaded, Tas
 from expensis_tui.screens.base import PagedScreen, age, if_answered
 from expensis_tui.screens.dashboard import status_text
 from expensis_tui.widgets.confirm import ConfirmScreen
+from expensis_tui.widgets.customer_suggester import suggest_customers
 from expensis_tui.widgets.keyed_table import Column, KeyedTable
 from expensis_tui.widgets.text_view import TextViewScreen
 
@@ -77,6 +78,7 @@ class TasksScreen(PagedScreen):
     def on_mount(self) -> None:
         self.show_filter()
         self.query_one(KeyedTable).focus()
+        suggest_customers(self, self.query_one("#filter-customer", Input), self.rt.db)
 
     def show_filter(self) -> None:
         what = "sync tasks" if self.listing == "tasks" else "workflow steps"

@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 
 from core import profiles
 from core.bus.queries import workflow_of, workflow_state
-from core.lookup import NotFound, customer_names, partner_by_name
+from core.lookup import NotFound, partner_by_name
 from core.rating.cycles import month_labels
 from core.totals import diff_totals, preview_recalculation, totals_version
 from core.views.follow import Progress, Waker, follow_workflows
@@ -36,7 +36,7 @@ from core.workflows.totals import request_partner_recalculation, request_recalcu
 from expensis_tui.messages import DiffLoaded, ProgressUpdate, TotalsLoaded
 from expensis_tui.screens.base import ConsoleScreen, if_answered
 from expensis_tui.widgets.confirm import ConfirmScreen
-from expensis_tui.widgets.customer_suggester import CustomerSuggester
+from expensis_tui.widgets.customer_suggester import CustomerSuggester, suggest_customers
 from expensis_tui.widgets.form import Field, FormScreen, Values
 from expensis_tui.widgets.keyed_table import KeyedTable
 from expensis_tui.widgets.month_picker import ChoiceScreen
@@ -113,16 +113,7 @@ class TotalsScreen(ConsoleScreen):
         today = self.now().astimezone(self.zone).date()
         self.query_one("#cycle", Input).value = f"{today:%Y-%m}"
         self.query_one(KeyedTable).focus()
-        self.load_customer_names()
-
-    @work(thread=True, exit_on_error=False, group="names", description="Reading customer codes")
-    def load_customer_names(self) -> None:
-        with self.rt.db.reader() as session:
-            names = customer_names(session)
-        self.app.call_from_thread(self._set_suggester, CustomerSuggester(names))
-
-    def _set_suggester(self, suggester: CustomerSuggester) -> None:
-        self.query_one("#customer", Input).suggester = suggester
+        suggest_customers(self, self.query_one("#customer", Input), self.rt.db)
 
     @on(Input.Changed, "#customer")
     def customer_typed(self, event: Input.Changed) -> None:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+from typing import Any
 
+from textual.screen import Screen
 from textual.suggester import Suggester
+from textual.widgets import Input
+
+from core.db import Database
+from core.lookup import customer_names
 
 
 class CustomerSuggester(Suggester):
@@ -32,3 +38,15 @@ class CustomerSuggester(Suggester):
 
     async def get_suggestion(self, value: str) -> str | None:
         return self.code_for(value)
+
+
+def suggest_customers(screen: Screen[Any], field: Input, db: Database) -> None:
+    """Give `field` customer-code completion once the codes are read (in a worker)."""
+
+    def read() -> None:
+        with db.reader() as session:
+            suggester = CustomerSuggester(customer_names(session))
+        screen.app.call_from_thread(setattr, field, "suggester", suggester)
+
+    screen.run_worker(read, thread=True, group="names", exit_on_error=False,
+                      description="Reading customer codes")
