@@ -237,15 +237,15 @@ class Bus:
         `continue_chain` is False when the handler routed its chain onward itself.
         """
         now = self.clock()
-        result = session.execute(_COMPLETE, {"mid": message.id, "owner": message.lease_owner,
-                                             "now": now})
+        conn = session.connection()  # Core, not the ORM's execute: this runs for every message
+        result = conn.execute(_COMPLETE, {"mid": message.id, "owner": message.lease_owner, "now": now})
         if affected(result) != 1:
             raise LeaseLost(f"message {message.id} was taken over by another worker")
         chain = json.loads(message.chain) if continue_chain else []
         if chain:
             head, rest = chain[0], chain[1:]
             command_id = str(uuid.uuid4())
-            session.execute(_INSERT, dict(
+            conn.execute(_INSERT, dict(
                 command_id=command_id, command_type=head["type"], payload=json.dumps(head["payload"]),
                 chain=json.dumps(rest), workflow_id=message.workflow_id, parent_id=message.id,
                 status=QUEUED, attempts=0, max_attempts=self.max_attempts, available_at=now,
