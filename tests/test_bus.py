@@ -177,15 +177,15 @@ def test_an_expired_lease_is_claimed_before_newer_queued_work_and_queued_work_ol
     assert [m.id for m in iter(lambda: bus.claim("w2"), None)] == [expired, earlier, later]
 
 
-def test_a_claim_reads_the_due_index_in_order_without_sorting(db: Database) -> None:
+def test_claims_read_the_due_index_in_order_and_updates_by_id_use_the_primary_key(db: Database) -> None:
     # `status IN (queued, running)` made MariaDB scan and filesort every due row, locking
     # each, and the claims deadlocked with completions (a message ran twice, CI, 2026-11-21).
-    from core.bus.bus import _CLAIM_OLDEST, _PICK_LOCKED
+    from core.bus.bus import _CLAIM_OLDEST, _COMPLETE, _PICK_LOCKED, _RENEW
 
     def explain(statement: Any, prefix: str) -> list[Any]:
         sql = statement.compile(dialect=conn.dialect)  # the plan, not the values, is checked
         at = "2026-03-01 00:00:00"
-        values = sql.construct_params({"owner": "w", "now": at, "lease_until": at})
+        values = sql.construct_params({"owner": "w", "now": at, "lease_until": at, "mid": 1})
         args = values if sql.positiontup is None else tuple(values[k] for k in sql.positiontup)
         return conn.exec_driver_sql(f"{prefix} {sql}", args).all()
 
@@ -194,6 +194,9 @@ def test_a_claim_reads_the_due_index_in_order_without_sorting(db: Database) -> N
             for pick in _PICK_LOCKED:
                 (row,) = explain(pick, "EXPLAIN")
                 assert row.key == "ix_message_due" and "filesort" not in row.Extra, row
+            for by_id in (_COMPLETE, _RENEW):  # not a range over every running message: deadlocks
+                (row,) = explain(by_id, "EXPLAIN")
+                assert row.key == "PRIMARY", row
         else:
             plan = " | ".join(r[3] for r in explain(_CLAIM_OLDEST, "EXPLAIN QUERY PLAN"))
             assert "TEMP B-TREE" not in plan and plan.count("INDEX ix_message_due") == 2, plan

@@ -18,7 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    CursorResult,
+    Result,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
@@ -77,6 +88,16 @@ def _oldest(status: str) -> Select[tuple[int]]:
 
 
 _OLDEST_EXPIRED, _OLDEST_QUEUED = _oldest(RUNNING), _oldest(QUEUED)
+
+
+def _one(message_id: Any) -> Update:
+    """An UPDATE of one message by id. MariaDB plans `id = ? AND status = ?` as a range
+    over (status, available_at) when status is being changed, locking every row of that
+    status: two completions then deadlocked. The primary key is forced on MySQL/MariaDB."""
+    statement = update(T).where(T.c.id == message_id)
+    for dialect in ("mysql", "mariadb"):
+        statement = statement.with_hint("FORCE INDEX (PRIMARY)", dialect_name=dialect)
+    return statement
 _TAKE = {"status": RUNNING, "lease_owner": bindparam("owner"), "available_at": bindparam("lease_until"),
          "attempts": T.c.attempts + 1, "started_at": bindparam("now")}
 _CLAIM_OLDEST = (update(T)
@@ -85,11 +106,11 @@ _CLAIM_OLDEST = (update(T)
                  .values(**_TAKE).returning(*_CLAIM_COLUMNS))
 _PICK_LOCKED = (_OLDEST_EXPIRED.with_for_update(skip_locked=True),
                 _OLDEST_QUEUED.with_for_update(skip_locked=True))
-_CLAIM_BY_ID = update(T).where(T.c.id == bindparam("mid")).values(**_TAKE)
+_CLAIM_BY_ID = _one(bindparam("mid")).values(**_TAKE)
 _CLAIMED_ROW = select(*_CLAIM_COLUMNS).where(T.c.id == bindparam("mid"))
-_MINE = (T.c.id == bindparam("mid")) & (T.c.status == RUNNING) & (T.c.lease_owner == bindparam("owner"))
-_RENEW = update(T).where(_MINE).values(available_at=bindparam("lease_until"))
-_COMPLETE = update(T).where(_MINE).values(status=DONE, finished_at=bindparam("now"), lease_owner=None,
+_MINE = (T.c.status == RUNNING) & (T.c.lease_owner == bindparam("owner"))
+_RENEW = _one(bindparam("mid")).where(_MINE).values(available_at=bindparam("lease_until"))
+_COMPLETE = _one(bindparam("mid")).where(_MINE).values(status=DONE, finished_at=bindparam("now"), lease_owner=None,
                                           error=None, traceback=None)
 _INSERT = insert(T)
 
@@ -272,7 +293,7 @@ class Bus:
             kind = "failed"
         with self.db.transaction() as tx:
             result = tx.execute(
-                update(T).where(T.c.id == message.id, T.c.status == RUNNING,
+                _one(message.id).where(T.c.status == RUNNING,
                                 T.c.lease_owner == message.lease_owner)
                 .values(lease_owner=None, error=error[:4000], traceback=trace[-20000:], **values)
             )
@@ -286,7 +307,7 @@ class Bus:
         """Give a claimed message back unfinished (worker shutting down): it runs again soon."""
         with self.db.transaction() as tx:
             result = tx.execute(
-                update(T).where(T.c.id == message.id, T.c.status == RUNNING,
+                _one(message.id).where(T.c.status == RUNNING,
                                 T.c.lease_owner == message.lease_owner)
                 .values(status=QUEUED, lease_owner=None, available_at=self.clock(),
                         attempts=T.c.attempts - 1)
@@ -304,7 +325,7 @@ class Bus:
         Operator actions take the caller's `session`, so the role check, the change and
         its audit row commit together.
         """
-        return self._operate(update(T).where(T.c.id == message_id, T.c.status == FAILED)
+        return self._operate(_one(message_id).where(T.c.status == FAILED)
                              .values(status=QUEUED, attempts=0, available_at=self.clock(), finished_at=None),
                              "retrying", message_id, session) > 0
 
@@ -315,7 +336,7 @@ class Bus:
 
     def discard(self, message_id: int, session: Session | None = None) -> bool:
         """Drop a failed or waiting message (and with it the rest of its chain)."""
-        return self._operate(update(T).where(T.c.id == message_id, T.c.status.in_((FAILED, QUEUED)))
+        return self._operate(_one(message_id).where(T.c.status.in_((FAILED, QUEUED)))
                              .values(status=DISCARDED, finished_at=self.clock()),
                              "discarded", message_id, session) > 0
 
