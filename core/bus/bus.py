@@ -340,7 +340,7 @@ class Bus:
                              .values(status=DISCARDED, finished_at=self.clock()),
                              "discarded", message_id, session) > 0
 
-    def _operate(self, change: Any, kind: str, message_id: int, session: Session | None) -> int:
+    def _operate(self, change: Update, kind: str, message_id: int, session: Session | None) -> int:
         if session is None:
             with self.db.transaction() as own:
                 return self._operate(change, kind, message_id, own)

@@ -130,7 +130,7 @@ def _first_operator(session: Session) -> Iterator[bool]:
     if not _no_operators(session):
         yield False
         return
-    if session.get_bind().dialect.name != "mysql":
+    if session.get_bind().dialect.name == "sqlite":  # the named lock is MySQL/MariaDB's
         yield True
         return
     conn = session.connection()

@@ -118,14 +118,17 @@ class TotalsScreen(ConsoleScreen):
     @on(Input.Changed, "#customer")
     def customer_typed(self, event: Input.Changed) -> None:
         """Name the customer the typed code would choose (→ completes the code)."""
-        suggester = self.query_one("#customer", Input).suggester
-        if not isinstance(suggester, CustomerSuggester) or not event.value.strip():
+        suggester, typed = event.input.suggester, event.value.strip()
+        if not isinstance(suggester, CustomerSuggester) or not typed:
             return
-        code = suggester.code_for(event.value.strip())
-        self.query_one("#status-line", Label).update(
-            f"{code} · {suggester.names[code]}" + ("" if code.casefold() == event.value.strip().casefold()
-                                                   else " · → completes the code")
-            if code is not None else f"no customer code starts with {event.value.strip()!r}")
+        code = suggester.code_for(typed)
+        if code is None:
+            hint = f"no customer code starts with {typed!r}"
+        else:
+            hint = f"{code} · {suggester.names[code]}"
+            if code.casefold() != typed.casefold():
+                hint += " · → completes the code"
+        self.query_one("#status-line", Label).update(hint)
 
     def load(self) -> None:
         if self.cycle is not None:
