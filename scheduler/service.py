@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -27,11 +27,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from core.clock import Clock, system_clock
 from core.config import Settings
 from core.db import Database
 from core.models import SchedulerTick
 from scheduler.jobs import JobSpec, job_specs, last_fire_time, run_spec, time_zone
-from scheduler.lease import Clock, L, LeaderLease
+from scheduler.lease import L, LeaderLease
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -154,6 +155,7 @@ class SchedulerService:
         self.specs = list(specs) if specs is not None else job_specs(
             runtime.settings, probe_every_s=probe_every_s)
         self.lease = LeaderLease(runtime.db, holder=holder, ttl_s=ttl_s, clock=clock)
+        self.clock: Clock = clock or system_clock  # catch-up and status read this clock, never the OS one
         self.interval = max(0.1, ttl_s / 3)
         self._by_name = {spec.name: spec for spec in self.specs}
         self._scheduler: BackgroundScheduler | None = None
@@ -162,6 +164,7 @@ class SchedulerService:
         self._thread: threading.Thread | None = None
         self._renewed_at = 0.0  # monotonic time of the last successful acquire/renew
         self._listeners: list[Callable[[JobRun], None]] = []
+        self.caught_up = threading.Event()  # set when the catch-up run after a promotion has ended
 
     @property
     def holder(self) -> str:
@@ -216,6 +219,7 @@ class SchedulerService:
             return self.is_leader
 
     def _promote(self) -> None:
+        self.caught_up.clear()
         tz = time_zone(self.runtime.settings)
         scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
@@ -295,7 +299,7 @@ class SchedulerService:
         A job is caught up only if it ran before the missed time (a fresh install does
         not issue last month's invoices on its first start) and nobody ran that time.
         """
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         runs = []
         for spec in self.specs:
             missed = last_fire_time(spec, now)
@@ -315,7 +319,10 @@ class SchedulerService:
         return latest is not None and latest < fire_time
 
     def _catch_up_job(self, fire_time: datetime | None = None) -> None:
-        self.catch_up()
+        try:
+            self.catch_up()
+        finally:
+            self.caught_up.set()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -329,7 +336,7 @@ class SchedulerService:
             jobs = [(s.name, by_id[s.name].astimezone(tz) if by_id.get(s.name) else None)
                     for s in self.specs]
         else:
-            jobs = next_runs(self.runtime.settings, datetime.now(UTC), self.specs)
+            jobs = next_runs(self.runtime.settings, self.clock(), self.specs)
         return SchedulerStatus(
             is_leader=self.is_leader,
             leader_holder=info.holder if info else None,

@@ -163,6 +163,7 @@ def test_a_new_leader_catches_up_a_daily_run_missed_while_nobody_led(rt: Runtime
     a = SchedulerService(rt, clock=clock, holder="host-a:1", ttl_s=30, specs=DAILY)
     try:
         assert a.step()
+        assert a.caught_up.wait(10)  # the promotion's own catch-up ran on the frozen clock
         assert a.catch_up(NOW) == []  # never ran here: a fresh install does not catch up
         assert a.fire("daily", yesterday).outcome == "done"  # the old leader's last run
         (run,) = a.catch_up(NOW)
