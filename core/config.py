@@ -96,8 +96,11 @@ class Settings:
 
     @property
     def operator_name(self) -> str:
-        if self.operator:
-            return self.operator
+        """The operator asked for (before the access check in core.security.roles)."""
+        return self.operator or self.os_user
+
+    @property
+    def os_user(self) -> str:
         try:
             return os.getlogin()
         except OSError:
