@@ -200,3 +200,35 @@ def test_an_existing_install_readable_by_others_is_tightened_with_a_warning(
 
 def test_every_action_in_the_table_has_a_role() -> None:
     assert set(ACTIONS) == {a.value for a in Action}
+
+
+# -- the console ------------------------------------------------------------------------------
+
+@pytest.mark.anyio
+async def test_console_refusals_are_audited_like_the_clis(rt: Runtime) -> None:
+    from dataclasses import replace
+
+    from expensis_tui.app import ExpensisApp
+    from expensis_tui.showcase import frozen_clock, settle
+
+    viewer = Runtime(replace(rt.settings, operator="vera"))  # the same database
+    try:
+        app = ExpensisApp(viewer, start_services=False, clock=frozen_clock)
+        notes: list[str] = []
+        async with app.run_test(size=(100, 30)) as pilot:
+            for screen_key, action_key in (("4", "p"), ("3", "r"), ("3", "d")):
+                await pilot.press(screen_key)
+                await settle(pilot)
+                await pilot.press(action_key)
+                await settle(pilot)
+                await app.workers.wait_for_complete()
+                notes += [str(n.message) for n in app._notifications]
+            await pilot.press("6", "ctrl+p", *"activate an add-on", "enter")  # the palette
+            await settle(pilot)
+            await app.workers.wait_for_complete()
+            notes += [str(n.message) for n in app._notifications]
+    finally:
+        viewer.close()
+    assert denials(rt) == [("vera", "totals.partner_recalculate"), ("vera", "messages.retry"),
+                           ("vera", "messages.discard"), ("vera", "addons.activate")]
+    assert any("vera is a viewer; partner recalculations need the operator role" in n for n in notes), notes
