@@ -34,8 +34,7 @@ class Runtime:
     @cached_property
     def db(self) -> Database:
         url = self.settings.database_url
-        if not self.settings.db_url or self.create:
-            private_dir(self.settings.data_dir)  # our own directory: made, and kept, 0700
+        private_dir(self.settings.data_dir)  # our own directory (exports, logs...): made, and kept, 0700
         db = Database(url, create=self.create)
         try:
             db.check()
