@@ -95,7 +95,7 @@ def test_a_full_disk_is_one_line_exit_1_and_committed_rows_stay(
     csv = write_cdrs(tmp_path / "big.csv", rows, HEADER)
     code, _, err = invoke("--data-dir", str(small_disk), "--operator", "alice", "cdr", "import", str(csv),
                           "--provider", "kpn_sp16")
-    assert code == 1 and one_line(err) and err.startswith("error: disk full: "), err
+    assert code == 1 and one_line(err) and err.startswith("error: disk full ("), err
     db = Database(f"sqlite:///{small_disk / 'expensis.sqlite3'}")
     try:
         with db.reader() as s:

@@ -44,7 +44,7 @@ def disk_full(exc: BaseException) -> str | None:
         text = str(orig).lower()
         if (isinstance(orig, OSError) and orig.errno == errno.ENOSPC) or "disk is full" in text \
                 or "disk full" in text or getattr(orig, "args", (None,))[:1] in ((1021,), (1114,)):
-            return f"disk full: {orig}; rows committed before it are kept, free space and run it again"
+            return f"disk full ({orig}): what was committed before it is kept; free some space and run it again"
         seen = seen.__cause__ or seen.__context__
     return None
 
