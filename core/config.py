@@ -70,6 +70,7 @@ class Settings:
     payment_terms_days: int = 14
     vat_rate: Decimal = Decimal("21")
     operator: str = ""
+    allow_operator_override: bool = False  # let --operator name someone other than the OS user
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     issuer: IssuerSettings = field(default_factory=IssuerSettings)
 
@@ -95,8 +96,11 @@ class Settings:
 
     @property
     def operator_name(self) -> str:
-        if self.operator:
-            return self.operator
+        """The operator asked for (before the access check in core.security.roles)."""
+        return self.operator or self.os_user
+
+    @property
+    def os_user(self) -> str:
         try:
             return os.getlogin()
         except OSError:
@@ -124,7 +128,8 @@ def _coerce(name: str, raw: Any, default: Any) -> Any:
         raise ConfigError(f"setting {name!r}: cannot use {raw!r} ({exc})") from exc
 
 
-def _merge(obj: Any, values: dict[str, Any], prefix: str = "") -> Any:
+def _merge(obj: Any, values: dict[str, Any], prefix: str = "", *, strict: bool = True) -> Any:
+    """`values` over `obj`; an unknown name is an error when `strict` (files, options), else skipped."""
     changes: dict[str, Any] = {}
     for f in fields(obj):
         if f.name not in values:
@@ -134,11 +139,11 @@ def _merge(obj: Any, values: dict[str, Any], prefix: str = "") -> Any:
         if hasattr(current, "__dataclass_fields__"):
             if not isinstance(raw, dict):
                 raise ConfigError(f"setting [{prefix}{f.name}] must be a table")
-            changes[f.name] = _merge(current, raw, f"{f.name}.")
+            changes[f.name] = _merge(current, raw, f"{f.name}.", strict=strict)
         else:
             changes[f.name] = _coerce(prefix + f.name, raw, current)
     unknown = set(values) - {f.name for f in fields(obj)}
-    if unknown:
+    if unknown and strict:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(prefix + u for u in unknown))}")
     return replace(obj, **changes)
 
@@ -176,7 +181,9 @@ def load_settings(
             raise ConfigError(f"config file {cfg_path}: {exc}") from exc
         settings = _merge(settings, file_values)
         settings = replace(settings, config_file=cfg_path)
-    settings = _merge(settings, _env_values(env))
+    # The environment holds other tools' EXPENSIS_* names too (EXPENSIS_SKIP_MARIADB): only
+    # the declared ones are read. A typo in the config file is still an error that names it.
+    settings = _merge(settings, _env_values(env), strict=False)
     cli: dict[str, Any] = dict(overrides or {})
     if data_dir is not None:
         cli["data_dir"] = data_dir

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from core.security.files import PRIVATE_FILE, private_dir, private_file, tighten
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -41,27 +44,70 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql(mode)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    if url.startswith("sqlite"):
-        if url not in ("sqlite://", "sqlite:///:memory:"):
-            Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=10, max_overflow=20, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    if url.startswith("mysql") or url.startswith("mariadb"):
-        return create_engine(url, isolation_level="READ COMMITTED", pool_pre_ping=True,
+SUPPORTED = "SQLite (sqlite:///path/to/file.sqlite3) or MariaDB/MySQL (mysql+pymysql://user@host/name)"
+
+
+def parse_url(url: str) -> URL:
+    """The URL of a supported database, or DatabaseUnavailable saying what is wrong with it."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUnavailable(f"database URL {safe_url(url)!r} cannot be read: use {SUPPORTED}") from None
+    if parsed.get_backend_name() not in ("sqlite", "mysql", "mariadb"):
+        raise DatabaseUnavailable(f"database {parsed.get_backend_name()!r} ({safe_url(url)}) is not "
+                                  f"supported: use {SUPPORTED}")
+    return parsed
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL (None in memory)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def prepare_sqlite_file(path: Path, *, create: bool) -> None:
+    """The database file, 0600 with its WAL/SHM files; its directory is made only when asked.
+
+    A typo in a path must not quietly become a new, empty database that a daemon then leads.
+    SQLite gives the -wal/-shm files the database file's mode, so creating it 0600 covers them.
+    """
+    if not path.parent.is_dir():
+        if not create:
+            raise DatabaseUnavailable(f"no such directory: {path.parent} (for database {path.name}); "
+                                      "`expensis db upgrade --create` creates it")
+        private_dir(path.parent)
+    private_file(path)
+    for extra in ("-wal", "-shm"):
+        tighten(path.with_name(path.name + extra), PRIVATE_FILE)
+
+
+def make_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
+    parsed = parse_url(url)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            path = sqlite_file(parsed)
+            if path is not None:
+                prepare_sqlite_file(path, create=create)
+            engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30},
+                                   pool_size=10, max_overflow=20, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
+            return engine
+        return create_engine(parsed, isolation_level="READ COMMITTED", pool_pre_ping=True,
                              pool_recycle=3600, pool_size=10, max_overflow=20, **kwargs)
-    return create_engine(url, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise DatabaseUnavailable(f"database {safe_url(url)}: driver not installed ({exc})") from exc
 
 
 class Database:
     """An engine plus the session factories every layer uses."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, create: bool = True, **engine_kwargs: Any) -> None:
+        """`create`: make a SQLite file's missing directory (0700). The runtime passes False
+        for a path the operator typed, so a typo is refused rather than made a new database."""
         self.url = url
-        self.engine = make_engine(url, **engine_kwargs)
+        self.engine = make_engine(url, create=create, **engine_kwargs)
         self.reader_engine = self.engine.execution_options(readonly=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.readers = sessionmaker(self.reader_engine, expire_on_commit=False)
@@ -115,8 +161,6 @@ def describe_db_error(url: str, exc: BaseException) -> str:
 
 def safe_url(url: str) -> str:
     """The URL without its password, for messages and logs."""
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a malformed URL is still shown, minus nothing secret

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.bus import Bus
 from core.bus.queries import get_message
 from core.security import audit
-from core.security.roles import require
+from core.security.roles import Action, require
 
 
 def _target(bus: Bus, message_id: int) -> str:
@@ -35,19 +35,19 @@ def _act(bus: Bus, action: str, change: Callable[[int, Session], bool], message_
 
 def retry_message(bus: Bus, message_id: int, *, operator: str) -> bool:
     """Queue a failed message again (fresh attempts); False if it was not failed."""
-    return _act(bus, "messages.retry", bus.retry, message_id, operator)
+    return _act(bus, Action.MESSAGES_RETRY, bus.retry, message_id, operator)
 
 
 def discard_message(bus: Bus, message_id: int, *, operator: str) -> bool:
     """Drop a failed or waiting message and the rest of its chain; False if neither."""
-    return _act(bus, "messages.discard", bus.discard, message_id, operator)
+    return _act(bus, Action.MESSAGES_DISCARD, bus.discard, message_id, operator)
 
 
 def retry_all_failed(bus: Bus, *, operator: str) -> int:
     """Queue every failed message again; returns how many."""
     with bus.db.transaction() as session:
-        require(session, operator, "messages.retry", target="all failed messages")
+        require(session, operator, Action.MESSAGES_RETRY, target="all failed messages")
         count = bus.retry_all_failed(session)
-        audit.record(session, operator=operator, action="messages.retry", target="all failed messages",
+        audit.record(session, operator=operator, action=Action.MESSAGES_RETRY, target="all failed messages",
                      detail=f"{count} message(s) queued again")
     return count

@@ -18,13 +18,13 @@ from core.security.roles import NotAllowed  # noqa: F401  (the console catches i
 from core.security.secrets import SecretBox
 
 # Role actions (DESIGN.md "Operators and security"): viewer reads, operator runs, admin configures.
-SYNC_START: Final = "sync.start"
-PROFILE_ACTIVATE: Final = "profile.activate"
-PROFILE_SCHEDULE: Final = "profile.schedule"
-PROFILE_CREDENTIALS: Final = "profile.credentials"
-TOTALS_RECALCULATE: Final = "totals.recalculate"
-TASK_RETRY: Final = "task.retry"
-TASK_DISCARD: Final = "task.discard"
+SYNC_START: Final = roles.Action.SYNC_START
+PROFILE_ACTIVATE: Final = roles.Action.PROFILE_ACTIVATE
+PROFILE_DEACTIVATE: Final = roles.Action.PROFILE_DEACTIVATE
+PROFILE_SCHEDULE: Final = roles.Action.PROFILE_SCHEDULE
+PROFILE_CREDENTIALS: Final = roles.Action.PROFILE_CREDENTIALS
+TOTALS_RECALCULATE: Final = roles.Action.TOTALS_RECALCULATE
+TOTALS_PARTNER_RECALCULATE: Final = roles.Action.TOTALS_PARTNER_RECALCULATE
 
 MIN_INTERVAL, MAX_INTERVAL = 5, 60 * 24 * 92
 
@@ -52,12 +52,11 @@ def set_active(db: Database, profile_id: int, active: bool, *, operator: str) ->
     """Activate or deactivate a profile; returns whether anything changed."""
     with db.transaction() as session:
         profile = _profile(session, profile_id)
-        roles.require(session, operator, PROFILE_ACTIVATE, target=profile.name)
+        action = PROFILE_ACTIVATE if active else PROFILE_DEACTIVATE
+        roles.require(session, operator, action, target=profile.name)
         changed = profile.active != active
         profile.active = active
-        audit.record(session, operator=operator,
-                     action="profile.activate" if active else "profile.deactivate",
-                     target=profile.name, detail=None if changed else "no change")
+        audit.record(session, operator=operator, action=action, target=profile.name, detail=None if changed else "no change")
     return changed
 
 
@@ -76,7 +75,7 @@ def update_schedule(db: Database, profile_id: int, interval_minutes: int, next_s
         profile.interval_minutes = interval_minutes
         profile.next_sync_date = next_sync_date
         nxt = next_sync_date.isoformat(timespec="minutes") if next_sync_date else "next tick"
-        audit.record(session, operator=operator, action="profile.schedule", target=profile.name,
+        audit.record(session, operator=operator, action=PROFILE_SCHEDULE, target=profile.name,
                      detail=f"every {interval_minutes} min, next {nxt} "
                             f"(was every {before[0]} min)")
 
@@ -99,6 +98,6 @@ def update_credentials(db: Database, profile_id: int, credentials: dict[str, str
         changed = sorted(name for name in merged if current.get(name) != merged[name])
         if changed:
             profile.credentials_encrypted = secrets.encrypt(merged)
-        audit.record(session, operator=operator, action="profile.credentials", target=profile.name,
+        audit.record(session, operator=operator, action=PROFILE_CREDENTIALS, target=profile.name,
                      detail=f"changed: {', '.join(changed)}" if changed else "no change")
     return changed

@@ -168,8 +168,9 @@ class ExpensisApp(App[None]):
         await self.action_go(mode)
         screen = self.screen
         if not screen.check_action(action, ()):  # a key shown disabled for this operator's role
-            needed = getattr(screen, "ROLE_ACTIONS", {}).get(action, action)
-            self.notify(f"not allowed for role {self.role}: {needed}", severity="warning")
+            needed = getattr(screen, "ROLE_ACTIONS", {}).get(action)
+            if isinstance(screen, ConsoleScreen) and needed is not None:
+                screen.refuse(needed)  # shown and audited `denied`, as core's refusals are
             return
         await screen.run_action(action)
 

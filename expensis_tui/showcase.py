@@ -60,7 +60,7 @@ def frozen_clock() -> datetime:
 
 
 def settings_for(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, operator=OPERATOR, workers=2)
+    return Settings(data_dir=data_dir, operator=OPERATOR, allow_operator_override=True, workers=2)
 
 
 def ago(**delta: float) -> datetime:

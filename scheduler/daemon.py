@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from core.bus import WorkerPool
 from core.config import Settings
+from core.security.files import PrivateRotatingFileHandler, private_dir
 from scheduler.service import SchedulerService
 
 if TYPE_CHECKING:
@@ -34,13 +35,13 @@ QUIET_LOGGERS = ("apscheduler", "httpx", "httpcore")  # a line per job run or re
 
 def configure_logging(settings: Settings, level: int = logging.INFO) -> Path:
     """Add the rotating log file (and stderr, if nothing logs there yet); returns the file."""
-    settings.logs.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.logs)
     path = settings.logs / LOG_FILE
     root = logging.getLogger()
     if not any(isinstance(h, RotatingFileHandler) and Path(h.baseFilename) == path.resolve()
                for h in root.handlers):
-        handler = RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS,
-                                      encoding="utf-8")
+        handler = PrivateRotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS,
+                                             encoding="utf-8")
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         root.addHandler(handler)
     if not any(isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr

@@ -30,6 +30,8 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith("EXPENSIS_") and key not in ("EXPENSIS_TEST_MARIADB", "EXPENSIS_SKIP_MARIADB"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("EXPENSIS_CONFIG", str(tmp_path / "no-config.toml"))
+    # Tests act as alice, bob, vera... whoever runs them: the setting, not a weaker check.
+    monkeypatch.setenv("EXPENSIS_ALLOW_OPERATOR_OVERRIDE", "1")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
 

@@ -322,7 +322,8 @@ def test_a_later_request_for_the_same_addon_waits_for_the_earlier(world: AddonWo
 def test_a_viewer_is_refused_in_core_and_on_the_bus(world: AddonWorld) -> None:
     register(world.db, vic="viewer", olga="operator")
     ids = list(world.subscriptions.values())
-    with pytest.raises(NotAllowed, match="not allowed for role operator: addons.change"):
+    with pytest.raises(NotAllowed, match=r"olga is an operator; add-on activations need the admin role "
+                                         r"\(addons.activate\)"):
         activate_addons(world.bus, world.customer_id, ids, "DATA-10GB", operator="olga")
 
     # a command that reaches the bus without the check (or outlived a role change)
@@ -331,10 +332,10 @@ def test_a_viewer_is_refused_in_core_and_on_the_bus(world: AddonWorld) -> None:
     with world.db.reader() as s:
         message = s.scalars(select(Message).where(Message.command_type == "ActivateRoutitAddons")).one()
     assert message.status == "failed" and message.attempts == 1
-    assert "not allowed for role viewer: addons.change" in (message.error or "")
+    assert "vic is a viewer; add-on activations need the admin role (addons.activate)" in (message.error or "")
     assert world.logs() == []
-    assert audit_actions(world.db)[-2:] == [("olga", "addons.change", "denied"),
-                                            ("vic", "addons.change", "denied")]
+    assert audit_actions(world.db)[-2:] == [("olga", "addons.activate", "denied"),
+                                            ("vic", "addons.activate", "denied")]
 
 
 # -- catalogue and validation ----------------------------------------------------------------
@@ -386,6 +387,6 @@ def test_cli_activate_wait_list_log_backlog(sandbox: SandboxServer, clock: Froze
     assert code == 0 and "no add-on requests waiting" in out
 
     code, out, err = cli("vic", "addons", "cancel", "ROUTIT", "--addon", "DATA-10GB", numbers[0])
-    assert code == EXIT_NOT_ALLOWED and "error: not allowed for role viewer: addons.change" in err
+    assert code == EXIT_NOT_ALLOWED and "error: vic is a viewer; add-on cancellations need the admin role (addons.cancel)" in err
     code, out, err = cli(ADMIN, "addons", "activate", "ROUTIT", "--addon", "DATA-10GB", "+31600000000")
     assert code == 1 and "not a subscription" in err

@@ -41,6 +41,8 @@ from tests.test_setup import EXAMPLE
 load_all()
 OCT = date(2026, 10, 1)
 
+VIC_RECALC = r"vic is a viewer; totals recalculations need the operator role \(totals.recalculate\)"
+
 
 def audit_rows(db: Database, **where: str) -> list[tuple[str, str, str, str]]:
     query = select(AuditLog.operator, AuditLog.action, AuditLog.target, AuditLog.result).order_by(AuditLog.id)
@@ -61,8 +63,8 @@ def register(db: Database, **roles: str) -> None:
 def test_the_role_ladder() -> None:
     assert allows(VIEWER, "sync.start") is False
     assert allows(OPERATOR, "sync.start") and allows(OPERATOR, "totals.recalculate")
-    assert not allows(OPERATOR, "addons.change") and not allows(OPERATOR, "setup.apply")
-    assert allows(ADMIN, "operators.manage") and allows(ADMIN, "messages.retry")
+    assert not allows(OPERATOR, "addons.activate") and not allows(OPERATOR, "setup.apply")
+    assert allows(ADMIN, "operators.add") and allows(ADMIN, "messages.retry")
     with pytest.raises(ValueError, match="unknown action"):
         allows(ADMIN, "sync.strat")
 
@@ -85,20 +87,22 @@ def test_a_refused_bootstrap_action_leaves_no_admin(db: Database) -> None:
 
 def test_denied_is_audited_and_survives_the_rollback(db: Database) -> None:
     register(db, alice=ADMIN, vic=VIEWER)
-    with pytest.raises(NotAllowed, match="not allowed for role viewer: totals.recalculate"), \
+    with pytest.raises(NotAllowed, match=VIC_RECALC), \
             db.transaction() as s:
         s.add(AuditLog(operator="vic", action="would-be-effect"))
         require(s, "vic", "totals.recalculate", target="ACME 2026-10")
     assert audit_rows(db) == [("vic", "totals.recalculate", "ACME 2026-10", "denied")]
     with db.reader() as s:
-        assert s.scalars(select(AuditLog.detail)).one() == "not allowed for role viewer: totals.recalculate"
+        assert s.scalars(select(AuditLog.detail)).one() == (
+            "vic is a viewer; totals recalculations need the operator role (totals.recalculate): "
+            "an admin runs `expensis operators set-role vic operator`")
 
 
 def test_unknown_operators_are_viewers_and_system_is_always_allowed(db: Database) -> None:
     register(db, alice=ADMIN)
     with db.transaction() as s:
-        assert require(s, SYSTEM, "operators.manage") == ADMIN
-    with pytest.raises(NotAllowed, match="role viewer"), db.transaction() as s:
+        assert require(s, SYSTEM, "operators.add") == ADMIN
+    with pytest.raises(NotAllowed, match="mallory is a viewer; syncs need the operator role"), db.transaction() as s:
         require(s, "mallory", "sync.start")
     assert [o.username for o in list_operators(db)] == ["alice"]
 
@@ -109,11 +113,11 @@ def test_core_functions_refuse_viewers(db: Database) -> None:
     ids = make_setup(db)
     register(db, alice=ADMIN, olga=OPERATOR, vic=VIEWER)
     bus = Bus(db, default_registry)
-    with pytest.raises(NotAllowed, match="not allowed for role viewer: totals.recalculate"):
+    with pytest.raises(NotAllowed, match=VIC_RECALC):
         request_recalculation(bus, ids["customer"], OCT, operator="vic")
     request_recalculation(bus, ids["customer"], OCT, operator="olga")
     box = SecretBox(SecretBox.generate_key())
-    with pytest.raises(NotAllowed, match="role operator: setup.apply"):
+    with pytest.raises(NotAllowed, match=r"an operator; setup changes need the admin role \(setup.apply\)"):
         apply_setup(db, EXAMPLE, secrets=box, operator="olga")
     assert apply_setup(db, EXAMPLE, secrets=box, operator="vic", dry_run=True).changed  # a look is fine
     with db.reader() as s:
@@ -128,7 +132,7 @@ def test_retry_and_discard_take_an_operator(db: Database) -> None:
     bus = Bus(db, default_registry)
     ids = make_setup(db)
     message_id = request_recalculation(bus, ids["customer"], OCT, operator="olga")
-    with pytest.raises(NotAllowed, match="role viewer: messages.discard"):
+    with pytest.raises(NotAllowed, match=r"a viewer; message discards need the operator role \(messages.discard\)"):
         discard_message(bus, message_id, operator="vic")
     assert retry_message(bus, message_id, operator="olga") is False  # queued, not failed
     assert discard_message(bus, message_id, operator="olga") is True
@@ -145,7 +149,8 @@ def test_first_added_operator_is_admin_whatever_was_asked(db: Database) -> None:
     assert role_of(db, "root") == VIEWER  # the person typing is not bootstrapped as well
     second = add_operator(db, "bob", OPERATOR, operator="alice")
     assert (second.role, second.bootstrapped) == (OPERATOR, False)
-    with pytest.raises(NotAllowed, match="role operator: operators.manage"):
+    with pytest.raises(NotAllowed, match=r"bob is an operator; new operators need the admin role \(operators.add\): "
+                                         r"an admin runs `expensis operators set-role bob admin`"):
         add_operator(db, "carol", ADMIN, operator="bob")
     with pytest.raises(RoleError, match="already exists"):
         add_operator(db, "bob", ADMIN, operator="alice")
@@ -202,9 +207,10 @@ def test_cli_refuses_with_exit_5_and_audits(data: Path) -> None:
 
     code, out, err = cli(data, "vic", "totals", "recalc", "ACME", "--cycle", "2026-10")
     assert code == EXIT_NOT_ALLOWED
-    assert "error: not allowed for role viewer: totals.recalculate" in err
+    assert ("error: vic is a viewer; totals recalculations need the operator role (totals.recalculate): "
+            "an admin runs `expensis operators set-role vic operator`") in err
     code, _, err = cli(data, "vic", "operators", "set-role", "vic", "admin")
-    assert code == EXIT_NOT_ALLOWED and "not allowed for role viewer: operators.manage" in err
+    assert code == EXIT_NOT_ALLOWED and "vic is a viewer; role changes need the admin role (operators.set_role)" in err
     code, _, err = cli(data, "vic", "messages", "retry", "--all-failed")
     assert code == EXIT_NOT_ALLOWED and "messages.retry" in err
 
@@ -217,7 +223,7 @@ def test_cli_refuses_with_exit_5_and_audits(data: Path) -> None:
     try:
         assert audit_rows(database, result="denied") == [
             ("vic", "totals.recalculate", "ACME 2026-10", "denied"),
-            ("vic", "operators.manage", "vic", "denied"),
+            ("vic", "operators.set_role", "vic", "denied"),
             ("vic", "messages.retry", "all failed messages", "denied")]
     finally:
         database.dispose()

@@ -159,7 +159,9 @@ async def test_a_viewer_sees_the_keys_disabled(rt: Runtime) -> None:
             await pilot.press("6", "ctrl+p", *"activate an add-on", "enter")  # nor from the palette
             await settle(pilot)
             assert isinstance(app.screen, AddonsScreen)
-            assert [str(n.message) for n in app._notifications] == ["not allowed for role viewer: addons.change"]
+            notes = [str(n.message) for n in app._notifications]
+            assert len(notes) == 1 and " is a viewer; add-on activations need the admin role (addons.activate): " \
+                "an admin runs `expensis operators " in notes[0]
             await pilot.press("v")  # the backlog and log are there to read
             await settle(pilot)
             assert "12:01:00 (in 60s)" in screen_text(app)
@@ -182,12 +184,13 @@ async def test_core_refuses_an_operator_demoted_to_viewer(rt: Runtime, nina: Nin
         await settle(pilot)
         assert isinstance(app.screen, AddonsScreen)
         assert [str(n.message) for n in app._notifications] == [
-            "Requesting the add-on change failed: not allowed for role viewer: addons.change"]
+            "Requesting the add-on change failed: alice is a viewer; add-on activations need the admin role "
+            "(addons.activate): an admin runs `expensis operators set-role alice admin`"]
         assert app.role == "viewer" and not app.screen.active_bindings["a"].enabled  # learnt
     with rt.db.reader() as s:
         denied = s.execute(select(AuditLog.operator, AuditLog.action, AuditLog.result)
                            .where(AuditLog.result == "denied")).all()
-        assert denied == [("alice", "addons.change", "denied")]
+        assert denied == [("alice", "addons.activate", "denied")]
         assert s.scalar(select(func.count()).select_from(AddonLog)
                         .where(AddonLog.subscription_id.in_(nina.subscriptions))) == 0
         assert s.scalar(select(func.count()).select_from(Message).where(

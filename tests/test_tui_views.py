@@ -189,7 +189,7 @@ def test_profile_actions_refuse_bad_input(rt: Runtime) -> None:
     assert profiles.can(profiles.PROFILE_CREDENTIALS, "admin")
     assert not profiles.can(profiles.PROFILE_CREDENTIALS, "operator")
     assert profiles.can(profiles.PROFILE_CREDENTIALS, None)  # role not read yet: core decides
-    with pytest.raises(profiles.NotAllowed, match="not allowed for role viewer"):
+    with pytest.raises(profiles.NotAllowed, match="vera is a viewer; profile deactivations need the admin role"):
         profiles.set_active(rt.db, pid, False, operator="vera")
 
 

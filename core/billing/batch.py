@@ -127,7 +127,7 @@ def run_batch(db: Database, path: Path, *, settings: Settings, issue_date: date,
     """Invoice every good row of `path`, rebuild the month's ZIPs, and optionally mail them."""
     from core.security import audit, roles
 
-    roles.authorize(db, operator, "invoices.batch", target=path.name)
+    roles.authorize(db, operator, roles.Action.INVOICES_BATCH, target=path.name)
     period = f"{issue_date:%Y-%m}"
     result = BatchResult(period)
     for parsed in parse_batch_csv(path):
@@ -143,7 +143,7 @@ def run_batch(db: Database, path: Path, *, settings: Settings, issue_date: date,
     touched = sorted({i.client_id for i in result.issued})
     result.zips = [build_monthly_zip(db, settings, client_id, period) for client_id in touched]
     with db.transaction() as session:
-        audit.record(session, operator=operator, action="invoices.batch", target=path.name,
+        audit.record(session, operator=operator, action=roles.Action.INVOICES_BATCH, target=path.name,
                      detail=f"{len(result.issued)} issued, {result.skipped} skipped, "
                             f"{len(result.errors)} bad row(s)")
     if send:

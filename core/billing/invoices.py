@@ -516,11 +516,11 @@ def credit_invoice(db: Database, number: str, *, reason: str, issue_date: date, 
     if not reason.strip():
         raise InvoiceError("a credit note needs a reason")
     with db.transaction() as session:
-        roles.require(session, operator, "invoice.credit", target=number)
+        roles.require(session, operator, roles.Action.INVOICE_CREDIT, target=number)
         original = find_invoice(session, number, settings.issuer.code)
         note = credit_in(session, original.id, reason=reason.strip(), issue_date=issue_date,
                          settings=settings)
-        audit.record(session, operator=operator, action="invoice.credit",
+        audit.record(session, operator=operator, action=roles.Action.INVOICE_CREDIT,
                      target=f"{original.number} -> {note.number}", detail=reason.strip())
         assert note.number is not None
         return note.number

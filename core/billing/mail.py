@@ -206,7 +206,7 @@ def send_invoice_mail(db: Database, settings: Settings, invoice_id: int, *, toda
     A manual send (an operator's, not the scheduled run's) needs the `invoice.send` role.
     """
     if manual:
-        roles.authorize(db, operator, "invoice.send", target=f"invoice {invoice_id}")
+        roles.authorize(db, operator, roles.Action.INVOICE_SEND, target=f"invoice {invoice_id}")
     with db.reader() as session:
         invoice = session.get(Invoice, invoice_id)
         if invoice is None:

@@ -69,7 +69,7 @@ def import_payments(db: Database, path: Path, *, settings: Settings, operator: s
     """Store and match the file's payments (each once, ever); then update the balances."""
     from core.security import audit, roles
 
-    roles.authorize(db, operator, "payments.import", target=path.name)
+    roles.authorize(db, operator, roles.Action.PAYMENTS_IMPORT, target=path.name)
     result = PaymentImport()
     rows: list[PaymentRow] = []
     for parsed in parse_payments_csv(path):
@@ -101,7 +101,7 @@ def import_payments(db: Database, path: Path, *, settings: Settings, operator: s
             imported = ImportedPayment(row.line, row.paid_on, row.amount, row.reference, row.counterparty,
                                        number if invoice_id else None)
             (result.applied if invoice_id else result.unmatched).append(imported)
-        audit.record(session, operator=operator, action="payments.import", target=path.name,
+        audit.record(session, operator=operator, action=roles.Action.PAYMENTS_IMPORT, target=path.name,
                      detail=f"{len(result.applied)} matched, {len(result.unmatched)} unmatched, "
                             f"{result.duplicates} already imported, {len(result.errors)} bad row(s)")
     update_balances(db, today=today or date.today())
@@ -130,9 +130,10 @@ def _invoices_by_number(session: Session, issuer: str, numbers: set[str | None])
 def match_payment(db: Database, payment_id: int, number: str, *, settings: Settings,
                   operator: str, today: date | None = None) -> None:
     """Match a stored payment to an invoice by hand (a reference the matcher could not read)."""
-    from core.security import audit
+    from core.security import audit, roles
 
     with db.transaction() as session:
+        roles.require(session, operator, roles.Action.PAYMENTS_MATCH, target=f"payment {payment_id}")
         payment = session.get(Payment, payment_id)
         if payment is None:
             raise InvoiceError(f"no payment with id {payment_id}")
@@ -140,7 +141,7 @@ def match_payment(db: Database, payment_id: int, number: str, *, settings: Setti
         if invoice.status != FINAL:
             raise InvoiceError(f"{number} is not a final invoice")
         payment.invoice_id = invoice.id
-        audit.record(session, operator=operator, action="payments.match",
+        audit.record(session, operator=operator, action=roles.Action.PAYMENTS_MATCH,
                      target=f"payment {payment_id} -> {invoice.number}")
     update_balances(db, today=today or date.today())
 

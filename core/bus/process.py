@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from core.config import Settings
+from core.security.files import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,13 @@ class WorkerProcess:
         with self._lock:
             if self.alive:
                 return self
-            self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            with self.log_file.open("ab") as out:
+            private_dir(self.log_file.parent)
+            env = dict(os.environ)
+            if self.settings.allow_operator_override:  # the child acts as the same operator
+                env["EXPENSIS_ALLOW_OPERATOR_OVERRIDE"] = "1"
+            with private_file(self.log_file).open("ab") as out:
                 self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
-                                                stderr=out, env=dict(os.environ), start_new_session=True)
+                                                stderr=out, env=env, start_new_session=True)
         return self
 
     @property

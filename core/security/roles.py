@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Final
 
 from sqlalchemy import Engine, func, select
@@ -32,30 +33,81 @@ ROLES: Final = (VIEWER, OPERATOR, ADMIN)
 SYSTEM: Final = "system"  # scheduler and daemon jobs act as this operator
 _RANK: Final = {role: rank for rank, role in enumerate(ROLES)}
 
-ACTIONS: Final[Mapping[str, str]] = {
-    "sync.start": OPERATOR,
-    "totals.recalculate": OPERATOR,
-    "totals.partner_recalculate": OPERATOR,
-    "messages.retry": OPERATOR,
-    "messages.discard": OPERATOR,
-    "task.retry": OPERATOR,  # the console's name for retrying a failed step
-    "task.discard": OPERATOR,
-    "export.create": OPERATOR,
-    "invoice.run": OPERATOR,
-    "invoice.send": OPERATOR,
-    "payments.import": OPERATOR,
-    "invoices.run": OPERATOR,  # the names invoicing and payments already audit under
-    "invoices.batch": OPERATOR,
-    "invoice.credit": OPERATOR,
-    "payments.match": OPERATOR,
-    "addons.refresh": OPERATOR,
-    "setup.apply": ADMIN,
-    "profile.credentials": ADMIN,
-    "profile.schedule": ADMIN,
-    "profile.activate": ADMIN,
-    "addons.change": ADMIN,
-    "operators.manage": ADMIN,
+class Action(StrEnum):
+    """Every state-changing action: the one name its role check and its audit line use."""
+
+    SYNC_START = "sync.start"
+    SYNC_MANAGER = "sync.manager"
+    CDR_IMPORT = "cdr.import"
+    TOTALS_RECALCULATE = "totals.recalculate"
+    TOTALS_PARTNER_RECALCULATE = "totals.partner_recalculate"
+    MESSAGES_RETRY = "messages.retry"
+    MESSAGES_DISCARD = "messages.discard"
+    EXPORT_CREATE = "export.create"
+    INVOICES_RUN = "invoices.run"
+    INVOICES_BATCH = "invoices.batch"
+    INVOICE_SEND = "invoice.send"
+    INVOICE_CREDIT = "invoice.credit"
+    PAYMENTS_IMPORT = "payments.import"
+    PAYMENTS_MATCH = "payments.match"
+    BALANCES_UPDATE = "balances.update"
+    ADDONS_REFRESH = "addons.refresh"
+    ADDONS_ACTIVATE = "addons.activate"
+    ADDONS_CANCEL = "addons.cancel"
+    SETUP_APPLY = "setup.apply"
+    PROFILE_CREDENTIALS = "profile.credentials"
+    PROFILE_SCHEDULE = "profile.schedule"
+    PROFILE_ACTIVATE = "profile.activate"
+    PROFILE_DEACTIVATE = "profile.deactivate"
+    OPERATORS_ADD = "operators.add"
+    OPERATORS_SET_ROLE = "operators.set_role"
+    OPERATORS_REMOVE = "operators.remove"
+    OPERATORS_ACT_AS = "operators.act_as"  # --operator naming someone other than the OS user
+    OPERATORS_BOOTSTRAP = "operators.bootstrap"  # audited only: the first operator made admin
+    DB_UPGRADE = "db.upgrade"
+
+
+# action → (least role, what it is called in a refusal)
+_TABLE: Final[Mapping[Action, tuple[str, str]]] = {
+    Action.SYNC_START: (OPERATOR, "syncs"),
+    Action.SYNC_MANAGER: (OPERATOR, "sync-manager runs"),
+    Action.CDR_IMPORT: (OPERATOR, "CDR imports"),
+    Action.TOTALS_RECALCULATE: (OPERATOR, "totals recalculations"),
+    Action.TOTALS_PARTNER_RECALCULATE: (OPERATOR, "partner recalculations"),
+    Action.MESSAGES_RETRY: (OPERATOR, "message retries"),
+    Action.MESSAGES_DISCARD: (OPERATOR, "message discards"),
+    Action.EXPORT_CREATE: (OPERATOR, "exports"),
+    Action.INVOICES_RUN: (OPERATOR, "invoice runs"),
+    Action.INVOICES_BATCH: (OPERATOR, "batch invoicing"),
+    Action.INVOICE_SEND: (OPERATOR, "invoice mails"),
+    Action.INVOICE_CREDIT: (OPERATOR, "credit notes"),
+    Action.PAYMENTS_IMPORT: (OPERATOR, "payment imports"),
+    Action.PAYMENTS_MATCH: (OPERATOR, "payment matches"),
+    Action.BALANCES_UPDATE: (OPERATOR, "balance updates"),
+    Action.ADDONS_REFRESH: (OPERATOR, "add-on catalogue refreshes"),
+    Action.ADDONS_ACTIVATE: (ADMIN, "add-on activations"),
+    Action.ADDONS_CANCEL: (ADMIN, "add-on cancellations"),
+    Action.SETUP_APPLY: (ADMIN, "setup changes"),
+    Action.PROFILE_CREDENTIALS: (ADMIN, "profile credentials"),
+    Action.PROFILE_SCHEDULE: (ADMIN, "profile schedules"),
+    Action.PROFILE_ACTIVATE: (ADMIN, "profile activations"),
+    Action.PROFILE_DEACTIVATE: (ADMIN, "profile deactivations"),
+    Action.OPERATORS_ADD: (ADMIN, "new operators"),
+    Action.OPERATORS_SET_ROLE: (ADMIN, "role changes"),
+    Action.OPERATORS_REMOVE: (ADMIN, "operator removals"),
+    Action.OPERATORS_ACT_AS: (ADMIN, "acting as another operator"),
+    Action.OPERATORS_BOOTSTRAP: (ADMIN, "first-operator registration"),
+    Action.DB_UPGRADE: (ADMIN, "schema upgrades"),
 }
+
+ACTIONS: Final[Mapping[str, str]] = {action.value: role for action, (role, _) in _TABLE.items()}
+
+
+def grant_command(operator: str, role: str, *, registered: bool) -> str:
+    """The command an admin runs to give `operator` the role `role`."""
+    if registered:
+        return f"expensis operators set-role {operator} {role}"
+    return f"expensis operators add {operator} --role {role}"
 
 
 class NotAllowed(PermissionError):
@@ -63,8 +115,13 @@ class NotAllowed(PermissionError):
 
     transient = False
 
-    def __init__(self, operator: str, role: str, action: str) -> None:
-        super().__init__(f"not allowed for role {role}: {action}")
+    def __init__(self, operator: str, role: str, action: str, *, registered: bool = True) -> None:
+        needed = minimum_role(action)
+        what = _TABLE[Action(action)][1]
+        verb = "is" if what.startswith("acting") else "need"
+        article = "an" if role[0] in "aeiou" else "a"
+        super().__init__(f"{operator} is {article} {role}; {what} {verb} the {needed} role ({action}): "
+                         f"an admin runs `{grant_command(operator, needed, registered=registered)}`")
         self.operator = operator
         self.role = role
         self.action = action
@@ -187,14 +244,35 @@ def require(session: Session, operator: str, action: str, *, target: str = "") -
             if first:
                 _bootstrap(session, operator)
                 return ADMIN
-    role = role or VIEWER
+    registered, role = role is not None, role or VIEWER
     if _RANK[role] >= _RANK[needed]:
         return role
-    denied = NotAllowed(operator, role, action)
+    denied = NotAllowed(operator, role, action, registered=registered)
     session.rollback()
     _record_alone(_engine_of(session), operator=operator, action=action, target=target,
                   result="denied", detail=str(denied))
     raise denied
+
+
+def record_denial(db: Database, operator: str, action: str, *, target: str = "") -> NotAllowed:
+    """A refusal decided before asking core (the console's early answer), audited like core's."""
+    with db.reader() as session:
+        stored = _stored_role(session, operator)
+        role = _effective_role(session, operator)
+    denied = NotAllowed(operator, role, action, registered=stored is not None)
+    _record_alone(db.engine, operator=operator, action=action, target=target, result="denied",
+                  detail=str(denied))
+    return denied
+
+
+def acting_operator(db: Database, requested: str, os_user: str, *, allow_override: bool) -> str:
+    """Who this process acts as: `requested` (--operator) only when it is the OS user, the
+    OS user is an admin, or the `allow_operator_override` setting is on; else refused (audited)."""
+    if not requested or requested == os_user:
+        return os_user
+    if allow_override or role_of(db, os_user) == ADMIN:
+        return requested
+    raise record_denial(db, os_user, Action.OPERATORS_ACT_AS, target=requested)
 
 
 def authorize(db: Database, operator: str, action: str, *, target: str = "") -> str:
@@ -206,7 +284,7 @@ def authorize(db: Database, operator: str, action: str, *, target: str = "") -> 
 def _bootstrap(session: Session, username: str) -> None:
     session.add(Operator(username=username, role=ADMIN))
     session.flush()
-    audit.record(session, operator=username, action="operators.bootstrap", target=username,
+    audit.record(session, operator=username, action=Action.OPERATORS_BOOTSTRAP, target=username,
                  detail="first operator on this database: made admin")
 
 
@@ -251,14 +329,14 @@ def add_operator(db: Database, username: str, role: str = VIEWER, *, operator: s
     name, requested = _check_name(username), _check_role(role)
     with db.transaction() as session, _first_operator(session) as first:
         if not first:
-            require(session, operator, "operators.manage", target=name)
+            require(session, operator, Action.OPERATORS_ADD, target=name)
             if _stored_role(session, name) is not None:
                 raise RoleError(f"operator {name} already exists (use set-role to change the role)")
         granted = ADMIN if first else requested
         session.add(Operator(username=name, role=granted))
         detail = (f"first operator: made admin (asked for {requested})"
                   if first and granted != requested else f"role {granted}")
-        audit.record(session, operator=operator, action="operators.add", target=name, detail=detail)
+        audit.record(session, operator=operator, action=Action.OPERATORS_ADD, target=name, detail=detail)
     return OperatorAdded(name, granted, requested, first)
 
 
@@ -273,7 +351,7 @@ def set_role(db: Database, username: str, role: str, *, operator: str) -> str:
     new_role = _check_role(role)
     try:
         with db.transaction() as session:
-            require(session, operator, "operators.manage", target=username)
+            require(session, operator, Action.OPERATORS_SET_ROLE, target=username)
             row = session.scalars(select(Operator).where(Operator.username == username)
                                   .with_for_update()).first()
             if row is None:
@@ -282,10 +360,10 @@ def set_role(db: Database, username: str, role: str, *, operator: str) -> str:
             if previous == ADMIN and new_role != ADMIN and _admins_locked(session) <= 1:
                 raise RoleError(f"{username} is the last admin: make another operator admin first")
             row.role = new_role
-            audit.record(session, operator=operator, action="operators.set_role", target=username,
+            audit.record(session, operator=operator, action=Action.OPERATORS_SET_ROLE, target=username,
                          detail=f"{previous} → {new_role}")
     except RoleError as exc:
-        raise _refused(db, operator, "operators.set_role", username, exc) from None
+        raise _refused(db, operator, Action.OPERATORS_SET_ROLE, username, exc) from None
     return previous
 
 
@@ -293,7 +371,7 @@ def remove_operator(db: Database, username: str, *, operator: str) -> None:
     """Remove an operator (they become a viewer); the last admin cannot be removed."""
     try:
         with db.transaction() as session:
-            require(session, operator, "operators.manage", target=username)
+            require(session, operator, Action.OPERATORS_REMOVE, target=username)
             row = session.scalars(select(Operator).where(Operator.username == username)
                                   .with_for_update()).first()
             if row is None:
@@ -301,10 +379,10 @@ def remove_operator(db: Database, username: str, *, operator: str) -> None:
             if row.role == ADMIN and _admins_locked(session) <= 1:
                 raise RoleError(f"{username} is the last admin and cannot be removed")
             session.delete(row)
-            audit.record(session, operator=operator, action="operators.remove", target=username,
+            audit.record(session, operator=operator, action=Action.OPERATORS_REMOVE, target=username,
                          detail=f"was {row.role}")
     except RoleError as exc:
-        raise _refused(db, operator, "operators.remove", username, exc) from None
+        raise _refused(db, operator, Action.OPERATORS_REMOVE, username, exc) from None
 
 
 def list_operators(db: Database) -> list[OperatorRow]:

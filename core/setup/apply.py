@@ -51,11 +51,11 @@ def apply_setup(db: Database, text: str, *, secrets: SecretBox, operator: str,
     try:
         with db.transaction() as session:
             if not dry_run:
-                roles.require(session, operator, "setup.apply", target="setup")
+                roles.require(session, operator, roles.Action.SETUP_APPLY, target="setup")
             report = _Applier(session, secrets, ApplyReport(dry_run=dry_run)).apply(setup)
             if dry_run:
                 raise _DryRun(report)
-            audit.record(session, operator=operator, action="setup.apply", target="setup",
+            audit.record(session, operator=operator, action=roles.Action.SETUP_APPLY, target="setup",
                          detail=_audit_detail(report))
     except _DryRun as rolled_back:
         return rolled_back.report

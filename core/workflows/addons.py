@@ -48,7 +48,7 @@ from core.db import Database
 from core.models import AddonLog, AddonType, Customer, Subscription, SubscriptionAddon, SyncProfile
 from core.security import audit
 from core.security.ratelimit import Clock, RateLimiter
-from core.security.roles import require
+from core.security.roles import Action, require
 from core.security.secrets import SecretBox
 from core.workflows.sync import connection_for
 from providers.base import ProfileConnection, RateLimited
@@ -56,7 +56,7 @@ from providers.routit_nina import NinaClient
 
 log = logging.getLogger(__name__)
 
-ADDONS_CHANGE = "addons.change"
+ROLE_ACTIONS: dict[str, Action] = {ACTIVATE: Action.ADDONS_ACTIVATE, CANCEL: Action.ADDONS_CANCEL}
 NinaFactory = Callable[[ProfileConnection], NinaClient]
 IN_ORDER_POLL_S = 5.0  # how soon a request queued behind another for the same add-on looks again
 
@@ -112,7 +112,7 @@ def request_addon_change(bus: Bus, action: str, customer_id: int, subscription_i
         raise AddonError(f"unknown add-on action {action!r}: use activate or cancel")
     ids = tuple(dict.fromkeys(subscription_ids))
     with bus.db.transaction() as session:
-        require(session, operator, ADDONS_CHANGE, target=f"customer {customer_id} {addon_code}")
+        require(session, operator, ROLE_ACTIONS[action], target=f"customer {customer_id} {addon_code}")
         _validate(session, customer_id, ids, addon_code)
         message_id = bus.dispatch(command_type(customer_id, ids, addon_code, operator), session=session)
         workflow_id = session.scalars(_workflow_of(message_id)).one()
@@ -177,7 +177,7 @@ def refresh_addon_types(db: Database, profile: SyncProfile, *, secrets: SecretBo
     Uses one of the customer's Nina requests (NinaBusy when none is left this minute).
     """
     with db.transaction() as session:  # check first: a viewer must not spend a Nina request
-        require(session, operator, "addons.refresh", target=profile.name)
+        require(session, operator, Action.ADDONS_REFRESH, target=profile.name)
     limiter = RateLimiter(db, limiter_key(profile.customer_id), NINA_LIMIT, NINA_WINDOW_S, clock)
     retry_at = limiter.try_acquire()
     if retry_at is not None:
@@ -195,7 +195,7 @@ def refresh_addon_types(db: Database, profile: SyncProfile, *, secrets: SecretBo
                 row.name, row.monthly_price = item.name, item.monthly_fee
         for gone in existing.values():
             session.delete(gone)
-        audit.record(session, operator=operator, action="addons.refresh", target=profile.name,
+        audit.record(session, operator=operator, action=Action.ADDONS_REFRESH, target=profile.name,
                      detail=f"{len(types)} add-on type(s)"
                             + (f", {len(existing)} withdrawn" if existing else ""))
     return len(types)
@@ -206,7 +206,8 @@ def refresh_addon_types(db: Database, profile: SyncProfile, *, secrets: SecretBo
 def change_routit_addons(cmd: RoutitAddonChange, ctx: HandlerContext) -> None:
     """Check the role again (the message may outlive a role change), log, fan out."""
     session = ctx.session
-    require(session, cmd.requested_by, ADDONS_CHANGE, target=f"customer {cmd.customer_id} {cmd.addon_code}")
+    require(session, cmd.requested_by, ROLE_ACTIONS[cmd.action],
+            target=f"customer {cmd.customer_id} {cmd.addon_code}")
     ids = tuple(dict.fromkeys(cmd.subscription_ids))
     try:
         customer = _validate(session, cmd.customer_id, ids, cmd.addon_code)
@@ -223,7 +224,7 @@ def change_routit_addons(cmd: RoutitAddonChange, ctx: HandlerContext) -> None:
     numbers = session.scalars(select(Subscription.number).where(Subscription.id.in_(ids))
                               .order_by(Subscription.number)).all()
     shown = ", ".join(numbers[:10]) + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
-    audit.record(session, operator=cmd.requested_by, action=f"addons.{cmd.action}",
+    audit.record(session, operator=cmd.requested_by, action=ROLE_ACTIONS[cmd.action],
                  target=f"{customer.code} {cmd.addon_code}",
                  detail=f"{len(ids)} subscription(s): {shown}")
 

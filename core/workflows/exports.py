@@ -94,14 +94,14 @@ def create_export(bus: Bus, kind: str, customer_id: int, cycle_start: date, *, o
         customer = session.get(Customer, customer_id)
         if customer is None:
             raise LookupError(f"no customer with id {customer_id}")
-        roles.require(session, operator, "export.create", target=f"{customer.code} {cycle_start:%Y-%m}")
+        roles.require(session, operator, roles.Action.EXPORT_CREATE, target=f"{customer.code} {cycle_start:%Y-%m}")
         email = notify_email or (operator if "@" in operator else None)
         job = ExportJob(kind=kind, customer_id=customer_id, cycle_start_date=cycle_start, status=PENDING,
                         requested_by=operator[:64], notify_email=email)
         session.add(job)
         session.flush()
-        audit.record(session, operator=operator, action=f"export.{kind}",
-                     target=f"{customer.code} {cycle_start:%Y-%m}", detail=f"export job {job.id}")
+        audit.record(session, operator=operator, action=roles.Action.EXPORT_CREATE,
+                     target=f"{customer.code} {cycle_start:%Y-%m}", detail=f"{kind} export job {job.id}")
         bus.dispatch(COMMANDS[kind](job.id), session=session)
         return job.id
 

@@ -81,7 +81,7 @@ def invoice_run(bus: Bus, cycle_label: str, *, operator: str, customers: list[in
     settings = bus.services.get("settings")
     on = issue_date or (local_today(settings) if settings is not None else date.today())
     with bus.db.transaction() as session:
-        roles.require(session, operator, "invoice.run", target=cycle_label)
+        roles.require(session, operator, roles.Action.INVOICES_RUN, target=cycle_label)
         query = select(Customer).order_by(Customer.code)
         query = query.where(Customer.id.in_(customers)) if customers else query.where(Customer.active.is_(True))
         for customer in session.scalars(query):
@@ -95,7 +95,7 @@ def invoice_run(bus: Bus, cycle_label: str, *, operator: str, customers: list[in
                 continue
             run.dispatched.append(bus.dispatch(GenerateInvoice(customer.id, start, issue_date, send),
                                                session=session, workflow=run.workflow_id))
-        audit.record(session, operator=operator, action="invoices.run", target=cycle_label,
+        audit.record(session, operator=operator, action=roles.Action.INVOICES_RUN, target=cycle_label,
                      detail=f"{len(run.dispatched)} dispatched, {len(run.invoiced)} already invoiced")
     return run
 

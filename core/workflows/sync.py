@@ -137,12 +137,12 @@ def start_manual_sync(bus: Bus, profile_id: int, month: str, *, operator: str) -
         profile = session.get(SyncProfile, profile_id)
         if profile is None:
             raise LookupError(f"no sync profile with id {profile_id}")
-        roles.require(session, operator, "sync.start", target=f"{profile.name} {month}")
+        roles.require(session, operator, roles.Action.SYNC_START, target=f"{profile.name} {month}")
         busy = task_in_flight(session, profile_id)
         if busy is not None:
             raise SyncBusy(f"a sync of {profile.name} is already pending or running (task {busy})")
         start = _create_task(bus, session, profile, month, "manual")
-        audit.record(session, operator=operator, action="sync.start", target=f"{profile.name} {month}",
+        audit.record(session, operator=operator, action=roles.Action.SYNC_START, target=f"{profile.name} {month}",
                      detail=f"task {start.task_id}")
         return start
 

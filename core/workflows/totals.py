@@ -111,9 +111,9 @@ def request_recalculation(bus: Bus, customer_id: int, cycle_start: date, *, oper
 
     with bus.db.transaction() as session:
         customer = totals.get_customer(session, customer_id)
-        roles.require(session, operator, "totals.recalculate", target=f"{customer.code} {cycle_start:%Y-%m}")
+        roles.require(session, operator, roles.Action.TOTALS_RECALCULATE, target=f"{customer.code} {cycle_start:%Y-%m}")
         totals.mark_recalc_requested(session, customer_id, cycle_start)
-        audit.record(session, operator=operator, action="totals.recalculate",
+        audit.record(session, operator=operator, action=roles.Action.TOTALS_RECALCULATE,
                      target=f"{customer.code} {cycle_start:%Y-%m}")
         return bus.dispatch(DispatchTotals(customer_id, cycle_start, "recalculation"), session=session)
 
@@ -135,11 +135,11 @@ def request_partner_recalculation(bus: Bus, partner_id: int, labels: list[str], 
     with bus.db.transaction() as session:
         partner = session.get_one(Partner, partner_id)
         target = f"{partner.name} {labels[0]}..{labels[-1]}" if labels else partner.name
-        roles.require(session, operator, "totals.partner_recalculate", target=target)
+        roles.require(session, operator, roles.Action.TOTALS_PARTNER_RECALCULATE, target=target)
         items = [(c.id, cycle_start(c, label)) for c in partner_customers(session, partner_id) for label in labels]
         ids = [bus.dispatch(DispatchTotals(cid, start, "partner-recalculation"), session=session)
                for cid, start in items]
         workflow = dict(session.execute(select(Message.id, Message.workflow_id).where(Message.id.in_(ids))).all())
-        audit.record(session, operator=operator, action="totals.partner_recalculate", target=target,
+        audit.record(session, operator=operator, action=roles.Action.TOTALS_PARTNER_RECALCULATE, target=target,
                      detail=f"{len(ids)} recalculation(s)")
     return [Recalculation(cid, start, workflow[mid]) for (cid, start), mid in zip(items, ids, strict=True)]

@@ -7,6 +7,7 @@ This module never imports Textual; only `expensis` without arguments opens the c
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import logging
@@ -14,9 +15,10 @@ import sys
 from typing import Any
 
 import click
+from sqlalchemy.exc import DBAPIError, InterfaceError
 
 from core.config import ConfigError, load_settings
-from core.db import DatabaseUnavailable
+from core.db import DatabaseUnavailable, describe_db_error
 from core.runtime import Runtime
 from core.security.roles import NotAllowed
 
@@ -34,18 +36,51 @@ class CliError(click.ClickException):
         click.secho(f"error: {self.format_message()}", fg="red", err=True)
 
 
+def disk_full(exc: BaseException) -> str | None:
+    """One line when `exc` (or what caused it) is a full disk, else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        orig = getattr(seen, "orig", None) or seen
+        text = str(orig).lower()
+        if (isinstance(orig, OSError) and orig.errno == errno.ENOSPC) or "disk is full" in text \
+                or "disk full" in text or getattr(orig, "args", (None,))[:1] in ((1021,), (1114,)):
+            return f"disk full ({orig}): what was committed before it is kept; free some space and run it again"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def unreachable(exc: BaseException) -> bool:
+    """A lost or refused database connection (as opposed to a bug in a statement)."""
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, InterfaceError)
+                                            or getattr(exc.orig, "args", (None,))[:1] in ((2003,), (2006,), (2013,)))
+
+
 class ExpensisGroup(click.Group):
-    """A role refusal from any command is one line and exit code 5, wherever it is raised."""
+    """Every operator mistake is one line and its exit code, wherever it is raised."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except NotAllowed as exc:
             raise CliError(str(exc), EXIT_NOT_ALLOWED) from exc
+        except (ConfigError, DatabaseUnavailable) as exc:
+            raise CliError(str(exc), EXIT_UNAVAILABLE) from exc
+        except Exception as exc:
+            message = disk_full(exc)
+            if message is not None:
+                raise CliError(message, EXIT_FAILED) from exc
+            if unreachable(exc):
+                rt = (ctx.obj or {}).get("runtime")
+                url = rt.settings.database_url if rt is not None else (ctx.obj or {}).get("db") or ""
+                raise CliError(describe_db_error(url, exc), EXIT_UNAVAILABLE) from exc
+            raise
 
 
-def runtime(ctx: click.Context) -> Runtime:
-    """The runtime for this invocation (database migrated on first use)."""
+def runtime(ctx: click.Context, *, migrate: bool = True, create: bool = False) -> Runtime:
+    """The runtime for this invocation: database checked (schema created when empty) and the
+    acting operator allowed. `migrate=False, create=True` is for `db upgrade --create` only."""
     obj = ctx.find_root().obj
     if obj.get("runtime") is None:
         try:
@@ -54,13 +89,15 @@ def runtime(ctx: click.Context) -> Runtime:
                                      overrides={"operator": obj["operator"]} if obj["operator"] else None)
         except ConfigError as exc:
             raise CliError(str(exc), EXIT_UNAVAILABLE) from exc
-        rt = Runtime(settings)
+        rt = Runtime(settings, migrate=migrate, create=create)
         try:
             rt.db  # noqa: B018 - connect and migrate now, so failures surface here
         except DatabaseUnavailable as exc:
             raise CliError(str(exc), EXIT_UNAVAILABLE) from exc
         obj["runtime"] = rt
         ctx.find_root().call_on_close(rt.close)
+        if migrate:
+            rt.operator  # noqa: B018 - refuse a --operator this OS user may not use (exit 5)
     return obj["runtime"]  # type: ignore[no-any-return]
 
 

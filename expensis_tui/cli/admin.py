@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from core.db import current_revision, head_revision, safe_url
+from core.db import current_revision, safe_url
+from core.workflows.manual import upgrade_schema
 from expensis_tui.cli import main, runtime
 
 
@@ -14,11 +15,15 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@click.option("--create", is_flag=True,
+              help="Create the directory of a SQLite database that does not exist yet.")
 @click.pass_context
-def db_upgrade(ctx: click.Context) -> None:
-    """Apply pending migrations (every command also does this on an empty database)."""
-    rt = runtime(ctx)
-    click.echo(f"{safe_url(rt.db.url)} at revision {current_revision(rt.db)} (head {head_revision(rt.db)})")
+def db_upgrade(ctx: click.Context, create: bool) -> None:
+    """Apply pending migrations (admin; every command creates the schema of an empty database)."""
+    rt = runtime(ctx, migrate=False, create=create)
+    before, head = upgrade_schema(rt.db, operator=lambda: rt.operator)
+    state = f"upgraded from {before}" if before and before != head else "created" if before is None else "up to date"
+    click.echo(f"{safe_url(rt.db.url)} at revision {current_revision(rt.db)} (head {head}): {state}")
 
 
 @db.command("status")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from core.imports import ImportResult, import_cdrs, quarantined_rows
+from core.imports import ImportResult, quarantined_rows
+from core.workflows.manual import ProviderNameError, dispatch_import_totals, import_cdr_file
 from expensis_tui.cli import EXIT_FAILED, CliError, emit_json, main, runtime
 from providers.base import ProviderError
 from providers.csvformat import parse_cdr_csv
@@ -39,17 +40,13 @@ def cdr_import(ctx: click.Context, file: Path, provider: str, totals: bool, as_j
 
     with file.open("rb") as stream:
         try:
-            result = import_cdrs(rt.db, parse_cdr_csv(stream), provider=provider,
-                                 source=str(file), progress=progress)
+            result = import_cdr_file(rt.db, parse_cdr_csv(stream), provider=provider, source=str(file),
+                                     operator=rt.operator, with_totals=totals, progress=progress)
+        except ProviderNameError as exc:
+            raise click.BadParameter(str(exc), param_hint="--provider") from exc
         except ProviderError as exc:
             raise CliError(f"{file.name}: {exc}", EXIT_FAILED) from exc
-    dispatched = 0
-    if totals and result.touched:
-        from core.workflows.totals import dispatch_totals
-
-        for customer_id, cycle_start in sorted(result.touched):
-            dispatch_totals(rt.bus, customer_id, cycle_start, trigger="import")
-            dispatched += 1
+    dispatched = dispatch_import_totals(rt.bus, result, operator=rt.operator) if totals else 0
     if as_json:
         emit_json({"batch_id": result.batch_id, "rows_read": result.rows_read,
                    "imported": result.imported, "duplicates": result.duplicates,

@@ -34,7 +34,8 @@ def demo(ctx: click.Context, headless: bool, months: int) -> None:
     except RuntimeError as exc:
         raise CliError(str(exc)) from exc
     settings = load_settings(data_dir=data_dir, config_file=root["config"] or data_dir / "none.toml",
-                             overrides={"operator": root["operator"] or "demo"})
+                             overrides={"operator": root["operator"] or "demo",
+                                        "allow_operator_override": True})  # a throwaway database
     runtime = Runtime(settings)
     click.echo(f"demo data directory: {data_dir}", err=True)
     with SandboxServer() as sandbox:

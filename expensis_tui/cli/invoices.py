@@ -19,7 +19,6 @@ from core.billing.payments import (
     import_payments,
     list_payments,
     match_payment,
-    update_balances,
 )
 from core.billing.revenues import export_revenues
 from core.bus import PermanentError, TransientError, WorkerPool
@@ -29,6 +28,7 @@ from core.models import Customer
 from core.rating.cycles import cycle_for_label
 from core.runtime import Runtime
 from core.workflows.invoicing import invoice_run
+from core.workflows.manual import refresh_balances
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
 
 
@@ -232,6 +232,7 @@ def invoices_credit(ctx: click.Context, number: str, reason: str, issue_date: st
 def invoices_send(ctx: click.Context, number: str, resend: bool) -> None:
     """Mail an invoice to the customer now (never a test invoice; once unless --resend)."""
     from core.security import audit
+    from core.security.roles import Action
 
     rt = runtime(ctx)
     try:
@@ -244,7 +245,7 @@ def invoices_send(ctx: click.Context, number: str, resend: bool) -> None:
     except (PermanentError, TransientError) as exc:
         raise CliError(f"{number} not sent: {exc}") from exc
     with rt.db.transaction() as s:
-        audit.record(s, operator=rt.operator, action="invoice.send", target=number,
+        audit.record(s, operator=rt.operator, action=Action.INVOICE_SEND, target=number,
                      result=outcome.status, detail=outcome.reason)
     if outcome.status != "sent":
         raise CliError(f"{number} not sent: {outcome.reason}")
@@ -375,7 +376,7 @@ def print_balances(rows: list[Any], as_json: bool) -> None:
 def balances_update(ctx: click.Context, as_json: bool) -> None:
     """Recompute every balance and store it in the revenue ledger."""
     rt = runtime(ctx)
-    print_balances(update_balances(rt.db, today=local_today(rt.settings)), as_json)
+    print_balances(refresh_balances(rt.db, today=local_today(rt.settings), operator=rt.operator), as_json)
 
 
 @balances_group.command("list")

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from core.bus import WorkerPool
 from core.models import Customer, SyncProfile, SyncTask
 from core.rating.cycles import cycle_for_label
-from core.workflows.sync import SyncBusy, start_manual_sync, sync_manager_tick, sync_progress
+from core.workflows.manual import run_sync_manager
+from core.workflows.sync import SyncBusy, start_manual_sync, sync_progress
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
 
 
@@ -23,7 +24,8 @@ def sync() -> None:
 @click.pass_context
 def sync_manager(ctx: click.Context) -> None:
     """One sync-manager tick by hand: create and dispatch syncs for due profiles."""
-    created = sync_manager_tick(runtime(ctx).bus)
+    rt = runtime(ctx)
+    created = run_sync_manager(rt.bus, operator=rt.operator)
     click.echo(f"{len(created)} sync task(s) created" + (f": {', '.join(map(str, created))}" if created else ""))
 
 

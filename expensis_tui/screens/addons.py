@@ -30,6 +30,7 @@ from core.addons import (
     routit_profile,
 )
 from core.bus.queries import workflow_state
+from core.security.roles import Action
 from core.security.secrets import SecretBox
 from core.views.addons import (
     AddonCustomer,
@@ -124,8 +125,8 @@ class AddonsScreen(GuardedScreen):
         Binding("r", "refresh_catalogue", "Catalogue", tooltip="Read the add-on catalogue from Nina",
                 id="addons-refresh"),
     ]
-    ROLE_ACTIONS = {"activate": "addons.change", "cancel_addon": "addons.change",
-                    "refresh_catalogue": "addons.refresh"}
+    ROLE_ACTIONS = {"activate": Action.ADDONS_ACTIVATE, "cancel_addon": Action.ADDONS_CANCEL,
+                    "refresh_catalogue": Action.ADDONS_REFRESH}
 
     def __init__(self) -> None:
         super().__init__()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,10 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState
 
+from core import profiles
 from core.runtime import Runtime
+from core.security import roles
+from core.security.roles import Action
 from expensis_tui.messages import ProgressUpdate
 from expensis_tui.widgets.nav import NavBar
 from expensis_tui.widgets.progress import ProgressScreen
@@ -85,6 +89,8 @@ class ConsoleScreen(Screen[None]):
         Binding("escape", "focus_main", "Back to the list", show=False),
     ]
     TITLE: ClassVar[str | None] = None  # shown in the header; the app's sub-title follows it
+    # screen action → the core.security.roles.Action it needs (one table: core checks the same)
+    ROLE_ACTIONS: ClassVar[dict[str, Action]] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,6 +127,22 @@ class ConsoleScreen(Screen[None]):
 
     def now(self) -> datetime:
         return self.console.clock()
+
+    def permitted(self, action: Action, target: str = "") -> bool:
+        """The console's early answer before asking core; a refusal is shown and audited
+        `denied` like core's own (core checks again in the action either way)."""
+        if profiles.can(action, self.console.role):
+            return True
+        self.refuse(action, target)
+        return False
+
+    def refuse(self, action: Action, target: str = "") -> None:
+        self.run_worker(partial(self._record_denial, action, target), thread=True, exit_on_error=False,
+                        group="denial", description="Recording the refusal")
+
+    def _record_denial(self, action: Action, target: str) -> None:
+        denied = roles.record_denial(self.rt.db, self.rt.operator, action, target=target)
+        self.app.notify(str(denied), severity="error")
 
     def compose(self) -> ComposeResult:
         yield Header()

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Label
 from textual.worker import get_current_worker
 
 from core.lookup import customer_by_code, cycle_start
+from core.security.roles import Action
 from core.views.billing import CustomerChoice, customer_choices, export_job, export_page, in_words
 from core.views.follow import Waker
 from core.views.paging import Page
@@ -82,7 +83,7 @@ class ExportsScreen(GuardedScreen):
                 id="exports-create"),
         Binding("r", "refresh", "Refresh", tooltip="Refresh the job list", id="exports-refresh"),
     ]
-    ROLE_ACTIONS = {"create": "export.create"}
+    ROLE_ACTIONS = {"create": Action.EXPORT_CREATE}
 
     def __init__(self) -> None:
         super().__init__()
@@ -203,7 +204,7 @@ class ExportsScreen(GuardedScreen):
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Creating the export")
     def create(self, kind: str, code: str, label: str) -> None:
-        self.require("export.create", f"{code} {label}")
+        self.require(Action.EXPORT_CREATE, f"{code} {label}")
         with self.rt.db.reader() as session:
             customer = customer_by_code(session, code)
             customer_id, start = customer.id, cycle_start(customer, label)

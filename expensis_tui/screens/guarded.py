@@ -13,7 +13,7 @@ from textual.worker import Worker
 
 from core import profiles
 from core.security import roles
-from core.security.roles import NotAllowed
+from core.security.roles import Action, NotAllowed
 from expensis_tui.screens.base import PagedScreen
 
 
@@ -24,8 +24,6 @@ def shortened(items: list[str], shown: int = 6) -> str:
 
 
 class GuardedScreen(PagedScreen):
-    # screen action → the role action of core.security.roles.ACTIONS it needs
-    ROLE_ACTIONS: ClassVar[dict[str, str]] = {}
     LIVE_SECONDS: ClassVar[float] = 1.0  # the poll while something on screen is still moving
 
     def __init__(self) -> None:
@@ -42,7 +40,7 @@ class GuardedScreen(PagedScreen):
         super().on_screen_resume()
         self.refresh_bindings()
 
-    def require(self, role_action: str, target: str) -> None:
+    def require(self, role_action: Action, target: str) -> None:
         """From a worker: core's role check (a refusal is audited `denied`, then raised)."""
         with self.rt.db.transaction() as session:
             roles.require(session, self.rt.operator, role_action, target=target)

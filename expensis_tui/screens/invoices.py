@@ -26,6 +26,7 @@ from core.billing.mail import send_invoice_mail
 from core.billing.payments import CustomerBalance, PaymentImport, PaymentSummary, import_payments
 from core.bus.queries import workflow_state
 from core.security import audit
+from core.security.roles import Action
 from core.views.billing import (
     InvoiceRow,
     MailCheck,
@@ -132,8 +133,8 @@ class InvoicesScreen(GuardedScreen):
         Binding("c", "credit", "Credit", tooltip="Credit note with a reason", id="invoices-credit"),
         Binding("v", "toggle_view", "View", tooltip="Switch invoices / balances / payments", id="invoices-view"),
     ]
-    ROLE_ACTIONS = {"run_cycle": "invoices.run", "import_payments": "payments.import",
-                    "send": "invoice.send", "credit": "invoice.credit"}
+    ROLE_ACTIONS = {"run_cycle": Action.INVOICES_RUN, "import_payments": Action.PAYMENTS_IMPORT,
+                    "send": Action.INVOICE_SEND, "credit": Action.INVOICE_CREDIT}
 
     def __init__(self) -> None:
         super().__init__()
@@ -327,7 +328,7 @@ class InvoicesScreen(GuardedScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="run", description="The invoice run")
     def run_cycle(self, label: str) -> None:
         db, worker = self.rt.db, get_current_worker()
-        self.require("invoices.run", label)
+        self.require(Action.INVOICES_RUN, label)
         run = invoice_run(self.rt.bus, label, operator=self.rt.operator, issue_date=self.today())
         steps = len(run.dispatched)
         if not steps:
@@ -391,11 +392,11 @@ class InvoicesScreen(GuardedScreen):
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Sending the invoice")
     def send(self, invoice_id: int, number: str, resend: bool) -> None:
-        self.require("invoice.send", number)
+        self.require(Action.INVOICE_SEND, number)
         outcome = send_invoice_mail(self.rt.db, self.rt.settings, invoice_id, today=self.today(),
                                     manual=True, resend=resend)
         with self.rt.db.transaction() as session:
-            audit.record(session, operator=self.rt.operator, action="invoice.send", target=number,
+            audit.record(session, operator=self.rt.operator, action=Action.INVOICE_SEND, target=number,
                          result=outcome.status, detail=outcome.reason)
         sent = outcome.status == "sent"
         self.post_message(ActionDone("send", outcome.reason if sent else f"{number} not sent: {outcome.reason}",
@@ -429,7 +430,7 @@ class InvoicesScreen(GuardedScreen):
     @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="The credit note")
     def credit(self, row: InvoiceRow, reason: str) -> None:
         assert row.number is not None
-        self.require("invoice.credit", row.number)
+        self.require(Action.INVOICE_CREDIT, row.number)
         number = credit_invoice(self.rt.db, row.number, reason=reason, issue_date=self.today(),
                                 settings=self.rt.settings, operator=self.rt.operator)
         self.post_message(ActionDone("credit", f"credit note {number} corrects {row.number}"))
@@ -454,7 +455,7 @@ class InvoicesScreen(GuardedScreen):
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Importing payments")
     def import_file(self, path: Path) -> None:
-        self.require("payments.import", path.name)
+        self.require(Action.PAYMENTS_IMPORT, path.name)
         result = import_payments(self.rt.db, path.expanduser(), settings=self.rt.settings,
                                  operator=self.rt.operator, today=self.today())
         self.post_message(PaymentsImported(path, result))

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, Label
 from textual.worker import get_current_worker
 
 from core import profiles
+from core.security.roles import Action
 from core.security.secrets import SecretBox, SecretError
 from core.views.follow import Waker
 from core.views.profiles import ProfileDetail, ProfileRow, list_profiles, profile_detail
@@ -34,6 +35,8 @@ from expensis_tui.widgets.text_view import TextViewScreen
 class ProfilesScreen(PagedScreen):
     AREA = "sync"
     TITLE = "Sync profiles"
+    ROLE_ACTIONS = {"start_sync": Action.SYNC_START, "edit_schedule": Action.PROFILE_SCHEDULE,
+                    "edit_credentials": Action.PROFILE_CREDENTIALS}
     BINDINGS = [
         Binding("s", "start_sync", "Sync", tooltip="Start manual sync", id="sync-start"),
         Binding("a", "toggle_active", "On/off", tooltip="Activate or deactivate profile",
@@ -142,7 +145,7 @@ class ProfilesScreen(PagedScreen):
 
     def action_start_sync(self) -> None:
         row = self.selected()
-        if row is None or not self.allowed(profiles.SYNC_START):
+        if row is None or not self.allowed(Action.SYNC_START, row.name):
             return
         picker = month_picker(f"Manual sync: {row.customer_code} · {row.provider}",
                              self.now().astimezone(self.zone).date(),
@@ -181,15 +184,13 @@ class ProfilesScreen(PagedScreen):
 
     # -- activate, schedule, credentials ----------------------------------------------------
 
-    def allowed(self, role_action: str) -> bool:
-        if profiles.can(role_action, self.app.role):
-            return True
-        self.notify(f"{self.rt.operator} may not {role_action.replace('.', ' ')}", severity="error")
-        return False
+    def allowed(self, role_action: Action, target: str = "") -> bool:
+        return self.permitted(role_action, target)
 
     def action_toggle_active(self) -> None:
         row = self.selected()
-        if row is None or not self.allowed(profiles.PROFILE_ACTIVATE):
+        if row is None or not self.allowed(Action.PROFILE_DEACTIVATE if row.active else Action.PROFILE_ACTIVATE,
+                                           row.name):
             return
         verb = "Deactivate" if row.active else "Activate"
         question = f"{verb} sync profile {row.name}?"
@@ -205,7 +206,7 @@ class ProfilesScreen(PagedScreen):
 
     def action_edit_schedule(self) -> None:
         row = self.selected()
-        if row is None or not self.allowed(profiles.PROFILE_SCHEDULE):
+        if row is None or not self.allowed(Action.PROFILE_SCHEDULE, row.name):
             return
         fields = [Field("interval", "Every (min)", str(row.interval_minutes)),
                   Field("next", "Next sync", local_time(row.next_sync_date, self.zone, "%Y-%m-%d %H:%M")
@@ -248,7 +249,7 @@ class ProfilesScreen(PagedScreen):
 
     def action_edit_credentials(self) -> None:
         row = self.selected()
-        if row is None or not self.allowed(profiles.PROFILE_CREDENTIALS):
+        if row is None or not self.allowed(Action.PROFILE_CREDENTIALS, row.name):
             return
         self.open_credentials(row.id, row.name)
 

@@ -14,8 +14,8 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label
 
-from core import profiles
 from core.operations import discard_message, retry_message
+from core.security.roles import Action
 from core.views.tasks import (
     StepRow,
     TaskDetail,
@@ -49,6 +49,7 @@ STEP_COLUMNS: list[Column] = [("id", "#", 6), ("command", "Step", 14), ("subject
 class TasksScreen(PagedScreen):
     AREA = "tasks"
     TITLE = "Tasks"
+    ROLE_ACTIONS = {"retry": Action.MESSAGES_RETRY, "discard": Action.MESSAGES_DISCARD}
     BINDINGS = [
         Binding("r", "retry", "Retry", tooltip="Retry failed step", id="tasks-retry"),
         Binding("d", "discard", "Discard", tooltip="Discard failed step", id="tasks-discard"),
@@ -244,9 +245,7 @@ class TasksScreen(PagedScreen):
         self.act_on_failed("discard")
 
     def act_on_failed(self, verb: str) -> None:
-        role = profiles.TASK_RETRY if verb == "retry" else profiles.TASK_DISCARD
-        if not profiles.can(role, self.app.role):
-            self.notify(f"{self.rt.operator} may not {verb} steps", severity="error")
+        if not self.permitted(self.ROLE_ACTIONS[verb]):  # what core.operations requires
             return
         key = self.selected_key()
         if key is None:

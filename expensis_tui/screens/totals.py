@@ -17,10 +17,10 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
-from core import profiles
 from core.bus.queries import workflow_of, workflow_state
 from core.lookup import NotFound, partner_by_name
 from core.rating.cycles import month_labels
+from core.security.roles import Action
 from core.totals import diff_totals, preview_recalculation, totals_version
 from core.views.follow import Progress, Waker, follow_workflows
 from core.views.totals import (
@@ -75,6 +75,7 @@ def diff_table(lines: list[DiffLine]) -> Group:
 class TotalsScreen(ConsoleScreen):
     AREA = "totals"
     TITLE = "Totals"
+    ROLE_ACTIONS = {"recalculate": Action.TOTALS_RECALCULATE, "partner": Action.TOTALS_PARTNER_RECALCULATE}
     BINDINGS = [
         Binding("h", "recalculate", "Herbereken", tooltip="Recalculate (Herbereken data)",
                 id="totals-recalculate"),
@@ -208,8 +209,7 @@ class TotalsScreen(ConsoleScreen):
         cycle = self.need_cycle()
         if cycle is None:
             return
-        if not profiles.can(profiles.TOTALS_RECALCULATE, self.app.role):
-            self.notify(f"{self.rt.operator} may not recalculate totals", severity="error")
+        if not self.permitted(Action.TOTALS_RECALCULATE, f"{cycle.code} {cycle.label}"):
             return
         self.app.push_screen(
             ConfirmScreen(f"Recalculate the totals of {cycle.code} for {cycle.label}?",
@@ -295,8 +295,7 @@ class TotalsScreen(ConsoleScreen):
     # -- partner recalculation ---------------------------------------------------------------
 
     def action_partner(self) -> None:
-        if not profiles.can(profiles.TOTALS_RECALCULATE, self.app.role):
-            self.notify(f"{self.rt.operator} may not recalculate totals", severity="error")
+        if not self.permitted(Action.TOTALS_PARTNER_RECALCULATE):  # what core requires for it
             return
         month = f"{self.now().astimezone(self.zone):%Y-%m}"
         partner = self.cycle.partner if self.cycle and self.cycle.partner else ""
