@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
+from core.cdr_checks import CdrLimits, normalise_provider
 from core.db import Database
 from core.models import Customer, ImportBatch, QuarantinedRow, Subscription
 from core.models.base import sqlite_datetime, sqlite_money, utcnow
@@ -30,7 +31,6 @@ from providers.base import BadRow, Checkpoint, ProviderCdr, ProviderError
 
 log = logging.getLogger(__name__)
 
-CALL_TYPES = frozenset({"voice", "sms", "data"})
 CDR_COLUMNS = ("provider", "provider_ref", "customer_id", "subscription_id", "import_batch_id",
                "number", "call_date", "cycle_start_date", "call_type", "destination", "duration_s",
                "volume_kb", "provider_cost", "roaming")
@@ -101,24 +101,6 @@ class SubscriptionIndex:
         return line, cycle
 
 
-def _validate(cdr: ProviderCdr) -> str | None:
-    if cdr.call_type not in CALL_TYPES:
-        return f"unknown call type {cdr.call_type!r}"
-    if cdr.duration_s < 0:
-        return f"negative duration {cdr.duration_s}"
-    if cdr.volume_kb < 0:
-        return f"negative volume {cdr.volume_kb}"
-    if cdr.call_date.tzinfo is None:
-        return "call date has no time zone"
-    if not cdr.provider_ref:
-        return "empty provider_ref"
-    for name, value, limit in (("provider_ref", cdr.provider_ref, 80), ("number", cdr.number, 20),
-                               ("destination", cdr.destination or "", 32)):
-        if len(value) > limit:
-            return f"{name} longer than {limit} characters"
-    return None
-
-
 class _Writer:
     """Dialect-specific bulk statements on the raw driver connection (the hot path)."""
 
@@ -135,6 +117,11 @@ class _Writer:
             self.insert_sql = f"INSERT IGNORE INTO cdr ({cols}) VALUES ({marks})"
         else:
             self.insert_sql = f"INSERT OR IGNORE INTO cdr ({cols}) VALUES ({marks})"
+        dbapi = db.engine.dialect.dbapi
+        assert dbapi is not None
+        # a value the driver or the database refuses for this row only (not a full disk)
+        self.row_errors: tuple[type[BaseException], ...] = (
+            dbapi.DataError, dbapi.IntegrityError, OverflowError, ValueError, TypeError)
         qcols = "import_batch_id, provider, line, reason, raw, created_at"
         self.quarantine_sql = f"INSERT INTO quarantined_row ({qcols}) VALUES ({', '.join([mark] * 6)})"
 
@@ -153,29 +140,50 @@ class _Writer:
         created: Any = now.replace(tzinfo=None) if self.mysql else sqlite_datetime(now)
         return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], created)
 
-    def flush(self, rows: list[tuple[Any, ...]], bad: list[tuple[Any, ...]], batch_id: int,
+    def flush(self, rows: list[tuple[Any, ...]], sources: list[tuple[int, ProviderCdr]],
+              bad: list[tuple[Any, ...]], batch_id: int, provider: str,
               counters: dict[str, int], touched: set[tuple[int, date]]) -> int:
         """Insert one batch, its counters and the cycles touched so far in one transaction;
-        returns rows inserted."""
+        returns rows inserted. A row the driver refuses is quarantined with the driver's words."""
         with self.db.engine.begin() as conn:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            inserted = 0
+            inserted = refused = 0
             if rows:
-                cursor.executemany(self.insert_sql, rows)
-                inserted = max(cursor.rowcount, 0)
+                inserted, refused = self._insert(cursor, rows, sources, bad, batch_id, provider)
+                counters["quarantined"] += refused
             if bad:
                 cursor.executemany(self.quarantine_sql, bad)
             cursor.close()
             counters["imported"] += inserted
-            counters["duplicates"] += len(rows) - inserted
+            counters["duplicates"] += len(rows) - inserted - refused
             conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
                 updated_at=utcnow(), rows_read=counters["rows_read"], imported=counters["imported"],
                 duplicates=counters["duplicates"], quarantined=counters["quarantined"],
                 touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
         return inserted
 
-
-
+    def _insert(self, cursor: Any, rows: list[tuple[Any, ...]], sources: list[tuple[int, ProviderCdr]],
+                bad: list[tuple[Any, ...]], batch_id: int, provider: str) -> tuple[int, int]:
+        """(inserted, refused): all rows in one statement; if the driver refuses one, row by row so only it is refused."""
+        cursor.execute("SAVEPOINT cdr_rows")
+        try:
+            cursor.executemany(self.insert_sql, rows)
+            inserted = max(cursor.rowcount, 0)
+            cursor.execute("RELEASE SAVEPOINT cdr_rows")
+            return inserted, 0
+        except self.row_errors:
+            cursor.execute("ROLLBACK TO SAVEPOINT cdr_rows")
+            cursor.execute("RELEASE SAVEPOINT cdr_rows")
+        inserted = refused = 0
+        for values, (line, cdr) in zip(rows, sources, strict=True):
+            try:
+                cursor.execute(self.insert_sql, values)
+            except self.row_errors as exc:
+                refused += 1
+                bad.append(self.quarantine_row(batch_id, provider, BadRow(line, f"refused: {exc}", _raw(cdr))))
+                continue
+            inserted += max(cursor.rowcount, 0)
+        return inserted, refused
 
 
 def start_batch(db: Database, provider: str, source: str, sync_task_id: int | None = None) -> int:
@@ -198,34 +206,47 @@ def import_cdrs(
     progress: Callable[[ImportResult], None] | None = None,
     index: SubscriptionIndex | None = None,
     first_line: int = 2,
+    limits: CdrLimits | None = None,
 ) -> ImportResult:
     """Stream records into the CDR table; never raises for bad rows, only counts them.
 
-    `first_line` is the line number of the first record (2 for a CSV file with a header),
-    so quarantined rows point at the file line; the parser's own bad rows re-anchor it.
+    `first_line` is the line number of the first record when the source does not say
+    (a CDR carries its own line; 2 for a CSV file with a header). Anything wrong with one
+    row, expected or not, quarantines that row with the reason; `limits` are the ranges
+    (CdrLimits() by default). `provider` must be a known provider name (UnknownProvider).
 
     A ProviderError from the source (a dropped stream, a missing column) stops the
     import: what was committed stays, the batch is marked failed, and the error is
-    re-raised for the caller to classify.
+    re-raised for the caller to classify. Any other error ends the batch `failed` too.
     """
+    provider = normalise_provider(provider)
+    limits = limits or CdrLimits()
+    window = limits.window()
     index = index or SubscriptionIndex(db)
     writer = _Writer(db)
     result = ImportResult(start_batch(db, provider, source, sync_task_id))
     counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0}
     rows: list[tuple[Any, ...]] = []
+    sources: list[tuple[int, ProviderCdr]] = []
     bad: list[tuple[Any, ...]] = []
     touched: set[tuple[int, date]] = set()
     cost = Decimal("0")
     line_no = first_line - 1
+    status = "failed"
 
     def flush() -> None:
-        writer.flush(rows, bad, result.batch_id, counters, touched)
+        writer.flush(rows, sources, bad, result.batch_id, provider, counters, touched)
         rows.clear()
+        sources.clear()
         bad.clear()
         result.rows_read, result.imported = counters["rows_read"], counters["imported"]
         result.duplicates, result.quarantined = counters["duplicates"], counters["quarantined"]
         if progress is not None:
             progress(result)
+
+    def quarantine(record: BadRow) -> None:
+        counters["quarantined"] += 1
+        bad.append(writer.quarantine_row(result.batch_id, provider, record))
 
     try:
         for record in records:
@@ -236,44 +257,59 @@ def import_cdrs(
             line_no += 1
             if isinstance(record, BadRow):
                 line_no = record.line
-                counters["quarantined"] += 1
-                bad.append(writer.quarantine_row(result.batch_id, provider, record))
+                quarantine(record)
             else:
-                reason = _validate(record)
-                linked = index.link(record) if reason is None else reason
-                if isinstance(linked, str):
-                    counters["quarantined"] += 1
-                    bad.append(writer.quarantine_row(
-                        result.batch_id, provider, BadRow(line_no, linked, _raw(record))))
-                else:
-                    sub_line, cycle = linked
-                    rows.append(writer.row(record, sub_line, cycle, provider, result.batch_id))
-                    touched.add((sub_line.customer_id, cycle))
-                    cost += record.provider_cost
+                line_no = record.line or line_no
+                try:
+                    reason = limits.check(record, window)
+                    linked = index.link(record) if reason is None else reason
+                    if isinstance(linked, str):
+                        quarantine(BadRow(line_no, linked, _raw(record)))
+                    else:
+                        sub_line, cycle = linked
+                        rows.append(writer.row(record, sub_line, cycle, provider, result.batch_id))
+                        sources.append((line_no, record))
+                        touched.add((sub_line.customer_id, cycle))
+                        cost += record.provider_cost
+                except Exception as exc:  # noqa: BLE001 - one row's value never fails the batch
+                    quarantine(BadRow(line_no, f"unreadable row: {type(exc).__name__}: {exc}", _raw(record)))
             if len(rows) + len(bad) >= batch_size:
                 flush()
         flush()
+        status = "completed" if not result.nothing_read else "failed"
     except ProviderError as exc:
         flush()
         result.error = str(exc)
-        _finish(db, result, "failed")
-        result.touched, result.provider_cost = touched, cost
         raise
-    result.touched, result.provider_cost = touched, cost
-    _finish(db, result, "completed" if not result.nothing_read else "failed")
+    except BaseException as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        result.touched, result.provider_cost = touched, cost
+        _finish(db, result, status)
     return result
 
 
 def _finish(db: Database, result: ImportResult, status: str) -> None:
-    with db.transaction() as s:
-        s.execute(update(ImportBatch).where(ImportBatch.id == result.batch_id).values(
-            status=status, finished_at=utcnow(), error_message=result.error))
+    """Close the batch; if even that fails (the disk is full), say so in the log, raise nothing
+    over the error that got us here."""
+    try:
+        with db.transaction() as s:
+            s.execute(update(ImportBatch).where(ImportBatch.id == result.batch_id).values(
+                status=status, finished_at=utcnow(), error_message=result.error))
+    except Exception:
+        log.exception("import batch %s could not be marked %s", result.batch_id, status)
+        if status == "completed":
+            raise
 
 
 def _raw(cdr: ProviderCdr) -> str:
-    return ",".join(str(v) for v in (cdr.provider_ref, cdr.number, cdr.call_date.isoformat(),
-                                     cdr.call_type, cdr.destination, cdr.duration_s, cdr.volume_kb,
-                                     cdr.provider_cost))
+    try:
+        return ",".join(str(v) for v in (cdr.provider_ref, cdr.number, cdr.call_date.isoformat(),
+                                         cdr.call_type, cdr.destination, cdr.duration_s, cdr.volume_kb,
+                                         cdr.provider_cost))
+    except Exception:  # noqa: BLE001 - the quarantine still gets something to show
+        return repr(cdr)[:4000]
 
 
 def touched_cycles(db: Database, sync_task_id: int) -> set[tuple[int, date]]:

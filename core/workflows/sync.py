@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from core.bus import Bus, Command, HandlerContext, handles
 from core.bus.bus import describe
 from core.bus.queries import workflow_state
+from core.cdr_checks import CdrLimits
 from core.db import Database
 from core.imports import ImportResult, import_cdrs, touched_cycles
 from core.insights import Insight, replace_insights
@@ -238,7 +239,8 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
             result = import_cdrs(ctx.db, _beating(cdrs, ctx), provider=profile.provider,
                                  source=f"{profile.provider}:{profile.customer_ref}:{month}",
                                  sync_task_id=task.id, first_line=1,
-                                 progress=lambda r: _progress(ctx, task.id, r))
+                                 progress=lambda r: _progress(ctx, task.id, r),
+                                 limits=CdrLimits.from_settings(settings, ctx.clock))
             invoice = adapter.fetch_invoice_total(month)
         finally:
             adapter.close()
