@@ -1,11 +1,11 @@
 """The import queue: CDRs from a file or a provider download into the CDR table.
 
 Streaming end to end: records arrive from an iterator (a CSV parser or a provider
-adapter), are linked to their subscription and billing cycle, and are bulk
-inserted in batches with the driver's executemany; duplicates on
-(provider, provider_ref) are skipped by the database, not by a lookup. Each batch
-commits with the batch's counters, so a killed import keeps what landed and a
-re-run adds only what is missing. Bad rows go to quarantine with line and reason.
+adapter), are checked against their ranges (core/cdr_checks.py), linked to their
+subscription and billing cycle, and written in batches (core/cdr_store.py): a known
+(provider, provider_ref) is a duplicate, or a correction when its content differs.
+Each batch commits with the batch's counters, so a killed import keeps what landed
+and a re-run adds only what is missing. Bad rows go to quarantine with line and reason.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC as utc
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -23,18 +22,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from core.cdr_checks import CdrLimits, normalise_provider
+from core.cdr_store import CdrWriter, raw_cdr
 from core.db import Database
 from core.models import Customer, ImportBatch, QuarantinedRow, Subscription
-from core.models.base import sqlite_datetime, sqlite_money, utcnow
+from core.models.base import utcnow
 from core.rating.cycles import cycle_for
 from providers.base import BadRow, Checkpoint, ProviderCdr, ProviderError
 
 log = logging.getLogger(__name__)
-
-CDR_COLUMNS = ("provider", "provider_ref", "customer_id", "subscription_id", "import_batch_id",
-               "number", "call_date", "cycle_start_date", "call_type", "destination", "duration_s",
-               "volume_kb", "provider_cost", "roaming")
-
 
 @dataclass
 class ImportResult:
@@ -43,18 +38,19 @@ class ImportResult:
     imported: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    corrected: int = 0  # known provider_ref, different content: the new version replaced the old
     provider_cost: Decimal = Decimal("0")
     error: str | None = None
     touched: set[tuple[int, date]] = field(default_factory=set)  # (customer_id, cycle_start)
 
     @property
     def nothing_read(self) -> bool:
-        return self.imported + self.duplicates == 0 and (self.error is not None or self.rows_read == 0
+        return self.imported + self.duplicates + self.corrected == 0 and (self.error is not None or self.rows_read == 0
                                                           or self.quarantined > 0)
 
     def summary(self) -> str:
         text = (f"imported {self.imported}, duplicates {self.duplicates}, "
-                f"quarantined {self.quarantined} (batch {self.batch_id})")
+                f"quarantined {self.quarantined}, corrected {self.corrected} (batch {self.batch_id})")
         return f"{text}; stopped: {self.error}" if self.error else text
 
 
@@ -101,91 +97,6 @@ class SubscriptionIndex:
         return line, cycle
 
 
-class _Writer:
-    """Dialect-specific bulk statements on the raw driver connection (the hot path)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.mysql = db.is_mysql
-        mark = "%s" if self.mysql else "?"
-        cols = ", ".join(CDR_COLUMNS)
-        marks = ", ".join([mark] * len(CDR_COLUMNS))
-        if self.mysql:
-            # INSERT IGNORE: the driver reports matched rows (CLIENT.FOUND_ROWS), so an
-            # ON DUPLICATE KEY no-op would count duplicates as inserted. IGNORE would also
-            # truncate over-long text silently; _validate refuses such rows first.
-            self.insert_sql = f"INSERT IGNORE INTO cdr ({cols}) VALUES ({marks})"
-        else:
-            self.insert_sql = f"INSERT OR IGNORE INTO cdr ({cols}) VALUES ({marks})"
-        dbapi = db.engine.dialect.dbapi
-        assert dbapi is not None
-        # a value the driver or the database refuses for this row only (not a full disk)
-        self.row_errors: tuple[type[BaseException], ...] = (
-            dbapi.DataError, dbapi.IntegrityError, OverflowError, ValueError, TypeError)
-        qcols = "import_batch_id, provider, line, reason, raw, created_at"
-        self.quarantine_sql = f"INSERT INTO quarantined_row ({qcols}) VALUES ({', '.join([mark] * 6)})"
-
-    def row(self, cdr: ProviderCdr, line: _Line, cycle: date, provider: str, batch_id: int) -> tuple[Any, ...]:
-        if self.mysql:
-            when: Any = cdr.call_date.astimezone(utc).replace(tzinfo=None)
-            cost: Any = cdr.provider_cost
-        else:
-            when, cost = sqlite_datetime(cdr.call_date), sqlite_money(cdr.provider_cost)
-        return (provider, cdr.provider_ref, line.customer_id, line.subscription_id, batch_id,
-                cdr.number, when, cycle.isoformat(), cdr.call_type, cdr.destination or "",
-                cdr.duration_s, cdr.volume_kb, cost, 1 if cdr.roaming else 0)
-
-    def quarantine_row(self, batch_id: int, provider: str, bad: BadRow) -> tuple[Any, ...]:
-        now = utcnow()
-        created: Any = now.replace(tzinfo=None) if self.mysql else sqlite_datetime(now)
-        return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], created)
-
-    def flush(self, rows: list[tuple[Any, ...]], sources: list[tuple[int, ProviderCdr]],
-              bad: list[tuple[Any, ...]], batch_id: int, provider: str,
-              counters: dict[str, int], touched: set[tuple[int, date]]) -> int:
-        """Insert one batch, its counters and the cycles touched so far in one transaction;
-        returns rows inserted. A row the driver refuses is quarantined with the driver's words."""
-        with self.db.engine.begin() as conn:
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            inserted = refused = 0
-            if rows:
-                inserted, refused = self._insert(cursor, rows, sources, bad, batch_id, provider)
-                counters["quarantined"] += refused
-            if bad:
-                cursor.executemany(self.quarantine_sql, bad)
-            cursor.close()
-            counters["imported"] += inserted
-            counters["duplicates"] += len(rows) - inserted - refused
-            conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
-                updated_at=utcnow(), rows_read=counters["rows_read"], imported=counters["imported"],
-                duplicates=counters["duplicates"], quarantined=counters["quarantined"],
-                touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
-        return inserted
-
-    def _insert(self, cursor: Any, rows: list[tuple[Any, ...]], sources: list[tuple[int, ProviderCdr]],
-                bad: list[tuple[Any, ...]], batch_id: int, provider: str) -> tuple[int, int]:
-        """(inserted, refused): all rows in one statement; if the driver refuses one, row by row so only it is refused."""
-        cursor.execute("SAVEPOINT cdr_rows")
-        try:
-            cursor.executemany(self.insert_sql, rows)
-            inserted = max(cursor.rowcount, 0)
-            cursor.execute("RELEASE SAVEPOINT cdr_rows")
-            return inserted, 0
-        except self.row_errors:
-            cursor.execute("ROLLBACK TO SAVEPOINT cdr_rows")
-            cursor.execute("RELEASE SAVEPOINT cdr_rows")
-        inserted = refused = 0
-        for values, (line, cdr) in zip(rows, sources, strict=True):
-            try:
-                cursor.execute(self.insert_sql, values)
-            except self.row_errors as exc:
-                refused += 1
-                bad.append(self.quarantine_row(batch_id, provider, BadRow(line, f"refused: {exc}", _raw(cdr))))
-                continue
-            inserted += max(cursor.rowcount, 0)
-        return inserted, refused
-
-
 def start_batch(db: Database, provider: str, source: str, sync_task_id: int | None = None) -> int:
     with db.transaction() as s:
         batch = ImportBatch(provider=provider, source=source[:500], status="running",
@@ -223,9 +134,9 @@ def import_cdrs(
     limits = limits or CdrLimits()
     window = limits.window()
     index = index or SubscriptionIndex(db)
-    writer = _Writer(db)
+    writer = CdrWriter(db)
     result = ImportResult(start_batch(db, provider, source, sync_task_id))
-    counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0}
+    counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0, "corrected": 0}
     rows: list[tuple[Any, ...]] = []
     sources: list[tuple[int, ProviderCdr]] = []
     bad: list[tuple[Any, ...]] = []
@@ -241,6 +152,7 @@ def import_cdrs(
         bad.clear()
         result.rows_read, result.imported = counters["rows_read"], counters["imported"]
         result.duplicates, result.quarantined = counters["duplicates"], counters["quarantined"]
+        result.corrected = counters["corrected"]
         if progress is not None:
             progress(result)
 
@@ -264,15 +176,16 @@ def import_cdrs(
                     reason = limits.check(record, window)
                     linked = index.link(record) if reason is None else reason
                     if isinstance(linked, str):
-                        quarantine(BadRow(line_no, linked, _raw(record)))
+                        quarantine(BadRow(line_no, linked, raw_cdr(record)))
                     else:
                         sub_line, cycle = linked
-                        rows.append(writer.row(record, sub_line, cycle, provider, result.batch_id))
+                        rows.append(writer.row(record, sub_line.customer_id, sub_line.subscription_id, cycle,
+                                               provider, result.batch_id))
                         sources.append((line_no, record))
                         touched.add((sub_line.customer_id, cycle))
                         cost += record.provider_cost
                 except Exception as exc:  # noqa: BLE001 - one row's value never fails the batch
-                    quarantine(BadRow(line_no, f"unreadable row: {type(exc).__name__}: {exc}", _raw(record)))
+                    quarantine(BadRow(line_no, f"unreadable row: {type(exc).__name__}: {exc}", raw_cdr(record)))
             if len(rows) + len(bad) >= batch_size:
                 flush()
         flush()
@@ -301,15 +214,6 @@ def _finish(db: Database, result: ImportResult, status: str) -> None:
         log.exception("import batch %s could not be marked %s", result.batch_id, status)
         if status == "completed":
             raise
-
-
-def _raw(cdr: ProviderCdr) -> str:
-    try:
-        return ",".join(str(v) for v in (cdr.provider_ref, cdr.number, cdr.call_date.isoformat(),
-                                         cdr.call_type, cdr.destination, cdr.duration_s, cdr.volume_kb,
-                                         cdr.provider_cost))
-    except Exception:  # noqa: BLE001 - the quarantine still gets something to show
-        return repr(cdr)[:4000]
 
 
 def touched_cycles(db: Database, sync_task_id: int) -> set[tuple[int, date]]:

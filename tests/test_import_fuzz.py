@@ -68,7 +68,7 @@ def records(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 def assert_counts_add_up(db: Database, result: ImportResult, sent: int) -> None:
     assert result.rows_read == sent
-    assert result.imported + result.duplicates + result.quarantined == sent
+    assert result.imported + result.duplicates + result.quarantined + result.corrected == sent
     with db.reader() as s:
         batch = s.get_one(ImportBatch, result.batch_id)
         held = s.scalar(select(func.count()).select_from(Cdr).where(Cdr.import_batch_id == result.batch_id))
@@ -76,7 +76,7 @@ def assert_counts_add_up(db: Database, result: ImportResult, sent: int) -> None:
                                .where(QuarantinedRow.import_batch_id == result.batch_id))
     assert batch.status in ("completed", "failed")
     assert (batch.imported, batch.quarantined) == (result.imported, result.quarantined)
-    assert held == result.imported and quarantined == result.quarantined
+    assert held == result.imported + result.corrected and quarantined == result.quarantined
 
 
 def run(db: Database, stream: Iterable[Any], provider: str) -> ImportResult:

@@ -1,4 +1,5 @@
-"""cdr: provider_ref compared byte for byte; cdr_correction keeps replaced versions
+"""cdr: provider_ref compared byte for byte; cdr_correction keeps replaced versions;
+import_batch.corrected counts them; sync_task.status fits completed_with_warnings
 
 Revision ID: 0007
 Revises: 0006
@@ -29,6 +30,11 @@ def upgrade() -> None:
     if op.get_bind().dialect.name in ('mysql', 'mariadb'):
         op.execute("ALTER TABLE cdr MODIFY provider_ref VARCHAR(80) "
                    "CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL")
+    with op.batch_alter_table('import_batch', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('corrected', sa.Integer(), nullable=False, server_default='0'))
+    if op.get_bind().dialect.name in ('mysql', 'mariadb'):  # 'completed_with_warnings' (SQLite: no limit)
+        op.alter_column('sync_task', 'status', existing_type=sa.String(16), type_=sa.String(24),
+                        existing_nullable=False)
     op.create_table(
         'cdr_correction',
         sa.Column('id', BigId, nullable=False),
@@ -60,6 +66,12 @@ def downgrade() -> None:
     with op.batch_alter_table('cdr_correction', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cdr_correction_cdr_id'))
     op.drop_table('cdr_correction')
+    with op.batch_alter_table('import_batch', schema=None) as batch_op:
+        batch_op.drop_column('corrected')
+    if op.get_bind().dialect.name in ('mysql', 'mariadb'):
+        op.execute("UPDATE sync_task SET status = 'completed' WHERE status = 'completed_with_warnings'")
+        op.alter_column('sync_task', 'status', existing_type=sa.String(24), type_=sa.String(16),
+                        existing_nullable=False)
     if op.get_bind().dialect.name in ('mysql', 'mariadb'):
         op.execute("ALTER TABLE cdr MODIFY provider_ref VARCHAR(80) "
                    "CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NOT NULL")
