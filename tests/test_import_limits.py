@@ -5,13 +5,15 @@ Each case runs on SQLite and MariaDB: the limits are ours, so both accept the sa
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from core.cdr_checks import CdrLimits
 from core.config import ConfigError, load_settings
@@ -150,3 +152,24 @@ def test_a_record_that_breaks_the_checks_is_quarantined_with_the_exception(db: D
     assert (result.imported, result.quarantined) == (1, 1)
     assert "OverflowError" in reasons(db)[7]
     assert batch_status(db, result.batch_id) == "completed"
+
+
+def test_a_full_disk_ends_the_batch_failed_and_keeps_what_was_committed(sqlite_db: Database,
+                                                                        tmp_path: Path) -> None:
+    """A size-limited SQLite file (max_page_count) fills up mid-import, like a full disk."""
+    make_setup(sqlite_db)
+    with sqlite_db.reader() as s:
+        pages = int(s.execute(text("PRAGMA page_count")).scalar_one())
+    sqlite_db.engine.dispose()
+    event.listen(sqlite_db.engine, "connect",
+                 lambda conn, _record: conn.execute(f"PRAGMA max_page_count = {pages + 40}"))
+    rows = [good(f"r{n:05d}") for n in range(20_000)]
+    path = write_cdrs(tmp_path / "big.csv", rows)
+    with path.open("rb") as stream, pytest.raises((OperationalError, sqlite3.OperationalError), match="full"):
+        import_cdrs(sqlite_db, parse_cdr_csv(stream), provider="kpn_sp16", source=str(path), limits=LIMITS,
+                    batch_size=500)
+    with sqlite_db.reader() as s:
+        batch = s.scalars(select(ImportBatch)).one()
+        held = s.scalar(select(func.count()).select_from(Cdr))
+    assert batch.status == "failed" and "full" in (batch.error_message or "")
+    assert 0 < held < 20_000 and held == batch.imported  # whole batches of 500 committed, counted

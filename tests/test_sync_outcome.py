@@ -48,41 +48,51 @@ def test_quarantined_rows_and_reconciliation_show_in_the_task(sqlite_db: Databas
     assert progress.finished and progress.note == task.error_message
 
 
-def csv_world(tmp_path: Path, rows: list[str]) -> Path:
-    """A data dir whose database has one customer with a csv_file profile over `rows`."""
-    source = tmp_path / "cdrs"
-    source.mkdir()
-    (source / f"cdrs-{MONTH}.csv").write_text(",".join(HEADER) + "\n" + "\n".join(rows) + "\n")
-    data = tmp_path / "data"
-    settings = load_settings(data_dir=data)
-    db = Database(settings.database_url)
-    ensure_schema(db)
-    apply_setup(db, f'''
+SETUP = """
 [[customer]]
 code = "LOCAL"
 name = "Local files"
 rateplan_customer = false
   [[customer.subscription]]
-  number = "{A}"
+  number = "{number}"
   start_date = 2025-01-01
   [[customer.sync_profile]]
   name = "local-files"
   provider = "csv_file"
   base_url = "{source}"
-''', secrets=SecretBox.from_settings(settings), operator="test")
+"""
+
+
+def csv_source(tmp_path: Path, rows: list[str]) -> Path:
+    source = tmp_path / "cdrs"
+    source.mkdir()
+    (source / f"cdrs-{MONTH}.csv").write_text(",".join(HEADER) + "\n" + "\n".join(rows) + "\n")
+    return source
+
+
+def csv_world(tmp_path: Path, rows: list[str]) -> Path:
+    """A data dir whose database has one customer with a csv_file profile over `rows`."""
+    source = csv_source(tmp_path, rows)
+    data = tmp_path / "data"
+    settings = load_settings(data_dir=data)
+    db = Database(settings.database_url)
+    ensure_schema(db)
+    apply_setup(db, SETUP.format(number=A, source=source), secrets=SecretBox.from_settings(settings),
+                operator="test")
     with db.transaction() as s:
         s.add(Operator(username="alice", role="operator"))  # the CLI helper's operator
     db.dispose()
     return data
 
 
-def test_a_csv_file_profile_with_a_bad_row_completes_with_warnings(tmp_path: Path) -> None:
+def test_a_csv_file_profile_with_a_bad_row_completes_with_warnings(db: Database, tmp_path: Path) -> None:
     """The 9999 row used to fail the sync on every retry; now it is one quarantined row."""
-    data = csv_world(tmp_path, [f"ok1,{A},2026-09-02T10:00:00+02:00,voice,,60,0,0.10",
-                                f"late,{A},9999-12-31T23:59:59+00:00,voice,,60,0,0.10",
-                                f"ok2,{A},2026-09-03T10:00:00+02:00,sms,,0,0,0.05"])
-    settings = load_settings(data_dir=data)
-    db = Database(settings.database_url)
+    source = csv_source(tmp_path, [f"ok1,{A},2026-09-02T10:00:00+02:00,voice,,60,0,0.10",
+                                   f"late,{A},9999-12-31T23:59:59+00:00,voice,,60,0,0.10",
+                                   f"ok2,{A},2026-09-03T10:00:00+02:00,sms,,0,0,0.05"])
+    settings = load_settings(data_dir=tmp_path / "data")
+    apply_setup(db, SETUP.format(number=A, source=source), secrets=SecretBox.from_settings(settings),
+                operator="test")
     bus = Bus(db, default_registry, backoff_base=0.0, services={"settings": settings})
     with db.reader() as s:
         profile = s.scalars(select(SyncProfile.id)).one()
@@ -91,7 +101,6 @@ def test_a_csv_file_profile_with_a_bad_row_completes_with_warnings(tmp_path: Pat
     with db.reader() as s:
         task = s.get_one(SyncTask, start.task_id)
         batch = s.scalars(select(ImportBatch)).one()
-    db.dispose()
     assert (task.status, task.error_message) == (WITH_WARNINGS, "2 imported, 1 quarantined")
     assert (batch.status, batch.imported, batch.quarantined) == ("completed", 2, 1)
 
