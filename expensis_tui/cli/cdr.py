@@ -52,7 +52,8 @@ def cdr_import(ctx: click.Context, file: Path, provider: str, totals: bool, as_j
     if as_json:
         emit_json({"batch_id": result.batch_id, "rows_read": result.rows_read,
                    "imported": result.imported, "duplicates": result.duplicates,
-                   "quarantined": result.quarantined, "totals_dispatched": dispatched})
+                   "quarantined": result.quarantined, "corrected": result.corrected,
+                   "totals_dispatched": dispatched})
     else:
         click.echo(result.summary())
         if dispatched:
