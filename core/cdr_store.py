@@ -118,6 +118,9 @@ class CdrWriter:
     def _write(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Source],
                bad: list[tuple[Any, ...]], batch_id: int, provider: str, outcome: Outcome,
                touched: set[tuple[int, date]]) -> None:
+        if self._insert_all(conn, rows):  # the common case: every ref is new, nothing to look up
+            outcome.inserted += len(rows)
+            return
         known = self._known(conn, provider, {cdr.provider_ref for _, cdr in sources})
         fresh: list[tuple[Any, ...]] = []
         fresh_sources: list[Source] = []
@@ -181,22 +184,32 @@ class CdrWriter:
                                              CdrRating.cdr_id == stored.id))
         return Stored(stored.id, customer_id, subscription_id, cycle, batch_id, content_of(cdr))
 
-    def _insert(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Source],
-                bad: list[tuple[Any, ...]], batch_id: int, provider: str, outcome: Outcome) -> None:
-        """All rows in one statement; if the driver refuses one, row by row so only it is refused."""
-        if not rows:
-            return
+    def _insert_all(self, conn: Connection, rows: list[tuple[Any, ...]]) -> bool:
+        """All rows in one statement, or none of them (False) when the database refuses one."""
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute("SAVEPOINT cdr_rows")
         try:
             cursor.executemany(self.insert_sql, rows)
-            outcome.inserted += len(rows)
-            cursor.execute("RELEASE SAVEPOINT cdr_rows")
-            cursor.close()
-            return
+            refused = False
         except (self.duplicate_error, *self.row_errors):
             cursor.execute("ROLLBACK TO SAVEPOINT cdr_rows")
-            cursor.execute("RELEASE SAVEPOINT cdr_rows")
+            refused = True
+        except BaseException:
+            cursor.close()  # anything else (a full disk) fails the transaction as it is
+            raise
+        cursor.execute("RELEASE SAVEPOINT cdr_rows")
+        cursor.close()
+        return not refused
+
+    def _insert(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Source],
+                bad: list[tuple[Any, ...]], batch_id: int, provider: str, outcome: Outcome) -> None:
+        """New rows in one statement; if the driver refuses one, row by row so only it is refused."""
+        if not rows:
+            return
+        if self._insert_all(conn, rows):
+            outcome.inserted += len(rows)
+            return
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         for values, (line, cdr) in zip(rows, sources, strict=True):
             try:
                 cursor.execute(self.insert_sql, values)

@@ -7,6 +7,7 @@ steps too, so a small compressed chunk cannot expand into one huge block.
 
 from __future__ import annotations
 
+import gzip
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import IO
@@ -89,6 +90,11 @@ def gunzip(chunks: Iterable[bytes], step: int = CHUNK) -> Iterator[bytes]:
 
 def stream_lines(stream: IO[bytes], max_line: int = LINE_CAP) -> Iterator[bytes]:
     """Lines of a binary file, gzip-compressed or not (told by its first bytes, not its name)."""
+    peek = getattr(stream, "peek", None)
+    if peek is not None:  # a buffered file: C-level readline with a limit, the fast way
+        if peek(2)[:2] == GZIP_MAGIC:
+            return _read_lines(gzip.GzipFile(fileobj=stream, mode="rb"), max_line)  # type: ignore[arg-type]
+        return _read_lines(stream, max_line)
     first = stream.read(CHUNK)
     chunks = _chunks(stream, first)
     return iter_lines(gunzip(chunks) if first.startswith(GZIP_MAGIC) else chunks, max_line)
@@ -99,3 +105,22 @@ def _chunks(stream: IO[bytes], first: bytes) -> Iterator[bytes]:
     while chunk:
         yield chunk
         chunk = stream.read(CHUNK)
+
+
+def _read_lines(stream: IO[bytes], max_line: int) -> Iterator[bytes]:
+    readline = stream.readline
+    while line := readline(max_line + 3):  # the line, CR LF, and one byte to tell it is too long
+        if line.endswith(b"\n"):
+            length = len(line) - (2 if line.endswith(b"\r\n") else 1)
+            yield line if length <= max_line else Overlong(line, length)
+            continue
+        if len(line) <= max_line:  # the last line, without a newline
+            yield line
+            continue
+        length, head = len(line), line  # too long: count the rest of it, keep none of it
+        while line := readline(CHUNK):
+            length += len(line)
+            if line.endswith(b"\n"):
+                length -= 2 if line.endswith(b"\r\n") else 1
+                break
+        yield Overlong(head, length)
