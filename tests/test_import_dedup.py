@@ -117,3 +117,23 @@ def test_the_same_ref_twice_in_one_file_keeps_both_versions(db: Database, tmp_pa
     with db.reader() as s:
         assert s.scalars(select(Cdr.duration_s)).all() == [90]
         assert s.scalars(select(CdrCorrection.duration_s)).all() == [60]
+
+
+def test_the_cli_normalises_and_refuses_provider_names(tmp_path: Path) -> None:
+    from core.db import ensure_schema
+    from tests.test_cli_totals import cli
+
+    data = tmp_path / "data"
+    db = Database(f"sqlite:///{data / 'expensis.sqlite3'}")
+    ensure_schema(db)
+    make_setup(db)
+    path = write_cdrs(tmp_path / "f.csv", [("r1", A, DAY, "voice", "", 60, 0, "0.10")])
+    outputs = [cli(data, "cdr", "import", str(path), "--provider", name)
+               for name in ("kpn_sp16", "KPN_SP16", "kpn_sp16 ")]
+    assert [code for code, _, _ in outputs] == [0, 0, 0]
+    assert "imported 1, duplicates 0" in outputs[0][1]
+    assert all("imported 0, duplicates 1" in out for _, out, _ in outputs[1:])
+    code, _, err = cli(data, "cdr", "import", str(path), "--provider", "kpn")
+    assert code == 2 and "unknown provider 'kpn'" in err and "Traceback" not in err
+    assert refs(db) == [("kpn_sp16", "r1")]
+    db.dispose()
