@@ -140,7 +140,7 @@ def main() -> None:
     db = fresh_db(work, "expensis.sqlite3", args.customers)
     t = time.perf_counter()
     with csv_path.open("rb") as handle:
-        result = import_cdrs(db, parse_cdr_csv(handle), provider="bench", source=str(csv_path))
+        result = import_cdrs(db, parse_cdr_csv(handle), provider="csv_file", source=str(csv_path))
     imported = time.perf_counter() - t
     assert result.imported == args.cdrs, result.summary()
     print(f"expensis  cdr import:              {imported:7.2f} s  ({args.cdrs / imported:,.0f} rows/s)  "

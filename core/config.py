@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -71,6 +72,9 @@ class Settings:
     vat_rate: Decimal = Decimal("21")
     operator: str = ""
     allow_operator_override: bool = False  # let --operator name someone other than the OS user
+    cdr_earliest_date: str = "2000-01-01"  # CDRs dated before it are quarantined
+    cdr_max_future_days: int = 1  # ... and those dated further ahead than this
+    cdr_max_cost: Decimal = Decimal("1000")  # plausibility cap on one CDR's provider cost
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     issuer: IssuerSettings = field(default_factory=IssuerSettings)
 
@@ -192,4 +196,9 @@ def load_settings(
     settings = _merge(settings, cli)
     if not 1 <= settings.invoice_day <= 28:
         raise ConfigError("setting 'invoice_day' must be between 1 and 28")
+    try:
+        date.fromisoformat(settings.cdr_earliest_date)
+    except ValueError:
+        raise ConfigError(f"setting 'cdr_earliest_date': {settings.cdr_earliest_date!r} is not a date "
+                          "(YYYY-MM-DD)") from None
     return cast(Settings, settings)

@@ -39,6 +39,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _mysql_strict(dbapi_conn: Any, _record: Any) -> None:
+    """Strict mode whatever the server default: an out-of-range value is an error, never clipped."""
+    cur = dbapi_conn.cursor()
+    cur.execute("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_TRANS_TABLES')")
+    cur.close()
+
+
 def _sqlite_begin(conn: Any) -> None:
     mode = "BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE"
     conn.exec_driver_sql(mode)
@@ -94,8 +101,10 @@ def make_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
-        return create_engine(parsed, isolation_level="READ COMMITTED", pool_pre_ping=True,
-                             pool_recycle=3600, pool_size=10, max_overflow=20, **kwargs)
+        engine = create_engine(parsed, isolation_level="READ COMMITTED", pool_pre_ping=True,
+                               pool_recycle=3600, pool_size=10, max_overflow=20, **kwargs)
+        event.listen(engine, "connect", _mysql_strict)
+        return engine
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise DatabaseUnavailable(f"database {safe_url(url)}: driver not installed ({exc})") from exc
 

@@ -1,11 +1,11 @@
 """The import queue: CDRs from a file or a provider download into the CDR table.
 
 Streaming end to end: records arrive from an iterator (a CSV parser or a provider
-adapter), are linked to their subscription and billing cycle, and are bulk
-inserted in batches with the driver's executemany; duplicates on
-(provider, provider_ref) are skipped by the database, not by a lookup. Each batch
-commits with the batch's counters, so a killed import keeps what landed and a
-re-run adds only what is missing. Bad rows go to quarantine with line and reason.
+adapter), are checked against their ranges (core/cdr_checks.py), linked to their
+subscription and billing cycle, and written in batches (core/cdr_store.py): a known
+(provider, provider_ref) is a duplicate, or a correction when its content differs.
+Each batch commits with the batch's counters, so a killed import keeps what landed
+and a re-run adds only what is missing. Bad rows go to quarantine with line and reason.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC as utc
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -22,19 +21,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
+from core.cdr_checks import CdrLimits, normalise_provider
+from core.cdr_store import CdrWriter, raw_cdr
 from core.db import Database
 from core.models import Customer, ImportBatch, QuarantinedRow, Subscription
-from core.models.base import sqlite_datetime, sqlite_money, utcnow
+from core.models.base import utcnow
 from core.rating.cycles import cycle_for
 from providers.base import BadRow, Checkpoint, ProviderCdr, ProviderError
 
 log = logging.getLogger(__name__)
-
-CALL_TYPES = frozenset({"voice", "sms", "data"})
-CDR_COLUMNS = ("provider", "provider_ref", "customer_id", "subscription_id", "import_batch_id",
-               "number", "call_date", "cycle_start_date", "call_type", "destination", "duration_s",
-               "volume_kb", "provider_cost", "roaming")
-
 
 @dataclass
 class ImportResult:
@@ -43,18 +38,19 @@ class ImportResult:
     imported: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    corrected: int = 0  # known provider_ref, different content: the new version replaced the old
     provider_cost: Decimal = Decimal("0")
     error: str | None = None
     touched: set[tuple[int, date]] = field(default_factory=set)  # (customer_id, cycle_start)
 
     @property
     def nothing_read(self) -> bool:
-        return self.imported + self.duplicates == 0 and (self.error is not None or self.rows_read == 0
+        return self.imported + self.duplicates + self.corrected == 0 and (self.error is not None or self.rows_read == 0
                                                           or self.quarantined > 0)
 
     def summary(self) -> str:
         text = (f"imported {self.imported}, duplicates {self.duplicates}, "
-                f"quarantined {self.quarantined} (batch {self.batch_id})")
+                f"quarantined {self.quarantined}, corrected {self.corrected} (batch {self.batch_id})")
         return f"{text}; stopped: {self.error}" if self.error else text
 
 
@@ -101,83 +97,6 @@ class SubscriptionIndex:
         return line, cycle
 
 
-def _validate(cdr: ProviderCdr) -> str | None:
-    if cdr.call_type not in CALL_TYPES:
-        return f"unknown call type {cdr.call_type!r}"
-    if cdr.duration_s < 0:
-        return f"negative duration {cdr.duration_s}"
-    if cdr.volume_kb < 0:
-        return f"negative volume {cdr.volume_kb}"
-    if cdr.call_date.tzinfo is None:
-        return "call date has no time zone"
-    if not cdr.provider_ref:
-        return "empty provider_ref"
-    for name, value, limit in (("provider_ref", cdr.provider_ref, 80), ("number", cdr.number, 20),
-                               ("destination", cdr.destination or "", 32)):
-        if len(value) > limit:
-            return f"{name} longer than {limit} characters"
-    return None
-
-
-class _Writer:
-    """Dialect-specific bulk statements on the raw driver connection (the hot path)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.mysql = db.is_mysql
-        mark = "%s" if self.mysql else "?"
-        cols = ", ".join(CDR_COLUMNS)
-        marks = ", ".join([mark] * len(CDR_COLUMNS))
-        if self.mysql:
-            # INSERT IGNORE: the driver reports matched rows (CLIENT.FOUND_ROWS), so an
-            # ON DUPLICATE KEY no-op would count duplicates as inserted. IGNORE would also
-            # truncate over-long text silently; _validate refuses such rows first.
-            self.insert_sql = f"INSERT IGNORE INTO cdr ({cols}) VALUES ({marks})"
-        else:
-            self.insert_sql = f"INSERT OR IGNORE INTO cdr ({cols}) VALUES ({marks})"
-        qcols = "import_batch_id, provider, line, reason, raw, created_at"
-        self.quarantine_sql = f"INSERT INTO quarantined_row ({qcols}) VALUES ({', '.join([mark] * 6)})"
-
-    def row(self, cdr: ProviderCdr, line: _Line, cycle: date, provider: str, batch_id: int) -> tuple[Any, ...]:
-        if self.mysql:
-            when: Any = cdr.call_date.astimezone(utc).replace(tzinfo=None)
-            cost: Any = cdr.provider_cost
-        else:
-            when, cost = sqlite_datetime(cdr.call_date), sqlite_money(cdr.provider_cost)
-        return (provider, cdr.provider_ref, line.customer_id, line.subscription_id, batch_id,
-                cdr.number, when, cycle.isoformat(), cdr.call_type, cdr.destination or "",
-                cdr.duration_s, cdr.volume_kb, cost, 1 if cdr.roaming else 0)
-
-    def quarantine_row(self, batch_id: int, provider: str, bad: BadRow) -> tuple[Any, ...]:
-        now = utcnow()
-        created: Any = now.replace(tzinfo=None) if self.mysql else sqlite_datetime(now)
-        return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], created)
-
-    def flush(self, rows: list[tuple[Any, ...]], bad: list[tuple[Any, ...]], batch_id: int,
-              counters: dict[str, int], touched: set[tuple[int, date]]) -> int:
-        """Insert one batch, its counters and the cycles touched so far in one transaction;
-        returns rows inserted."""
-        with self.db.engine.begin() as conn:
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            inserted = 0
-            if rows:
-                cursor.executemany(self.insert_sql, rows)
-                inserted = max(cursor.rowcount, 0)
-            if bad:
-                cursor.executemany(self.quarantine_sql, bad)
-            cursor.close()
-            counters["imported"] += inserted
-            counters["duplicates"] += len(rows) - inserted
-            conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
-                updated_at=utcnow(), rows_read=counters["rows_read"], imported=counters["imported"],
-                duplicates=counters["duplicates"], quarantined=counters["quarantined"],
-                touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
-        return inserted
-
-
-
-
-
 def start_batch(db: Database, provider: str, source: str, sync_task_id: int | None = None) -> int:
     with db.transaction() as s:
         batch = ImportBatch(provider=provider, source=source[:500], status="running",
@@ -198,34 +117,48 @@ def import_cdrs(
     progress: Callable[[ImportResult], None] | None = None,
     index: SubscriptionIndex | None = None,
     first_line: int = 2,
+    limits: CdrLimits | None = None,
 ) -> ImportResult:
     """Stream records into the CDR table; never raises for bad rows, only counts them.
 
-    `first_line` is the line number of the first record (2 for a CSV file with a header),
-    so quarantined rows point at the file line; the parser's own bad rows re-anchor it.
+    `first_line` is the line number of the first record when the source does not say
+    (a CDR carries its own line; 2 for a CSV file with a header). Anything wrong with one
+    row, expected or not, quarantines that row with the reason; `limits` are the ranges
+    (CdrLimits() by default). `provider` must be a known provider name (UnknownProvider).
 
     A ProviderError from the source (a dropped stream, a missing column) stops the
     import: what was committed stays, the batch is marked failed, and the error is
-    re-raised for the caller to classify.
+    re-raised for the caller to classify. Any other error ends the batch `failed` too.
     """
+    provider = normalise_provider(provider)
+    limits = limits or CdrLimits()
+    window = limits.window()
     index = index or SubscriptionIndex(db)
-    writer = _Writer(db)
+    writer = CdrWriter(db)
     result = ImportResult(start_batch(db, provider, source, sync_task_id))
-    counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0}
+    counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0, "corrected": 0}
     rows: list[tuple[Any, ...]] = []
+    sources: list[tuple[int, ProviderCdr]] = []
     bad: list[tuple[Any, ...]] = []
     touched: set[tuple[int, date]] = set()
     cost = Decimal("0")
     line_no = first_line - 1
+    status = "failed"
 
     def flush() -> None:
-        writer.flush(rows, bad, result.batch_id, counters, touched)
+        writer.flush(rows, sources, bad, result.batch_id, provider, counters, touched)
         rows.clear()
+        sources.clear()
         bad.clear()
         result.rows_read, result.imported = counters["rows_read"], counters["imported"]
         result.duplicates, result.quarantined = counters["duplicates"], counters["quarantined"]
+        result.corrected = counters["corrected"]
         if progress is not None:
             progress(result)
+
+    def quarantine(record: BadRow) -> None:
+        counters["quarantined"] += 1
+        bad.append(writer.quarantine_row(result.batch_id, provider, record))
 
     try:
         for record in records:
@@ -236,44 +169,51 @@ def import_cdrs(
             line_no += 1
             if isinstance(record, BadRow):
                 line_no = record.line
-                counters["quarantined"] += 1
-                bad.append(writer.quarantine_row(result.batch_id, provider, record))
+                quarantine(record)
             else:
-                reason = _validate(record)
-                linked = index.link(record) if reason is None else reason
-                if isinstance(linked, str):
-                    counters["quarantined"] += 1
-                    bad.append(writer.quarantine_row(
-                        result.batch_id, provider, BadRow(line_no, linked, _raw(record))))
-                else:
-                    sub_line, cycle = linked
-                    rows.append(writer.row(record, sub_line, cycle, provider, result.batch_id))
-                    touched.add((sub_line.customer_id, cycle))
-                    cost += record.provider_cost
+                line_no = record.line or line_no
+                try:
+                    reason = limits.check(record, window)
+                    linked = index.link(record) if reason is None else reason
+                    if isinstance(linked, str):
+                        quarantine(BadRow(line_no, linked, raw_cdr(record)))
+                    else:
+                        sub_line, cycle = linked
+                        rows.append(writer.row(record, sub_line.customer_id, sub_line.subscription_id, cycle,
+                                               provider, result.batch_id))
+                        sources.append((line_no, record))
+                        touched.add((sub_line.customer_id, cycle))
+                        cost += record.provider_cost
+                except Exception as exc:  # noqa: BLE001 - one row's value never fails the batch
+                    quarantine(BadRow(line_no, f"unreadable row: {type(exc).__name__}: {exc}", raw_cdr(record)))
             if len(rows) + len(bad) >= batch_size:
                 flush()
         flush()
+        status = "completed" if not result.nothing_read else "failed"
     except ProviderError as exc:
         flush()
         result.error = str(exc)
-        _finish(db, result, "failed")
-        result.touched, result.provider_cost = touched, cost
         raise
-    result.touched, result.provider_cost = touched, cost
-    _finish(db, result, "completed" if not result.nothing_read else "failed")
+    except BaseException as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        result.touched, result.provider_cost = touched, cost
+        _finish(db, result, status)
     return result
 
 
 def _finish(db: Database, result: ImportResult, status: str) -> None:
-    with db.transaction() as s:
-        s.execute(update(ImportBatch).where(ImportBatch.id == result.batch_id).values(
-            status=status, finished_at=utcnow(), error_message=result.error))
-
-
-def _raw(cdr: ProviderCdr) -> str:
-    return ",".join(str(v) for v in (cdr.provider_ref, cdr.number, cdr.call_date.isoformat(),
-                                     cdr.call_type, cdr.destination, cdr.duration_s, cdr.volume_kb,
-                                     cdr.provider_cost))
+    """Close the batch; if even that fails (the disk is full), say so in the log, raise nothing
+    over the error that got us here."""
+    try:
+        with db.transaction() as s:
+            s.execute(update(ImportBatch).where(ImportBatch.id == result.batch_id).values(
+                status=status, finished_at=utcnow(), error_message=result.error))
+    except Exception:
+        log.exception("import batch %s could not be marked %s", result.batch_id, status)
+        if status == "completed":
+            raise
 
 
 def touched_cycles(db: Database, sync_task_id: int) -> set[tuple[int, date]]:

@@ -125,6 +125,7 @@ class ProviderCdr:
     volume_kb: int
     provider_cost: Decimal
     roaming: bool = False
+    line: int = field(default=0, compare=False)  # where it was read (file line, record number); 0: unknown
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,12 @@ supported (no provider writes them) and shows up as a wrong column count.
 from __future__ import annotations
 
 import csv
+import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from typing import IO
 
 from providers.base import BadData, BadRow, ProviderCdr
+from providers.lines import LINE_CAP, Overlong, stream_lines
 from providers.records import CDR_FIELDS, RawRow, Wire, cdrs_from_rows
 
 REQUIRED_COLUMNS: tuple[str, ...] = CDR_FIELDS[:8]  # all but "roaming"
@@ -33,7 +36,7 @@ def split_line(text: str, delimiter: str) -> list[str]:
 
 
 def iter_csv_rows(
-    lines: Iterable[bytes | str],
+    lines: Iterable[bytes | str] | IO[bytes],
     columns: Mapping[str, str],
     required: Collection[str],
     *,
@@ -42,11 +45,29 @@ def iter_csv_rows(
 ) -> Iterator[RawRow]:
     """Rows keyed by our field names; `columns` maps our names to header names.
 
-    The first non-empty line is the header; `start_line` is its line number.
+    `lines` is a binary file (read in bounded chunks, gzip or not) or lines. The first
+    non-empty line is the header; `start_line` is the number of the first line, and
+    every physical line counts, blank ones too. A line over LINE_CAP is quarantined.
     """
+    source: Iterable[bytes | str] = stream_lines(lines) if hasattr(lines, "read") else lines  # type: ignore[arg-type]
+    try:
+        yield from _rows(source, columns, required, delimiter, start_line)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise BadData(f"compressed file is damaged: {exc}") from None
+
+
+def _rows(lines: Iterable[bytes | str], columns: Mapping[str, str], required: Collection[str],
+          delimiter: str, start_line: int) -> Iterator[RawRow]:
     picks: list[tuple[str, int]] | None = None
     width = 0
     for line_number, line in enumerate(lines, start_line):
+        if isinstance(line, Overlong) or len(line) > LINE_CAP:
+            length = line.length if isinstance(line, Overlong) else len(line)
+            if picks is None:
+                raise BadData(f"line {line_number}: longer than {LINE_CAP:,} bytes ({length:,})")
+            head = line[:200].decode("utf-8", "backslashreplace") if isinstance(line, bytes) else line[:200]
+            yield RawRow(line_number, None, head, f"line longer than {LINE_CAP:,} bytes ({length:,})")
+            continue
         if isinstance(line, bytes):
             try:
                 text = line.decode("utf-8")
@@ -61,7 +82,13 @@ def iter_csv_rows(
         text = text.rstrip("\r\n")
         if not text.strip():
             continue
-        fields = split_line(text, delimiter)
+        try:
+            fields = split_line(text, delimiter)
+        except csv.Error as exc:
+            if picks is None:
+                raise BadData(f"line {line_number}: {exc}") from None
+            yield RawRow(line_number, None, text, f"unreadable CSV: {exc}")
+            continue
         if picks is None:
             picks = _header_positions(fields, columns, required)
             width = len(fields)
@@ -88,7 +115,7 @@ def _header_positions(
 
 
 def parse_cdr_csv(
-    stream: Iterable[bytes | str],
+    stream: Iterable[bytes | str] | IO[bytes],
     *,
     start_line: int = 1,
     delimiter: str = ",",

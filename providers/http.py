@@ -13,7 +13,7 @@ import json
 import re
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ from providers.base import (
     ProviderUnavailable,
     RateLimited,
 )
+from providers.lines import gunzip, iter_lines  # noqa: F401 - re-exported for listing
 
 SHORT_RETRY_AFTER_S = 2.0
 DEFAULT_RETRY_AFTER_S = 60.0
@@ -225,34 +226,3 @@ def parse_json(content: bytes, where: str) -> Any:
         raise BadData(f"{where}: response is not JSON") from None
 
 
-def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Split a byte stream into lines without decoding (CR LF or LF)."""
-    pending = b""
-    for chunk in chunks:
-        if pending:
-            chunk = pending + chunk
-        lines = chunk.split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            yield line[:-1] if line.endswith(b"\r") else line
-    if pending:
-        yield pending
-
-
-def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Decompress a gzip stream chunk by chunk; a truncated stream is an error."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    fed = False
-    for chunk in chunks:
-        while chunk:
-            fed = True
-            data = inflater.decompress(chunk)
-            if data:
-                yield data
-            if not inflater.eof:
-                break
-            chunk = inflater.unused_data  # another gzip member may follow
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            fed = False
-    if fed and not inflater.eof:
-        raise zlib.error("gzip stream ended early")

@@ -18,7 +18,8 @@ import httpx
 
 from providers.base import CHECKPOINT, BadData, Checkpoint, ProviderError
 from providers.csvformat import iter_csv_rows
-from providers.http import ProviderHttp, gunzip, iter_lines, parse_json
+from providers.http import ProviderHttp, parse_json
+from providers.lines import gunzip, iter_lines
 from providers.records import RawRow
 
 

@@ -208,7 +208,7 @@ def _required(row: Mapping[str, object], name: str) -> object:
     return value
 
 
-def decode_cdr(row: Mapping[str, object], wire: Wire) -> ProviderCdr:
+def decode_cdr(row: Mapping[str, object], wire: Wire, line: int = 0) -> ProviderCdr:
     """A CDR from a row keyed by our field names; RowError says what is wrong."""
     get = row.get  # this runs for every CDR of every month: kept lean
     provider_ref, number, cost = get("provider_ref"), get("number"), get("provider_cost")
@@ -234,6 +234,7 @@ def decode_cdr(row: Mapping[str, object], wire: Wire) -> ProviderCdr:
         volume_kb=_count(get("volume_kb"), "volume"),
         provider_cost=wire.parse_amount(cost),
         roaming=False if roaming is None else wire.parse_bool(roaming),
+        line=line,
     )
 
 
@@ -343,6 +344,15 @@ def cdrs_from_rows(rows: Iterable[RawRow | Checkpoint], wire: Wire,
             yield BadRow(row.line, row.error or "unreadable row", row.raw)
             continue
         try:
-            yield decode_cdr(row.values, wire)
+            yield decode_cdr(row.values, wire, row.line)
         except RowError as error:
             yield BadRow(row.line, str(error), row.raw)
+        except Exception as error:  # noqa: BLE001 - one row's value never fails the stream
+            yield BadRow(row.line, f"unreadable row: {type(error).__name__}: {error}", _safe_raw(row))
+
+
+def _safe_raw(row: RawRow) -> str:
+    try:
+        return row.raw
+    except Exception:  # noqa: BLE001 - the quarantine still gets something to show
+        return repr(row.source)

@@ -68,11 +68,11 @@ def test_import_exit_codes(tmp_path: Path) -> None:
     data, _ = setup_db(tmp_path)
     missing = tmp_path / "missing.csv"
     missing.write_text("provider_ref,number,call_type\nr1,+31610000001,voice\n")
-    code, _, err = cli(data, "cdr", "import", str(missing), "--provider", "x")
+    code, _, err = cli(data, "cdr", "import", str(missing), "--provider", "csv_file")
     assert code == 1 and "call_date" in err and "Traceback" not in err
     all_bad = write_cdrs(tmp_path / "bad.csv", [("q1", "+31699999999", "2026-10-01T10:00:00+02:00",
                                                   "voice", "", 1, 0, "0.1")])
-    code, out, err = cli(data, "cdr", "import", str(all_bad), "--provider", "x")
+    code, out, err = cli(data, "cdr", "import", str(all_bad), "--provider", "csv_file")
     assert code == 1 and "quarantined 1" in out and "nothing could be read" in err
     code, _, err = cli(data, "totals", "show", "NOPE", "--cycle", "2026-10")
     assert code == 4 and "no customer with code 'NOPE'" in err

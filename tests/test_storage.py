@@ -44,6 +44,10 @@ def build_everything() -> list[m.Base]:
                          call_type="voice", rated_amount=Decimal("0.7450"), bundle_used=60)
     quarantined = m.QuarantinedRow(id=1, import_batch_id=1, provider="kpn_sp16", line=7,
                                    reason="negative duration", raw="R2,+316,...,-5")
+    correction = m.CdrCorrection(id=1, cdr_id=1, import_batch_id=1, replaced_batch_id=None, customer_id=1,
+                                 subscription_id=1, cycle_start_date=date(2026, 10, 15), number="+31612345678",
+                                 call_date=T0, call_type="voice", destination="+442071234567", duration_s=60,
+                                 volume_kb=0, provider_cost=Decimal("0.0120"), roaming=True)
     total = m.Total(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), subscription_id=1,
                     call_type="voice", count=3, duration_s=185, provider_cost=Decimal("99999999999999.9999"),
                     rated_amount=Decimal("-0.0001"), version=4)
@@ -83,7 +87,7 @@ def build_everything() -> list[m.Base]:
                                  pdf_path="/data/invoices_batch/acme/2026-B00001.pdf")
     notification = Notification(id=1, kind="failure_digest", key="2026-11-16T07:00:00+00:00",
                                 recipient="ops@acme.test", covered_until=T0)
-    return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, total,
+    return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, correction, total,
             history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
             counter, payment, ledger, mail, operator, audit, message, lease, tick, batch_invoice,
             notification]

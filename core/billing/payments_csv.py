@@ -129,7 +129,11 @@ def read_csv_records(
     and nothing else; a row with fewer fields than the header, or with a
     required field empty, is an error for that row.
     """
-    text = decode_text(path.read_bytes())
+    data = path.read_bytes()
+    if data.startswith(b"\x1f\x8b"):  # gzip: decoding it as text would report gibberish per line
+        yield CsvError(1, f"compressed file: use `gunzip {path.name}` first", "")
+        return
+    text = decode_text(data)
     lines = text.splitlines(keepends=True)
     header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
     if header_index is None:

@@ -11,7 +11,7 @@ from core.models.billing import (
     Payment,
     RevenueLedger,
 )
-from core.models.cdr import Cdr, CdrRating, QuarantinedRow
+from core.models.cdr import Cdr, CdrCorrection, CdrRating, QuarantinedRow
 from core.models.ops import AuditLog, Message, Operator, SchedulerLease, SchedulerTick
 from core.models.party import Customer, Partner, RatePlan, Subscription, Tariff
 from core.models.sync import ImportBatch, SyncProfile, SyncTask
@@ -24,7 +24,7 @@ from core.models.totals import (
 )
 
 __all__ = [
-    "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrRating",
+    "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrCorrection", "CdrRating",
     "Customer", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
     "InvoiceLine", "MailLog", "Message", "Operator", "Partner", "Payment", "QuarantinedRow",
     "RateLimitHit", "RatePlan", "RevenueLedger", "SchedulerLease", "SchedulerTick",

@@ -6,9 +6,14 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.dialects.mysql import VARCHAR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, BigId, utcnow
+
+# provider_ref is compared byte for byte on both databases: SQLite's default BINARY
+# collation; on MariaDB a binary NO PAD collation (case and trailing spaces count).
+ProviderRef = String(80).with_variant(VARCHAR(80, collation="utf8mb4_nopad_bin"), "mysql", "mariadb")
 
 
 class Cdr(Base):
@@ -20,7 +25,7 @@ class Cdr(Base):
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     provider: Mapped[str] = mapped_column(String(32))
-    provider_ref: Mapped[str] = mapped_column(String(80))
+    provider_ref: Mapped[str] = mapped_column(ProviderRef)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"))
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
@@ -64,3 +69,29 @@ class QuarantinedRow(Base):
     reason: Mapped[str] = mapped_column(String(255))
     raw: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CdrCorrection(Base):
+    """A version of a CDR that a provider correction replaced, kept for audit.
+
+    The `cdr` row always holds the newest version (the rating input); each correction
+    archives the version it replaces here, with where that version was.
+    """
+
+    __tablename__ = "cdr_correction"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cdr_id: Mapped[int] = mapped_column(BigId, ForeignKey("cdr.id"), index=True)
+    import_batch_id: Mapped[int] = mapped_column(ForeignKey("import_batch.id"))  # the correcting import
+    replaced_batch_id: Mapped[int | None] = mapped_column(BigId)  # the import the old version came from
+    customer_id: Mapped[int] = mapped_column(BigId)
+    subscription_id: Mapped[int] = mapped_column(BigId)
+    cycle_start_date: Mapped[date]
+    number: Mapped[str] = mapped_column(String(20))
+    call_date: Mapped[datetime]
+    call_type: Mapped[str] = mapped_column(String(8))
+    destination: Mapped[str] = mapped_column(String(32), default="")
+    duration_s: Mapped[int] = mapped_column(default=0)
+    volume_kb: Mapped[int] = mapped_column(default=0)
+    provider_cost: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    roaming: Mapped[bool] = mapped_column(Boolean, default=False)
+    corrected_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -38,7 +38,7 @@ class SyncTask(Base):
     sync_profile_id: Mapped[int] = mapped_column(ForeignKey("sync_profile.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
     cycle_start_date: Mapped[date]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(24), default="pending")  # ... completed_with_warnings
     reason: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)
     retries: Mapped[int] = mapped_column(default=0)
@@ -68,6 +68,7 @@ class ImportBatch(Base):
     imported: Mapped[int] = mapped_column(default=0)
     duplicates: Mapped[int] = mapped_column(default=0)
     quarantined: Mapped[int] = mapped_column(default=0)
+    corrected: Mapped[int] = mapped_column(default=0)  # provider corrections of CDRs already stored
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None]  # last committed batch: the reaper's sign of progress

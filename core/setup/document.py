@@ -9,6 +9,7 @@ plans are checked later, against the file and the database together (`apply`).
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -139,6 +140,7 @@ class _Table:
             return None
         if not isinstance(value, str) or not value.strip():
             raise SetupError(f"{self.at(key)}: expected a name, got {describe(value)}")
+        _refuse_controls(value, self.at(key))
         return value
 
     def tables(self, key: str) -> list[object]:
@@ -165,6 +167,7 @@ class _Table:
 def _text(value: object, column: Column, where: str) -> str:
     if not isinstance(value, str):
         raise SetupError(f"{where}: expected a string, got {describe(value)}")
+    _refuse_controls(value, where, allowed="" if column.name in ("code", "name") else "\n\t")
     if column.choices and value not in column.choices:
         raise SetupError(f"{where}: {value!r} is not one of {', '.join(column.choices)}")
     if column.convert is not None:
@@ -175,6 +178,13 @@ def _text(value: object, column: Column, where: str) -> str:
     if column.max_length is not None and len(value) > column.max_length:
         raise SetupError(f"{where}: longer than {column.max_length} characters")
     return value
+
+
+def _refuse_controls(value: str, where: str, allowed: str = "") -> None:
+    """NUL and other control characters never reach a code, a name or any other text."""
+    for char in value:
+        if unicodedata.category(char) == "Cc" and char not in allowed:
+            raise SetupError(f"{where}: contains a control character (U+{ord(char):04X})")
 
 
 def _integer(value: object, column: Column, where: str) -> int:

@@ -16,6 +16,7 @@ from sqlalchemy import String
 
 from core.billing.payments import CustomerBalance, update_balances
 from core.bus import Bus
+from core.cdr_checks import CdrLimits, UnknownProvider, normalise_provider
 from core.db import Database, current_revision, head_revision, upgrade
 from core.imports import ImportResult, import_cdrs
 from core.models import Cdr
@@ -40,16 +41,21 @@ class ProviderNameError(ValueError):
 
 def import_cdr_file(db: Database, rows: Iterable[ProviderCdr | BadRow | Checkpoint], *, provider: str, source: str, operator: str,
                     with_totals: bool = False,
-                    progress: Callable[[ImportResult], None] | None = None) -> ImportResult:
+                    progress: Callable[[ImportResult], None] | None = None,
+                    limits: CdrLimits | None = None) -> ImportResult:
     """Import CDRs an operator hands in (a file); with_totals also needs the recalculation role."""
     limit = PROVIDER_LENGTH
     if not provider.strip() or len(provider) > limit:
         raise ProviderNameError(f"a provider name has 1 to {limit} characters, not {len(provider)}")
+    try:
+        provider = normalise_provider(provider)  # one dedup name however it is spelled
+    except UnknownProvider as exc:
+        raise ProviderNameError(str(exc)) from None
     target = f"{provider} {Path(source).name}"
     authorize(db, operator, Action.CDR_IMPORT, target=target)
     if with_totals:
         authorize(db, operator, Action.TOTALS_RECALCULATE, target=target)
-    result = import_cdrs(db, rows, provider=provider, source=source, progress=progress)
+    result = import_cdrs(db, rows, provider=provider, source=source, progress=progress, limits=limits)
     _audit(db, operator, Action.CDR_IMPORT, target, f"batch {result.batch_id}: {result.summary()}")
     return result
 

@@ -1,8 +1,8 @@
 """Sync pipeline: sync manager → SyncProfile (router) → provider sync → import queue →
 DispatchTotals per touched cycle → CompleteSyncTask.
 
-Statuses and reasons are the source system's: pending → processing → completed, or
-failed with invalid_credentials, invoice_not_yet_available (rescheduled), timeout or
+Statuses and reasons are the source system's: pending → processing → completed (or
+completed_with_warnings when rows were quarantined), or failed with invalid_credentials, invoice_not_yet_available (rescheduled), timeout or
 unknown_error. Transient provider failures are retried by the bus with back-off; after
 the last attempt the totals are calculated anyway with what is present and the task
 says so. Nothing received is lost: CDRs commit batch by batch and a re-sync adds only
@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 from core.bus import Bus, Command, HandlerContext, handles
 from core.bus.bus import describe
 from core.bus.queries import workflow_state
+from core.cdr_checks import CdrLimits
 from core.db import Database
 from core.imports import ImportResult, import_cdrs, touched_cycles
 from core.insights import Insight, replace_insights
-from core.models import Cdr, Customer, Subscription, SyncProfile, SyncTask, utcnow
+from core.models import Cdr, Customer, ImportBatch, Subscription, SyncProfile, SyncTask, utcnow
 from core.rating.cycles import cycle_for, cycle_for_label
 from core.security import audit, roles
 from core.security.secrets import SecretBox
@@ -45,6 +46,8 @@ from providers.base import (
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = ("pending", "processing")
+WITH_WARNINGS = "completed_with_warnings"  # completed, but rows were quarantined
+FINISHED = ("completed", WITH_WARNINGS, "failed")
 INVOICE_RETRY = timedelta(hours=6)
 
 
@@ -238,7 +241,8 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
             result = import_cdrs(ctx.db, _beating(cdrs, ctx), provider=profile.provider,
                                  source=f"{profile.provider}:{profile.customer_ref}:{month}",
                                  sync_task_id=task.id, first_line=1,
-                                 progress=lambda r: _progress(ctx, task.id, r))
+                                 progress=lambda r: _progress(ctx, task.id, r),
+                                 limits=CdrLimits.from_settings(settings, ctx.clock))
             invoice = adapter.fetch_invoice_total(month)
         finally:
             adapter.close()
@@ -248,12 +252,22 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
     except Exception as exc:
         _set_task(ctx.db, task.id, status="failed", reason="unknown_error", error_message=describe(exc))
         raise
-    reconcile(ctx.db, task, customer, profile.provider, month, result,
-              invoice.amount if invoice else None, invoice.cdr_count if invoice else None)
-    note = f"{new_subs} new subscription(s) from the provider" if new_subs else None
-    _set_task(ctx.db, task.id, received_cdrs=result.rows_read, error_message=note)
+    differences = reconcile(ctx.db, task, customer, profile.provider, month, result,
+                            invoice.amount if invoice else None, invoice.cdr_count if invoice else None)
+    notes = [import_outcome(result), *differences]
+    if new_subs:
+        notes.append(f"{new_subs} new subscription(s) from the provider")
+    _set_task(ctx.db, task.id, received_cdrs=result.rows_read, error_message="; ".join(notes))
     # Earlier attempts count too: a provider that forgets what it sent will not resend it.
     _route_totals(ctx, task, result.touched | touched_cycles(ctx.db, task.id))
+
+
+def import_outcome(result: ImportResult) -> str:
+    """What the sync's import did, in the words every report uses: "1,152 imported, 48 quarantined"."""
+    text = f"{result.imported + result.duplicates + result.corrected:,} imported, {result.quarantined:,} quarantined"
+    if result.corrected:
+        text += f" ({result.corrected:,} corrected)"
+    return text
 
 
 def _beating(records: Iterator[Any], ctx: HandlerContext, every: int = 20_000) -> Iterator[Any]:
@@ -307,7 +321,9 @@ for _command in SYNC_COMMANDS.values():
 def complete_sync_task(cmd: CompleteSyncTask, ctx: HandlerContext) -> None:
     task = ctx.session.get_one(SyncTask, cmd.task_id)
     if task.status == "processing":
-        task.status = "completed"
+        quarantined = ctx.session.scalars(select(ImportBatch.quarantined).where(
+            ImportBatch.sync_task_id == task.id).order_by(ImportBatch.id.desc()).limit(1)).first()
+        task.status = WITH_WARNINGS if quarantined else "completed"
         task.reason = None
     task.updated_at = utcnow()
     status = lock_status(ctx.session, task.customer_id, task.cycle_start_date)
@@ -348,8 +364,9 @@ def upsert_subscriptions(db: Database, customer: Customer, subs: Iterator[Provid
 
 
 def reconcile(db: Database, task: SyncTask, customer: Customer, provider: str, month: str,
-              result: ImportResult | None, invoice_amount: Decimal | None, expected: int | None) -> None:
-    """Expected vs received CDRs, provider invoice vs our provider costs: a mismatch is an insight."""
+              result: ImportResult | None, invoice_amount: Decimal | None, expected: int | None) -> list[str]:
+    """Expected vs received CDRs, provider invoice vs our provider costs: a mismatch is an insight,
+    and the differences are returned for the task to show."""
     zone = ZoneInfo(customer.time_zone)
     first = cycle_for_label(month, 1)
     start, end = first.start_utc(zone), first.end_utc(zone)
@@ -368,6 +385,7 @@ def reconcile(db: Database, task: SyncTask, customer: Customer, provider: str, m
         cycle = cycle_for(start, customer.billing_day, zone).start
         found = [Insight("reconciliation", "warn", f"{provider} {month}: " + "; ".join(problems))] if problems else []
         replace_insights(session, customer.id, cycle, found, kinds=("reconciliation",))
+    return problems
 
 
 # -- progress for the CLI and the console --------------------------------------------------
@@ -383,6 +401,7 @@ class SyncProgress:
     error: str | None
     finished: bool
     totals_anyway: bool = False
+    note: str | None = None  # "1,152 imported, 48 quarantined" and reconciliation differences
 
 
 def sync_progress(db: Database, task_id: int) -> SyncProgress:
@@ -392,10 +411,11 @@ def sync_progress(db: Database, task_id: int) -> SyncProgress:
             raise LookupError(f"no sync task {task_id}")
     state = workflow_state(db, task.workflow_id) if task.workflow_id else None
     workflow_done = state is None or state.finished or state.failed
-    finished = task.status in ("completed", "failed") and workflow_done
+    finished = task.status in FINISHED and workflow_done
     if task.status == "failed" and task.reason == "invoice_not_yet_available":
         finished = True
     error = task.error_message if task.status == "failed" else (state.error if state and state.failed else None)
     return SyncProgress(task.id, task.status, task.reason, state.current_step if state else None,
                         task.received_cdrs or 0, task.expected_cdrs, error,
-                        finished or bool(state and state.failed), task.totals_anyway)
+                        finished or bool(state and state.failed), task.totals_anyway,
+                        None if task.status == "failed" else task.error_message)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from core.cdr_checks import CdrLimits
 from core.imports import ImportResult, quarantined_rows
 from core.workflows.manual import ProviderNameError, dispatch_import_totals, import_cdr_file
 from expensis_tui.cli import EXIT_FAILED, CliError, emit_json, main, runtime
@@ -41,7 +42,8 @@ def cdr_import(ctx: click.Context, file: Path, provider: str, totals: bool, as_j
     with file.open("rb") as stream:
         try:
             result = import_cdr_file(rt.db, parse_cdr_csv(stream), provider=provider, source=str(file),
-                                     operator=rt.operator, with_totals=totals, progress=progress)
+                                     operator=rt.operator, with_totals=totals, progress=progress,
+                                     limits=CdrLimits.from_settings(rt.settings))
         except ProviderNameError as exc:
             raise click.BadParameter(str(exc), param_hint="--provider") from exc
         except ProviderError as exc:
@@ -50,7 +52,8 @@ def cdr_import(ctx: click.Context, file: Path, provider: str, totals: bool, as_j
     if as_json:
         emit_json({"batch_id": result.batch_id, "rows_read": result.rows_read,
                    "imported": result.imported, "duplicates": result.duplicates,
-                   "quarantined": result.quarantined, "totals_dispatched": dispatched})
+                   "quarantined": result.quarantined, "corrected": result.corrected,
+                   "totals_dispatched": dispatched})
     else:
         click.echo(result.summary())
         if dispatched:

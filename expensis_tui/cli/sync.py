@@ -11,7 +11,7 @@ from core.bus import WorkerPool
 from core.models import Customer, SyncProfile, SyncTask
 from core.rating.cycles import cycle_for_label
 from core.workflows.manual import run_sync_manager
-from core.workflows.sync import SyncBusy, start_manual_sync, sync_progress
+from core.workflows.sync import WITH_WARNINGS, SyncBusy, start_manual_sync, sync_progress
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
 
 
@@ -74,10 +74,11 @@ def sync_run(ctx: click.Context, profile: str, month: str, wait: bool) -> None:
             time.sleep(0.2)
     finally:
         pool.stop(grace=30)
-    if progress.status != "completed":
+    if progress.status not in ("completed", WITH_WARNINGS):
         raise CliError(f"sync {progress.status}: {progress.reason or ''} {progress.error or ''}".strip(),
                        EXIT_FAILED)
-    click.echo(f"sync completed: {progress.received:,} CDR(s) received")
+    outcome = "completed with warnings" if progress.status == WITH_WARNINGS else "completed"
+    click.echo(f"sync {outcome}: {progress.note or f'{progress.received:,} CDR(s) received'}")
 
 
 @sync.command("profiles")
@@ -108,7 +109,7 @@ def sync_profiles(ctx: click.Context, as_json: bool) -> None:
 
 
 @sync.command("tasks")
-@click.option("--status", type=click.Choice(["pending", "processing", "completed", "failed"]))
+@click.option("--status", type=click.Choice(["pending", "processing", "completed", WITH_WARNINGS, "failed"]))
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context

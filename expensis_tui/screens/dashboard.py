@@ -18,14 +18,15 @@ from expensis_tui.messages import DashboardLoaded
 from expensis_tui.screens.base import ConsoleScreen, age, local_time
 from expensis_tui.widgets.keyed_table import KeyedTable
 
-STATUS_STYLE = {"completed": "green", "failed": "bold red", "processing": "yellow", "pending": "cyan",
-                "done": "green", "queued": "cyan", "running": "yellow"}
+STATUS_STYLE = {"completed": "green", "completed_with_warnings": "bold yellow", "failed": "bold red",
+                "processing": "yellow", "pending": "cyan", "done": "green", "queued": "cyan", "running": "yellow"}
 
 
 def status_text(status: str | None, reason: str | None = None) -> Text:
     if status is None:
         return Text("never", style="dim")
-    label = f"{status} ({reason})" if reason else status
+    shown = "warnings" if status == "completed_with_warnings" else status  # fits the 10-wide columns
+    label = f"{shown} ({reason})" if reason else shown
     return Text(label, style=STATUS_STYLE.get(status, ""))
 
 

@@ -168,6 +168,8 @@ class ProfilesScreen(PagedScreen):
                 words = f"{p.status}" + (f" · {p.step}" if p.step else "") + f" · {p.received:,}{expected} CDRs"
                 if p.error:
                     words += f"\n{p.reason or 'error'}: {p.error}"
+                elif p.finished and p.note:  # "1,152 imported, 48 quarantined", reconciliation differences
+                    words += f"\n{p.note}"
                 self.post_message(ProgressUpdate(p.received, p.expected, words, finished=p.finished,
                                                  failed=p.status == "failed"))
                 if p.finished:

@@ -33,7 +33,7 @@ from expensis_tui.widgets.customer_suggester import suggest_customers
 from expensis_tui.widgets.keyed_table import Column, KeyedTable
 from expensis_tui.widgets.text_view import TextViewScreen
 
-TASK_STATUSES = (None, "failed", "processing", "pending", "completed")
+TASK_STATUSES = (None, "failed", "completed_with_warnings", "processing", "pending", "completed")
 STEP_STATUSES = (None, "failed", "running", "queued", "done", "discarded")
 # Fixed widths keep the error column on screen at 80 columns; the detail (enter) shows all.
 # Fixed widths keep the table readable at 80 columns; the highlighted row's error is spelled

@@ -1,0 +1,232 @@
+"""Writing one batch of CDRs: new rows, duplicates, corrections, and rows the driver refuses.
+
+Each batch looks up which (provider, provider_ref) are already stored, inside the
+batch's write transaction. A known ref with the same content is a duplicate; with
+different content (duration, volume, cost, date, numbers, type, roaming) it is a
+correction: the `cdr` row takes the new version (the rating input), the replaced one
+is archived in `cdr_correction`, its rating is dropped, and both the old and the new
+customer-cycle are marked for recalculation. New rows go in with one plain INSERT per
+batch (strict mode on MariaDB: a value the column cannot hold is an error, not a clip).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC as utc
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from core.db import Database
+from core.models import Cdr, CdrCorrection, CdrRating, ImportBatch
+from core.models.base import sqlite_datetime, sqlite_money, utcnow
+from core.totals import mark_recalc_requested
+from providers.base import BadRow, ProviderCdr
+
+CDR_COLUMNS = ("provider", "provider_ref", "customer_id", "subscription_id", "import_batch_id",
+               "number", "call_date", "cycle_start_date", "call_type", "destination", "duration_s",
+               "volume_kb", "provider_cost", "roaming")
+CONTENT = ("number", "call_date", "call_type", "destination", "duration_s", "volume_kb", "provider_cost", "roaming")
+Content = tuple[str, datetime, str, str, int, int, Decimal, bool]
+Source = tuple[int, ProviderCdr]  # the line a row was read on, and the record
+
+
+def content_of(cdr: ProviderCdr) -> Content:
+    return (cdr.number, cdr.call_date, cdr.call_type, cdr.destination or "", cdr.duration_s, cdr.volume_kb,
+            cdr.provider_cost, bool(cdr.roaming))
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The stored version of a CDR, as far as a correction needs it."""
+
+    id: int
+    customer_id: int
+    subscription_id: int
+    cycle_start: date
+    batch_id: int | None
+    content: Content
+
+
+@dataclass
+class Outcome:
+    inserted: int = 0
+    duplicates: int = 0
+    corrected: int = 0
+    refused: int = 0
+
+
+class CdrWriter:
+    """Dialect-specific bulk statements on the raw driver connection (the hot path)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.mysql = db.is_mysql
+        mark = "%s" if self.mysql else "?"
+        cols = ", ".join(CDR_COLUMNS)
+        self.insert_sql = f"INSERT INTO cdr ({cols}) VALUES ({', '.join([mark] * len(CDR_COLUMNS))})"
+        qcols = "import_batch_id, provider, line, reason, raw, created_at"
+        self.quarantine_sql = f"INSERT INTO quarantined_row ({qcols}) VALUES ({', '.join([mark] * 6)})"
+        dbapi = db.engine.dialect.dbapi
+        assert dbapi is not None
+        self.duplicate_error: type[BaseException] = dbapi.IntegrityError  # a ref stored since the lookup
+        # a value the driver or the database refuses for this row only (not a full disk)
+        self.row_errors: tuple[type[BaseException], ...] = (
+            dbapi.DataError, OverflowError, ValueError, TypeError)
+
+    def row(self, cdr: ProviderCdr, customer_id: int, subscription_id: int, cycle: date, provider: str,
+            batch_id: int) -> tuple[Any, ...]:
+        if self.mysql:
+            when: Any = cdr.call_date.astimezone(utc).replace(tzinfo=None)
+            cost: Any = cdr.provider_cost
+        else:
+            when, cost = sqlite_datetime(cdr.call_date), sqlite_money(cdr.provider_cost)
+        return (provider, cdr.provider_ref, customer_id, subscription_id, batch_id,
+                cdr.number, when, cycle.isoformat(), cdr.call_type, cdr.destination or "",
+                cdr.duration_s, cdr.volume_kb, cost, 1 if cdr.roaming else 0)
+
+    def quarantine_row(self, batch_id: int, provider: str, bad: BadRow) -> tuple[Any, ...]:
+        now = utcnow()
+        created: Any = now.replace(tzinfo=None) if self.mysql else sqlite_datetime(now)
+        return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], created)
+
+    def flush(self, rows: list[tuple[Any, ...]], sources: list[Source], bad: list[tuple[Any, ...]],
+              batch_id: int, provider: str, counters: dict[str, int], touched: set[tuple[int, date]]) -> None:
+        """One batch, its counters and the cycles touched so far, in one transaction."""
+        with self.db.engine.begin() as conn:
+            outcome = Outcome()
+            if rows:
+                self._write(conn, rows, sources, bad, batch_id, provider, outcome, touched)
+            if bad:
+                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                cursor.executemany(self.quarantine_sql, bad)
+                cursor.close()
+            counters["imported"] += outcome.inserted
+            counters["duplicates"] += outcome.duplicates
+            counters["corrected"] += outcome.corrected
+            counters["quarantined"] += outcome.refused
+            conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
+                updated_at=utcnow(), rows_read=counters["rows_read"], imported=counters["imported"],
+                duplicates=counters["duplicates"], quarantined=counters["quarantined"],
+                corrected=counters["corrected"],
+                touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
+
+    def _write(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Source],
+               bad: list[tuple[Any, ...]], batch_id: int, provider: str, outcome: Outcome,
+               touched: set[tuple[int, date]]) -> None:
+        if self._insert_all(conn, rows):  # the common case: every ref is new, nothing to look up
+            outcome.inserted += len(rows)
+            return
+        known = self._known(conn, provider, {cdr.provider_ref for _, cdr in sources})
+        fresh: list[tuple[Any, ...]] = []
+        fresh_sources: list[Source] = []
+        pending: dict[str, Content] = {}  # refs in `fresh`, not inserted yet
+        recalc: set[tuple[int, date]] = set()
+        for values, (line, cdr) in zip(rows, sources, strict=True):
+            ref, content = cdr.provider_ref, content_of(cdr)
+            if ref in pending:
+                if pending[ref] == content:
+                    outcome.duplicates += 1
+                    continue
+                # the same ref twice in one batch, different: store the first, correct it with the second
+                self._insert(conn, fresh, fresh_sources, bad, batch_id, provider, outcome)
+                fresh, fresh_sources, pending = [], [], {}
+                known.update(self._known(conn, provider, {ref}))
+            stored = known.get(ref)
+            if stored is None:
+                fresh.append(values)
+                fresh_sources.append((line, cdr))
+                pending[ref] = content
+            elif stored.content == content:
+                outcome.duplicates += 1
+            else:
+                known[ref] = self._correct(conn, stored, values, cdr, batch_id)
+                outcome.corrected += 1
+                recalc |= {(stored.customer_id, stored.cycle_start), (values[2], date.fromisoformat(values[7]))}
+        self._insert(conn, fresh, fresh_sources, bad, batch_id, provider, outcome)
+        if recalc:
+            touched |= recalc
+            with Session(bind=conn) as session:
+                for customer_id, cycle_start in sorted(recalc):
+                    mark_recalc_requested(session, customer_id, cycle_start)
+                session.flush()
+
+    def _known(self, conn: Connection, provider: str, refs: set[str]) -> dict[str, Stored]:
+        found: dict[str, Stored] = {}
+        listed = sorted(refs)
+        for i in range(0, len(listed), 500):
+            query = select(Cdr.provider_ref, Cdr.id, Cdr.customer_id, Cdr.subscription_id, Cdr.cycle_start_date,
+                           Cdr.import_batch_id, *(getattr(Cdr, name) for name in CONTENT)).where(
+                Cdr.provider == provider, Cdr.provider_ref.in_(listed[i:i + 500]))
+            for ref, cdr_id, customer_id, sub_id, cycle, batch, *content in conn.execute(query):
+                if ref in refs:  # byte-exact, whatever the collation said
+                    found[ref] = Stored(cdr_id, customer_id, sub_id, cycle, batch, tuple(content))
+        return found
+
+    def _correct(self, conn: Connection, stored: Stored, values: tuple[Any, ...], cdr: ProviderCdr,
+                 batch_id: int) -> Stored:
+        """Archive the stored version, replace it with `cdr`; its rating is stale now."""
+        conn.execute(insert(CdrCorrection).values(
+            cdr_id=stored.id, import_batch_id=batch_id, replaced_batch_id=stored.batch_id,
+            customer_id=stored.customer_id, subscription_id=stored.subscription_id,
+            cycle_start_date=stored.cycle_start, corrected_at=utcnow(), **dict(zip(CONTENT, stored.content,
+                                                                                  strict=True))))
+        customer_id, subscription_id, cycle = values[2], values[3], date.fromisoformat(values[7])
+        conn.execute(update(Cdr).where(Cdr.id == stored.id).values(
+            customer_id=customer_id, subscription_id=subscription_id, cycle_start_date=cycle,
+            import_batch_id=batch_id, **dict(zip(CONTENT, content_of(cdr), strict=True))))
+        conn.execute(delete(CdrRating).where(CdrRating.customer_id == stored.customer_id,
+                                             CdrRating.cycle_start_date == stored.cycle_start,
+                                             CdrRating.cdr_id == stored.id))
+        return Stored(stored.id, customer_id, subscription_id, cycle, batch_id, content_of(cdr))
+
+    def _insert_all(self, conn: Connection, rows: list[tuple[Any, ...]]) -> bool:
+        """All rows in one statement, or none of them (False) when the database refuses one."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("SAVEPOINT cdr_rows")
+        try:
+            cursor.executemany(self.insert_sql, rows)
+            refused = False
+        except (self.duplicate_error, *self.row_errors):
+            cursor.execute("ROLLBACK TO SAVEPOINT cdr_rows")
+            refused = True
+        except BaseException:
+            cursor.close()  # anything else (a full disk) fails the transaction as it is
+            raise
+        cursor.execute("RELEASE SAVEPOINT cdr_rows")
+        cursor.close()
+        return not refused
+
+    def _insert(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Source],
+                bad: list[tuple[Any, ...]], batch_id: int, provider: str, outcome: Outcome) -> None:
+        """New rows in one statement; if the driver refuses one, row by row so only it is refused."""
+        if not rows:
+            return
+        if self._insert_all(conn, rows):
+            outcome.inserted += len(rows)
+            return
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        for values, (line, cdr) in zip(rows, sources, strict=True):
+            try:
+                cursor.execute(self.insert_sql, values)
+                outcome.inserted += 1
+            except self.duplicate_error:
+                outcome.duplicates += 1  # stored by a concurrent import since the lookup
+            except self.row_errors as exc:
+                outcome.refused += 1
+                bad.append(self.quarantine_row(batch_id, provider, BadRow(line, f"refused: {exc}", raw_cdr(cdr))))
+        cursor.close()
+
+
+def raw_cdr(cdr: ProviderCdr) -> str:
+    """A CDR as text for the quarantine."""
+    try:
+        return ",".join(str(v) for v in (cdr.provider_ref, cdr.number, cdr.call_date.isoformat(),
+                                         cdr.call_type, cdr.destination, cdr.duration_s, cdr.volume_kb,
+                                         cdr.provider_cost))
+    except Exception:  # noqa: BLE001 - the quarantine still gets something to show
+        return repr(cdr)[:4000]
