@@ -40,7 +40,7 @@ from core.models import (
 from core.models.base import sqlite_money
 from core.rating.cycles import Cycle, cycle_for_label
 from core.rating.engine import RatableCdr, prorate_fee, rate_subscription_cycle
-from core.rating.plan import CallType, DestinationTariff
+from core.rating.plan import CallType, DestinationTariff, Increment
 from core.rating.plan import RatePlan as Plan
 
 ZERO = Decimal("0.0000")
@@ -84,9 +84,12 @@ def to_plan(row: RatePlan) -> Plan:
         sms_bundle=row.sms_bundle, data_bundle_mb=row.data_bundle_mb,
         price_per_minute=row.price_per_minute, price_per_sms=row.price_per_sms,
         price_per_mb=row.price_per_mb, voice_increment_s=row.voice_increment_s,
-        setup_fee=row.setup_fee,
-        destination_tariffs=tuple(DestinationTariff(t.prefix, CallType(t.call_type), t.price, t.setup_fee)
-                                  for t in row.tariffs),
+        setup_fee=row.setup_fee, voice_first_s=row.voice_first_s, minimum_charge=row.minimum_charge,
+        destination_tariffs=tuple(DestinationTariff(
+            t.prefix, CallType(t.call_type), t.price, t.setup_fee,
+            voice_increment=(Increment(t.voice_first_s or t.voice_increment_s, t.voice_increment_s)
+                             if t.voice_increment_s is not None else None),
+            minimum_charge=t.minimum_charge) for t in row.tariffs),
     )
 
 

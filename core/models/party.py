@@ -53,8 +53,10 @@ class RatePlan(Base):
     price_per_minute: Mapped[Decimal] = mapped_column(default=Decimal("0"))
     price_per_sms: Mapped[Decimal] = mapped_column(default=Decimal("0"))
     price_per_mb: Mapped[Decimal] = mapped_column(default=Decimal("0"))
-    voice_increment_s: Mapped[int] = mapped_column(default=60)
+    voice_increment_s: Mapped[int] = mapped_column(default=60)  # the step b of "a/b"
     setup_fee: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    voice_first_s: Mapped[int | None] = mapped_column()  # the block a of "a/b"; None: "b/b"
+    minimum_charge: Mapped[Decimal] = mapped_column(default=Decimal("0"))
 
     tariffs: Mapped[list[Tariff]] = relationship(
         back_populates="rate_plan", cascade="all, delete-orphan", order_by="Tariff.prefix"
@@ -72,6 +74,9 @@ class Tariff(Base):
     call_type: Mapped[str] = mapped_column(String(8))
     price: Mapped[Decimal]
     setup_fee: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    voice_first_s: Mapped[int | None] = mapped_column()  # "a/b" of its own; None: the plan's
+    voice_increment_s: Mapped[int | None] = mapped_column()
+    minimum_charge: Mapped[Decimal] = mapped_column(default=Decimal("0"))
 
     rate_plan: Mapped[RatePlan] = relationship(back_populates="tariffs")
 

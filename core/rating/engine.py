@@ -4,21 +4,24 @@ These are the product's rating rules.
 
 - CDRs are consumed in (call_date, provider_ref, cdr_id) order, call_date compared as an
   instant (UTC), so the result never depends on input order. ``rated`` is in that order.
-- Voice: ``billed_s`` is the duration rounded up to the plan's ``voice_increment_s``
-  (0 s stays 0; with 60 s, 61 s becomes 120 s). The voice bundle is
+- Voice: ``billed_s`` is the duration under the plan's increment scheme ``a/b``: 0 s stays
+  0, up to ``a`` s is billed ``a``, beyond it the rest is rounded up to steps of ``b``
+  (60/60: 61 s becomes 120 s; 60/1: 61 s; 30/6: 66 s). The voice bundle is
   ``voice_bundle_minutes * 60`` seconds of billed time. A call crossing the end of the
   bundle is split: the part inside is free, the rest costs
   ``price_per_minute * seconds / 60``. The plan's ``setup_fee`` is added to every voice
-  call billed at least partly outside the bundle; a call fully inside costs 0, and so does
-  a call with 0 billed seconds (an unanswered attempt), wherever it falls.
+  call billed at least partly outside the bundle, and such a call costs at least the plan's
+  ``minimum_charge`` (usage and set-up fee together); a call fully inside costs 0, and so
+  does a call with 0 billed seconds (an unanswered attempt), wherever it falls.
 - SMS: each CDR is one message; the first ``sms_bundle`` are free, then ``price_per_sms``.
 - Data: the bundle is ``data_bundle_mb * 1024`` KB; a session crossing its end is split,
   and the KB beyond it cost ``KB * price_per_mb / 1024``.
 - Destination tariffs: the tariff with the longest prefix of the destination for the
   CDR's call type prices the CDR outside the bundle, which it does not consume
-  (``bundle_used`` 0): voice at ``price`` per billed minute (same increment) plus the
-  tariff's ``setup_fee``, SMS at ``price + setup_fee`` per message, data at ``price`` per
-  MB plus ``setup_fee``. Usage of 0 (0 billed seconds, 0 KB) costs nothing.
+  (``bundle_used`` 0): voice at ``price`` per billed minute (the tariff's increment scheme,
+  else the plan's) plus the tariff's ``setup_fee``, SMS at ``price + setup_fee`` per
+  message, data at ``price`` per MB plus ``setup_fee``; each at least the tariff's
+  ``minimum_charge``. Usage of 0 (0 billed seconds, 0 KB) costs nothing.
   Destinations must already be normalised (``normalise_number``); data CDRs usually
   have none and then never match.
 - Each CDR's amount is quantised once to 4 decimals, ROUND_HALF_UP; totals sum those
@@ -54,7 +57,7 @@ from decimal import (
 from itertools import repeat
 from operator import attrgetter
 
-from core.rating.plan import CallType, DestinationTariff, RatePlan
+from core.rating.plan import CallType, DestinationTariff, Increment, RatePlan
 
 __all__ = [
     "CallTypeTotals",
@@ -70,6 +73,7 @@ _RATING_CONTEXT = Context(
 )
 _FOUR_PLACES = Decimal("0.0001")
 _ZERO_AMOUNT = Decimal("0.0000")
+_ZERO = Decimal("0")
 _SIXTY = Decimal(60)
 _KB_PER_MB = 1024
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -188,103 +192,105 @@ def _rate_in_order(
 
     rated_by_type: dict[CallType, Iterator[RatedCdr]] = {}
     totals: dict[CallType, CallTypeTotals] = {}
-    for call_type, rate in _RATERS.items():
+    for call_type, (rate, bundle) in _RATERS.items():
         group = by_type[call_type]
         if group:
-            rated = rate(plan, group, _tariffs_for(plan, call_type, group))
+            rated = rate(group, _prices_for(plan, call_type, group), getattr(plan, bundle))
             totals[call_type] = _totals(group, rated)
             rated_by_type[call_type] = iter(rated)
     # Back into consumption order across call types.
     return [next(rated_by_type[cdr.call_type]) for cdr in ordered], totals
 
 
-def _rate_voice(
-    plan: RatePlan, cdrs: list[RatableCdr], tariffs: Iterable[DestinationTariff | None]
-) -> list[RatedCdr]:
-    increment = plan.voice_increment_s
-    bundle_left = plan.voice_bundle_minutes * 60
-    price_per_minute = plan.price_per_minute
-    setup_fee = plan.setup_fee
+@dataclass(frozen=True, slots=True)
+class _Price:
+    """How one CDR is priced: from the bundle at the plan's price beyond it, or outside it."""
+
+    per_unit: Decimal  # per minute (voice), per message (sms), per MB (data)
+    setup_fee: Decimal
+    minimum_charge: Decimal
+    increment: Increment  # voice only
+    from_bundle: bool
+
+
+def _plan_price(plan: RatePlan, call_type: CallType) -> _Price:
+    if call_type is _VOICE:
+        return _Price(plan.price_per_minute, plan.setup_fee, plan.minimum_charge,
+                      plan.voice_increment, True)
+    per_unit = plan.price_per_sms if call_type is _SMS else plan.price_per_mb
+    return _Price(per_unit, _ZERO, _ZERO, plan.voice_increment, True)
+
+
+def _tariff_price(plan: RatePlan, tariff: DestinationTariff) -> _Price:
+    increment = tariff.voice_increment or plan.voice_increment
+    return _Price(tariff.price, tariff.setup_fee, tariff.minimum_charge, increment, False)
+
+
+def _rate_voice(cdrs: list[RatableCdr], prices: Iterable[_Price], bundle: int) -> list[RatedCdr]:
+    bundle_left = bundle * 60
     rated: list[RatedCdr] = []
     append = rated.append
-    for cdr, tariff in zip(cdrs, tariffs, strict=False):
+    for cdr, price in zip(cdrs, prices, strict=False):
         duration_s = cdr.duration_s
         if duration_s < 0 or cdr.volume_kb < 0:
             raise _negative_usage(cdr)
-        billed_s = -(-duration_s // increment) * increment
+        billed_s = price.increment.billed(duration_s)
         bundle_used = 0
-        amount = _ZERO_AMOUNT
-        if tariff is not None:
-            if billed_s:
-                amount = _voice_charge(tariff.price, billed_s, tariff.setup_fee)
-        else:
+        if price.from_bundle:
             bundle_used = billed_s if billed_s <= bundle_left else bundle_left
             bundle_left -= bundle_used
-            charged_s = billed_s - bundle_used
-            if charged_s:
-                amount = _voice_charge(price_per_minute, charged_s, setup_fee)
+        charged_s = billed_s - bundle_used
+        amount = _ZERO_AMOUNT
+        if charged_s:
+            amount = _voice_charge(price.per_unit, charged_s, price.setup_fee, price.minimum_charge)
         append(RatedCdr(cdr.cdr_id, _VOICE, billed_s, bundle_used, amount))
     return rated
 
 
-def _rate_sms(
-    plan: RatePlan, cdrs: list[RatableCdr], tariffs: Iterable[DestinationTariff | None]
-) -> list[RatedCdr]:
-    bundle_left = plan.sms_bundle
-    price_per_sms = plan.price_per_sms.quantize(_FOUR_PLACES, ROUND_HALF_UP)
+def _rate_sms(cdrs: list[RatableCdr], prices: Iterable[_Price], bundle: int) -> list[RatedCdr]:
+    bundle_left = bundle
     rated: list[RatedCdr] = []
     append = rated.append
-    for cdr, tariff in zip(cdrs, tariffs, strict=False):
+    for cdr, price in zip(cdrs, prices, strict=False):
         if cdr.duration_s < 0 or cdr.volume_kb < 0:
             raise _negative_usage(cdr)
         bundle_used = 0
-        if tariff is not None:
-            amount = (tariff.price + tariff.setup_fee).quantize(_FOUR_PLACES, ROUND_HALF_UP)
-        elif bundle_left:
+        if price.from_bundle and bundle_left:
             bundle_left -= 1
             bundle_used = 1
             amount = _ZERO_AMOUNT
         else:
-            amount = price_per_sms
+            amount = _at_least(price.per_unit + price.setup_fee, price.minimum_charge)
         append(RatedCdr(cdr.cdr_id, _SMS, 0, bundle_used, amount))
     return rated
 
 
-def _rate_data(
-    plan: RatePlan, cdrs: list[RatableCdr], tariffs: Iterable[DestinationTariff | None]
-) -> list[RatedCdr]:
-    bundle_left = plan.data_bundle_mb * _KB_PER_MB
-    price_per_mb = plan.price_per_mb
+def _rate_data(cdrs: list[RatableCdr], prices: Iterable[_Price], bundle: int) -> list[RatedCdr]:
+    bundle_left = bundle * _KB_PER_MB
     rated: list[RatedCdr] = []
     append = rated.append
-    for cdr, tariff in zip(cdrs, tariffs, strict=False):
+    for cdr, price in zip(cdrs, prices, strict=False):
         volume_kb = cdr.volume_kb
         if volume_kb < 0 or cdr.duration_s < 0:
             raise _negative_usage(cdr)
         bundle_used = 0
-        amount = _ZERO_AMOUNT
-        if tariff is not None:
-            if volume_kb:
-                amount = (tariff.price * volume_kb / _KB_PER_MB + tariff.setup_fee).quantize(
-                    _FOUR_PLACES, ROUND_HALF_UP
-                )
-        else:
+        if price.from_bundle:
             bundle_used = volume_kb if volume_kb <= bundle_left else bundle_left
             bundle_left -= bundle_used
-            charged_kb = volume_kb - bundle_used
-            if charged_kb:
-                amount = (price_per_mb * charged_kb / _KB_PER_MB).quantize(
-                    _FOUR_PLACES, ROUND_HALF_UP
-                )
+        charged_kb = volume_kb - bundle_used
+        amount = _ZERO_AMOUNT
+        if charged_kb:
+            amount = _at_least(price.per_unit * charged_kb / _KB_PER_MB + price.setup_fee,
+                               price.minimum_charge)
         append(RatedCdr(cdr.cdr_id, _DATA, 0, bundle_used, amount))
     return rated
 
 
-_Rater = Callable[[RatePlan, list[RatableCdr], Iterable[DestinationTariff | None]], list[RatedCdr]]
-_RATERS: dict[CallType, _Rater] = {
-    _VOICE: _rate_voice,
-    _SMS: _rate_sms,
-    _DATA: _rate_data,
+_Rater = Callable[[list[RatableCdr], Iterable[_Price], int], list[RatedCdr]]
+_RATERS: dict[CallType, tuple[_Rater, str]] = {
+    _VOICE: (_rate_voice, "voice_bundle_minutes"),
+    _SMS: (_rate_sms, "sms_bundle"),
+    _DATA: (_rate_data, "data_bundle_mb"),
 }
 
 
@@ -299,18 +305,17 @@ def _totals(cdrs: list[RatableCdr], rated: list[RatedCdr]) -> CallTypeTotals:
     )
 
 
-def _tariffs_for(
-    plan: RatePlan, call_type: CallType, cdrs: list[RatableCdr]
-) -> Iterable[DestinationTariff | None]:
-    """The destination tariff of each CDR, in order; each distinct destination looked up once."""
+def _prices_for(plan: RatePlan, call_type: CallType, cdrs: list[RatableCdr]) -> Iterable[_Price]:
+    """The price of each CDR, in order; each distinct destination looked up once."""
+    base = _plan_price(plan, call_type)
     matcher = plan.tariff_matcher
     if not matcher.has_tariffs(call_type):
-        return repeat(None)
-    tariff_of = {
-        destination: matcher.match(call_type, destination)
-        for destination in {cdr.destination for cdr in cdrs}
-    }
-    return [tariff_of[cdr.destination] for cdr in cdrs]
+        return repeat(base)
+    price_of: dict[str, _Price] = {}
+    for destination in {cdr.destination for cdr in cdrs}:
+        tariff = matcher.match(call_type, destination)
+        price_of[destination] = base if tariff is None else _tariff_price(plan, tariff)
+    return [price_of[cdr.destination] for cdr in cdrs]
 
 
 def _negative_usage(cdr: RatableCdr) -> ValueError:
@@ -319,9 +324,17 @@ def _negative_usage(cdr: RatableCdr) -> ValueError:
     )
 
 
-def _voice_charge(price_per_minute: Decimal, seconds: int, setup_fee: Decimal) -> Decimal:
+def _voice_charge(price_per_minute: Decimal, seconds: int, setup_fee: Decimal,
+                  minimum_charge: Decimal) -> Decimal:
     if seconds % 60 == 0:
         usage = price_per_minute * (seconds // 60)  # whole minutes: no division needed
     else:
         usage = price_per_minute * seconds / _SIXTY
-    return (usage + setup_fee).quantize(_FOUR_PLACES, ROUND_HALF_UP)
+    return _at_least(usage + setup_fee, minimum_charge)
+
+
+def _at_least(amount: Decimal, minimum_charge: Decimal) -> Decimal:
+    """``amount`` (usage and set-up fee) raised to the minimum charge, 4 decimals half-up."""
+    if amount < minimum_charge:
+        amount = minimum_charge
+    return amount.quantize(_FOUR_PLACES, ROUND_HALF_UP)

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from core.rating.plan import Increment
 from core.setup import schema
 from core.setup.schema import Column, Scalar
 
@@ -229,13 +230,45 @@ def _unique(items: tuple[Item, ...], key: str, what: str) -> None:
         seen[folded] = item
 
 
+def _scheme(table: _Table, plain_key: bool) -> tuple[int | None, int | None] | None:
+    """The table's ``voice_increment = "a/b"`` as (a, b); None when the key is absent.
+
+    ``plain_key``: the table also knows ``voice_increment_s = N``, which means "N/N";
+    giving both is refused, since they could disagree.
+    """
+    if schema.VOICE_INCREMENT not in table.raw:
+        return None
+    where = table.at(schema.VOICE_INCREMENT)
+    if plain_key and schema.VOICE_INCREMENT_S in table.raw:
+        raise SetupError(f"{where}: give voice_increment or voice_increment_s, not both")
+    value = table.raw[schema.VOICE_INCREMENT]
+    if not isinstance(value, str):
+        raise SetupError(f"{where}: expected a scheme like \"60/1\", got {describe(value)}")
+    try:
+        increment = Increment.parse(value)
+    except ValueError as exc:
+        raise SetupError(f"{where}: {exc}") from None
+    return increment.first_s, increment.step_s
+
+
 def _tariff(raw: object, where: str) -> TariffSpec:
-    return TariffSpec(where, _Table(raw, where, schema.TARIFF).values())
+    table = _Table(raw, where, schema.TARIFF, extra=(schema.VOICE_INCREMENT,))
+    values = table.values()
+    first_and_step = _scheme(table, plain_key=False)
+    if first_and_step is not None and values["call_type"] != "voice":
+        raise SetupError(f"{table.at(schema.VOICE_INCREMENT)}: only voice tariffs have an "
+                         "increment scheme")
+    values[schema.VOICE_FIRST_S], values[schema.VOICE_INCREMENT_S] = first_and_step or (None, None)
+    return TariffSpec(where, values)
 
 
 def _rate_plan(raw: object, where: str) -> RatePlanSpec:
-    table = _Table(raw, where, schema.RATE_PLAN, extra=(schema.TARIFFS,))
+    table = _Table(raw, where, schema.RATE_PLAN, extra=(schema.TARIFFS, schema.VOICE_INCREMENT))
     values = table.values()
+    first, step = _scheme(table, plain_key=True) or (None, values[schema.VOICE_INCREMENT_S])
+    # "N/N" is stored as the plain increment, so both spellings are the same plan.
+    values[schema.VOICE_FIRST_S] = None if first == step else first
+    values[schema.VOICE_INCREMENT_S] = step
     tariffs = tuple(_tariff(t, f"{where}.{schema.TARIFFS}[{i}]")
                     for i, t in enumerate(table.tables(schema.TARIFFS)))
     seen: dict[tuple[str, str], TariffSpec] = {}

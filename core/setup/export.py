@@ -76,10 +76,21 @@ def export_setup(db: Database) -> str:
     return HEADER + "\n".join(sections)
 
 
+def _with_scheme(table: dict[str, Any], first_s: int | None, step_s: int | None) -> dict[str, Any]:
+    """``voice_increment_s = N`` becomes ``voice_increment = "a/b"`` when a first block differs."""
+    if first_s is None or step_s is None:
+        return table
+    return {(schema.VOICE_INCREMENT if k == schema.VOICE_INCREMENT_S else k):
+            (f"{first_s}/{step_s}" if k == schema.VOICE_INCREMENT_S else v)
+            for k, v in {**table, schema.VOICE_INCREMENT_S: step_s}.items()}
+
+
 def _plan_sections(plan: RatePlan) -> list[str]:
     name = f"rate_plan.{schema.TARIFFS}"
-    return [_section("rate_plan", _table(plan, schema.RATE_PLAN)),
-            *(_section(name, _table(t, schema.TARIFF))
+    return [_section("rate_plan", _with_scheme(_table(plan, schema.RATE_PLAN),
+                                               plan.voice_first_s, plan.voice_increment_s)),
+            *(_section(name, _with_scheme(_table(t, schema.TARIFF),
+                                          t.voice_first_s, t.voice_increment_s))
               for t in sorted(plan.tariffs, key=lambda t: (t.prefix, t.call_type)))]
 
 

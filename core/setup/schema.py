@@ -110,6 +110,7 @@ RATE_PLAN: tuple[Column, ...] = (
     Column("price_per_mb", "money", ZERO),
     Column("voice_increment_s", "integer", 60, minimum=1),
     Column("setup_fee", "money", ZERO),
+    Column("minimum_charge", "money", ZERO),
 )
 
 TARIFF: tuple[Column, ...] = (
@@ -117,6 +118,7 @@ TARIFF: tuple[Column, ...] = (
     _text(Tariff, "call_type", required=True, choices=CALL_TYPES),
     Column("price", "money", required=True),
     Column("setup_fee", "money", ZERO),
+    Column("minimum_charge", "money", ZERO),
 )
 
 CUSTOMER: tuple[Column, ...] = (
@@ -160,3 +162,7 @@ TARIFFS = "tariff"
 SUBSCRIPTIONS = "subscription"
 SYNC_PROFILES = "sync_profile"
 CREDENTIALS = "credentials"
+# "a/b" written as text; stored as voice_first_s (a) and voice_increment_s (b).
+VOICE_INCREMENT = "voice_increment"
+VOICE_INCREMENT_S = "voice_increment_s"
+VOICE_FIRST_S = "voice_first_s"

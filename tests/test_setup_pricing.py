@@ -1,0 +1,125 @@
+"""Rate plan pricing written in the setup file reaches the totals (issues 17 and 13.7).
+
+Each test applies a setup file, imports CDRs and recalculates totals, on SQLite and
+MariaDB; every amount is worked out by hand in a comment.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.bus import Bus, run_until_idle
+from core.bus.command import default_registry
+from core.db import Database
+from core.imports import import_cdrs
+from core.models import Customer, Subscription
+from core.security.secrets import SecretBox
+from core.setup import SetupError, apply_setup, export_setup, parse_setup
+from core.totals import totals_version
+from core.workflows import load_all
+from core.workflows.totals import dispatch_totals
+from providers.csvformat import parse_cdr_csv
+from tests.factories import write_cdrs
+
+load_all()
+NUMBER = "+31610000001"
+OCT, NOV = date(2026, 10, 1), date(2026, 11, 1)
+
+
+def setup_file(plan: str) -> str:
+    return f"""
+[[rate_plan]]
+name = "Per second"
+monthly_fee = 10
+{plan}
+
+[[customer]]
+code = "ACME"
+name = "Acme"
+  [[customer.subscription]]
+  number = "{NUMBER}"
+  rate_plan = "Per second"
+"""
+
+
+@pytest.fixture
+def box() -> SecretBox:
+    return SecretBox(SecretBox.generate_key())
+
+
+def apply(db: Database, text: str, box: SecretBox) -> None:
+    apply_setup(db, text, secrets=box, operator="alice")
+
+
+def usage_totals(db: Database, tmp_path: Path, rows: list[tuple[object, ...]],
+                 cycle: date) -> dict[str, Decimal]:
+    """Import ``rows`` (ref, date, type, destination, seconds, KB), total the cycle per call type."""
+    path = write_cdrs(tmp_path / f"cdrs-{cycle}.csv", [
+        (ref, NUMBER, when, kind, to, seconds, kb, "0.0000") for ref, when, kind, to, seconds, kb in rows])
+    with path.open("rb") as handle:
+        import_cdrs(db, parse_cdr_csv(handle), provider="kpn_sp16", source=str(path))
+    with db.reader() as s:
+        customer_id = s.scalars(select(Customer.id).where(Customer.code == "ACME")).one()
+    bus = Bus(db, default_registry)
+    dispatch_totals(bus, customer_id, cycle)
+    run_until_idle(bus)
+    return {r.call_type: r.rated_amount for r in totals_version(db, customer_id, cycle)}
+
+
+def test_a_60_1_plan_with_a_minimum_charge_through_apply_and_totals(
+        db: Database, box: SecretBox, tmp_path: Path) -> None:
+    apply(db, setup_file('price_per_minute = 0.10\nvoice_increment = "60/1"\nminimum_charge = 0.15'),
+          box)
+    # 61 s on 60/1 at 0.10/min = 0.101666… → 0.1017, below the 0.15 minimum: 0.1500.
+    # 125 s: 0.10 × 125/60 = 0.208333… → 0.2083. 5 s bills the first block, 60 s = 0.10 → 0.15.
+    # Voice: 0.15 + 0.2083 + 0.15 = 0.5083; fee 10.0000.
+    totals = usage_totals(db, tmp_path, [
+        ("c1", "2026-10-05T09:00:00+02:00", "voice", "+31201234567", 61, 0),
+        ("c2", "2026-10-05T10:00:00+02:00", "voice", "+31201234567", 125, 0),
+        ("c3", "2026-10-05T11:00:00+02:00", "voice", "+31201234567", 5, 0),
+    ], OCT)
+    assert totals == {"voice": Decimal("0.5083"), "fee": Decimal("10.0000")}
+
+
+def test_schemes_round_trip_through_export(db: Database, box: SecretBox) -> None:
+    text = setup_file('voice_increment = "30/6"\n'
+                      '  [[rate_plan.tariff]]\n  prefix = "+44"\n  call_type = "voice"\n'
+                      '  price = 0.30\n  voice_increment = "60/60"\n  minimum_charge = 0.5\n')
+    apply(db, text, box)
+    exported = export_setup(db)
+    assert 'voice_increment = "30/6"' in exported
+    assert 'voice_increment = "60/60"' in exported
+    assert "voice_increment_s" not in exported
+    again = parse_setup(exported)
+    assert again.rate_plans[0].values["voice_first_s"] == 30
+    assert again.rate_plans[0].values["voice_increment_s"] == 6
+    assert again.rate_plans[0].tariffs[0].values["minimum_charge"] == Decimal("0.5")
+
+
+def test_a_plain_increment_and_n_over_n_are_the_same_plan(db: Database, box: SecretBox) -> None:
+    apply(db, setup_file("voice_increment_s = 30"), box)
+    plain = export_setup(db)
+    apply(db, setup_file('voice_increment = "30/30"'), box)
+    assert export_setup(db) == plain
+    assert "voice_increment_s = 30" in plain
+    with db.reader() as s:
+        assert s.scalars(select(Subscription.number)).one() == NUMBER
+
+
+@pytest.mark.parametrize(("plan", "message"), [
+    ('voice_increment = "60/1"\nvoice_increment_s = 60', "not both"),
+    ('voice_increment = "60"', "not an increment scheme"),
+    ('voice_increment = "60/0"', "at least 1 second"),
+    ("voice_increment = 60", "expected a scheme"),
+    ('  [[rate_plan.tariff]]\n  prefix = "+44"\n  call_type = "sms"\n  price = 0.3\n'
+     '  voice_increment = "60/1"', "only voice tariffs"),
+])
+def test_bad_schemes_name_the_place(plan: str, message: str) -> None:
+    with pytest.raises(SetupError, match=message) as caught:
+        parse_setup(setup_file(plan))
+    assert str(caught.value).startswith("rate_plan[0] (Per second).")
