@@ -33,6 +33,7 @@ from core.models import (
     CustomerStatus,
     RatePlan,
     Subscription,
+    Tariff,
     Total,
     TotalHistory,
     utcnow,
@@ -40,6 +41,7 @@ from core.models import (
 from core.models.base import sqlite_money
 from core.rating.cycles import Cycle, cycle_for_label
 from core.rating.engine import RatableCdr, prorate_fee, rate_subscription_cycle
+from core.rating.history import PRICE_FIELDS, PriceChange, PriceHistory
 from core.rating.plan import CallType, DestinationTariff, Increment
 from core.rating.plan import RatePlan as Plan
 
@@ -78,19 +80,35 @@ def get_customer(session: Session, customer_id: int) -> Customer:
     return customer
 
 
+def _increment(first_s: int | None, step_s: int | None) -> Increment | None:
+    return None if step_s is None else Increment(first_s or step_s, step_s)
+
+
 def to_plan(row: RatePlan) -> Plan:
+    """The plan's base version: its undated prices and tariffs."""
     return Plan(
         name=row.name, monthly_fee=row.monthly_fee, voice_bundle_minutes=row.voice_bundle_minutes,
         sms_bundle=row.sms_bundle, data_bundle_mb=row.data_bundle_mb,
         price_per_minute=row.price_per_minute, price_per_sms=row.price_per_sms,
         price_per_mb=row.price_per_mb, voice_increment_s=row.voice_increment_s,
         setup_fee=row.setup_fee, voice_first_s=row.voice_first_s, minimum_charge=row.minimum_charge,
-        destination_tariffs=tuple(DestinationTariff(
-            t.prefix, CallType(t.call_type), t.price, t.setup_fee,
-            voice_increment=(Increment(t.voice_first_s or t.voice_increment_s, t.voice_increment_s)
-                             if t.voice_increment_s is not None else None),
-            minimum_charge=t.minimum_charge) for t in row.tariffs),
+        destination_tariffs=tuple(_tariff(t) for t in row.tariffs if t.valid_from is None),
     )
+
+
+def _tariff(t: Tariff) -> DestinationTariff:
+    return DestinationTariff(t.prefix, CallType(t.call_type), t.price, t.setup_fee,
+                             voice_increment=_increment(t.voice_first_s, t.voice_increment_s),
+                             minimum_charge=t.minimum_charge)
+
+
+def to_history(row: RatePlan) -> PriceHistory:
+    """The plan's prices with their history (issue 13.7): dated changes and dated tariffs."""
+    changes = [PriceChange(p.valid_from, {f: v for f in PRICE_FIELDS
+                                          if (v := getattr(p, f)) is not None})
+               for p in row.prices]
+    dated = [(t.valid_from, _tariff(t)) for t in row.tariffs if t.valid_from is not None]
+    return PriceHistory.build(to_plan(row), changes, dated)
 
 
 def active_days(sub: Subscription, cycle: Cycle) -> int:
@@ -152,7 +170,10 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
     Subscriptions without a rate plan pass the provider's price through. Returns the
     number of ratings written.
     """
-    plans: dict[int, Plan] = {}
+    customer = get_customer(session, customer_id)
+    cycle = cycle_of(customer, cycle_start)
+    zone = customer_zone(customer)
+    plans: dict[int, PriceHistory] = {}
     sub_plan: dict[int, int | None] = {sub_id: plan_id for sub_id, plan_id in session.execute(
         select(Subscription.id, Subscription.rate_plan_id).where(Subscription.customer_id == customer_id))}
     stored = _stored_ratings(session, customer_id, cycle_start)
@@ -164,9 +185,11 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
             fresh: Iterable[Rating] = ((r[0], sub_id, r[4], r[8], 0) for r in cdrs)
         else:
             if plan_id not in plans:
-                plans[plan_id] = to_plan(session.get_one(RatePlan, plan_id))
-            rating = rate_subscription_cycle(plans[plan_id], [
-                RatableCdr(r[0], r[2], r[3], kinds[r[4]], r[5], r[6], r[7], r[8]) for r in cdrs])
+                plans[plan_id] = to_history(session.get_one(RatePlan, plan_id))
+            history = plans[plan_id]
+            rating = rate_subscription_cycle(history.in_force(cycle.start), [
+                RatableCdr(r[0], r[2], r[3], kinds[r[4]], r[5], r[6], r[7], r[8]) for r in cdrs],
+                history=history, zone=zone)
             fresh = ((x.cdr_id, sub_id, x.call_type.value, x.rated_amount, x.bundle_used) for x in rating.rated)
         changes.extend(c for c in fresh if stored.get(c[0]) != (c[3], c[4]))
     _store_ratings(session, customer_id, cycle_start, changes, replace=[c[0] for c in changes if c[0] in stored])
@@ -224,7 +247,7 @@ def compute_totals(session: Session, customer: Customer, cycle_start: date) -> l
         for sub in cycle_subscriptions(session, customer.id, cycle):
             if sub.rate_plan_id is None:
                 continue
-            plan = session.get_one(RatePlan, sub.rate_plan_id)
+            plan = to_history(session.get_one(RatePlan, sub.rate_plan_id)).in_force(cycle.start)
             fees[sub.id] = prorate_fee(plan.monthly_fee, active_days(sub, cycle), cycle.days)
         rows.extend(TotalRow(sub_id, FEE_CALL_TYPE, 1, 0, 0, ZERO, fee, 0)
                     for sub_id, fee in sorted(fees.items()))

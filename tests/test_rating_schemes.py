@@ -96,3 +96,34 @@ def test_malformed_schemes_are_refused(text: str) -> None:
 def test_a_plain_increment_means_n_over_n() -> None:
     plan = RatePlan(name="p", monthly_fee=D("0"), voice_increment_s=30)
     assert str(plan.voice_increment) == "30/30"
+
+
+# -- prices with history (issue 13.7) ---------------------------------------------------
+
+
+def test_price_changes_carry_over_what_they_do_not_set() -> None:
+    from datetime import date
+
+    from core.rating import PriceChange, PriceHistory
+
+    base = scheme("60/60", voice_bundle_minutes=5,
+                  destination_tariffs=(DestinationTariff("+44", VOICE, D("0.30")),))
+    history = PriceHistory.build(base, [
+        PriceChange(date(2026, 12, 1), {"minimum_charge": D("0.05")}),
+        PriceChange(date(2026, 11, 1), {"price_per_minute": D("0.20")}),
+    ], [(date(2026, 11, 15), DestinationTariff("+44", VOICE, D("0.50")))])
+    assert history.in_force(date(2026, 10, 31)) == base
+    nov = history.in_force(date(2026, 11, 1))
+    assert (nov.price_per_minute, nov.voice_bundle_minutes, nov.destination_tariffs[0].price) == (
+        D("0.20"), 5, D("0.30"))
+    assert history.in_force(date(2026, 11, 15)).destination_tariffs[0].price == D("0.50")
+    dec = history.in_force(date(2027, 1, 1))
+    assert (dec.price_per_minute, dec.minimum_charge, dec.destination_tariffs[0].price) == (
+        D("0.20"), D("0.05"), D("0.50"))
+    # A 30 s call on 31 October and one on 1 November (Amsterdam dates), 60/60, outside
+    # the bundle (bundle 0 in the cycle's version): 0.10 and 0.20.
+    cycle_plan = scheme("60/60")
+    october = RatableCdr(1, datetime(2026, 10, 31, 23, 30, tzinfo=AMS), "a", VOICE, "+31201234567", 30, 0, D(0))
+    november = RatableCdr(2, datetime(2026, 11, 1, 0, 30, tzinfo=AMS), "b", VOICE, "+31201234567", 30, 0, D(0))
+    rated = rate_subscription_cycle(cycle_plan, [october, november], history=history, zone=AMS).rated
+    assert [r.rated_amount for r in rated] == [D("0.1000"), D("0.2000")]

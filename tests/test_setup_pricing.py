@@ -31,7 +31,7 @@ NUMBER = "+31610000001"
 OCT, NOV = date(2026, 10, 1), date(2026, 11, 1)
 
 
-def setup_file(plan: str) -> str:
+def setup_file(plan: str, billing_day: int = 1) -> str:
     return f"""
 [[rate_plan]]
 name = "Per second"
@@ -41,6 +41,7 @@ monthly_fee = 10
 [[customer]]
 code = "ACME"
 name = "Acme"
+billing_day = {billing_day}
   [[customer.subscription]]
   number = "{NUMBER}"
   rate_plan = "Per second"
@@ -123,3 +124,87 @@ def test_bad_schemes_name_the_place(plan: str, message: str) -> None:
     with pytest.raises(SetupError, match=message) as caught:
         parse_setup(setup_file(plan))
     assert str(caught.value).startswith("rate_plan[0] (Per second).")
+
+
+# -- prices with history (issue 13.7) --------------------------------------------------
+
+PRICED = """price_per_minute = 0.10
+  [[rate_plan.tariff]]
+  prefix = "+44"
+  call_type = "voice"
+  price = 0.30
+"""
+CHANGE = """
+  [[rate_plan.tariff]]
+  prefix = "+44"
+  call_type = "voice"
+  price = 0.50
+  valid_from = 2026-11-01
+  [[rate_plan.price]]
+  valid_from = 2026-11-01
+  price_per_minute = 0.20
+  monthly_fee = 12
+"""
+CALLS = [("national", "+31201234567", 60), ("uk", "+442079460000", 60)]
+
+
+def calls_on(day: str) -> list[tuple[object, ...]]:
+    return [(f"{name}-{day}", f"{day}T09:00:00+01:00", "voice", to, seconds, 0)
+            for name, to, seconds in CALLS]
+
+
+def test_a_price_change_from_november_keeps_october_and_prices_november(
+        db: Database, box: SecretBox, tmp_path: Path) -> None:
+    apply(db, setup_file(PRICED), box)
+    # October at the old prices: 1 min × 0.10 + 1 min to +44 × 0.30 = 0.40; fee 10.
+    assert usage_totals(db, tmp_path, calls_on("2026-10-20"), OCT) == {
+        "voice": Decimal("0.4000"), "fee": Decimal("10.0000")}
+    # The change is applied ahead of time (in October) and holds from 1 November.
+    apply(db, setup_file(PRICED + CHANGE), box)
+    # October recalculated keeps its prices: still 0.40 and 10.
+    assert usage_totals(db, tmp_path, [], OCT) == {"voice": Decimal("0.4000"), "fee": Decimal("10.0000")}
+    # November: 1 min × 0.20 + 1 min to +44 × 0.50 = 0.70; fee 12.
+    assert usage_totals(db, tmp_path, calls_on("2026-11-03"), NOV) == {
+        "voice": Decimal("0.7000"), "fee": Decimal("12.0000")}
+
+
+def test_a_change_inside_a_cycle_prices_each_call_by_its_local_date(
+        db: Database, box: SecretBox, tmp_path: Path) -> None:
+    # Billing day 15: the cycle runs 15 October to 14 November, its bundle and fee are the
+    # October version's (fee 10). Call 1 at 23:30 on 31 October in Amsterdam (22:30 UTC)
+    # is at 0.10; call 2 at 00:30 on 1 November in Amsterdam (23:30 UTC on 31 October)
+    # is at 0.20 — the customer's date, not UTC's. Voice = 0.10 + 0.20 = 0.30.
+    apply(db, setup_file(PRICED + CHANGE, billing_day=15), box)
+    totals = usage_totals(db, tmp_path, [
+        ("late", "2026-10-31T22:30:00+00:00", "voice", "+31201234567", 60, 0),
+        ("early", "2026-10-31T23:30:00+00:00", "voice", "+31201234567", 60, 0),
+    ], date(2026, 10, 15))
+    assert totals == {"voice": Decimal("0.3000"), "fee": Decimal("10.0000")}
+
+
+def test_price_changes_round_trip_and_are_reported(db: Database, box: SecretBox) -> None:
+    apply(db, setup_file(PRICED), box)
+    report = apply_setup(db, setup_file(PRICED + CHANGE), secrets=box, operator="alice")
+    assert "rate plan Per second: prices from 2026-11-01" in "\n".join(report.changes)
+    exported = export_setup(db)
+    assert "[[rate_plan.price]]\nvalid_from = 2026-11-01\nmonthly_fee = 12.0\n" in exported
+    assert "valid_from = 2026-11-01" in exported.split("[[rate_plan.tariff]]")[2]
+    apply(db, exported, box)
+    assert export_setup(db) == exported
+    # Removing the change from the file removes it.
+    apply(db, setup_file(PRICED), box)
+    assert "[[rate_plan.price]]" not in export_setup(db)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("  [[rate_plan.price]]\n  price_per_minute = 0.2", "valid_from: missing"),
+    ("  [[rate_plan.price]]\n  valid_from = 2026-11-01", "sets no price"),
+    ("  [[rate_plan.price]]\n  valid_from = 2026-11-01\n  price_per_sms = 1\n"
+     "  [[rate_plan.price]]\n  valid_from = 2026-11-01\n  price_per_mb = 1", "second price change"),
+    ("  [[rate_plan.tariff]]\n  prefix = \"+44\"\n  call_type = \"voice\"\n  price = 0.1",
+     "duplicate tariff \\+44 voice"),
+    ("  [[rate_plan.price]]\n  valid_from = 2026-11-01\n  name = \"x\"", "unknown key"),
+])
+def test_bad_price_changes_name_the_place(extra: str, message: str) -> None:
+    with pytest.raises(SetupError, match=message):
+        parse_setup(setup_file(PRICED + extra))

@@ -61,13 +61,39 @@ class RatePlan(Base):
     tariffs: Mapped[list[Tariff]] = relationship(
         back_populates="rate_plan", cascade="all, delete-orphan", order_by="Tariff.prefix"
     )
+    prices: Mapped[list[RatePlanPrice]] = relationship(
+        back_populates="rate_plan", cascade="all, delete-orphan", order_by="RatePlanPrice.valid_from"
+    )
+
+
+class RatePlanPrice(Base):
+    """A dated price change of a plan: the fields it sets hold from `valid_from` (NULL: unchanged)."""
+
+    __tablename__ = "rate_plan_price"
+    __table_args__ = (UniqueConstraint("rate_plan_id", "valid_from"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
+    valid_from: Mapped[date]
+    monthly_fee: Mapped[Decimal | None] = mapped_column()
+    voice_bundle_minutes: Mapped[int | None] = mapped_column()
+    sms_bundle: Mapped[int | None] = mapped_column()
+    data_bundle_mb: Mapped[int | None] = mapped_column()
+    price_per_minute: Mapped[Decimal | None] = mapped_column()
+    price_per_sms: Mapped[Decimal | None] = mapped_column()
+    price_per_mb: Mapped[Decimal | None] = mapped_column()
+    voice_first_s: Mapped[int | None] = mapped_column()
+    voice_increment_s: Mapped[int | None] = mapped_column()
+    setup_fee: Mapped[Decimal | None] = mapped_column()
+    minimum_charge: Mapped[Decimal | None] = mapped_column()
+
+    rate_plan: Mapped[RatePlan] = relationship(back_populates="prices")
 
 
 class Tariff(Base):
     """A destination tariff: longest prefix wins, priced outside the bundle."""
 
     __tablename__ = "tariff"
-    __table_args__ = (UniqueConstraint("rate_plan_id", "prefix", "call_type"),)
+    __table_args__ = (UniqueConstraint("rate_plan_id", "prefix", "call_type", "valid_from"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
     prefix: Mapped[str] = mapped_column(String(20))
@@ -77,6 +103,7 @@ class Tariff(Base):
     voice_first_s: Mapped[int | None] = mapped_column()  # "a/b" of its own; None: the plan's
     voice_increment_s: Mapped[int | None] = mapped_column()
     minimum_charge: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    valid_from: Mapped[date | None] = mapped_column()  # None: from the beginning
 
     rate_plan: Mapped[RatePlan] = relationship(back_populates="tariffs")
 

@@ -24,6 +24,9 @@ These are the product's rating rules.
   ``minimum_charge``. Usage of 0 (0 billed seconds, 0 KB) costs nothing.
   Destinations must already be normalised (``normalise_number``); data CDRs usually
   have none and then never match.
+- Prices with history (``core.rating.history``): each CDR is priced by the plan version
+  in force on its date in the customer's time zone; the bundles it consumes are the
+  cycle's (the version in force on the cycle's first day).
 - Each CDR's amount is quantised once to 4 decimals, ROUND_HALF_UP; totals sum those
   quantised amounts. Nothing is ever negative: a negative duration or volume is a
   ValueError (the importer quarantines such CDRs before rating), and plans reject
@@ -44,7 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import (
     ROUND_HALF_UP,
     Context,
@@ -57,6 +60,7 @@ from decimal import (
 from itertools import repeat
 from operator import attrgetter
 
+from core.rating.history import PriceHistory
 from core.rating.plan import CallType, DestinationTariff, Increment, RatePlan
 
 __all__ = [
@@ -143,8 +147,14 @@ def rate_subscription_cycle(
     *,
     fee_days: int | None = None,
     cycle_days: int | None = None,
+    history: PriceHistory | None = None,
+    zone: tzinfo = UTC,
 ) -> SubscriptionRating:
-    """Rate one subscription's CDRs for one cycle under ``plan``; see the module docstring."""
+    """Rate one subscription's CDRs for one cycle under ``plan``; see the module docstring.
+
+    ``plan`` gives the bundles and the monthly fee (the version in force on the cycle's
+    first day); ``history``, when given, the prices of each call by its date in ``zone``.
+    """
     if (fee_days is None) != (cycle_days is None):
         raise ValueError("give both fee_days and cycle_days to prorate, or neither")
     if fee_days is not None and cycle_days is not None:
@@ -153,7 +163,7 @@ def rate_subscription_cycle(
         monthly_fee = plan.monthly_fee.quantize(_FOUR_PLACES, ROUND_HALF_UP, _RATING_CONTEXT)
     ordered = _in_consumption_order(cdrs)
     with localcontext(_RATING_CONTEXT):
-        rated, totals = _rate_in_order(plan, ordered)
+        rated, totals = _rate_in_order(plan, ordered, history, zone)
     return SubscriptionRating(rated=rated, totals=totals, monthly_fee=monthly_fee)
 
 
@@ -180,7 +190,7 @@ def _instant_order(cdr: RatableCdr) -> tuple[timedelta, str, int]:
 
 
 def _rate_in_order(
-    plan: RatePlan, ordered: list[RatableCdr]
+    plan: RatePlan, ordered: list[RatableCdr], history: PriceHistory | None, zone: tzinfo
 ) -> tuple[list[RatedCdr], dict[CallType, CallTypeTotals]]:
     # Each call type has its own bundle, so each is rated in its own tight loop.
     by_type: dict[CallType, list[RatableCdr]] = {call_type: [] for call_type in CallType}
@@ -195,7 +205,12 @@ def _rate_in_order(
     for call_type, (rate, bundle) in _RATERS.items():
         group = by_type[call_type]
         if group:
-            rated = rate(group, _prices_for(plan, call_type, group), getattr(plan, bundle))
+            prices: Iterable[_Price]
+            if history is not None and history.changes:
+                prices = _dated_prices_for(history, call_type, group, zone)
+            else:
+                prices = _prices_for(plan, call_type, group)
+            rated = rate(group, prices, getattr(plan, bundle))
             totals[call_type] = _totals(group, rated)
             rated_by_type[call_type] = iter(rated)
     # Back into consumption order across call types.
@@ -316,6 +331,24 @@ def _prices_for(plan: RatePlan, call_type: CallType, cdrs: list[RatableCdr]) -> 
         tariff = matcher.match(call_type, destination)
         price_of[destination] = base if tariff is None else _tariff_price(plan, tariff)
     return [price_of[cdr.destination] for cdr in cdrs]
+
+
+def _dated_prices_for(history: PriceHistory, call_type: CallType, cdrs: list[RatableCdr],
+                      zone: tzinfo) -> list[_Price]:
+    """The price of each CDR under the plan version in force on its local date."""
+    price_of: dict[tuple[int, str], _Price] = {}
+    prices: list[_Price] = []
+    for cdr in cdrs:
+        index = history.index_on(cdr.call_date.astimezone(zone).date())
+        key = (index, cdr.destination)
+        price = price_of.get(key)
+        if price is None:
+            version = history.versions[index]
+            tariff = version.tariff_matcher.match(call_type, cdr.destination)
+            price = _plan_price(version, call_type) if tariff is None else _tariff_price(version, tariff)
+            price_of[key] = price
+        prices.append(price)
+    return prices
 
 
 def _negative_usage(cdr: RatableCdr) -> ValueError:

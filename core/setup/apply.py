@@ -10,6 +10,7 @@ and everything else are checked before the first write; any error rolls back all
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -17,7 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from core.db import Database
-from core.models import Customer, Partner, RatePlan, Subscription, SyncProfile, Tariff
+from core.models import (
+    Customer,
+    Partner,
+    RatePlan,
+    RatePlanPrice,
+    Subscription,
+    SyncProfile,
+    Tariff,
+)
 from core.models.base import Base
 from core.security import audit, roles
 from core.security.secrets import SecretBox, SecretError
@@ -84,7 +93,8 @@ class _Applier:
 
     def apply(self, setup: SetupSpec) -> ApplyReport:
         partners = self._load(Partner, "name")
-        plans = self._load(RatePlan, "name", selectinload(RatePlan.tariffs))
+        plans = self._load(RatePlan, "name", selectinload(RatePlan.tariffs),
+                           selectinload(RatePlan.prices))
         customers = self._load(Customer, "code", selectinload(Customer.partner))
         numbers = [s.text("number") for c in setup.customers for s in c.subscriptions]
         subscriptions = self._subscriptions(numbers)
@@ -166,20 +176,37 @@ class _Applier:
     def _rate_plan(self, spec: RatePlanSpec, plan: RatePlan | None) -> RatePlan:
         name = spec.text("name")
         plan = self._upsert("rate_plan", f"rate plan {name}", RatePlan, plan, spec.values)
-        existing = {(t.prefix, t.call_type): t for t in plan.tariffs}
+        existing = {(t.prefix, t.call_type, t.valid_from): t for t in plan.tariffs}
         for tariff_spec in spec.tariffs:
-            prefix, call_type = tariff_spec.key
-            label = f"rate plan {name}: tariff {prefix} {call_type}"
+            label = f"rate plan {name}: tariff {_tariff_label(*tariff_spec.key)}"
             tariff = existing.pop(tariff_spec.key, None)
             if tariff is None:
                 plan.tariffs.append(Tariff(**tariff_spec.values))
                 self.report.created("tariff", label)
             else:
                 self.report.compared("tariff", label, self._assign(tariff, tariff_spec.values, {}))
-        for (prefix, call_type), stale in sorted(existing.items()):
+        for key, stale in sorted(existing.items(), key=lambda kv: _tariff_label(*kv[0])):
             plan.tariffs.remove(stale)
-            self.report.removed("tariff", f"rate plan {name}: tariff {prefix} {call_type}")
+            self.report.removed("tariff", f"rate plan {name}: tariff {_tariff_label(*key)}")
+        self._prices(spec, plan)
         return plan
+
+    def _prices(self, spec: RatePlanSpec, plan: RatePlan) -> None:
+        """Dated price changes, matched on their date; changes not in the file are removed."""
+        name = spec.text("name")
+        existing = {p.valid_from: p for p in plan.prices}
+        for price_spec in spec.prices:
+            valid_from = price_spec.values["valid_from"]
+            label = f"rate plan {name}: prices from {valid_from}"
+            price = existing.pop(valid_from, None)  # type: ignore[arg-type]
+            if price is None:
+                plan.prices.append(RatePlanPrice(**price_spec.values))
+                self.report.created("price", label)
+            else:
+                self.report.compared("price", label, self._assign(price, price_spec.values, {}))
+        for valid_from, stale in sorted(existing.items()):
+            plan.prices.remove(stale)
+            self.report.removed("price", f"rate plan {name}: prices from {valid_from}")
 
     def _customer(self, spec: CustomerSpec, customers: dict[str, Customer],
                   partners: dict[str, Partner], plans: dict[str, RatePlan],
@@ -225,6 +252,10 @@ class _Applier:
             return self.secrets.decrypt(profile.credentials_encrypted) == credentials
         except SecretError:  # stored under another key: the file's credentials replace them
             return False
+
+
+def _tariff_label(prefix: str, call_type: str, valid_from: date | None) -> str:
+    return f"{prefix} {call_type}" + (f" from {valid_from}" if valid_from else "")
 
 
 def _name(row: object) -> str | None:

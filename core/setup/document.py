@@ -39,13 +39,16 @@ class Item:
 @dataclass(frozen=True)
 class TariffSpec(Item):
     @property
-    def key(self) -> tuple[str, str]:
-        return self.text("prefix"), self.text("call_type")
+    def key(self) -> tuple[str, str, date | None]:
+        valid_from = self.values["valid_from"]
+        return (self.text("prefix"), self.text("call_type"),
+                valid_from if isinstance(valid_from, date) else None)
 
 
 @dataclass(frozen=True)
 class RatePlanSpec(Item):
     tariffs: tuple[TariffSpec, ...]
+    prices: tuple[Item, ...] = ()  # dated price changes, by valid_from
 
 
 @dataclass(frozen=True)
@@ -263,7 +266,8 @@ def _tariff(raw: object, where: str) -> TariffSpec:
 
 
 def _rate_plan(raw: object, where: str) -> RatePlanSpec:
-    table = _Table(raw, where, schema.RATE_PLAN, extra=(schema.TARIFFS, schema.VOICE_INCREMENT))
+    table = _Table(raw, where, schema.RATE_PLAN,
+                   extra=(schema.TARIFFS, schema.PRICES, schema.VOICE_INCREMENT))
     values = table.values()
     first, step = _scheme(table, plain_key=True) or (None, values[schema.VOICE_INCREMENT_S])
     # "N/N" is stored as the plain increment, so both spellings are the same plan.
@@ -271,13 +275,35 @@ def _rate_plan(raw: object, where: str) -> RatePlanSpec:
     values[schema.VOICE_INCREMENT_S] = step
     tariffs = tuple(_tariff(t, f"{where}.{schema.TARIFFS}[{i}]")
                     for i, t in enumerate(table.tables(schema.TARIFFS)))
-    seen: dict[tuple[str, str], TariffSpec] = {}
+    seen: dict[tuple[str, str, date | None], TariffSpec] = {}
     for tariff in tariffs:
         if tariff.key in seen:
-            raise SetupError(f"{tariff.where}: duplicate tariff {' '.join(tariff.key)} "
+            prefix, call_type, valid_from = tariff.key
+            since = f" from {valid_from}" if valid_from else ""
+            raise SetupError(f"{tariff.where}: duplicate tariff {prefix} {call_type}{since} "
                              f"(also at {seen[tariff.key].where})")
         seen[tariff.key] = tariff
-    return RatePlanSpec(where, values, tariffs)
+    prices = tuple(_price(p, f"{where}.{schema.PRICES}[{i}]")
+                   for i, p in enumerate(table.tables(schema.PRICES)))
+    dates: dict[object, Item] = {}
+    for price in prices:
+        day = price.values["valid_from"]
+        if day in dates:
+            raise SetupError(f"{price.where}.valid_from: a second price change from {day} "
+                             f"(also at {dates[day].where})")
+        dates[day] = price
+    return RatePlanSpec(where, values, tariffs, prices)
+
+
+def _price(raw: object, where: str) -> Item:
+    table = _Table(raw, where, schema.PRICE, extra=(schema.VOICE_INCREMENT,))
+    values = table.values()
+    first_and_step = _scheme(table, plain_key=False)
+    values[schema.VOICE_FIRST_S], values[schema.VOICE_INCREMENT_S] = first_and_step or (None, None)
+    if all(v is None for k, v in values.items() if k != "valid_from"):
+        raise SetupError(f"{where}: a price change sets no price (give at least one key "
+                         "besides valid_from)")
+    return Item(where, values)
 
 
 def _subscription(raw: object, where: str) -> SubscriptionSpec:

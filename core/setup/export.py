@@ -9,6 +9,7 @@ decimal point so TOML reads them back as numbers with a fraction (12.5, 100.0).
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -57,7 +58,8 @@ def export_setup(db: Database) -> str:
     """Every partner, rate plan (with tariffs) and customer (with subscriptions and profiles)."""
     with db.reader() as session:
         partners = session.scalars(select(Partner)).all()
-        plans = session.scalars(select(RatePlan).options(selectinload(RatePlan.tariffs))).all()
+        plans = session.scalars(select(RatePlan).options(selectinload(RatePlan.tariffs),
+                                                         selectinload(RatePlan.prices))).all()
         customers = session.scalars(select(Customer).options(selectinload(Customer.partner))).all()
         subscriptions: dict[int, list[Subscription]] = defaultdict(list)
         for sub in session.scalars(select(Subscription).options(selectinload(Subscription.rate_plan))):
@@ -91,7 +93,11 @@ def _plan_sections(plan: RatePlan) -> list[str]:
                                                plan.voice_first_s, plan.voice_increment_s)),
             *(_section(name, _with_scheme(_table(t, schema.TARIFF),
                                           t.voice_first_s, t.voice_increment_s))
-              for t in sorted(plan.tariffs, key=lambda t: (t.prefix, t.call_type)))]
+              for t in sorted(plan.tariffs, key=lambda t: (t.prefix, t.call_type,
+                                                           t.valid_from or date.min))),
+            *(_section(f"rate_plan.{schema.PRICES}", _with_scheme(
+                _table(p, schema.PRICE), p.voice_first_s, p.voice_increment_s))
+              for p in sorted(plan.prices, key=lambda p: p.valid_from))]
 
 
 def _customer_sections(customer: Customer, subscriptions: list[Subscription],

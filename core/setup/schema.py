@@ -119,6 +119,21 @@ TARIFF: tuple[Column, ...] = (
     Column("price", "money", required=True),
     Column("setup_fee", "money", ZERO),
     Column("minimum_charge", "money", ZERO),
+    Column("valid_from", "date"),
+)
+
+# A dated price change: a missing key (None) keeps the value in force before it.
+PRICE: tuple[Column, ...] = (
+    Column("valid_from", "date", required=True),
+    Column("monthly_fee", "money"),
+    Column("voice_bundle_minutes", "integer"),
+    Column("sms_bundle", "integer"),
+    Column("data_bundle_mb", "integer"),
+    Column("price_per_minute", "money"),
+    Column("price_per_sms", "money"),
+    Column("price_per_mb", "money"),
+    Column("setup_fee", "money"),
+    Column("minimum_charge", "money"),
 )
 
 CUSTOMER: tuple[Column, ...] = (
@@ -159,6 +174,7 @@ SYNC_PROFILE: tuple[Column, ...] = (
 PARTNER_REF = "partner"
 RATE_PLAN_REF = "rate_plan"
 TARIFFS = "tariff"
+PRICES = "price"
 SUBSCRIPTIONS = "subscription"
 SYNC_PROFILES = "sync_profile"
 CREDENTIALS = "credentials"

@@ -1,4 +1,4 @@
-"""rating schemes: a/b increments, minimum charges
+"""rating schemes: a/b increments, minimum charges, prices with history
 
 Revision ID: 0009
 Revises: 0006
@@ -6,7 +6,9 @@ Create Date: 2026-11-29 21:30:00
 
 Issue 17: a voice increment scheme "a/b" on rate plans and destination tariffs
 (`voice_first_s` is the block a; NULL keeps the plain "b/b" of `voice_increment_s`)
-and a minimum charge per call.
+and a minimum charge per call. Issue 13.7: dated price changes of a plan
+(`rate_plan_price`, NULL: the field does not change) and dated destination tariffs
+(`tariff.valid_from`, NULL: from the beginning), unique per date.
 """
 
 from __future__ import annotations
@@ -36,10 +38,47 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('voice_increment_s', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('minimum_charge', _money(), nullable=False,
                                       server_default='0'))
+        batch_op.add_column(sa.Column('valid_from', sa.Date(), nullable=True))
+        # The new key first: on MariaDB the old one serves the foreign key until then.
+        batch_op.create_unique_constraint(
+            batch_op.f('uq_tariff_rate_plan_id_prefix_call_type_valid_from'),
+            ['rate_plan_id', 'prefix', 'call_type', 'valid_from'])
+        batch_op.drop_constraint(batch_op.f('uq_tariff_rate_plan_id_prefix_call_type'),
+                                 type_='unique')
+    op.create_table(
+        'rate_plan_price',
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('rate_plan_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+                  nullable=False),
+        sa.Column('valid_from', sa.Date(), nullable=False),
+        sa.Column('monthly_fee', _money(), nullable=True),
+        sa.Column('voice_bundle_minutes', sa.Integer(), nullable=True),
+        sa.Column('sms_bundle', sa.Integer(), nullable=True),
+        sa.Column('data_bundle_mb', sa.Integer(), nullable=True),
+        sa.Column('price_per_minute', _money(), nullable=True),
+        sa.Column('price_per_sms', _money(), nullable=True),
+        sa.Column('price_per_mb', _money(), nullable=True),
+        sa.Column('voice_first_s', sa.Integer(), nullable=True),
+        sa.Column('voice_increment_s', sa.Integer(), nullable=True),
+        sa.Column('setup_fee', _money(), nullable=True),
+        sa.Column('minimum_charge', _money(), nullable=True),
+        sa.ForeignKeyConstraint(['rate_plan_id'], ['rate_plan.id'],
+                                name=op.f('fk_rate_plan_price_rate_plan_id_rate_plan'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_rate_plan_price')),
+        sa.UniqueConstraint('rate_plan_id', 'valid_from',
+                            name=op.f('uq_rate_plan_price_rate_plan_id_valid_from')),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('rate_plan_price')
     with op.batch_alter_table('tariff', schema=None) as batch_op:
+        batch_op.create_unique_constraint(batch_op.f('uq_tariff_rate_plan_id_prefix_call_type'),
+                                          ['rate_plan_id', 'prefix', 'call_type'])
+        batch_op.drop_constraint(
+            batch_op.f('uq_tariff_rate_plan_id_prefix_call_type_valid_from'), type_='unique')
+        batch_op.drop_column('valid_from')
         batch_op.drop_column('minimum_charge')
         batch_op.drop_column('voice_increment_s')
         batch_op.drop_column('voice_first_s')
