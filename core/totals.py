@@ -42,7 +42,7 @@ from core.models.base import sqlite_money
 from core.rating.cycles import Cycle, cycle_for_label
 from core.rating.engine import RatableCdr, prorate_fee, rate_subscription_cycle
 from core.rating.history import PRICE_FIELDS, PriceChange, PriceHistory
-from core.rating.plan import CallType, DestinationTariff, Increment
+from core.rating.plan import CallType, DestinationTariff, Increment, TimeBand
 from core.rating.plan import RatePlan as Plan
 
 ZERO = Decimal("0.0000")
@@ -93,6 +93,8 @@ def to_plan(row: RatePlan) -> Plan:
         price_per_mb=row.price_per_mb, voice_increment_s=row.voice_increment_s,
         setup_fee=row.setup_fee, voice_first_s=row.voice_first_s, minimum_charge=row.minimum_charge,
         destination_tariffs=tuple(_tariff(t) for t in row.tariffs if t.valid_from is None),
+        bands=tuple(TimeBand.written(b.name, b.days, b.start, b.end, b.price_per_minute,
+                                     b.price_per_sms) for b in row.bands),
     )
 
 

@@ -127,3 +127,55 @@ def test_price_changes_carry_over_what_they_do_not_set() -> None:
     november = RatableCdr(2, datetime(2026, 11, 1, 0, 30, tzinfo=AMS), "b", VOICE, "+31201234567", 30, 0, D(0))
     rated = rate_subscription_cycle(cycle_plan, [october, november], history=history, zone=AMS).rated
     assert [r.rated_amount for r in rated] == [D("0.1000"), D("0.2000")]
+
+
+# -- time bands -------------------------------------------------------------------------
+
+
+def test_a_peak_and_an_off_peak_call_across_19_00() -> None:
+    from datetime import UTC
+
+    from core.rating.plan import TimeBand
+
+    # Off-peak (the plan) 0.10/min and 0.05/SMS; peak Mon–Fri 08:00–19:00 0.30/min, 0.15/SMS.
+    peak = TimeBand.written("peak", "mon,tue,wed,thu,fri", "08:00", "19:00", D("0.30"), D("0.15"))
+    plan = scheme("60/60", price_per_sms=D("0.05"), bands=(peak,))
+
+    def at(cdr_id: int, utc: datetime, kind: CallType = VOICE, seconds: int = 0) -> RatableCdr:
+        return RatableCdr(cdr_id, utc, f"R{cdr_id}", kind, "+31201234567", seconds, 0, D(0))
+
+    cdrs = [
+        # Monday 2 November, Amsterdam is UTC+1: 17:59:30 UTC is 18:59:30 local, peak.
+        # 120 s crosses 19:00 but is priced by its start: 2 min × 0.30 = 0.60.
+        at(1, datetime(2026, 11, 2, 17, 59, 30, tzinfo=UTC), seconds=120),
+        # 18:00 UTC is 19:00 local: off-peak, 1 min × 0.10 = 0.10.
+        at(2, datetime(2026, 11, 2, 18, 0, tzinfo=UTC), seconds=60),
+        # SMS at 18:30 local: peak 0.15; at 19:30 local: 0.05.
+        at(3, datetime(2026, 11, 2, 17, 30, tzinfo=UTC), SMS),
+        at(4, datetime(2026, 11, 2, 18, 30, tzinfo=UTC), SMS),
+        # Saturday 7 November 10:00 local: off-peak, 0.10.
+        at(5, datetime(2026, 11, 7, 9, 0, tzinfo=UTC), seconds=60),
+    ]
+    rated = rate_subscription_cycle(plan, cdrs, zone=AMS).rated
+    assert {r.cdr_id: r.rated_amount for r in rated} == {
+        1: D("0.6000"), 2: D("0.1000"), 3: D("0.1500"), 4: D("0.0500"), 5: D("0.1000")}
+    # The customer's time zone decides: for a customer in London (UTC+0 in November) the
+    # same instant, 18:00 UTC, is 18:00 local: peak, 1 min × 0.30.
+    london = rate_subscription_cycle(plan, cdrs, zone=ZoneInfo("Europe/London")).rated
+    assert {r.cdr_id: r.rated_amount for r in london}[2] == D("0.3000")
+
+
+def test_bands_spare_the_bundle_and_do_not_overlap() -> None:
+    from datetime import UTC
+
+    from core.rating.plan import TimeBand
+
+    # Bundle 1 min; a 2 min peak call: 60 s free, 60 s × 0.30 = 0.30.
+    peak = TimeBand.written("peak", "mon", "08:00", "19:00", D("0.30"))
+    plan = scheme("60/60", voice_bundle_minutes=1, bands=(peak,))
+    monday_noon = RatableCdr(1, datetime(2026, 11, 2, 11, 0, tzinfo=UTC), "a", VOICE, "+31201234567",
+                             120, 0, D(0))
+    rated = rate_subscription_cycle(plan, [monday_noon], zone=AMS).rated[0]
+    assert (rated.bundle_used, rated.rated_amount) == (60, D("0.3000"))
+    with pytest.raises(ValueError, match="overlap"):
+        scheme("60/60", bands=(peak, TimeBand.written("lunch", "mon,tue", "12:00", "13:00")))

@@ -208,3 +208,58 @@ def test_price_changes_round_trip_and_are_reported(db: Database, box: SecretBox)
 def test_bad_price_changes_name_the_place(extra: str, message: str) -> None:
     with pytest.raises(SetupError, match=message):
         parse_setup(setup_file(PRICED + extra))
+
+
+# -- time bands (issue 17.2) -------------------------------------------------------------
+
+BANDED = """price_per_minute = 0.10
+price_per_sms = 0.05
+  [[rate_plan.band]]
+  name = "peak"
+  days = "weekdays"
+  start = "8:00"
+  end = "19:00"
+  price_per_minute = 0.30
+  price_per_sms = 0.15
+  [[rate_plan.band]]
+  name = "sunday"
+  days = ["sun"]
+  start = "00:00"
+  end = "24:00"
+  price_per_minute = 0.02
+"""
+
+
+def test_peak_and_off_peak_through_apply_and_totals(db: Database, box: SecretBox, tmp_path: Path) -> None:
+    apply(db, setup_file(BANDED), box)
+    # Monday 2 November (Amsterdam, UTC+1): a 120 s call starting 18:59:30 is peak,
+    # 2 min × 0.30 = 0.60 (priced by its start); a 60 s call at 19:00 off-peak, 0.10;
+    # Sunday 1 November 12:00, 60 s: the sunday band, 0.02. Voice 0.72.
+    # SMS at 18:30 peak 0.15, SMS on Sunday: no SMS price in the band, the plan's 0.05. SMS 0.20.
+    totals = usage_totals(db, tmp_path, [
+        ("p1", "2026-11-02T18:59:30+01:00", "voice", "+31201234567", 120, 0),
+        ("o1", "2026-11-02T19:00:00+01:00", "voice", "+31201234567", 60, 0),
+        ("s1", "2026-11-01T12:00:00+01:00", "voice", "+31201234567", 60, 0),
+        ("p2", "2026-11-02T18:30:00+01:00", "sms", "+31612345678", 0, 0),
+        ("s2", "2026-11-01T12:00:00+01:00", "sms", "+31612345678", 0, 0),
+    ], NOV)
+    assert totals == {"voice": Decimal("0.7200"), "sms": Decimal("0.2000"), "fee": Decimal("10.0000")}
+    exported = export_setup(db)
+    assert 'days = "weekdays"' in exported and 'days = [\n    "sun",\n]' in exported
+    assert 'start = "08:00"' in exported
+    apply(db, exported, box)
+    assert export_setup(db) == exported
+
+
+@pytest.mark.parametrize(("band", "message"), [
+    ('name = "x"\n  days = "weekdays"\n  start = "19:00"\n  end = "08:00"', "not after start"),
+    ('name = "x"\n  days = ["monday"]\n  start = "08:00"\n  end = "09:00"', "not a day name"),
+    ('name = "x"\n  start = "08:00"\n  end = "09:00"', "days: missing"),
+    ('name = "x"\n  days = "weekdays"\n  start = "25:00"\n  end = "26:00"', "not a time of day"),
+    ('name = "x"\n  days = ["mon"]\n  start = "18:00"\n  end = "20:00"', "overlaps band 'peak'"),
+])
+def test_bad_bands_name_the_place(band: str, message: str) -> None:
+    text = setup_file(BANDED + f"  [[rate_plan.band]]\n  {band}\n")
+    with pytest.raises(SetupError, match=message) as caught:
+        parse_setup(text)
+    assert str(caught.value).startswith("rate_plan[0] (Per second).band[2]")

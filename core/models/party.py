@@ -64,6 +64,26 @@ class RatePlan(Base):
     prices: Mapped[list[RatePlanPrice]] = relationship(
         back_populates="rate_plan", cascade="all, delete-orphan", order_by="RatePlanPrice.valid_from"
     )
+    bands: Mapped[list[RatePlanBand]] = relationship(
+        back_populates="rate_plan", cascade="all, delete-orphan", order_by="RatePlanBand.name"
+    )
+
+
+class RatePlanBand(Base):
+    """A time band: prices for calls and SMS starting on `days` between two local times."""
+
+    __tablename__ = "rate_plan_band"
+    __table_args__ = (UniqueConstraint("rate_plan_id", "name"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    days: Mapped[str] = mapped_column(String(40))  # "mon,tue,wed,thu,fri"
+    start: Mapped[str] = mapped_column(String(5))  # "08:00", local time
+    end: Mapped[str] = mapped_column(String(5))  # "19:00" (excluded); "24:00" is midnight
+    price_per_minute: Mapped[Decimal | None] = mapped_column()
+    price_per_sms: Mapped[Decimal | None] = mapped_column()
+
+    rate_plan: Mapped[RatePlan] = relationship(back_populates="bands")
 
 
 class RatePlanPrice(Base):

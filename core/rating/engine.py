@@ -27,6 +27,10 @@ These are the product's rating rules.
 - Prices with history (``core.rating.history``): each CDR is priced by the plan version
   in force on its date in the customer's time zone; the bundles it consumes are the
   cycle's (the version in force on the cycle's first day).
+- Time bands: a voice call or SMS from the bundle that starts inside a band of the plan
+  (weekday and local time in the customer's time zone) is charged beyond the bundle at
+  the band's price; a call crossing a band boundary is priced by its start. Destination
+  tariffs are not banded.
 - Each CDR's amount is quantised once to 4 decimals, ROUND_HALF_UP; totals sum those
   quantised amounts. Nothing is ever negative: a negative duration or volume is a
   ValueError (the importer quarantines such CDRs before rating), and plans reject
@@ -61,7 +65,7 @@ from itertools import repeat
 from operator import attrgetter
 
 from core.rating.history import PriceHistory
-from core.rating.plan import CallType, DestinationTariff, Increment, RatePlan
+from core.rating.plan import CallType, DestinationTariff, Increment, RatePlan, TimeBand
 
 __all__ = [
     "CallTypeTotals",
@@ -206,8 +210,10 @@ def _rate_in_order(
         group = by_type[call_type]
         if group:
             prices: Iterable[_Price]
-            if history is not None and history.changes:
+            if history is not None and (history.changes or _banded(history.versions[0], call_type)):
                 prices = _dated_prices_for(history, call_type, group, zone)
+            elif _banded(plan, call_type):
+                prices = _dated_prices_for(PriceHistory.of(plan), call_type, group, zone)
             else:
                 prices = _prices_for(plan, call_type, group)
             rated = rate(group, prices, getattr(plan, bundle))
@@ -228,12 +234,18 @@ class _Price:
     from_bundle: bool
 
 
-def _plan_price(plan: RatePlan, call_type: CallType) -> _Price:
+def _plan_price(plan: RatePlan, call_type: CallType, band: TimeBand | None = None) -> _Price:
     if call_type is _VOICE:
-        return _Price(plan.price_per_minute, plan.setup_fee, plan.minimum_charge,
-                      plan.voice_increment, True)
-    per_unit = plan.price_per_sms if call_type is _SMS else plan.price_per_mb
-    return _Price(per_unit, _ZERO, _ZERO, plan.voice_increment, True)
+        per_minute = plan.price_per_minute
+        if band is not None and band.price_per_minute is not None:
+            per_minute = band.price_per_minute
+        return _Price(per_minute, plan.setup_fee, plan.minimum_charge, plan.voice_increment, True)
+    if call_type is _SMS:
+        per_sms = plan.price_per_sms
+        if band is not None and band.price_per_sms is not None:
+            per_sms = band.price_per_sms
+        return _Price(per_sms, _ZERO, _ZERO, plan.voice_increment, True)
+    return _Price(plan.price_per_mb, _ZERO, _ZERO, plan.voice_increment, True)
 
 
 def _tariff_price(plan: RatePlan, tariff: DestinationTariff) -> _Price:
@@ -333,19 +345,35 @@ def _prices_for(plan: RatePlan, call_type: CallType, cdrs: list[RatableCdr]) -> 
     return [price_of[cdr.destination] for cdr in cdrs]
 
 
+def _banded(plan: RatePlan, call_type: CallType) -> bool:
+    return bool(plan.bands) and call_type is not _DATA
+
+
 def _dated_prices_for(history: PriceHistory, call_type: CallType, cdrs: list[RatableCdr],
                       zone: tzinfo) -> list[_Price]:
-    """The price of each CDR under the plan version in force on its local date."""
-    price_of: dict[tuple[int, str], _Price] = {}
+    """The price of each CDR under the version in force on its local date and the time
+    band its local start time falls in (a call is priced by its start)."""
+    price_of: dict[tuple[int, int, str], _Price] = {}
     prices: list[_Price] = []
     for cdr in cdrs:
-        index = history.index_on(cdr.call_date.astimezone(zone).date())
-        key = (index, cdr.destination)
+        local = cdr.call_date.astimezone(zone)
+        index = history.index_on(local.date())
+        version = history.versions[index]
+        band_index = -1
+        if version.bands and call_type is not _DATA:
+            minute = local.hour * 60 + local.minute
+            weekday = local.weekday()
+            band_index = next((i for i, band in enumerate(version.bands)
+                               if band.holds(weekday, minute)), -1)
+        key = (index, band_index, cdr.destination)
         price = price_of.get(key)
         if price is None:
-            version = history.versions[index]
             tariff = version.tariff_matcher.match(call_type, cdr.destination)
-            price = _plan_price(version, call_type) if tariff is None else _tariff_price(version, tariff)
+            if tariff is not None:
+                price = _tariff_price(version, tariff)
+            else:
+                price = _plan_price(version, call_type,
+                                    version.bands[band_index] if band_index >= 0 else None)
             price_of[key] = price
         prices.append(price)
     return prices

@@ -5,6 +5,8 @@ A rate plan prices one subscription for one billing cycle:
 - a monthly fee (prorated by the caller for partial cycles, see ``prorate_fee``);
 - bundles per cycle: voice minutes, SMS messages and data MB;
 - prices beyond the bundle: per minute, per SMS, per MB;
+- optional time bands (``TimeBand``): per-minute and per-SMS prices for calls starting
+  on given weekdays between given local times (peak, off-peak);
 - a voice increment scheme ``a/b`` (``Increment``): the first ``a`` seconds are billed in
   full, then steps of ``b`` ("60/1": first minute in full, then per second; "60/60": whole
   minutes; "1/1": per second);
@@ -32,9 +34,11 @@ from enum import StrEnum
 from functools import cached_property
 
 __all__ = [
+    "DAY_NAMES",
     "CallType",
     "DestinationTariff",
     "Increment",
+    "TimeBand",
     "RatePlan",
     "TariffMatcher",
     "normalise_number",
@@ -108,6 +112,56 @@ class Increment:
         return f"{self.first_s}/{self.step_s}"
 
 
+DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_MINUTES_PER_DAY = 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBand:
+    """Prices for calls and messages starting on ``days`` between two local times.
+
+    ``days`` are weekday numbers (0 = Monday); ``start_min`` and ``end_min`` are minutes
+    after local midnight, ``start_min < end_min <= 1440`` (the end is excluded). A price
+    of None keeps the plan's price for that call type.
+    """
+
+    name: str
+    days: frozenset[int]
+    start_min: int
+    end_min: int
+    price_per_minute: Decimal | None = None
+    price_per_sms: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if not self.days or not self.days <= set(range(7)):
+            raise ValueError(f"band {self.name}: days must be weekday numbers 0..6")
+        if not 0 <= self.start_min < self.end_min <= _MINUTES_PER_DAY:
+            raise ValueError(f"band {self.name}: the start must come before the end "
+                             f"({self.start_min} .. {self.end_min} minutes)")
+        for what in ("price_per_minute", "price_per_sms"):
+            if (price := getattr(self, what)) is not None:
+                _check_money(f"band {self.name}: {what}", price)
+
+    @classmethod
+    def written(cls, name: str, days: str, start: str, end: str,
+                price_per_minute: Decimal | None = None,
+                price_per_sms: Decimal | None = None) -> TimeBand:
+        """A band as the setup file and the database write it: days "mon,tue", times "08:00"."""
+        def minutes(clock: str) -> int:
+            hours, mins = clock.split(":")
+            return int(hours) * 60 + int(mins)
+
+        weekdays = frozenset(DAY_NAMES.index(day) for day in days.split(","))
+        return cls(name, weekdays, minutes(start), minutes(end), price_per_minute, price_per_sms)
+
+    def holds(self, weekday: int, minute_of_day: int) -> bool:
+        return weekday in self.days and self.start_min <= minute_of_day < self.end_min
+
+    def overlaps(self, other: TimeBand) -> bool:
+        return bool(self.days & other.days) and (self.start_min < other.end_min
+                                                 and other.start_min < self.end_min)
+
+
 @dataclass(frozen=True)
 class DestinationTariff:
     """Price for calls to numbers starting with ``prefix``, charged outside the bundle."""
@@ -179,6 +233,7 @@ class RatePlan:
     destination_tariffs: tuple[DestinationTariff, ...] = ()
     voice_first_s: int | None = None  # first block billed in full; None: one step
     minimum_charge: Decimal = Decimal("0")  # per voice call charged outside the bundle
+    bands: tuple[TimeBand, ...] = ()  # time bands; outside them the prices above
 
     def __post_init__(self) -> None:
         for what in (
@@ -197,6 +252,10 @@ class RatePlan:
             _check_count(f"{self.name}: voice_first_s", self.voice_first_s, minimum=1)
         if not isinstance(self.destination_tariffs, tuple):
             raise TypeError(f"{self.name}: destination_tariffs must be a tuple")
+        for i, band in enumerate(self.bands):
+            for other in self.bands[i + 1:]:
+                if band.overlaps(other):
+                    raise ValueError(f"{self.name}: bands {band.name} and {other.name} overlap")
         # Compile now so a duplicate prefix fails when the plan is built, not when rated.
         _ = self.tariff_matcher
 

@@ -22,6 +22,7 @@ from core.models import (
     Customer,
     Partner,
     RatePlan,
+    RatePlanBand,
     RatePlanPrice,
     Subscription,
     SyncProfile,
@@ -94,7 +95,7 @@ class _Applier:
     def apply(self, setup: SetupSpec) -> ApplyReport:
         partners = self._load(Partner, "name")
         plans = self._load(RatePlan, "name", selectinload(RatePlan.tariffs),
-                           selectinload(RatePlan.prices))
+                           selectinload(RatePlan.prices), selectinload(RatePlan.bands))
         customers = self._load(Customer, "code", selectinload(Customer.partner))
         numbers = [s.text("number") for c in setup.customers for s in c.subscriptions]
         subscriptions = self._subscriptions(numbers)
@@ -189,7 +190,24 @@ class _Applier:
             plan.tariffs.remove(stale)
             self.report.removed("tariff", f"rate plan {name}: tariff {_tariff_label(*key)}")
         self._prices(spec, plan)
+        self._bands(spec, plan)
         return plan
+
+    def _bands(self, spec: RatePlanSpec, plan: RatePlan) -> None:
+        """Time bands, matched on their name; bands not in the file are removed."""
+        name = spec.text("name")
+        existing = {_fold(b.name): b for b in plan.bands}
+        for band_spec in spec.bands:
+            label = f"rate plan {name}: band {band_spec.text('name')}"
+            band = existing.pop(_fold(band_spec.text("name")), None)
+            if band is None:
+                plan.bands.append(RatePlanBand(**band_spec.values))
+                self.report.created("band", label)
+            else:
+                self.report.compared("band", label, self._assign(band, band_spec.values, {}))
+        for _, stale in sorted(existing.items()):
+            plan.bands.remove(stale)
+            self.report.removed("band", f"rate plan {name}: band {stale.name}")
 
     def _prices(self, spec: RatePlanSpec, plan: RatePlan) -> None:
         """Dated price changes, matched on their date; changes not in the file are removed."""

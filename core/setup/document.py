@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from core.rating.plan import Increment
+from core.rating.plan import DAY_NAMES, Increment, TimeBand
 from core.setup import schema
 from core.setup.schema import Column, Scalar
 
@@ -49,6 +49,7 @@ class TariffSpec(Item):
 class RatePlanSpec(Item):
     tariffs: tuple[TariffSpec, ...]
     prices: tuple[Item, ...] = ()  # dated price changes, by valid_from
+    bands: tuple[Item, ...] = ()  # time bands, by name
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,7 @@ def _tariff(raw: object, where: str) -> TariffSpec:
 
 def _rate_plan(raw: object, where: str) -> RatePlanSpec:
     table = _Table(raw, where, schema.RATE_PLAN,
-                   extra=(schema.TARIFFS, schema.PRICES, schema.VOICE_INCREMENT))
+                   extra=(schema.TARIFFS, schema.PRICES, schema.BANDS, schema.VOICE_INCREMENT))
     values = table.values()
     first, step = _scheme(table, plain_key=True) or (None, values[schema.VOICE_INCREMENT_S])
     # "N/N" is stored as the plain increment, so both spellings are the same plan.
@@ -292,7 +293,55 @@ def _rate_plan(raw: object, where: str) -> RatePlanSpec:
             raise SetupError(f"{price.where}.valid_from: a second price change from {day} "
                              f"(also at {dates[day].where})")
         dates[day] = price
-    return RatePlanSpec(where, values, tariffs, prices)
+    bands = tuple(_band(b, f"{where}.{schema.BANDS}[{i}]")
+                  for i, b in enumerate(table.tables(schema.BANDS)))
+    _unique(bands, "name", "band")
+    checked: list[tuple[Item, TimeBand]] = []
+    for item in bands:
+        band = to_band(item.values)
+        for other_item, other in checked:
+            if band.overlaps(other):
+                raise SetupError(f"{item.where}: overlaps band {other.name!r} "
+                                 f"({other_item.where}); a call must fall in one band at most")
+        checked.append((item, band))
+    return RatePlanSpec(where, values, tariffs, prices, bands)
+
+
+_DAY_SETS = {"weekdays": DAY_NAMES[:5], "weekend": DAY_NAMES[5:], "daily": DAY_NAMES}
+
+
+def _band(raw: object, where: str) -> Item:
+    table = _Table(raw, where, schema.BAND, extra=(schema.BAND_DAYS,))
+    values = table.values()
+    at = table.at(schema.BAND_DAYS)
+    if schema.BAND_DAYS not in table.raw:
+        raise SetupError(f"{at}: missing (required)")
+    days = table.raw[schema.BAND_DAYS]
+    if isinstance(days, str) and days in _DAY_SETS:
+        names: list[object] = list(_DAY_SETS[days])
+    elif isinstance(days, list) and days:
+        names = days
+    else:
+        raise SetupError(f"{at}: expected \"weekdays\", \"weekend\", \"daily\" or an array of "
+                         f"day names ({', '.join(DAY_NAMES)}), got {describe(days)}")
+    for name in names:
+        if name not in DAY_NAMES:
+            raise SetupError(f"{at}: {name!r} is not a day name ({', '.join(DAY_NAMES)})")
+    values[schema.BAND_DAYS] = ",".join(d for d in DAY_NAMES if d in names)
+    if str(values["start"]) >= str(values["end"]):
+        raise SetupError(f"{table.at('end')}: {values['end']} is not after start {values['start']}")
+    return Item(where, values)
+
+
+def to_band(values: Mapping[str, object]) -> TimeBand:
+    """The engine's band for a band's setup values."""
+    def price(key: str) -> Decimal | None:
+        value = values[key]
+        return value if isinstance(value, Decimal) else None
+
+    return TimeBand.written(str(values["name"]), str(values[schema.BAND_DAYS]),
+                            str(values["start"]), str(values["end"]),
+                            price("price_per_minute"), price("price_per_sms"))
 
 
 def _price(raw: object, where: str) -> Item:

@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from core.db import Database
-from core.models import Customer, Partner, RatePlan, Subscription, SyncProfile
+from core.models import Customer, Partner, RatePlan, RatePlanBand, Subscription, SyncProfile
 from core.models.base import Base
+from core.rating.plan import DAY_NAMES
 from core.setup import schema
 from core.setup.report import plain_decimal
 from core.setup.schema import Column
@@ -58,8 +59,9 @@ def export_setup(db: Database) -> str:
     """Every partner, rate plan (with tariffs) and customer (with subscriptions and profiles)."""
     with db.reader() as session:
         partners = session.scalars(select(Partner)).all()
-        plans = session.scalars(select(RatePlan).options(selectinload(RatePlan.tariffs),
-                                                         selectinload(RatePlan.prices))).all()
+        plans = session.scalars(select(RatePlan).options(
+            selectinload(RatePlan.tariffs), selectinload(RatePlan.prices),
+            selectinload(RatePlan.bands))).all()
         customers = session.scalars(select(Customer).options(selectinload(Customer.partner))).all()
         subscriptions: dict[int, list[Subscription]] = defaultdict(list)
         for sub in session.scalars(select(Subscription).options(selectinload(Subscription.rate_plan))):
@@ -97,7 +99,19 @@ def _plan_sections(plan: RatePlan) -> list[str]:
                                                            t.valid_from or date.min))),
             *(_section(f"rate_plan.{schema.PRICES}", _with_scheme(
                 _table(p, schema.PRICE), p.voice_first_s, p.voice_increment_s))
-              for p in sorted(plan.prices, key=lambda p: p.valid_from))]
+              for p in sorted(plan.prices, key=lambda p: p.valid_from)),
+            *(_section(f"rate_plan.{schema.BANDS}", _band_table(b))
+              for b in sorted(plan.bands, key=lambda b: b.name))]
+
+
+def _band_table(band: RatePlanBand) -> dict[str, Any]:
+    """Name, days (as an array), start, end, prices."""
+    table = _table(band, schema.BAND)
+    days = band.days.split(",")
+    shortcut = {",".join(v): k for k, v in
+                (("weekdays", DAY_NAMES[:5]), ("weekend", DAY_NAMES[5:]), ("daily", DAY_NAMES))}
+    return {"name": table.pop("name"),
+            schema.BAND_DAYS: shortcut.get(band.days, days), **table}
 
 
 def _customer_sections(customer: Customer, subscriptions: list[Subscription],

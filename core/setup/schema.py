@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import String
 
-from core.models import Customer, Partner, RatePlan, Subscription, SyncProfile, Tariff
+from core.models import (
+    Customer,
+    Partner,
+    RatePlan,
+    RatePlanBand,
+    Subscription,
+    SyncProfile,
+    Tariff,
+)
 from core.models.base import Base
 from core.rating.plan import normalise_number
 from providers.base import CALL_TYPES, PLATFORMS
@@ -30,6 +38,7 @@ MONEY_LIMIT = Decimal(10) ** 14  # DECIMAL(18,4)
 MONEY_PLACES = 4
 _PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
+_CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,23 @@ TARIFF: tuple[Column, ...] = (
     Column("valid_from", "date"),
 )
 
+def clock_time(raw: str) -> str:
+    """ "8:00" -> "08:00"; "24:00" is the end of the day."""
+    match = _CLOCK.fullmatch(raw.strip())
+    if match is None or int(match[1]) > 24 or int(match[2]) > 59 or (
+            int(match[1]) == 24 and int(match[2]) != 0):
+        raise ValueError(f"{raw!r} is not a time of day like '08:00' (00:00 .. 24:00)")
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+BAND: tuple[Column, ...] = (
+    _text(RatePlanBand, "name", required=True),
+    _text(RatePlanBand, "start", required=True, convert=clock_time),
+    _text(RatePlanBand, "end", required=True, convert=clock_time),
+    Column("price_per_minute", "money"),
+    Column("price_per_sms", "money"),
+)
+
 # A dated price change: a missing key (None) keeps the value in force before it.
 PRICE: tuple[Column, ...] = (
     Column("valid_from", "date", required=True),
@@ -175,6 +201,8 @@ PARTNER_REF = "partner"
 RATE_PLAN_REF = "rate_plan"
 TARIFFS = "tariff"
 PRICES = "price"
+BANDS = "band"
+BAND_DAYS = "days"  # an array of day names, stored as "mon,tue"
 SUBSCRIPTIONS = "subscription"
 SYNC_PROFILES = "sync_profile"
 CREDENTIALS = "credentials"

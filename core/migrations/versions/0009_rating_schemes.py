@@ -8,7 +8,8 @@ Issue 17: a voice increment scheme "a/b" on rate plans and destination tariffs
 (`voice_first_s` is the block a; NULL keeps the plain "b/b" of `voice_increment_s`)
 and a minimum charge per call. Issue 13.7: dated price changes of a plan
 (`rate_plan_price`, NULL: the field does not change) and dated destination tariffs
-(`tariff.valid_from`, NULL: from the beginning), unique per date.
+(`tariff.valid_from`, NULL: from the beginning), unique per date. Time bands
+(`rate_plan_band`): per-minute and per-SMS prices by weekday and local time.
 """
 
 from __future__ import annotations
@@ -70,8 +71,28 @@ def upgrade() -> None:
                             name=op.f('uq_rate_plan_price_rate_plan_id_valid_from')),
     )
 
+    op.create_table(
+        'rate_plan_band',
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('rate_plan_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+                  nullable=False),
+        sa.Column('name', sa.String(length=40), nullable=False),
+        sa.Column('days', sa.String(length=40), nullable=False),
+        sa.Column('start', sa.String(length=5), nullable=False),
+        sa.Column('end', sa.String(length=5), nullable=False),
+        sa.Column('price_per_minute', _money(), nullable=True),
+        sa.Column('price_per_sms', _money(), nullable=True),
+        sa.ForeignKeyConstraint(['rate_plan_id'], ['rate_plan.id'],
+                                name=op.f('fk_rate_plan_band_rate_plan_id_rate_plan'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_rate_plan_band')),
+        sa.UniqueConstraint('rate_plan_id', 'name',
+                            name=op.f('uq_rate_plan_band_rate_plan_id_name')),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table('rate_plan_band')
     op.drop_table('rate_plan_price')
     with op.batch_alter_table('tariff', schema=None) as batch_op:
         batch_op.create_unique_constraint(batch_op.f('uq_tariff_rate_plan_id_prefix_call_type'),
