@@ -61,11 +61,11 @@ from decimal import (
     Overflow,
     localcontext,
 )
-from itertools import repeat
 from operator import attrgetter
 
 from core.rating.history import PriceHistory
-from core.rating.plan import CallType, DestinationTariff, Increment, RatePlan, TimeBand
+from core.rating.plan import CallType, RatePlan
+from core.rating.pricing import Price, prices_for
 
 __all__ = [
     "CallTypeTotals",
@@ -101,6 +101,8 @@ class RatableCdr:
     duration_s: int
     volume_kb: int
     provider_cost: Decimal
+    roaming: bool = False
+    visited_country: str = ""  # ISO 3166 alpha-2 of a roaming CDR, "" when not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,7 @@ class RatedCdr:
     billed_s: int  # after increment rounding (voice), else 0
     bundle_used: int  # seconds (voice), messages (sms), KB (data) taken from the bundle
     rated_amount: Decimal  # 4 decimals, ROUND_HALF_UP, never negative
+    zone: str = ""  # "" at home, "EU", a roaming zone, or "?" (roaming, zone unknown)
 
 
 @dataclass
@@ -209,51 +212,16 @@ def _rate_in_order(
     for call_type, (rate, bundle) in _RATERS.items():
         group = by_type[call_type]
         if group:
-            prices: Iterable[_Price]
-            if history is not None and (history.changes or _banded(history.versions[0], call_type)):
-                prices = _dated_prices_for(history, call_type, group, zone)
-            elif _banded(plan, call_type):
-                prices = _dated_prices_for(PriceHistory.of(plan), call_type, group, zone)
-            else:
-                prices = _prices_for(plan, call_type, group)
-            rated = rate(group, prices, getattr(plan, bundle))
+            prices = prices_for(plan, history, call_type, group, zone)
+            rated = rate(group, prices, getattr(plan, bundle) if bundle else 0, call_type)
             totals[call_type] = _totals(group, rated)
             rated_by_type[call_type] = iter(rated)
     # Back into consumption order across call types.
     return [next(rated_by_type[cdr.call_type]) for cdr in ordered], totals
 
 
-@dataclass(frozen=True, slots=True)
-class _Price:
-    """How one CDR is priced: from the bundle at the plan's price beyond it, or outside it."""
-
-    per_unit: Decimal  # per minute (voice), per message (sms), per MB (data)
-    setup_fee: Decimal
-    minimum_charge: Decimal
-    increment: Increment  # voice only
-    from_bundle: bool
-
-
-def _plan_price(plan: RatePlan, call_type: CallType, band: TimeBand | None = None) -> _Price:
-    if call_type is _VOICE:
-        per_minute = plan.price_per_minute
-        if band is not None and band.price_per_minute is not None:
-            per_minute = band.price_per_minute
-        return _Price(per_minute, plan.setup_fee, plan.minimum_charge, plan.voice_increment, True)
-    if call_type is _SMS:
-        per_sms = plan.price_per_sms
-        if band is not None and band.price_per_sms is not None:
-            per_sms = band.price_per_sms
-        return _Price(per_sms, _ZERO, _ZERO, plan.voice_increment, True)
-    return _Price(plan.price_per_mb, _ZERO, _ZERO, plan.voice_increment, True)
-
-
-def _tariff_price(plan: RatePlan, tariff: DestinationTariff) -> _Price:
-    increment = tariff.voice_increment or plan.voice_increment
-    return _Price(tariff.price, tariff.setup_fee, tariff.minimum_charge, increment, False)
-
-
-def _rate_voice(cdrs: list[RatableCdr], prices: Iterable[_Price], bundle: int) -> list[RatedCdr]:
+def _rate_voice(cdrs: list[RatableCdr], prices: Iterable[Price], bundle: int,
+                call_type: CallType) -> list[RatedCdr]:
     bundle_left = bundle * 60
     rated: list[RatedCdr] = []
     append = rated.append
@@ -270,11 +238,12 @@ def _rate_voice(cdrs: list[RatableCdr], prices: Iterable[_Price], bundle: int) -
         amount = _ZERO_AMOUNT
         if charged_s:
             amount = _voice_charge(price.per_unit, charged_s, price.setup_fee, price.minimum_charge)
-        append(RatedCdr(cdr.cdr_id, _VOICE, billed_s, bundle_used, amount))
+        append(RatedCdr(cdr.cdr_id, call_type, billed_s, bundle_used, amount, price.zone))
     return rated
 
 
-def _rate_sms(cdrs: list[RatableCdr], prices: Iterable[_Price], bundle: int) -> list[RatedCdr]:
+def _rate_sms(cdrs: list[RatableCdr], prices: Iterable[Price], bundle: int,
+              call_type: CallType) -> list[RatedCdr]:
     bundle_left = bundle
     rated: list[RatedCdr] = []
     append = rated.append
@@ -288,12 +257,14 @@ def _rate_sms(cdrs: list[RatableCdr], prices: Iterable[_Price], bundle: int) -> 
             amount = _ZERO_AMOUNT
         else:
             amount = _at_least(price.per_unit + price.setup_fee, price.minimum_charge)
-        append(RatedCdr(cdr.cdr_id, _SMS, 0, bundle_used, amount))
+        append(RatedCdr(cdr.cdr_id, _SMS, 0, bundle_used, amount, price.zone))
     return rated
 
 
-def _rate_data(cdrs: list[RatableCdr], prices: Iterable[_Price], bundle: int) -> list[RatedCdr]:
+def _rate_data(cdrs: list[RatableCdr], prices: Iterable[Price], bundle: int,
+               call_type: CallType) -> list[RatedCdr]:
     bundle_left = bundle * _KB_PER_MB
+    eu_used_kb = 0  # EU/EEA roaming data so far in the cycle, for the fair-use limit
     rated: list[RatedCdr] = []
     append = rated.append
     for cdr, price in zip(cdrs, prices, strict=False):
@@ -309,15 +280,23 @@ def _rate_data(cdrs: list[RatableCdr], prices: Iterable[_Price], bundle: int) ->
         if charged_kb:
             amount = _at_least(price.per_unit * charged_kb / _KB_PER_MB + price.setup_fee,
                                price.minimum_charge)
-        append(RatedCdr(cdr.cdr_id, _DATA, 0, bundle_used, amount))
+        if price.fair_use_kb is not None and volume_kb:
+            limit = price.fair_use_kb
+            beyond = max(_ZERO, eu_used_kb + volume_kb - max(limit, Decimal(eu_used_kb)))
+            eu_used_kb += volume_kb
+            if beyond:
+                amount = (amount + price.surcharge_per_mb * beyond / _KB_PER_MB).quantize(
+                    _FOUR_PLACES, ROUND_HALF_UP)
+        append(RatedCdr(cdr.cdr_id, _DATA, 0, bundle_used, amount, price.zone))
     return rated
 
 
-_Rater = Callable[[list[RatableCdr], Iterable[_Price], int], list[RatedCdr]]
+_Rater = Callable[[list[RatableCdr], Iterable[Price], int, CallType], list[RatedCdr]]
 _RATERS: dict[CallType, tuple[_Rater, str]] = {
     _VOICE: (_rate_voice, "voice_bundle_minutes"),
     _SMS: (_rate_sms, "sms_bundle"),
     _DATA: (_rate_data, "data_bundle_mb"),
+    CallType.VOICE_IN: (_rate_voice, ""),  # no bundle: free at home, billed roaming
 }
 
 
@@ -330,53 +309,6 @@ def _totals(cdrs: list[RatableCdr], rated: list[RatedCdr]) -> CallTypeTotals:
         rated_amount=sum([r.rated_amount for r in rated], _ZERO_AMOUNT),
         bundle_used=sum([r.bundle_used for r in rated]),
     )
-
-
-def _prices_for(plan: RatePlan, call_type: CallType, cdrs: list[RatableCdr]) -> Iterable[_Price]:
-    """The price of each CDR, in order; each distinct destination looked up once."""
-    base = _plan_price(plan, call_type)
-    matcher = plan.tariff_matcher
-    if not matcher.has_tariffs(call_type):
-        return repeat(base)
-    price_of: dict[str, _Price] = {}
-    for destination in {cdr.destination for cdr in cdrs}:
-        tariff = matcher.match(call_type, destination)
-        price_of[destination] = base if tariff is None else _tariff_price(plan, tariff)
-    return [price_of[cdr.destination] for cdr in cdrs]
-
-
-def _banded(plan: RatePlan, call_type: CallType) -> bool:
-    return bool(plan.bands) and call_type is not _DATA
-
-
-def _dated_prices_for(history: PriceHistory, call_type: CallType, cdrs: list[RatableCdr],
-                      zone: tzinfo) -> list[_Price]:
-    """The price of each CDR under the version in force on its local date and the time
-    band its local start time falls in (a call is priced by its start)."""
-    price_of: dict[tuple[int, int, str], _Price] = {}
-    prices: list[_Price] = []
-    for cdr in cdrs:
-        local = cdr.call_date.astimezone(zone)
-        index = history.index_on(local.date())
-        version = history.versions[index]
-        band_index = -1
-        if version.bands and call_type is not _DATA:
-            minute = local.hour * 60 + local.minute
-            weekday = local.weekday()
-            band_index = next((i for i, band in enumerate(version.bands)
-                               if band.holds(weekday, minute)), -1)
-        key = (index, band_index, cdr.destination)
-        price = price_of.get(key)
-        if price is None:
-            tariff = version.tariff_matcher.match(call_type, cdr.destination)
-            if tariff is not None:
-                price = _tariff_price(version, tariff)
-            else:
-                price = _plan_price(version, call_type,
-                                    version.bands[band_index] if band_index >= 0 else None)
-            price_of[key] = price
-        prices.append(price)
-    return prices
 
 
 def _negative_usage(cdr: RatableCdr) -> ValueError:

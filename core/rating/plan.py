@@ -33,6 +33,8 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 
+from core.rating.roaming import RoamingPrice
+
 __all__ = [
     "DAY_NAMES",
     "CallType",
@@ -49,6 +51,7 @@ class CallType(StrEnum):
     VOICE = "voice"
     SMS = "sms"
     DATA = "data"
+    VOICE_IN = "voice_in"  # an incoming call: free at home and in the EU/EEA, billed roaming
 
 
 _PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")
@@ -234,6 +237,9 @@ class RatePlan:
     voice_first_s: int | None = None  # first block billed in full; None: one step
     minimum_charge: Decimal = Decimal("0")  # per voice call charged outside the bundle
     bands: tuple[TimeBand, ...] = ()  # time bands; outside them the prices above
+    roaming: tuple[RoamingPrice, ...] = ()  # prices per roaming zone (EU/EEA is built in)
+    eu_fair_use_gb: Decimal | None = None  # EU roaming data per cycle before the surcharge
+    eu_surcharge_per_mb: Decimal = Decimal("0")
 
     def __post_init__(self) -> None:
         for what in (
@@ -252,6 +258,16 @@ class RatePlan:
             _check_count(f"{self.name}: voice_first_s", self.voice_first_s, minimum=1)
         if not isinstance(self.destination_tariffs, tuple):
             raise TypeError(f"{self.name}: destination_tariffs must be a tuple")
+        _check_money(f"{self.name}: eu_surcharge_per_mb", self.eu_surcharge_per_mb)
+        if self.eu_fair_use_gb is not None:
+            _check_money(f"{self.name}: eu_fair_use_gb", self.eu_fair_use_gb)
+        seen: dict[str, str] = {}
+        for price in self.roaming:
+            for country in price.countries | {f"zone {price.zone}"}:
+                if country in seen:
+                    raise ValueError(f"{self.name}: {country} is priced in two roaming zones "
+                                     f"({seen[country]} and {price.zone})")
+                seen[country] = price.zone
         for i, band in enumerate(self.bands):
             for other in self.bands[i + 1:]:
                 if band.overlaps(other):
@@ -264,6 +280,10 @@ class RatePlan:
         """The plan's scheme: ``voice_first_s/voice_increment_s`` ("N/N" without a first block)."""
         first = self.voice_first_s if self.voice_first_s is not None else self.voice_increment_s
         return Increment(first, self.voice_increment_s)
+
+    @cached_property
+    def roaming_by_country(self) -> dict[str, RoamingPrice]:
+        return {country: price for price in self.roaming for country in price.countries}
 
     @cached_property
     def tariff_matcher(self) -> TariffMatcher:
