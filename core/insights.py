@@ -14,7 +14,8 @@ from decimal import Decimal
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from core.models import FEE_CALL_TYPE, BillingInsight, Subscription, Total
+from core.models import FEE_CALL_TYPE, BillingInsight, Cdr, CdrRating, Subscription, Total
+from core.rating.roaming import UNKNOWN_ZONE
 from core.totals import cycle_of, cycle_subscriptions, get_customer
 
 SPIKE_Z = 3.0
@@ -26,6 +27,7 @@ USAGE_MEASURE = {"voice": ("duration_s", "s"), "sms": ("count", "messages"), "da
 @dataclass(frozen=True)
 class Insight:
     kind: str  # flatliner | spike | cost_trend | top_spender | margin | reconciliation
+    # | roaming_unknown
     severity: str  # info | warn
     message: str
     subscription_id: int | None = None
@@ -108,6 +110,8 @@ def compute_insights(session: Session, customer_id: int, cycle_start: date) -> l
                                     f"{numbers.get(sub_id, sub_id)}: € {amount:.2f} ({share:.1f}% of the cycle)",
                                     sub_id, _score(share)))
 
+    insights.extend(_roaming_without_zone(session, customer_id, cycle_start, numbers))
+
     if total_now or cost_now:
         margin = total_now - cost_now
         pct = float(margin / total_now * 100) if total_now else -100.0
@@ -117,10 +121,41 @@ def compute_insights(session: Session, customer_id: int, cycle_start: date) -> l
     return insights
 
 
+_LISTED_REFS = 5
+
+
+def _roaming_without_zone(session: Session, customer_id: int, cycle_start: date,
+                          numbers: dict[int, str]) -> list[Insight]:
+    """Roaming CDRs rated without a known zone (no or an unknown visited country), listed per
+    subscription: they were rated at the plan's most expensive zone, not as at home."""
+    rows = session.execute(
+        select(CdrRating.subscription_id, Cdr.provider_ref, Cdr.visited_country,
+               CdrRating.rated_amount)
+        .join(Cdr, Cdr.id == CdrRating.cdr_id)
+        .where(CdrRating.customer_id == customer_id, CdrRating.cycle_start_date == cycle_start,
+               CdrRating.zone == UNKNOWN_ZONE)
+        .order_by(CdrRating.subscription_id, Cdr.call_date, Cdr.provider_ref)).all()
+    found: dict[int, list[tuple[str, str | None, Decimal]]] = defaultdict(list)
+    for sub_id, ref, country, amount in rows:
+        found[sub_id].append((ref, country, amount))
+    insights = []
+    for sub_id, cdrs in found.items():
+        amount = sum((a for _, _, a in cdrs), Decimal("0"))
+        listed = ", ".join(f"{ref} ({country or 'no country'})" for ref, country, _ in cdrs[:_LISTED_REFS])
+        more = f" and {len(cdrs) - _LISTED_REFS} more" if len(cdrs) > _LISTED_REFS else ""
+        insights.append(Insight(
+            "roaming_unknown", "warn",
+            f"{numbers.get(sub_id, sub_id)}: {len(cdrs)} roaming CDR(s) without a known zone, "
+            f"rated at the most expensive zone (€ {amount:.2f}): {listed}{more}",
+            sub_id, Decimal(len(cdrs))))
+    return insights
+
+
 def replace_insights(session: Session, customer_id: int, cycle_start: date, insights: list[Insight],
                      kinds: tuple[str, ...] | None = None) -> None:
     """Replace the cycle's insights (of the given kinds, default all but reconciliation)."""
-    kinds = kinds or ("flatliner", "spike", "cost_trend", "top_spender", "margin")
+    kinds = kinds or ("flatliner", "spike", "cost_trend", "top_spender", "margin",
+                      "roaming_unknown")
     session.execute(delete(BillingInsight).where(BillingInsight.customer_id == customer_id,
                                                  BillingInsight.cycle_start_date == cycle_start,
                                                  BillingInsight.kind.in_(kinds)))

@@ -19,6 +19,8 @@ from core.models.party import (
     RatePlan,
     RatePlanBand,
     RatePlanPrice,
+    RatePlanRoaming,
+    RoamingZone,
     Subscription,
     Tariff,
 )
@@ -35,7 +37,7 @@ __all__ = [
     "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrCorrection", "CdrRating",
     "Customer", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
     "InvoiceLine", "MailLog", "Message", "Operator", "Partner", "Payment", "QuarantinedRow",
-    "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RevenueLedger", "SchedulerLease", "SchedulerTick",
+    "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RatePlanRoaming", "RoamingZone", "RevenueLedger", "SchedulerLease", "SchedulerTick",
     "Subscription", "SubscriptionAddon", "SyncProfile", "SyncTask", "Tariff", "Total",
     "TotalHistory", "utcnow",
 ]

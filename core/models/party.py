@@ -57,6 +57,8 @@ class RatePlan(Base):
     setup_fee: Mapped[Decimal] = mapped_column(default=Decimal("0"))
     voice_first_s: Mapped[int | None] = mapped_column()  # the block a of "a/b"; None: "b/b"
     minimum_charge: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    eu_fair_use_gb: Mapped[Decimal | None] = mapped_column()  # EU roaming data before surcharge
+    eu_surcharge_per_mb: Mapped[Decimal] = mapped_column(default=Decimal("0"))
 
     tariffs: Mapped[list[Tariff]] = relationship(
         back_populates="rate_plan", cascade="all, delete-orphan", order_by="Tariff.prefix"
@@ -67,6 +69,36 @@ class RatePlan(Base):
     bands: Mapped[list[RatePlanBand]] = relationship(
         back_populates="rate_plan", cascade="all, delete-orphan", order_by="RatePlanBand.name"
     )
+    roaming: Mapped[list[RatePlanRoaming]] = relationship(
+        back_populates="rate_plan", cascade="all, delete-orphan", order_by="RatePlanRoaming.zone"
+    )
+
+
+class RoamingZone(Base):
+    """A named group of countries outside the EU/EEA (the EU/EEA zone is built in)."""
+
+    __tablename__ = "roaming_zone"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(16), unique=True)
+    countries: Mapped[str] = mapped_column(Text)  # "CH,US", ISO 3166 alpha-2, sorted
+
+
+class RatePlanRoaming(Base):
+    """A plan's prices in one roaming zone (by the zone's name)."""
+
+    __tablename__ = "rate_plan_roaming"
+    __table_args__ = (UniqueConstraint("rate_plan_id", "zone"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
+    zone: Mapped[str] = mapped_column(String(16))
+    voice_out_per_min: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    voice_in_per_min: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    sms_per_message: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    data_per_mb: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    voice_first_s: Mapped[int | None] = mapped_column()
+    voice_increment_s: Mapped[int] = mapped_column(default=60)
+
+    rate_plan: Mapped[RatePlan] = relationship(back_populates="roaming")
 
 
 class RatePlanBand(Base):

@@ -24,6 +24,8 @@ from core.models import (
     RatePlan,
     RatePlanBand,
     RatePlanPrice,
+    RatePlanRoaming,
+    RoamingZone,
     Subscription,
     SyncProfile,
     Tariff,
@@ -95,17 +97,24 @@ class _Applier:
     def apply(self, setup: SetupSpec) -> ApplyReport:
         partners = self._load(Partner, "name")
         plans = self._load(RatePlan, "name", selectinload(RatePlan.tariffs),
-                           selectinload(RatePlan.prices), selectinload(RatePlan.bands))
+                           selectinload(RatePlan.prices), selectinload(RatePlan.bands),
+                           selectinload(RatePlan.roaming))
+        zones = self._load(RoamingZone, "name")
         customers = self._load(Customer, "code", selectinload(Customer.partner))
         numbers = [s.text("number") for c in setup.customers for s in c.subscriptions]
         subscriptions = self._subscriptions(numbers)
         profiles = self._load(SyncProfile, "name", selectinload(SyncProfile.customer))
         self._check_references(setup, partners, plans)
+        self._check_zones(setup, zones)
 
         for item in setup.partners:
             partners[_fold(item.text("name"))] = self._upsert(
                 "partner", f"partner {item.text('name')}", Partner,
                 partners.get(_fold(item.text("name"))), item.values)
+        for item in setup.roaming_zones:
+            zones[_fold(item.text("name"))] = self._upsert(
+                "roaming_zone", f"roaming zone {item.text('name')}", RoamingZone,
+                zones.get(_fold(item.text("name"))), item.values)
         for plan_spec in setup.rate_plans:
             key = _fold(plan_spec.text("name"))
             plans[key] = self._rate_plan(plan_spec, plans.get(key))
@@ -143,6 +152,26 @@ class _Applier:
                 if sub.rate_plan is not None and _fold(sub.rate_plan) not in plan_names:
                     raise SetupError(f"{sub.where}.{schema.RATE_PLAN_REF}: unknown rate plan "
                                      f"{sub.rate_plan!r} (not in the file or the database)")
+
+    @staticmethod
+    def _check_zones(setup: SetupSpec, zones: dict[str, RoamingZone]) -> None:
+        """Plans price zones that exist; a country stays in one zone with the database's too."""
+        names = set(zones) | {_fold(z.text("name")) for z in setup.roaming_zones}
+        for plan in setup.rate_plans:
+            for price in plan.roaming:
+                if _fold(price.text("zone")) not in names:
+                    raise SetupError(f"{price.where}.zone: unknown roaming zone "
+                                     f"{price.text('zone')!r} (not in the file or the database)")
+        in_file = {_fold(z.text("name")): z for z in setup.roaming_zones}
+        owner: dict[str, str] = {}
+        for key, zone in zones.items():
+            if key not in in_file:
+                owner.update((code, zone.name) for code in zone.countries.split(",") if code)
+        for zone_spec in setup.roaming_zones:
+            for code in zone_spec.text(schema.ZONE_COUNTRIES).split(","):
+                if code in owner:
+                    raise SetupError(f"{zone_spec.where}.{schema.ZONE_COUNTRIES}: {code} is already "
+                                     f"in roaming zone {owner[code]!r} in the database")
 
     # -- writing -----------------------------------------------------------------
 
@@ -191,7 +220,24 @@ class _Applier:
             self.report.removed("tariff", f"rate plan {name}: tariff {_tariff_label(*key)}")
         self._prices(spec, plan)
         self._bands(spec, plan)
+        self._roaming(spec, plan)
         return plan
+
+    def _roaming(self, spec: RatePlanSpec, plan: RatePlan) -> None:
+        """Prices per roaming zone, matched on the zone; zones not in the file are removed."""
+        name = spec.text("name")
+        existing = {_fold(r.zone): r for r in plan.roaming}
+        for zone_spec in spec.roaming:
+            label = f"rate plan {name}: roaming {zone_spec.text('zone')}"
+            price = existing.pop(_fold(zone_spec.text("zone")), None)
+            if price is None:
+                plan.roaming.append(RatePlanRoaming(**zone_spec.values))
+                self.report.created("roaming", label)
+            else:
+                self.report.compared("roaming", label, self._assign(price, zone_spec.values, {}))
+        for _, stale in sorted(existing.items()):
+            plan.roaming.remove(stale)
+            self.report.removed("roaming", f"rate plan {name}: roaming {stale.zone}")
 
     def _bands(self, spec: RatePlanSpec, plan: RatePlan) -> None:
         """Time bands, matched on their name; bands not in the file are removed."""

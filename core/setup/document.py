@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.rating.plan import DAY_NAMES, Increment, TimeBand
+from core.rating.roaming import EU_EEA
 from core.setup import schema
 from core.setup.schema import Column, Scalar
 
@@ -50,6 +51,7 @@ class RatePlanSpec(Item):
     tariffs: tuple[TariffSpec, ...]
     prices: tuple[Item, ...] = ()  # dated price changes, by valid_from
     bands: tuple[Item, ...] = ()  # time bands, by name
+    roaming: tuple[Item, ...] = ()  # prices per roaming zone, by zone name
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class SetupSpec:
     partners: tuple[Item, ...]
     rate_plans: tuple[RatePlanSpec, ...]
     customers: tuple[CustomerSpec, ...]
+    roaming_zones: tuple[Item, ...] = ()
 
 
 def describe(value: object) -> str:
@@ -268,7 +271,8 @@ def _tariff(raw: object, where: str) -> TariffSpec:
 
 def _rate_plan(raw: object, where: str) -> RatePlanSpec:
     table = _Table(raw, where, schema.RATE_PLAN,
-                   extra=(schema.TARIFFS, schema.PRICES, schema.BANDS, schema.VOICE_INCREMENT))
+                   extra=(schema.TARIFFS, schema.PRICES, schema.BANDS, schema.ROAMINGS,
+                          schema.VOICE_INCREMENT))
     values = table.values()
     first, step = _scheme(table, plain_key=True) or (None, values[schema.VOICE_INCREMENT_S])
     # "N/N" is stored as the plain increment, so both spellings are the same plan.
@@ -304,7 +308,36 @@ def _rate_plan(raw: object, where: str) -> RatePlanSpec:
                 raise SetupError(f"{item.where}: overlaps band {other.name!r} "
                                  f"({other_item.where}); a call must fall in one band at most")
         checked.append((item, band))
-    return RatePlanSpec(where, values, tariffs, prices, bands)
+    roaming = tuple(_roaming(r, f"{where}.{schema.ROAMINGS}[{i}]")
+                    for i, r in enumerate(table.tables(schema.ROAMINGS)))
+    _unique(roaming, "zone", "roaming zone")
+    return RatePlanSpec(where, values, tariffs, prices, bands, roaming)
+
+
+def _roaming(raw: object, where: str) -> Item:
+    table = _Table(raw, where, schema.ROAMING, extra=(schema.VOICE_INCREMENT,))
+    values = table.values()
+    first, step = _scheme(table, plain_key=False) or (60, 60)
+    values[schema.VOICE_FIRST_S] = None if first == step else first
+    values[schema.VOICE_INCREMENT_S] = step
+    return Item(where, values)
+
+
+def _roaming_zone(raw: object, where: str) -> Item:
+    table = _Table(raw, where, schema.ROAMING_ZONE, extra=(schema.ZONE_COUNTRIES,))
+    values = table.values()
+    at = table.at(schema.ZONE_COUNTRIES)
+    countries = table.raw.get(schema.ZONE_COUNTRIES)
+    if not isinstance(countries, list) or not countries:
+        raise SetupError(f"{at}: expected an array of country codes ([\"CH\", \"US\"]), "
+                         f"got {describe(countries)}")
+    for code in countries:
+        if not isinstance(code, str) or len(code) != 2 or not code.isascii() or not code.isupper():
+            raise SetupError(f"{at}: {code!r} is not a two-letter country code in capitals")
+        if code in EU_EEA:
+            raise SetupError(f"{at}: {code} is in the built-in EU/EEA zone (roam like at home)")
+    values[schema.ZONE_COUNTRIES] = ",".join(sorted(set(countries)))
+    return Item(where, values)
 
 
 _DAY_SETS = {"weekdays": DAY_NAMES[:5], "weekend": DAY_NAMES[5:], "daily": DAY_NAMES}
@@ -386,7 +419,7 @@ def parse_setup(text: str) -> SetupSpec:
         document: Mapping[str, Any] = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise SetupError(f"not valid TOML: {exc}") from None
-    root = _Table(document, "", (), extra=("partner", "rate_plan", "customer"))
+    root = _Table(document, "", (), extra=("partner", schema.ROAMING_ZONES, "rate_plan", "customer"))
 
     def items(kind: str) -> list[tuple[str, object]]:
         raws = root.tables(kind)
@@ -395,6 +428,15 @@ def parse_setup(text: str) -> SetupSpec:
 
     partners = tuple(Item(where, _Table(raw, where, schema.PARTNER).values())
                      for where, raw in items("partner"))
+    zones = tuple(_roaming_zone(raw, where) for where, raw in items(schema.ROAMING_ZONES))
+    _unique(zones, "name", "roaming zone")
+    in_zone: dict[str, Item] = {}
+    for zone in zones:
+        for code in zone.text(schema.ZONE_COUNTRIES).split(","):
+            if code in in_zone:
+                raise SetupError(f"{zone.where}.{schema.ZONE_COUNTRIES}: {code} is also in "
+                                 f"{in_zone[code].where}; a country is in one zone")
+            in_zone[code] = zone
     rate_plans = tuple(_rate_plan(raw, where) for where, raw in items("rate_plan"))
     customers = tuple(_customer(raw, where) for where, raw in items("customer"))
 
@@ -403,4 +445,4 @@ def parse_setup(text: str) -> SetupSpec:
     _unique(customers, "code", "customer code")
     _unique(tuple(s for c in customers for s in c.subscriptions), "number", "subscription number")
     _unique(tuple(p for c in customers for p in c.sync_profiles), "name", "sync profile")
-    return SetupSpec(partners, rate_plans, customers)
+    return SetupSpec(partners, rate_plans, customers, zones)

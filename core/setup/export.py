@@ -18,7 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from core.db import Database
-from core.models import Customer, Partner, RatePlan, RatePlanBand, Subscription, SyncProfile
+from core.models import (
+    Customer,
+    Partner,
+    RatePlan,
+    RatePlanBand,
+    RatePlanRoaming,
+    RoamingZone,
+    Subscription,
+    SyncProfile,
+)
 from core.models.base import Base
 from core.rating.plan import DAY_NAMES
 from core.setup import schema
@@ -61,7 +70,7 @@ def export_setup(db: Database) -> str:
         partners = session.scalars(select(Partner)).all()
         plans = session.scalars(select(RatePlan).options(
             selectinload(RatePlan.tariffs), selectinload(RatePlan.prices),
-            selectinload(RatePlan.bands))).all()
+            selectinload(RatePlan.bands), selectinload(RatePlan.roaming))).all()
         customers = session.scalars(select(Customer).options(selectinload(Customer.partner))).all()
         subscriptions: dict[int, list[Subscription]] = defaultdict(list)
         for sub in session.scalars(select(Subscription).options(selectinload(Subscription.rate_plan))):
@@ -72,6 +81,8 @@ def export_setup(db: Database) -> str:
 
         sections = [_section("partner", _table(p, schema.PARTNER))
                     for p in sorted(partners, key=lambda p: p.name)]
+        sections.extend(_section(schema.ROAMING_ZONES, _zone_table(z))
+                        for z in sorted(session.scalars(select(RoamingZone)), key=lambda z: z.name))
         for plan in sorted(plans, key=lambda p: p.name):
             sections.extend(_plan_sections(plan))
         for customer in sorted(customers, key=lambda c: c.code):
@@ -101,7 +112,19 @@ def _plan_sections(plan: RatePlan) -> list[str]:
                 _table(p, schema.PRICE), p.voice_first_s, p.voice_increment_s))
               for p in sorted(plan.prices, key=lambda p: p.valid_from)),
             *(_section(f"rate_plan.{schema.BANDS}", _band_table(b))
-              for b in sorted(plan.bands, key=lambda b: b.name))]
+              for b in sorted(plan.bands, key=lambda b: b.name)),
+            *(_section(f"rate_plan.{schema.ROAMINGS}", _roaming_table(r))
+              for r in sorted(plan.roaming, key=lambda r: r.zone))]
+
+
+def _roaming_table(price: RatePlanRoaming) -> dict[str, Any]:
+    first = price.voice_first_s or price.voice_increment_s
+    return {**_table(price, schema.ROAMING),
+            schema.VOICE_INCREMENT: f"{first}/{price.voice_increment_s}"}
+
+
+def _zone_table(zone: RoamingZone) -> dict[str, Any]:
+    return {"name": zone.name, schema.ZONE_COUNTRIES: zone.countries.split(",")}
 
 
 def _band_table(band: RatePlanBand) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from core.models import (
     Partner,
     RatePlan,
     RatePlanBand,
+    RatePlanRoaming,
+    RoamingZone,
     Subscription,
     SyncProfile,
     Tariff,
@@ -120,6 +122,8 @@ RATE_PLAN: tuple[Column, ...] = (
     Column("voice_increment_s", "integer", 60, minimum=1),
     Column("setup_fee", "money", ZERO),
     Column("minimum_charge", "money", ZERO),
+    Column("eu_fair_use_gb", "money"),  # none: no EU fair-use limit
+    Column("eu_surcharge_per_mb", "money", ZERO),
 )
 
 TARIFF: tuple[Column, ...] = (
@@ -146,6 +150,24 @@ BAND: tuple[Column, ...] = (
     _text(RatePlanBand, "end", required=True, convert=clock_time),
     Column("price_per_minute", "money"),
     Column("price_per_sms", "money"),
+)
+
+def zone_name(raw: str) -> str:
+    if raw.strip().upper() in ("EU", "?") or not raw.strip():
+        raise ValueError(f"{raw!r} is reserved (the EU/EEA zone is built in) or empty")
+    return raw
+
+
+ROAMING_ZONE: tuple[Column, ...] = (
+    _text(RoamingZone, "name", required=True, convert=zone_name),
+)
+
+ROAMING: tuple[Column, ...] = (
+    _text(RatePlanRoaming, "zone", required=True),
+    Column("voice_out_per_min", "money", ZERO),
+    Column("voice_in_per_min", "money", ZERO),
+    Column("sms_per_message", "money", ZERO),
+    Column("data_per_mb", "money", ZERO),
 )
 
 # A dated price change: a missing key (None) keeps the value in force before it.
@@ -202,6 +224,9 @@ RATE_PLAN_REF = "rate_plan"
 TARIFFS = "tariff"
 PRICES = "price"
 BANDS = "band"
+ROAMINGS = "roaming"
+ROAMING_ZONES = "roaming_zone"
+ZONE_COUNTRIES = "countries"  # an array of ISO 3166 alpha-2 codes, stored as "CH,US"
 BAND_DAYS = "days"  # an array of day names, stored as "mon,tue"
 SUBSCRIPTIONS = "subscription"
 SYNC_PROFILES = "sync_profile"

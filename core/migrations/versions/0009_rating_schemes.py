@@ -1,7 +1,7 @@
 """rating schemes: a/b increments, minimum charges, prices with history
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-29 21:30:00
 
 Issue 17: a voice increment scheme "a/b" on rate plans and destination tariffs
@@ -10,6 +10,9 @@ and a minimum charge per call. Issue 13.7: dated price changes of a plan
 (`rate_plan_price`, NULL: the field does not change) and dated destination tariffs
 (`tariff.valid_from`, NULL: from the beginning), unique per date. Time bands
 (`rate_plan_band`): per-minute and per-SMS prices by weekday and local time.
+Roaming: named zones (`roaming_zone`), a plan's prices per zone
+(`rate_plan_roaming`), the EU fair-use columns, the CDR's `visited_country` and the
+zone each CDR was rated in (`cdr_rating.zone`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from alembic import op
 import core.models.base
 
 revision = '0009'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
@@ -90,8 +93,57 @@ def upgrade() -> None:
                             name=op.f('uq_rate_plan_band_rate_plan_id_name')),
     )
 
+    with op.batch_alter_table('rate_plan', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('eu_fair_use_gb', _money(), nullable=True))
+        batch_op.add_column(sa.Column('eu_surcharge_per_mb', _money(), nullable=False,
+                                      server_default='0'))
+    op.create_table(
+        'roaming_zone',
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('name', sa.String(length=16), nullable=False),
+        sa.Column('countries', sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_roaming_zone')),
+        sa.UniqueConstraint('name', name=op.f('uq_roaming_zone_name')),
+    )
+    op.create_table(
+        'rate_plan_roaming',
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('rate_plan_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+                  nullable=False),
+        sa.Column('zone', sa.String(length=16), nullable=False),
+        sa.Column('voice_out_per_min', _money(), nullable=False),
+        sa.Column('voice_in_per_min', _money(), nullable=False),
+        sa.Column('sms_per_message', _money(), nullable=False),
+        sa.Column('data_per_mb', _money(), nullable=False),
+        sa.Column('voice_first_s', sa.Integer(), nullable=True),
+        sa.Column('voice_increment_s', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(['rate_plan_id'], ['rate_plan.id'],
+                                name=op.f('fk_rate_plan_roaming_rate_plan_id_rate_plan'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_rate_plan_roaming')),
+        sa.UniqueConstraint('rate_plan_id', 'zone',
+                            name=op.f('uq_rate_plan_roaming_rate_plan_id_zone')),
+    )
+    with op.batch_alter_table('cdr', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('visited_country', sa.String(length=2), nullable=True))
+    with op.batch_alter_table('cdr_rating', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('zone', sa.String(length=16), nullable=True))
+    with op.batch_alter_table('cdr_correction', schema=None) as batch_op:  # a corrected country is kept too
+        batch_op.add_column(sa.Column('visited_country', sa.String(length=2), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('cdr_correction', schema=None) as batch_op:
+        batch_op.drop_column('visited_country')
+    with op.batch_alter_table('cdr_rating', schema=None) as batch_op:
+        batch_op.drop_column('zone')
+    with op.batch_alter_table('cdr', schema=None) as batch_op:
+        batch_op.drop_column('visited_country')
+    op.drop_table('rate_plan_roaming')
+    op.drop_table('roaming_zone')
+    with op.batch_alter_table('rate_plan', schema=None) as batch_op:
+        batch_op.drop_column('eu_surcharge_per_mb')
+        batch_op.drop_column('eu_fair_use_gb')
     op.drop_table('rate_plan_band')
     op.drop_table('rate_plan_price')
     with op.batch_alter_table('tariff', schema=None) as batch_op:
