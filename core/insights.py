@@ -14,8 +14,9 @@ from decimal import Decimal
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from core.models import FEE_CALL_TYPE, BillingInsight, Cdr, CdrRating, Subscription, Total
-from core.rating.roaming import UNKNOWN_ZONE
+from core.models import FEE_CALL_TYPE, BillingInsight, Cdr, CdrRating, Customer, Subscription, Total
+from core.rating.caps import CapStatus, cap_status
+from core.rating.roaming import EU_ZONE, UNKNOWN_ZONE
 from core.totals import cycle_of, cycle_subscriptions, get_customer
 
 SPIKE_Z = 3.0
@@ -27,7 +28,7 @@ USAGE_MEASURE = {"voice": ("duration_s", "s"), "sms": ("count", "messages"), "da
 @dataclass(frozen=True)
 class Insight:
     kind: str  # flatliner | spike | cost_trend | top_spender | margin | reconciliation
-    # | roaming_unknown
+    # | roaming_unknown | bill_shock
     severity: str  # info | warn
     message: str
     subscription_id: int | None = None
@@ -111,6 +112,13 @@ def compute_insights(session: Session, customer_id: int, cycle_start: date) -> l
                                     sub_id, _score(share)))
 
     insights.extend(_roaming_without_zone(session, customer_id, cycle_start, numbers))
+    for sub_id, status in bill_shock(session, customer, cycle_start).items():
+        text = (f"{numbers.get(sub_id, sub_id)}: data roaming outside the EU/EEA € {status.spent:.2f} "
+                f"of the € {status.cap:.2f} cap ({status.percent}%)")
+        if 100 in status.levels:
+            text += (f"; cap reached, € {status.beyond:.2f} beyond it is still rated "
+                     "(the provider enforces the block)")
+        insights.append(Insight("bill_shock", "warn", text, sub_id, status.percent))
 
     if total_now or cost_now:
         margin = total_now - cost_now
@@ -122,6 +130,26 @@ def compute_insights(session: Session, customer_id: int, cycle_start: date) -> l
 
 
 _LISTED_REFS = 5
+
+
+def roaming_data_spend(session: Session, customer_id: int, cycle_start: date) -> dict[int, Decimal]:
+    """Rated data roaming outside the EU/EEA per subscription (unknown zones included)."""
+    rows = session.execute(
+        select(CdrRating.subscription_id, func.sum(CdrRating.rated_amount))
+        .where(CdrRating.customer_id == customer_id, CdrRating.cycle_start_date == cycle_start,
+               CdrRating.call_type == "data", CdrRating.zone.is_not(None), CdrRating.zone != EU_ZONE)
+        .group_by(CdrRating.subscription_id))
+    return {sub_id: Decimal(amount or 0).quantize(Decimal("0.0001")) for sub_id, amount in rows}
+
+
+def bill_shock(session: Session, customer: Customer, cycle_start: date) -> dict[int, CapStatus]:
+    """Subscriptions at 80 % or more of the customer's roaming data cap this cycle."""
+    found = {}
+    for sub_id, spent in roaming_data_spend(session, customer.id, cycle_start).items():
+        status = cap_status(spent, customer.roaming_data_cap)
+        if status is not None:
+            found[sub_id] = status
+    return found
 
 
 def _roaming_without_zone(session: Session, customer_id: int, cycle_start: date,
@@ -155,7 +183,7 @@ def replace_insights(session: Session, customer_id: int, cycle_start: date, insi
                      kinds: tuple[str, ...] | None = None) -> None:
     """Replace the cycle's insights (of the given kinds, default all but reconciliation)."""
     kinds = kinds or ("flatliner", "spike", "cost_trend", "top_spender", "margin",
-                      "roaming_unknown")
+                      "roaming_unknown", "bill_shock")
     session.execute(delete(BillingInsight).where(BillingInsight.customer_id == customer_id,
                                                  BillingInsight.cycle_start_date == cycle_start,
                                                  BillingInsight.kind.in_(kinds)))

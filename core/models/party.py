@@ -37,6 +37,8 @@ class Customer(Base):
     vat_number: Mapped[str | None] = mapped_column(String(32))
     country: Mapped[str] = mapped_column(String(2), default="NL")
     address: Mapped[str | None] = mapped_column(Text)
+    # Bill-shock cap on data roaming outside the EU/EEA per subscription per cycle; 0: none.
+    roaming_data_cap: Mapped[Decimal] = mapped_column(default=Decimal("50"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     partner: Mapped[Partner | None] = relationship()

@@ -198,6 +198,7 @@ CUSTOMER: tuple[Column, ...] = (
     _text(Customer, "vat_number"),
     _text(Customer, "country", default="NL", convert=country_code),
     _text(Customer, "address"),
+    Column("roaming_data_cap", "money", Decimal("50")),  # 0: no bill-shock cap
 )
 
 SUBSCRIPTION: tuple[Column, ...] = (

@@ -12,7 +12,8 @@ and a minimum charge per call. Issue 13.7: dated price changes of a plan
 (`rate_plan_band`): per-minute and per-SMS prices by weekday and local time.
 Roaming: named zones (`roaming_zone`), a plan's prices per zone
 (`rate_plan_roaming`), the EU fair-use columns, the CDR's `visited_country` and the
-zone each CDR was rated in (`cdr_rating.zone`).
+zone each CDR was rated in (`cdr_rating.zone`). Bill-shock: the customer's cap on
+data roaming outside the EU/EEA per subscription per cycle (`roaming_data_cap`).
 """
 
 from __future__ import annotations
@@ -130,9 +131,16 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('zone', sa.String(length=16), nullable=True))
     with op.batch_alter_table('cdr_correction', schema=None) as batch_op:  # a corrected country is kept too
         batch_op.add_column(sa.Column('visited_country', sa.String(length=2), nullable=True))
+    # Money is ten-thousandths on SQLite: the default €50 is 500000 there.
+    fifty = '500000' if op.get_bind().dialect.name == 'sqlite' else '50'
+    with op.batch_alter_table('customer', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('roaming_data_cap', _money(), nullable=False,
+                                      server_default=fifty))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('customer', schema=None) as batch_op:
+        batch_op.drop_column('roaming_data_cap')
     with op.batch_alter_table('cdr_correction', schema=None) as batch_op:
         batch_op.drop_column('visited_country')
     with op.batch_alter_table('cdr_rating', schema=None) as batch_op:
