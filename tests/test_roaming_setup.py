@@ -143,3 +143,17 @@ def test_a_plan_may_only_price_known_zones(db: Database, box: SecretBox) -> None
     text = SETUP.replace('zone = "world2"', 'zone = "mars"')
     with pytest.raises(SetupError, match="unknown roaming zone 'mars'"):
         apply_setup(db, text, secrets=box, operator="alice")
+
+
+def test_a_bad_visited_country_is_quarantined_and_its_neighbours_land(db: Database, box: SecretBox,
+                                                                      tmp_path: Path) -> None:
+    apply_setup(db, SETUP, secrets=box, operator="alice")
+    path = write_cdrs(tmp_path / "bad.csv", [
+        ("ok", NUMBER, "2026-11-03T10:00:00+01:00", "data", "", 0, MB, "0.01", "1", "ch"),
+        ("bad", NUMBER, "2026-11-03T11:00:00+01:00", "data", "", 0, MB, "0.01", "1", "CHE"),
+    ], header=(*HEADER, "roaming", "visited_country"))
+    with path.open("rb") as handle:
+        result = import_cdrs(db, parse_cdr_csv(handle), provider="kpn_sp16", source=str(path))
+    assert (result.imported, result.quarantined) == (1, 1)
+    with db.reader() as s:
+        assert s.scalars(select(Cdr.visited_country)).all() == ["CH"]

@@ -7,7 +7,8 @@ arithmetic. Which price applies (see ``core.rating.engine`` for the rules):
    country or zone: the plan's most expensive zone, flagged ``UNKNOWN_ZONE``);
 2. a destination tariff matching the destination: the tariff, outside the bundle;
 3. otherwise the plan's price beyond the bundle, or the price of the time band the call
-   starts in (at home and roaming in the EU/EEA alike); incoming calls cost nothing.
+   starts in (at home and roaming in the EU/EEA alike); incoming calls cost nothing there
+   (destination tariffs never apply to them).
 
 The version of the plan is the one in force on the CDR's local date.
 """
@@ -75,7 +76,7 @@ def _by_destination(plan: RatePlan, call_type: CallType, cdrs: Sequence[PricedCd
     """The fast path (one version, no band, no roaming): each destination looked up once."""
     base = plan_price(plan, call_type)
     matcher = plan.tariff_matcher
-    if not matcher.has_tariffs(call_type):
+    if call_type is _VOICE_IN or not matcher.has_tariffs(call_type):
         return repeat(base)
     price_of: dict[str, Price] = {}
     for destination in {cdr.destination for cdr in cdrs}:
@@ -115,7 +116,8 @@ def _price(plan: RatePlan, call_type: CallType, destination: str, country: str |
             return roaming_price(max(plan.roaming, key=lambda p: _per_unit(p, call_type)),
                                  call_type, UNKNOWN_ZONE)
     zone = "" if country is None else (EU_ZONE if country in EU_EEA else UNKNOWN_ZONE)
-    tariff = plan.tariff_matcher.match(call_type, destination)
+    # An incoming call's "destination" is its caller: tariffs never apply to it.
+    tariff = None if call_type is _VOICE_IN else plan.tariff_matcher.match(call_type, destination)
     price = tariff_price(plan, tariff) if tariff is not None else plan_price(plan, call_type, band)
     if zone == EU_ZONE and call_type is _DATA and plan.eu_fair_use_gb is not None:
         return Price(price.per_unit, price.setup_fee, price.minimum_charge, price.increment,

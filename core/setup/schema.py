@@ -105,6 +105,8 @@ def _text(model: type[Base], name: str, *, required: bool = False, default: str 
 
 
 ZERO = Decimal("0")
+# Destination tariffs price what the customer dials: never an incoming call.
+TARIFF_CALL_TYPES = tuple(t for t in CALL_TYPES if t != "voice_in")
 
 PARTNER: tuple[Column, ...] = (
     _text(Partner, "name", required=True),
@@ -128,7 +130,7 @@ RATE_PLAN: tuple[Column, ...] = (
 
 TARIFF: tuple[Column, ...] = (
     _text(Tariff, "prefix", required=True, convert=tariff_prefix),
-    _text(Tariff, "call_type", required=True, choices=CALL_TYPES),
+    _text(Tariff, "call_type", required=True, choices=TARIFF_CALL_TYPES),
     Column("price", "money", required=True),
     Column("setup_fee", "money", ZERO),
     Column("minimum_charge", "money", ZERO),
