@@ -102,6 +102,15 @@ def test_schemes_round_trip_through_export(db: Database, box: SecretBox) -> None
     assert again.rate_plans[0].tariffs[0].values["minimum_charge"] == Decimal("0.5")
 
 
+def test_the_rate_plan_list_shows_the_scheme(db: Database, box: SecretBox) -> None:
+    from core.setup.queries import list_rate_plans
+
+    apply(db, setup_file('voice_increment = "60/1"'), box)
+    assert [r.voice_increment for r in list_rate_plans(db)] == ["60/1"]
+    apply(db, setup_file("voice_increment_s = 30"), box)
+    assert [r.voice_increment for r in list_rate_plans(db)] == ["30/30"]
+
+
 def test_a_plain_increment_and_n_over_n_are_the_same_plan(db: Database, box: SecretBox) -> None:
     apply(db, setup_file("voice_increment_s = 30"), box)
     plain = export_setup(db)
