@@ -16,7 +16,7 @@ from typing import Any
 from core.clock import Clock, system_clock
 from providers.base import PLATFORMS, ProviderCdr
 
-CALL_TYPES = frozenset({"voice", "sms", "data"})
+CALL_TYPES = frozenset({"voice", "voice_in", "sms", "data"})
 INT_COLUMN_MAX = 2**31 - 1  # duration_s and volume_kb are INT on MariaDB
 COST_COLUMN_MAX = Decimal("99999999999999.9999")  # DECIMAL(18,4)
 MAX_DECIMALS = 4
@@ -115,6 +115,9 @@ def _shape(cdr: ProviderCdr) -> str | None:
         return "call date has no time zone"
     if not cdr.provider_ref:
         return "empty provider_ref"
+    if cdr.visited_country and not (len(cdr.visited_country) == 2 and cdr.visited_country.isupper()
+                                    and cdr.visited_country.isascii() and cdr.visited_country.isalpha()):
+        return f"bad visited_country {cdr.visited_country!r}"
     for name, limit in TEXT_LIMITS:
         value = getattr(cdr, name) or ""
         if len(value) > limit:

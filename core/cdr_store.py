@@ -29,15 +29,16 @@ from providers.base import BadRow, ProviderCdr
 
 CDR_COLUMNS = ("provider", "provider_ref", "customer_id", "subscription_id", "import_batch_id",
                "number", "call_date", "cycle_start_date", "call_type", "destination", "duration_s",
-               "volume_kb", "provider_cost", "roaming")
-CONTENT = ("number", "call_date", "call_type", "destination", "duration_s", "volume_kb", "provider_cost", "roaming")
-Content = tuple[str, datetime, str, str, int, int, Decimal, bool]
+               "volume_kb", "provider_cost", "roaming", "visited_country")
+CONTENT = ("number", "call_date", "call_type", "destination", "duration_s", "volume_kb", "provider_cost", "roaming",
+           "visited_country")
+Content = tuple[str, datetime, str, str, int, int, Decimal, bool, str | None]
 Source = tuple[int, ProviderCdr]  # the line a row was read on, and the record
 
 
 def content_of(cdr: ProviderCdr) -> Content:
     return (cdr.number, cdr.call_date, cdr.call_type, cdr.destination or "", cdr.duration_s, cdr.volume_kb,
-            cdr.provider_cost, bool(cdr.roaming))
+            cdr.provider_cost, bool(cdr.roaming), cdr.visited_country or None)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class CdrWriter:
             when, cost = sqlite_datetime(cdr.call_date), sqlite_money(cdr.provider_cost)
         return (provider, cdr.provider_ref, customer_id, subscription_id, batch_id,
                 cdr.number, when, cycle.isoformat(), cdr.call_type, cdr.destination or "",
-                cdr.duration_s, cdr.volume_kb, cost, 1 if cdr.roaming else 0)
+                cdr.duration_s, cdr.volume_kb, cost, 1 if cdr.roaming else 0, cdr.visited_country or None)
 
     def quarantine_row(self, batch_id: int, provider: str, bad: BadRow) -> tuple[Any, ...]:
         now = utcnow()

@@ -14,7 +14,9 @@ from decimal import Decimal
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from core.models import FEE_CALL_TYPE, BillingInsight, Subscription, Total
+from core.models import FEE_CALL_TYPE, BillingInsight, Cdr, CdrRating, Customer, Subscription, Total
+from core.rating.caps import CapStatus, cap_status
+from core.rating.roaming import EU_ZONE, UNKNOWN_ZONE
 from core.totals import cycle_of, cycle_subscriptions, get_customer
 
 SPIKE_Z = 3.0
@@ -26,6 +28,7 @@ USAGE_MEASURE = {"voice": ("duration_s", "s"), "sms": ("count", "messages"), "da
 @dataclass(frozen=True)
 class Insight:
     kind: str  # flatliner | spike | cost_trend | top_spender | margin | reconciliation
+    # | roaming_unknown | bill_shock
     severity: str  # info | warn
     message: str
     subscription_id: int | None = None
@@ -108,6 +111,15 @@ def compute_insights(session: Session, customer_id: int, cycle_start: date) -> l
                                     f"{numbers.get(sub_id, sub_id)}: € {amount:.2f} ({share:.1f}% of the cycle)",
                                     sub_id, _score(share)))
 
+    insights.extend(_roaming_without_zone(session, customer_id, cycle_start, numbers))
+    for sub_id, status in bill_shock(session, customer, cycle_start).items():
+        text = (f"{numbers.get(sub_id, sub_id)}: data roaming outside the EU/EEA € {status.spent:.2f} "
+                f"of the € {status.cap:.2f} cap ({status.percent}%)")
+        if 100 in status.levels:
+            text += (f"; cap reached, € {status.beyond:.2f} beyond it is still rated "
+                     "(the provider enforces the block)")
+        insights.append(Insight("bill_shock", "warn", text, sub_id, status.percent))
+
     if total_now or cost_now:
         margin = total_now - cost_now
         pct = float(margin / total_now * 100) if total_now else -100.0
@@ -117,10 +129,61 @@ def compute_insights(session: Session, customer_id: int, cycle_start: date) -> l
     return insights
 
 
+_LISTED_REFS = 5
+
+
+def roaming_data_spend(session: Session, customer_id: int, cycle_start: date) -> dict[int, Decimal]:
+    """Rated data roaming outside the EU/EEA per subscription (unknown zones included)."""
+    rows = session.execute(
+        select(CdrRating.subscription_id, func.sum(CdrRating.rated_amount))
+        .where(CdrRating.customer_id == customer_id, CdrRating.cycle_start_date == cycle_start,
+               CdrRating.call_type == "data", CdrRating.zone.is_not(None), CdrRating.zone != EU_ZONE)
+        .group_by(CdrRating.subscription_id))
+    return {sub_id: Decimal(amount or 0).quantize(Decimal("0.0001")) for sub_id, amount in rows}
+
+
+def bill_shock(session: Session, customer: Customer, cycle_start: date) -> dict[int, CapStatus]:
+    """Subscriptions at 80 % or more of the customer's roaming data cap this cycle."""
+    found = {}
+    for sub_id, spent in roaming_data_spend(session, customer.id, cycle_start).items():
+        status = cap_status(spent, customer.roaming_data_cap)
+        if status is not None:
+            found[sub_id] = status
+    return found
+
+
+def _roaming_without_zone(session: Session, customer_id: int, cycle_start: date,
+                          numbers: dict[int, str]) -> list[Insight]:
+    """Roaming CDRs rated without a known zone (no or an unknown visited country), listed per
+    subscription: they were rated at the plan's most expensive zone, not as at home."""
+    rows = session.execute(
+        select(CdrRating.subscription_id, Cdr.provider_ref, Cdr.visited_country,
+               CdrRating.rated_amount)
+        .join(Cdr, Cdr.id == CdrRating.cdr_id)
+        .where(CdrRating.customer_id == customer_id, CdrRating.cycle_start_date == cycle_start,
+               CdrRating.zone == UNKNOWN_ZONE)
+        .order_by(CdrRating.subscription_id, Cdr.call_date, Cdr.provider_ref)).all()
+    found: dict[int, list[tuple[str, str | None, Decimal]]] = defaultdict(list)
+    for sub_id, ref, country, amount in rows:
+        found[sub_id].append((ref, country, amount))
+    insights = []
+    for sub_id, cdrs in found.items():
+        amount = sum((a for _, _, a in cdrs), Decimal("0"))
+        listed = ", ".join(f"{ref} ({country or 'no country'})" for ref, country, _ in cdrs[:_LISTED_REFS])
+        more = f" and {len(cdrs) - _LISTED_REFS} more" if len(cdrs) > _LISTED_REFS else ""
+        insights.append(Insight(
+            "roaming_unknown", "warn",
+            f"{numbers.get(sub_id, sub_id)}: {len(cdrs)} roaming CDR(s) without a known zone, "
+            f"rated at the most expensive zone (€ {amount:.2f}): {listed}{more}",
+            sub_id, Decimal(len(cdrs))))
+    return insights
+
+
 def replace_insights(session: Session, customer_id: int, cycle_start: date, insights: list[Insight],
                      kinds: tuple[str, ...] | None = None) -> None:
     """Replace the cycle's insights (of the given kinds, default all but reconciliation)."""
-    kinds = kinds or ("flatliner", "spike", "cost_trend", "top_spender", "margin")
+    kinds = kinds or ("flatliner", "spike", "cost_trend", "top_spender", "margin",
+                      "roaming_unknown", "bill_shock")
     session.execute(delete(BillingInsight).where(BillingInsight.customer_id == customer_id,
                                                  BillingInsight.cycle_start_date == cycle_start,
                                                  BillingInsight.kind.in_(kinds)))

@@ -32,7 +32,9 @@ from core.models import (
     Customer,
     CustomerStatus,
     RatePlan,
+    RoamingZone,
     Subscription,
+    Tariff,
     Total,
     TotalHistory,
     utcnow,
@@ -40,8 +42,10 @@ from core.models import (
 from core.models.base import sqlite_money
 from core.rating.cycles import Cycle, cycle_for_label
 from core.rating.engine import RatableCdr, prorate_fee, rate_subscription_cycle
-from core.rating.plan import CallType, DestinationTariff
+from core.rating.history import PRICE_FIELDS, PriceChange, PriceHistory
+from core.rating.plan import CallType, DestinationTariff, Increment, TimeBand
 from core.rating.plan import RatePlan as Plan
+from core.rating.roaming import RoamingPrice
 
 ZERO = Decimal("0.0000")
 TOTAL_FIELDS = ("count", "duration_s", "volume_kb", "provider_cost", "rated_amount", "bundle_used")
@@ -78,16 +82,48 @@ def get_customer(session: Session, customer_id: int) -> Customer:
     return customer
 
 
-def to_plan(row: RatePlan) -> Plan:
+def _increment(first_s: int | None, step_s: int | None) -> Increment | None:
+    return None if step_s is None else Increment(first_s or step_s, step_s)
+
+
+def roaming_zones(session: Session) -> dict[str, frozenset[str]]:
+    """The named roaming zones and their countries (the EU/EEA zone is built in)."""
+    return {name: frozenset(filter(None, countries.split(",")))
+            for name, countries in session.execute(select(RoamingZone.name, RoamingZone.countries))}
+
+
+def to_plan(row: RatePlan, zones: dict[str, frozenset[str]] | None = None) -> Plan:
+    """The plan's base version: its undated prices and tariffs (roaming prices need ``zones``)."""
     return Plan(
         name=row.name, monthly_fee=row.monthly_fee, voice_bundle_minutes=row.voice_bundle_minutes,
         sms_bundle=row.sms_bundle, data_bundle_mb=row.data_bundle_mb,
         price_per_minute=row.price_per_minute, price_per_sms=row.price_per_sms,
         price_per_mb=row.price_per_mb, voice_increment_s=row.voice_increment_s,
-        setup_fee=row.setup_fee,
-        destination_tariffs=tuple(DestinationTariff(t.prefix, CallType(t.call_type), t.price, t.setup_fee)
-                                  for t in row.tariffs),
+        setup_fee=row.setup_fee, voice_first_s=row.voice_first_s, minimum_charge=row.minimum_charge,
+        destination_tariffs=tuple(_tariff(t) for t in row.tariffs if t.valid_from is None),
+        bands=tuple(TimeBand.written(b.name, b.days, b.start, b.end, b.price_per_minute,
+                                     b.price_per_sms) for b in row.bands),
+        roaming=tuple(RoamingPrice(
+            r.zone, (zones or {}).get(r.zone, frozenset()), r.voice_out_per_min, r.voice_in_per_min,
+            r.sms_per_message, r.data_per_mb, r.voice_first_s or r.voice_increment_s,
+            r.voice_increment_s) for r in row.roaming),
+        eu_fair_use_gb=row.eu_fair_use_gb, eu_surcharge_per_mb=row.eu_surcharge_per_mb,
     )
+
+
+def _tariff(t: Tariff) -> DestinationTariff:
+    return DestinationTariff(t.prefix, CallType(t.call_type), t.price, t.setup_fee,
+                             voice_increment=_increment(t.voice_first_s, t.voice_increment_s),
+                             minimum_charge=t.minimum_charge)
+
+
+def to_history(row: RatePlan, zones: dict[str, frozenset[str]] | None = None) -> PriceHistory:
+    """The plan's prices with their history (issue 13.7): dated changes and dated tariffs."""
+    changes = [PriceChange(p.valid_from, {f: v for f in PRICE_FIELDS
+                                          if (v := getattr(p, f)) is not None})
+               for p in row.prices]
+    dated = [(t.valid_from, _tariff(t)) for t in row.tariffs if t.valid_from is not None]
+    return PriceHistory.build(to_plan(row, zones), changes, dated)
 
 
 def active_days(sub: Subscription, cycle: Cycle) -> int:
@@ -107,10 +143,12 @@ def cycle_subscriptions(session: Session, customer_id: int, cycle: Cycle) -> lis
 
 _CALL_TYPES = {c.value: c for c in CallType}
 _CYCLE_CDRS = ("SELECT id, subscription_id, call_date, provider_ref, call_type, destination, duration_s, "
-               "volume_kb, provider_cost FROM cdr WHERE customer_id = :customer AND cycle_start_date = :cycle")
-_CYCLE_RATINGS = ("SELECT cdr_id, rated_amount, bundle_used FROM cdr_rating "
+               "volume_kb, provider_cost, roaming, visited_country FROM cdr "
+               "WHERE customer_id = :customer AND cycle_start_date = :cycle")
+_CYCLE_RATINGS = ("SELECT cdr_id, rated_amount, bundle_used, zone FROM cdr_rating "
                   "WHERE customer_id = :customer AND cycle_start_date = :cycle")
-Rating = tuple[int, int, str, Decimal, int]  # cdr_id, subscription_id, call_type, rated amount, bundle used
+# cdr_id, subscription_id, call_type, rated amount, bundle used, roaming zone (None at home)
+Rating = tuple[int, int, str, Decimal, int, str | None]
 
 
 def _raw_rows(session: Session, sql: str, customer_id: int, cycle_start: date) -> list[tuple[Any, ...]]:
@@ -128,19 +166,22 @@ def _cycle_cdrs(session: Session, customer_id: int, cycle_start: date) -> dict[i
     by_sub: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     sqlite = session.get_bind().dialect.name == "sqlite"
     parse, utc, scale = datetime.fromisoformat, UTC, Decimal
-    for cid, sub, when, ref, kind, dest, dur, vol, cost in _raw_rows(session, _CYCLE_CDRS, customer_id, cycle_start):
+    for cid, sub, when, ref, kind, dest, dur, vol, cost, roam, country in _raw_rows(
+            session, _CYCLE_CDRS, customer_id, cycle_start):
         if sqlite:
             when, cost = parse(when).replace(tzinfo=utc), scale(cost).scaleb(-4)
         else:
             when = when.replace(tzinfo=utc)
-        by_sub[sub].append((cid, sub, when, ref, kind, dest, dur, vol, cost))
+        by_sub[sub].append((cid, sub, when, ref, kind, dest, dur, vol, cost, bool(roam), country or ""))
     return by_sub
 
 
-def _stored_ratings(session: Session, customer_id: int, cycle_start: date) -> dict[int, tuple[Decimal, int]]:
+def _stored_ratings(session: Session, customer_id: int,
+                    cycle_start: date) -> dict[int, tuple[Decimal, int, str | None]]:
     sqlite = session.get_bind().dialect.name == "sqlite"
-    return {cid: (Decimal(amount).scaleb(-4) if sqlite else Decimal(amount).quantize(Decimal("0.0001")), bundle)
-            for cid, amount, bundle in _raw_rows(session, _CYCLE_RATINGS, customer_id, cycle_start)}
+    return {cid: (Decimal(amount).scaleb(-4) if sqlite else Decimal(amount).quantize(Decimal("0.0001")),
+                  bundle, zone)
+            for cid, amount, bundle, zone in _raw_rows(session, _CYCLE_RATINGS, customer_id, cycle_start)}
 
 
 def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
@@ -149,7 +190,11 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
     Subscriptions without a rate plan pass the provider's price through. Returns the
     number of ratings written.
     """
-    plans: dict[int, Plan] = {}
+    customer = get_customer(session, customer_id)
+    cycle = cycle_of(customer, cycle_start)
+    zone = customer_zone(customer)
+    plans: dict[int, PriceHistory] = {}
+    zones: dict[str, frozenset[str]] | None = None
     sub_plan: dict[int, int | None] = {sub_id: plan_id for sub_id, plan_id in session.execute(
         select(Subscription.id, Subscription.rate_plan_id).where(Subscription.customer_id == customer_id))}
     stored = _stored_ratings(session, customer_id, cycle_start)
@@ -158,14 +203,20 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
     for sub_id, cdrs in _cycle_cdrs(session, customer_id, cycle_start).items():
         plan_id = sub_plan.get(sub_id)
         if plan_id is None:
-            fresh: Iterable[Rating] = ((r[0], sub_id, r[4], r[8], 0) for r in cdrs)
+            fresh: Iterable[Rating] = ((r[0], sub_id, r[4], r[8], 0, None) for r in cdrs)
         else:
             if plan_id not in plans:
-                plans[plan_id] = to_plan(session.get_one(RatePlan, plan_id))
-            rating = rate_subscription_cycle(plans[plan_id], [
-                RatableCdr(r[0], r[2], r[3], kinds[r[4]], r[5], r[6], r[7], r[8]) for r in cdrs])
-            fresh = ((x.cdr_id, sub_id, x.call_type.value, x.rated_amount, x.bundle_used) for x in rating.rated)
-        changes.extend(c for c in fresh if stored.get(c[0]) != (c[3], c[4]))
+                if zones is None:
+                    zones = roaming_zones(session)
+                plans[plan_id] = to_history(session.get_one(RatePlan, plan_id), zones)
+            history = plans[plan_id]
+            rating = rate_subscription_cycle(history.in_force(cycle.start), [
+                RatableCdr(r[0], r[2], r[3], kinds[r[4]], r[5], r[6], r[7], r[8], r[9], r[10])
+                for r in cdrs],
+                history=history, zone=zone)
+            fresh = ((x.cdr_id, sub_id, x.call_type.value, x.rated_amount, x.bundle_used, x.zone or None)
+                     for x in rating.rated)
+        changes.extend(c for c in fresh if stored.get(c[0]) != (c[3], c[4], c[5]))
     _store_ratings(session, customer_id, cycle_start, changes, replace=[c[0] for c in changes if c[0] in stored])
     return len(changes)
 
@@ -185,9 +236,9 @@ def _store_ratings(session: Session, customer_id: int, cycle_start: date, change
                        f"AND cdr_id IN ({', '.join([mark] * len(ids))})", (customer_id, cycle, *ids))
     cursor.executemany(
         "INSERT INTO cdr_rating (customer_id, cycle_start_date, cdr_id, subscription_id, call_type, "
-        f"rated_amount, bundle_used) VALUES ({', '.join([mark] * 7)})",
-        [(customer_id, cycle, cid, sub, kind, sqlite_money(amount) if sqlite else amount, bundle)
-         for cid, sub, kind, amount, bundle in changes])
+        f"rated_amount, bundle_used, zone) VALUES ({', '.join([mark] * 8)})",
+        [(customer_id, cycle, cid, sub, kind, sqlite_money(amount) if sqlite else amount, bundle, zone)
+         for cid, sub, kind, amount, bundle, zone in changes])
     cursor.close()
 
 
@@ -221,7 +272,7 @@ def compute_totals(session: Session, customer: Customer, cycle_start: date) -> l
         for sub in cycle_subscriptions(session, customer.id, cycle):
             if sub.rate_plan_id is None:
                 continue
-            plan = session.get_one(RatePlan, sub.rate_plan_id)
+            plan = to_history(session.get_one(RatePlan, sub.rate_plan_id)).in_force(cycle.start)
             fees[sub.id] = prorate_fee(plan.monthly_fee, active_days(sub, cycle), cycle.days)
         rows.extend(TotalRow(sub_id, FEE_CALL_TYPE, 1, 0, 0, ZERO, fee, 0)
                     for sub_id, fee in sorted(fees.items()))

@@ -24,7 +24,7 @@ PLATFORMS: tuple[str, ...] = (
     "csv_file",
 )
 
-CALL_TYPES: tuple[str, ...] = ("voice", "sms", "data")
+CALL_TYPES: tuple[str, ...] = ("voice", "sms", "data", "voice_in")  # voice_in: incoming call
 
 
 # -- errors -------------------------------------------------------------------
@@ -125,6 +125,7 @@ class ProviderCdr:
     volume_kb: int
     provider_cost: Decimal
     roaming: bool = False
+    visited_country: str = ""  # ISO 3166 alpha-2 where a roaming CDR happened; "" unknown
     line: int = field(default=0, compare=False)  # where it was read (file line, record number); 0: unknown
 
 

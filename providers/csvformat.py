@@ -16,7 +16,7 @@ from providers.base import BadData, BadRow, ProviderCdr
 from providers.lines import LINE_CAP, Overlong, stream_lines
 from providers.records import CDR_FIELDS, RawRow, Wire, cdrs_from_rows
 
-REQUIRED_COLUMNS: tuple[str, ...] = CDR_FIELDS[:8]  # all but "roaming"
+REQUIRED_COLUMNS: tuple[str, ...] = CDR_FIELDS[:8]  # all but "roaming" and "visited_country"
 GENERIC_COLUMNS: Mapping[str, str] = {name: name for name in CDR_FIELDS}
 GENERIC_WIRE = Wire()
 
@@ -125,7 +125,7 @@ def parse_cdr_csv(
     """CDRs from CSV lines (bytes or text); bad rows come out as BadRow.
 
     Defaults read the generic format: `REQUIRED_COLUMNS` plus an optional
-    `roaming`, call_date ISO 8601 with offset, decimal point.
+    `roaming`, `visited_country`, call_date ISO 8601 with offset, decimal point.
     """
     required = {ours for ours in columns if ours in REQUIRED_COLUMNS}
     rows = iter_csv_rows(stream, columns, required, delimiter=delimiter, start_line=start_line)

@@ -30,7 +30,7 @@ from providers.records import Wire
 KPN_SP16 = PlatformSpec(
     platform="kpn_sp16",
     auth=OAuth2ClientCredentials(token_path="oauth/token"),
-    wire=Wire(call_types={"voice": "VOICE", "sms": "SMS", "data": "DATA"}),
+    wire=Wire(call_types={"voice": "VOICE", "sms": "SMS", "data": "DATA", "voice_in": "VOICE_IN"}),
     subscriptions=Resource(
         Listing(
             Endpoint("v2/customers/{customer}/subscriptions", {"period": "{month}"}),
@@ -65,6 +65,7 @@ KPN_SP16 = PlatformSpec(
             "volume_kb": "volumeKb",
             "provider_cost": "cost",
             "roaming": "roaming",
+            "visited_country": "visitedCountry",
         },
     ),
     invoice=InvoiceResource(
@@ -83,7 +84,7 @@ KPN_EEN = PlatformSpec(
     wire=Wire(
         decimal_comma=True,
         dutch_dates=True,
-        call_types={"voice": "spraak", "sms": "sms", "data": "data"},
+        call_types={"voice": "spraak", "sms": "sms", "data": "data", "voice_in": "spraak_in"},
         true_false=("J", "N"),
     ),
     subscriptions=Resource(
@@ -120,6 +121,7 @@ KPN_EEN = PlatformSpec(
             "volume_kb": "volume_kb",
             "provider_cost": "kosten",
             "roaming": "roaming",
+            "visited_country": "land",
         },
     ),
     invoice=InvoiceResource(
@@ -166,6 +168,7 @@ KPN_GRIP = PlatformSpec(
             "volume_kb": "data_kb",
             "provider_cost": "charge",
             "roaming": "roaming",
+            "visited_country": "visited_country",
         },
     ),
     invoice=InvoiceResource(
@@ -181,7 +184,7 @@ KPN_GRIP = PlatformSpec(
 VODAFONE = PlatformSpec(
     platform="vodafone",
     auth=HttpBasic(),
-    wire=Wire(call_types={"voice": "CALL", "sms": "SMS", "data": "DATA"}),
+    wire=Wire(call_types={"voice": "CALL", "sms": "SMS", "data": "DATA", "voice_in": "CALL_IN"}),
     subscriptions=Resource(
         Listing(
             Endpoint("api/accounts/{customer}/subscriptions", {"billingPeriod": "{month}"}),
@@ -216,6 +219,7 @@ VODAFONE = PlatformSpec(
             "volume_kb": "volumeKB",
             "provider_cost": "chargeAmount",
             "roaming": "isRoaming",
+            "visited_country": "roamingCountry",
         },
     ),
     invoice=InvoiceResource(
@@ -231,7 +235,8 @@ VODAFONE = PlatformSpec(
 TMOBILE_CALVI = PlatformSpec(
     platform="tmobile_calvi",
     auth=SessionLogin(login_path="calvi/login", cookie="CALVISESSION"),
-    wire=Wire(call_types={"voice": "Voice", "sms": "SMS", "data": "Data"}, true_false=("Y", "N")),
+    wire=Wire(call_types={"voice": "Voice", "sms": "SMS", "data": "Data", "voice_in": "Voice in"},
+              true_false=("Y", "N")),
     subscriptions=Resource(
         Listing(
             Endpoint(
@@ -266,6 +271,7 @@ TMOBILE_CALVI = PlatformSpec(
             "volume_kb": "Data (KB)",
             "provider_cost": "Amount (EUR)",
             "roaming": "Roaming",
+            "visited_country": "Country",
         },
     ),
     invoice=InvoiceResource(
@@ -315,6 +321,7 @@ ROUTIT = PlatformSpec(
             "volume_kb": "kilobytes",
             "provider_cost": "price",
             "roaming": "roaming",
+            "visited_country": "country",
         },
     ),
     invoice=InvoiceResource(
@@ -329,7 +336,8 @@ ROUTIT = PlatformSpec(
 YIELDER = PlatformSpec(
     platform="yielder",
     auth=ApiKeyHeader(header="X-Yielder-Token"),
-    wire=Wire(call_types={"voice": "MOC", "sms": "SMS-MO", "data": "GPRS"}, true_false=("1", "0")),
+    wire=Wire(call_types={"voice": "MOC", "sms": "SMS-MO", "data": "GPRS", "voice_in": "MTC"},
+              true_false=("1", "0")),
     subscriptions=Resource(
         Listing(
             Endpoint("queue/{customer}/subscriptions", {"period": "{month}"}),
@@ -364,6 +372,7 @@ YIELDER = PlatformSpec(
             "volume_kb": "kb",
             "provider_cost": "cost_eur",
             "roaming": "roaming",
+            "visited_country": "visited_country",
         },
     ),
     invoice=InvoiceResource(

@@ -39,6 +39,7 @@ CDR_FIELDS: tuple[str, ...] = (
     "volume_kb",
     "provider_cost",
     "roaming",
+    "visited_country",
 )
 SUBSCRIPTION_FIELDS: tuple[str, ...] = (
     "number",
@@ -234,8 +235,17 @@ def decode_cdr(row: Mapping[str, object], wire: Wire, line: int = 0) -> Provider
         volume_kb=_count(get("volume_kb"), "volume"),
         provider_cost=wire.parse_amount(cost),
         roaming=False if roaming is None else wire.parse_bool(roaming),
+        visited_country=_country(get("visited_country")),
         line=line,
     )
+
+
+def _country(value: object) -> str:
+    """An ISO 3166 alpha-2 code ("ch" -> "CH"), or "" when the platform gives none."""
+    text = "" if value is None else str(value).strip().upper()
+    if text and not (len(text) == 2 and text.isascii() and text.isalpha()):
+        raise RowError(f"bad visited_country {_show(value)} (two letters, e.g. CH)")
+    return text
 
 
 def decode_subscription(
@@ -282,6 +292,7 @@ def encode_cdr(cdr: ProviderCdr, wire: Wire) -> dict[str, object]:
         "volume_kb": cdr.volume_kb,
         "provider_cost": wire.format_amount(cdr.provider_cost),
         "roaming": cdr.roaming,
+        "visited_country": cdr.visited_country,
     }
 
 

@@ -149,7 +149,7 @@ def test_kpn_een_speaks_dutch_csv(sandbox: SandboxServer) -> None:
     assert response.status_code == 200
     assert response.headers["X-Total-Pages"] == "1"
     header, first, *_ = response.text.splitlines()
-    assert header == "id;nummer;datum;soort;bestemming;duur;volume_kb;kosten;roaming"
+    assert header == "id;nummer;datum;soort;bestemming;duur;volume_kb;kosten;roaming;land"
     fields = first.split(";")
     assert fields[2][2] == "-" and fields[2][5] == "-"  # dd-mm-yyyy HH:MM:SS
     assert "," in fields[7] and "." not in fields[7]  # decimal comma

@@ -56,6 +56,7 @@ def test_the_contract_names() -> None:
         "volume_kb",
         "provider_cost",
         "roaming",
+        "visited_country",
         "line",  # where the record was read, for the quarantine; not part of its identity
     ]
     assert [field.name for field in dataclasses.fields(base.ProviderSubscription)] == [

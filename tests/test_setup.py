@@ -348,7 +348,7 @@ INVALID = [
     ('client_id = "acme"', "client_id = 42", f"{ACME}.sync_profile[0].credentials.client_id: expected a string"),
     ('email = "finance@acme.nl"', f'email = "{"x" * 201}"', f"{ACME}.email: longer than 200 characters"),
     ("interval_minutes = 1440", "interval_minutes = 0", f"{ACME}.sync_profile[0].interval_minutes: 0 is out of range"),
-    ("[[partner]]", "[[partners]]", "partners: unknown key (known keys: partner, rate_plan, customer)"),
+    ("[[partner]]", "[[partners]]", "partners: unknown key (known keys: partner, roaming_zone, rate_plan, customer)"),
     ('[[partner]]\nname = "Telecom Partners B.V."', "partner = 3",
      "partner: expected an array of tables ([[partner]]), got an integer (3)"),
     ('  [[customer.subscription]]\n  number = "+31 20 123 4567"', '  subscription = "+31 20 123 4567"',

@@ -39,9 +39,9 @@ def build_everything() -> list[m.Base]:
     cdr = m.Cdr(id=1, provider="kpn_sp16", provider_ref="R1", customer_id=1, subscription_id=1,
                 import_batch_id=1, number="+31612345678", call_date=T0,
                 cycle_start_date=date(2026, 10, 15), call_type="voice", destination="+442071234567",
-                duration_s=61, provider_cost=Decimal("0.0123"))
+                duration_s=61, provider_cost=Decimal("0.0123"), roaming=True, visited_country="CH")
     rating = m.CdrRating(customer_id=1, cycle_start_date=date(2026, 10, 15), cdr_id=1, subscription_id=1,
-                         call_type="voice", rated_amount=Decimal("0.7450"), bundle_used=60)
+                         call_type="voice", rated_amount=Decimal("0.7450"), bundle_used=60, zone="world1")
     quarantined = m.QuarantinedRow(id=1, import_batch_id=1, provider="kpn_sp16", line=7,
                                    reason="negative duration", raw="R2,+316,...,-5")
     correction = m.CdrCorrection(id=1, cdr_id=1, import_batch_id=1, replaced_batch_id=None, customer_id=1,
@@ -87,10 +87,17 @@ def build_everything() -> list[m.Base]:
                                  pdf_path="/data/invoices_batch/acme/2026-B00001.pdf")
     notification = Notification(id=1, kind="failure_digest", key="2026-11-16T07:00:00+00:00",
                                 recipient="ops@acme.test", covered_until=T0)
+    price = m.RatePlanPrice(id=1, rate_plan_id=1, valid_from=date(2026, 11, 1),
+                            price_per_minute=Decimal("0.1200"), voice_first_s=60, voice_increment_s=1)
+    band = m.RatePlanBand(id=1, rate_plan_id=1, name="peak", days="mon,tue,wed,thu,fri",
+                          start="08:00", end="19:00", price_per_minute=Decimal("0.1500"))
+    zone = m.RoamingZone(id=1, name="world1", countries="CH,US")
+    roaming = m.RatePlanRoaming(id=1, rate_plan_id=1, zone="world1", data_per_mb=Decimal("0.5000"),
+                                voice_first_s=30, voice_increment_s=6)
     return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, correction, total,
             history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
             counter, payment, ledger, mail, operator, audit, message, lease, tick, batch_invoice,
-            notification]
+            notification, price, band, zone, roaming]
 
 
 def column_values(obj: m.Base) -> dict[str, object]:

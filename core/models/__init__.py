@@ -13,7 +13,17 @@ from core.models.billing import (
 )
 from core.models.cdr import Cdr, CdrCorrection, CdrRating, QuarantinedRow
 from core.models.ops import AuditLog, Message, Operator, SchedulerLease, SchedulerTick
-from core.models.party import Customer, Partner, RatePlan, Subscription, Tariff
+from core.models.party import (
+    Customer,
+    Partner,
+    RatePlan,
+    RatePlanBand,
+    RatePlanPrice,
+    RatePlanRoaming,
+    RoamingZone,
+    Subscription,
+    Tariff,
+)
 from core.models.sync import ImportBatch, SyncProfile, SyncTask
 from core.models.totals import (
     FEE_CALL_TYPE,
@@ -27,7 +37,7 @@ __all__ = [
     "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrCorrection", "CdrRating",
     "Customer", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
     "InvoiceLine", "MailLog", "Message", "Operator", "Partner", "Payment", "QuarantinedRow",
-    "RateLimitHit", "RatePlan", "RevenueLedger", "SchedulerLease", "SchedulerTick",
+    "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RatePlanRoaming", "RoamingZone", "RevenueLedger", "SchedulerLease", "SchedulerTick",
     "Subscription", "SubscriptionAddon", "SyncProfile", "SyncTask", "Tariff", "Total",
     "TotalHistory", "utcnow",
 ]

@@ -38,6 +38,7 @@ class Cdr(Base):
     volume_kb: Mapped[int] = mapped_column(default=0)
     provider_cost: Mapped[Decimal] = mapped_column(default=Decimal("0"))
     roaming: Mapped[bool] = mapped_column(Boolean, default=False)
+    visited_country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166 alpha-2, roaming
 
 
 class CdrRating(Base):
@@ -58,6 +59,7 @@ class CdrRating(Base):
     call_type: Mapped[str] = mapped_column(String(8))
     rated_amount: Mapped[Decimal]
     bundle_used: Mapped[int] = mapped_column(default=0)
+    zone: Mapped[str | None] = mapped_column(String(16))  # roaming zone, "EU", "?"; NULL at home
 
 
 class QuarantinedRow(Base):
@@ -94,4 +96,5 @@ class CdrCorrection(Base):
     volume_kb: Mapped[int] = mapped_column(default=0)
     provider_cost: Mapped[Decimal] = mapped_column(default=Decimal("0"))
     roaming: Mapped[bool] = mapped_column(Boolean, default=False)
+    visited_country: Mapped[str | None] = mapped_column(String(2))
     corrected_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -37,6 +37,8 @@ class Customer(Base):
     vat_number: Mapped[str | None] = mapped_column(String(32))
     country: Mapped[str] = mapped_column(String(2), default="NL")
     address: Mapped[str | None] = mapped_column(Text)
+    # Bill-shock cap on data roaming outside the EU/EEA per subscription per cycle; 0: none.
+    roaming_data_cap: Mapped[Decimal] = mapped_column(default=Decimal("50"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     partner: Mapped[Partner | None] = relationship()
@@ -53,25 +55,109 @@ class RatePlan(Base):
     price_per_minute: Mapped[Decimal] = mapped_column(default=Decimal("0"))
     price_per_sms: Mapped[Decimal] = mapped_column(default=Decimal("0"))
     price_per_mb: Mapped[Decimal] = mapped_column(default=Decimal("0"))
-    voice_increment_s: Mapped[int] = mapped_column(default=60)
+    voice_increment_s: Mapped[int] = mapped_column(default=60)  # the step b of "a/b"
     setup_fee: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    voice_first_s: Mapped[int | None] = mapped_column()  # the block a of "a/b"; None: "b/b"
+    minimum_charge: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    eu_fair_use_gb: Mapped[Decimal | None] = mapped_column()  # EU roaming data before surcharge
+    eu_surcharge_per_mb: Mapped[Decimal] = mapped_column(default=Decimal("0"))
 
     tariffs: Mapped[list[Tariff]] = relationship(
         back_populates="rate_plan", cascade="all, delete-orphan", order_by="Tariff.prefix"
     )
+    prices: Mapped[list[RatePlanPrice]] = relationship(
+        back_populates="rate_plan", cascade="all, delete-orphan", order_by="RatePlanPrice.valid_from"
+    )
+    bands: Mapped[list[RatePlanBand]] = relationship(
+        back_populates="rate_plan", cascade="all, delete-orphan", order_by="RatePlanBand.name"
+    )
+    roaming: Mapped[list[RatePlanRoaming]] = relationship(
+        back_populates="rate_plan", cascade="all, delete-orphan", order_by="RatePlanRoaming.zone"
+    )
+
+
+class RoamingZone(Base):
+    """A named group of countries outside the EU/EEA (the EU/EEA zone is built in)."""
+
+    __tablename__ = "roaming_zone"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(16), unique=True)
+    countries: Mapped[str] = mapped_column(Text)  # "CH,US", ISO 3166 alpha-2, sorted
+
+
+class RatePlanRoaming(Base):
+    """A plan's prices in one roaming zone (by the zone's name)."""
+
+    __tablename__ = "rate_plan_roaming"
+    __table_args__ = (UniqueConstraint("rate_plan_id", "zone"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
+    zone: Mapped[str] = mapped_column(String(16))
+    voice_out_per_min: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    voice_in_per_min: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    sms_per_message: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    data_per_mb: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    voice_first_s: Mapped[int | None] = mapped_column()
+    voice_increment_s: Mapped[int] = mapped_column(default=60)
+
+    rate_plan: Mapped[RatePlan] = relationship(back_populates="roaming")
+
+
+class RatePlanBand(Base):
+    """A time band: prices for calls and SMS starting on `days` between two local times."""
+
+    __tablename__ = "rate_plan_band"
+    __table_args__ = (UniqueConstraint("rate_plan_id", "name"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    days: Mapped[str] = mapped_column(String(40))  # "mon,tue,wed,thu,fri"
+    start: Mapped[str] = mapped_column(String(5))  # "08:00", local time
+    end: Mapped[str] = mapped_column(String(5))  # "19:00" (excluded); "24:00" is midnight
+    price_per_minute: Mapped[Decimal | None] = mapped_column()
+    price_per_sms: Mapped[Decimal | None] = mapped_column()
+
+    rate_plan: Mapped[RatePlan] = relationship(back_populates="bands")
+
+
+class RatePlanPrice(Base):
+    """A dated price change of a plan: the fields it sets hold from `valid_from` (NULL: unchanged)."""
+
+    __tablename__ = "rate_plan_price"
+    __table_args__ = (UniqueConstraint("rate_plan_id", "valid_from"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
+    valid_from: Mapped[date]
+    monthly_fee: Mapped[Decimal | None] = mapped_column()
+    voice_bundle_minutes: Mapped[int | None] = mapped_column()
+    sms_bundle: Mapped[int | None] = mapped_column()
+    data_bundle_mb: Mapped[int | None] = mapped_column()
+    price_per_minute: Mapped[Decimal | None] = mapped_column()
+    price_per_sms: Mapped[Decimal | None] = mapped_column()
+    price_per_mb: Mapped[Decimal | None] = mapped_column()
+    voice_first_s: Mapped[int | None] = mapped_column()
+    voice_increment_s: Mapped[int | None] = mapped_column()
+    setup_fee: Mapped[Decimal | None] = mapped_column()
+    minimum_charge: Mapped[Decimal | None] = mapped_column()
+
+    rate_plan: Mapped[RatePlan] = relationship(back_populates="prices")
 
 
 class Tariff(Base):
     """A destination tariff: longest prefix wins, priced outside the bundle."""
 
     __tablename__ = "tariff"
-    __table_args__ = (UniqueConstraint("rate_plan_id", "prefix", "call_type"),)
+    __table_args__ = (UniqueConstraint("rate_plan_id", "prefix", "call_type", "valid_from"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
     prefix: Mapped[str] = mapped_column(String(20))
     call_type: Mapped[str] = mapped_column(String(8))
     price: Mapped[Decimal]
     setup_fee: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    voice_first_s: Mapped[int | None] = mapped_column()  # "a/b" of its own; None: the plan's
+    voice_increment_s: Mapped[int | None] = mapped_column()
+    minimum_charge: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    valid_from: Mapped[date | None] = mapped_column()  # None: from the beginning
 
     rate_plan: Mapped[RatePlan] = relationship(back_populates="tariffs")
 

@@ -14,9 +14,11 @@ from core.rating.engine import (
     prorate_fee,
     rate_subscription_cycle,
 )
+from core.rating.history import PriceChange, PriceHistory
 from core.rating.plan import (
     CallType,
     DestinationTariff,
+    Increment,
     RatePlan,
     TariffMatcher,
     normalise_number,
@@ -27,6 +29,9 @@ __all__ = [
     "CallTypeTotals",
     "Cycle",
     "DestinationTariff",
+    "Increment",
+    "PriceChange",
+    "PriceHistory",
     "RatableCdr",
     "RatePlan",
     "RatedCdr",

@@ -4,23 +4,33 @@ These are the product's rating rules.
 
 - CDRs are consumed in (call_date, provider_ref, cdr_id) order, call_date compared as an
   instant (UTC), so the result never depends on input order. ``rated`` is in that order.
-- Voice: ``billed_s`` is the duration rounded up to the plan's ``voice_increment_s``
-  (0 s stays 0; with 60 s, 61 s becomes 120 s). The voice bundle is
+- Voice: ``billed_s`` is the duration under the plan's increment scheme ``a/b``: 0 s stays
+  0, up to ``a`` s is billed ``a``, beyond it the rest is rounded up to steps of ``b``
+  (60/60: 61 s becomes 120 s; 60/1: 61 s; 30/6: 66 s). The voice bundle is
   ``voice_bundle_minutes * 60`` seconds of billed time. A call crossing the end of the
   bundle is split: the part inside is free, the rest costs
   ``price_per_minute * seconds / 60``. The plan's ``setup_fee`` is added to every voice
-  call billed at least partly outside the bundle; a call fully inside costs 0, and so does
-  a call with 0 billed seconds (an unanswered attempt), wherever it falls.
+  call billed at least partly outside the bundle, and such a call costs at least the plan's
+  ``minimum_charge`` (usage and set-up fee together); a call fully inside costs 0, and so
+  does a call with 0 billed seconds (an unanswered attempt), wherever it falls.
 - SMS: each CDR is one message; the first ``sms_bundle`` are free, then ``price_per_sms``.
 - Data: the bundle is ``data_bundle_mb * 1024`` KB; a session crossing its end is split,
   and the KB beyond it cost ``KB * price_per_mb / 1024``.
 - Destination tariffs: the tariff with the longest prefix of the destination for the
   CDR's call type prices the CDR outside the bundle, which it does not consume
-  (``bundle_used`` 0): voice at ``price`` per billed minute (same increment) plus the
-  tariff's ``setup_fee``, SMS at ``price + setup_fee`` per message, data at ``price`` per
-  MB plus ``setup_fee``. Usage of 0 (0 billed seconds, 0 KB) costs nothing.
+  (``bundle_used`` 0): voice at ``price`` per billed minute (the tariff's increment scheme,
+  else the plan's) plus the tariff's ``setup_fee``, SMS at ``price + setup_fee`` per
+  message, data at ``price`` per MB plus ``setup_fee``; each at least the tariff's
+  ``minimum_charge``. Usage of 0 (0 billed seconds, 0 KB) costs nothing.
   Destinations must already be normalised (``normalise_number``); data CDRs usually
   have none and then never match.
+- Prices with history (``core.rating.history``): each CDR is priced by the plan version
+  in force on its date in the customer's time zone; the bundles it consumes are the
+  cycle's (the version in force on the cycle's first day).
+- Time bands: a voice call or SMS from the bundle that starts inside a band of the plan
+  (weekday and local time in the customer's time zone) is charged beyond the bundle at
+  the band's price; a call crossing a band boundary is priced by its start. Destination
+  tariffs are not banded.
 - Each CDR's amount is quantised once to 4 decimals, ROUND_HALF_UP; totals sum those
   quantised amounts. Nothing is ever negative: a negative duration or volume is a
   ValueError (the importer quarantines such CDRs before rating), and plans reject
@@ -41,7 +51,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import (
     ROUND_HALF_UP,
     Context,
@@ -51,10 +61,11 @@ from decimal import (
     Overflow,
     localcontext,
 )
-from itertools import repeat
 from operator import attrgetter
 
-from core.rating.plan import CallType, DestinationTariff, RatePlan
+from core.rating.history import PriceHistory
+from core.rating.plan import CallType, RatePlan
+from core.rating.pricing import Price, prices_for
 
 __all__ = [
     "CallTypeTotals",
@@ -70,6 +81,7 @@ _RATING_CONTEXT = Context(
 )
 _FOUR_PLACES = Decimal("0.0001")
 _ZERO_AMOUNT = Decimal("0.0000")
+_ZERO = Decimal("0")
 _SIXTY = Decimal(60)
 _KB_PER_MB = 1024
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -89,6 +101,8 @@ class RatableCdr:
     duration_s: int
     volume_kb: int
     provider_cost: Decimal
+    roaming: bool = False
+    visited_country: str = ""  # ISO 3166 alpha-2 of a roaming CDR, "" when not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +112,7 @@ class RatedCdr:
     billed_s: int  # after increment rounding (voice), else 0
     bundle_used: int  # seconds (voice), messages (sms), KB (data) taken from the bundle
     rated_amount: Decimal  # 4 decimals, ROUND_HALF_UP, never negative
+    zone: str = ""  # "" at home, "EU", a roaming zone, or "?" (roaming, zone unknown)
 
 
 @dataclass
@@ -139,8 +154,14 @@ def rate_subscription_cycle(
     *,
     fee_days: int | None = None,
     cycle_days: int | None = None,
+    history: PriceHistory | None = None,
+    zone: tzinfo = UTC,
 ) -> SubscriptionRating:
-    """Rate one subscription's CDRs for one cycle under ``plan``; see the module docstring."""
+    """Rate one subscription's CDRs for one cycle under ``plan``; see the module docstring.
+
+    ``plan`` gives the bundles and the monthly fee (the version in force on the cycle's
+    first day); ``history``, when given, the prices of each call by its date in ``zone``.
+    """
     if (fee_days is None) != (cycle_days is None):
         raise ValueError("give both fee_days and cycle_days to prorate, or neither")
     if fee_days is not None and cycle_days is not None:
@@ -149,7 +170,7 @@ def rate_subscription_cycle(
         monthly_fee = plan.monthly_fee.quantize(_FOUR_PLACES, ROUND_HALF_UP, _RATING_CONTEXT)
     ordered = _in_consumption_order(cdrs)
     with localcontext(_RATING_CONTEXT):
-        rated, totals = _rate_in_order(plan, ordered)
+        rated, totals = _rate_in_order(plan, ordered, history, zone)
     return SubscriptionRating(rated=rated, totals=totals, monthly_fee=monthly_fee)
 
 
@@ -176,7 +197,7 @@ def _instant_order(cdr: RatableCdr) -> tuple[timedelta, str, int]:
 
 
 def _rate_in_order(
-    plan: RatePlan, ordered: list[RatableCdr]
+    plan: RatePlan, ordered: list[RatableCdr], history: PriceHistory | None, zone: tzinfo
 ) -> tuple[list[RatedCdr], dict[CallType, CallTypeTotals]]:
     # Each call type has its own bundle, so each is rated in its own tight loop.
     by_type: dict[CallType, list[RatableCdr]] = {call_type: [] for call_type in CallType}
@@ -188,103 +209,100 @@ def _rate_in_order(
 
     rated_by_type: dict[CallType, Iterator[RatedCdr]] = {}
     totals: dict[CallType, CallTypeTotals] = {}
-    for call_type, rate in _RATERS.items():
+    for call_type, (rate, bundle) in _RATERS.items():
         group = by_type[call_type]
         if group:
-            rated = rate(plan, group, _tariffs_for(plan, call_type, group))
+            prices = prices_for(plan, history, call_type, group, zone)
+            rated = rate(group, prices, getattr(plan, bundle) if bundle else 0, call_type)
             totals[call_type] = _totals(group, rated)
             rated_by_type[call_type] = iter(rated)
     # Back into consumption order across call types.
     return [next(rated_by_type[cdr.call_type]) for cdr in ordered], totals
 
 
-def _rate_voice(
-    plan: RatePlan, cdrs: list[RatableCdr], tariffs: Iterable[DestinationTariff | None]
-) -> list[RatedCdr]:
-    increment = plan.voice_increment_s
-    bundle_left = plan.voice_bundle_minutes * 60
-    price_per_minute = plan.price_per_minute
-    setup_fee = plan.setup_fee
+def _rate_voice(cdrs: list[RatableCdr], prices: Iterable[Price], bundle: int,
+                call_type: CallType) -> list[RatedCdr]:
+    bundle_left = bundle * 60
     rated: list[RatedCdr] = []
     append = rated.append
-    for cdr, tariff in zip(cdrs, tariffs, strict=False):
+    for cdr, price in zip(cdrs, prices, strict=False):
         duration_s = cdr.duration_s
         if duration_s < 0 or cdr.volume_kb < 0:
             raise _negative_usage(cdr)
-        billed_s = -(-duration_s // increment) * increment
-        bundle_used = 0
-        amount = _ZERO_AMOUNT
-        if tariff is not None:
-            if billed_s:
-                amount = _voice_charge(tariff.price, billed_s, tariff.setup_fee)
+        # Increment.billed, inlined: this loop runs for every call of every cycle.
+        first_s = price.increment.first_s
+        if duration_s <= first_s:
+            billed_s = first_s if duration_s else 0
         else:
+            step_s = price.increment.step_s
+            billed_s = first_s - (-(duration_s - first_s) // step_s) * step_s
+        bundle_used = 0
+        if price.from_bundle:
             bundle_used = billed_s if billed_s <= bundle_left else bundle_left
             bundle_left -= bundle_used
-            charged_s = billed_s - bundle_used
-            if charged_s:
-                amount = _voice_charge(price_per_minute, charged_s, setup_fee)
-        append(RatedCdr(cdr.cdr_id, _VOICE, billed_s, bundle_used, amount))
+        charged_s = billed_s - bundle_used
+        amount = _ZERO_AMOUNT
+        if charged_s:
+            amount = _voice_charge(price.per_unit, charged_s, price.setup_fee, price.minimum_charge)
+        append(RatedCdr(cdr.cdr_id, call_type, billed_s, bundle_used, amount, price.zone))
     return rated
 
 
-def _rate_sms(
-    plan: RatePlan, cdrs: list[RatableCdr], tariffs: Iterable[DestinationTariff | None]
-) -> list[RatedCdr]:
-    bundle_left = plan.sms_bundle
-    price_per_sms = plan.price_per_sms.quantize(_FOUR_PLACES, ROUND_HALF_UP)
+def _rate_sms(cdrs: list[RatableCdr], prices: Iterable[Price], bundle: int,
+              call_type: CallType) -> list[RatedCdr]:
+    bundle_left = bundle
     rated: list[RatedCdr] = []
     append = rated.append
-    for cdr, tariff in zip(cdrs, tariffs, strict=False):
+    for cdr, price in zip(cdrs, prices, strict=False):
         if cdr.duration_s < 0 or cdr.volume_kb < 0:
             raise _negative_usage(cdr)
         bundle_used = 0
-        if tariff is not None:
-            amount = (tariff.price + tariff.setup_fee).quantize(_FOUR_PLACES, ROUND_HALF_UP)
-        elif bundle_left:
+        if price.from_bundle and bundle_left:
             bundle_left -= 1
             bundle_used = 1
             amount = _ZERO_AMOUNT
         else:
-            amount = price_per_sms
-        append(RatedCdr(cdr.cdr_id, _SMS, 0, bundle_used, amount))
+            amount = _at_least(price.per_unit + price.setup_fee, price.minimum_charge)
+        append(RatedCdr(cdr.cdr_id, _SMS, 0, bundle_used, amount, price.zone))
     return rated
 
 
-def _rate_data(
-    plan: RatePlan, cdrs: list[RatableCdr], tariffs: Iterable[DestinationTariff | None]
-) -> list[RatedCdr]:
-    bundle_left = plan.data_bundle_mb * _KB_PER_MB
-    price_per_mb = plan.price_per_mb
+def _rate_data(cdrs: list[RatableCdr], prices: Iterable[Price], bundle: int,
+               call_type: CallType) -> list[RatedCdr]:
+    bundle_left = bundle * _KB_PER_MB
+    eu_used_kb = 0  # EU/EEA roaming data so far in the cycle, for the fair-use limit
     rated: list[RatedCdr] = []
     append = rated.append
-    for cdr, tariff in zip(cdrs, tariffs, strict=False):
+    for cdr, price in zip(cdrs, prices, strict=False):
         volume_kb = cdr.volume_kb
         if volume_kb < 0 or cdr.duration_s < 0:
             raise _negative_usage(cdr)
         bundle_used = 0
-        amount = _ZERO_AMOUNT
-        if tariff is not None:
-            if volume_kb:
-                amount = (tariff.price * volume_kb / _KB_PER_MB + tariff.setup_fee).quantize(
-                    _FOUR_PLACES, ROUND_HALF_UP
-                )
-        else:
+        if price.from_bundle:
             bundle_used = volume_kb if volume_kb <= bundle_left else bundle_left
             bundle_left -= bundle_used
-            charged_kb = volume_kb - bundle_used
-            if charged_kb:
-                amount = (price_per_mb * charged_kb / _KB_PER_MB).quantize(
-                    _FOUR_PLACES, ROUND_HALF_UP
-                )
-        append(RatedCdr(cdr.cdr_id, _DATA, 0, bundle_used, amount))
+        charged_kb = volume_kb - bundle_used
+        amount = _ZERO_AMOUNT
+        if charged_kb:
+            amount = _at_least(price.per_unit * charged_kb / _KB_PER_MB + price.setup_fee,
+                               price.minimum_charge)
+        if price.fair_use_kb is not None and volume_kb:
+            limit = price.fair_use_kb
+            beyond = max(_ZERO, eu_used_kb + volume_kb - max(limit, Decimal(eu_used_kb)))
+            eu_used_kb += volume_kb
+            if beyond:
+                amount = (amount + price.surcharge_per_mb * beyond / _KB_PER_MB).quantize(
+                    _FOUR_PLACES, ROUND_HALF_UP)
+        append(RatedCdr(cdr.cdr_id, _DATA, 0, bundle_used, amount, price.zone))
     return rated
 
 
-_Rater = Callable[[RatePlan, list[RatableCdr], Iterable[DestinationTariff | None]], list[RatedCdr]]
-_RATERS: dict[CallType, _Rater] = {
-    _VOICE: _rate_voice,
-    _SMS: _rate_sms,
-    _DATA: _rate_data,
+_Rater = Callable[[list[RatableCdr], Iterable[Price], int, CallType], list[RatedCdr]]
+_RATERS: dict[CallType, tuple[_Rater, str]] = {
+    _VOICE: (_rate_voice, "voice_bundle_minutes"),
+    _SMS: (_rate_sms, "sms_bundle"),
+    _DATA: (_rate_data, "data_bundle_mb"),
+    CallType.VOICE_IN: (_rate_voice, ""),  # no bundle: free at home, billed roaming
 }
 
 
@@ -299,29 +317,23 @@ def _totals(cdrs: list[RatableCdr], rated: list[RatedCdr]) -> CallTypeTotals:
     )
 
 
-def _tariffs_for(
-    plan: RatePlan, call_type: CallType, cdrs: list[RatableCdr]
-) -> Iterable[DestinationTariff | None]:
-    """The destination tariff of each CDR, in order; each distinct destination looked up once."""
-    matcher = plan.tariff_matcher
-    if not matcher.has_tariffs(call_type):
-        return repeat(None)
-    tariff_of = {
-        destination: matcher.match(call_type, destination)
-        for destination in {cdr.destination for cdr in cdrs}
-    }
-    return [tariff_of[cdr.destination] for cdr in cdrs]
-
-
 def _negative_usage(cdr: RatableCdr) -> ValueError:
     return ValueError(
         f"CDR {cdr.cdr_id}: negative duration ({cdr.duration_s} s) or volume ({cdr.volume_kb} KB)"
     )
 
 
-def _voice_charge(price_per_minute: Decimal, seconds: int, setup_fee: Decimal) -> Decimal:
+def _voice_charge(price_per_minute: Decimal, seconds: int, setup_fee: Decimal,
+                  minimum_charge: Decimal) -> Decimal:
     if seconds % 60 == 0:
         usage = price_per_minute * (seconds // 60)  # whole minutes: no division needed
     else:
         usage = price_per_minute * seconds / _SIXTY
-    return (usage + setup_fee).quantize(_FOUR_PLACES, ROUND_HALF_UP)
+    return _at_least(usage + setup_fee, minimum_charge)
+
+
+def _at_least(amount: Decimal, minimum_charge: Decimal) -> Decimal:
+    """``amount`` (usage and set-up fee) raised to the minimum charge, 4 decimals half-up."""
+    if amount < minimum_charge:
+        amount = minimum_charge
+    return amount.quantize(_FOUR_PLACES, ROUND_HALF_UP)

@@ -10,6 +10,7 @@ and everything else are checked before the first write; any error rolls back all
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -17,7 +18,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from core.db import Database
-from core.models import Customer, Partner, RatePlan, Subscription, SyncProfile, Tariff
+from core.models import (
+    Customer,
+    Partner,
+    RatePlan,
+    RatePlanBand,
+    RatePlanPrice,
+    RatePlanRoaming,
+    RoamingZone,
+    Subscription,
+    SyncProfile,
+    Tariff,
+)
 from core.models.base import Base
 from core.security import audit, roles
 from core.security.secrets import SecretBox, SecretError
@@ -84,17 +96,25 @@ class _Applier:
 
     def apply(self, setup: SetupSpec) -> ApplyReport:
         partners = self._load(Partner, "name")
-        plans = self._load(RatePlan, "name", selectinload(RatePlan.tariffs))
+        plans = self._load(RatePlan, "name", selectinload(RatePlan.tariffs),
+                           selectinload(RatePlan.prices), selectinload(RatePlan.bands),
+                           selectinload(RatePlan.roaming))
+        zones = self._load(RoamingZone, "name")
         customers = self._load(Customer, "code", selectinload(Customer.partner))
         numbers = [s.text("number") for c in setup.customers for s in c.subscriptions]
         subscriptions = self._subscriptions(numbers)
         profiles = self._load(SyncProfile, "name", selectinload(SyncProfile.customer))
         self._check_references(setup, partners, plans)
+        self._check_zones(setup, zones)
 
         for item in setup.partners:
             partners[_fold(item.text("name"))] = self._upsert(
                 "partner", f"partner {item.text('name')}", Partner,
                 partners.get(_fold(item.text("name"))), item.values)
+        for item in setup.roaming_zones:
+            zones[_fold(item.text("name"))] = self._upsert(
+                "roaming_zone", f"roaming zone {item.text('name')}", RoamingZone,
+                zones.get(_fold(item.text("name"))), item.values)
         for plan_spec in setup.rate_plans:
             key = _fold(plan_spec.text("name"))
             plans[key] = self._rate_plan(plan_spec, plans.get(key))
@@ -133,6 +153,26 @@ class _Applier:
                     raise SetupError(f"{sub.where}.{schema.RATE_PLAN_REF}: unknown rate plan "
                                      f"{sub.rate_plan!r} (not in the file or the database)")
 
+    @staticmethod
+    def _check_zones(setup: SetupSpec, zones: dict[str, RoamingZone]) -> None:
+        """Plans price zones that exist; a country stays in one zone with the database's too."""
+        names = set(zones) | {_fold(z.text("name")) for z in setup.roaming_zones}
+        for plan in setup.rate_plans:
+            for price in plan.roaming:
+                if _fold(price.text("zone")) not in names:
+                    raise SetupError(f"{price.where}.zone: unknown roaming zone "
+                                     f"{price.text('zone')!r} (not in the file or the database)")
+        in_file = {_fold(z.text("name")): z for z in setup.roaming_zones}
+        owner: dict[str, str] = {}
+        for key, zone in zones.items():
+            if key not in in_file:
+                owner.update((code, zone.name) for code in zone.countries.split(",") if code)
+        for zone_spec in setup.roaming_zones:
+            for code in zone_spec.text(schema.ZONE_COUNTRIES).split(","):
+                if code in owner:
+                    raise SetupError(f"{zone_spec.where}.{schema.ZONE_COUNTRIES}: {code} is already "
+                                     f"in roaming zone {owner[code]!r} in the database")
+
     # -- writing -----------------------------------------------------------------
 
     def _upsert(self, kind: str, label: str, model: type[M], row: M | None,
@@ -166,20 +206,71 @@ class _Applier:
     def _rate_plan(self, spec: RatePlanSpec, plan: RatePlan | None) -> RatePlan:
         name = spec.text("name")
         plan = self._upsert("rate_plan", f"rate plan {name}", RatePlan, plan, spec.values)
-        existing = {(t.prefix, t.call_type): t for t in plan.tariffs}
+        existing = {(t.prefix, t.call_type, t.valid_from): t for t in plan.tariffs}
         for tariff_spec in spec.tariffs:
-            prefix, call_type = tariff_spec.key
-            label = f"rate plan {name}: tariff {prefix} {call_type}"
+            label = f"rate plan {name}: tariff {_tariff_label(*tariff_spec.key)}"
             tariff = existing.pop(tariff_spec.key, None)
             if tariff is None:
                 plan.tariffs.append(Tariff(**tariff_spec.values))
                 self.report.created("tariff", label)
             else:
                 self.report.compared("tariff", label, self._assign(tariff, tariff_spec.values, {}))
-        for (prefix, call_type), stale in sorted(existing.items()):
+        for key, stale in sorted(existing.items(), key=lambda kv: _tariff_label(*kv[0])):
             plan.tariffs.remove(stale)
-            self.report.removed("tariff", f"rate plan {name}: tariff {prefix} {call_type}")
+            self.report.removed("tariff", f"rate plan {name}: tariff {_tariff_label(*key)}")
+        self._prices(spec, plan)
+        self._bands(spec, plan)
+        self._roaming(spec, plan)
         return plan
+
+    def _roaming(self, spec: RatePlanSpec, plan: RatePlan) -> None:
+        """Prices per roaming zone, matched on the zone; zones not in the file are removed."""
+        name = spec.text("name")
+        existing = {_fold(r.zone): r for r in plan.roaming}
+        for zone_spec in spec.roaming:
+            label = f"rate plan {name}: roaming {zone_spec.text('zone')}"
+            price = existing.pop(_fold(zone_spec.text("zone")), None)
+            if price is None:
+                plan.roaming.append(RatePlanRoaming(**zone_spec.values))
+                self.report.created("roaming", label)
+            else:
+                self.report.compared("roaming", label, self._assign(price, zone_spec.values, {}))
+        for _, stale in sorted(existing.items()):
+            plan.roaming.remove(stale)
+            self.report.removed("roaming", f"rate plan {name}: roaming {stale.zone}")
+
+    def _bands(self, spec: RatePlanSpec, plan: RatePlan) -> None:
+        """Time bands, matched on their name; bands not in the file are removed."""
+        name = spec.text("name")
+        existing = {_fold(b.name): b for b in plan.bands}
+        for band_spec in spec.bands:
+            label = f"rate plan {name}: band {band_spec.text('name')}"
+            band = existing.pop(_fold(band_spec.text("name")), None)
+            if band is None:
+                plan.bands.append(RatePlanBand(**band_spec.values))
+                self.report.created("band", label)
+            else:
+                self.report.compared("band", label, self._assign(band, band_spec.values, {}))
+        for _, stale in sorted(existing.items()):
+            plan.bands.remove(stale)
+            self.report.removed("band", f"rate plan {name}: band {stale.name}")
+
+    def _prices(self, spec: RatePlanSpec, plan: RatePlan) -> None:
+        """Dated price changes, matched on their date; changes not in the file are removed."""
+        name = spec.text("name")
+        existing = {p.valid_from: p for p in plan.prices}
+        for price_spec in spec.prices:
+            valid_from = price_spec.values["valid_from"]
+            label = f"rate plan {name}: prices from {valid_from}"
+            price = existing.pop(valid_from, None)  # type: ignore[arg-type]
+            if price is None:
+                plan.prices.append(RatePlanPrice(**price_spec.values))
+                self.report.created("price", label)
+            else:
+                self.report.compared("price", label, self._assign(price, price_spec.values, {}))
+        for valid_from, stale in sorted(existing.items()):
+            plan.prices.remove(stale)
+            self.report.removed("price", f"rate plan {name}: prices from {valid_from}")
 
     def _customer(self, spec: CustomerSpec, customers: dict[str, Customer],
                   partners: dict[str, Partner], plans: dict[str, RatePlan],
@@ -225,6 +316,10 @@ class _Applier:
             return self.secrets.decrypt(profile.credentials_encrypted) == credentials
         except SecretError:  # stored under another key: the file's credentials replace them
             return False
+
+
+def _tariff_label(prefix: str, call_type: str, valid_from: date | None) -> str:
+    return f"{prefix} {call_type}" + (f" from {valid_from}" if valid_from else "")
 
 
 def _name(row: object) -> str | None:

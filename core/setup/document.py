@@ -16,6 +16,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from core.rating.plan import DAY_NAMES, Increment, TimeBand
+from core.rating.roaming import EU_EEA
 from core.setup import schema
 from core.setup.schema import Column, Scalar
 
@@ -38,13 +40,18 @@ class Item:
 @dataclass(frozen=True)
 class TariffSpec(Item):
     @property
-    def key(self) -> tuple[str, str]:
-        return self.text("prefix"), self.text("call_type")
+    def key(self) -> tuple[str, str, date | None]:
+        valid_from = self.values["valid_from"]
+        return (self.text("prefix"), self.text("call_type"),
+                valid_from if isinstance(valid_from, date) else None)
 
 
 @dataclass(frozen=True)
 class RatePlanSpec(Item):
     tariffs: tuple[TariffSpec, ...]
+    prices: tuple[Item, ...] = ()  # dated price changes, by valid_from
+    bands: tuple[Item, ...] = ()  # time bands, by name
+    roaming: tuple[Item, ...] = ()  # prices per roaming zone, by zone name
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class SetupSpec:
     partners: tuple[Item, ...]
     rate_plans: tuple[RatePlanSpec, ...]
     customers: tuple[CustomerSpec, ...]
+    roaming_zones: tuple[Item, ...] = ()
 
 
 def describe(value: object) -> str:
@@ -229,22 +237,155 @@ def _unique(items: tuple[Item, ...], key: str, what: str) -> None:
         seen[folded] = item
 
 
+def _scheme(table: _Table, plain_key: bool) -> tuple[int | None, int | None] | None:
+    """The table's ``voice_increment = "a/b"`` as (a, b); None when the key is absent.
+
+    ``plain_key``: the table also knows ``voice_increment_s = N``, which means "N/N";
+    giving both is refused, since they could disagree.
+    """
+    if schema.VOICE_INCREMENT not in table.raw:
+        return None
+    where = table.at(schema.VOICE_INCREMENT)
+    if plain_key and schema.VOICE_INCREMENT_S in table.raw:
+        raise SetupError(f"{where}: give voice_increment or voice_increment_s, not both")
+    value = table.raw[schema.VOICE_INCREMENT]
+    if not isinstance(value, str):
+        raise SetupError(f"{where}: expected a scheme like \"60/1\", got {describe(value)}")
+    try:
+        increment = Increment.parse(value)
+    except ValueError as exc:
+        raise SetupError(f"{where}: {exc}") from None
+    return increment.first_s, increment.step_s
+
+
 def _tariff(raw: object, where: str) -> TariffSpec:
-    return TariffSpec(where, _Table(raw, where, schema.TARIFF).values())
+    table = _Table(raw, where, schema.TARIFF, extra=(schema.VOICE_INCREMENT,))
+    values = table.values()
+    first_and_step = _scheme(table, plain_key=False)
+    if first_and_step is not None and values["call_type"] != "voice":
+        raise SetupError(f"{table.at(schema.VOICE_INCREMENT)}: only voice tariffs have an "
+                         "increment scheme")
+    values[schema.VOICE_FIRST_S], values[schema.VOICE_INCREMENT_S] = first_and_step or (None, None)
+    return TariffSpec(where, values)
 
 
 def _rate_plan(raw: object, where: str) -> RatePlanSpec:
-    table = _Table(raw, where, schema.RATE_PLAN, extra=(schema.TARIFFS,))
+    table = _Table(raw, where, schema.RATE_PLAN,
+                   extra=(schema.TARIFFS, schema.PRICES, schema.BANDS, schema.ROAMINGS,
+                          schema.VOICE_INCREMENT))
     values = table.values()
+    first, step = _scheme(table, plain_key=True) or (None, values[schema.VOICE_INCREMENT_S])
+    # "N/N" is stored as the plain increment, so both spellings are the same plan.
+    values[schema.VOICE_FIRST_S] = None if first == step else first
+    values[schema.VOICE_INCREMENT_S] = step
     tariffs = tuple(_tariff(t, f"{where}.{schema.TARIFFS}[{i}]")
                     for i, t in enumerate(table.tables(schema.TARIFFS)))
-    seen: dict[tuple[str, str], TariffSpec] = {}
+    seen: dict[tuple[str, str, date | None], TariffSpec] = {}
     for tariff in tariffs:
         if tariff.key in seen:
-            raise SetupError(f"{tariff.where}: duplicate tariff {' '.join(tariff.key)} "
+            prefix, call_type, valid_from = tariff.key
+            since = f" from {valid_from}" if valid_from else ""
+            raise SetupError(f"{tariff.where}: duplicate tariff {prefix} {call_type}{since} "
                              f"(also at {seen[tariff.key].where})")
         seen[tariff.key] = tariff
-    return RatePlanSpec(where, values, tariffs)
+    prices = tuple(_price(p, f"{where}.{schema.PRICES}[{i}]")
+                   for i, p in enumerate(table.tables(schema.PRICES)))
+    dates: dict[object, Item] = {}
+    for price in prices:
+        day = price.values["valid_from"]
+        if day in dates:
+            raise SetupError(f"{price.where}.valid_from: a second price change from {day} "
+                             f"(also at {dates[day].where})")
+        dates[day] = price
+    bands = tuple(_band(b, f"{where}.{schema.BANDS}[{i}]")
+                  for i, b in enumerate(table.tables(schema.BANDS)))
+    _unique(bands, "name", "band")
+    checked: list[tuple[Item, TimeBand]] = []
+    for item in bands:
+        band = to_band(item.values)
+        for other_item, other in checked:
+            if band.overlaps(other):
+                raise SetupError(f"{item.where}: overlaps band {other.name!r} "
+                                 f"({other_item.where}); a call must fall in one band at most")
+        checked.append((item, band))
+    roaming = tuple(_roaming(r, f"{where}.{schema.ROAMINGS}[{i}]")
+                    for i, r in enumerate(table.tables(schema.ROAMINGS)))
+    _unique(roaming, "zone", "roaming zone")
+    return RatePlanSpec(where, values, tariffs, prices, bands, roaming)
+
+
+def _roaming(raw: object, where: str) -> Item:
+    table = _Table(raw, where, schema.ROAMING, extra=(schema.VOICE_INCREMENT,))
+    values = table.values()
+    first, step = _scheme(table, plain_key=False) or (60, 60)
+    values[schema.VOICE_FIRST_S] = None if first == step else first
+    values[schema.VOICE_INCREMENT_S] = step
+    return Item(where, values)
+
+
+def _roaming_zone(raw: object, where: str) -> Item:
+    table = _Table(raw, where, schema.ROAMING_ZONE, extra=(schema.ZONE_COUNTRIES,))
+    values = table.values()
+    at = table.at(schema.ZONE_COUNTRIES)
+    countries = table.raw.get(schema.ZONE_COUNTRIES)
+    if not isinstance(countries, list) or not countries:
+        raise SetupError(f"{at}: expected an array of country codes ([\"CH\", \"US\"]), "
+                         f"got {describe(countries)}")
+    for code in countries:
+        if not isinstance(code, str) or len(code) != 2 or not code.isascii() or not code.isupper():
+            raise SetupError(f"{at}: {code!r} is not a two-letter country code in capitals")
+        if code in EU_EEA:
+            raise SetupError(f"{at}: {code} is in the built-in EU/EEA zone (roam like at home)")
+    values[schema.ZONE_COUNTRIES] = ",".join(sorted(set(countries)))
+    return Item(where, values)
+
+
+_DAY_SETS = {"weekdays": DAY_NAMES[:5], "weekend": DAY_NAMES[5:], "daily": DAY_NAMES}
+
+
+def _band(raw: object, where: str) -> Item:
+    table = _Table(raw, where, schema.BAND, extra=(schema.BAND_DAYS,))
+    values = table.values()
+    at = table.at(schema.BAND_DAYS)
+    if schema.BAND_DAYS not in table.raw:
+        raise SetupError(f"{at}: missing (required)")
+    days = table.raw[schema.BAND_DAYS]
+    if isinstance(days, str) and days in _DAY_SETS:
+        names: list[object] = list(_DAY_SETS[days])
+    elif isinstance(days, list) and days:
+        names = days
+    else:
+        raise SetupError(f"{at}: expected \"weekdays\", \"weekend\", \"daily\" or an array of "
+                         f"day names ({', '.join(DAY_NAMES)}), got {describe(days)}")
+    for name in names:
+        if name not in DAY_NAMES:
+            raise SetupError(f"{at}: {name!r} is not a day name ({', '.join(DAY_NAMES)})")
+    values[schema.BAND_DAYS] = ",".join(d for d in DAY_NAMES if d in names)
+    if str(values["start"]) >= str(values["end"]):
+        raise SetupError(f"{table.at('end')}: {values['end']} is not after start {values['start']}")
+    return Item(where, values)
+
+
+def to_band(values: Mapping[str, object]) -> TimeBand:
+    """The engine's band for a band's setup values."""
+    def price(key: str) -> Decimal | None:
+        value = values[key]
+        return value if isinstance(value, Decimal) else None
+
+    return TimeBand.written(str(values["name"]), str(values[schema.BAND_DAYS]),
+                            str(values["start"]), str(values["end"]),
+                            price("price_per_minute"), price("price_per_sms"))
+
+
+def _price(raw: object, where: str) -> Item:
+    table = _Table(raw, where, schema.PRICE, extra=(schema.VOICE_INCREMENT,))
+    values = table.values()
+    first_and_step = _scheme(table, plain_key=False)
+    values[schema.VOICE_FIRST_S], values[schema.VOICE_INCREMENT_S] = first_and_step or (None, None)
+    if all(v is None for k, v in values.items() if k != "valid_from"):
+        raise SetupError(f"{where}: a price change sets no price (give at least one key "
+                         "besides valid_from)")
+    return Item(where, values)
 
 
 def _subscription(raw: object, where: str) -> SubscriptionSpec:
@@ -278,7 +419,7 @@ def parse_setup(text: str) -> SetupSpec:
         document: Mapping[str, Any] = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise SetupError(f"not valid TOML: {exc}") from None
-    root = _Table(document, "", (), extra=("partner", "rate_plan", "customer"))
+    root = _Table(document, "", (), extra=("partner", schema.ROAMING_ZONES, "rate_plan", "customer"))
 
     def items(kind: str) -> list[tuple[str, object]]:
         raws = root.tables(kind)
@@ -287,6 +428,15 @@ def parse_setup(text: str) -> SetupSpec:
 
     partners = tuple(Item(where, _Table(raw, where, schema.PARTNER).values())
                      for where, raw in items("partner"))
+    zones = tuple(_roaming_zone(raw, where) for where, raw in items(schema.ROAMING_ZONES))
+    _unique(zones, "name", "roaming zone")
+    in_zone: dict[str, Item] = {}
+    for zone in zones:
+        for code in zone.text(schema.ZONE_COUNTRIES).split(","):
+            if code in in_zone:
+                raise SetupError(f"{zone.where}.{schema.ZONE_COUNTRIES}: {code} is also in "
+                                 f"{in_zone[code].where}; a country is in one zone")
+            in_zone[code] = zone
     rate_plans = tuple(_rate_plan(raw, where) for where, raw in items("rate_plan"))
     customers = tuple(_customer(raw, where) for where, raw in items("customer"))
 
@@ -295,4 +445,4 @@ def parse_setup(text: str) -> SetupSpec:
     _unique(customers, "code", "customer code")
     _unique(tuple(s for c in customers for s in c.subscriptions), "number", "subscription number")
     _unique(tuple(p for c in customers for p in c.sync_profiles), "name", "sync profile")
-    return SetupSpec(partners, rate_plans, customers)
+    return SetupSpec(partners, rate_plans, customers, zones)

@@ -34,6 +34,7 @@ class RatePlanRow(_Row):
     data_bundle_mb: int
     tariffs: int
     subscriptions: int
+    voice_increment: str = "60/60"  # the scheme "a/b" the plan bills calls by
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ def list_rate_plans(db: Database) -> list[RatePlanRow]:
     with db.reader() as session:
         plans = session.scalars(select(RatePlan)).all()
     return sorted((RatePlanRow(p.name, p.monthly_fee, p.voice_bundle_minutes, p.sms_bundle,
-                               p.data_bundle_mb, tariffs.get(p.id, 0), subscriptions.get(p.id, 0))
+                               p.data_bundle_mb, tariffs.get(p.id, 0), subscriptions.get(p.id, 0),
+                               f"{p.voice_first_s or p.voice_increment_s}/{p.voice_increment_s}")
                    for p in plans), key=lambda r: r.name)
 
 

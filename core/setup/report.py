@@ -31,21 +31,25 @@ class ApplyReport:
     def changed(self) -> bool:
         return any(c.created or c.updated or c.removed for c in self.counts.values())
 
+    def _kind(self, kind: str) -> KindCounts:
+        """Counts of ``kind``; kinds outside KINDS (dated prices) appear once they occur."""
+        return self.counts.setdefault(kind, KindCounts())
+
     def created(self, kind: str, label: str) -> None:
-        self.counts[kind].created += 1
+        self._kind(kind).created += 1
         self.changes.append(f"{label}: created")
 
     def removed(self, kind: str, label: str) -> None:
-        self.counts[kind].removed += 1
+        self._kind(kind).removed += 1
         self.changes.append(f"{label}: removed")
 
     def compared(self, kind: str, label: str, changes: list[str]) -> None:
         """Record an existing row: updated when `changes` lists anything, else unchanged."""
         if changes:
-            self.counts[kind].updated += 1
+            self._kind(kind).updated += 1
             self.changes.extend(f"{label}: {change}" for change in changes)
         else:
-            self.counts[kind].unchanged += 1
+            self._kind(kind).unchanged += 1
 
     def summary(self) -> str:
         """One line: "customer 1 updated, 2 unchanged; subscription 3 unchanged"."""

@@ -17,7 +17,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import String
 
-from core.models import Customer, Partner, RatePlan, Subscription, SyncProfile, Tariff
+from core.models import (
+    Customer,
+    Partner,
+    RatePlan,
+    RatePlanBand,
+    RatePlanRoaming,
+    RoamingZone,
+    Subscription,
+    SyncProfile,
+    Tariff,
+)
 from core.models.base import Base
 from core.rating.plan import normalise_number
 from providers.base import CALL_TYPES, PLATFORMS
@@ -30,6 +40,7 @@ MONEY_LIMIT = Decimal(10) ** 14  # DECIMAL(18,4)
 MONEY_PLACES = 4
 _PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
+_CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,8 @@ def _text(model: type[Base], name: str, *, required: bool = False, default: str 
 
 
 ZERO = Decimal("0")
+# Destination tariffs price what the customer dials: never an incoming call.
+TARIFF_CALL_TYPES = tuple(t for t in CALL_TYPES if t != "voice_in")
 
 PARTNER: tuple[Column, ...] = (
     _text(Partner, "name", required=True),
@@ -110,13 +123,67 @@ RATE_PLAN: tuple[Column, ...] = (
     Column("price_per_mb", "money", ZERO),
     Column("voice_increment_s", "integer", 60, minimum=1),
     Column("setup_fee", "money", ZERO),
+    Column("minimum_charge", "money", ZERO),
+    Column("eu_fair_use_gb", "money"),  # none: no EU fair-use limit
+    Column("eu_surcharge_per_mb", "money", ZERO),
 )
 
 TARIFF: tuple[Column, ...] = (
     _text(Tariff, "prefix", required=True, convert=tariff_prefix),
-    _text(Tariff, "call_type", required=True, choices=CALL_TYPES),
+    _text(Tariff, "call_type", required=True, choices=TARIFF_CALL_TYPES),
     Column("price", "money", required=True),
     Column("setup_fee", "money", ZERO),
+    Column("minimum_charge", "money", ZERO),
+    Column("valid_from", "date"),
+)
+
+def clock_time(raw: str) -> str:
+    """ "8:00" -> "08:00"; "24:00" is the end of the day."""
+    match = _CLOCK.fullmatch(raw.strip())
+    if match is None or int(match[1]) > 24 or int(match[2]) > 59 or (
+            int(match[1]) == 24 and int(match[2]) != 0):
+        raise ValueError(f"{raw!r} is not a time of day like '08:00' (00:00 .. 24:00)")
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+BAND: tuple[Column, ...] = (
+    _text(RatePlanBand, "name", required=True),
+    _text(RatePlanBand, "start", required=True, convert=clock_time),
+    _text(RatePlanBand, "end", required=True, convert=clock_time),
+    Column("price_per_minute", "money"),
+    Column("price_per_sms", "money"),
+)
+
+def zone_name(raw: str) -> str:
+    if raw.strip().upper() in ("EU", "?") or not raw.strip():
+        raise ValueError(f"{raw!r} is reserved (the EU/EEA zone is built in) or empty")
+    return raw
+
+
+ROAMING_ZONE: tuple[Column, ...] = (
+    _text(RoamingZone, "name", required=True, convert=zone_name),
+)
+
+ROAMING: tuple[Column, ...] = (
+    _text(RatePlanRoaming, "zone", required=True),
+    Column("voice_out_per_min", "money", ZERO),
+    Column("voice_in_per_min", "money", ZERO),
+    Column("sms_per_message", "money", ZERO),
+    Column("data_per_mb", "money", ZERO),
+)
+
+# A dated price change: a missing key (None) keeps the value in force before it.
+PRICE: tuple[Column, ...] = (
+    Column("valid_from", "date", required=True),
+    Column("monthly_fee", "money"),
+    Column("voice_bundle_minutes", "integer"),
+    Column("sms_bundle", "integer"),
+    Column("data_bundle_mb", "integer"),
+    Column("price_per_minute", "money"),
+    Column("price_per_sms", "money"),
+    Column("price_per_mb", "money"),
+    Column("setup_fee", "money"),
+    Column("minimum_charge", "money"),
 )
 
 CUSTOMER: tuple[Column, ...] = (
@@ -133,6 +200,7 @@ CUSTOMER: tuple[Column, ...] = (
     _text(Customer, "vat_number"),
     _text(Customer, "country", default="NL", convert=country_code),
     _text(Customer, "address"),
+    Column("roaming_data_cap", "money", Decimal("50")),  # 0: no bill-shock cap
 )
 
 SUBSCRIPTION: tuple[Column, ...] = (
@@ -157,6 +225,16 @@ SYNC_PROFILE: tuple[Column, ...] = (
 PARTNER_REF = "partner"
 RATE_PLAN_REF = "rate_plan"
 TARIFFS = "tariff"
+PRICES = "price"
+BANDS = "band"
+ROAMINGS = "roaming"
+ROAMING_ZONES = "roaming_zone"
+ZONE_COUNTRIES = "countries"  # an array of ISO 3166 alpha-2 codes, stored as "CH,US"
+BAND_DAYS = "days"  # an array of day names, stored as "mon,tue"
 SUBSCRIPTIONS = "subscription"
 SYNC_PROFILES = "sync_profile"
 CREDENTIALS = "credentials"
+# "a/b" written as text; stored as voice_first_s (a) and voice_increment_s (b).
+VOICE_INCREMENT = "voice_increment"
+VOICE_INCREMENT_S = "voice_increment_s"
+VOICE_FIRST_S = "voice_first_s"

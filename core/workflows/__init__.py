@@ -10,6 +10,7 @@ WORKFLOW_MODULES: tuple[str, ...] = (
     "core.workflows.exports",
     "core.workflows.invoicing",
     "core.workflows.addons",
+    "core.workflows.roaming_caps",
 )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from core import insights, totals
 from core.bus import Bus, Command, HandlerContext, handles
+from core.workflows import roaming_caps
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ def calculate_totals(cmd: CalculateTotals, ctx: HandlerContext) -> None:
 def billing_insight_totals(cmd: BillingInsightTotals, ctx: HandlerContext) -> None:
     found = insights.compute_insights(ctx.session, cmd.customer_id, cmd.cycle_start_date)
     insights.replace_insights(ctx.session, cmd.customer_id, cmd.cycle_start_date, found)
+    if any(i.kind == "bill_shock" for i in found):  # the mail side of the insight
+        roaming_caps.dispatch_notices(ctx, cmd.customer_id, cmd.cycle_start_date)
 
 
 @handles(SaveStatus)

@@ -123,10 +123,12 @@ def rate_plans_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return
-    click.echo(f"{'NAME':<30} {'FEE':>10} {'MIN':>6} {'SMS':>6} {'MB':>7} {'TARIFFS':>8} {'SUBS':>6}")
+    click.echo(f"{'NAME':<30} {'FEE':>10} {'MIN':>6} {'SMS':>6} {'MB':>7} {'SCHEME':>7} {'TARIFFS':>8} "
+               f"{'SUBS':>6}")
     for r in rows:
         click.echo(f"{r.name[:30]:<30} {plain_decimal(r.monthly_fee):>10} {r.voice_bundle_minutes:>6} "
-                   f"{r.sms_bundle:>6} {r.data_bundle_mb:>7} {r.tariffs:>8} {r.subscriptions:>6}")
+                   f"{r.sms_bundle:>6} {r.data_bundle_mb:>7} {r.voice_increment:>7} {r.tariffs:>8} "
+                   f"{r.subscriptions:>6}")
 
 
 @main.group()

@@ -9,6 +9,8 @@ What it looks like: Dutch mobile numbers, calls on weekdays in office hours,
 some roaming (travellers roam more), a flatliner (no usage at all) every
 `flatliner_every` subscriptions, a spike (three times the usage, half of it
 on one day) every `spike_every`, international destinations (+32, +49, +44).
+Roaming CDRs carry the country visited: mostly the EU, sometimes Switzerland, the
+US, Turkey or Japan, and now and then none (platforms do not always report it).
 """
 
 from __future__ import annotations
@@ -191,7 +193,19 @@ def _day_cdrs(
             volume_kb=volume,
             provider_cost=Decimal(units).scaleb(-4),
             roaming=roaming,
+            visited_country=_visited_country(f"{ref_stem}-{serial:06d}") if roaming else "",
         )
+
+
+# Where travellers roam, with weights; "" is a roaming CDR without a reported country.
+_VISITED = ("DE", "BE", "FR", "ES", "IT", "CH", "GB", "US", "TR", "JP", "")
+_VISITED_WEIGHTS = (20, 20, 15, 12, 8, 6, 6, 5, 3, 2, 3)
+
+
+def _visited_country(provider_ref: str) -> str:
+    """The country of a roaming CDR, drawn from its own stream (the other draws stay as they were)."""
+    seed = int.from_bytes(hashlib.blake2b(provider_ref.encode(), digest_size=8).digest(), "big")
+    return random.Random(seed).choices(_VISITED, weights=_VISITED_WEIGHTS)[0]
 
 
 def _destination(rng: random.Random) -> tuple[str, bool]:
