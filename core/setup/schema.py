@@ -19,8 +19,7 @@ from sqlalchemy import String
 
 from core.models import Customer, Partner, RatePlan, Subscription, SyncProfile, Tariff
 from core.models.base import Base
-from core.rating.plan import normalise_number
-from providers.base import CALL_TYPES, PLATFORMS
+from providers.base import CALL_TYPES, PLATFORMS, normalise_number
 
 Scalar = str | int | bool | Decimal | date | None
 Kind = Literal["text", "integer", "flag", "money", "date"]
