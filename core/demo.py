@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from core.bus import Bus, run_until_idle
 from core.config import Settings
 from core.models import BillingInsight, Cdr, Customer, SyncProfile, SyncTask, Total
+from core.month import Month
 from core.runtime import Runtime
 from core.security.secrets import SecretBox
 from core.setup import apply_setup
@@ -137,14 +138,8 @@ def install_demo(runtime: Runtime, sandbox: SandboxServer) -> None:
 
 
 def last_months(now: datetime, count: int) -> list[str]:
-    year, month = now.year, now.month
-    labels = []
-    for _ in range(count):
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-        labels.append(f"{year:04d}-{month:02d}")
-    return list(reversed(labels))
+    this = Month.of(now)
+    return [str(this - back) for back in range(count, 0, -1)]
 
 
 def run_headless(runtime: Runtime, months: list[str], *, threads: int = 2) -> DemoSummary:

@@ -38,7 +38,8 @@ from core.models import (
     utcnow,
 )
 from core.models.base import sqlite_money
-from core.rating.cycles import Cycle, cycle_for_label
+from core.month import Month
+from core.rating.cycles import Cycle
 from core.rating.engine import RatableCdr, prorate_fee, rate_subscription_cycle
 from core.rating.plan import CallType, DestinationTariff
 from core.rating.plan import RatePlan as Plan
@@ -68,7 +69,7 @@ class TotalRow:
 
 
 def cycle_of(customer: Customer, cycle_start: date) -> Cycle:
-    return cycle_for_label(f"{cycle_start.year:04d}-{cycle_start.month:02d}", customer.billing_day)
+    return Month.of(cycle_start).cycle(customer.billing_day)
 
 
 def get_customer(session: Session, customer_id: int) -> Customer:

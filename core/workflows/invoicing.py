@@ -21,6 +21,7 @@ from core.billing import invoices
 from core.billing.mail import local_today, send_invoice_mail
 from core.bus import Bus, Command, HandlerContext, handles
 from core.models import Customer, Invoice, MailLog
+from core.month import Month
 from core.rating.cycles import cycle_for_label
 from core.security.roles import SYSTEM
 from core.workflows.exports import settings_of
@@ -105,8 +106,7 @@ def _mailed(session: Session, invoice: Invoice) -> bool:
 
 
 def previous_month_label(day: date) -> str:
-    year, month = (day.year - 1, 12) if day.month == 1 else (day.year, day.month - 1)
-    return f"{year:04d}-{month:02d}"
+    return str(Month.of(day) - 1)
 
 
 def invoice_run_job(runtime: Runtime, fire_time: datetime) -> str:

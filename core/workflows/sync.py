@@ -29,6 +29,7 @@ from core.db import Database
 from core.imports import ImportResult, import_cdrs, touched_cycles
 from core.insights import Insight, replace_insights
 from core.models import Cdr, Customer, Subscription, SyncProfile, SyncTask, utcnow
+from core.month import Month
 from core.rating.cycles import cycle_for, cycle_for_label
 from core.security import audit, roles
 from core.security.secrets import SecretBox
@@ -104,7 +105,7 @@ def month_cycle_start(customer: Customer, month: str) -> date:
 
 
 def task_month(task: SyncTask) -> str:
-    return f"{task.cycle_start_date.year:04d}-{task.cycle_start_date.month:02d}"
+    return str(Month.of(task.cycle_start_date))
 
 
 def _create_task(bus: Bus, session: Session, profile: SyncProfile, month: str, trigger: str) -> SyncStart:
@@ -148,8 +149,7 @@ def start_manual_sync(bus: Bus, profile_id: int, month: str, *, operator: str) -
 
 
 def current_month(now: datetime, zone: ZoneInfo) -> str:
-    local = now.astimezone(zone)
-    return f"{local.year:04d}-{local.month:02d}"
+    return str(Month.of(now.astimezone(zone)))
 
 
 def sync_manager_tick(bus: Bus, now: datetime | None = None) -> list[int]:

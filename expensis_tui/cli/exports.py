@@ -9,8 +9,10 @@ import click
 
 from core.bus import WorkerPool
 from core.lookup import NotFound, customer_by_code, cycle_start
+from core.month import Month
 from core.workflows.exports import COMPLETED, FAILED, create_export, export_jobs
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.params import MONTH
 
 #: CLI name -> export kind
 EXPORTS = {
@@ -30,11 +32,11 @@ def export_group() -> None:
 def _make(name: str, kind: str, help_text: str) -> None:
     @export_group.command(name, help=help_text)
     @click.argument("customer")
-    @click.option("--cycle", required=True, help="Cycle YYYY-MM.")
+    @click.option("--cycle", required=True, type=MONTH, help="Cycle YYYY-MM.")
     @click.option("--mail", "notify", help="Mail this address when the file is ready.")
     @click.option("--wait", is_flag=True, help="Run the export now and wait for the file.")
     @click.pass_context
-    def command(ctx: click.Context, customer: str, cycle: str, notify: str | None, wait: bool) -> None:
+    def command(ctx: click.Context, customer: str, cycle: Month, notify: str | None, wait: bool) -> None:
         rt = runtime(ctx)
         try:
             with rt.db.reader() as s:

@@ -25,11 +25,13 @@ from core.bus import PermanentError, TransientError, WorkerPool
 from core.bus.queries import workflow_state
 from core.lookup import NotFound, customer_by_code
 from core.models import Customer
+from core.month import Month
 from core.rating.cycles import cycle_for_label
 from core.runtime import Runtime
 from core.workflows.invoicing import invoice_run
 from core.workflows.manual import refresh_balances
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.params import MONTH
 
 
 def parse_day(text: str | None) -> date | None:
@@ -39,14 +41,6 @@ def parse_day(text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from exc
-
-
-def check_cycle(label: str) -> str:
-    try:
-        cycle_for_label(label, 1)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    return label
 
 
 def customers_of(rt: Runtime, codes: tuple[str, ...]) -> list[Customer]:
@@ -87,7 +81,7 @@ def invoices_group() -> None:
 
 
 @invoices_group.command("run")
-@click.option("--cycle", required=True, help="Cycle YYYY-MM to invoice.")
+@click.option("--cycle", required=True, type=MONTH, help="Cycle YYYY-MM to invoice.")
 @click.option("--customer", "codes", multiple=True, help="Only this customer (repeatable).")
 @click.option("--preview", is_flag=True, help="Show the amounts; number and store nothing.")
 @click.option("--issue-date", help="Invoice date YYYY-MM-DD (default: today).")
@@ -95,16 +89,15 @@ def invoices_group() -> None:
 @click.option("--wait", is_flag=True, help="Run the invoices now and wait for them.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def invoices_run(ctx: click.Context, cycle: str, codes: tuple[str, ...], preview: bool,
+def invoices_run(ctx: click.Context, cycle: Month, codes: tuple[str, ...], preview: bool,
                  issue_date: str | None, send: bool, wait: bool, as_json: bool) -> None:
     """Invoice a cycle: one invoice per active customer (idempotent)."""
     rt = runtime(ctx)
-    check_cycle(cycle)
     chosen = customers_of(rt, codes) if codes else None
     if preview:
         show_previews(rt, cycle, chosen, as_json)
         return
-    run = invoice_run(rt.bus, cycle, operator=rt.operator,
+    run = invoice_run(rt.bus, str(cycle), operator=rt.operator,
                       customers=[c.id for c in chosen] if chosen else None,
                       issue_date=parse_day(issue_date), send=send)
     if not as_json:
@@ -119,7 +112,7 @@ def invoices_run(ctx: click.Context, cycle: str, codes: tuple[str, ...], preview
             click.echo(f"{summary.number:<16} {summary.customer_code:<12} {money(summary.total)}")
 
 
-def show_previews(rt: Runtime, cycle: str, chosen: list[Customer] | None, as_json: bool) -> None:
+def show_previews(rt: Runtime, cycle: Month, chosen: list[Customer] | None, as_json: bool) -> None:
     from sqlalchemy import select
 
     with rt.db.reader() as s:

@@ -9,10 +9,11 @@ from sqlalchemy import func, select
 
 from core.bus import WorkerPool
 from core.models import Customer, SyncProfile, SyncTask
-from core.rating.cycles import cycle_for_label
+from core.month import Month
 from core.workflows.manual import run_sync_manager
 from core.workflows.sync import SyncBusy, start_manual_sync, sync_progress
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.params import MONTH
 
 
 @main.group()
@@ -41,19 +42,15 @@ def find_profile(ctx: click.Context, name: str) -> SyncProfile:
 
 @sync.command("run")
 @click.argument("profile")
-@click.option("--month", required=True, help="Month YYYY-MM to sync.")
+@click.option("--month", required=True, type=MONTH, help="Month YYYY-MM to sync.")
 @click.option("--wait", is_flag=True, help="Run it now and print progress until done.")
 @click.pass_context
-def sync_run(ctx: click.Context, profile: str, month: str, wait: bool) -> None:
+def sync_run(ctx: click.Context, profile: str, month: Month, wait: bool) -> None:
     """Manual sync of one profile for one month."""
     rt = runtime(ctx)
-    try:
-        cycle_for_label(month, 1)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--month") from exc
     row = find_profile(ctx, profile)
     try:
-        start = start_manual_sync(rt.bus, row.id, month, operator=rt.operator)
+        start = start_manual_sync(rt.bus, row.id, str(month), operator=rt.operator)
     except SyncBusy as exc:
         raise CliError(str(exc), EXIT_FAILED) from exc
     click.echo(f"sync task {start.task_id} for {row.name} {month} dispatched")

@@ -12,7 +12,7 @@ from core.bus import WorkerPool
 from core.bus.queries import workflow_of, workflow_state
 from core.insights import list_insights
 from core.lookup import NotFound, customer_by_code, cycle_start, partner_by_name, partner_customers
-from core.rating.cycles import month_labels
+from core.month import Month
 from core.runtime import Runtime
 from core.totals import (
     TotalRow,
@@ -24,9 +24,10 @@ from core.totals import (
 )
 from core.workflows.totals import request_partner_recalculation, request_recalculation
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.params import MONTH
 
 
-def resolve(rt: Runtime, code: str, label: str) -> tuple[int, str, date]:
+def resolve(rt: Runtime, code: str, label: Month) -> tuple[int, str, date]:
     try:
         with rt.db.reader() as s:
             customer = customer_by_code(s, code)
@@ -62,11 +63,11 @@ def totals() -> None:
 
 @totals.command("show")
 @click.argument("customer")
-@click.option("--cycle", required=True, help="Cycle as YYYY-MM.")
+@click.option("--cycle", required=True, type=MONTH, help="Cycle as YYYY-MM.")
 @click.option("--version", type=int, help="An archived version from history.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def totals_show(ctx: click.Context, customer: str, cycle: str, version: int | None, as_json: bool) -> None:
+def totals_show(ctx: click.Context, customer: str, cycle: Month, version: int | None, as_json: bool) -> None:
     """Totals by subscription and call type for one customer-cycle."""
     rt = runtime(ctx)
     customer_id, code, start = resolve(rt, customer, cycle)
@@ -81,10 +82,10 @@ def totals_show(ctx: click.Context, customer: str, cycle: str, version: int | No
 
 @totals.command("history")
 @click.argument("customer")
-@click.option("--cycle", required=True)
+@click.option("--cycle", required=True, type=MONTH)
 @click.option("--compare", nargs=2, type=int, metavar="OLD NEW", help="Show what changed between versions.")
 @click.pass_context
-def totals_history(ctx: click.Context, customer: str, cycle: str, compare: tuple[int, int] | None) -> None:
+def totals_history(ctx: click.Context, customer: str, cycle: Month, compare: tuple[int, int] | None) -> None:
     """Archived versions of a customer-cycle's totals; --compare A B shows the difference."""
     rt = runtime(ctx)
     customer_id, code, start = resolve(rt, customer, cycle)
@@ -133,15 +134,15 @@ def wait_for(rt: Runtime, workflow_ids: list[str], label: str) -> bool:
 
 @totals.command("recalc")
 @click.argument("customer", required=False)
-@click.option("--cycle", help="Cycle YYYY-MM (with CUSTOMER).")
+@click.option("--cycle", type=MONTH, help="Cycle YYYY-MM (with CUSTOMER).")
 @click.option("--partner", help="Recalculate every active customer of this partner.")
-@click.option("--from", "first", help="First month YYYY-MM (with --partner).")
-@click.option("--to", "last", help="Last month YYYY-MM (with --partner).")
+@click.option("--from", "first", type=MONTH, help="First month YYYY-MM (with --partner).")
+@click.option("--to", "last", type=MONTH, help="Last month YYYY-MM (with --partner).")
 @click.option("--wait", is_flag=True, help="Run the workflow now and wait for it to finish.")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.pass_context
-def totals_recalc(ctx: click.Context, customer: str | None, cycle: str | None, partner: str | None,
-                  first: str | None, last: str | None, wait: bool, dry_run: bool) -> None:
+def totals_recalc(ctx: click.Context, customer: str | None, cycle: Month | None, partner: str | None,
+                  first: Month | None, last: Month | None, wait: bool, dry_run: bool) -> None:
     """"Herbereken data": recalculate a customer-cycle, or a partner over a month range."""
     dry = dry_run
     rt = runtime(ctx)
@@ -165,14 +166,16 @@ def totals_recalc(ctx: click.Context, customer: str | None, cycle: str | None, p
         print_totals(totals_version(rt.db, customer_id, start), numbers(rt, customer_id))
 
 
-def recalc_partner(rt: Runtime, partner: str, first: str, last: str, wait: bool, dry: bool) -> None:
+def recalc_partner(rt: Runtime, partner: str, first: Month, last: Month, wait: bool, dry: bool) -> None:
+    if last < first:
+        raise click.BadParameter(f"{last} is before {first}", param_hint="--to")
+    labels = [str(month) for month in first.through(last)]
     try:
-        labels = month_labels(first, last)
         with rt.db.reader() as s:
             p = partner_by_name(s, partner)
             customers = [(c.id, c.code, cycle_start(c, label)) for c in partner_customers(s, p.id)
                          for label in labels]
-    except (NotFound, ValueError) as exc:
+    except NotFound as exc:
         raise CliError(str(exc), EXIT_NOT_FOUND) from exc
     if dry:
         for customer_id, code, start in customers:
@@ -189,10 +192,10 @@ def recalc_partner(rt: Runtime, partner: str, first: str, last: str, wait: bool,
 
 @totals.command("partner")
 @click.argument("partner")
-@click.option("--cycle", required=True, help="Month YYYY-MM.")
+@click.option("--cycle", required=True, type=MONTH, help="Month YYYY-MM.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def totals_partner(ctx: click.Context, partner: str, cycle: str, as_json: bool) -> None:
+def totals_partner(ctx: click.Context, partner: str, cycle: Month, as_json: bool) -> None:
     """A partner's totals across its customers for one month, per call type."""
     rt = runtime(ctx)
     try:
@@ -217,10 +220,10 @@ def insights_group() -> None:
 
 @insights_group.command("show")
 @click.argument("customer")
-@click.option("--cycle", required=True)
+@click.option("--cycle", required=True, type=MONTH)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def insights_show(ctx: click.Context, customer: str, cycle: str, as_json: bool) -> None:
+def insights_show(ctx: click.Context, customer: str, cycle: Month, as_json: bool) -> None:
     """Insights for one customer-cycle."""
     rt = runtime(ctx)
     customer_id, _code, start = resolve(rt, customer, cycle)

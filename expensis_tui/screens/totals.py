@@ -19,6 +19,7 @@ from textual.worker import get_current_worker
 
 from core.bus.queries import workflow_of, workflow_state
 from core.lookup import NotFound, partner_by_name
+from core.month import Month
 from core.rating.cycles import month_labels
 from core.security.roles import Action
 from core.totals import diff_totals, preview_recalculation, totals_version
@@ -194,9 +195,7 @@ class TotalsScreen(ConsoleScreen):
     def action_shift_cycle(self, months: int) -> None:
         if self.cycle is None:
             return
-        year, month = self.cycle.cycle_start.year, self.cycle.cycle_start.month + months
-        year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
-        self.choose(self.cycle.code, f"{year:04d}-{month:02d}")
+        self.choose(self.cycle.code, str(Month.of(self.cycle.cycle_start) + months))
 
     def need_cycle(self) -> CustomerCycle | None:
         if self.cycle is None:
