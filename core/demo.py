@@ -11,7 +11,7 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -134,7 +134,7 @@ def install_demo(runtime: Runtime, sandbox: SandboxServer) -> None:
     apply_setup(runtime.db, demo_setup(sandbox), secrets=SecretBox.from_settings(runtime.settings),
                 operator="demo")
     with runtime.db.transaction() as s:  # due now: the first sync manager tick picks them all up
-        s.execute(update(SyncProfile).values(next_sync_date=datetime.now(UTC)))
+        s.execute(update(SyncProfile).values(next_sync_date=runtime.bus.clock()))
 
 
 def last_months(now: datetime, count: int) -> list[str]:

@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
+from core.clock import Clock, system_clock
 from core.db import Database
 from core.models import Customer, ImportBatch, QuarantinedRow, Subscription
-from core.models.base import sqlite_datetime, sqlite_money, utcnow
+from core.models.base import sqlite_datetime, sqlite_money
 from core.rating.cycles import cycle_for
 from providers.base import BadRow, Checkpoint, ProviderCdr, ProviderError
 
@@ -122,7 +123,8 @@ def _validate(cdr: ProviderCdr) -> str | None:
 class _Writer:
     """Dialect-specific bulk statements on the raw driver connection (the hot path)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.clock = clock
         self.db = db
         self.mysql = db.is_mysql
         mark = "%s" if self.mysql else "?"
@@ -149,7 +151,7 @@ class _Writer:
                 cdr.duration_s, cdr.volume_kb, cost, 1 if cdr.roaming else 0)
 
     def quarantine_row(self, batch_id: int, provider: str, bad: BadRow) -> tuple[Any, ...]:
-        now = utcnow()
+        now = self.clock()
         created: Any = now.replace(tzinfo=None) if self.mysql else sqlite_datetime(now)
         return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], created)
 
@@ -169,7 +171,7 @@ class _Writer:
             counters["imported"] += inserted
             counters["duplicates"] += len(rows) - inserted
             conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
-                updated_at=utcnow(), rows_read=counters["rows_read"], imported=counters["imported"],
+                updated_at=self.clock(), rows_read=counters["rows_read"], imported=counters["imported"],
                 duplicates=counters["duplicates"], quarantined=counters["quarantined"],
                 touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
         return inserted
@@ -198,6 +200,7 @@ def import_cdrs(
     progress: Callable[[ImportResult], None] | None = None,
     index: SubscriptionIndex | None = None,
     first_line: int = 2,
+    clock: Clock = system_clock,
 ) -> ImportResult:
     """Stream records into the CDR table; never raises for bad rows, only counts them.
 
@@ -209,7 +212,7 @@ def import_cdrs(
     re-raised for the caller to classify.
     """
     index = index or SubscriptionIndex(db)
-    writer = _Writer(db)
+    writer = _Writer(db, clock)
     result = ImportResult(start_batch(db, provider, source, sync_task_id))
     counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0}
     rows: list[tuple[Any, ...]] = []
@@ -256,18 +259,18 @@ def import_cdrs(
     except ProviderError as exc:
         flush()
         result.error = str(exc)
-        _finish(db, result, "failed")
+        _finish(db, result, "failed", clock)
         result.touched, result.provider_cost = touched, cost
         raise
     result.touched, result.provider_cost = touched, cost
-    _finish(db, result, "completed" if not result.nothing_read else "failed")
+    _finish(db, result, "completed" if not result.nothing_read else "failed", clock)
     return result
 
 
-def _finish(db: Database, result: ImportResult, status: str) -> None:
+def _finish(db: Database, result: ImportResult, status: str, clock: Clock) -> None:
     with db.transaction() as s:
         s.execute(update(ImportBatch).where(ImportBatch.id == result.batch_id).values(
-            status=status, finished_at=utcnow(), error_message=result.error))
+            status=status, finished_at=clock(), error_message=result.error))
 
 
 def _raw(cdr: ProviderCdr) -> str:

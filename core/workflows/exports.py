@@ -26,7 +26,7 @@ from core.bus.errors import classify
 from core.config import Settings
 from core.db import Database
 from core.exports.reports import REPORTS, count_cdrs
-from core.models import Customer, ExportJob, utcnow
+from core.models import Customer, ExportJob
 
 PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
 
@@ -151,12 +151,12 @@ def run_export(cmd: ExportCommand, ctx: HandlerContext) -> None:
         rows = writer(db, customer, job.cycle_start_date, path, lambda n: _set(db, job.id, rows=n))
     except Exception as exc:
         retried = classify(exc).transient and ctx.attempt < ctx.message.max_attempts
-        _set(db, job.id, status=PENDING if retried else FAILED, finished_at=None if retried else utcnow(),
+        _set(db, job.id, status=PENDING if retried else FAILED, finished_at=None if retried else ctx.clock(),
              error_message=("retrying: " if retried else "") + describe(exc))
         raise
     with ctx.transaction() as session:
         session.execute(update(ExportJob).where(ExportJob.id == job.id)
-                        .values(status=COMPLETED, path=str(path), rows=rows, finished_at=utcnow(),
+                        .values(status=COMPLETED, path=str(path), rows=rows, finished_at=ctx.clock(),
                                 error_message=None)
                         .execution_options(synchronize_session=False))
         if job.notify_email and settings.smtp.configured:

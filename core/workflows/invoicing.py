@@ -47,16 +47,16 @@ class SendInvoiceMail(Command):
 @handles(GenerateInvoice)
 def generate_invoice(cmd: GenerateInvoice, ctx: HandlerContext) -> None:
     settings = settings_of(ctx)
-    issue_date = cmd.issue_date or local_today(settings)
+    issue_date = cmd.issue_date or local_today(settings, clock=ctx.clock)
     outcome = invoices.issue_in(ctx.session, cmd.customer_id, cmd.cycle_start_date,
-                                issue_date=issue_date, settings=settings)
+                                issue_date=issue_date, settings=settings, clock=ctx.clock)
     if cmd.send and outcome.outcome == "issued" and outcome.invoice_id is not None:
         ctx.dispatch(SendInvoiceMail(outcome.invoice_id, issue_date))
 
 
 @handles(SendInvoiceMail)
 def send_invoice(cmd: SendInvoiceMail, ctx: HandlerContext) -> None:
-    send_invoice_mail(ctx.db, settings_of(ctx), cmd.invoice_id, today=cmd.on)
+    send_invoice_mail(ctx.db, settings_of(ctx), cmd.invoice_id, today=cmd.on, clock=ctx.clock)
 
 
 @dataclass
@@ -80,7 +80,8 @@ def invoice_run(bus: Bus, cycle_label: str, *, operator: str, customers: list[in
     cycle_for_label(cycle_label, 1)  # a malformed label fails here, before anything is sent
     run = InvoiceRun(cycle_label, str(uuid.uuid4()))
     settings = bus.services.get("settings")
-    on = issue_date or (local_today(settings) if settings is not None else date.today())
+    on = issue_date or (local_today(settings, clock=bus.clock) if settings is not None
+                        else bus.clock().date())
     with bus.db.transaction() as session:
         roles.require(session, operator, roles.Action.INVOICES_RUN, target=cycle_label)
         query = select(Customer).order_by(Customer.code)

@@ -81,7 +81,7 @@ def calculate_totals_rateplan(cmd: CalculateTotalsRateplan, ctx: HandlerContext)
 
 @handles(CalculateTotals)
 def calculate_totals(cmd: CalculateTotals, ctx: HandlerContext) -> None:
-    totals.calculate_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date)
+    totals.calculate_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date, clock=ctx.clock)
 
 
 @handles(BillingInsightTotals)
@@ -97,7 +97,7 @@ def save_status(cmd: SaveStatus, ctx: HandlerContext) -> None:
 
 @handles(DispatchTotalsBackup)
 def dispatch_totals_backup(cmd: DispatchTotalsBackup, ctx: HandlerContext) -> None:
-    totals.backup_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date)
+    totals.backup_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date, clock=ctx.clock)
 
 
 def dispatch_totals(bus: Bus, customer_id: int, cycle_start: date, *, trigger: str = "sync",
