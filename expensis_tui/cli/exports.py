@@ -12,6 +12,7 @@ from core.lookup import NotFound, customer_by_code, cycle_start
 from core.month import Month
 from core.workflows.exports import COMPLETED, FAILED, create_export, export_jobs
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.output import Col, print_table
 from expensis_tui.cli.params import MONTH
 
 #: CLI name -> export kind
@@ -80,9 +81,8 @@ def export_jobs_command(ctx: click.Context, limit: int, as_json: bool) -> None:
     if as_json:
         emit_json([asdict(j) for j in jobs])
         return
-    click.echo(f"{'JOB':>5} {'KIND':<12} {'CUSTOMER':<12} {'CYCLE':<7} {'STATUS':<9} {'ROWS':>9}  FILE / ERROR")
-    for j in jobs:
-        cycle = f"{j.cycle_start_date:%Y-%m}" if j.cycle_start_date else ""
-        rows = f"{j.rows}/{j.total_rows}" if j.total_rows and j.status == "running" else str(j.rows)
-        click.echo(f"{j.id:>5} {j.kind:<12} {j.customer_code or '':<12} {cycle:<7} {j.status:<9} "
-                   f"{rows:>9}  {j.path or j.error_message or ''}")
+    print_table([Col("JOB", "number"), Col("KIND"), Col("CUSTOMER"), Col("CYCLE", "month"), Col("STATUS"),
+                 Col("ROWS", "number"), Col("FILE / ERROR", shrink=True)],
+                [(j.id, j.kind, j.customer_code, j.cycle_start_date, j.status,
+                  f"{j.rows:,}/{j.total_rows:,}" if j.total_rows and j.status == "running" else j.rows,
+                  j.path or j.error_message) for j in jobs])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from datetime import date
+from decimal import Decimal
 
 import click
 
+from core.billing.i18n import format_money
 from core.bus import WorkerPool
 from core.bus.queries import workflow_of, workflow_state
 from core.insights import list_insights
@@ -24,6 +26,7 @@ from core.totals import (
 )
 from core.workflows.totals import request_partner_recalculation, request_recalculation
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.output import Col, print_table
 from expensis_tui.cli.params import MONTH
 
 
@@ -47,13 +50,12 @@ def numbers(rt: Runtime, customer_id: int) -> dict[int, str]:
 
 
 def print_totals(rows: list[TotalRow], names: dict[int, str]) -> None:
-    click.echo(f"{'SUBSCRIPTION':<14} {'TYPE':<5} {'COUNT':>7} {'DURATION':>9} {'KB':>11} "
-               f"{'PROVIDER €':>11} {'RATED €':>11}")
-    for r in rows:
-        click.echo(f"{names.get(r.subscription_id, r.subscription_id)!s:<14} {r.call_type:<5} {r.count:>7} "
-                   f"{r.duration_s:>9} {r.volume_kb:>11} {r.provider_cost:>11.2f} {r.rated_amount:>11.2f}")
-    total = sum((r.rated_amount for r in rows), start=type(rows[0].rated_amount)(0)) if rows else 0
-    click.echo(f"{'TOTAL':<14} {'':<5} {'':>7} {'':>9} {'':>11} {'':>11} {total:>11.2f}")
+    total = sum((r.rated_amount for r in rows), start=Decimal(0))
+    print_table([Col("SUBSCRIPTION"), Col("TYPE"), Col("COUNT", "number"), Col("SECONDS", "number"),
+                 Col("KB", "number"), Col("PROVIDER", "money"), Col("RATED", "money")],
+                [*((names.get(r.subscription_id, r.subscription_id), r.call_type, r.count, r.duration_s,
+                    r.volume_kb, r.provider_cost, r.rated_amount) for r in rows),
+                 ("TOTAL", None, None, None, None, None, total)])
 
 
 @main.group()
@@ -102,12 +104,12 @@ def print_diff(diffs: list, names: dict[int, str]) -> None:  # type: ignore[type
     if not diffs:
         click.echo("no differences")
         return
-    for d in diffs:
-        old = f"{d.old.rated_amount:.4f}" if d.old else "—"
-        new = f"{d.new.rated_amount:.4f}" if d.new else "—"
-        click.echo(f"{names.get(d.subscription_id, d.subscription_id)!s:<14} {d.call_type:<5} "
-                   f"{old:>12} → {new:>12}  ({d.amount_change:+.4f})")
-    click.echo(f"net change € {sum(d.amount_change for d in diffs):+.4f}")
+    print_table([Col("SUBSCRIPTION"), Col("TYPE"), Col("OLD", "money4"), Col("NEW", "money4"),
+                 Col("CHANGE", "money4")],
+                [(names.get(d.subscription_id, d.subscription_id), d.call_type,
+                  d.old.rated_amount if d.old else None, d.new.rated_amount if d.new else None,
+                  d.amount_change) for d in diffs])
+    click.echo(f"net change € {format_money(sum(d.amount_change for d in diffs), places=4, symbol=False)}")
 
 
 def wait_for(rt: Runtime, workflow_ids: list[str], label: str) -> bool:
@@ -178,10 +180,11 @@ def recalc_partner(rt: Runtime, partner: str, first: Month, last: Month, wait: b
     except NotFound as exc:
         raise CliError(str(exc), EXIT_NOT_FOUND) from exc
     if dry:
-        for customer_id, code, start in customers:
-            diffs = preview_recalculation(rt.db, customer_id, start)
-            net = sum(d.amount_change for d in diffs)
-            click.echo(f"{code:<12} {start:%Y-%m}  {len(diffs):>4} change(s)  net € {net:+.4f}")
+        previews = [(code, start, preview_recalculation(rt.db, customer_id, start))
+                    for customer_id, code, start in customers]
+        print_table([Col("CUSTOMER"), Col("CYCLE", "month"), Col("CHANGES", "number"), Col("NET", "money4")],
+                    [(code, start, len(diffs), sum((d.amount_change for d in diffs), start=Decimal(0)))
+                     for code, start, diffs in previews])
         return
     recalculations = request_partner_recalculation(rt.bus, p.id, labels, operator=rt.operator)
     click.echo(f"{len(recalculations)} recalculation(s) dispatched for {partner}")
@@ -208,9 +211,9 @@ def totals_partner(ctx: click.Context, partner: str, cycle: Month, as_json: bool
     if as_json:
         emit_json([asdict(r) for r in rows])
         return
-    for r in rows:
-        click.echo(f"{r.call_type:<5} customers {r.customers:>4} count {r.count:>8} "
-                   f"provider € {r.provider_cost:>12.2f} rated € {r.rated_amount:>12.2f}")
+    print_table([Col("TYPE"), Col("CUSTOMERS", "number"), Col("COUNT", "number"), Col("PROVIDER", "money"),
+                 Col("RATED", "money")],
+                [(r.call_type, r.customers, r.count, r.provider_cost, r.rated_amount) for r in rows])
 
 
 @main.group("insights")

@@ -17,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
+from core.billing.i18n import format_money
 from core.bus.queries import workflow_of, workflow_state
 from core.lookup import NotFound, partner_by_name
 from core.month import Month
@@ -56,7 +57,7 @@ def usage(call_type: str, count: int, duration_s: int, volume_kb: int) -> str:
 
 
 def euro(amount: Decimal | None) -> str:
-    return "—" if amount is None else f"{amount:,.2f}"
+    return "—" if amount is None else format_money(amount, symbol=False)
 
 
 def diff_table(lines: list[DiffLine]) -> Group:
@@ -157,7 +158,7 @@ class TotalsScreen(ConsoleScreen):
         self.query_one("#insights", Static).update(insights or Text("none", style="dim"))
         state = o.status + (" · recalculation requested" if o.recalc_requested else "")
         self.query_one("#status-line", Label).update(
-            f"{o.cycle.code} {o.cycle.label}: version {o.version} · {state} · total € {o.rated_total:,.2f}")
+            f"{o.cycle.code} {o.cycle.label}: version {o.version} · {state} · total € {format_money(o.rated_total, symbol=False)}")
         self.loaded()
 
     # -- choosing ----------------------------------------------------------------------------
