@@ -26,6 +26,7 @@ from core.clock import Clock, system_clock
 from core.db import Database
 from core.models import Customer, ImportBatch, QuarantinedRow, Subscription
 from core.models.base import sqlite_datetime, sqlite_money
+from core.models.sync import ImportStatus
 from core.rating.cycles import cycle_for
 from providers.base import BadRow, Checkpoint, ProviderCdr, ProviderError
 
@@ -267,7 +268,7 @@ def import_cdrs(
     return result
 
 
-def _finish(db: Database, result: ImportResult, status: str, clock: Clock) -> None:
+def _finish(db: Database, result: ImportResult, status: ImportStatus, clock: Clock) -> None:
     with db.transaction() as s:
         s.execute(update(ImportBatch).where(ImportBatch.id == result.batch_id).values(
             status=status, finished_at=clock(), error_message=result.error))

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from sqlalchemy import (
     CursorResult,
@@ -53,7 +53,11 @@ def affected(result: Result[Any]) -> int:
     """Rows an UPDATE touched (the row-count check behind every conditional transition)."""
     return int(cast(CursorResult[Any], result).rowcount)
 
-QUEUED, RUNNING, DONE, FAILED, DISCARDED = "queued", "running", "done", "failed", "discarded"
+QUEUED: Final = "queued"
+RUNNING: Final = "running"
+DONE: Final = "done"
+FAILED: Final = "failed"
+DISCARDED: Final = "discarded"
 STATUSES = (QUEUED, RUNNING, DONE, FAILED, DISCARDED)
 
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import select, update
 
@@ -28,7 +28,10 @@ from core.db import Database
 from core.exports.reports import REPORTS, count_cdrs
 from core.models import Customer, ExportJob
 
-PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
+PENDING: Final = "pending"
+RUNNING: Final = "running"
+COMPLETED: Final = "completed"
+FAILED: Final = "failed"
 
 
 @dataclass(frozen=True)
