@@ -164,7 +164,7 @@ def summarise(runtime: Runtime, seconds: float) -> DemoSummary:
                 select(Customer.code, Total.cycle_start_date, func.sum(Total.rated_amount))
                 .join(Customer, Customer.id == Total.customer_id)
                 .group_by(Customer.code, Total.cycle_start_date)):
-            summary.totals[f"{code} {start:%Y-%m}"] = Decimal(amount or 0)
+            summary.totals[f"{code} {Month.of(start)}"] = Decimal(amount or 0)
         summary.insights.update(dict(s.execute(select(BillingInsight.kind, func.count())
                                                .group_by(BillingInsight.kind)).all()))
     return summary

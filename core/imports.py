@@ -27,6 +27,7 @@ from core.db import Database
 from core.models import Customer, ImportBatch, QuarantinedRow, Subscription
 from core.models.base import sqlite_datetime, sqlite_money
 from core.models.sync import ImportStatus
+from core.month import CustomerCycle
 from core.rating.cycles import cycle_for
 from providers.base import BadRow, Checkpoint, ProviderCdr, ProviderError
 
@@ -47,7 +48,7 @@ class ImportResult:
     quarantined: int = 0
     provider_cost: Decimal = Decimal("0")
     error: str | None = None
-    touched: set[tuple[int, date]] = field(default_factory=set)  # (customer_id, cycle_start)
+    touched: set[CustomerCycle] = field(default_factory=set)
 
     @property
     def nothing_read(self) -> bool:
@@ -157,7 +158,7 @@ class _Writer:
         return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], created)
 
     def flush(self, rows: list[tuple[Any, ...]], bad: list[tuple[Any, ...]], batch_id: int,
-              counters: dict[str, int], touched: set[tuple[int, date]]) -> int:
+              counters: dict[str, int], touched: set[CustomerCycle]) -> int:
         """Insert one batch, its counters and the cycles touched so far in one transaction;
         returns rows inserted."""
         with self.db.engine.begin() as conn:
@@ -218,7 +219,7 @@ def import_cdrs(
     counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0}
     rows: list[tuple[Any, ...]] = []
     bad: list[tuple[Any, ...]] = []
-    touched: set[tuple[int, date]] = set()
+    touched: set[CustomerCycle] = set()
     cost = Decimal("0")
     line_no = first_line - 1
 
@@ -252,7 +253,7 @@ def import_cdrs(
                 else:
                     sub_line, cycle = linked
                     rows.append(writer.row(record, sub_line, cycle, provider, result.batch_id))
-                    touched.add((sub_line.customer_id, cycle))
+                    touched.add(CustomerCycle(sub_line.customer_id, cycle))
                     cost += record.provider_cost
             if len(rows) + len(bad) >= batch_size:
                 flush()
@@ -280,12 +281,12 @@ def _raw(cdr: ProviderCdr) -> str:
                                      cdr.provider_cost))
 
 
-def touched_cycles(db: Database, sync_task_id: int) -> set[tuple[int, date]]:
+def touched_cycles(db: Database, sync_task_id: int) -> set[CustomerCycle]:
     """Customer-cycles that every import of a sync task committed CDRs into, over all its attempts."""
     with db.reader() as s:
         stored = s.scalars(select(ImportBatch.touched_cycles).where(
             ImportBatch.sync_task_id == sync_task_id, ImportBatch.touched_cycles.is_not(None))).all()
-    return {(int(c), date.fromisoformat(d)) for text in stored for c, d in json.loads(text or "[]")}
+    return {CustomerCycle(int(c), date.fromisoformat(d)) for text in stored for c, d in json.loads(text or "[]")}
 
 
 def quarantined_rows(db: Database, batch_id: int, limit: int = 100) -> list[QuarantinedRow]:

@@ -128,7 +128,7 @@ def run_batch(db: Database, path: Path, *, settings: Settings, issue_date: date,
     from core.security import audit, roles
 
     roles.authorize(db, operator, roles.Action.INVOICES_BATCH, target=path.name)
-    period = f"{issue_date:%Y-%m}"
+    period = str(Month.of(issue_date))
     result = BatchResult(period)
     for parsed in parse_batch_csv(path):
         if isinstance(parsed, BatchRowError):

@@ -35,6 +35,7 @@ from core.config import Settings, SmtpSettings
 from core.db import Database
 from core.models import Customer, Invoice, MailLog, Message, SyncProfile, SyncTask
 from core.models.billing import Notification
+from core.month import Month
 from core.security import roles
 from core.security.roles import SYSTEM
 
@@ -191,7 +192,7 @@ def invoice_message(invoice: Invoice, customer: Customer, settings: Settings, pd
     fields = {
         "title": title, "title_lower": title.lower(), "number": invoice.number,
         "issuer": settings.issuer.name, "customer": customer.name,
-        "period": (f"{invoice.cycle_start_date:%Y-%m}" if invoice.cycle_start_date
+        "period": (str(Month.of(invoice.cycle_start_date)) if invoice.cycle_start_date
                    else format_date(invoice.issue_date, language)),
         "total": format_money(invoice.total, language), "due": format_date(invoice.due_date, language),
     }
@@ -316,7 +317,7 @@ def failures_between(db: Database, since: datetime, until: datetime) -> list[Fai
             .where(SyncTask.status == "failed", SyncTask.updated_at > since, SyncTask.updated_at <= until)
             .order_by(SyncTask.updated_at).limit(DIGEST_MAX_LINES))
         for at, profile, code, cycle, reason, error in tasks:
-            found.append(Failure(at, f"sync {profile} ({code} {cycle:%Y-%m})",
+            found.append(Failure(at, f"sync {profile} ({code} {Month.of(cycle)})",
                                  f"{reason or 'failed'}: {(error or '').strip()[:300]}"))
         messages = session.execute(
             select(Message.finished_at, Message.id, Message.command_type, Message.error)

@@ -27,6 +27,7 @@ from core.config import Settings
 from core.db import Database
 from core.exports.reports import REPORTS, count_cdrs
 from core.models import Customer, ExportJob
+from core.month import Month
 
 PENDING: Final = "pending"
 RUNNING: Final = "running"
@@ -97,14 +98,14 @@ def create_export(bus: Bus, kind: str, customer_id: int, cycle_start: date, *, o
         customer = session.get(Customer, customer_id)
         if customer is None:
             raise LookupError(f"no customer with id {customer_id}")
-        roles.require(session, operator, roles.Action.EXPORT_CREATE, target=f"{customer.code} {cycle_start:%Y-%m}")
+        roles.require(session, operator, roles.Action.EXPORT_CREATE, target=f"{customer.code} {Month.of(cycle_start)}")
         email = notify_email or (operator if "@" in operator else None)
         job = ExportJob(kind=kind, customer_id=customer_id, cycle_start_date=cycle_start, status=PENDING,
                         requested_by=operator[:64], notify_email=email)
         session.add(job)
         session.flush()
         audit.record(session, operator=operator, action=roles.Action.EXPORT_CREATE,
-                     target=f"{customer.code} {cycle_start:%Y-%m}", detail=f"{kind} export job {job.id}")
+                     target=f"{customer.code} {Month.of(cycle_start)}", detail=f"{kind} export job {job.id}")
         bus.dispatch(COMMANDS[kind](job.id), session=session)
         return job.id
 
@@ -130,7 +131,7 @@ def _set(db: Database, job_id: int, **values: Any) -> None:
 def export_path(settings: Settings, customer_code: str, cycle_start: date, kind: str, job_id: int) -> Path:
     code = re.sub(r"[^A-Za-z0-9_.-]", "_", customer_code).strip(".") or "customer"
     suffix = REPORTS[kind][1]
-    return settings.exports_dir / f"{code}_{cycle_start:%Y-%m}_{kind}_{job_id}.{suffix}"
+    return settings.exports_dir / f"{code}_{Month.of(cycle_start)}_{kind}_{job_id}.{suffix}"
 
 
 def run_export(cmd: ExportCommand, ctx: HandlerContext) -> None:

@@ -29,7 +29,7 @@ from core.db import Database
 from core.imports import ImportResult, import_cdrs, touched_cycles
 from core.insights import Insight, replace_insights
 from core.models import Cdr, Customer, Subscription, SyncProfile, SyncTask
-from core.month import Month
+from core.month import CustomerCycle, Month
 from core.rating.cycles import cycle_for, cycle_for_label
 from core.security import audit, roles
 from core.security.secrets import SecretBox
@@ -269,8 +269,9 @@ def _progress(ctx: HandlerContext, task_id: int, result: ImportResult) -> None:
     _set_task(ctx, task_id, received_cdrs=result.rows_read)
 
 
-def _route_totals(ctx: HandlerContext, task: SyncTask, touched: set[tuple[int, date]]) -> None:
-    cycles = sorted({c for cust, c in touched if cust == task.customer_id} | {task.cycle_start_date})
+def _route_totals(ctx: HandlerContext, task: SyncTask, touched: set[CustomerCycle]) -> None:
+    cycles = sorted({t.cycle_start for t in touched if t.customer_id == task.customer_id}
+                    | {task.cycle_start_date})
     first, *rest = [DispatchTotals(task.customer_id, c, "sync") for c in cycles]
     ctx.route(first, chain=[*rest, CompleteSyncTask(task.id)])
 

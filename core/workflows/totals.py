@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from core import insights, totals
 from core.bus import Bus, Command, HandlerContext, handles
+from core.month import Month
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,10 @@ def request_recalculation(bus: Bus, customer_id: int, cycle_start: date, *, oper
 
     with bus.db.transaction() as session:
         customer = totals.get_customer(session, customer_id)
-        roles.require(session, operator, roles.Action.TOTALS_RECALCULATE, target=f"{customer.code} {cycle_start:%Y-%m}")
+        roles.require(session, operator, roles.Action.TOTALS_RECALCULATE, target=f"{customer.code} {Month.of(cycle_start)}")
         totals.mark_recalc_requested(session, customer_id, cycle_start)
         audit.record(session, operator=operator, action=roles.Action.TOTALS_RECALCULATE,
-                     target=f"{customer.code} {cycle_start:%Y-%m}")
+                     target=f"{customer.code} {Month.of(cycle_start)}")
         return bus.dispatch(DispatchTotals(customer_id, cycle_start, "recalculation"), session=session)
 
 

@@ -26,6 +26,7 @@ from core.billing.invoices import InvoiceDetail, credit_invoice, invoice_detail
 from core.billing.mail import send_invoice_mail
 from core.billing.payments import CustomerBalance, PaymentImport, PaymentSummary, import_payments
 from core.bus.queries import workflow_state
+from core.month import Month
 from core.security import audit
 from core.security.roles import Action
 from core.views.billing import (
@@ -182,7 +183,7 @@ class InvoicesScreen(GuardedScreen):
             self.total, self.invoices = page.total, {str(r.id): r for r in page.rows}
             table.show_rows([
                 (str(r.id), (r.number or "(draft)", r.customer_code,
-                             f"{r.cycle_start_date:%Y-%m}" if r.cycle_start_date else "",
+                             str(Month.of(r.cycle_start_date)) if r.cycle_start_date else "",
                              f"{r.issue_date:%Y-%m-%d}" if r.issue_date else "", money(r.total),
                              status_text(r.status)))
                 for r in page.rows])

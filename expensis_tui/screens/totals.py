@@ -114,7 +114,7 @@ class TotalsScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         today = self.now().astimezone(self.zone).date()
-        self.query_one("#cycle", Input).value = f"{today:%Y-%m}"
+        self.query_one("#cycle", Input).value = str(Month.of(today))
         self.query_one(KeyedTable).focus()
         suggest_customers(self, self.query_one("#customer", Input), self.rt.db)
 
@@ -297,7 +297,7 @@ class TotalsScreen(ConsoleScreen):
     def action_partner(self) -> None:
         if not self.permitted(Action.TOTALS_PARTNER_RECALCULATE):  # what core requires for it
             return
-        month = f"{self.now().astimezone(self.zone):%Y-%m}"
+        month = str(Month.of(self.now().astimezone(self.zone)))
         partner = self.cycle.partner if self.cycle and self.cycle.partner else ""
         form = FormScreen("Partner recalculation", [
             Field("partner", "Partner", partner, placeholder="partner name"),
