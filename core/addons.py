@@ -27,7 +27,7 @@ from core.models import (
     SyncProfile,
 )
 from core.security.ratelimit import Clock, database_clock, window_start
-from providers.numbers import normalise_number
+from providers.base import normalise_number
 from providers.routit_nina import NINA_RATE_LIMIT
 from providers.routit_nina import NINA_WINDOW_S as NINA_WINDOW_SECONDS
 

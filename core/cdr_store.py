@@ -21,9 +21,11 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from core.clock import Clock, system_clock
 from core.db import Database
 from core.models import Cdr, CdrCorrection, CdrRating, ImportBatch
-from core.models.base import sqlite_datetime, sqlite_money, utcnow
+from core.models.base import sqlite_datetime, sqlite_money
+from core.month import CustomerCycle
 from core.totals import mark_recalc_requested
 from providers.base import BadRow, ProviderCdr
 
@@ -64,8 +66,9 @@ class Outcome:
 class CdrWriter:
     """Dialect-specific bulk statements on the raw driver connection (the hot path)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock = system_clock) -> None:
         self.db = db
+        self.clock = clock
         self.mysql = db.is_mysql
         mark = "%s" if self.mysql else "?"
         cols = ", ".join(CDR_COLUMNS)
@@ -91,12 +94,12 @@ class CdrWriter:
                 cdr.duration_s, cdr.volume_kb, cost, 1 if cdr.roaming else 0, cdr.visited_country or None)
 
     def quarantine_row(self, batch_id: int, provider: str, bad: BadRow) -> tuple[Any, ...]:
-        now = utcnow()
+        now = self.clock()
         created: Any = now.replace(tzinfo=None) if self.mysql else sqlite_datetime(now)
         return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], created)
 
     def flush(self, rows: list[tuple[Any, ...]], sources: list[Source], bad: list[tuple[Any, ...]],
-              batch_id: int, provider: str, counters: dict[str, int], touched: set[tuple[int, date]]) -> None:
+              batch_id: int, provider: str, counters: dict[str, int], touched: set[CustomerCycle]) -> None:
         """One batch, its counters and the cycles touched so far, in one transaction."""
         with self.db.engine.begin() as conn:
             outcome = Outcome()
@@ -111,14 +114,14 @@ class CdrWriter:
             counters["corrected"] += outcome.corrected
             counters["quarantined"] += outcome.refused
             conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
-                updated_at=utcnow(), rows_read=counters["rows_read"], imported=counters["imported"],
+                updated_at=self.clock(), rows_read=counters["rows_read"], imported=counters["imported"],
                 duplicates=counters["duplicates"], quarantined=counters["quarantined"],
                 corrected=counters["corrected"],
                 touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
 
     def _write(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Source],
                bad: list[tuple[Any, ...]], batch_id: int, provider: str, outcome: Outcome,
-               touched: set[tuple[int, date]]) -> None:
+               touched: set[CustomerCycle]) -> None:
         if self._insert_all(conn, rows):  # the common case: every ref is new, nothing to look up
             outcome.inserted += len(rows)
             return
@@ -126,7 +129,7 @@ class CdrWriter:
         fresh: list[tuple[Any, ...]] = []
         fresh_sources: list[Source] = []
         pending: dict[str, Content] = {}  # refs in `fresh`, not inserted yet
-        recalc: set[tuple[int, date]] = set()
+        recalc: set[CustomerCycle] = set()
         for values, (line, cdr) in zip(rows, sources, strict=True):
             ref, content = cdr.provider_ref, content_of(cdr)
             if ref in pending:
@@ -147,7 +150,8 @@ class CdrWriter:
             else:
                 known[ref] = self._correct(conn, stored, values, cdr, batch_id)
                 outcome.corrected += 1
-                recalc |= {(stored.customer_id, stored.cycle_start), (values[2], date.fromisoformat(values[7]))}
+                recalc |= {CustomerCycle(stored.customer_id, stored.cycle_start),
+                           CustomerCycle(values[2], date.fromisoformat(values[7]))}
         self._insert(conn, fresh, fresh_sources, bad, batch_id, provider, outcome)
         if recalc:
             touched |= recalc
@@ -174,7 +178,7 @@ class CdrWriter:
         conn.execute(insert(CdrCorrection).values(
             cdr_id=stored.id, import_batch_id=batch_id, replaced_batch_id=stored.batch_id,
             customer_id=stored.customer_id, subscription_id=stored.subscription_id,
-            cycle_start_date=stored.cycle_start, corrected_at=utcnow(), **dict(zip(CONTENT, stored.content,
+            cycle_start_date=stored.cycle_start, corrected_at=self.clock(), **dict(zip(CONTENT, stored.content,
                                                                                   strict=True))))
         customer_id, subscription_id, cycle = values[2], values[3], date.fromisoformat(values[7])
         conn.execute(update(Cdr).where(Cdr.id == stored.id).values(

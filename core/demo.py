@@ -11,7 +11,7 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from core.bus import Bus, run_until_idle
 from core.config import Settings
 from core.models import BillingInsight, Cdr, Customer, SyncProfile, SyncTask, Total
+from core.month import Month
 from core.runtime import Runtime
 from core.security.secrets import SecretBox
 from core.setup import apply_setup
@@ -133,18 +134,12 @@ def install_demo(runtime: Runtime, sandbox: SandboxServer) -> None:
     apply_setup(runtime.db, demo_setup(sandbox), secrets=SecretBox.from_settings(runtime.settings),
                 operator="demo")
     with runtime.db.transaction() as s:  # due now: the first sync manager tick picks them all up
-        s.execute(update(SyncProfile).values(next_sync_date=datetime.now(UTC)))
+        s.execute(update(SyncProfile).values(next_sync_date=runtime.bus.clock()))
 
 
 def last_months(now: datetime, count: int) -> list[str]:
-    year, month = now.year, now.month
-    labels = []
-    for _ in range(count):
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-        labels.append(f"{year:04d}-{month:02d}")
-    return list(reversed(labels))
+    this = Month.of(now)
+    return [str(this - back) for back in range(count, 0, -1)]
 
 
 def run_headless(runtime: Runtime, months: list[str], *, threads: int = 2) -> DemoSummary:
@@ -169,7 +164,7 @@ def summarise(runtime: Runtime, seconds: float) -> DemoSummary:
                 select(Customer.code, Total.cycle_start_date, func.sum(Total.rated_amount))
                 .join(Customer, Customer.id == Total.customer_id)
                 .group_by(Customer.code, Total.cycle_start_date)):
-            summary.totals[f"{code} {start:%Y-%m}"] = Decimal(amount or 0)
+            summary.totals[f"{code} {Month.of(start)}"] = Decimal(amount or 0)
         summary.insights.update(dict(s.execute(select(BillingInsight.kind, func.count())
                                                .group_by(BillingInsight.kind)).all()))
     return summary

@@ -23,9 +23,11 @@ from sqlalchemy import select, update
 
 from core.cdr_checks import CdrLimits, normalise_provider
 from core.cdr_store import CdrWriter, raw_cdr
+from core.clock import Clock, system_clock
 from core.db import Database
 from core.models import Customer, ImportBatch, QuarantinedRow, Subscription
-from core.models.base import utcnow
+from core.models.sync import ImportStatus
+from core.month import CustomerCycle
 from core.rating.cycles import cycle_for
 from providers.base import BadRow, Checkpoint, ProviderCdr, ProviderError
 
@@ -41,7 +43,7 @@ class ImportResult:
     corrected: int = 0  # known provider_ref, different content: the new version replaced the old
     provider_cost: Decimal = Decimal("0")
     error: str | None = None
-    touched: set[tuple[int, date]] = field(default_factory=set)  # (customer_id, cycle_start)
+    touched: set[CustomerCycle] = field(default_factory=set)
 
     @property
     def nothing_read(self) -> bool:
@@ -118,6 +120,7 @@ def import_cdrs(
     index: SubscriptionIndex | None = None,
     first_line: int = 2,
     limits: CdrLimits | None = None,
+    clock: Clock = system_clock,
 ) -> ImportResult:
     """Stream records into the CDR table; never raises for bad rows, only counts them.
 
@@ -134,16 +137,16 @@ def import_cdrs(
     limits = limits or CdrLimits()
     window = limits.window()
     index = index or SubscriptionIndex(db)
-    writer = CdrWriter(db)
+    writer = CdrWriter(db, clock)
     result = ImportResult(start_batch(db, provider, source, sync_task_id))
     counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0, "corrected": 0}
     rows: list[tuple[Any, ...]] = []
     sources: list[tuple[int, ProviderCdr]] = []
     bad: list[tuple[Any, ...]] = []
-    touched: set[tuple[int, date]] = set()
+    touched: set[CustomerCycle] = set()
     cost = Decimal("0")
     line_no = first_line - 1
-    status = "failed"
+    status: ImportStatus = "failed"
 
     def flush() -> None:
         writer.flush(rows, sources, bad, result.batch_id, provider, counters, touched)
@@ -182,7 +185,7 @@ def import_cdrs(
                         rows.append(writer.row(record, sub_line.customer_id, sub_line.subscription_id, cycle,
                                                provider, result.batch_id))
                         sources.append((line_no, record))
-                        touched.add((sub_line.customer_id, cycle))
+                        touched.add(CustomerCycle(sub_line.customer_id, cycle))
                         cost += record.provider_cost
                 except Exception as exc:  # noqa: BLE001 - one row's value never fails the batch
                     quarantine(BadRow(line_no, f"unreadable row: {type(exc).__name__}: {exc}", raw_cdr(record)))
@@ -199,29 +202,29 @@ def import_cdrs(
         raise
     finally:
         result.touched, result.provider_cost = touched, cost
-        _finish(db, result, status)
+        _finish(db, result, status, clock)
     return result
 
 
-def _finish(db: Database, result: ImportResult, status: str) -> None:
+def _finish(db: Database, result: ImportResult, status: ImportStatus, clock: Clock) -> None:
     """Close the batch; if even that fails (the disk is full), say so in the log, raise nothing
     over the error that got us here."""
     try:
         with db.transaction() as s:
             s.execute(update(ImportBatch).where(ImportBatch.id == result.batch_id).values(
-                status=status, finished_at=utcnow(), error_message=result.error))
+                status=status, finished_at=clock(), error_message=result.error))
     except Exception:
         log.exception("import batch %s could not be marked %s", result.batch_id, status)
         if status == "completed":
             raise
 
 
-def touched_cycles(db: Database, sync_task_id: int) -> set[tuple[int, date]]:
+def touched_cycles(db: Database, sync_task_id: int) -> set[CustomerCycle]:
     """Customer-cycles that every import of a sync task committed CDRs into, over all its attempts."""
     with db.reader() as s:
         stored = s.scalars(select(ImportBatch.touched_cycles).where(
             ImportBatch.sync_task_id == sync_task_id, ImportBatch.touched_cycles.is_not(None))).all()
-    return {(int(c), date.fromisoformat(d)) for text in stored for c, d in json.loads(text or "[]")}
+    return {CustomerCycle(int(c), date.fromisoformat(d)) for text in stored for c, d in json.loads(text or "[]")}
 
 
 def quarantined_rows(db: Database, batch_id: int, limit: int = 100) -> list[QuarantinedRow]:

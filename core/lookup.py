@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models import Customer, Partner
+from core.month import Month
 from core.rating.cycles import cycle_for_label
 
 
@@ -48,7 +49,7 @@ def partner_customers(session: Session, partner_id: int) -> list[Customer]:
                                 .order_by(Customer.code)))
 
 
-def cycle_start(customer: Customer, label: str) -> date:
+def cycle_start(customer: Customer, label: str | Month) -> date:
     """The start date of the customer's cycle labelled YYYY-MM."""
     try:
         return cycle_for_label(label, customer.billing_day).start

@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.clock import Clock, system_clock
 from core.db import Database
 from core.models import (
     FEE_CALL_TYPE,
@@ -37,10 +38,10 @@ from core.models import (
     Tariff,
     Total,
     TotalHistory,
-    utcnow,
 )
 from core.models.base import sqlite_money
-from core.rating.cycles import Cycle, cycle_for_label
+from core.month import Month
+from core.rating.cycles import Cycle
 from core.rating.engine import RatableCdr, prorate_fee, rate_subscription_cycle
 from core.rating.history import PRICE_FIELDS, PriceChange, PriceHistory
 from core.rating.plan import CallType, DestinationTariff, Increment, TimeBand
@@ -72,7 +73,7 @@ class TotalRow:
 
 
 def cycle_of(customer: Customer, cycle_start: date) -> Cycle:
-    return cycle_for_label(f"{cycle_start.year:04d}-{cycle_start.month:02d}", customer.billing_day)
+    return Month.of(cycle_start).cycle(customer.billing_day)
 
 
 def get_customer(session: Session, customer_id: int) -> Customer:
@@ -307,13 +308,13 @@ def current_totals(session: Session, customer_id: int, cycle_start: date) -> lis
     return [TotalRow(*r) for r in rows]
 
 
-def _archive(session: Session, status: CustomerStatus) -> None:
+def _archive(session: Session, status: CustomerStatus, clock: Clock) -> None:
     """Copy the current version to history, once per version."""
     if status.totals_version == 0 or status.backed_up_version >= status.totals_version:
         return
     rows = current_totals(session, status.customer_id, status.cycle_start_date)
     if rows:
-        now = utcnow()
+        now = clock()
         session.execute(insert(TotalHistory), [
             {"customer_id": status.customer_id, "cycle_start_date": status.cycle_start_date,
              "version": status.totals_version, "subscription_id": r.subscription_id,
@@ -322,12 +323,13 @@ def _archive(session: Session, status: CustomerStatus) -> None:
     status.backed_up_version = status.totals_version
 
 
-def calculate_totals(session: Session, customer_id: int, cycle_start: date) -> int:
+def calculate_totals(session: Session, customer_id: int, cycle_start: date, *,
+                     clock: Clock = system_clock) -> int:
     """Replace the customer-cycle's totals (previous version to history first); new version."""
     customer = get_customer(session, customer_id)
     status = lock_status(session, customer_id, cycle_start)
     rows = compute_totals(session, customer, cycle_start)
-    _archive(session, status)
+    _archive(session, status, clock)
     session.execute(delete(Total).where(Total.customer_id == customer_id,
                                         Total.cycle_start_date == cycle_start))
     version = status.totals_version + 1
@@ -337,15 +339,16 @@ def calculate_totals(session: Session, customer_id: int, cycle_start: date) -> i
              "call_type": r.call_type, "version": version, **{f: getattr(r, f) for f in TOTAL_FIELDS}}
             for r in rows])
     status.totals_version = version
-    status.last_totals_at = utcnow()
+    status.last_totals_at = clock()
     status.status = "calculated"
     return version
 
 
-def backup_totals(session: Session, customer_id: int, cycle_start: date) -> int:
+def backup_totals(session: Session, customer_id: int, cycle_start: date, *,
+                  clock: Clock = system_clock) -> int:
     """DispatchTotalsBackup: snapshot the current version into history (idempotent)."""
     status = lock_status(session, customer_id, cycle_start)
-    _archive(session, status)
+    _archive(session, status, clock)
     return status.backed_up_version
 
 

@@ -45,6 +45,7 @@ from core.models import (
     SyncTask,
     Tariff,
 )
+from core.month import Month
 from core.runtime import Runtime
 from core.security.secrets import SecretBox
 from core.workflows import load_all
@@ -277,7 +278,7 @@ def _add_exports(s: Session, ids: dict[str, int]) -> None:
         created = ago(minutes=minutes)
         suffix = "csv" if kind == "csv" else "xlsx"
         s.add(ExportJob(kind=kind, customer_id=ids[code], cycle_start_date=cycle, status=status,
-                        path=f"/srv/expensis/exports/{code}_{cycle:%Y-%m}_{kind}_{n}.{suffix}"
+                        path=f"/srv/expensis/exports/{code}_{Month.of(cycle)}_{kind}_{n}.{suffix}"
                         if status == "completed" else None,
                         rows=rows, total_rows=total, error_message=error, requested_by=by, created_at=created,
                         finished_at=created + timedelta(seconds=40) if status in ("completed", "failed")

@@ -13,6 +13,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
+# core reaches the one phone-number function through this module
+from providers.numbers import normalise_destination as normalise_destination
+from providers.numbers import normalise_number as normalise_number
+
 PLATFORMS: tuple[str, ...] = (
     "kpn_sp16",
     "kpn_een",

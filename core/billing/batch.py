@@ -44,6 +44,7 @@ from core.billing.pdf import InvoiceDocument, Party, render_invoice_pdf
 from core.config import Settings
 from core.db import Database
 from core.models.billing import BatchInvoice
+from core.month import Month
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,8 @@ def downloads_dir(settings: Settings) -> Path:
 
 
 def _month_label(day: date, language: str) -> str:
-    first = day.replace(day=1)
-    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    return f"{format_date(first, language)} - {format_date(last, language)}"
+    month = Month.of(day)
+    return f"{format_date(month.first_day, language)} - {format_date(month.last_day, language)}"
 
 
 def _document(row: BatchRow, number: str, issue_date: date, settings: Settings) -> InvoiceDocument:
@@ -128,7 +128,7 @@ def run_batch(db: Database, path: Path, *, settings: Settings, issue_date: date,
     from core.security import audit, roles
 
     roles.authorize(db, operator, roles.Action.INVOICES_BATCH, target=path.name)
-    period = f"{issue_date:%Y-%m}"
+    period = str(Month.of(issue_date))
     result = BatchResult(period)
     for parsed in parse_batch_csv(path):
         if isinstance(parsed, BatchRowError):

@@ -30,6 +30,7 @@ from core.billing.lines import (
     vat_rule_for,
 )
 from core.billing.payments_csv import CsvError, parse_decimal, read_csv_records
+from core.month import Month
 
 BATCH_COLUMNS: dict[str, tuple[str, ...]] = {
     "client_id": ("client_id",),
@@ -203,7 +204,7 @@ def monthly_zip_name(client_id: str, year: int, month: int) -> str:
     """File name of a client's monthly archive, e.g. "acme_2026-11.zip"."""
     if not _CLIENT_ID.fullmatch(client_id):
         raise ValueError(f"bad client_id {client_id!r}")
-    return f"{client_id}_{year:04d}-{month:02d}.zip"
+    return f"{client_id}_{Month(year, month)}.zip"
 
 
 def zip_monthly(

@@ -85,16 +85,21 @@ def t(key: str, language: str) -> str:
     return _LABELS[key][_index(language)]
 
 
-def format_money(amount: Decimal, language: str, *, places: int = 2) -> str:
+def format_money(amount: Decimal, language: str = "en", *, places: int = 2,
+                 symbol: bool = True) -> str:
     """Euro amount, rounded half-up to `places` (at least 2 shown): nl "€ 1.234,56", en "€1,234.56".
 
-    Plain spaces, never non-breaking ones, so the text compares and searches simply.
+    The one money formatter of invoices, console and CLI; `symbol=False` gives "1,234.56"
+    for a table column whose header names the currency. Plain spaces, never non-breaking
+    ones, so the text compares and searches simply.
     """
     _index(language)
     rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     if rounded == 0:
         rounded = abs(rounded)  # never print "€ -0,00"
-    text = format_currency(rounded, "EUR", locale=_LOCALES[language], decimal_quantization=False)
+    pattern = None if symbol else "#,##0." + "0" * places
+    text = format_currency(rounded, "EUR", format=pattern, locale=_LOCALES[language],
+                           decimal_quantization=False)
     return text.replace("\u00a0", " ").replace("\u202f", " ")
 
 

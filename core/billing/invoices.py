@@ -47,6 +47,7 @@ from core.billing.lines import (
 from core.billing.lines import InvoiceLine as Line
 from core.billing.pdf import InvoiceDocument, Party, render_invoice_pdf
 from core.bus.errors import PermanentError
+from core.clock import Clock, system_clock
 from core.config import IssuerSettings, Settings
 from core.db import Database
 from core.models import (
@@ -59,7 +60,6 @@ from core.models import (
     RevenueLedger,
     Subscription,
     SubscriptionAddon,
-    utcnow,
 )
 from core.models import InvoiceLine as LineRow
 from core.rating.cycles import Cycle
@@ -331,7 +331,7 @@ def _lock_invoice(session: Session, invoice_id: int) -> Invoice:
 
 
 def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings: Settings,
-                recompute: bool = True) -> str:
+                recompute: bool = True, clock: Clock = system_clock) -> str:
     """Number, store and archive a draft in `session`'s transaction; returns the number.
 
     The lines are recomputed from the totals unless `recompute` is False (the draft
@@ -359,12 +359,13 @@ def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings
     invoice.issue_date = issue_date
     invoice.due_date = issue_date + timedelta(days=settings.payment_terms_days)
     invoice.status = FINAL
-    invoice.finalized_at = utcnow()
+    invoice.finalized_at = clock()
     path = archive_path(settings, customer.code, number)
     invoice.pdf_path = str(path)
     pdf = render_invoice_pdf(invoice_document(session, invoice, customer, settings))
     if not invoice.test_mode:
-        add_to_ledger(session, customer.id, invoice.total, 1 if invoice.kind == INVOICE else 0)
+        add_to_ledger(session, customer.id, invoice.total, 1 if invoice.kind == INVOICE else 0,
+                      clock=clock)
     session.flush()
     after_commit(session, lambda: write_atomic(path, pdf))
     return number
@@ -376,11 +377,12 @@ def finalize_invoice(db: Database, invoice_id: int, *, issue_date: date, setting
         return finalize_in(session, invoice_id, issue_date=issue_date, settings=settings)
 
 
-def add_to_ledger(session: Session, customer_id: int, amount: Decimal, invoices: int) -> None:
+def add_to_ledger(session: Session, customer_id: int, amount: Decimal, invoices: int, *,
+                  clock: Clock = system_clock) -> None:
     """Add a finalized document's total to the customer's revenue ledger (atomic increment)."""
     increment = (update(RevenueLedger).where(RevenueLedger.customer_id == customer_id)
                  .values(invoiced_total=RevenueLedger.invoiced_total + amount,
-                         invoice_count=RevenueLedger.invoice_count + invoices, updated_at=utcnow())
+                         invoice_count=RevenueLedger.invoice_count + invoices, updated_at=clock())
                  .execution_options(synchronize_session=False))
     if session.execute(increment).rowcount:  # type: ignore[attr-defined]
         return
@@ -463,7 +465,7 @@ class IssueOutcome:
 
 
 def issue_in(session: Session, customer_id: int, cycle_start: date, *, issue_date: date,
-             settings: Settings) -> IssueOutcome:
+             settings: Settings, clock: Clock = system_clock) -> IssueOutcome:
     """Draft and finalize the customer-cycle's invoice, unless one stands already."""
     customer = _lock_customer(session, customer_id)
     standing = standing_invoice(session, customer_id, cycle_start)
@@ -474,7 +476,8 @@ def issue_in(session: Session, customer_id: int, cycle_start: date, *, issue_dat
     if not amounts.lines:
         return IssueOutcome(standing.id if standing else None, None, "empty")
     invoice = draft_in(session, customer_id, cycle_start, settings, amounts)
-    number = finalize_in(session, invoice.id, issue_date=issue_date, settings=settings, recompute=False)
+    number = finalize_in(session, invoice.id, issue_date=issue_date, settings=settings, recompute=False,
+                         clock=clock)
     return IssueOutcome(invoice.id, number, "issued")
 
 

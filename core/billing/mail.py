@@ -30,10 +30,12 @@ from sqlalchemy.exc import IntegrityError
 from core.billing.i18n import format_date, format_money
 from core.billing.invoices import FINAL, INVOICE, ensure_pdf_in
 from core.bus.errors import PermanentError, TransientError
+from core.clock import Clock, system_clock
 from core.config import Settings, SmtpSettings
 from core.db import Database
-from core.models import Customer, Invoice, MailLog, Message, SyncProfile, SyncTask, utcnow
+from core.models import Customer, Invoice, MailLog, Message, SyncProfile, SyncTask
 from core.models.billing import Notification
+from core.month import Month
 from core.security import roles
 from core.security.roles import SYSTEM
 
@@ -92,8 +94,10 @@ def new_message(smtp: SmtpSettings, to: list[str], subject: str, body: str) -> E
     return message
 
 
-def local_today(settings: Settings, moment: datetime | None = None) -> date:
-    return (moment or datetime.now(UTC)).astimezone(ZoneInfo(settings.time_zone)).date()
+def local_today(settings: Settings, moment: datetime | None = None, *,
+                clock: Clock = system_clock) -> date:
+    """The date in the configured time zone at ``moment`` (default: now by ``clock``)."""
+    return (moment or clock()).astimezone(ZoneInfo(settings.time_zone)).date()
 
 
 # -- invoice mail ------------------------------------------------------------------------------
@@ -142,10 +146,10 @@ def refusal(customer: Customer, invoice: Invoice, today: date, settings: Setting
     return None
 
 
-def _claim_invoice_mail(db: Database, invoice: Invoice, recipient: str, *,
-                        manual: bool, resend: bool) -> int | None:
+def _claim_invoice_mail(db: Database, invoice: Invoice, recipient: str, *, today: date,
+                        manual: bool, resend: bool, clock: Clock) -> int | None:
     """Insert (or take over) the cycle's mail_log row in its own transaction; None: not ours."""
-    cycle = invoice.cycle_start_date or invoice.issue_date or date.today()
+    cycle = invoice.cycle_start_date or invoice.issue_date or today
     try:
         with db.transaction() as session:
             row = MailLog(customer_id=invoice.customer_id, cycle_start_date=cycle, kind=invoice.kind,
@@ -168,15 +172,15 @@ def _claim_invoice_mail(db: Database, invoice: Invoice, recipient: str, *,
         taken = session.execute(
             update(MailLog).where(MailLog.id == existing.id, MailLog.status == existing.status,
                                   MailLog.invoice_id == existing.invoice_id)
-            .values(status=SENDING, invoice_id=invoice.id, recipient=recipient[:200], sent_at=utcnow())
+            .values(status=SENDING, invoice_id=invoice.id, recipient=recipient[:200], sent_at=clock())
             .execution_options(synchronize_session=False))
         return existing.id if taken.rowcount else None  # type: ignore[attr-defined]
 
 
-def _finish_mail_log(db: Database, log_id: int, status: str) -> None:
+def _finish_mail_log(db: Database, log_id: int, status: str, clock: Clock) -> None:
     with db.transaction() as session:
         session.execute(update(MailLog).where(MailLog.id == log_id)
-                        .values(status=status, sent_at=utcnow())
+                        .values(status=status, sent_at=clock())
                         .execution_options(synchronize_session=False))
 
 
@@ -188,7 +192,7 @@ def invoice_message(invoice: Invoice, customer: Customer, settings: Settings, pd
     fields = {
         "title": title, "title_lower": title.lower(), "number": invoice.number,
         "issuer": settings.issuer.name, "customer": customer.name,
-        "period": (f"{invoice.cycle_start_date:%Y-%m}" if invoice.cycle_start_date
+        "period": (str(Month.of(invoice.cycle_start_date)) if invoice.cycle_start_date
                    else format_date(invoice.issue_date, language)),
         "total": format_money(invoice.total, language), "due": format_date(invoice.due_date, language),
     }
@@ -199,7 +203,8 @@ def invoice_message(invoice: Invoice, customer: Customer, settings: Settings, pd
 
 
 def send_invoice_mail(db: Database, settings: Settings, invoice_id: int, *, today: date,
-                      manual: bool = False, resend: bool = False, operator: str = SYSTEM) -> MailOutcome:
+                      manual: bool = False, resend: bool = False, operator: str = SYSTEM,
+                      clock: Clock = system_clock) -> MailOutcome:
     """Mail a final invoice with its PDF if the rules allow it; at most once per customer-cycle.
 
     SMTP failures are raised (TransientError/PermanentError) after the claim is marked failed.
@@ -217,16 +222,17 @@ def send_invoice_mail(db: Database, settings: Settings, invoice_id: int, *, toda
             return MailOutcome("skipped", reason)
         pdf = ensure_pdf_in(session, invoice, settings)
         message = invoice_message(invoice, customer, settings, pdf)
-    claim = _claim_invoice_mail(db, invoice, str(customer.email), manual=manual, resend=resend)
+    claim = _claim_invoice_mail(db, invoice, str(customer.email), today=today, manual=manual,
+                                resend=resend, clock=clock)
     if claim is None:
         return MailOutcome("skipped", f"{invoice.number}: already sent for this cycle"
                            + (" (use --resend)" if manual else ""))
     try:
         smtp_send(settings.smtp, message)
     except Exception:
-        _finish_mail_log(db, claim, FAILED)
+        _finish_mail_log(db, claim, FAILED, clock)
         raise
-    _finish_mail_log(db, claim, SENT)
+    _finish_mail_log(db, claim, SENT, clock)
     return MailOutcome("sent", f"{invoice.number} sent to {customer.email}")
 
 
@@ -257,10 +263,11 @@ def claim_notification(db: Database, kind: str, key: str, recipient: str, *,
             Notification.kind == kind, Notification.key == key[:120])).one()
 
 
-def finish_notification(db: Database, notification_id: int, status: str) -> None:
+def finish_notification(db: Database, notification_id: int, status: str, *,
+                        clock: Clock = system_clock) -> None:
     with db.transaction() as session:
         session.execute(update(Notification).where(Notification.id == notification_id)
-                        .values(status=status, sent_at=utcnow() if status == SENT else None)
+                        .values(status=status, sent_at=clock() if status == SENT else None)
                         .execution_options(synchronize_session=False))
 
 
@@ -310,7 +317,7 @@ def failures_between(db: Database, since: datetime, until: datetime) -> list[Fai
             .where(SyncTask.status == "failed", SyncTask.updated_at > since, SyncTask.updated_at <= until)
             .order_by(SyncTask.updated_at).limit(DIGEST_MAX_LINES))
         for at, profile, code, cycle, reason, error in tasks:
-            found.append(Failure(at, f"sync {profile} ({code} {cycle:%Y-%m})",
+            found.append(Failure(at, f"sync {profile} ({code} {Month.of(cycle)})",
                                  f"{reason or 'failed'}: {(error or '').strip()[:300]}"))
         messages = session.execute(
             select(Message.finished_at, Message.id, Message.command_type, Message.error)

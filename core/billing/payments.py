@@ -33,9 +33,10 @@ from core.billing.payments_csv import (
     extract_invoice_number,
     parse_payments_csv,
 )
+from core.clock import Clock, local_date, system_clock
 from core.config import Settings
 from core.db import Database
-from core.models import Customer, Invoice, Payment, RevenueLedger, utcnow
+from core.models import Customer, Invoice, Payment, RevenueLedger
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -65,7 +66,7 @@ class PaymentImport:
 
 
 def import_payments(db: Database, path: Path, *, settings: Settings, operator: str,
-                    today: date | None = None) -> PaymentImport:
+                    today: date | None = None, clock: Clock = system_clock) -> PaymentImport:
     """Store and match the file's payments (each once, ever); then update the balances."""
     from core.security import audit, roles
 
@@ -104,7 +105,7 @@ def import_payments(db: Database, path: Path, *, settings: Settings, operator: s
         audit.record(session, operator=operator, action=roles.Action.PAYMENTS_IMPORT, target=path.name,
                      detail=f"{len(result.applied)} matched, {len(result.unmatched)} unmatched, "
                             f"{result.duplicates} already imported, {len(result.errors)} bad row(s)")
-    update_balances(db, today=today or date.today())
+    update_balances(db, today=today or local_date(settings.time_zone, clock), clock=clock)
     return result
 
 
@@ -128,7 +129,7 @@ def _invoices_by_number(session: Session, issuer: str, numbers: set[str | None])
 
 
 def match_payment(db: Database, payment_id: int, number: str, *, settings: Settings,
-                  operator: str, today: date | None = None) -> None:
+                  operator: str, today: date | None = None, clock: Clock = system_clock) -> None:
     """Match a stored payment to an invoice by hand (a reference the matcher could not read)."""
     from core.security import audit, roles
 
@@ -143,7 +144,7 @@ def match_payment(db: Database, payment_id: int, number: str, *, settings: Setti
         payment.invoice_id = invoice.id
         audit.record(session, operator=operator, action=roles.Action.PAYMENTS_MATCH,
                      target=f"payment {payment_id} -> {invoice.number}")
-    update_balances(db, today=today or date.today())
+    update_balances(db, today=today or local_date(settings.time_zone, clock), clock=clock)
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ def _customer_balances(session: Session, today: date, customer_id: int | None) -
     return result
 
 
-def update_balances(db: Database, *, today: date) -> list[CustomerBalance]:
+def update_balances(db: Database, *, today: date, clock: Clock = system_clock) -> list[CustomerBalance]:
     """Recompute every customer's balance and store it in the revenue ledger.
 
     The ledger rows are locked before the documents are read, so an invoice
@@ -290,7 +291,7 @@ def update_balances(db: Database, *, today: date) -> list[CustomerBalance]:
                 pass  # a finalize created it meanwhile
         session.execute(select(RevenueLedger.customer_id).order_by(RevenueLedger.customer_id).with_for_update())
         balances = _customer_balances(session, today, None)
-        now = utcnow()
+        now = clock()
         for balance in balances:
             session.execute(update(RevenueLedger).where(RevenueLedger.customer_id == balance.customer_id)
                             .values(invoiced_total=balance.invoiced, paid_total=balance.paid,

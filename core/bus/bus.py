@@ -13,10 +13,10 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import timedelta
+from typing import Any, Final, cast
 
 from sqlalchemy import (
     CursorResult,
@@ -36,9 +36,9 @@ from sqlalchemy.orm import Session
 from core.bus.command import Command, Registry, default_registry
 from core.bus.errors import LeaseLost, backoff_seconds, classify
 from core.bus.events import EventHub, MessageEvent
+from core.clock import Clock, system_clock
 from core.db import Database
 from core.models import Message
-from core.models.base import utcnow
 
 log = logging.getLogger(__name__)
 T = cast(Table, Message.__table__)
@@ -53,7 +53,11 @@ def affected(result: Result[Any]) -> int:
     """Rows an UPDATE touched (the row-count check behind every conditional transition)."""
     return int(cast(CursorResult[Any], result).rowcount)
 
-QUEUED, RUNNING, DONE, FAILED, DISCARDED = "queued", "running", "done", "failed", "discarded"
+QUEUED: Final = "queued"
+RUNNING: Final = "running"
+DONE: Final = "done"
+FAILED: Final = "failed"
+DISCARDED: Final = "discarded"
 STATUSES = (QUEUED, RUNNING, DONE, FAILED, DISCARDED)
 
 
@@ -142,7 +146,7 @@ class Bus:
         db: Database,
         registry: Registry | None = None,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = system_clock,
         max_attempts: int = 5,
         backoff_base: float = 2.0,
         backoff_cap: float = 300.0,

@@ -34,6 +34,7 @@ from core.exports.excel import (
 )
 from core.insights import list_insights
 from core.models import FEE_CALL_TYPE, Cdr, CdrRating, Customer, RatePlan, Subscription
+from core.month import Month
 from core.totals import TotalRow, active_days, compute_totals, current_totals, cycle_of
 
 ZERO = Decimal("0.0000")
@@ -107,7 +108,7 @@ def cdr_csv_rows(cdrs: Iterable[ExportCdr]) -> Iterator[Sequence[object]]:
 # -- the reports -------------------------------------------------------------------------------
 
 def title_of(customer: Customer, cycle_start: date, what: str) -> str:
-    return f"{customer.name} ({customer.code}) - {what} {cycle_start:%Y-%m}"
+    return f"{customer.name} ({customer.code}) - {what} {Month.of(cycle_start)}"
 
 
 def write_cdr_excel(db: Database, customer: Customer, cycle_start: date, path: Path,

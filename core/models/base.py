@@ -11,6 +11,8 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
+from core.clock import system_clock
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -85,7 +87,8 @@ class Money(TypeDecorator[Decimal]):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Column defaults' "now": the system clock (code that takes a clock passes its own)."""
+    return system_clock()
 
 
 def money(value: Decimal | int | str) -> Decimal:

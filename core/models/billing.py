@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models.base import Base, BigId, utcnow
 
+ExportStatus = Literal["pending", "running", "completed", "failed"]  # an export job's, as stored
 
 class Invoice(Base):
     __tablename__ = "invoice"
@@ -115,7 +117,7 @@ class ExportJob(Base):
     kind: Mapped[str] = mapped_column(String(32))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
     cycle_start_date: Mapped[date | None]
-    status: Mapped[str] = mapped_column(String(12), default="pending")
+    status: Mapped[ExportStatus] = mapped_column(String(12), default="pending")
     path: Mapped[str | None] = mapped_column(String(500))
     rows: Mapped[int] = mapped_column(default=0)
     total_rows: Mapped[int | None]  # expected rows, when known before writing (progress)

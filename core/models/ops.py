@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, BigId, utcnow
 
+# A bus message's status as stored; core.bus names them QUEUED, RUNNING, ...
+MessageStatus = Literal["queued", "running", "done", "failed", "discarded"]
 
 class Operator(Base):
     __tablename__ = "operator"
@@ -45,7 +48,7 @@ class Message(Base):
     chain: Mapped[str] = mapped_column(Text, default="[]")
     workflow_id: Mapped[str] = mapped_column(String(36))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
-    status: Mapped[str] = mapped_column(String(12), default="queued")
+    status: Mapped[MessageStatus] = mapped_column(String(12), default="queued")
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=5)
     available_at: Mapped[datetime]

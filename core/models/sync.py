@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 
 from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from core.models.base import Base, BigId, utcnow
 from core.models.party import Customer
 
+# Statuses as stored (the DB holds these strings); mypy flags a comparison with a typo.
+SyncTaskStatus = Literal["pending", "processing", "completed", "completed_with_warnings", "failed"]
+ImportStatus = Literal["pending", "running", "completed", "failed"]
 
 class SyncProfile(Base):
     __tablename__ = "sync_profile"
@@ -38,7 +42,7 @@ class SyncTask(Base):
     sync_profile_id: Mapped[int] = mapped_column(ForeignKey("sync_profile.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
     cycle_start_date: Mapped[date]
-    status: Mapped[str] = mapped_column(String(24), default="pending")  # ... completed_with_warnings
+    status: Mapped[SyncTaskStatus] = mapped_column(String(24), default="pending")  # ... completed_with_warnings
     reason: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)
     retries: Mapped[int] = mapped_column(default=0)
@@ -63,7 +67,7 @@ class ImportBatch(Base):
     sync_task_id: Mapped[int | None] = mapped_column(ForeignKey("sync_task.id"), index=True)
     provider: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[ImportStatus] = mapped_column(String(16), default="pending")
     rows_read: Mapped[int] = mapped_column(default=0)
     imported: Mapped[int] = mapped_column(default=0)
     duplicates: Mapped[int] = mapped_column(default=0)

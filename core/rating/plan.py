@@ -20,8 +20,9 @@ Plans are validated on construction: money is ``Decimal`` (never float), finite 
 negative; bundles are never negative; the voice increment is at least one second; a prefix
 is ``+`` followed by digits, and a (prefix, call type) pair appears at most once.
 
-Destinations are E.164 numbers with a leading ``+``; ``normalise_number`` turns what
-providers deliver ("0031 6 ...", "+31 (0)6 ...", Dutch national "06 ...") into that form.
+Destinations are E.164 numbers with a leading ``+``; ``normalise_number`` (the one
+phone-number function, in ``providers.numbers``) turns what providers deliver
+("0031 6 ...", "+31 (0)6 ...", Dutch national "06 ...") into that form.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from enum import StrEnum
 from functools import cached_property
 
 from core.rating.roaming import RoamingPrice
+
+# the one phone-number function, shared with CDR import (re-exported for callers here)
+from providers.base import normalise_number
 
 __all__ = [
     "DAY_NAMES",
@@ -56,10 +60,6 @@ class CallType(StrEnum):
 
 _PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")
 _INCREMENT = re.compile(r"([0-9]{1,5})\s*/\s*([0-9]{1,5})")
-_NUMBER_SEPARATORS = str.maketrans("", "", " \t-./()")
-_DUTCH_COUNTRY_CODE = "31"
-_E164_MIN_DIGITS = 7
-_E164_MAX_DIGITS = 15
 
 
 def _check_money(what: str, value: object) -> None:
@@ -289,29 +289,3 @@ class RatePlan:
     def tariff_matcher(self) -> TariffMatcher:
         """The plan's compiled prefix lookup (cached on the instance, not a field)."""
         return TariffMatcher(self.destination_tariffs)
-
-
-def normalise_number(raw: str) -> str:
-    """E.164 with '+': "0031612345678", "+31 6 1234 5678", "0612345678" -> "+31612345678".
-
-    "00" is the international prefix, a single leading "0" is Dutch national (+31), and a
-    bracketed trunk zero after a country code ("+31 (0)20 ...") is dropped. Numbers
-    without any of those prefixes (short codes) are rejected: they have no E.164 form.
-    """
-    text = raw.strip()
-    if text.startswith(("+", "00")):
-        text = text.replace("(0)", "", 1)
-    compact = text.translate(_NUMBER_SEPARATORS)
-    if compact.startswith("+"):
-        digits = compact[1:]
-    elif compact.startswith("00"):
-        digits = compact[2:]
-    elif compact.startswith("0"):
-        digits = _DUTCH_COUNTRY_CODE + compact[1:]
-    else:
-        raise ValueError(f"not a phone number with an international or national prefix: {raw!r}")
-    if not (digits.isascii() and digits.isdigit()):
-        raise ValueError(f"phone number contains something other than digits: {raw!r}")
-    if digits.startswith("0") or not _E164_MIN_DIGITS <= len(digits) <= _E164_MAX_DIGITS:
-        raise ValueError(f"not a valid E.164 phone number: {raw!r}")
-    return "+" + digits

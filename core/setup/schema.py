@@ -29,8 +29,7 @@ from core.models import (
     Tariff,
 )
 from core.models.base import Base
-from core.rating.plan import normalise_number
-from providers.base import CALL_TYPES, PLATFORMS
+from providers.base import CALL_TYPES, PLATFORMS, normalise_number
 
 Scalar = str | int | bool | Decimal | date | None
 Kind = Literal["text", "integer", "flag", "money", "date"]

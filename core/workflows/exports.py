@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import select, update
 
@@ -26,9 +26,13 @@ from core.bus.errors import classify
 from core.config import Settings
 from core.db import Database
 from core.exports.reports import REPORTS, count_cdrs
-from core.models import Customer, ExportJob, utcnow
+from core.models import Customer, ExportJob
+from core.month import Month
 
-PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
+PENDING: Final = "pending"
+RUNNING: Final = "running"
+COMPLETED: Final = "completed"
+FAILED: Final = "failed"
 
 
 @dataclass(frozen=True)
@@ -94,14 +98,14 @@ def create_export(bus: Bus, kind: str, customer_id: int, cycle_start: date, *, o
         customer = session.get(Customer, customer_id)
         if customer is None:
             raise LookupError(f"no customer with id {customer_id}")
-        roles.require(session, operator, roles.Action.EXPORT_CREATE, target=f"{customer.code} {cycle_start:%Y-%m}")
+        roles.require(session, operator, roles.Action.EXPORT_CREATE, target=f"{customer.code} {Month.of(cycle_start)}")
         email = notify_email or (operator if "@" in operator else None)
         job = ExportJob(kind=kind, customer_id=customer_id, cycle_start_date=cycle_start, status=PENDING,
                         requested_by=operator[:64], notify_email=email)
         session.add(job)
         session.flush()
         audit.record(session, operator=operator, action=roles.Action.EXPORT_CREATE,
-                     target=f"{customer.code} {cycle_start:%Y-%m}", detail=f"{kind} export job {job.id}")
+                     target=f"{customer.code} {Month.of(cycle_start)}", detail=f"{kind} export job {job.id}")
         bus.dispatch(COMMANDS[kind](job.id), session=session)
         return job.id
 
@@ -127,7 +131,7 @@ def _set(db: Database, job_id: int, **values: Any) -> None:
 def export_path(settings: Settings, customer_code: str, cycle_start: date, kind: str, job_id: int) -> Path:
     code = re.sub(r"[^A-Za-z0-9_.-]", "_", customer_code).strip(".") or "customer"
     suffix = REPORTS[kind][1]
-    return settings.exports_dir / f"{code}_{cycle_start:%Y-%m}_{kind}_{job_id}.{suffix}"
+    return settings.exports_dir / f"{code}_{Month.of(cycle_start)}_{kind}_{job_id}.{suffix}"
 
 
 def run_export(cmd: ExportCommand, ctx: HandlerContext) -> None:
@@ -151,12 +155,12 @@ def run_export(cmd: ExportCommand, ctx: HandlerContext) -> None:
         rows = writer(db, customer, job.cycle_start_date, path, lambda n: _set(db, job.id, rows=n))
     except Exception as exc:
         retried = classify(exc).transient and ctx.attempt < ctx.message.max_attempts
-        _set(db, job.id, status=PENDING if retried else FAILED, finished_at=None if retried else utcnow(),
+        _set(db, job.id, status=PENDING if retried else FAILED, finished_at=None if retried else ctx.clock(),
              error_message=("retrying: " if retried else "") + describe(exc))
         raise
     with ctx.transaction() as session:
         session.execute(update(ExportJob).where(ExportJob.id == job.id)
-                        .values(status=COMPLETED, path=str(path), rows=rows, finished_at=utcnow(),
+                        .values(status=COMPLETED, path=str(path), rows=rows, finished_at=ctx.clock(),
                                 error_message=None)
                         .execution_options(synchronize_session=False))
         if job.notify_email and settings.smtp.configured:

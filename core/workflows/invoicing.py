@@ -21,6 +21,7 @@ from core.billing import invoices
 from core.billing.mail import local_today, send_invoice_mail
 from core.bus import Bus, Command, HandlerContext, handles
 from core.models import Customer, Invoice, MailLog
+from core.month import Month
 from core.rating.cycles import cycle_for_label
 from core.security.roles import SYSTEM
 from core.workflows.exports import settings_of
@@ -46,16 +47,16 @@ class SendInvoiceMail(Command):
 @handles(GenerateInvoice)
 def generate_invoice(cmd: GenerateInvoice, ctx: HandlerContext) -> None:
     settings = settings_of(ctx)
-    issue_date = cmd.issue_date or local_today(settings)
+    issue_date = cmd.issue_date or local_today(settings, clock=ctx.clock)
     outcome = invoices.issue_in(ctx.session, cmd.customer_id, cmd.cycle_start_date,
-                                issue_date=issue_date, settings=settings)
+                                issue_date=issue_date, settings=settings, clock=ctx.clock)
     if cmd.send and outcome.outcome == "issued" and outcome.invoice_id is not None:
         ctx.dispatch(SendInvoiceMail(outcome.invoice_id, issue_date))
 
 
 @handles(SendInvoiceMail)
 def send_invoice(cmd: SendInvoiceMail, ctx: HandlerContext) -> None:
-    send_invoice_mail(ctx.db, settings_of(ctx), cmd.invoice_id, today=cmd.on)
+    send_invoice_mail(ctx.db, settings_of(ctx), cmd.invoice_id, today=cmd.on, clock=ctx.clock)
 
 
 @dataclass
@@ -79,7 +80,8 @@ def invoice_run(bus: Bus, cycle_label: str, *, operator: str, customers: list[in
     cycle_for_label(cycle_label, 1)  # a malformed label fails here, before anything is sent
     run = InvoiceRun(cycle_label, str(uuid.uuid4()))
     settings = bus.services.get("settings")
-    on = issue_date or (local_today(settings) if settings is not None else date.today())
+    on = issue_date or (local_today(settings, clock=bus.clock) if settings is not None
+                        else bus.clock().date())
     with bus.db.transaction() as session:
         roles.require(session, operator, roles.Action.INVOICES_RUN, target=cycle_label)
         query = select(Customer).order_by(Customer.code)
@@ -105,8 +107,7 @@ def _mailed(session: Session, invoice: Invoice) -> bool:
 
 
 def previous_month_label(day: date) -> str:
-    year, month = (day.year - 1, 12) if day.month == 1 else (day.year, day.month - 1)
-    return f"{year:04d}-{month:02d}"
+    return str(Month.of(day) - 1)
 
 
 def invoice_run_job(runtime: Runtime, fire_time: datetime) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -29,7 +29,8 @@ from core.cdr_checks import CdrLimits
 from core.db import Database
 from core.imports import ImportResult, import_cdrs, touched_cycles
 from core.insights import Insight, replace_insights
-from core.models import Cdr, Customer, ImportBatch, Subscription, SyncProfile, SyncTask, utcnow
+from core.models import Cdr, Customer, ImportBatch, Subscription, SyncProfile, SyncTask
+from core.month import CustomerCycle, Month
 from core.rating.cycles import cycle_for, cycle_for_label
 from core.security import audit, roles
 from core.security.secrets import SecretBox
@@ -46,7 +47,7 @@ from providers.base import (
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = ("pending", "processing")
-WITH_WARNINGS = "completed_with_warnings"  # completed, but rows were quarantined
+WITH_WARNINGS: Final = "completed_with_warnings"  # completed, but rows were quarantined
 FINISHED = ("completed", WITH_WARNINGS, "failed")
 INVOICE_RETRY = timedelta(hours=6)
 
@@ -107,7 +108,7 @@ def month_cycle_start(customer: Customer, month: str) -> date:
 
 
 def task_month(task: SyncTask) -> str:
-    return f"{task.cycle_start_date.year:04d}-{task.cycle_start_date.month:02d}"
+    return str(Month.of(task.cycle_start_date))
 
 
 def _create_task(bus: Bus, session: Session, profile: SyncProfile, month: str, trigger: str) -> SyncStart:
@@ -151,8 +152,7 @@ def start_manual_sync(bus: Bus, profile_id: int, month: str, *, operator: str) -
 
 
 def current_month(now: datetime, zone: ZoneInfo) -> str:
-    local = now.astimezone(zone)
-    return f"{local.year:04d}-{local.month:02d}"
+    return str(Month.of(now.astimezone(zone)))
 
 
 def sync_manager_tick(bus: Bus, now: datetime | None = None) -> list[int]:
@@ -200,16 +200,17 @@ def sync_profile_router(cmd: SyncProfileCommand, ctx: HandlerContext) -> None:
     profile = ctx.session.get_one(SyncProfile, task.sync_profile_id)
     command = SYNC_COMMANDS.get(profile.provider)
     if command is None:
-        _set_task(ctx.db, task.id, status="failed", reason="unknown_error",
+        _set_task(ctx, task.id, status="failed", reason="unknown_error",
                   error_message=f"no sync command for provider {profile.provider!r}")
         return
     ctx.route(command(cmd.task_id))
 
 
-def _set_task(db: Database, task_id: int, **values: Any) -> None:
+def _set_task(ctx: HandlerContext, task_id: int, **values: Any) -> None:
     """Task progress is visible at once (its own transaction), whatever the handler does next."""
-    with db.transaction() as session:
-        session.execute(update(SyncTask).where(SyncTask.id == task_id).values(updated_at=utcnow(), **values))
+    with ctx.db.transaction() as session:
+        session.execute(update(SyncTask).where(SyncTask.id == task_id)
+                        .values(updated_at=ctx.clock(), **values))
 
 
 def connection_for(profile: SyncProfile, secrets: SecretBox, timeout_s: float = 30.0) -> ProfileConnection:
@@ -230,7 +231,7 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
         profile = session.get_one(SyncProfile, task.sync_profile_id)
         customer = session.get_one(Customer, task.customer_id)
     month = task_month(task)
-    _set_task(ctx.db, task.id, status="processing", retries=ctx.attempt - 1)
+    _set_task(ctx, task.id, status="processing", retries=ctx.attempt - 1)
     try:
         settings = ctx.services["settings"]
         secrets = SecretBox.from_settings(settings)
@@ -242,7 +243,7 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
                                  source=f"{profile.provider}:{profile.customer_ref}:{month}",
                                  sync_task_id=task.id, first_line=1,
                                  progress=lambda r: _progress(ctx, task.id, r),
-                                 limits=CdrLimits.from_settings(settings, ctx.clock))
+                                 limits=CdrLimits.from_settings(settings, ctx.clock), clock=ctx.clock)
             invoice = adapter.fetch_invoice_total(month)
         finally:
             adapter.close()
@@ -250,14 +251,14 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
         _provider_failed(ctx, task, profile, exc)
         return
     except Exception as exc:
-        _set_task(ctx.db, task.id, status="failed", reason="unknown_error", error_message=describe(exc))
+        _set_task(ctx, task.id, status="failed", reason="unknown_error", error_message=describe(exc))
         raise
     differences = reconcile(ctx.db, task, customer, profile.provider, month, result,
                             invoice.amount if invoice else None, invoice.cdr_count if invoice else None)
     notes = [import_outcome(result), *differences]
     if new_subs:
         notes.append(f"{new_subs} new subscription(s) from the provider")
-    _set_task(ctx.db, task.id, received_cdrs=result.rows_read, error_message="; ".join(notes))
+    _set_task(ctx, task.id, received_cdrs=result.rows_read, error_message="; ".join(notes))
     # Earlier attempts count too: a provider that forgets what it sent will not resend it.
     _route_totals(ctx, task, result.touched | touched_cycles(ctx.db, task.id))
 
@@ -279,11 +280,12 @@ def _beating(records: Iterator[Any], ctx: HandlerContext, every: int = 20_000) -
 
 
 def _progress(ctx: HandlerContext, task_id: int, result: ImportResult) -> None:
-    _set_task(ctx.db, task_id, received_cdrs=result.rows_read)
+    _set_task(ctx, task_id, received_cdrs=result.rows_read)
 
 
-def _route_totals(ctx: HandlerContext, task: SyncTask, touched: set[tuple[int, date]]) -> None:
-    cycles = sorted({c for cust, c in touched if cust == task.customer_id} | {task.cycle_start_date})
+def _route_totals(ctx: HandlerContext, task: SyncTask, touched: set[CustomerCycle]) -> None:
+    cycles = sorted({t.cycle_start for t in touched if t.customer_id == task.customer_id}
+                    | {task.cycle_start_date})
     first, *rest = [DispatchTotals(task.customer_id, c, "sync") for c in cycles]
     ctx.route(first, chain=[*rest, CompleteSyncTask(task.id)])
 
@@ -293,23 +295,23 @@ def _provider_failed(ctx: HandlerContext, task: SyncTask, profile: SyncProfile, 
                                           "timeout") else "unknown_error"
     message = str(exc)
     if isinstance(exc, InvoiceNotYetAvailable):
-        _set_task(ctx.db, task.id, status="failed", reason=reason, error_message=message)
+        _set_task(ctx, task.id, status="failed", reason=reason, error_message=message)
         with ctx.db.transaction() as session:  # the sync manager tries again in a few hours
             session.execute(update(SyncProfile).where(SyncProfile.id == profile.id)
                             .values(next_sync_date=ctx.clock() + INVOICE_RETRY))
         return
     last_attempt = ctx.attempt >= ctx.message.max_attempts
     if exc.transient and not last_attempt:
-        _set_task(ctx.db, task.id, status="processing", reason=reason, retries=ctx.attempt,
+        _set_task(ctx, task.id, status="processing", reason=reason, retries=ctx.attempt,
                   error_message=f"attempt {ctx.attempt} of {ctx.message.max_attempts}: {message}")
         raise exc  # the bus retries with back-off
     if exc.transient:  # out of attempts: calculate with what is present, and say so
-        _set_task(ctx.db, task.id, status="failed", reason=reason, retries=ctx.attempt, totals_anyway=True,
+        _set_task(ctx, task.id, status="failed", reason=reason, retries=ctx.attempt, totals_anyway=True,
                   error_message=f"gave up after {ctx.attempt} attempts: {message}; "
                                 "totals calculated with the data already present")
         _route_totals(ctx, task, touched_cycles(ctx.db, task.id))
         return
-    _set_task(ctx.db, task.id, status="failed", reason=reason, error_message=message)
+    _set_task(ctx, task.id, status="failed", reason=reason, error_message=message)
     raise exc  # permanent: the message fails at once, visible to the operator
 
 
@@ -325,9 +327,9 @@ def complete_sync_task(cmd: CompleteSyncTask, ctx: HandlerContext) -> None:
             ImportBatch.sync_task_id == task.id).order_by(ImportBatch.id.desc()).limit(1)).first()
         task.status = WITH_WARNINGS if quarantined else "completed"
         task.reason = None
-    task.updated_at = utcnow()
+    task.updated_at = status_at = ctx.clock()
     status = lock_status(ctx.session, task.customer_id, task.cycle_start_date)
-    status.last_sync_at = utcnow()
+    status.last_sync_at = status_at
 
 
 # -- subscriptions and reconciliation ------------------------------------------------------

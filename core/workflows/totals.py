@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from core import insights, totals
 from core.bus import Bus, Command, HandlerContext, handles
+from core.month import Month
 from core.workflows import roaming_caps
 
 
@@ -82,7 +83,7 @@ def calculate_totals_rateplan(cmd: CalculateTotalsRateplan, ctx: HandlerContext)
 
 @handles(CalculateTotals)
 def calculate_totals(cmd: CalculateTotals, ctx: HandlerContext) -> None:
-    totals.calculate_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date)
+    totals.calculate_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date, clock=ctx.clock)
 
 
 @handles(BillingInsightTotals)
@@ -100,7 +101,7 @@ def save_status(cmd: SaveStatus, ctx: HandlerContext) -> None:
 
 @handles(DispatchTotalsBackup)
 def dispatch_totals_backup(cmd: DispatchTotalsBackup, ctx: HandlerContext) -> None:
-    totals.backup_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date)
+    totals.backup_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date, clock=ctx.clock)
 
 
 def dispatch_totals(bus: Bus, customer_id: int, cycle_start: date, *, trigger: str = "sync",
@@ -114,10 +115,10 @@ def request_recalculation(bus: Bus, customer_id: int, cycle_start: date, *, oper
 
     with bus.db.transaction() as session:
         customer = totals.get_customer(session, customer_id)
-        roles.require(session, operator, roles.Action.TOTALS_RECALCULATE, target=f"{customer.code} {cycle_start:%Y-%m}")
+        roles.require(session, operator, roles.Action.TOTALS_RECALCULATE, target=f"{customer.code} {Month.of(cycle_start)}")
         totals.mark_recalc_requested(session, customer_id, cycle_start)
         audit.record(session, operator=operator, action=roles.Action.TOTALS_RECALCULATE,
-                     target=f"{customer.code} {cycle_start:%Y-%m}")
+                     target=f"{customer.code} {Month.of(cycle_start)}")
         return bus.dispatch(DispatchTotals(customer_id, cycle_start, "recalculation"), session=session)
 
 

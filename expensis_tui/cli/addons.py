@@ -27,6 +27,7 @@ from core.runtime import Runtime
 from core.security.secrets import SecretBox
 from core.workflows.addons import NinaBusy, refresh_addon_types, request_addon_change
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.output import Col, print_table
 from providers.base import ProviderError
 
 
@@ -76,13 +77,12 @@ def addons_list(ctx: click.Context, customer: str, refresh: bool, as_json: bool)
                    "catalogue": [{"code": t.code, "name": t.name, "monthly_price": t.monthly_price}
                                  for t in types]})
         return
-    click.echo(f"{'NUMBER':<16} ACTIVE ADD-ONS")
-    for sub in subs:
-        click.echo(f"{sub.number:<16} {', '.join(sub.active) or '-'}")
+    print_table([Col("NUMBER"), Col("ACTIVE ADD-ONS", shrink=True)],
+                [(sub.number, ", ".join(sub.active) or "-") for sub in subs])
     if types:
         click.echo("\ncatalogue:")
-        for t in types:
-            click.echo(f"  {t.code:<18} {t.name:<32} € {t.monthly_price:>7.2f} / month")
+        print_table([Col("CODE"), Col("NAME"), Col("PER MONTH", "money")],
+                    [(t.code, t.name, t.monthly_price) for t in types])
     else:
         click.echo("\nno catalogue yet: `expensis addons list CUSTOMER --refresh` fetches it")
 
@@ -173,19 +173,18 @@ def addons_backlog(ctx: click.Context, customer: str, as_json: bool) -> None:
         click.echo(f"no add-on requests waiting for {code}")
         return
     zone = _zone(rt)
-    for r in rows:
-        e = r.entry
-        click.echo(f"{e.id:>7} {e.action:<8} {e.addon_code:<16} {e.number:<14} {e.status:<8} "
-                   f"goes out {r.goes_out_at.astimezone(zone):%H:%M:%S}  {e.error_message or ''}")
+    print_table([Col("ID", "number"), Col("ACTION"), Col("ADD-ON"), Col("NUMBER"), Col("STATUS"),
+                 Col("GOES OUT", "time"), Col("ERROR", shrink=True)],
+                [(r.entry.id, r.entry.action, r.entry.addon_code, r.entry.number, r.entry.status,
+                  r.goes_out_at, r.entry.error_message) for r in rows], zone=zone)
     click.echo(f"{len(rows)} request(s) waiting")
 
 
 def _print_log(rows: list[AddonLogRow], zone: ZoneInfo) -> None:
-    for e in rows:
-        when = (e.finished_at or e.created_at).astimezone(zone)
-        click.echo(f"{e.id:>7} {when:%Y-%m-%d %H:%M:%S} {e.action:<8} {e.addon_code:<16} {e.number:<14} "
-                   f"{e.status:<9} {e.provider_request_id or '':<12} {e.requested_by:<12} "
-                   f"{(e.error_message or '')[:50]}")
+    print_table([Col("ID", "number"), Col("AT", "time"), Col("ACTION"), Col("ADD-ON"), Col("NUMBER"),
+                 Col("STATUS"), Col("REQUEST"), Col("BY"), Col("ERROR", shrink=True)],
+                [(e.id, e.finished_at or e.created_at, e.action, e.addon_code, e.number, e.status,
+                  e.provider_request_id, e.requested_by, e.error_message) for e in rows], zone=zone)
 
 
 @addons.command("log")

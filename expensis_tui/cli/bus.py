@@ -13,6 +13,7 @@ from core.bus.queries import get_message, list_messages
 from core.operations import discard_message, retry_all_failed, retry_message
 from expensis_tui import signals
 from expensis_tui.cli import EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.output import Col, print_table
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,10 @@ def messages_list(ctx: click.Context, status: str | None, command_type: str | No
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return
-    click.echo(f"{'ID':>7}  {'STATUS':<9} {'TRY':>5}  {'COMMAND':<28} ERROR")
-    for r in rows:
-        click.echo(f"{r.id:>7}  {r.status:<9} {r.attempts:>2}/{r.max_attempts:<2}  "
-                   f"{r.command_type:<28} {(r.error or '')[:60]}")
+    print_table([Col("ID", "number"), Col("STATUS"), Col("TRY", "number"), Col("COMMAND"),
+                 Col("ERROR", shrink=True)],
+                [(r.id, r.status, f"{r.attempts}/{r.max_attempts}", r.command_type,
+                  (r.error or "").splitlines()[0] if r.error else "") for r in rows])
 
 
 @messages.command("show")

@@ -9,8 +9,11 @@ import click
 
 from core.bus import WorkerPool
 from core.lookup import NotFound, customer_by_code, cycle_start
+from core.month import Month
 from core.workflows.exports import COMPLETED, FAILED, create_export, export_jobs
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.output import Col, print_table
+from expensis_tui.cli.params import MONTH
 
 #: CLI name -> export kind
 EXPORTS = {
@@ -30,11 +33,11 @@ def export_group() -> None:
 def _make(name: str, kind: str, help_text: str) -> None:
     @export_group.command(name, help=help_text)
     @click.argument("customer")
-    @click.option("--cycle", required=True, help="Cycle YYYY-MM.")
+    @click.option("--cycle", required=True, type=MONTH, help="Cycle YYYY-MM.")
     @click.option("--mail", "notify", help="Mail this address when the file is ready.")
     @click.option("--wait", is_flag=True, help="Run the export now and wait for the file.")
     @click.pass_context
-    def command(ctx: click.Context, customer: str, cycle: str, notify: str | None, wait: bool) -> None:
+    def command(ctx: click.Context, customer: str, cycle: Month, notify: str | None, wait: bool) -> None:
         rt = runtime(ctx)
         try:
             with rt.db.reader() as s:
@@ -78,9 +81,8 @@ def export_jobs_command(ctx: click.Context, limit: int, as_json: bool) -> None:
     if as_json:
         emit_json([asdict(j) for j in jobs])
         return
-    click.echo(f"{'JOB':>5} {'KIND':<12} {'CUSTOMER':<12} {'CYCLE':<7} {'STATUS':<9} {'ROWS':>9}  FILE / ERROR")
-    for j in jobs:
-        cycle = f"{j.cycle_start_date:%Y-%m}" if j.cycle_start_date else ""
-        rows = f"{j.rows}/{j.total_rows}" if j.total_rows and j.status == "running" else str(j.rows)
-        click.echo(f"{j.id:>5} {j.kind:<12} {j.customer_code or '':<12} {cycle:<7} {j.status:<9} "
-                   f"{rows:>9}  {j.path or j.error_message or ''}")
+    print_table([Col("JOB", "number"), Col("KIND"), Col("CUSTOMER"), Col("CYCLE", "month"), Col("STATUS"),
+                 Col("ROWS", "number"), Col("FILE / ERROR", shrink=True)],
+                [(j.id, j.kind, j.customer_code, j.cycle_start_date, j.status,
+                  f"{j.rows:,}/{j.total_rows:,}" if j.total_rows and j.status == "running" else j.rows,
+                  j.path or j.error_message) for j in jobs])

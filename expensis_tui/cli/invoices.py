@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import click
 
 from core.billing import invoices as inv
 from core.billing.batch import batch_pdf, run_batch
+from core.billing.i18n import format_money
 from core.billing.mail import local_today, send_invoice_mail
 from core.billing.payments import (
     customer_balances,
@@ -25,11 +26,14 @@ from core.bus import PermanentError, TransientError, WorkerPool
 from core.bus.queries import workflow_state
 from core.lookup import NotFound, customer_by_code
 from core.models import Customer
+from core.month import Month
 from core.rating.cycles import cycle_for_label
 from core.runtime import Runtime
 from core.workflows.invoicing import invoice_run
 from core.workflows.manual import refresh_balances
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.output import Col, print_table
+from expensis_tui.cli.params import MONTH
 
 
 def parse_day(text: str | None) -> date | None:
@@ -41,14 +45,6 @@ def parse_day(text: str | None) -> date | None:
         raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from exc
 
 
-def check_cycle(label: str) -> str:
-    try:
-        cycle_for_label(label, 1)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    return label
-
-
 def customers_of(rt: Runtime, codes: tuple[str, ...]) -> list[Customer]:
     try:
         with rt.db.reader() as s:
@@ -57,8 +53,13 @@ def customers_of(rt: Runtime, codes: tuple[str, ...]) -> list[Customer]:
         raise CliError(str(exc), EXIT_NOT_FOUND) from exc
 
 
-def money(amount: Decimal) -> str:
-    return f"{amount.quantize(Decimal('0.01')):>11,.2f}"
+def print_lines(lines: Sequence[Any], amounts: Any, *, reverse_charge: bool) -> None:
+    """An invoice's lines, then subtotal, VAT and total in the amount column."""
+    vat = "reverse charge" if reverse_charge else f"VAT {amounts.vat_rate.normalize()}%"
+    print_table([Col("DESCRIPTION"), Col("QUANTITY", "number"), Col("UNIT"), Col("AMOUNT", "money")],
+                [*((line.description, line.quantity, line.unit, line.amount) for line in lines),
+                 ("subtotal", None, None, amounts.subtotal), (vat, None, None, amounts.vat),
+                 ("total", None, None, amounts.total)])
 
 
 def wait_workflow(rt: Runtime, workflow_id: str, total: int, label: str) -> bool:
@@ -87,7 +88,7 @@ def invoices_group() -> None:
 
 
 @invoices_group.command("run")
-@click.option("--cycle", required=True, help="Cycle YYYY-MM to invoice.")
+@click.option("--cycle", required=True, type=MONTH, help="Cycle YYYY-MM to invoice.")
 @click.option("--customer", "codes", multiple=True, help="Only this customer (repeatable).")
 @click.option("--preview", is_flag=True, help="Show the amounts; number and store nothing.")
 @click.option("--issue-date", help="Invoice date YYYY-MM-DD (default: today).")
@@ -95,16 +96,15 @@ def invoices_group() -> None:
 @click.option("--wait", is_flag=True, help="Run the invoices now and wait for them.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def invoices_run(ctx: click.Context, cycle: str, codes: tuple[str, ...], preview: bool,
+def invoices_run(ctx: click.Context, cycle: Month, codes: tuple[str, ...], preview: bool,
                  issue_date: str | None, send: bool, wait: bool, as_json: bool) -> None:
     """Invoice a cycle: one invoice per active customer (idempotent)."""
     rt = runtime(ctx)
-    check_cycle(cycle)
     chosen = customers_of(rt, codes) if codes else None
     if preview:
         show_previews(rt, cycle, chosen, as_json)
         return
-    run = invoice_run(rt.bus, cycle, operator=rt.operator,
+    run = invoice_run(rt.bus, str(cycle), operator=rt.operator,
                       customers=[c.id for c in chosen] if chosen else None,
                       issue_date=parse_day(issue_date), send=send)
     if not as_json:
@@ -115,11 +115,12 @@ def invoices_run(ctx: click.Context, cycle: str, codes: tuple[str, ...], preview
     if as_json:
         emit_json({**asdict(run)})
     elif wait:
-        for summary in inv.list_invoices(rt.db, status=inv.FINAL, limit=len(run.dispatched) or 1):
-            click.echo(f"{summary.number:<16} {summary.customer_code:<12} {money(summary.total)}")
+        print_table([Col("NUMBER"), Col("CUSTOMER"), Col("TOTAL", "money")],
+                    [(summary.number, summary.customer_code, summary.total) for summary in
+                     inv.list_invoices(rt.db, status=inv.FINAL, limit=len(run.dispatched) or 1)])
 
 
-def show_previews(rt: Runtime, cycle: str, chosen: list[Customer] | None, as_json: bool) -> None:
+def show_previews(rt: Runtime, cycle: Month, chosen: list[Customer] | None, as_json: bool) -> None:
     from sqlalchemy import select
 
     with rt.db.reader() as s:
@@ -140,11 +141,7 @@ def show_previews(rt: Runtime, cycle: str, chosen: list[Customer] | None, as_jso
         flag = " TEST" if preview.test_mode else ""
         done = f" (invoiced as {preview.standing_number})" if preview.standing_number else ""
         click.echo(f"{preview.customer_code}{flag} {preview.period}{done}")
-        for line in amounts.lines:
-            click.echo(f"  {line.description[:40]:<40} {line.quantity:>10} {line.unit:<5} {money(line.amount)}")
-        vat = "reverse charge" if amounts.reverse_charge else f"VAT {amounts.vat_rate.normalize()}%"
-        click.echo(f"  {'subtotal':<57} {money(amounts.subtotal)}\n  {vat:<57} {money(amounts.vat)}\n"
-                   f"  {'total':<57} {money(amounts.total)}")
+        print_lines(amounts.lines, amounts, reverse_charge=amounts.reverse_charge)
     if as_json:
         emit_json(out)
 
@@ -165,11 +162,10 @@ def invoices_list(ctx: click.Context, code: str | None, year: int | None, status
     if as_json:
         emit_json([asdict(r) for r in rows])
         return
-    click.echo(f"{'NUMBER':<16} {'KIND':<11} {'CUSTOMER':<12} {'CYCLE':<7} {'DATE':<10} {'TOTAL':>11}")
-    for r in rows:
-        cycle = f"{r.cycle_start_date:%Y-%m}" if r.cycle_start_date else ""
-        click.echo(f"{r.number or '(draft)':<16} {r.kind:<11} {r.customer_code:<12} {cycle:<7} "
-                   f"{r.issue_date or '':<10} {money(r.total)}")
+    print_table([Col("NUMBER"), Col("KIND"), Col("CUSTOMER"), Col("CYCLE", "month"),
+                 Col("DATE", "date"), Col("TOTAL", "money")],
+                [(r.number or "(draft)", r.kind, r.customer_code, r.cycle_start_date, r.issue_date, r.total)
+                 for r in rows])
 
 
 @invoices_group.command("show")
@@ -197,12 +193,7 @@ def invoices_show(ctx: click.Context, number: str, as_json: bool) -> None:
         click.echo(f"corrects {detail.credited_number}: {detail.note or ''}")
     if detail.credit_note_number:
         click.echo(f"credited by {detail.credit_note_number}")
-    for line in amounts.lines:
-        click.echo(f"  {line.description[:40]:<40} {line.quantity.normalize():>10} {line.unit:<5} "
-                   f"{money(line.amount)}")
-    vat = "reverse charge" if detail.reverse_charge else f"VAT {amounts.vat_rate.normalize()}%"
-    click.echo(f"  {'subtotal':<57} {money(amounts.subtotal)}\n  {vat:<57} {money(amounts.vat)}\n"
-               f"  {'total':<57} {money(amounts.total)}")
+    print_lines(amounts.lines, amounts, reverse_charge=detail.reverse_charge)
     click.echo(f"PDF: {pdf}")
 
 
@@ -269,8 +260,9 @@ def invoices_batch(ctx: click.Context, file: Path, issue_date: str | None, send:
     else:
         click.echo(f"{len(result.issued)} invoice(s) issued, {result.skipped} already invoiced this month, "
                    f"{len(result.errors)} bad row(s)")
-        for issued in result.issued:
-            click.echo(f"  {issued.number:<14} {issued.client_id:<20} {issued.total:>11}")
+        if result.issued:
+            print_table([Col("NUMBER"), Col("CLIENT"), Col("TOTAL", "money")],
+                        [(issued.number, issued.client_id, issued.total) for issued in result.issued])
         for error in result.errors:
             click.echo(f"  line {error.line}: {error.reason}", err=True)
         for zip_path in result.zips:
@@ -317,7 +309,7 @@ def payments_import(ctx: click.Context, file: Path, as_json: bool) -> None:
         click.echo(f"{len(result.applied)} applied, {len(result.unmatched)} unmatched, "
                    f"{result.duplicates} already imported, {len(result.errors)} bad row(s)")
         for p in result.unmatched:
-            click.echo(f"  unmatched line {p.line}: {p.paid_on} {money(p.amount)} {p.counterparty} "
+            click.echo(f"  unmatched line {p.line}: {p.paid_on} {format_money(p.amount)} {p.counterparty} "
                        f"'{p.reference}'")
         for error in result.errors:
             click.echo(f"  line {error.line}: {error.reason}", err=True)
@@ -335,9 +327,10 @@ def payments_list(ctx: click.Context, unmatched: bool, limit: int, as_json: bool
     if as_json:
         emit_json([asdict(r) for r in rows])
         return
-    for r in rows:
-        click.echo(f"{r.id:>6} {r.paid_on} {money(r.amount)} {r.invoice_number or '(unmatched)':<16} "
-                   f"{r.counterparty[:24]:<24} {r.reference[:40]}")
+    print_table([Col("ID", "number"), Col("PAID ON", "date"), Col("AMOUNT", "money"), Col("INVOICE"),
+                 Col("COUNTERPARTY"), Col("REFERENCE", shrink=True)],
+                [(r.id, r.paid_on, r.amount, r.invoice_number or "(unmatched)", r.counterparty, r.reference)
+                 for r in rows])
 
 
 @payments_group.command("match")
@@ -364,10 +357,9 @@ def print_balances(rows: list[Any], as_json: bool) -> None:
     if as_json:
         emit_json([asdict(r) for r in rows])
         return
-    click.echo(f"{'CUSTOMER':<12} {'INVOICED':>11} {'PAID':>11} {'OPEN':>11} {'OVERDUE':>11} STATUS")
-    for b in rows:
-        click.echo(f"{b.customer_code:<12} {money(b.invoiced)} {money(b.paid)} {money(b.open)} "
-                   f"{money(b.overdue)} {b.status}")
+    print_table([Col("CUSTOMER"), Col("INVOICED", "money"), Col("PAID", "money"), Col("OPEN", "money"),
+                 Col("OVERDUE", "money"), Col("STATUS")],
+                [(b.customer_code, b.invoiced, b.paid, b.open, b.overdue, b.status) for b in rows])
 
 
 @balances_group.command("update")

@@ -20,6 +20,7 @@ from core.security.roles import (
     set_role,
 )
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.output import Col, print_table
 
 
 @main.group()
@@ -58,8 +59,8 @@ def operators_list(ctx: click.Context, as_json: bool) -> None:
     if not rows:
         click.echo("no operators yet: the first one to change anything becomes admin")
         return
-    for r in rows:
-        click.echo(f"{r.username:<24} {r.role:<9} since {r.created_at:%Y-%m-%d}")
+    print_table([Col("OPERATOR"), Col("ROLE"), Col("SINCE", "date")],
+                [(r.username, r.role, r.created_at) for r in rows])
     click.echo(f"you are {rt.operator} ({role_of(rt.db, rt.operator)})")
 
 
@@ -140,7 +141,7 @@ def audit_list(ctx: click.Context, who: str | None, action: str | None, since: s
         emit_json([{"id": r.id, "at": r.at, "operator": r.operator, "action": r.action,
                     "target": r.target, "result": r.result, "detail": r.detail} for r in rows])
         return
-    for r in rows:
-        first_line = (r.detail or "").splitlines()[0] if r.detail else ""
-        click.echo(f"{r.at.astimezone(zone):%Y-%m-%d %H:%M:%S}  {r.operator:<14} {r.action:<22} "
-                   f"{r.result:<8} {r.target[:40]:<40} {first_line[:60]}")
+    print_table([Col("AT", "time"), Col("OPERATOR"), Col("ACTION"), Col("RESULT"), Col("TARGET"),
+                 Col("DETAIL", shrink=True)],
+                [(r.at, r.operator, r.action, r.result, r.target,
+                  (r.detail or "").splitlines()[0] if r.detail else "") for r in rows], zone=zone)

@@ -10,6 +10,7 @@ import click
 from core.maintenance import last_sync_per_profile
 from expensis_tui.cli import emit_json, main, runtime
 from expensis_tui.cli.bus import load_plugins
+from expensis_tui.cli.output import Col, print_table
 from scheduler.daemon import configure_logging, run_daemon
 from scheduler.jobs import time_zone
 from scheduler.service import SchedulerService, SchedulerStatus
@@ -69,9 +70,9 @@ def schedule(ctx: click.Context, as_json: bool) -> None:
                    "leader_expires_at": status.leader_expires_at, "jobs": data["jobs"]})
         return
     tz = time_zone(rt.settings)
-    click.echo(f"{'JOB':<22} {'NEXT RUN':<26} DESCRIPTION")
-    for name, next_run in status.jobs:
-        click.echo(f"{name:<22} {_when(next_run, tz):<26} {status.descriptions.get(name, '')}")
+    print_table([Col("JOB"), Col("NEXT RUN", "time"), Col("DESCRIPTION", shrink=True)],
+                [(name, next_run, status.descriptions.get(name, "")) for name, next_run in status.jobs],
+                zone=tz)
     click.echo(f"scheduler: {_leader_line(status, tz)}")
 
 
@@ -104,8 +105,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if not syncs:
         click.echo("syncs      no sync profiles")
         return
-    click.echo(f"\n{'PROFILE':<28} {'PROVIDER':<10} {'STATUS':<11} {'REASON':<26} UPDATED")
-    for s in syncs:
-        state = s.status or ("never" if s.active else "inactive")
-        click.echo(f"{s.profile[:28]:<28} {s.provider:<10} {state:<11} {(s.reason or ''):<26} "
-                   f"{_when(s.updated_at, tz)}")
+    click.echo("")
+    print_table([Col("PROFILE"), Col("PROVIDER"), Col("STATUS"), Col("REASON"), Col("UPDATED", "time")],
+                [(s.profile, s.provider, s.status or ("never" if s.active else "inactive"), s.reason,
+                  s.updated_at) for s in syncs], zone=tz)

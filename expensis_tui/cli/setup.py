@@ -9,8 +9,8 @@ import click
 from core.security.secrets import SecretBox, SecretError
 from core.setup import SetupError, apply_setup, export_setup
 from core.setup.queries import list_customers, list_partners, list_rate_plans, list_subscriptions
-from core.setup.report import plain_decimal
 from expensis_tui.cli import EXIT_NOT_FOUND, EXIT_UNAVAILABLE, CliError, emit_json, main, runtime
+from expensis_tui.cli.output import Col, print_table
 
 
 @main.command("apply")
@@ -79,11 +79,10 @@ def customers_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return
-    click.echo(f"{'CODE':<16} {'NAME':<30} {'PARTNER':<24} {'LANG':<4} {'DAY':>3} {'SUBS':>5}  STATE")
-    for r in rows:
-        state = "active" if r.active else "inactive"
-        click.echo(f"{r.code:<16} {r.name[:30]:<30} {(r.partner or '-')[:24]:<24} {r.language:<4} "
-                   f"{r.billing_day:>3} {r.subscriptions:>5}  {state}")
+    print_table([Col("CODE"), Col("NAME"), Col("PARTNER"), Col("LANG"), Col("DAY", "number"),
+                 Col("SUBS", "number"), Col("STATE")],
+                [(r.code, r.name, r.partner or "-", r.language, r.billing_day, r.subscriptions,
+                  "active" if r.active else "inactive") for r in rows])
 
 
 @main.group()
@@ -103,10 +102,10 @@ def subscriptions_list(ctx: click.Context, customer_code: str | None, as_json: b
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return
-    click.echo(f"{'NUMBER':<16} {'CUSTOMER':<16} {'RATE PLAN':<24} {'PROVIDER':<14} {'START':<10} END")
-    for r in rows:
-        click.echo(f"{r.number:<16} {r.customer:<16} {(r.rate_plan or '-')[:24]:<24} "
-                   f"{r.provider or '-':<14} {r.start_date or '-'!s:<10} {r.end_date or '-'}")
+    print_table([Col("NUMBER"), Col("CUSTOMER"), Col("RATE PLAN"), Col("PROVIDER"), Col("START", "date"),
+                 Col("END", "date")],
+                [(r.number, r.customer, r.rate_plan or "-", r.provider or "-", r.start_date, r.end_date)
+                 for r in rows])
 
 
 @main.group("rate-plans")
@@ -123,12 +122,10 @@ def rate_plans_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return
-    click.echo(f"{'NAME':<30} {'FEE':>10} {'MIN':>6} {'SMS':>6} {'MB':>7} {'SCHEME':>7} {'TARIFFS':>8} "
-               f"{'SUBS':>6}")
-    for r in rows:
-        click.echo(f"{r.name[:30]:<30} {plain_decimal(r.monthly_fee):>10} {r.voice_bundle_minutes:>6} "
-                   f"{r.sms_bundle:>6} {r.data_bundle_mb:>7} {r.voice_increment:>7} {r.tariffs:>8} "
-                   f"{r.subscriptions:>6}")
+    print_table([Col("NAME"), Col("FEE", "money"), Col("MIN", "number"), Col("SMS", "number"),
+                 Col("MB", "number"), Col("SCHEME"), Col("TARIFFS", "number"), Col("SUBS", "number")],
+                [(r.name, r.monthly_fee, r.voice_bundle_minutes, r.sms_bundle, r.data_bundle_mb, r.voice_increment,
+                  r.tariffs, r.subscriptions) for r in rows])
 
 
 @main.group()
@@ -145,6 +142,4 @@ def partners_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return
-    click.echo(f"{'NAME':<40} {'CUSTOMERS':>9}")
-    for r in rows:
-        click.echo(f"{r.name[:40]:<40} {r.customers:>9}")
+    print_table([Col("NAME"), Col("CUSTOMERS", "number")], [(r.name, r.customers) for r in rows])

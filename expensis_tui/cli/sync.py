@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
+from typing import get_args
 
 import click
 from sqlalchemy import func, select
 
 from core.bus import WorkerPool
 from core.models import Customer, SyncProfile, SyncTask
-from core.rating.cycles import cycle_for_label
+from core.models.sync import SyncTaskStatus
+from core.month import Month
 from core.workflows.manual import run_sync_manager
 from core.workflows.sync import WITH_WARNINGS, SyncBusy, start_manual_sync, sync_progress
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.output import Col, print_table
+from expensis_tui.cli.params import MONTH
 
 
 @main.group()
@@ -41,19 +45,15 @@ def find_profile(ctx: click.Context, name: str) -> SyncProfile:
 
 @sync.command("run")
 @click.argument("profile")
-@click.option("--month", required=True, help="Month YYYY-MM to sync.")
+@click.option("--month", required=True, type=MONTH, help="Month YYYY-MM to sync.")
 @click.option("--wait", is_flag=True, help="Run it now and print progress until done.")
 @click.pass_context
-def sync_run(ctx: click.Context, profile: str, month: str, wait: bool) -> None:
+def sync_run(ctx: click.Context, profile: str, month: Month, wait: bool) -> None:
     """Manual sync of one profile for one month."""
     rt = runtime(ctx)
-    try:
-        cycle_for_label(month, 1)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--month") from exc
     row = find_profile(ctx, profile)
     try:
-        start = start_manual_sync(rt.bus, row.id, month, operator=rt.operator)
+        start = start_manual_sync(rt.bus, row.id, str(month), operator=rt.operator)
     except SyncBusy as exc:
         raise CliError(str(exc), EXIT_FAILED) from exc
     click.echo(f"sync task {start.task_id} for {row.name} {month} dispatched")
@@ -101,15 +101,15 @@ def sync_profiles(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    for d in data:
-        nxt = d["next_sync"].strftime("%Y-%m-%d %H:%M") if d["next_sync"] else "now"
-        click.echo(f"{d['name']:<28} {d['customer']:<10} {d['provider']:<14} "
-                   f"{'active' if d['active'] else 'off':<6} next {nxt:<16} "
-                   f"{d['last_status'] or '-'} {d['last_reason'] or ''}")
+    print_table([Col("PROFILE"), Col("CUSTOMER"), Col("PROVIDER"), Col("STATE"), Col("NEXT SYNC", "time"),
+                 Col("LAST STATUS"), Col("REASON")],
+                [(d["name"], d["customer"], d["provider"], "active" if d["active"] else "off",
+                  d["next_sync"] or "now", d["last_status"] or "-", d["last_reason"]) for d in data],
+                zone=runtime(ctx).settings.time_zone)
 
 
 @sync.command("tasks")
-@click.option("--status", type=click.Choice(["pending", "processing", "completed", WITH_WARNINGS, "failed"]))
+@click.option("--status", type=click.Choice(get_args(SyncTaskStatus)))
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -129,6 +129,7 @@ def sync_tasks(ctx: click.Context, status: str | None, limit: int, as_json: bool
     if as_json:
         emit_json(data)
         return
-    for d in data:
-        click.echo(f"{d['id']:>6} {d['profile']:<28} {d['cycle_start_date']} {d['status']:<10} "
-                   f"{d['reason'] or '':<26} {d['received_cdrs'] or 0:>8,} {(d['error'] or '')[:40]}")
+    print_table([Col("ID", "number"), Col("PROFILE"), Col("CYCLE START", "date"), Col("STATUS"),
+                 Col("REASON"), Col("CDRS", "number"), Col("ERROR", shrink=True)],
+                [(d["id"], d["profile"], d["cycle_start_date"], d["status"], d["reason"],
+                  d["received_cdrs"] or 0, d["error"]) for d in data])

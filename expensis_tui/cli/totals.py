@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from datetime import date
+from decimal import Decimal
 
 import click
 
+from core.billing.i18n import format_money
 from core.bus import WorkerPool
 from core.bus.queries import workflow_of, workflow_state
 from core.insights import list_insights
 from core.lookup import NotFound, customer_by_code, cycle_start, partner_by_name, partner_customers
-from core.rating.cycles import month_labels
+from core.month import Month
 from core.runtime import Runtime
 from core.totals import (
     TotalRow,
@@ -24,9 +26,11 @@ from core.totals import (
 )
 from core.workflows.totals import request_partner_recalculation, request_recalculation
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.output import Col, print_table
+from expensis_tui.cli.params import MONTH
 
 
-def resolve(rt: Runtime, code: str, label: str) -> tuple[int, str, date]:
+def resolve(rt: Runtime, code: str, label: Month) -> tuple[int, str, date]:
     try:
         with rt.db.reader() as s:
             customer = customer_by_code(s, code)
@@ -46,13 +50,12 @@ def numbers(rt: Runtime, customer_id: int) -> dict[int, str]:
 
 
 def print_totals(rows: list[TotalRow], names: dict[int, str]) -> None:
-    click.echo(f"{'SUBSCRIPTION':<14} {'TYPE':<5} {'COUNT':>7} {'DURATION':>9} {'KB':>11} "
-               f"{'PROVIDER €':>11} {'RATED €':>11}")
-    for r in rows:
-        click.echo(f"{names.get(r.subscription_id, r.subscription_id)!s:<14} {r.call_type:<5} {r.count:>7} "
-                   f"{r.duration_s:>9} {r.volume_kb:>11} {r.provider_cost:>11.2f} {r.rated_amount:>11.2f}")
-    total = sum((r.rated_amount for r in rows), start=type(rows[0].rated_amount)(0)) if rows else 0
-    click.echo(f"{'TOTAL':<14} {'':<5} {'':>7} {'':>9} {'':>11} {'':>11} {total:>11.2f}")
+    total = sum((r.rated_amount for r in rows), start=Decimal(0))
+    print_table([Col("SUBSCRIPTION"), Col("TYPE"), Col("COUNT", "number"), Col("SECONDS", "number"),
+                 Col("KB", "number"), Col("PROVIDER", "money"), Col("RATED", "money")],
+                [*((names.get(r.subscription_id, r.subscription_id), r.call_type, r.count, r.duration_s,
+                    r.volume_kb, r.provider_cost, r.rated_amount) for r in rows),
+                 ("TOTAL", None, None, None, None, None, total)])
 
 
 @main.group()
@@ -62,11 +65,11 @@ def totals() -> None:
 
 @totals.command("show")
 @click.argument("customer")
-@click.option("--cycle", required=True, help="Cycle as YYYY-MM.")
+@click.option("--cycle", required=True, type=MONTH, help="Cycle as YYYY-MM.")
 @click.option("--version", type=int, help="An archived version from history.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def totals_show(ctx: click.Context, customer: str, cycle: str, version: int | None, as_json: bool) -> None:
+def totals_show(ctx: click.Context, customer: str, cycle: Month, version: int | None, as_json: bool) -> None:
     """Totals by subscription and call type for one customer-cycle."""
     rt = runtime(ctx)
     customer_id, code, start = resolve(rt, customer, cycle)
@@ -81,10 +84,10 @@ def totals_show(ctx: click.Context, customer: str, cycle: str, version: int | No
 
 @totals.command("history")
 @click.argument("customer")
-@click.option("--cycle", required=True)
+@click.option("--cycle", required=True, type=MONTH)
 @click.option("--compare", nargs=2, type=int, metavar="OLD NEW", help="Show what changed between versions.")
 @click.pass_context
-def totals_history(ctx: click.Context, customer: str, cycle: str, compare: tuple[int, int] | None) -> None:
+def totals_history(ctx: click.Context, customer: str, cycle: Month, compare: tuple[int, int] | None) -> None:
     """Archived versions of a customer-cycle's totals; --compare A B shows the difference."""
     rt = runtime(ctx)
     customer_id, code, start = resolve(rt, customer, cycle)
@@ -101,12 +104,12 @@ def print_diff(diffs: list, names: dict[int, str]) -> None:  # type: ignore[type
     if not diffs:
         click.echo("no differences")
         return
-    for d in diffs:
-        old = f"{d.old.rated_amount:.4f}" if d.old else "—"
-        new = f"{d.new.rated_amount:.4f}" if d.new else "—"
-        click.echo(f"{names.get(d.subscription_id, d.subscription_id)!s:<14} {d.call_type:<5} "
-                   f"{old:>12} → {new:>12}  ({d.amount_change:+.4f})")
-    click.echo(f"net change € {sum(d.amount_change for d in diffs):+.4f}")
+    print_table([Col("SUBSCRIPTION"), Col("TYPE"), Col("OLD", "money4"), Col("NEW", "money4"),
+                 Col("CHANGE", "money4")],
+                [(names.get(d.subscription_id, d.subscription_id), d.call_type,
+                  d.old.rated_amount if d.old else None, d.new.rated_amount if d.new else None,
+                  d.amount_change) for d in diffs])
+    click.echo(f"net change € {format_money(sum(d.amount_change for d in diffs), places=4, symbol=False)}")
 
 
 def wait_for(rt: Runtime, workflow_ids: list[str], label: str) -> bool:
@@ -133,15 +136,15 @@ def wait_for(rt: Runtime, workflow_ids: list[str], label: str) -> bool:
 
 @totals.command("recalc")
 @click.argument("customer", required=False)
-@click.option("--cycle", help="Cycle YYYY-MM (with CUSTOMER).")
+@click.option("--cycle", type=MONTH, help="Cycle YYYY-MM (with CUSTOMER).")
 @click.option("--partner", help="Recalculate every active customer of this partner.")
-@click.option("--from", "first", help="First month YYYY-MM (with --partner).")
-@click.option("--to", "last", help="Last month YYYY-MM (with --partner).")
+@click.option("--from", "first", type=MONTH, help="First month YYYY-MM (with --partner).")
+@click.option("--to", "last", type=MONTH, help="Last month YYYY-MM (with --partner).")
 @click.option("--wait", is_flag=True, help="Run the workflow now and wait for it to finish.")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.pass_context
-def totals_recalc(ctx: click.Context, customer: str | None, cycle: str | None, partner: str | None,
-                  first: str | None, last: str | None, wait: bool, dry_run: bool) -> None:
+def totals_recalc(ctx: click.Context, customer: str | None, cycle: Month | None, partner: str | None,
+                  first: Month | None, last: Month | None, wait: bool, dry_run: bool) -> None:
     """"Herbereken data": recalculate a customer-cycle, or a partner over a month range."""
     dry = dry_run
     rt = runtime(ctx)
@@ -165,20 +168,23 @@ def totals_recalc(ctx: click.Context, customer: str | None, cycle: str | None, p
         print_totals(totals_version(rt.db, customer_id, start), numbers(rt, customer_id))
 
 
-def recalc_partner(rt: Runtime, partner: str, first: str, last: str, wait: bool, dry: bool) -> None:
+def recalc_partner(rt: Runtime, partner: str, first: Month, last: Month, wait: bool, dry: bool) -> None:
+    if last < first:
+        raise click.BadParameter(f"{last} is before {first}", param_hint="--to")
+    labels = [str(month) for month in first.through(last)]
     try:
-        labels = month_labels(first, last)
         with rt.db.reader() as s:
             p = partner_by_name(s, partner)
             customers = [(c.id, c.code, cycle_start(c, label)) for c in partner_customers(s, p.id)
                          for label in labels]
-    except (NotFound, ValueError) as exc:
+    except NotFound as exc:
         raise CliError(str(exc), EXIT_NOT_FOUND) from exc
     if dry:
-        for customer_id, code, start in customers:
-            diffs = preview_recalculation(rt.db, customer_id, start)
-            net = sum(d.amount_change for d in diffs)
-            click.echo(f"{code:<12} {start:%Y-%m}  {len(diffs):>4} change(s)  net € {net:+.4f}")
+        previews = [(code, start, preview_recalculation(rt.db, customer_id, start))
+                    for customer_id, code, start in customers]
+        print_table([Col("CUSTOMER"), Col("CYCLE", "month"), Col("CHANGES", "number"), Col("NET", "money4")],
+                    [(code, start, len(diffs), sum((d.amount_change for d in diffs), start=Decimal(0)))
+                     for code, start, diffs in previews])
         return
     recalculations = request_partner_recalculation(rt.bus, p.id, labels, operator=rt.operator)
     click.echo(f"{len(recalculations)} recalculation(s) dispatched for {partner}")
@@ -189,10 +195,10 @@ def recalc_partner(rt: Runtime, partner: str, first: str, last: str, wait: bool,
 
 @totals.command("partner")
 @click.argument("partner")
-@click.option("--cycle", required=True, help="Month YYYY-MM.")
+@click.option("--cycle", required=True, type=MONTH, help="Month YYYY-MM.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def totals_partner(ctx: click.Context, partner: str, cycle: str, as_json: bool) -> None:
+def totals_partner(ctx: click.Context, partner: str, cycle: Month, as_json: bool) -> None:
     """A partner's totals across its customers for one month, per call type."""
     rt = runtime(ctx)
     try:
@@ -205,9 +211,9 @@ def totals_partner(ctx: click.Context, partner: str, cycle: str, as_json: bool) 
     if as_json:
         emit_json([asdict(r) for r in rows])
         return
-    for r in rows:
-        click.echo(f"{r.call_type:<5} customers {r.customers:>4} count {r.count:>8} "
-                   f"provider € {r.provider_cost:>12.2f} rated € {r.rated_amount:>12.2f}")
+    print_table([Col("TYPE"), Col("CUSTOMERS", "number"), Col("COUNT", "number"), Col("PROVIDER", "money"),
+                 Col("RATED", "money")],
+                [(r.call_type, r.customers, r.count, r.provider_cost, r.rated_amount) for r in rows])
 
 
 @main.group("insights")
@@ -217,10 +223,10 @@ def insights_group() -> None:
 
 @insights_group.command("show")
 @click.argument("customer")
-@click.option("--cycle", required=True)
+@click.option("--cycle", required=True, type=MONTH)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def insights_show(ctx: click.Context, customer: str, cycle: str, as_json: bool) -> None:
+def insights_show(ctx: click.Context, customer: str, cycle: Month, as_json: bool) -> None:
     """Insights for one customer-cycle."""
     rt = runtime(ctx)
     customer_id, _code, start = resolve(rt, customer, cycle)

@@ -29,6 +29,7 @@ from core.addons import (
     request_logs,
     routit_profile,
 )
+from core.billing.i18n import format_money
 from core.bus.queries import workflow_state
 from core.security.roles import Action
 from core.security.secrets import SecretBox
@@ -212,7 +213,7 @@ class AddonsScreen(GuardedScreen):
         grid.add_column()
         grid.add_column(justify="right")
         for item in self.catalogue:
-            grid.add_row(item.code, f"{item.monthly_price:,.2f}")
+            grid.add_row(item.code, format_money(item.monthly_price, symbol=False))
         self.query_one("#catalogue", Static).update(
             grid if self.catalogue else Text("empty: r reads it from Nina", style="dim"))
 
@@ -364,7 +365,7 @@ class AddonsScreen(GuardedScreen):
             if not self.catalogue:
                 self.notify("The catalogue is empty: r reads it from Nina", severity="warning")
                 return
-            choices = [(a.code, f"{a.code:<15} {a.name[:28]:<28} € {a.monthly_price:,.2f}")
+            choices = [(a.code, f"{a.code:<15} {a.name[:28]:<28} € {format_money(a.monthly_price, symbol=False)}")
                        for a in self.catalogue]
         else:
             active = sorted({code for t in targets for code in t.active})

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Label
 from textual.worker import get_current_worker
 
 from core.lookup import customer_by_code, cycle_start
+from core.month import Month
 from core.security.roles import Action
 from core.views.billing import CustomerChoice, customer_choices, export_job, export_page, in_words
 from core.views.follow import Waker
@@ -120,7 +121,7 @@ class ExportsScreen(GuardedScreen):
         self.loaded()
 
     def cells(self, j: ExportJobView) -> tuple[str | Text, ...]:
-        cycle = f"{j.cycle_start_date:%Y-%m}" if j.cycle_start_date else ""
+        cycle = str(Month.of(j.cycle_start_date)) if j.cycle_start_date else ""
         if j.status == FAILED:
             last = Text(in_words(j.error_message), style="red")
         else:
@@ -163,7 +164,7 @@ class ExportsScreen(GuardedScreen):
         grid.add_column()
         for label, value in (
                 ("kind", KIND_CHOICES.get(job.kind, job.kind)), ("customer", job.customer_code or "—"),
-                ("cycle", f"{job.cycle_start_date:%Y-%m}" if job.cycle_start_date else "—"),
+                ("cycle", str(Month.of(job.cycle_start_date)) if job.cycle_start_date else "—"),
                 ("status", job.status), ("rows", rows_text(job)), ("file", job.path or "—"),
                 ("reason", in_words(job.error_message) if job.error_message else "—"),
                 ("requested", f"{local_time(job.created_at, self.zone, '%Y-%m-%d %H:%M')} by {job.requested_by}"),
@@ -213,7 +214,7 @@ class ExportsScreen(GuardedScreen):
         self.follow_job(job_id)
 
     def created(self, job_id: int, kind: str, code: str, start: date) -> None:
-        self.notify(f"export job {job_id} queued: {KIND_NAMES[kind]} {code} {start:%Y-%m}")
+        self.notify(f"export job {job_id} queued: {KIND_NAMES[kind]} {code} {Month.of(start)}")
         self.load()
 
     def follow_job(self, job_id: int) -> None:

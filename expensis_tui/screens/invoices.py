@@ -21,10 +21,12 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Label
 from textual.worker import get_current_worker
 
+from core.billing.i18n import format_money
 from core.billing.invoices import InvoiceDetail, credit_invoice, invoice_detail
 from core.billing.mail import send_invoice_mail
 from core.billing.payments import CustomerBalance, PaymentImport, PaymentSummary, import_payments
 from core.bus.queries import workflow_state
+from core.month import Month
 from core.security import audit
 from core.security.roles import Action
 from core.views.billing import (
@@ -99,7 +101,7 @@ class DetailLoaded(Message, bubble=False):
 
 
 def money(amount: Decimal, style: str = "") -> Text:
-    return Text(f"{amount:,.2f}", style=style, justify="right")
+    return Text(format_money(amount, symbol=False), style=style, justify="right")
 
 
 def status_text(status: str) -> Text:
@@ -181,7 +183,7 @@ class InvoicesScreen(GuardedScreen):
             self.total, self.invoices = page.total, {str(r.id): r for r in page.rows}
             table.show_rows([
                 (str(r.id), (r.number or "(draft)", r.customer_code,
-                             f"{r.cycle_start_date:%Y-%m}" if r.cycle_start_date else "",
+                             str(Month.of(r.cycle_start_date)) if r.cycle_start_date else "",
                              f"{r.issue_date:%Y-%m-%d}" if r.issue_date else "", money(r.total),
                              status_text(r.status)))
                 for r in page.rows])
@@ -224,7 +226,7 @@ class InvoicesScreen(GuardedScreen):
             else:
                 if r.due_date:
                     line.append(f" · due {r.due_date:%d-%m-%Y}")
-                line.append(f" · paid {r.paid:,.2f}, open {r.open:,.2f}")
+                line.append(f" · paid {format_money(r.paid, symbol=False)}, open {format_money(r.open, symbol=False)}")
                 if r.credit_note_number:
                     line.append(f" · credited by {r.credit_note_number}", style="magenta")
             if r.mail_status:
@@ -232,11 +234,11 @@ class InvoicesScreen(GuardedScreen):
         elif self.view == "balances" and key in self.balances:
             b = self.balances[key]
             line = Text.assemble((f"{b.customer_code} {b.customer_name}", "bold"),
-                                 f" · {b.invoices} invoice(s) · open {b.open:,.2f}",
-                                 (f" of which {b.overdue:,.2f} overdue" if b.overdue else "", "red"))
+                                 f" · {b.invoices} invoice(s) · open {format_money(b.open, symbol=False)}",
+                                 (f" of which {format_money(b.overdue, symbol=False)} overdue" if b.overdue else "", "red"))
         elif self.view == "payments" and key in self.payments:
             p = self.payments[key]
-            line = Text.assemble((f"#{p.id} {p.paid_on:%d-%m-%Y} {p.amount:,.2f}", "bold"),
+            line = Text.assemble((f"#{p.id} {p.paid_on:%d-%m-%Y} {format_money(p.amount, symbol=False)}", "bold"),
                                  f" from {p.counterparty} · '{p.reference}' · ",
                                  (f"paid {p.invoice_number}" if p.invoice_number else
                                   "unmatched: no invoice number in the reference",
@@ -283,7 +285,7 @@ class InvoicesScreen(GuardedScreen):
         s = d.summary
         head = Text.assemble((f"{s.customer_code} {s.customer_name}", "bold"),
                              f"\ndate {s.issue_date} · due {s.due_date} · cycle {s.cycle_start_date} · ",
-                             status_text(row.status), f" · paid {row.paid:,.2f}")
+                             status_text(row.status), f" · paid {format_money(row.paid, symbol=False)}")
         if d.credited_number:
             head.append(f"\ncorrects {d.credited_number}: {d.note or ''}", style="magenta")
         if d.credit_note_number:
@@ -312,7 +314,7 @@ class InvoicesScreen(GuardedScreen):
                         f"{len(rows) - len(invoiced)} with nothing to invoice)", severity="warning")
             return
         total = sum((r.total for r in issue), Decimal("0"))
-        question = (f"Issue {len(issue)} invoice(s), € {total:,.2f} in total, dated {self.today():%d-%m-%Y}? "
+        question = (f"Issue {len(issue)} invoice(s), € {format_money(total, symbol=False)} in total, dated {self.today():%d-%m-%Y}? "
                     f"Numbers are given as each is issued.")
         body = Group(preview_table(rows), Text(f"\nalready invoiced: {shortened(invoiced)}", style="dim")
                      if invoiced else Text(""))
@@ -414,7 +416,7 @@ class InvoicesScreen(GuardedScreen):
                    "only a final invoice can be credited")
             self.notify(f"{row.number or 'draft'}: {why}", severity="warning")
             return
-        form = FormScreen(f"Credit note for {row.number} ({row.customer_code}, € {row.total:,.2f})",
+        form = FormScreen(f"Credit note for {row.number} ({row.customer_code}, € {format_money(row.total, symbol=False)})",
                           [Field("reason", "Reason", placeholder="why the invoice is corrected")],
                           detail="The credit note corrects the invoice in full; the reason is kept with it.",
                           validate=lambda values: None if values["reason"].strip() else "give a reason")
@@ -422,7 +424,7 @@ class InvoicesScreen(GuardedScreen):
 
     def confirm_credit(self, row: InvoiceRow, values: Values) -> None:
         reason = values["reason"].strip()
-        question = f"Credit {row.number} ({row.customer_code}, € {row.total:,.2f}) in full?"
+        question = f"Credit {row.number} ({row.customer_code}, € {format_money(row.total, symbol=False)}) in full?"
         detail = f"Reason: {reason}\nA credit note with its own number corrects it; the invoice stays."
         self.app.push_screen(ConfirmScreen(question, detail=detail, yes="Credit"),
                              if_answered(lambda _: self.credit(row, reason)))

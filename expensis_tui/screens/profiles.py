@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, Label
 from textual.worker import get_current_worker
 
 from core import profiles
+from core.month import Month
 from core.security.roles import Action
 from core.security.secrets import SecretBox, SecretError
 from core.views.follow import Waker
@@ -137,7 +138,7 @@ class ProfilesScreen(PagedScreen):
             table.add_row(f"  {name}", masked)
         table.add_row("recent syncs", "" if d.recent else "none")
         for t in d.recent:
-            table.add_row(f"  #{t.id}", Text.assemble(f"{t.cycle_start_date:%Y-%m} {t.trigger:<8} ",
+            table.add_row(f"  #{t.id}", Text.assemble(f"{Month.of(t.cycle_start_date)} {t.trigger:<8} ",
                                                       status_text(t.status, t.reason)))
         return table
 

@@ -14,6 +14,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label
 
+from core.month import Month
 from core.operations import discard_message, retry_message
 from core.security.roles import Action
 from core.views.tasks import (
@@ -111,7 +112,7 @@ class TasksScreen(PagedScreen):
         now, page = self.now(), message.page
         self.total, self.tasks = page.total, {str(t.id): t for t in page.rows}
         self.query_one(KeyedTable).show_rows([
-            (str(t.id), (str(t.id), t.customer_code, t.provider, f"{t.cycle_start_date:%Y-%m}",
+            (str(t.id), (str(t.id), t.customer_code, t.provider, str(Month.of(t.cycle_start_date)),
                          status_text(t.status), t.step or "—", str(t.attempts or t.retries),
                          age(t.created_at, now), Text(": ".join(filter(None, (t.reason, t.error))), style="red")))
             for t in page.rows])
@@ -212,7 +213,7 @@ class TasksScreen(PagedScreen):
         detail = message.detail
         if isinstance(detail, TaskDetail):
             t = detail.task
-            title = f"Sync task #{t.id}: {t.customer_code} · {t.provider} · {t.cycle_start_date:%Y-%m}"
+            title = f"Sync task #{t.id}: {t.customer_code} · {t.provider} · {Month.of(t.cycle_start_date)}"
             head = Text.assemble(("status ", "dim"), status_text(t.status, t.reason),
                                  ("  trigger ", "dim"), t.trigger, ("  retries ", "dim"), str(t.retries))
             error = t.error

@@ -17,8 +17,10 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
+from core.billing.i18n import format_money
 from core.bus.queries import workflow_of, workflow_state
 from core.lookup import NotFound, partner_by_name
+from core.month import Month
 from core.rating.cycles import month_labels
 from core.security.roles import Action
 from core.totals import diff_totals, preview_recalculation, totals_version
@@ -55,7 +57,7 @@ def usage(call_type: str, count: int, duration_s: int, volume_kb: int) -> str:
 
 
 def euro(amount: Decimal | None) -> str:
-    return "—" if amount is None else f"{amount:,.2f}"
+    return "—" if amount is None else format_money(amount, symbol=False)
 
 
 def diff_table(lines: list[DiffLine]) -> Group:
@@ -112,7 +114,7 @@ class TotalsScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         today = self.now().astimezone(self.zone).date()
-        self.query_one("#cycle", Input).value = f"{today:%Y-%m}"
+        self.query_one("#cycle", Input).value = str(Month.of(today))
         self.query_one(KeyedTable).focus()
         suggest_customers(self, self.query_one("#customer", Input), self.rt.db)
 
@@ -156,7 +158,7 @@ class TotalsScreen(ConsoleScreen):
         self.query_one("#insights", Static).update(insights or Text("none", style="dim"))
         state = o.status + (" · recalculation requested" if o.recalc_requested else "")
         self.query_one("#status-line", Label).update(
-            f"{o.cycle.code} {o.cycle.label}: version {o.version} · {state} · total € {o.rated_total:,.2f}")
+            f"{o.cycle.code} {o.cycle.label}: version {o.version} · {state} · total € {format_money(o.rated_total, symbol=False)}")
         self.loaded()
 
     # -- choosing ----------------------------------------------------------------------------
@@ -194,9 +196,7 @@ class TotalsScreen(ConsoleScreen):
     def action_shift_cycle(self, months: int) -> None:
         if self.cycle is None:
             return
-        year, month = self.cycle.cycle_start.year, self.cycle.cycle_start.month + months
-        year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
-        self.choose(self.cycle.code, f"{year:04d}-{month:02d}")
+        self.choose(self.cycle.code, str(Month.of(self.cycle.cycle_start) + months))
 
     def need_cycle(self) -> CustomerCycle | None:
         if self.cycle is None:
@@ -297,7 +297,7 @@ class TotalsScreen(ConsoleScreen):
     def action_partner(self) -> None:
         if not self.permitted(Action.TOTALS_PARTNER_RECALCULATE):  # what core requires for it
             return
-        month = f"{self.now().astimezone(self.zone):%Y-%m}"
+        month = str(Month.of(self.now().astimezone(self.zone)))
         partner = self.cycle.partner if self.cycle and self.cycle.partner else ""
         form = FormScreen("Partner recalculation", [
             Field("partner", "Partner", partner, placeholder="partner name"),

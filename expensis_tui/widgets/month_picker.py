@@ -12,15 +12,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from core.month import Month
+
 
 def recent_months(today: date, count: int = 12) -> list[str]:
     """YYYY-MM labels: this month first, then the ones before it."""
-    year, month = today.year, today.month
-    labels = []
-    for _ in range(count):
-        labels.append(f"{year:04d}-{month:02d}")
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return labels
+    this = Month.of(today)
+    return [str(this - back) for back in range(count)]
 
 
 class ChoiceScreen(ModalScreen[str | None]):
