@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Font
+from openpyxl.styles.cell_style import StyleArray
+from openpyxl.styles.numbers import is_date_format
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import IllegalCharacterError
 
 if TYPE_CHECKING:
     from core.exports.excel import Column
@@ -88,7 +91,7 @@ class Sheet:
         # One template style per column; each cell shares it instead of rebuilding it.
         header = WriteOnlyCell(self.worksheet)
         header.font = Font(bold=True)
-        self.header_style: Any = header._style
+        self.header_styles: list[Any] = [header._style] * len(self.columns)
         self.styles: list[Any] = []
         self.bold_styles: list[Any] = []
         for column in self.columns:
@@ -100,7 +103,49 @@ class Sheet:
                 bold.number_format = column.number_format
             self.styles.append(plain._style if column.number_format else None)
             self.bold_styles.append(bold._style)
+        # openpyxl's write-only sheet turns each appended value into a cell, and a value that
+        # is a styled cell of ours costs a cell, a failed conversion and its error message.
+        # Instead one cell is reused for every value (openpyxl writes it before taking the
+        # next), given its column's style and that style's id, looked up once per sheet.
+        self.cell = _ReusedCell(self.worksheet)
+        self.style_ids = {id(style): workbook._cell_styles.add(style)
+                          for style in [header._style, *self.bold_styles, *self.styles] if style}
+        self.date_formatted = [bool(column.number_format and is_date_format(column.number_format))
+                               for column in self.columns]
+        self.row_styles: list[Any] = self.styles
+        self.worksheet._values_to_row = self._values_to_cells
         self.started = False
+
+    def _values_to_cells(self, values: Sequence[object], row_idx: int) -> Iterator[Any]:
+        cell, styles, style_ids = self.cell, self.row_styles, self.style_ids
+        for index, value in enumerate(values):
+            if value is None:
+                continue
+            if isinstance(value, Cell):  # a one-off cell (the heading) goes as it is
+                value.column, value.row = index + 1, row_idx
+                yield value
+                continue
+            kind = type(value)
+            if kind is datetime and value.tzinfo is not None:  # type: ignore[attr-defined]
+                value = value.replace(tzinfo=None)  # type: ignore[attr-defined]  # Excel has no zones
+            style = styles[index] if index < len(styles) else None
+            if style is not None and not (kind in _DATE_TYPES and not self.date_formatted[index]):
+                cell._style, cell.style_id, cell.has_style = style, style_ids[id(style)], True
+            else:  # openpyxl gives a date a format by changing the style in place: a copy
+                cell._style = StyleArray(style) if style is not None else StyleArray()
+                cell.style_id, cell.has_style = None, None
+            try:
+                cell.value = value
+            except IllegalCharacterError:  # control characters from provider data
+                cell.value = _clean_text(str(value))
+            if cell.data_type == "f":  # text, never a formula
+                cell.data_type = "s"
+            if cell.has_style is None:
+                cell.has_style = any(cell._style)
+                if cell.has_style:
+                    cell.style_id = self.worksheet.parent._cell_styles.add(cell._style)
+            cell.column, cell.row = index + 1, row_idx
+            yield cell
 
     def heading(self, text: str) -> None:
         """A title line above the header (only before any other row)."""
@@ -122,9 +167,8 @@ class Sheet:
             self._header()
 
     def _header(self) -> None:
-        self.worksheet.append(
-            [self._cell(column.title, self.header_style) for column in self.columns]
-        )
+        self.row_styles = self.header_styles
+        self.worksheet.append([column.title for column in self.columns])
         self.rows += 1
 
     def append(self, values: Sequence[object], *, bold: bool = False) -> None:
@@ -132,29 +176,9 @@ class Sheet:
             self._start()
         elif self.rows == self.header_row - 1:
             self._header()
-        styles = self.bold_styles if bold else self.styles
-        self.worksheet.append(
-            [self._cell(value, styles[i] if i < len(styles) else None)
-             for i, value in enumerate(values)]
-        )  # fmt: skip
+        self.row_styles = self.bold_styles if bold else self.styles
+        self.worksheet.append(values if isinstance(values, list | tuple) else list(values))
         self.rows += 1
-
-    def _cell(self, value: object, style: Any) -> object:
-        if isinstance(value, str):
-            value = _clean_text(value)
-            if value.startswith("="):  # text, never a formula
-                cell = WriteOnlyCell(self.worksheet, value=value)
-                cell.data_type = "s"
-                if style is not None:
-                    cell._style = style
-                return cell
-        elif isinstance(value, datetime) and value.tzinfo is not None:
-            value = value.replace(tzinfo=None)  # Excel has no time zones: keep the wall time
-        if style is None or value is None:
-            return value
-        cell = WriteOnlyCell(self.worksheet, value=value)
-        cell._style = style
-        return cell
 
     def end_filter(self) -> None:
         """Limit the autofilter to the rows written so far."""
@@ -179,6 +203,19 @@ class Sheet:
         writer.close()
         with contextlib.suppress(OSError, ValueError):
             writer.cleanup()
+
+
+_DATE_TYPES = (datetime, date, time, timedelta)
+
+
+class _ReusedCell(Cell):  # type: ignore[misc]  # openpyxl is untyped
+    """The one cell a sheet reuses: its style id and whether it has a style are set with its
+    style, once per column, instead of being looked up again for every value written."""
+
+    __slots__ = ("style_id", "has_style")
+
+    style_id: Any
+    has_style: Any
 
 
 def _clean_text(text: str) -> str:
