@@ -7,7 +7,7 @@
                                                            painting in the same terminal
 
 First paint is timed under a pseudo-terminal: from spawning the process to the first
-frame that shows the console's title.
+frame that shows the dashboard's title.
 Run: python bench/startup.py [--repeat 10] [--code /path/to/other/checkout]
 """
 
@@ -46,7 +46,7 @@ _FLOOR_PAINT = """
 from textual.app import App
 from textual.widgets import Header, Static
 class Floor(App):
-    TITLE = "Expensis"
+    TITLE = "Dashboard"
     def compose(self):
         yield Header()
         yield Static("floor")
@@ -135,8 +135,8 @@ def main() -> None:
         print(line("expensis messages list --json",
                    timed_run([*cli, "messages", "list", "--json"], args.repeat),
                    timed_run([PY, "-c", _FLOOR_LIST, str(db_file)], args.repeat), 0.5))
-        paints = [first_paint(cli, b"Expensis") for _ in range(args.repeat)]
-        floors = [first_paint([PY, "-c", _FLOOR_PAINT], b"Expensis") for _ in range(args.repeat)]
+        paints = [first_paint(cli, b"Dashboard") for _ in range(args.repeat)]
+        floors = [first_paint([PY, "-c", _FLOOR_PAINT], b"Dashboard") for _ in range(args.repeat)]
         print(line("console first paint (showcase)", statistics.median(paints),
                    statistics.median(floors), 1.2))
     finally:
