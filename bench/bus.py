@@ -6,7 +6,6 @@ SQLite with one worker. Run: .venv/bin/python bench/bus.py [--messages N]
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 import tempfile
 import time
@@ -21,6 +20,9 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from core.bus import Bus, Command, HandlerContext, Registry, run_until_idle  # noqa: E402
 from core.db import Database, ensure_schema  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floors import floor_connection, machine  # noqa: E402
 
 reg = Registry()
 
@@ -77,7 +79,8 @@ def measure(kind: str, workers: int, messages: int, chain: bool) -> float:
 def raw_baseline(messages: int) -> float:
     """The least a durable SQLite queue does per message, in raw sqlite3 on the same table:
     claim the oldest due row (one UPDATE ... RETURNING, committed), then mark it done
-    (committed). The same pragmas as ours (WAL, synchronous=NORMAL); no Python handler."""
+    (committed). The floor's settings (bench/floors.py: WAL, synchronous=NORMAL, 256 MB
+    cache); no Python handler. Two commits per message is what durability costs."""
     db = fresh_database("sqlite")
     bus = Bus(db, reg)
     with db.transaction() as s:
@@ -85,9 +88,7 @@ def raw_baseline(messages: int) -> float:
             bus.dispatch(Noop(i), session=s)
     path = db.url.split("///", 1)[1]
     db.dispose()
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn = floor_connection(path)
     claim = ("UPDATE message SET status = 'running', attempts = attempts + 1, lease_owner = 'raw', "
              "available_at = ?, started_at = ? WHERE id = (SELECT id FROM message WHERE status = 'queued' "
              "AND available_at <= ? ORDER BY available_at, id LIMIT 1) RETURNING id")
@@ -117,8 +118,9 @@ def main() -> None:
     parser.add_argument("--skip-mariadb", action="store_true")
     args = parser.parse_args()
     kinds = ["sqlite"] + ([] if args.skip_mariadb else ["mariadb"])
+    print(machine())
     baseline = raw_baseline(args.messages)
-    print(f"baseline: raw sqlite3 claim + complete, 2 commits per message: {baseline:,.0f} msg/s")
+    print(f"floor: raw sqlite3 claim + complete, 2 commits per message: {baseline:,.0f} msg/s")
     print(f"{'database':<9} {'workers':>7} {'no-op msg/s':>12} {'4-step chain msg/s':>19}")
     results = {}
     for kind in kinds:
@@ -127,8 +129,10 @@ def main() -> None:
             chained = measure(kind, workers, args.messages, chain=True)
             results[kind, workers] = plain
             print(f"{kind:<9} {workers:>7} {plain:>12,.0f} {chained:>19,.0f}")
-    print(f"target: >= 1,000 msg/s on sqlite with 1 worker; here {results['sqlite', 1]:,.0f} msg/s, "
-          f"{results['sqlite', 1] / baseline:.2f}x the raw baseline of this run")
+    ours = results["sqlite", 1]
+    print(f"sqlite, 1 worker: {ours:,.0f} msg/s | floor {baseline:,.0f} msg/s | ratio "
+          f"{baseline / ours:.2f}x the floor's time per message | target >= 1,000 msg/s: "
+          f"{'met' if ours >= 1000 else 'NOT met'}")
 
 
 if __name__ == "__main__":

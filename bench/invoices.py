@@ -1,13 +1,17 @@
-"""Invoicing and export benchmark.
+"""Invoicing and export benchmark (issue 14.4), each figure next to its floor (same run).
 
 1. An invoice run for N customers (default 1,000) through the bus: draft, gapless
    number, lines, PDF rendered and archived, ledger; seconds and peak memory.
+   Floor: the same number of invoice PDFs (same lines) rendered and written, nothing else.
 2. The customer Excel export job of M CDRs (default 200,000) streamed from the
    database; seconds and peak memory, next to the same export of M/10 CDRs: the
    memory must stay flat (streaming), not grow with the month.
+   Floor: the same rows read with one plain query and written with openpyxl's
+   write-only mode (one sheet per call type, values appended as they are).
+   Target: <= 1.2x the floor.
 
 Each measurement runs in its own process, so its peak RSS is its own.
-Run: .venv/bin/python bench/invoices.py [--customers 1000 --cdrs 200000 --db URL]
+Run: python bench/invoices.py [--customers 1000 --cdrs 200000 --db URL]
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 from core.bus import Bus, run_until_idle  # noqa: E402
 from core.bus.command import default_registry  # noqa: E402
@@ -38,12 +42,78 @@ from core.workflows import load_all  # noqa: E402
 from core.workflows.exports import create_export, export_jobs  # noqa: E402
 from core.workflows.invoicing import invoice_run  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floors import machine, report  # noqa: E402
+
 CYCLE = date(2026, 10, 1)
 SUBS = 5
 
 
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def invoice_floor(data_dir: Path, customers: int) -> float:
+    """Render and write `customers` invoice PDFs with the seeded lines (5 subscriptions, a fee
+    and three usage lines each): the part of an invoice run no database work can remove."""
+    from core.billing.lines import (
+        FeeTotal,
+        UsageTotal,
+        build_invoice_lines,
+        compute_amounts,
+        vat_rule_for,
+    )
+    from core.billing.pdf import InvoiceDocument, Party, render_invoice_pdf
+
+    issuer = Party("Expensis B.V.", ("Keizersgracht 1", "1015 AA Amsterdam"), "NL001234567B01",
+                   "facturen@expensis.nl", iban="NL91ABNA0417164300")
+    out = data_dir / "floor-pdfs"
+    out.mkdir()
+    started = time.perf_counter()
+    for c in range(customers):
+        language = "en" if c % 3 == 0 else "nl"
+        numbers = [f"+3165{c:05d}{i}" for i in range(SUBS)]
+        fees = [FeeTotal(n, "Bench 10", Decimal("10.0000")) for n in numbers]
+        usage = [u for i, n in enumerate(numbers) for u in (
+            UsageTotal(n, "voice", 40 + i, 3000 + 60 * i, 0, Decimal(c % 97 + i) / 10),
+            UsageTotal(n, "sms", 10 + i, 0, 0, Decimal(i) / 10),
+            UsageTotal(n, "data", 50, 0, 900_000 + 1000 * i, Decimal(c % 13) / 4))]
+        amounts = compute_amounts(build_invoice_lines(fees, usage, [], language=language), vat_rule_for("NL", None))
+        document = InvoiceDocument(f"2026-{c + 1:05d}", "invoice", date(2026, 11, 15), date(2026, 11, 29),
+                                   "2026-10", issuer, Party(f"Bench customer {c}", ("Straat 1", "1000 AA Stad"),
+                                                           None, f"c{c}@bench.test"),
+                                   language, amounts, 14, False)  # type: ignore[arg-type]
+        (out / f"{c}.pdf").write_bytes(render_invoice_pdf(document))
+    return time.perf_counter() - started
+
+
+def excel_floor(url: str, data_dir: Path, customer_id: int) -> float:
+    """The export's rows read with one plain query (no ORM) and appended as they are to
+    openpyxl's write-only workbook, one sheet per call type: the library's own speed."""
+    from openpyxl import Workbook
+
+    engine = create_engine(url)
+    started = time.perf_counter()
+    workbook = Workbook(write_only=True)
+    sheets: dict[str, Any] = {}
+    with engine.connect() as conn:
+        rows = conn.execution_options(stream_results=True, yield_per=2000).execute(text(
+            "SELECT c.number, c.call_date, c.call_type, c.destination, c.duration_s, c.volume_kb, "
+            "c.provider_cost, r.rated_amount, s.cost_centre FROM cdr c "
+            "JOIN subscription s ON s.id = c.subscription_id "
+            "LEFT JOIN cdr_rating r ON r.customer_id = c.customer_id "
+            "AND r.cycle_start_date = c.cycle_start_date AND r.cdr_id = c.id "
+            "WHERE c.customer_id = :c AND c.cycle_start_date = :cycle "
+            "ORDER BY c.call_type, c.call_date, c.id"), {"c": customer_id, "cycle": CYCLE})
+        for row in rows:
+            sheet = sheets.get(row[2])
+            if sheet is None:
+                sheet = sheets[row[2]] = workbook.create_sheet(row[2])
+            sheet.append(tuple(row))
+    workbook.save(data_dir / "floor.xlsx")
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return seconds
 
 
 def settings_for(data_dir: Path, url: str) -> Settings:
@@ -104,8 +174,7 @@ def seed_cdrs(db: Database, cdrs: int) -> int:
             "call_date": start + timedelta(seconds=(i * 7919) % (29 * 86400)), "cycle_start_date": CYCLE,
             "call_type": kind, "destination": "+31201234567" if kind != "data" else "",
             "duration_s": (i % 900) if kind == "voice" else 0, "volume_kb": (i % 9000) if kind == "data" else 0,
-            "provider_cost": Decimal(i % 500) / 10000, "rated_amount": Decimal(i % 1777) / 10000,
-            "bundle_used": 0,
+            "provider_cost": Decimal(i % 500) / 10000,
         })
         if len(batch) == 10_000:
             with db.transaction() as s:
@@ -114,6 +183,12 @@ def seed_cdrs(db: Database, cdrs: int) -> int:
     if batch:
         with db.transaction() as s:
             s.execute(insert(Cdr), batch)
+    amount = "(id % 1777) / 10000" if db.is_mysql else "id % 1777"  # SQLite keeps ten-thousandths
+    with db.transaction() as s:
+        s.execute(text(f"INSERT INTO cdr_rating (customer_id, cycle_start_date, cdr_id, subscription_id, "
+                       f"call_type, rated_amount, bundle_used) SELECT customer_id, cycle_start_date, id, "
+                       f"subscription_id, call_type, {amount}, 0 FROM cdr WHERE customer_id = :c"),
+                  {"c": customer_id})
     return customer_id
 
 
@@ -128,12 +203,16 @@ def phase_invoices(url: str, data_dir: Path, customers: int, threads: int) -> di
     seconds = time.perf_counter() - started
     pdfs = sum(1 for _ in (data_dir / "invoices").rglob("*.pdf"))
     db.dispose()
+    floor = invoice_floor(data_dir, customers)
     return {"invoices": len(run.dispatched), "pdfs": pdfs, "seconds": round(seconds, 2),
+            "floor_seconds": round(floor, 2),
             "per_invoice_ms": round(1000 * seconds / max(customers, 1), 1),
             "rss_before_mb": round(before, 1), "peak_rss_mb": round(rss_mb(), 1)}
 
 
 def phase_excel(url: str, data_dir: Path, cdrs: int, customer_id: int) -> dict[str, Any]:
+    import core.exports.workbook  # noqa: F401 - openpyxl's import is paid once per process, not timed
+
     db = Database(url)
     load_all()
     bus = Bus(db, default_registry, services={"settings": settings_for(data_dir, url)})
@@ -145,10 +224,13 @@ def phase_excel(url: str, data_dir: Path, cdrs: int, customer_id: int) -> dict[s
     [job] = export_jobs(db, job_id=job_id)
     db.dispose()
     assert job.status == "completed" and job.rows == cdrs, job
+    peak = rss_mb()
+    floor = excel_floor(url, data_dir, customer_id)
     return {"cdrs": cdrs, "seconds": round(seconds, 2), "rows_per_s": int(cdrs / seconds),
+            "floor_seconds": round(floor, 2),
             "file_mb": round(Path(str(job.path)).stat().st_size / 2**20, 1),
-            "rss_before_mb": round(before, 1), "peak_rss_mb": round(rss_mb(), 1),
-            "growth_mb": round(rss_mb() - before, 1)}
+            "rss_before_mb": round(before, 1), "peak_rss_mb": round(peak, 1),
+            "growth_mb": round(peak - before, 1)}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -233,16 +315,19 @@ def main() -> None:
         child(args)
         return
     backend = "MariaDB" if args.db else "SQLite"
+    print(machine())
     invoices = measure("invoices", args)
-    print(f"[{backend}] invoice run, {invoices['invoices']} customers (PDF each): {invoices['seconds']} s "
-          f"({invoices['per_invoice_ms']} ms/invoice), peak RSS {invoices['peak_rss_mb']} MB "
+    report(f"[{backend}] invoice run, {invoices['invoices']} customers", invoices["seconds"],
+           invoices["floor_seconds"])
+    print(f"    {invoices['per_invoice_ms']} ms/invoice, peak RSS {invoices['peak_rss_mb']} MB "
           f"(after setup {invoices['rss_before_mb']} MB); {invoices['pdfs']} PDFs archived")
     small = measure("excel", args, cdrs=max(args.cdrs // 10, 1))
     large = measure("excel", args)
     for result in (small, large):
-        print(f"[{backend}] Excel export of {result['cdrs']:,} CDRs: {result['seconds']} s "
-              f"({result['rows_per_s']:,} rows/s, {result['file_mb']} MB file), peak RSS "
-              f"{result['peak_rss_mb']} MB, growth during export {result['growth_mb']} MB")
+        report(f"[{backend}] Excel export of {result['cdrs']:,} CDRs", result["seconds"],
+               result["floor_seconds"], ratio_target=1.2, rate=(result["cdrs"], "rows"))
+        print(f"    {result['file_mb']} MB file, peak RSS {result['peak_rss_mb']} MB, "
+              f"growth during export {result['growth_mb']} MB")
     ratio = (large["growth_mb"] + 1) / (small["growth_mb"] + 1)
     print(f"memory growth ratio {large['cdrs']:,} vs {small['cdrs']:,} CDRs: {ratio:.2f} "
           f"({'flat: streaming' if ratio < 2 else 'NOT flat'})")

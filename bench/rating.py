@@ -1,6 +1,9 @@
-"""Micro-benchmark: rate one subscription-cycle of 20,000 CDRs.
+"""Micro-benchmark: rate one subscription-cycle of 20,000 CDRs, next to a floor from the
+same run: the same CDRs as plain tuples (dates as stored, ISO text), sorted, each priced
+in integer ten-thousandths with a longest-prefix tariff lookup and bundle counters. The
+floor is a lower bound for the engine's work (issue 14.1: ~0.03 s), not a second engine.
 
-Run: .venv/bin/python bench/rating.py [number_of_cdrs]
+Run: python bench/rating.py [number_of_cdrs]
 """
 
 from __future__ import annotations
@@ -10,9 +13,15 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from core.rating import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from floors import machine  # noqa: E402
+
+from core.rating import (  # noqa: E402
     CallType,
     DestinationTariff,
     RatableCdr,
@@ -91,8 +100,61 @@ def timed(cdrs: list[RatableCdr], runs: int = 25) -> tuple[float, float]:
     return timings[0] * 1000, timings[len(timings) // 2] * 1000
 
 
+def _ten_thousandths(amount: Decimal) -> int:
+    return int(amount.scaleb(4))
+
+
+def floor_rate(rows: list[tuple[str, str, str, str, int, int]]) -> int:
+    """Integer rating of (call_date, ref, call_type, destination, duration_s, volume_kb)."""
+    tariffs = {(t.prefix, t.call_type.value): (_ten_thousandths(t.price), _ten_thousandths(t.setup_fee))
+               for t in PLAN.destination_tariffs}
+    lengths = sorted({len(prefix) for prefix, _ in tariffs}, reverse=True)
+    per_minute, per_sms = _ten_thousandths(PLAN.price_per_minute), _ten_thousandths(PLAN.price_per_sms)
+    per_mb, setup = _ten_thousandths(PLAN.price_per_mb), _ten_thousandths(PLAN.setup_fee)
+    voice_left, sms_left = PLAN.voice_bundle_minutes * 60, PLAN.sms_bundle
+    data_left = PLAN.data_bundle_mb * 1024
+    total = 0
+    for _when, _ref, call_type, destination, duration, volume in sorted(rows):
+        tariff = None
+        for length in lengths:
+            tariff = tariffs.get((destination[:length], call_type))
+            if tariff is not None:
+                break
+        if tariff is not None:
+            total += tariff[1] + tariff[0] * duration // 60 if call_type == "voice" else tariff[0]
+        elif call_type == "voice":
+            used = min(duration, voice_left)
+            voice_left -= used
+            total += setup + per_minute * (duration - used) // 60
+        elif call_type == "sms":
+            if sms_left:
+                sms_left -= 1
+            else:
+                total += per_sms
+        else:
+            used = min(volume, data_left)
+            data_left -= used
+            total += per_mb * (volume - used) // 1024
+    return total
+
+
+def floor_timed(cdrs: list[RatableCdr], runs: int = 25) -> tuple[float, float]:
+    rows = [(c.call_date.astimezone(UTC).isoformat(), c.provider_ref, c.call_type.value, c.destination,
+             c.duration_s, c.volume_kb) for c in cdrs]
+    timings = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        floor_rate(rows)
+        timings.append(time.perf_counter() - began)
+    timings.sort()
+    return timings[0] * 1000, timings[len(timings) // 2] * 1000
+
+
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    print(machine())
+    floor_best, floor_median = floor_timed(make_cdrs(count))
+    print(f"floor (integer loop over {count} tuples): best {floor_best:.1f} ms, median {floor_median:.1f} ms")
     for zone in (UTC, TZ):
         shuffled = make_cdrs(count, zone)
         in_order = sorted(shuffled, key=lambda cdr: (cdr.call_date, cdr.provider_ref))
@@ -100,7 +162,7 @@ def main() -> None:
             best, median = timed(cdrs)
             print(
                 f"{count} CDRs, {order}, call_date in {zone}: "
-                f"best {best:.1f} ms, median {median:.1f} ms"
+                f"best {best:.1f} ms, median {median:.1f} ms | best against the floor's best {best / floor_best:.1f}x"
             )
 
 

@@ -28,8 +28,8 @@ from core.models import (
 )
 from core.security.ratelimit import Clock, database_clock, window_start
 from providers.base import normalise_number
-from providers.routit_nina import NINA_RATE_LIMIT
-from providers.routit_nina import NINA_WINDOW_S as NINA_WINDOW_SECONDS
+from providers.limits import NINA_RATE_LIMIT
+from providers.limits import NINA_WINDOW_S as NINA_WINDOW_SECONDS
 
 PROVIDER = "routit"
 ACTIVATE, CANCEL = "activate", "cancel"

@@ -193,10 +193,25 @@ def current_revision(db: Database) -> str | None:
         return str(row[0]) if row else None
 
 
+# The newest migration in core/migrations/versions. Kept here so that start-up compares
+# revisions without importing alembic (0.1-0.2 s); a new migration updates this line, and
+# tests/test_startup.py::test_schema_head_constant_matches_the_migrations says so if not.
+SCHEMA_HEAD = "0009"
+
+
 def head_revision(db: Database) -> str:
+    """The revision the code expects (the head of the migration files)."""
+    return SCHEMA_HEAD
+
+
+def migrations_head() -> str:
+    """The head read from the migration files themselves (imports alembic)."""
+    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config(db)).get_current_head()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
     assert head is not None
     return head
 

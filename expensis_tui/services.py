@@ -6,13 +6,16 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from core.bus import WorkerPool
 from core.bus.process import WorkerProcess
 from core.runtime import Runtime
 from core.views.dashboard import scheduler_lease
 from expensis_tui.messages import SchedulerView
-from scheduler.service import SchedulerService, next_runs
+
+if TYPE_CHECKING:  # APScheduler loads in the start-up worker, after the first paint
+    from scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ class Services:
     def start(self, *, scheduler: bool = True, workers: int | None = None) -> None:
         with self._lock:
             if scheduler and self.scheduler is None:
+                from scheduler.service import SchedulerService
+
                 self.scheduler = SchedulerService(self.runtime)
                 self.scheduler.step()  # take the lease now if it is free, so the header is right at once
                 self.scheduler.start()
@@ -82,6 +87,8 @@ class Services:
             if status.attached_to:
                 return SchedulerView(f"attached to daemon on {status.attached_to}", runs)
             return SchedulerView("waiting for the scheduler lease", runs)
+        from scheduler.service import next_runs
+
         runs = next_runs(self.runtime.settings, self.clock())
         lease = scheduler_lease(self.runtime.db)
         if lease is not None and lease.expires_at > self.clock():

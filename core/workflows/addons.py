@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -52,12 +52,22 @@ from core.security.roles import Action, require
 from core.security.secrets import SecretBox
 from core.workflows.sync import connection_for
 from providers.base import ProfileConnection, RateLimited
-from providers.routit_nina import NinaClient
+
+if TYPE_CHECKING:
+    from providers.routit_nina import NinaClient
 
 log = logging.getLogger(__name__)
 
+
+def nina_client(conn: ProfileConnection) -> NinaClient:
+    """The real Nina client; httpx loads with it, not with this module (start-up, issue 14)."""
+    from providers.routit_nina import NinaClient
+
+    return NinaClient(conn)
+
+
 ROLE_ACTIONS: dict[str, Action] = {ACTIVATE: Action.ADDONS_ACTIVATE, CANCEL: Action.ADDONS_CANCEL}
-NinaFactory = Callable[[ProfileConnection], NinaClient]
+NinaFactory = Callable[[ProfileConnection], "NinaClient"]
 IN_ORDER_POLL_S = 5.0  # how soon a request queued behind another for the same add-on looks again
 
 
@@ -171,7 +181,7 @@ class NinaBusy(Exception):
 
 def refresh_addon_types(db: Database, profile: SyncProfile, *, secrets: SecretBox, operator: str,
                         clock: Clock | None = None, timeout_s: float = 30.0,
-                        client: NinaFactory = NinaClient) -> int:
+                        client: NinaFactory = nina_client) -> int:
     """Replace the Routit add-on catalogue with Nina's list; returns the number of types.
 
     Uses one of the customer's Nina requests (NinaBusy when none is left this minute).
@@ -310,7 +320,7 @@ def _call_nina(ctx: HandlerContext, request: _Request) -> str:
     settings = ctx.services["settings"]
     assert request.profile is not None
     conn = connection_for(request.profile, SecretBox.from_settings(settings), settings.provider_timeout_s)
-    factory: NinaFactory = ctx.services.get("nina_client", NinaClient)
+    factory: NinaFactory = ctx.services.get("nina_client", nina_client)
     with factory(conn) as nina:
         if request.action == ACTIVATE:
             return nina.activate(request.number, request.addon_code)

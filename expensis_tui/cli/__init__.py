@@ -3,6 +3,8 @@
 Exit codes scripts can rely on: 0 done, 1 the operation failed, 2 usage error,
 3 configuration or database unavailable, 4 not found, 5 not allowed for your role.
 This module never imports Textual; only `expensis` without arguments opens the console.
+It imports no more than click either: each command's module is imported when that command
+runs (COMMANDS below), so `expensis --help` and light commands start fast (issue 14).
 """
 
 from __future__ import annotations
@@ -12,15 +14,12 @@ import importlib
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy.exc import DBAPIError, InterfaceError
 
-from core.config import ConfigError, load_settings
-from core.db import DatabaseUnavailable, describe_db_error
-from core.runtime import Runtime
-from core.security.roles import NotAllowed
+if TYPE_CHECKING:
+    from core.runtime import Runtime
 
 EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_NOT_FOUND, EXIT_NOT_ALLOWED = 1, 3, 4, 5
 
@@ -49,29 +48,123 @@ def disk_full(exc: BaseException) -> str | None:
     return None
 
 
+def _raised_from(exc: BaseException, module: str, name: str) -> bool:
+    """Whether `exc` is `module.name`, without importing the module (if it is not loaded,
+    nothing can have raised its exception)."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
+
+
 def unreachable(exc: BaseException) -> bool:
     """A lost or refused database connection (as opposed to a bug in a statement)."""
-    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, InterfaceError)
-                                            or getattr(exc.orig, "args", (None,))[:1] in ((2003,), (2006,), (2013,)))
+    if not _raised_from(exc, "sqlalchemy.exc", "DBAPIError"):
+        return False
+    from sqlalchemy.exc import InterfaceError  # loaded: a DBAPIError was raised
+
+    return bool(getattr(exc, "connection_invalidated", False) or isinstance(exc, InterfaceError)
+                or getattr(getattr(exc, "orig", None), "args", (None,))[:1] in ((2003,), (2006,), (2013,)))
+
+
+# Each top-level command: the module that defines it and its one-line help, so that
+# `expensis --help` lists them without importing any (tests/test_startup.py keeps this
+# table equal to what the modules register).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "addons": ("expensis_tui.cli.addons",
+        "Mobile add-ons: list, activate, cancel, and the per-customer backlog and log."),
+    "apply": ("expensis_tui.cli.setup",
+        "Make partners, rate plans, customers, subscriptions and sync profiles match FILE.toml."),
+    "audit": ("expensis_tui.cli.operators",
+        "The audit log: every state-changing action, who did it and how it ended."),
+    "balances": ("expensis_tui.cli.invoices",
+        "What each customer was invoiced and paid: paid, partial, unpaid or overdue."),
+    "cdr": ("expensis_tui.cli.cdr", "Call detail records: import files, inspect quarantine."),
+    "customers": ("expensis_tui.cli.setup", "Customers of the setup."),
+    "daemon": ("expensis_tui.cli.ops",
+        "Run headless: the scheduler (when elected leader) and workers, until SIGTERM/SIGINT."),
+    "db": ("expensis_tui.cli.admin", "Database schema and connection."),
+    "demo": ("expensis_tui.cli.demo",
+        "A fresh demo data directory, the sandbox providers, and the console on top."),
+    "export": ("expensis_tui.cli.exports",
+        "Customer exports, generated as jobs by the workers (files in the exports directory)."),
+    "export-setup": ("expensis_tui.cli.setup",
+        "Write the setup in the database as a setup file (credentials stay in the database)."),
+    "insights": ("expensis_tui.cli.totals",
+        "Billing insights: flatliners, spikes, cost trend, top spenders, margin."),
+    "invoices": ("expensis_tui.cli.invoices",
+        "Invoices from totals: run, list, show, credit, send, batch."),
+    "messages": ("expensis_tui.cli.bus", "Commands on the bus: list, show, retry, discard."),
+    "operators": ("expensis_tui.cli.operators",
+        "Operators and their roles (viewer < operator < admin)."),
+    "partners": ("expensis_tui.cli.setup", "Partners (resellers) of the setup."),
+    "payments": ("expensis_tui.cli.invoices",
+        "Payments from the bank: import, list, match by hand."),
+    "rate-plans": ("expensis_tui.cli.setup", "Rate plans of the setup."),
+    "revenues": ("expensis_tui.cli.invoices", "The accountant's revenue export."),
+    "sandbox": ("expensis_tui.cli.demo", "The simulated provider APIs."),
+    "schedule": ("expensis_tui.cli.ops",
+        "The scheduled jobs with their next run times, and who runs them."),
+    "status": ("expensis_tui.cli.ops",
+        "Scheduler leader, queue depth, failed messages and the last sync of every profile."),
+    "subscriptions": ("expensis_tui.cli.setup", "Subscriptions (phone numbers) of the setup."),
+    "sync": ("expensis_tui.cli.sync",
+        "Provider syncs: run the manager, sync a profile by hand, list profiles and tasks."),
+    "totals": ("expensis_tui.cli.totals",
+        "Billing totals per customer and cycle: show, recalculate, compare versions."),
+    "work": ("expensis_tui.cli.bus", "Run workers in the foreground until the queue is idle."),
+    "worker": ("expensis_tui.cli.bus",
+        "A worker process: runs messages until SIGTERM/SIGINT, then stops cleanly."),
+}
+
+
+def _raised_from(exc: BaseException, module: str, name: str) -> bool:
+    """Whether `exc` is `module.name`, without importing the module (if it is not loaded,
+    nothing can have raised its exception)."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
 
 
 class ExpensisGroup(click.Group):
-    """Every operator mistake is one line and its exit code, wherever it is raised."""
+    """Commands loaded on first use; every operator mistake is one line and its exit code,
+    wherever it is raised."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(COMMANDS[cmd_name][0])
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the table: no command module is imported for `--help`."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            command = self.commands.get(name) or click.Command(name, help=COMMANDS[name][1])
+            rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except NotAllowed as exc:
-            raise CliError(str(exc), EXIT_NOT_ALLOWED) from exc
-        except (ConfigError, DatabaseUnavailable) as exc:
-            raise CliError(str(exc), EXIT_UNAVAILABLE) from exc
         except Exception as exc:
+            if _raised_from(exc, "core.security.roles", "NotAllowed"):
+                raise CliError(str(exc), EXIT_NOT_ALLOWED) from exc
+            if _raised_from(exc, "core.config", "ConfigError") or _raised_from(
+                    exc, "core.db", "DatabaseUnavailable"):
+                raise CliError(str(exc), EXIT_UNAVAILABLE) from exc
             message = disk_full(exc)
             if message is not None:
                 raise CliError(message, EXIT_FAILED) from exc
             if unreachable(exc):
+                from core.db import describe_db_error
+
                 rt = (ctx.obj or {}).get("runtime")
                 url = rt.settings.database_url if rt is not None else (ctx.obj or {}).get("db") or ""
                 raise CliError(describe_db_error(url, exc), EXIT_UNAVAILABLE) from exc
@@ -81,6 +174,10 @@ class ExpensisGroup(click.Group):
 def runtime(ctx: click.Context, *, migrate: bool = True, create: bool = False) -> Runtime:
     """The runtime for this invocation: database checked (schema created when empty) and the
     acting operator allowed. `migrate=False, create=True` is for `db upgrade --create` only."""
+    from core.config import ConfigError, load_settings
+    from core.db import DatabaseUnavailable
+    from core.runtime import Runtime
+
     obj = ctx.find_root().obj
     if obj.get("runtime") is None:
         try:
@@ -126,28 +223,17 @@ def main(ctx: click.Context, db: str | None, data_dir: str | None, config: str |
         open_console(runtime(ctx))
 
 
-SUBCOMMAND_MODULES = (
-    "expensis_tui.cli.bus",
-    "expensis_tui.cli.admin",
-    "expensis_tui.cli.cdr",
-    "expensis_tui.cli.totals",
-    "expensis_tui.cli.setup",
-    "expensis_tui.cli.sync",
-    "expensis_tui.cli.demo",
-    "expensis_tui.cli.ops",
-    "expensis_tui.cli.exports",
-    "expensis_tui.cli.invoices",
-    "expensis_tui.cli.operators",
-    "expensis_tui.cli.addons",
-)
-
-for _name in SUBCOMMAND_MODULES:
-    importlib.import_module(_name)
+def load_all_commands() -> None:
+    """Import every command module (for tools that walk the whole command tree)."""
+    for module in sorted({module for module, _ in COMMANDS.values()}):
+        importlib.import_module(module)
 
 
 def run() -> None:
     try:
         main(standalone_mode=True)
-    except DatabaseUnavailable as exc:
+    except Exception as exc:
+        if not _raised_from(exc, "core.db", "DatabaseUnavailable"):
+            raise
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(EXIT_UNAVAILABLE)

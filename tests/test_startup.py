@@ -1,0 +1,105 @@
+"""Start-up (issue 14.3): light commands and the console's first screen import only what
+they use. Checked on `sys.modules` in a fresh interpreter, never on a timing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from core.db import SCHEMA_HEAD, migrations_head
+from expensis_tui.cli import COMMANDS, load_all_commands, main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Heavy packages a light command must not pay for: PDF and Excel writers, the HTTP client
+# and the providers on it, the scheduler, locale data, migrations, the console toolkit.
+HEAVY = ("fpdf", "fontTools", "openpyxl", "httpx", "providers.http", "apscheduler",
+         "scheduler", "babel", "alembic", "textual")
+
+_RUN_AND_LIST_MODULES = """
+import json, sys
+from expensis_tui.cli import main
+try:
+    main(sys.argv[2:], prog_name="expensis")
+except SystemExit as exc:
+    code = exc.code
+with open(sys.argv[1], "w") as out:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+"""
+
+
+def loaded_by(tmp_path: Path, *args: str) -> tuple[int, set[str], str]:
+    """Run `expensis ARGS` in a fresh interpreter: exit code, modules loaded, stdout."""
+    report = tmp_path / "modules.json"
+    result = subprocess.run([sys.executable, "-c", _RUN_AND_LIST_MODULES, str(report), *args],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert report.exists(), result.stderr
+    data = json.loads(report.read_text())
+    return data["code"], set(data["modules"]), result.stdout
+
+
+def heavy_in(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+def test_help_imports_neither_the_database_nor_any_heavy_package(tmp_path: Path) -> None:
+    code, modules, out = loaded_by(tmp_path, "--help")
+    assert code == 0
+    assert heavy_in(modules) == []
+    assert "sqlalchemy" not in modules
+    assert not [m for m in modules if m.startswith("expensis_tui.cli.")]  # no command module
+    for name in COMMANDS:
+        assert f"  {name} " in out
+
+
+def test_messages_list_json_imports_no_heavy_package(tmp_path: Path, sqlite_template: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'e.sqlite3'}"
+    (tmp_path / "e.sqlite3").write_bytes(sqlite_template.read_bytes())
+    code, modules, out = loaded_by(tmp_path, "--db", url, "--data-dir", str(tmp_path),
+                                   "messages", "list", "--json")
+    assert code == 0
+    assert json.loads(out) == []
+    assert heavy_in(modules) == []
+
+
+def test_the_console_screens_import_no_heavy_package(tmp_path: Path) -> None:
+    """PDF, Excel, HTTP and the scheduler load in workers after the first paint."""
+    report = tmp_path / "modules.json"
+    subprocess.run([sys.executable, "-c",
+                    "import json, sys, expensis_tui.launch, expensis_tui.app\n"
+                    f"json.dump(sorted(sys.modules), open({str(report)!r}, 'w'))"],
+                   cwd=ROOT, check=True, timeout=120)
+    modules = set(json.loads(report.read_text()))
+    assert "textual" in modules
+    assert [m for m in heavy_in(modules) if not m.startswith("textual")] == []
+
+
+def test_the_command_table_matches_the_command_modules() -> None:
+    """COMMANDS (read by `--help` without importing) says what each module registers."""
+    load_all_commands()
+    registered = {name: (command.callback.__module__ if command.callback else "",
+                         command.get_short_help_str(10_000))
+                  for name, command in main.commands.items()}
+    assert registered == COMMANDS
+
+
+def test_help_lists_every_command_once() -> None:
+    out = CliRunner().invoke(main, ["--help"]).output
+    listed = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == sorted(COMMANDS)
+
+
+def test_an_unknown_command_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["no-such-command"])
+    assert result.exit_code == 2 and "No such command" in result.output
+
+
+def test_schema_head_constant_matches_the_migrations() -> None:
+    """Start-up compares the database with core.db.SCHEMA_HEAD instead of asking alembic."""
+    head = migrations_head()
+    assert head == SCHEMA_HEAD, (
+        f"a migration was added: set SCHEMA_HEAD = {head!r} in core/db.py")
