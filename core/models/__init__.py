@@ -12,7 +12,14 @@ from core.models.billing import (
     RevenueLedger,
 )
 from core.models.cdr import Cdr, CdrCorrection, CdrRating, QuarantinedRow
-from core.models.ops import AuditLog, Message, Operator, PausedCommand, SchedulerLease, SchedulerTick
+from core.models.ops import (
+    AuditLog,
+    Message,
+    Operator,
+    PausedCommand,
+    SchedulerLease,
+    SchedulerTick,
+)
 from core.models.party import (
     Customer,
     Partner,

@@ -21,8 +21,8 @@ from textual.widgets import DataTable, Input, Label, Sparkline
 from core.bus.bus import ALL_TYPES
 from core.bus.control import MessageFilter
 from core.bus.queries import get_message
-from core.security.roles import Action
 from core.operations import discard_matching, pause_command, resume_command, retry_matching
+from core.security.roles import Action
 from core.views.messages import VIEWS, BusMessage, BusOverview, filter_for, message_page, overview
 from core.views.paging import Page
 from expensis_tui.messages import ActionDone

@@ -1,7 +1,7 @@
 """paused command types
 
-Revision ID: 0012
-Revises: 0006
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-29 22:00:00
 
 An operator can pause a command type (or every type, `*`): the claim reads this table,
@@ -15,8 +15,8 @@ from alembic import op
 
 import core.models.base
 
-revision = '0012'
-down_revision = '0006'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
