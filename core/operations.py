@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from core.bus import Bus
+from core.bus import Bus, MessageEvent, control
+from core.bus.control import MessageFilter
 from core.bus.queries import get_message
 from core.security import audit
 from core.security.roles import Action, require
@@ -51,3 +52,48 @@ def retry_all_failed(bus: Bus, *, operator: str) -> int:
         audit.record(session, operator=operator, action=Action.MESSAGES_RETRY, target="all failed messages",
                      detail=f"{count} message(s) queued again")
     return count
+
+
+def retry_matching(bus: Bus, selection: MessageFilter, *, operator: str) -> int:
+    """Queue again every failed message the filter matches; returns how many (audited)."""
+    with bus.db.transaction() as session:
+        require(session, operator, Action.MESSAGES_RETRY, target=selection.describe())
+        count = control.retry_matching(session, selection, bus.clock())
+        audit.record(session, operator=operator, action=Action.MESSAGES_RETRY, target=selection.describe(),
+                     detail=f"{count} message(s) queued again")
+        if count:
+            bus.after_commit(session, MessageEvent("retrying", 0, selection.command_type or "", ""))
+    return count
+
+
+def discard_matching(bus: Bus, selection: MessageFilter, *, operator: str) -> int:
+    """Drop every failed or queued message the filter matches; returns how many (audited)."""
+    with bus.db.transaction() as session:
+        require(session, operator, Action.MESSAGES_DISCARD, target=selection.describe())
+        count = control.discard_matching(session, selection, bus.clock())
+        audit.record(session, operator=operator, action=Action.MESSAGES_DISCARD, target=selection.describe(),
+                     detail=f"{count} message(s) discarded")
+        if count:
+            bus.after_commit(session, MessageEvent("discarded", 0, selection.command_type or "", ""))
+    return count
+
+
+def pause_command(bus: Bus, command_type: str, *, operator: str) -> bool:
+    """Stop every worker, on every host, from claiming `command_type` (`*`: all dispatching)."""
+    with bus.db.transaction() as session:
+        require(session, operator, Action.MESSAGES_PAUSE, target=command_type)
+        changed = control.pause(session, command_type, operator)
+        audit.record(session, operator=operator, action=Action.MESSAGES_PAUSE, target=command_type,
+                     result="ok" if changed else "no change", detail=None if changed else "already paused")
+    return changed
+
+
+def resume_command(bus: Bus, command_type: str, *, operator: str) -> bool:
+    with bus.db.transaction() as session:
+        require(session, operator, Action.MESSAGES_RESUME, target=command_type)
+        changed = control.resume(session, command_type)
+        audit.record(session, operator=operator, action=Action.MESSAGES_RESUME, target=command_type,
+                     result="ok" if changed else "no change", detail=None if changed else "was not paused")
+        if changed:
+            bus.after_commit(session, MessageEvent("resumed", 0, command_type, ""))
+    return changed

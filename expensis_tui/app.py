@@ -28,6 +28,7 @@ from expensis_tui.screens.base import ConsoleScreen, report_worker_failure
 from expensis_tui.screens.dashboard import DashboardScreen
 from expensis_tui.screens.exports import ExportsScreen
 from expensis_tui.screens.invoices import InvoicesScreen
+from expensis_tui.screens.messages import MessagesScreen
 from expensis_tui.screens.profiles import ProfilesScreen
 from expensis_tui.screens.tasks import TasksScreen
 from expensis_tui.screens.totals import TotalsScreen
@@ -43,6 +44,7 @@ SCREENS: dict[str, type[ConsoleScreen]] = {
     "addons": AddonsScreen,
     "exports": ExportsScreen,
     "invoices": InvoicesScreen,
+    "messages": MessagesScreen,
 }
 
 
@@ -56,7 +58,7 @@ class ExpensisApp(App[None]):
     NAV: ClassVar[tuple[tuple[str, str, str], ...]] = (
         ("1", "dashboard", "Dash"), ("2", "profiles", "Syncs"), ("3", "tasks", "Tasks"),
         ("4", "totals", "Totals"), ("5", "audit", "Audit"), ("6", "addons", "Add-ons"),
-        ("7", "exports", "Exports"), ("8", "invoices", "Invoices"))
+        ("7", "exports", "Exports"), ("8", "invoices", "Invoices"), ("9", "messages", "Bus"))
     # The navigation keys are shown on the line above the footer (NavBar), the screen's own
     # actions in the footer itself: at 80 columns both do not fit on one line.
     BINDINGS = [

@@ -30,3 +30,16 @@ def record_effect(cmd: RecordEffect, ctx: HandlerContext) -> None:
         Path(cmd.marker).write_text(str(ctx.attempt))
     if cmd.sleep_s:
         time.sleep(cmd.sleep_s)
+
+
+@dataclass(frozen=True)
+class RecordOtherEffect(Command):
+    """A second command type, to show a pause of one type leaves the others running."""
+
+    key: str
+
+
+@handles(RecordOtherEffect)
+def record_other_effect(cmd: RecordOtherEffect, ctx: HandlerContext) -> None:
+    ctx.session.execute(text("INSERT INTO bus_effect (effect_key, command_id) VALUES (:k, :c)"),
+                        {"k": cmd.key, "c": ctx.command_id})

@@ -22,7 +22,7 @@ from expensis_tui.screens.base import ConsoleScreen
 from tests.test_access import state_changing
 
 ROOT = Path(__file__).resolve().parent.parent
-READ_ONLY = {"messages list", "messages show", "db status", "cdr quarantine", "totals show", "totals history",
+READ_ONLY = {"messages list", "messages show", "messages overview", "db status", "cdr quarantine", "totals show", "totals history",
              "totals partner", "insights show", "export-setup", "customers list", "subscriptions list",
              "rate-plans list", "partners list", "sync profiles", "sync tasks", "schedule", "status",
              "export jobs", "invoices list", "invoices show", "invoices batch-pdf", "payments list",

@@ -94,10 +94,11 @@ def build_everything() -> list[m.Base]:
     zone = m.RoamingZone(id=1, name="world1", countries="CH,US")
     roaming = m.RatePlanRoaming(id=1, rate_plan_id=1, zone="world1", data_per_mb=Decimal("0.5000"),
                                 voice_first_s=30, voice_increment_s=6)
+    paused = m.PausedCommand(command_type="KpnSp16Sync", paused_by="alice", paused_at=T0)
     return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, correction, total,
             history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
             counter, payment, ledger, mail, operator, audit, message, lease, tick, batch_invoice,
-            notification, price, band, zone, roaming]
+            notification, price, band, zone, roaming, paused]
 
 
 def column_values(obj: m.Base) -> dict[str, object]:

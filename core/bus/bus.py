@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    exists,
     func,
     insert,
     select,
@@ -38,10 +39,12 @@ from core.bus.errors import LeaseLost, backoff_seconds, classify
 from core.bus.events import EventHub, MessageEvent
 from core.clock import Clock, system_clock
 from core.db import Database
-from core.models import Message
+from core.models import Message, PausedCommand
 
 log = logging.getLogger(__name__)
 T = cast(Table, Message.__table__)
+P = cast(Table, PausedCommand.__table__)
+ALL_TYPES = "*"  # a pause of every command type
 
 
 def _insert_id(session: Session, row: dict[str, Any]) -> int:
@@ -86,8 +89,13 @@ _CLAIM_COLUMNS = (T.c.id, T.c.command_id, T.c.command_type, T.c.payload, T.c.cha
 # An expired lease is looked for first: that message is older than anything queued after it.
 
 
+# A paused command type is skipped by the claim itself, so no worker on any host takes it;
+# with no pause the NOT EXISTS reads an empty table.
+_NOT_PAUSED = ~exists().where((P.c.command_type == T.c.command_type) | (P.c.command_type == ALL_TYPES))
+
+
 def _oldest(status: str) -> Select[tuple[int]]:
-    return (select(T.c.id).where(T.c.status == status, T.c.available_at <= bindparam("now"))
+    return (select(T.c.id).where(T.c.status == status, T.c.available_at <= bindparam("now"), _NOT_PAUSED)
             .order_by(T.c.available_at, T.c.id).limit(1))
 
 
@@ -363,10 +371,11 @@ class Bus:
         return counts
 
     def due_count(self) -> int:
+        """Due messages a worker may claim now (a paused command type's are not counted)."""
         with self.db.reader() as session:
             return int(session.execute(
                 select(func.count()).select_from(T)
-                .where(T.c.status.in_((QUEUED, RUNNING)), T.c.available_at <= self.clock())
+                .where(T.c.status.in_((QUEUED, RUNNING)), T.c.available_at <= self.clock(), _NOT_PAUSED)
             ).scalar_one())
 
     def pending_count(self) -> int:

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MessageEvent:
-    kind: str  # dispatched | started | done | retrying | failed | released | discarded
+    kind: str  # dispatched | started | done | retrying | failed | released | discarded | resumed
     message_id: int
     command_type: str
     workflow_id: str
@@ -47,6 +47,6 @@ class EventHub:
                 listener(event)
             except Exception:  # a broken listener must not break the bus
                 log.exception("event listener failed on %s", event.kind)
-        if event.kind in ("dispatched", "retrying", "released", "done"):
+        if event.kind in ("dispatched", "retrying", "released", "done", "resumed"):
             with self.wakeup:
                 self.wakeup.notify_all()

@@ -60,6 +60,16 @@ class Message(Base):
     finished_at: Mapped[datetime | None]
 
 
+class PausedCommand(Base):
+    """A command type no worker claims while this row exists (`*`: every type); on every host,
+    because the claim itself reads this table."""
+
+    __tablename__ = "paused_command"
+    command_type: Mapped[str] = mapped_column(String(80), primary_key=True)
+    paused_by: Mapped[str] = mapped_column(String(64))
+    paused_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SchedulerLease(Base):
     """Leadership: whoever holds an unexpired lease runs the scheduler; epoch fences old leaders."""
 

@@ -43,6 +43,8 @@ class Action(StrEnum):
     TOTALS_PARTNER_RECALCULATE = "totals.partner_recalculate"
     MESSAGES_RETRY = "messages.retry"
     MESSAGES_DISCARD = "messages.discard"
+    MESSAGES_PAUSE = "messages.pause"  # pause a command type (or all dispatching)
+    MESSAGES_RESUME = "messages.resume"
     EXPORT_CREATE = "export.create"
     INVOICES_RUN = "invoices.run"
     INVOICES_BATCH = "invoices.batch"
@@ -76,6 +78,8 @@ _TABLE: Final[Mapping[Action, tuple[str, str]]] = {
     Action.TOTALS_PARTNER_RECALCULATE: (OPERATOR, "partner recalculations"),
     Action.MESSAGES_RETRY: (OPERATOR, "message retries"),
     Action.MESSAGES_DISCARD: (OPERATOR, "message discards"),
+    Action.MESSAGES_PAUSE: (OPERATOR, "pausing command types"),
+    Action.MESSAGES_RESUME: (OPERATOR, "resuming command types"),
     Action.EXPORT_CREATE: (OPERATOR, "exports"),
     Action.INVOICES_RUN: (OPERATOR, "invoice runs"),
     Action.INVOICES_BATCH: (OPERATOR, "batch invoicing"),

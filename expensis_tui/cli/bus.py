@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 
 import click
 
-from core.bus import WorkerPool, run_until_idle
-from core.bus.bus import STATUSES
+from core.bus import WorkerPool, default_registry, run_until_idle
+from core.bus.bus import ALL_TYPES, STATUSES
+from core.bus.control import MessageFilter, count_matching
 from core.bus.queries import get_message, list_messages
-from core.operations import discard_message, retry_all_failed, retry_message
+from core.operations import (
+    discard_matching,
+    discard_message,
+    pause_command,
+    resume_command,
+    retry_all_failed,
+    retry_matching,
+    retry_message,
+)
+from core.runtime import Runtime
+from core.views.messages import overview
 from expensis_tui import signals
 from expensis_tui.cli import EXIT_NOT_FOUND, CliError, emit_json, main, runtime
 from expensis_tui.cli.output import Col, print_table
 
 log = logging.getLogger(__name__)
+EXIT_USAGE = 2
 
 
 def load_plugins(modules: tuple[str, ...]) -> None:
@@ -76,29 +89,130 @@ def messages_show(ctx: click.Context, message_id: int, as_json: bool) -> None:
 @messages.command("retry")
 @click.argument("message_id", type=int, required=False)
 @click.option("--all-failed", is_flag=True, help="Retry every failed message.")
+@click.option("--filter", "filter_text", metavar="FILTER",
+              help="Retry every failed message matching, e.g. 'type=KpnSp16Sync error=timeout'.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @click.pass_context
-def messages_retry(ctx: click.Context, message_id: int | None, all_failed: bool) -> None:
-    """Queue a failed message again; its chain resumes after it."""
+def messages_retry(ctx: click.Context, message_id: int | None, all_failed: bool, filter_text: str | None,
+                   yes: bool) -> None:
+    """Queue a failed message again (or every one a filter matches); its chain resumes after it."""
     rt = runtime(ctx)
+    if filter_text is not None:
+        selection = parse_filter(filter_text, default_status="failed")
+        if confirm_bulk(rt, selection, "retry", yes):
+            click.echo(f"{retry_matching(rt.bus, selection, operator=rt.operator)} message(s) queued again")
+        return
     if all_failed:
         click.echo(f"{retry_all_failed(rt.bus, operator=rt.operator)} message(s) queued again")
         return
     if message_id is None:
-        raise click.UsageError("give a MESSAGE_ID or --all-failed")
+        raise click.UsageError("give a MESSAGE_ID, --filter or --all-failed")
     if not retry_message(rt.bus, message_id, operator=rt.operator):
         raise CliError(f"message {message_id} is not a failed message", EXIT_NOT_FOUND)
     click.echo(f"message {message_id} queued again")
 
 
 @messages.command("discard")
-@click.argument("message_id", type=int)
+@click.argument("message_id", type=int, required=False)
+@click.option("--filter", "filter_text", metavar="FILTER",
+              help="Discard every failed (or status=queued) message matching, e.g. 'type=Export'.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @click.pass_context
-def messages_discard(ctx: click.Context, message_id: int) -> None:
+def messages_discard(ctx: click.Context, message_id: int | None, filter_text: str | None, yes: bool) -> None:
     """Drop a failed or waiting message (the rest of its chain is dropped with it)."""
     rt = runtime(ctx)
+    if filter_text is not None:
+        selection = parse_filter(filter_text, default_status="failed")
+        if confirm_bulk(rt, selection, "discard", yes):
+            click.echo(f"{discard_matching(rt.bus, selection, operator=rt.operator)} message(s) discarded")
+        return
+    if message_id is None:
+        raise click.UsageError("give a MESSAGE_ID or --filter")
     if not discard_message(rt.bus, message_id, operator=rt.operator):
         raise CliError(f"message {message_id} is not failed or queued", EXIT_NOT_FOUND)
     click.echo(f"message {message_id} discarded")
+
+
+def parse_filter(text: str, *, default_status: str) -> MessageFilter:
+    words = text if "status=" in text else f"status={default_status} {text}"
+    try:
+        return MessageFilter.parse(words)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--filter") from None
+
+
+def confirm_bulk(rt: Runtime, selection: MessageFilter, verb: str, yes: bool) -> bool:
+    """Say how many messages the action touches; ask, unless --yes (no terminal: --yes needed)."""
+    with rt.db.reader() as session:
+        count = count_matching(session, selection)
+    if count == 0:
+        click.echo(f"no message matches {selection.describe()}")
+        return False
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise CliError(f"{count} message(s) match {selection.describe()}: add --yes to {verb} them", EXIT_USAGE)
+    return click.confirm(f"{verb} {count} message(s) matching {selection.describe()}?", default=False)
+
+
+@messages.command("pause")
+@click.argument("command_type", required=False)
+@click.option("--all", "everything", is_flag=True, help="Pause all dispatching: no worker claims anything.")
+@click.pass_context
+def messages_pause(ctx: click.Context, command_type: str | None, everything: bool) -> None:
+    """Stop every worker, on every host, from claiming a command type; its messages stay queued."""
+    rt = runtime(ctx)
+    target = pause_target(rt, command_type, everything)
+    changed = pause_command(rt.bus, target, operator=rt.operator)
+    what = "all command types" if target == ALL_TYPES else target
+    click.echo(f"paused {what}" if changed else f"{what} was already paused")
+
+
+@messages.command("resume")
+@click.argument("command_type", required=False)
+@click.option("--all", "everything", is_flag=True, help="Resume after `messages pause --all`.")
+@click.pass_context
+def messages_resume(ctx: click.Context, command_type: str | None, everything: bool) -> None:
+    """Let workers claim a paused command type again."""
+    rt = runtime(ctx)
+    target = pause_target(rt, command_type, everything)
+    what = "all command types" if target == ALL_TYPES else target
+    if not resume_command(rt.bus, target, operator=rt.operator):
+        raise CliError(f"{what} is not paused", EXIT_NOT_FOUND)
+    click.echo(f"resumed {what}")
+
+
+def pause_target(rt: Runtime, command_type: str | None, everything: bool) -> str:
+    if everything == (command_type is not None):
+        raise click.UsageError("give a COMMAND_TYPE or --all")
+    known = set(default_registry.commands) | {t.command_type for t in overview(rt.db, rt.bus.clock()).by_type}
+    if command_type is not None and command_type not in known:
+        raise CliError(f"unknown command type {command_type!r} (see `expensis messages overview`)",
+                       EXIT_NOT_FOUND)
+    return ALL_TYPES if everything else str(command_type)
+
+
+@messages.command("overview")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def messages_overview(ctx: click.Context, as_json: bool) -> None:
+    """Counts by status and command type, paused types, and done per minute over the last hour."""
+    rt = runtime(ctx)
+    view = overview(rt.db, rt.bus.clock())
+    if as_json:
+        emit_json({"totals": view.totals, "scheduled": view.scheduled, "paused": [t for t, _, _ in view.paused],
+                   "by_type": [{"command_type": t.command_type, "paused": t.paused, **t.counts}
+                               for t in view.by_type],
+                   "done_per_minute": view.throughput})
+        return
+    click.echo("  ".join(f"{status} {n}" for status, n in view.totals.items()) + f"  (scheduled {view.scheduled})")
+    for t, by, since in view.paused:
+        click.echo(f"paused: {'ALL' if t == ALL_TYPES else t} by {by} since {since:%Y-%m-%d %H:%M} UTC")
+    click.echo(f"{'COMMAND':<30} {'QUEUED':>7} {'RUNNING':>7} {'FAILED':>7} {'DONE':>7}")
+    for t in view.by_type:
+        click.echo(f"{t.command_type + (' (paused)' if t.paused else ''):<30} {t.counts['queued']:>7} "
+                   f"{t.counts['running']:>7} {t.counts['failed']:>7} {t.counts['done']:>7}")
+    click.echo(f"done in the last hour: {sum(view.throughput)}")
 
 
 @main.command("work")
