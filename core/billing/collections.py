@@ -117,6 +117,7 @@ class _NothingLeft(Exception):
 def _collect(db: Database, settings: Settings, creditor: dict[str, str], *, due_before: date, today: date,
              earliest: date, operator: str, dry_run: bool) -> CollectionResult:
     from core.security import audit
+    from core.security.roles import Action
 
     with db.transaction() as session:
         candidates, skipped = _candidates(session, due_before, today)
