@@ -13,12 +13,13 @@ from sqlalchemy import select
 from core.billing.bank import format_reference, payment_reference
 from core.billing.collections import CollectionError, collect
 from core.billing.dunning import reminder_stages, run_dunning, stage_label
+from core.billing.i18n import format_money as money
 from core.billing.mail import local_today
 from core.billing.payments import invoice_balances
 from core.billing.statements import StatementImport
 from core.models import Customer
 from expensis_tui.cli import EXIT_FAILED, CliError, emit_json, runtime
-from expensis_tui.cli.invoices import money, parse_day, payments_group
+from expensis_tui.cli.invoices import parse_day, payments_group
 
 
 @payments_group.command("collect")
