@@ -52,6 +52,16 @@ class IssuerSettings:
 
 
 @dataclass(frozen=True)
+class PaymentSettings:
+    """SEPA direct debit and reminders (`[payments]` in the config file)."""
+
+    creditor_id: str = ""  # SEPA creditor identifier (incassant-ID), e.g. NL79ZZZ999999990000
+    creditor_bic: str = ""  # derived from the issuer's IBAN when empty
+    lead_days: int = 1  # business days between building a batch and its collection date (SEPA Core D-1)
+    reminder_days: str = "7,21,35"  # after the due date: reminder, second reminder, formal notice
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     config_file: Path | None = None
@@ -77,6 +87,7 @@ class Settings:
     cdr_max_cost: Decimal = Decimal("1000")  # plausibility cap on one CDR's provider cost
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     issuer: IssuerSettings = field(default_factory=IssuerSettings)
+    payments: PaymentSettings = field(default_factory=PaymentSettings)
 
     @property
     def database_url(self) -> str:

@@ -154,6 +154,9 @@ def job_specs(settings: Settings, *, probe_every_s: float | None = None) -> list
                 catch_up_s=DAY),
         JobSpec("failure_digest", every(tz, hours=1), "core.billing.mail:failure_digest_job",
                 "one mail listing failed syncs and messages since the last digest", misfire_grace_s=1800),
+        JobSpec("dunning", WallClockCron(tz, hour=9, minute=0), "core.billing.dunning:dunning_job",
+                "payment reminders due today (reminder, second reminder, formal notice)",
+                misfire_grace_s=6 * 3600),
     ]
     if probe_every_s:
         specs.append(JobSpec("probe", every(tz, seconds=probe_every_s), "scheduler.jobs:probe_job",

@@ -64,6 +64,8 @@ def state_changing(tmp_path: Path) -> list[tuple[tuple[str, ...], Action]]:
         (("export", "usage", "ACME", "--cycle", "2026-10"), Action.EXPORT_CREATE),
         (("invoices", "run", "--cycle", "2026-10"), Action.INVOICES_RUN),
         (("payments", "match", "1", "2026-00001"), Action.PAYMENTS_MATCH),
+        (("payments", "collect", "--due-before", "2026-12-31"), Action.PAYMENTS_COLLECT),
+        (("payments", "reminders", "--send"), Action.PAYMENTS_REMIND),
         (("apply", str(setup)), Action.SETUP_APPLY),
         (("operators", "add", "zed"), Action.OPERATORS_ADD),
         (("operators", "set-role", "bob", "admin"), Action.OPERATORS_SET_ROLE),

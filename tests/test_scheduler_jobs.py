@@ -217,6 +217,7 @@ def test_next_runs_come_from_the_trigger_definitions(tmp_path: Path) -> None:
         "invoice_run": datetime(2026, 5, 15, 6, 0, tzinfo=AMS),  # the 15th (invoice_day), 06:00 local
         "balance_update": datetime(2026, 5, 10, 5, 0, tzinfo=AMS),  # daily 05:00 local: tomorrow
         "failure_digest": datetime(2026, 5, 9, 11, 0, tzinfo=UTC),  # hourly, on the hour
+        "dunning": datetime(2026, 5, 10, 9, 0, tzinfo=AMS),  # daily 09:00 local: tomorrow
     }
     assert all(t is not None and t.tzinfo is not None and t.utcoffset() == timedelta(hours=2)
                for t in runs.values())  # shown in the configured zone (CEST)

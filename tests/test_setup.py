@@ -73,7 +73,7 @@ active = true
 auto_send = false
 test_mode = false
 email = "finance@acme.nl"
-vat_number = "NL123456789B01"
+vat_number = "NL004495445B01"
 country = "NL"
 address = "Straat 1\\n1234 AB Plaats"
   [[customer.subscription]]

@@ -87,6 +87,12 @@ def build_everything() -> list[m.Base]:
                                  pdf_path="/data/invoices_batch/acme/2026-B00001.pdf")
     notification = Notification(id=1, kind="failure_digest", key="2026-11-16T07:00:00+00:00",
                                 recipient="ops@acme.test", covered_until=T0)
+    collection = m.CollectionBatch(id=1, message_id="EXP-DD-00000001", collection_date=date(2026, 11, 30),
+                                   item_count=1, total=Decimal("1493.82"), path="/data/collections/x.xml",
+                                   created_by="alice")
+    collected = m.CollectionItem(id=1, batch_id=1, invoice_id=1, open_invoice_id=1, customer_id=1,
+                                 mandate_id="ACME-M1", sequence_type="FRST", amount=Decimal("1493.82"),
+                                 end_to_end_id="EXP-0000000000000001")
     price = m.RatePlanPrice(id=1, rate_plan_id=1, valid_from=date(2026, 11, 1),
                             price_per_minute=Decimal("0.1200"), voice_first_s=60, voice_increment_s=1)
     band = m.RatePlanBand(id=1, rate_plan_id=1, name="peak", days="mon,tue,wed,thu,fri",
@@ -98,7 +104,7 @@ def build_everything() -> list[m.Base]:
     return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, correction, total,
             history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
             counter, payment, ledger, mail, operator, audit, message, lease, tick, batch_invoice,
-            notification, price, band, zone, roaming, paused]
+            notification, price, band, zone, roaming, paused, collection, collected]
 
 
 def column_values(obj: m.Base) -> dict[str, object]:

@@ -49,6 +49,14 @@ _LABELS: dict[str, tuple[str, str]] = {
         ", onder vermelding van {reference}.",
         ", quoting {reference} as payment reference.",
     ),
+    "betalingskenmerk": (
+        "Betalingskenmerk: {reference}.",
+        "Payment reference (betalingskenmerk): {reference}.",
+    ),
+    "direct_debit_terms": (
+        "Het totaalbedrag wordt op of na {due} automatisch afgeschreven van {iban} (machtiging {mandate}).",
+        "The total amount will be collected by direct debit on or after {due} from {iban} (mandate {mandate}).",
+    ),
     "credit_terms": (
         "Dit bedrag wordt binnen {days} dagen verrekend of teruggestort; kenmerk {reference}.",
         "This amount will be settled or refunded within {days} days; reference {reference}.",

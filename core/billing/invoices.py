@@ -32,6 +32,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.billing.bank import payment_reference
 from core.billing.i18n import LANGUAGES, format_date
 from core.billing.lines import (
     AddonCharge,
@@ -433,7 +434,16 @@ def invoice_document(session: Session, invoice: Invoice, customer: Customer,
         issue_date=invoice.issue_date, due_date=invoice.due_date, period_label=period,
         issuer=issuer_party(settings), customer=customer_party(customer), language=language,
         amounts=stored_amounts(invoice), payment_terms_days=settings.payment_terms_days,
-        test_mode=invoice.test_mode, reference=reference)
+        test_mode=invoice.test_mode, reference=reference,
+        payment_reference=payment_reference(invoice.id) if invoice.kind == INVOICE else None,
+        direct_debit=_direct_debit_note(customer) if invoice.kind == INVOICE else None)
+
+
+def _direct_debit_note(customer: Customer) -> tuple[str, str] | None:
+    """(IBAN, mandate id) when the invoice will be collected by direct debit."""
+    if customer.payment_method != "direct_debit" or not customer.iban or not customer.mandate_id:
+        return None
+    return customer.iban, customer.mandate_id
 
 
 def ensure_pdf_in(session: Session, invoice: Invoice, settings: Settings) -> Path:

@@ -39,6 +39,8 @@ class InvoiceDocument:
     payment_terms_days: int
     test_mode: bool
     reference: str | None = None  # the credited invoice number on a credit note
+    payment_reference: str | None = None  # the invoice's 16-digit betalingskenmerk
+    direct_debit: tuple[str, str] | None = None  # (IBAN, mandate id): collected by direct debit
 
 
 def render_invoice_pdf(doc: InvoiceDocument) -> bytes:

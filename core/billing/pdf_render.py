@@ -10,6 +10,7 @@ from fpdf import FPDF
 from fpdf.enums import TableBordersLayout, XPos, YPos
 from fpdf.fonts import FontFace
 
+from core.billing.bank import format_reference
 from core.billing.i18n import format_date, format_decimal, format_money, format_percent, t
 from core.billing.pdf import InvoiceDocument
 
@@ -237,12 +238,20 @@ class _InvoicePdf(FPDF):
                 self._t("credit_terms").format(days=doc.payment_terms_days, reference=doc.number)
             )
         else:
-            terms = self._t("payment_terms").format(days=doc.payment_terms_days)
-            if doc.issuer.iban:
-                terms += self._t("payment_terms_iban").format(
-                    iban=doc.issuer.iban, name=doc.issuer.name
-                )
-            terms += self._t("payment_reference").format(reference=doc.number)
+            if doc.direct_debit is not None:
+                iban, mandate = doc.direct_debit
+                terms = self._t("direct_debit_terms").format(
+                    due=format_date(doc.due_date, doc.language), iban=iban, mandate=mandate)
+            else:
+                terms = self._t("payment_terms").format(days=doc.payment_terms_days)
+                if doc.issuer.iban:
+                    terms += self._t("payment_terms_iban").format(
+                        iban=doc.issuer.iban, name=doc.issuer.name
+                    )
+                terms += self._t("payment_reference").format(reference=doc.number)
+            if doc.payment_reference:
+                terms += " " + self._t("betalingskenmerk").format(
+                    reference=format_reference(doc.payment_reference))
             texts.append(terms)
         self.ln(6)
         self.set_font(_FONT, size=9)

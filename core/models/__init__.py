@@ -31,6 +31,7 @@ from core.models.party import (
     Subscription,
     Tariff,
 )
+from core.models.payments import CollectionBatch, CollectionItem
 from core.models.sync import ImportBatch, SyncProfile, SyncTask
 from core.models.totals import (
     FEE_CALL_TYPE,
@@ -41,7 +42,7 @@ from core.models.totals import (
 )
 
 __all__ = [
-    "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrCorrection", "CdrRating",
+    "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrCorrection", "CdrRating", "CollectionBatch", "CollectionItem",
     "Customer", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
     "InvoiceLine", "MailLog", "Message", "Operator", "Partner", "PausedCommand", "Payment", "QuarantinedRow",
     "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RatePlanRoaming", "RoamingZone", "RevenueLedger", "SchedulerLease", "SchedulerTick",

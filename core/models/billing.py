@@ -82,6 +82,10 @@ class Payment(Base):
     counterparty: Mapped[str] = mapped_column(String(200))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(8), default="csv")  # csv, camt053
+    end_to_end_id: Mapped[str | None] = mapped_column(String(35), index=True)
+    counterparty_iban: Mapped[str | None] = mapped_column(String(34))
+    return_reason: Mapped[str | None] = mapped_column(String(8))  # a returned debit's code (AC04...)
 
 
 class RevenueLedger(Base):

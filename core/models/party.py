@@ -39,6 +39,14 @@ class Customer(Base):
     address: Mapped[str | None] = mapped_column(Text)
     # Bill-shock cap on data roaming outside the EU/EEA per subscription per cycle; 0: none.
     roaming_data_cap: Mapped[Decimal] = mapped_column(default=Decimal("50"))
+    # Payment: `transfer` (pays by bank transfer) or `direct_debit` (SEPA Core, needs a mandate).
+    payment_method: Mapped[str] = mapped_column(String(16), default="transfer")
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    mandate_id: Mapped[str | None] = mapped_column(String(35))
+    mandate_date: Mapped[date | None]
+    mandate_blocked: Mapped[str | None] = mapped_column(String(200))  # why debits stopped (AC04...)
+    reminder_days: Mapped[str | None] = mapped_column(String(32))  # "7,21,35"; None: the setting
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     partner: Mapped[Partner | None] = relationship()

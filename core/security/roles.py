@@ -52,6 +52,8 @@ class Action(StrEnum):
     INVOICE_CREDIT = "invoice.credit"
     PAYMENTS_IMPORT = "payments.import"
     PAYMENTS_MATCH = "payments.match"
+    PAYMENTS_COLLECT = "payments.collect"  # a SEPA direct-debit batch (pain.008)
+    PAYMENTS_REMIND = "payments.remind"  # send today's payment reminders by hand
     BALANCES_UPDATE = "balances.update"
     ADDONS_REFRESH = "addons.refresh"
     ADDONS_ACTIVATE = "addons.activate"
@@ -87,6 +89,8 @@ _TABLE: Final[Mapping[Action, tuple[str, str]]] = {
     Action.INVOICE_CREDIT: (OPERATOR, "credit notes"),
     Action.PAYMENTS_IMPORT: (OPERATOR, "payment imports"),
     Action.PAYMENTS_MATCH: (OPERATOR, "payment matches"),
+    Action.PAYMENTS_COLLECT: (OPERATOR, "direct-debit collections"),
+    Action.PAYMENTS_REMIND: (OPERATOR, "payment reminders"),
     Action.BALANCES_UPDATE: (OPERATOR, "balance updates"),
     Action.ADDONS_REFRESH: (OPERATOR, "add-on catalogue refreshes"),
     Action.ADDONS_ACTIVATE: (ADMIN, "add-on activations"),

@@ -402,10 +402,26 @@ def _sync_profile(raw: object, where: str) -> SyncProfileSpec:
     return SyncProfileSpec(where, table.values(), table.credentials())
 
 
+def _payment_data(table: _Table, values: dict[str, Scalar]) -> None:
+    """A direct-debit customer needs an IBAN and a signed mandate; the BIC follows from the IBAN."""
+    if values["payment_method"] == "direct_debit":
+        for key in ("iban", "mandate_id", "mandate_date"):
+            if values[key] is None:
+                raise SetupError(f"{table.at(key)}: missing (required for payment_method = \"direct_debit\")")
+    mandate_date = values["mandate_date"]
+    if isinstance(mandate_date, date) and mandate_date > date(2100, 1, 1):
+        raise SetupError(f"{table.at('mandate_date')}: {mandate_date} is not a plausible signature date")
+    if values["iban"] is not None and values["bic"] is None:
+        from core.billing.bank import bic_for
+
+        values["bic"] = bic_for(str(values["iban"]))
+
+
 def _customer(raw: object, where: str) -> CustomerSpec:
     table = _Table(raw, where, schema.CUSTOMER,
                    extra=(schema.PARTNER_REF, schema.SUBSCRIPTIONS, schema.SYNC_PROFILES))
     values = table.values()
+    _payment_data(table, values)
     subscriptions = tuple(_subscription(s, f"{where}.{schema.SUBSCRIPTIONS}[{i}]")
                           for i, s in enumerate(table.tables(schema.SUBSCRIPTIONS)))
     profiles = tuple(_sync_profile(p, f"{where}.{schema.SYNC_PROFILES}[{i}]")

@@ -84,6 +84,40 @@ def country_code(raw: str) -> str:
     return raw
 
 
+def iban(raw: str) -> str:
+    from core.billing.bank import checked_iban
+
+    return checked_iban(raw)
+
+
+def bic(raw: str) -> str:
+    from core.billing.bank import checked_bic
+
+    return checked_bic(raw)
+
+
+def vat_number(raw: str) -> str:
+    from core.billing.bank import checked_vat_number
+
+    return checked_vat_number(raw)
+
+
+_MANDATE = re.compile(r"[A-Za-z0-9+?/:().,' -]{1,35}")
+
+
+def mandate_id(raw: str) -> str:
+    if not _MANDATE.fullmatch(raw) or not raw.strip():
+        raise ValueError(f"{raw!r} is not a SEPA mandate id (1-35 letters, digits or + ? / - : ( ) . , ')")
+    return raw
+
+
+def reminder_days(raw: str) -> str:
+    """Days after the due date for the reminder, the second reminder and the formal notice."""
+    from core.billing.dunning import parse_schedule
+
+    return ",".join(str(d) for d in parse_schedule(raw))
+
+
 def non_blank(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -106,6 +140,7 @@ def _text(model: type[Base], name: str, *, required: bool = False, default: str 
 ZERO = Decimal("0")
 # Destination tariffs price what the customer dials: never an incoming call.
 TARIFF_CALL_TYPES = tuple(t for t in CALL_TYPES if t != "voice_in")
+PAYMENT_METHODS = ("transfer", "direct_debit")
 
 PARTNER: tuple[Column, ...] = (
     _text(Partner, "name", required=True),
@@ -196,10 +231,16 @@ CUSTOMER: tuple[Column, ...] = (
     Column("auto_send", "flag", False),
     Column("test_mode", "flag", False),
     _text(Customer, "email"),
-    _text(Customer, "vat_number"),
+    _text(Customer, "vat_number", convert=vat_number),
     _text(Customer, "country", default="NL", convert=country_code),
     _text(Customer, "address"),
     Column("roaming_data_cap", "money", Decimal("50")),  # 0: no bill-shock cap
+    _text(Customer, "payment_method", default="transfer", choices=PAYMENT_METHODS),
+    _text(Customer, "iban", convert=iban),
+    _text(Customer, "bic", convert=bic),
+    _text(Customer, "mandate_id", convert=mandate_id),
+    Column("mandate_date", "date"),
+    _text(Customer, "reminder_days", convert=reminder_days),
 )
 
 SUBSCRIPTION: tuple[Column, ...] = (

@@ -299,8 +299,20 @@ def payments_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def payments_import(ctx: click.Context, file: Path, as_json: bool) -> None:
-    """Import a bank CSV: each payment once, matched by the invoice number in its reference."""
+    """Import a bank statement: CAMT.053 (.xml) or the bank CSV; each booking once, matched to invoices."""
     rt = runtime(ctx)
+    if file.suffix.lower() == ".xml" or file.read_bytes()[:64].lstrip().startswith(b"<"):
+        from core.billing.camt import StatementError
+        from core.billing.statements import import_statement
+        from expensis_tui.cli.sepa import echo_statement
+
+        try:
+            statement = import_statement(rt.db, file, settings=rt.settings, operator=rt.operator,
+                                         today=local_today(rt.settings))
+        except StatementError as exc:
+            raise CliError(str(exc), EXIT_FAILED) from exc
+        echo_statement(statement, as_json)
+        return
     result = import_payments(rt.db, file, settings=rt.settings, operator=rt.operator,
                              today=local_today(rt.settings))
     if as_json:
@@ -396,3 +408,7 @@ def revenues_export(ctx: click.Context, year: int, output: Path | None, include_
     path = output or rt.settings.exports_dir / f"revenues_{year}.csv"
     rows = export_revenues(rt.db, year, path, today=local_today(rt.settings), include_batch=include_batch)
     click.echo(f"{rows} row(s) written to {path}")
+
+
+# SEPA direct debit and reminders are `payments` subcommands too (they import this module).
+from expensis_tui.cli import sepa as _sepa  # noqa: E402,F401
