@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
 from sqlalchemy import (
@@ -38,10 +38,11 @@ from core.bus.errors import LeaseLost, backoff_seconds, classify
 from core.bus.events import EventHub, MessageEvent
 from core.clock import Clock, system_clock
 from core.db import Database
-from core.models import Message
+from core.models import Message, MessageAttempt
 
 log = logging.getLogger(__name__)
 T = cast(Table, Message.__table__)
+ATTEMPTS = cast(Table, MessageAttempt.__table__)
 
 
 def _insert_id(session: Session, row: dict[str, Any]) -> int:
@@ -301,6 +302,8 @@ class Bus:
                                 T.c.lease_owner == message.lease_owner)
                 .values(lease_owner=None, error=error[:4000], traceback=trace[-20000:], **values)
             )
+            if affected(result):
+                record_attempt(tx, message.id, message.attempts, now, kind, error)
         if affected(result):
             self.events.emit(MessageEvent(kind, message.id, message.command_type,
                                           message.workflow_id, error))
@@ -375,6 +378,13 @@ class Bus:
             return int(session.execute(
                 select(func.count()).select_from(T).where(T.c.status.in_((QUEUED, RUNNING)))
             ).scalar_one())
+
+
+def record_attempt(session: Session, message_id: int, attempt: int, at: datetime, outcome: str,
+                   error: str) -> None:
+    """Keep one failed attempt of a message with its time and full error."""
+    session.execute(insert(ATTEMPTS).values(message_id=message_id, attempt=attempt, at=at,
+                                            outcome=outcome, error=error[:20000]))
 
 
 def describe(exc: BaseException) -> str:

@@ -12,7 +12,14 @@ from core.models.billing import (
     RevenueLedger,
 )
 from core.models.cdr import Cdr, CdrCorrection, CdrRating, QuarantinedRow
-from core.models.ops import AuditLog, Message, Operator, SchedulerLease, SchedulerTick
+from core.models.ops import (
+    AuditLog,
+    Message,
+    MessageAttempt,
+    Operator,
+    SchedulerLease,
+    SchedulerTick,
+)
 from core.models.party import (
     Customer,
     Partner,
@@ -36,7 +43,7 @@ from core.models.totals import (
 __all__ = [
     "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrCorrection", "CdrRating",
     "Customer", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
-    "InvoiceLine", "MailLog", "Message", "Operator", "Partner", "Payment", "QuarantinedRow",
+    "InvoiceLine", "MailLog", "Message", "MessageAttempt", "Operator", "Partner", "Payment", "QuarantinedRow",
     "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RatePlanRoaming", "RoamingZone", "RevenueLedger", "SchedulerLease", "SchedulerTick",
     "Subscription", "SubscriptionAddon", "SyncProfile", "SyncTask", "Tariff", "Total",
     "TotalHistory", "utcnow",

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.bus import Bus, Command, HandlerContext, handles
-from core.bus.bus import describe
+from core.bus.bus import describe, record_attempt
 from core.bus.queries import workflow_state
 from core.cdr_checks import CdrLimits
 from core.db import Database
@@ -111,7 +111,7 @@ def task_month(task: SyncTask) -> str:
     return str(Month.of(task.cycle_start_date))
 
 
-def _create_task(bus: Bus, session: Session, profile: SyncProfile, month: str, trigger: str) -> SyncStart:
+def create_task(bus: Bus, session: Session, profile: SyncProfile, month: str, trigger: str) -> SyncStart:
     customer = session.get_one(Customer, profile.customer_id)
     task = SyncTask(sync_profile_id=profile.id, customer_id=profile.customer_id,
                     cycle_start_date=month_cycle_start(customer, month), status="pending", trigger=trigger)
@@ -145,7 +145,7 @@ def start_manual_sync(bus: Bus, profile_id: int, month: str, *, operator: str) -
         busy = task_in_flight(session, profile_id)
         if busy is not None:
             raise SyncBusy(f"a sync of {profile.name} is already pending or running (task {busy})")
-        start = _create_task(bus, session, profile, month, "manual")
+        start = create_task(bus, session, profile, month, "manual")
         audit.record(session, operator=operator, action=roles.Action.SYNC_START, target=f"{profile.name} {month}",
                      detail=f"task {start.task_id}")
         return start
@@ -180,7 +180,7 @@ def sync_manager_tick(bus: Bus, now: datetime | None = None) -> list[int]:
             if not moved.rowcount:  # type: ignore[attr-defined]
                 continue
             customer = session.get_one(Customer, profile.customer_id)
-            start = _create_task(bus, session, profile, current_month(now, ZoneInfo(customer.time_zone)),
+            start = create_task(bus, session, profile, current_month(now, ZoneInfo(customer.time_zone)),
                                  "schedule")
             created.append(start.task_id)
     return created
@@ -309,6 +309,8 @@ def _provider_failed(ctx: HandlerContext, task: SyncTask, profile: SyncProfile, 
         _set_task(ctx, task.id, status="failed", reason=reason, retries=ctx.attempt, totals_anyway=True,
                   error_message=f"gave up after {ctx.attempt} attempts: {message}; "
                                 "totals calculated with the data already present")
+        # the message completes `done` (the chain goes on): keep this last attempt's error with it
+        record_attempt(ctx.session, ctx.message.id, ctx.attempt, ctx.clock(), "gave_up", message)
         _route_totals(ctx, task, touched_cycles(ctx.db, task.id))
         return
     _set_task(ctx, task.id, status="failed", reason=reason, error_message=message)

@@ -139,6 +139,7 @@ SUBCOMMAND_MODULES = (
     "expensis_tui.cli.invoices",
     "expensis_tui.cli.operators",
     "expensis_tui.cli.addons",
+    "expensis_tui.cli.failures",
 )
 
 for _name in SUBCOMMAND_MODULES:
