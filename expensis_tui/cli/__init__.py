@@ -121,7 +121,12 @@ def main(ctx: click.Context, db: str | None, data_dir: str | None, config: str |
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = {"db": db, "data_dir": data_dir, "config": config, "operator": operator, "runtime": None}
     if ctx.invoked_subcommand is None:
-        from expensis_tui.launch import open_console
+        from expensis_tui.launch import has_terminal, open_console
+
+        if not has_terminal():  # Textual would write escape codes into a pipe or file
+            click.echo("expensis: the console needs a terminal; run `expensis daemon` for the headless "
+                       "service, or see `expensis --help` for commands", err=True)
+            ctx.exit(2)
 
         open_console(runtime(ctx))
 
