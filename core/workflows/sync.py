@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from core.bus import Bus, Command, HandlerContext, handles
 from core.bus.bus import describe, record_attempt
+from core.bus.errors import LeaseLost
 from core.bus.queries import workflow_state
 from core.cdr_checks import CdrLimits
 from core.db import Database
@@ -250,6 +251,8 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
     except ProviderError as exc:
         _provider_failed(ctx, task, profile, exc)
         return
+    except LeaseLost:
+        raise  # another worker has the sync now: its task is not ours to mark
     except Exception as exc:
         _set_task(ctx, task.id, status="failed", reason="unknown_error", error_message=describe(exc))
         raise
@@ -272,8 +275,16 @@ def import_outcome(result: ImportResult) -> str:
 
 
 def _beating(records: Iterator[Any], ctx: HandlerContext, every: int = 20_000) -> Iterator[Any]:
-    """Pass records through, renewing the lease now and then during a long download."""
+    """Pass records through, renewing the lease now and then during a long download.
+
+    Records are fetched page by page as they are consumed, so stopping here stops the
+    download: once the lease is lost (the worker's heartbeat cancels the context), the next
+    record raises LeaseLost instead of fetching the rest of the month for nothing.
+    """
+    cancelled = ctx.cancelled
     for n, record in enumerate(records, 1):
+        if cancelled.is_set():
+            ctx.check_cancelled()
         if n % every == 0:
             ctx.heartbeat()
         yield record

@@ -38,13 +38,13 @@ def _leader_line(status: SchedulerStatus, tz: object) -> str:
               help="Worker threads (default: the `workers` setting).")
 @click.option("--grace", default=30.0, show_default=True,
               help="Seconds to let running handlers finish on SIGTERM before releasing them.")
-@click.option("--lease-ttl", type=float, default=30.0, hidden=True,
-              help="Scheduler lease TTL in seconds (tests use a short one).")
+@click.option("--lease-ttl", type=float, default=None, hidden=True,
+              help="Scheduler lease TTL in seconds (default: the scheduler_lease_seconds setting).")
 @click.option("--probe-every", type=float, default=None, hidden=True,
               help="Add a `probe` job every N seconds (tests and diagnostics).")
 @click.option("--plugin", multiple=True, hidden=True)
 @click.pass_context
-def daemon(ctx: click.Context, threads: int | None, grace: float, lease_ttl: float,
+def daemon(ctx: click.Context, threads: int | None, grace: float, lease_ttl: float | None,
            probe_every: float | None, plugin: tuple[str, ...]) -> None:
     """Run headless: the scheduler (when elected leader) and workers, until SIGTERM/SIGINT."""
     load_plugins(plugin)
