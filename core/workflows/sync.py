@@ -238,7 +238,8 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
         secrets = SecretBox.from_settings(settings)
         adapter = open_adapter(connection_for(profile, secrets, settings.provider_timeout_s))
         try:
-            new_subs = upsert_subscriptions(ctx.db, customer, adapter.fetch_subscriptions(month))
+            new_subs = upsert_subscriptions(ctx.db, customer, adapter.fetch_subscriptions(month),
+                                            provider=profile.provider)
             cdrs = adapter.fetch_cdrs(month, checkpoints=True)
             result = import_cdrs(ctx.db, _beating(cdrs, ctx), provider=profile.provider,
                                  source=f"{profile.provider}:{profile.customer_ref}:{month}",
@@ -347,8 +348,10 @@ def complete_sync_task(cmd: CompleteSyncTask, ctx: HandlerContext) -> None:
 
 # -- subscriptions and reconciliation ------------------------------------------------------
 
-def upsert_subscriptions(db: Database, customer: Customer, subs: Iterator[ProviderSubscription]) -> int:
-    """Device details and dates from the provider; unknown numbers are added without a plan."""
+def upsert_subscriptions(db: Database, customer: Customer, subs: Iterator[ProviderSubscription],
+                         provider: str | None = None) -> int:
+    """Device details and dates from the provider; unknown numbers are added without a plan,
+    on the platform they were listed by."""
     listed = list(subs)  # a customer's subscriptions: thousands at most, unlike its CDRs
     created = 0
     with db.transaction() as session:
@@ -361,7 +364,7 @@ def upsert_subscriptions(db: Database, customer: Customer, subs: Iterator[Provid
             sub = known.get(item.number)
             if sub is None:
                 sub = Subscription(customer_id=customer.id, number=item.number, start_date=item.start_date,
-                                   provider=None)
+                                   provider=provider)
                 session.add(sub)
                 known[item.number] = sub
                 created += 1
