@@ -89,6 +89,8 @@ def test_a_sync_that_gave_up_is_a_failure_in_status_and_the_failures_list(
     code, out = cli(db, tmp_path, "failures", "show", ref)
     assert code == 0 and "attempts:" in out and out.count("HTTP 500") >= 4
     assert f"expensis failures retry {ref}" in out
+    code, out = cli(db, tmp_path, "messages", "show", str(detail.message_ids[1]))  # the VodafoneSync step
+    assert code == 0 and "[done]" in out and "gave_up: " in out and out.count("HTTP 500") >= 3
 
 
 def test_unknown_or_malformed_failure_references(sqlite_db: Database, tmp_path: Path) -> None:

@@ -71,6 +71,8 @@ def messages_show(ctx: click.Context, message_id: int, as_json: bool) -> None:
     click.echo(f"chain    {' → '.join(detail.chain) or '(end of chain)'}")
     if r.error:
         click.echo(f"error    {r.error}")
+    for a in detail.attempts:  # a sync that gave up is `done` (totals went on), its errors are here
+        click.echo(f"attempt  {a.attempt} {a.at:%Y-%m-%d %H:%M:%S} UTC {a.outcome}: {a.error or ''}")
     if detail.traceback:
         click.echo(detail.traceback.rstrip())
 
