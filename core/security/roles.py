@@ -43,6 +43,7 @@ class Action(StrEnum):
     TOTALS_PARTNER_RECALCULATE = "totals.partner_recalculate"
     MESSAGES_RETRY = "messages.retry"
     MESSAGES_DISCARD = "messages.discard"
+    FAILURES_RETRY = "failures.retry"
     EXPORT_CREATE = "export.create"
     INVOICES_RUN = "invoices.run"
     INVOICES_BATCH = "invoices.batch"
@@ -76,6 +77,7 @@ _TABLE: Final[Mapping[Action, tuple[str, str]]] = {
     Action.TOTALS_PARTNER_RECALCULATE: (OPERATOR, "partner recalculations"),
     Action.MESSAGES_RETRY: (OPERATOR, "message retries"),
     Action.MESSAGES_DISCARD: (OPERATOR, "message discards"),
+    Action.FAILURES_RETRY: (OPERATOR, "failure retries"),
     Action.EXPORT_CREATE: (OPERATOR, "exports"),
     Action.INVOICES_RUN: (OPERATOR, "invoice runs"),
     Action.INVOICES_BATCH: (OPERATOR, "batch invoicing"),

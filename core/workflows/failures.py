@@ -43,6 +43,8 @@ def retry_failure(bus: Bus, ref: str, *, operator: str) -> RetryStarted:
     failure = detail.failure
     if failure.kind == SYNC:
         return _retry_sync(bus, failure.id, failure.ref, operator)
+    # checked here too: the action each kind delegates to checks (and audits) its own
+    roles.authorize(bus.db, operator, roles.Action.FAILURES_RETRY, target=failure.ref)
     if failure.kind == STEP:
         if not retry_message(bus, failure.id, operator=operator):
             raise CannotRetry(f"message {failure.id} is no longer failed")
@@ -64,13 +66,13 @@ def _retry_sync(bus: Bus, task_id: int, ref: str, operator: str) -> RetryStarted
         profile = session.get_one(SyncProfile, task.sync_profile_id)
         month = task_month(task)
         target = f"{profile.name} {month}"
-        roles.require(session, operator, "sync.start", target=target)
+        roles.require(session, operator, roles.Action.FAILURES_RETRY, target=target)
         busy = task_in_flight(session, profile.id)
         if busy is not None:
             raise SyncBusy(f"a sync of {profile.name} is already pending or running (task {busy})")
         start = create_task(bus, session, profile, month, "retry")
         discarded = [m for m in failed_messages_of(session, task.workflow_id or "") if bus.discard(m, session)]
-        audit.record(session, operator=operator, action="failures.retry", target=target,
+        audit.record(session, operator=operator, action=roles.Action.FAILURES_RETRY, target=target,
                      detail=f"failed sync task {task_id} retried as task {start.task_id}"
                             + (f"; discarded failed message(s) {discarded}" if discarded else ""))
     return RetryStarted(ref, f"sync task {start.task_id} started for {target}", start.workflow_id,
