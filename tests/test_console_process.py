@@ -32,7 +32,8 @@ class Tmux:
     """A private tmux server (its own socket), killed with everything in it at the end."""
 
     def __init__(self, binary: str) -> None:
-        self.argv = [binary, "-L", f"expensis-test-{uuid.uuid4().hex[:8]}", "-f", "/dev/null"]
+        self.name = f"expensis-test-{uuid.uuid4().hex[:8]}"
+        self.argv = [binary, "-L", self.name, "-f", "/dev/null"]
 
     def __call__(self, *args: str) -> str:
         return subprocess.run([*self.argv, *args], check=True, capture_output=True, text=True,
@@ -40,6 +41,8 @@ class Tmux:
 
     def close(self) -> None:
         subprocess.run([*self.argv, "kill-server"], capture_output=True, timeout=10)
+        socket_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (socket_dir / self.name).unlink(missing_ok=True)  # kill-server leaves the socket file
 
 
 @pytest.fixture
