@@ -1,10 +1,10 @@
-# Two entry points (README "Quick start"): `make demo` and `make test`.
+# Two entry points (README "Quick start"): `make demo` and `make test`; `make console` reopens the demo.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint bench screenshots clean
+.PHONY: setup demo console test lint bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ setup: $(STAMP)
 
 demo: setup
 	$(BIN)/expensis demo
+
+console: setup
+	$(BIN)/expensis demo --reopen
 
 lint: setup
 	$(BIN)/ruff check .

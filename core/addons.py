@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from core.db import Database
@@ -153,11 +153,16 @@ def catalogue(db: Database, provider: str = PROVIDER) -> list[AddonTypeRow]:
     return [AddonTypeRow(*row) for row in rows]
 
 
+def on_addon_platform() -> Any:
+    """Subscriptions add-ons can go to: on Routit, or of a platform not recorded (Nina decides)."""
+    return or_(Subscription.provider == PROVIDER, Subscription.provider.is_(None))
+
+
 def subscription_addons(db: Database, customer_id: int) -> list[SubscriptionAddons]:
-    """Every subscription of the customer with the add-ons the provider confirmed."""
+    """The customer's subscriptions on the add-on platform, with the add-ons the provider confirmed."""
     with db.reader() as session:
         subs = session.execute(select(Subscription.id, Subscription.number)
-                               .where(Subscription.customer_id == customer_id)
+                               .where(Subscription.customer_id == customer_id, on_addon_platform())
                                .order_by(Subscription.number)).all()
         states = session.execute(
             select(SubscriptionAddon.subscription_id, SubscriptionAddon.addon_code,

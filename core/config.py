@@ -71,7 +71,9 @@ class Settings:
     time_zone: str = "Europe/Amsterdam"
     workers: int = 4
     console_workers: str = "process"  # process: a supervised `expensis worker`; thread: in-process
-    lease_seconds: int = 60
+    lease_seconds: int = 60  # a bus message held by a worker that died is claimed again after this
+    scheduler_lease_seconds: float = 30.0  # a dead leader's standby takes over after this (+ one poll)
+    standby_poll_seconds: float = 0.5  # how often a standby looks at the lease (a read, no write)
     max_attempts: int = 5
     backoff_base_s: float = 2.0
     backoff_cap_s: float = 300.0

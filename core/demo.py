@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 
@@ -22,6 +23,7 @@ from core.config import Settings
 from core.models import BillingInsight, Cdr, Customer, SyncProfile, SyncTask, Total
 from core.month import Month
 from core.runtime import Runtime
+from core.security.roles import ADMIN, add_operator
 from core.security.secrets import SecretBox
 from core.setup import apply_setup
 from core.workflows.sync import start_manual_sync
@@ -117,9 +119,12 @@ def demo_setup(sandbox: SandboxServer) -> str:
     return "\n".join(parts)
 
 
+DEMO_MARKER = ".expensis-demo"
+
+
 def fresh_demo_dir(path: Path) -> Path:
     """Empty the demo directory (only ever a directory the demo made)."""
-    marker = path / ".expensis-demo"
+    marker = path / DEMO_MARKER
     if path.exists() and any(path.iterdir()) and not marker.exists():
         raise RuntimeError(f"{path} is not empty and was not made by the demo; choose another --data-dir")
     if path.exists():
@@ -129,12 +134,34 @@ def fresh_demo_dir(path: Path) -> Path:
     return path
 
 
-def install_demo(runtime: Runtime, sandbox: SandboxServer) -> None:
+def install_demo(runtime: Runtime, sandbox: SandboxServer, *, os_user: str | None = None) -> None:
+    """The demo's customers and profiles (pointing at `sandbox`); `demo` and the OS user are admins."""
     sandbox.configure_demo()
+    add_operator(runtime.db, "demo", ADMIN, operator="demo")  # the first operator: admin
+    user = os_user if os_user is not None else os_user_name()
+    if user and user != "demo":  # whoever runs `expensis` later without --operator may act too
+        add_operator(runtime.db, user, ADMIN, operator="demo")
     apply_setup(runtime.db, demo_setup(sandbox), secrets=SecretBox.from_settings(runtime.settings),
                 operator="demo")
     with runtime.db.transaction() as s:  # due now: the first sync manager tick picks them all up
         s.execute(update(SyncProfile).values(next_sync_date=runtime.bus.clock()))
+
+
+def os_user_name() -> str:
+    return Settings(data_dir=Path(".")).operator_name  # no operator set: the OS user
+
+
+def demo_sandbox_port(data_dir: Path) -> int | None:
+    """The port of the sandbox the demo's sync profiles point at (None without profiles)."""
+    from core.db import Database
+
+    db = Database(f"sqlite:///{data_dir / 'expensis.sqlite3'}")
+    try:
+        with db.reader() as s:
+            url = s.scalars(select(SyncProfile.base_url).order_by(SyncProfile.id)).first()
+    finally:
+        db.dispose()
+    return urlsplit(url).port if url else None
 
 
 def last_months(now: datetime, count: int) -> list[str]:

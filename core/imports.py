@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
+from core.bus.errors import LeaseLost
 from core.cdr_checks import CdrLimits, normalise_provider
 from core.cdr_store import CdrWriter, raw_cdr
 from core.clock import Clock, system_clock
@@ -193,7 +194,7 @@ def import_cdrs(
                 flush()
         flush()
         status = "completed" if not result.nothing_read else "failed"
-    except ProviderError as exc:
+    except (ProviderError, LeaseLost) as exc:  # keep what arrived; dedup makes a later import safe
         flush()
         result.error = str(exc)
         raise

@@ -54,23 +54,30 @@ def compute_insights(session: Session, customer_id: int, cycle_start: date) -> l
             insights.append(Insight("flatliner", "warn",
                                     f"{sub.number} had no usage in cycle {cycle.label}", sub.id))
 
+    # Baselines are cycles with synced usage only: a recalculation over months without CDRs
+    # leaves fee-only totals there, and comparing with those would call every call a spike.
     earlier = list(session.scalars(
         select(Total.cycle_start_date).where(Total.customer_id == customer_id,
-                                             Total.cycle_start_date < cycle_start)
+                                             Total.cycle_start_date < cycle_start,
+                                             Total.call_type != FEE_CALL_TYPE, Total.count > 0)
         .distinct().order_by(Total.cycle_start_date.desc()).limit(BASELINE_CYCLES)))
     history: dict[tuple[int, str], dict[date, int]] = defaultdict(dict)
+    active_in: dict[int, set[date]] = defaultdict(set)  # the cycles each subscription had usage in
     if earlier:
         for r in session.scalars(select(Total).where(Total.customer_id == customer_id,
                                                      Total.cycle_start_date.in_(earlier))):
             if r.call_type in USAGE_MEASURE:
                 history[(r.subscription_id, r.call_type)][r.cycle_start_date] = getattr(
                     r, USAGE_MEASURE[r.call_type][0])
+                if r.count > 0:
+                    active_in[r.subscription_id].add(r.cycle_start_date)
     for r in rows:
         if r.call_type not in USAGE_MEASURE:
             continue
         attr, unit = USAGE_MEASURE[r.call_type]
         past = history.get((r.subscription_id, r.call_type), {})
-        baseline = [float(past.get(d, 0)) for d in earlier]
+        # only cycles in which this subscription was in use (0 of this call type then counts)
+        baseline = [float(past.get(d, 0)) for d in earlier if d in active_in[r.subscription_id]]
         if len(baseline) < MIN_BASELINE:
             continue
         mean = statistics.fmean(baseline)

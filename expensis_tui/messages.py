@@ -8,7 +8,8 @@ from datetime import datetime
 from textual.message import Message
 
 from core.views.audit import AuditRow
-from core.views.dashboard import Failure, ProviderSync
+from core.views.dashboard import ProviderSync
+from core.views.failures import Failure
 from core.views.paging import Page
 from core.views.profiles import ProfileDetail, ProfileRow
 from core.views.tasks import StepDetail, StepRow, TaskDetail, TaskRow
@@ -40,6 +41,7 @@ class DashboardLoaded(Message, bubble=False):
     queue: dict[str, int]
     imports: list[int]
     failures: list[Failure]
+    failure_count: int
     scheduler: SchedulerView
 
 

@@ -60,7 +60,7 @@ class Daemon:
     """A worker pool and a scheduler service sharing one runtime."""
 
     def __init__(self, runtime: Runtime, *, threads: int = 4, grace: float = 30.0,
-                 lease_ttl_s: float = 30.0, probe_every_s: float | None = None) -> None:
+                 lease_ttl_s: float | None = None, probe_every_s: float | None = None) -> None:
         self.runtime = runtime
         self.threads = threads
         self.grace = grace
@@ -77,7 +77,7 @@ class Daemon:
     def stop(self) -> list[int]:
         """Stop scheduling first (no new work), then the pool; returns the released message ids."""
         log.info("daemon stopping")
-        self.scheduler.stop()
+        self.scheduler.stop()  # hands the lease back at once: a standby leads within its poll
         released = self.pool.stop(self.grace)
         log.info("daemon stopped; released %d unfinished message(s)", len(released))
         return released
@@ -93,7 +93,7 @@ class Daemon:
 
 
 def run_daemon(runtime: Runtime, *, threads: int = 4, grace: float = 30.0,
-               lease_ttl_s: float = 30.0, probe_every_s: float | None = None) -> int:
+               lease_ttl_s: float | None = None, probe_every_s: float | None = None) -> int:
     """Run until SIGTERM or SIGINT; returns the exit code (0 after a clean stop)."""
     stop = threading.Event()
 

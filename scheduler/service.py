@@ -149,14 +149,19 @@ class SchedulerService:
     """Takes part in the leader election and runs the schedule while this process leads."""
 
     def __init__(self, runtime: Runtime, *, clock: Clock | None = None, holder: str | None = None,
-                 ttl_s: float = 30.0, specs: Sequence[JobSpec] | None = None,
-                 probe_every_s: float | None = None) -> None:
+                 ttl_s: float | None = None, specs: Sequence[JobSpec] | None = None,
+                 probe_every_s: float | None = None, standby_poll_s: float | None = None) -> None:
         self.runtime = runtime
         self.specs = list(specs) if specs is not None else job_specs(
             runtime.settings, probe_every_s=probe_every_s)
-        self.lease = LeaderLease(runtime.db, holder=holder, ttl_s=ttl_s, clock=clock)
+        ttl = ttl_s if ttl_s is not None else runtime.settings.scheduler_lease_seconds
+        self.lease = LeaderLease(runtime.db, holder=holder, ttl_s=ttl, clock=clock)
         self.clock: Clock = clock or system_clock  # catch-up and status read this clock, never the OS one
-        self.interval = max(0.1, ttl_s / 3)
+        self.interval = max(0.1, ttl / 3)  # the leader renews this often
+        # A standby only reads the lease row this often, so a lease handed back by a clean stop
+        # is taken within this time rather than within ttl/3.
+        poll = standby_poll_s if standby_poll_s is not None else runtime.settings.standby_poll_seconds
+        self.standby_poll = max(0.05, min(poll, self.interval))
         self._by_name = {spec.name: spec for spec in self.specs}
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.RLock()
@@ -189,8 +194,8 @@ class SchedulerService:
 
     def _loop(self) -> None:
         while True:
-            self.step()
-            if self._stopping.wait(self.interval):
+            leading = self.step()
+            if self._stopping.wait(self.interval if leading else self.standby_poll):
                 return
 
     def step(self) -> bool:
@@ -206,7 +211,7 @@ class SchedulerService:
                         log.warning("scheduler lease taken over by another process; "
                                     "stopping the schedule here")
                         self._demote()
-                elif self.lease.try_acquire():
+                elif self._lease_free() and self.lease.try_acquire():
                     self._renewed_at = time.monotonic()
                     log.info("elected scheduler leader as %s (epoch %s)", self.holder, self.lease.epoch)
                     self._promote()
@@ -217,6 +222,11 @@ class SchedulerService:
                     self.lease.forget()
                     self._demote()
             return self.is_leader
+
+    def _lease_free(self) -> bool:
+        """Whether taking the lease is worth a write: nobody else holds it live (a cheap read)."""
+        info = self.lease.current()
+        return info is None or not info.live or info.holder == self.holder
 
     def _promote(self) -> None:
         self.caught_up.clear()

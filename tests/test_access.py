@@ -61,6 +61,7 @@ def state_changing(tmp_path: Path) -> list[tuple[tuple[str, ...], Action]]:
         (("totals", "recalc", "--partner", "Partner A", "--from", "2026-10", "--to", "2026-10"),
          Action.TOTALS_PARTNER_RECALCULATE),
         (("messages", "retry", "--all-failed"), Action.MESSAGES_RETRY),
+        (("failures", "retry", "sync-4"), Action.FAILURES_RETRY),  # the showcase's failed vodafone sync
         (("export", "usage", "ACME", "--cycle", "2026-10"), Action.EXPORT_CREATE),
         (("invoices", "run", "--cycle", "2026-10"), Action.INVOICES_RUN),
         (("payments", "match", "1", "2026-00001"), Action.PAYMENTS_MATCH),

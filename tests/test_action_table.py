@@ -26,7 +26,8 @@ READ_ONLY = {"messages list", "messages show", "messages overview", "db status",
              "totals partner", "insights show", "export-setup", "customers list", "subscriptions list",
              "rate-plans list", "partners list", "sync profiles", "sync tasks", "schedule", "status",
              "export jobs", "invoices list", "invoices show", "invoices batch-pdf", "payments list",
-             "balances list", "revenues export", "operators list", "audit list", "addons backlog", "addons log"}
+             "balances list", "revenues export", "operators list", "audit list", "addons backlog", "addons log",
+             "failures list", "failures show"}
 # Run the queue or a throwaway install: what they execute was checked when it was requested,
 # and what they start themselves runs as `system` (scheduler jobs).
 RUNNERS = {"work", "worker", "daemon", "demo", "sandbox serve"}

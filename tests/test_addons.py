@@ -390,3 +390,18 @@ def test_cli_activate_wait_list_log_backlog(sandbox: SandboxServer, clock: Froze
     assert code == EXIT_NOT_ALLOWED and "error: vic is a viewer; add-on cancellations need the admin role (addons.cancel)" in err
     code, out, err = cli(ADMIN, "addons", "activate", "ROUTIT", "--addon", "DATA-10GB", "+31600000000")
     assert code == 1 and "not a subscription" in err
+
+
+def test_only_subscriptions_on_routit_are_offered_and_others_are_refused_before_sending(
+        world: AddonWorld) -> None:
+    with world.db.transaction() as s:
+        kpn = Subscription(customer_id=world.customer_id, number="+31697969514", provider="kpn_sp16")
+        s.add(kpn)
+        s.flush()
+        kpn_id = kpn.id
+    offered = {sub.subscription_id for sub in subscription_addons(world.db, world.customer_id)}
+    assert kpn_id not in offered and set(world.subscriptions.values()) <= offered
+    with pytest.raises(AddonError, match=r"not on Routit.*\+31697969514 \(kpn_sp16\)"):
+        activate_addons(world.bus, world.customer_id, [kpn_id], "DATA-10GB", operator=ADMIN)
+    with world.db.reader() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 0  # nothing was sent

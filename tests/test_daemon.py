@@ -187,3 +187,19 @@ def test_sigterm_exits_0_and_releases_the_lease(sqlite_db: Database, daemons: Da
     log_file = tmp_path / "daemon-0" / "logs" / LOG_FILE
     assert "daemon stopped" in log_file.read_text()
     assert "elected scheduler leader" in daemons.stderr(daemon)
+
+
+def test_after_a_clean_sigterm_of_the_leader_the_standby_leads_within_2_s(
+        sqlite_db: Database, daemons: Daemons) -> None:
+    # a long TTL: waiting for it to lapse (or for a standby's renew round, TTL/3) would take 20 s
+    leader = daemons.start(sqlite_db.url, ttl=60, probe=1)
+    wait_for(lambda: live_holder(sqlite_db) == holder(leader), what="the first daemon to lead")
+    standby = daemons.start(sqlite_db.url, ttl=60, probe=1)
+    wait_for(lambda: "worker thread" in daemons.stderr(standby), what="the standby to run")
+    assert live_holder(sqlite_db) == holder(leader)
+    leader.send_signal(signal.SIGTERM)
+    wait_for(lambda: live_holder(sqlite_db) == holder(standby), timeout=2.0,
+             what="the standby to lead within 2 s of the leader's SIGTERM")
+    assert leader.wait(20) == 0, daemons.stderr(leader)
+    standby.send_signal(signal.SIGTERM)
+    assert standby.wait(20) == 0, daemons.stderr(standby)

@@ -78,6 +78,8 @@ def build_everything() -> list[m.Base]:
     audit = m.AuditLog(id=1, operator="alice", action="sync.start", target="acme-kpn", at=T0)
     message = m.Message(id=1, command_id="c1", command_type="SyncProfile", payload="{}", chain="[]",
                         workflow_id="c1", available_at=T0)
+    attempt = m.MessageAttempt(id=1, message_id=1, attempt=2, at=T0, outcome="retrying",
+                               error="ProviderUnavailable: HTTP 500 " + "x" * 5000)
     lease = m.SchedulerLease(name="scheduler", holder="host:1", expires_at=T0, epoch=7)
     tick = m.SchedulerTick(id=1, job="sync_manager", fire_time=T0, holder="host:1", epoch=7)
     batch_invoice = BatchInvoice(id=1, period="2026-11", fingerprint="b" * 64, client_id="acme",
@@ -103,7 +105,7 @@ def build_everything() -> list[m.Base]:
     paused = m.PausedCommand(command_type="KpnSp16Sync", paused_by="alice", paused_at=T0)
     return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, correction, total,
             history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
-            counter, payment, ledger, mail, operator, audit, message, lease, tick, batch_invoice,
+            counter, payment, ledger, mail, operator, audit, message, attempt, lease, tick, batch_invoice,
             notification, price, band, zone, roaming, paused, collection, collected]
 
 

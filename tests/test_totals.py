@@ -231,3 +231,27 @@ def test_usage_spike_against_own_baseline(sqlite_db: Database, tmp_path: Path, s
     with db.reader() as s:
         kinds = [i.kind for i in list_insights(s, ids["customer"], OCT)]
     assert ("spike" in kinds) is spike
+
+
+def test_a_ten_month_recalculation_leaves_the_insights_of_cycles_with_usage_unchanged(
+        sqlite_db: Database, tmp_path: Path) -> None:
+    db = sqlite_db
+    ids = make_setup(db, numbers=(A, B, "+31610000003"))
+    rows = [(f"{n}{month}", n, f"2026-{month:02d}-10T10:00:00+02:00", "voice", "+31201234567", minutes * 60, 0,
+             "0.01") for month in (9, 10) for n, minutes in ((A, 20), (B, 30))]
+    import_rows(db, tmp_path, rows)
+    bus = Bus(db, default_registry)
+
+    def insights_of(month: int) -> list[tuple[str, str]]:
+        with db.reader() as s:
+            return sorted((i.kind, i.message) for i in list_insights(s, ids["customer"], date(2026, month, 1)))
+
+    for month in (9, 10):
+        dispatch_totals(bus, ids["customer"], date(2026, month, 1))
+        run_until_idle(bus)
+    before = {month: insights_of(month) for month in (9, 10)}
+    assert not any(kind == "spike" for kind, _ in before[9] + before[10])
+    for month in range(1, 11):  # the partner recalculation January–October: fee-only totals before September
+        dispatch_totals(bus, ids["customer"], date(2026, month, 1))
+        run_until_idle(bus)
+    assert {month: insights_of(month) for month in (9, 10)} == before

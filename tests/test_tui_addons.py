@@ -195,3 +195,27 @@ async def test_core_refuses_an_operator_demoted_to_viewer(rt: Runtime, nina: Nin
                         .where(AddonLog.subscription_id.in_(nina.subscriptions))) == 0
         assert s.scalar(select(func.count()).select_from(Message).where(
             Message.command_type.like("%RoutitAddons"))) == 0
+
+
+async def test_enter_on_a_refused_request_shows_the_providers_reason_in_full(rt: Runtime) -> None:
+    from sqlalchemy import update
+
+    from expensis_tui.widgets.text_view import TextViewScreen
+
+    reason = ("HTTP 404 unknown number: Nina has no subscription +31620000003 for this customer; "
+              "check that the number is on Routit and that the SIM is active (request 7f3a)")
+    with rt.db.transaction() as s:
+        failed = s.scalars(select(AddonLog.id).where(AddonLog.status == "failed")).one()
+        s.execute(update(AddonLog).where(AddonLog.id == failed).values(error_message=reason))
+    app = app_for(rt)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("v", "v")  # the log
+        await settle(pilot)
+        await go_to(pilot, str(failed))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, TextViewScreen)
+        text = " ".join(screen_text(app).replace("│", " ").split())
+        assert " ".join(reason.split()) in text  # wrapped, not cut at the window edge

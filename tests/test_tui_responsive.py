@@ -56,9 +56,12 @@ async def test_keys_are_answered_while_200000_cdrs_import(rt: Runtime, tmp_path:
         await settle(pilot)
         importer = subprocess.Popen(
             [sys.executable, "-m", "expensis_tui", "--db", rt.settings.database_url, "--data-dir",
-             str(rt.settings.data_dir), "cdr", "import", str(month), "--provider", "kpn_sp16"],
+             str(rt.settings.data_dir), "--operator", rt.operator, "cdr", "import", str(month),
+             "--provider", "kpn_sp16"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         while not batch_started(rt):
+            if importer.poll() is not None:  # it ended before starting: say why, never wait forever
+                raise AssertionError(f"the import ended early: {importer.communicate()[1].decode()}")
             await pilot.pause(0.05)
         answered_during_import = 0
         for key, screen in [("2", ProfilesScreen), ("3", TasksScreen), ("4", TotalsScreen),

@@ -112,7 +112,8 @@ def test_dashboard_figures(rt: Runtime) -> None:
         s.add(ImportBatch(provider="x", source="late", imported=7,
                           created_at=datetime(2026, 10, 19, 23, 30, tzinfo=UTC)))
     assert imports_per_day(rt.db, date(2026, 10, 20), ZONE)[-1] == per_day[-1] + 7
-    assert [f.command_type for f in latest_failures(rt.db)] == ["ProviderSync", "ProviderSync"]
+    # failures, not failed messages: gamma's failed sync and the refused add-on were replaced by newer ones
+    assert [f.ref for f in latest_failures(rt.db)] == ["export-3", "sync-4"]
     lease = scheduler_lease(rt.db)
     assert lease is not None and lease.holder == "billing-01:4242"
 

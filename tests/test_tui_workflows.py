@@ -28,6 +28,7 @@ from core.models import (
 from core.runtime import Runtime
 from core.workflows.totals import DispatchTotals
 from expensis_tui.app import ExpensisApp
+from expensis_tui.screens.failures import FailuresScreen
 from expensis_tui.screens.tasks import TasksScreen
 from expensis_tui.screens.totals import TotalsScreen
 from expensis_tui.showcase import NOW, OCT, frozen_clock, screen_text, settle
@@ -396,6 +397,29 @@ async def test_dashboard_leads_to_the_failures(rt: Runtime) -> None:
         assert "attached to daemon on billing-01" in text  # the showcase lease is live at NOW
         await pilot.press("f")
         await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, TasksScreen) and (screen.listing, screen.status) == ("steps", "failed")
-        assert screen.query_one(KeyedTable).row_count == 2
+        screen = app.screen  # the failures window: failures, not failed messages (DESIGN "Failures")
+        assert isinstance(screen, FailuresScreen)
+        assert [str(screen.query_one(KeyedTable).get_row_at(i)[0]) for i in range(2)] == ["export-3", "sync-4"]
+        assert "No space left on device" in screen_text(app)  # the selected one's error, in full
+
+
+async def test_totals_act_only_on_the_customer_shown(rt: Runtime, pool: WorkerPool) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=SIZE) as pilot:
+        await choose_acme(pilot)
+        assert "ACME 2026-10: version 2" in status_line(app)
+        await pilot.press("slash", "ctrl+u", *"GAMMA", "escape")  # typed, never loaded
+        await settle(pilot)
+        assert app.screen.query_one(KeyedTable).has_class("stale")
+        await pilot.press("h")
+        await settle(pilot)
+        assert isinstance(app.screen, TotalsScreen)  # no "Recalculate ACME?" under a field saying GAMMA
+        assert any("press Enter" in str(n.message) for n in app._notifications)
+        await pilot.press("slash", "enter", "enter")  # now load GAMMA
+        await settle(pilot)
+        assert not app.screen.query_one(KeyedTable).has_class("stale")
+        await pilot.press("h")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert str(app.screen.query_one(".dialog-title", Label).render()) == \
+            "Recalculate the totals of GAMMA for 2026-10?"
+        await pilot.press("n")

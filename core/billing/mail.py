@@ -33,11 +33,13 @@ from core.bus.errors import PermanentError, TransientError
 from core.clock import Clock, system_clock
 from core.config import Settings, SmtpSettings
 from core.db import Database
-from core.models import Customer, Invoice, MailLog, Message, SyncProfile, SyncTask
+from core.models import Customer, Invoice, MailLog
 from core.models.billing import Notification
 from core.month import Month
 from core.security import roles
 from core.security.roles import SYSTEM
+from core.views import failures
+from core.views.failures import Failure
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -298,34 +300,9 @@ def send_export_ready(db: Database, settings: Settings, job_id: int, recipient: 
 
 # -- failure digest ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Failure:
-    at: datetime
-    what: str
-    detail: str
-
-
 def failures_between(db: Database, since: datetime, until: datetime) -> list[Failure]:
-    """Failed syncs and failed bus messages that ended in (since, until]."""
-    found: list[Failure] = []
-    with db.reader() as session:
-        tasks = session.execute(
-            select(SyncTask.updated_at, SyncProfile.name, Customer.code, SyncTask.cycle_start_date,
-                   SyncTask.reason, SyncTask.error_message)
-            .join(SyncProfile, SyncProfile.id == SyncTask.sync_profile_id)
-            .join(Customer, Customer.id == SyncTask.customer_id)
-            .where(SyncTask.status == "failed", SyncTask.updated_at > since, SyncTask.updated_at <= until)
-            .order_by(SyncTask.updated_at).limit(DIGEST_MAX_LINES))
-        for at, profile, code, cycle, reason, error in tasks:
-            found.append(Failure(at, f"sync {profile} ({code} {Month.of(cycle)})",
-                                 f"{reason or 'failed'}: {(error or '').strip()[:300]}"))
-        messages = session.execute(
-            select(Message.finished_at, Message.id, Message.command_type, Message.error)
-            .where(Message.status == "failed", Message.finished_at > since, Message.finished_at <= until)
-            .order_by(Message.finished_at).limit(DIGEST_MAX_LINES))
-        for finished, message_id, command_type, error in messages:
-            found.append(Failure(finished or until, f"message {message_id} {command_type}", (error or "").strip()[:300]))
-    return sorted(found, key=lambda f: f.at)
+    """The failures (core.views.failures) that happened in (since, until], oldest first."""
+    return failures.failures_between(db, since, until, limit=DIGEST_MAX_LINES)
 
 
 def last_digest_until(db: Database) -> datetime | None:
@@ -349,12 +326,19 @@ def send_failure_digest(db: Database, settings: Settings, now: datetime) -> str:
                                covered_until=now, detail=f"{len(failures)} failure(s)")
     if claim is None:
         return "digest for this time already sent"
-    lines = [f"{f.at:%Y-%m-%d %H:%M} UTC  {f.what}\n    {f.detail}" for f in failures]
+    lines = [f"{f.failed_at:%Y-%m-%d %H:%M} UTC  {f.kind} {f.subject}: {f.what}  [{f.ref}]\n    {_indented(f.error)}"
+             for f in failures]
     body = (f"{len(failures)} failure(s) between {since:%Y-%m-%d %H:%M} and {now:%Y-%m-%d %H:%M} UTC:\n\n"
-            + "\n".join(lines) + "\n\nRetry failed messages with: expensis messages retry --all-failed\n")
+            + "\n".join(lines) + "\n\nSee one with `expensis failures show REF`; retry it with `expensis failures retry REF`.\n")
     message = new_message(settings.smtp, recipients, f"Expensis: {len(failures)} failure(s)", body)
     send_claimed(db, settings.smtp, claim, message)
     return f"digest of {len(failures)} failure(s) sent to {len(recipients)} recipient(s)"
+
+
+def _indented(text: str, limit: int = 2000) -> str:
+    """The error in full (up to `limit` characters), its lines indented under the failure."""
+    body = text if len(text) <= limit else text[:limit] + " …"
+    return "\n    ".join(body.splitlines() or [""])
 
 
 def failure_digest_job(runtime: Runtime, fire_time: datetime) -> str:

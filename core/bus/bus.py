@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
 from sqlalchemy import (
@@ -39,10 +39,11 @@ from core.bus.errors import LeaseLost, backoff_seconds, classify
 from core.bus.events import EventHub, MessageEvent
 from core.clock import Clock, system_clock
 from core.db import Database
-from core.models import Message, PausedCommand
+from core.models import Message, MessageAttempt, PausedCommand
 
 log = logging.getLogger(__name__)
 T = cast(Table, Message.__table__)
+ATTEMPTS = cast(Table, MessageAttempt.__table__)
 P = cast(Table, PausedCommand.__table__)
 ALL_TYPES = "*"  # a pause of every command type
 
@@ -309,6 +310,8 @@ class Bus:
                                 T.c.lease_owner == message.lease_owner)
                 .values(lease_owner=None, error=error[:4000], traceback=trace[-20000:], **values)
             )
+            if affected(result):
+                record_attempt(tx, message.id, message.attempts, now, kind, error)
         if affected(result):
             self.events.emit(MessageEvent(kind, message.id, message.command_type,
                                           message.workflow_id, error))
@@ -384,6 +387,13 @@ class Bus:
             return int(session.execute(
                 select(func.count()).select_from(T).where(T.c.status.in_((QUEUED, RUNNING)))
             ).scalar_one())
+
+
+def record_attempt(session: Session, message_id: int, attempt: int, at: datetime, outcome: str,
+                   error: str) -> None:
+    """Keep one failed attempt of a message with its time and full error."""
+    session.execute(insert(ATTEMPTS).values(message_id=message_id, attempt=attempt, at=at,
+                                            outcome=outcome, error=error[:20000]))
 
 
 def describe(exc: BaseException) -> str:

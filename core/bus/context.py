@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
@@ -30,6 +31,9 @@ class HandlerContext:
         self.message = message
         self.session = session
         self.chain_handed_over = False
+        # Set by the heartbeat when the lease was lost (or by a stopping pool): the work
+        # would be refused at completion, so long handlers stop at their next check.
+        self.cancelled = threading.Event()
 
     @property
     def db(self) -> Any:
@@ -86,7 +90,21 @@ class HandlerContext:
         )
 
     def heartbeat(self) -> None:
-        self.bus.heartbeat(self.message)
+        if not self.bus.heartbeat(self.message):
+            self.cancel()
+        self.check_cancelled()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def check_cancelled(self) -> None:
+        """Raise LeaseLost if this message's lease was lost: another worker has it now.
+
+        Long handlers call it between pages or batches (cooperative cancellation)."""
+        if self.cancelled.is_set():
+            from core.bus.errors import LeaseLost
+
+            raise LeaseLost(f"message {self.message.id}: lease lost; stopping the handler")
 
     def abort(self) -> None:
         """Roll back this handler's open transaction from another thread (worker shutdown).

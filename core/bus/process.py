@@ -4,6 +4,12 @@ The console runs its bus workers in a child process rather than in threads: a
 CPU-bound handler (an import of 200,000 CDRs) in the console's own process would
 hold the GIL and make key presses wait seconds. The child stops on SIGTERM,
 finishing or releasing its message, like any `expensis worker`.
+
+The child also watches its parent: it inherits the read end of a pipe whose write end
+only the console holds. However the console ends (quit, SIGTERM, SIGHUP, SIGKILL, a
+closed terminal), the kernel closes that write end and the child reads EOF, releases
+its messages and exits. (prctl(PR_SET_PDEATHSIG) would not do: it fires when the
+*thread* that started the child ends, and the console starts it from a worker thread.)
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._lock = threading.Lock()
+        self._parent_pipe: int | None = None  # the write end; never written, closed when we end
 
     def command(self) -> list[str]:
         s = self.settings
@@ -48,10 +55,25 @@ class WorkerProcess:
             env = dict(os.environ)
             if self.settings.allow_operator_override:  # the child acts as the same operator
                 env["EXPENSIS_ALLOW_OPERATOR_OVERRIDE"] = "1"
-            with private_file(self.log_file).open("ab") as out:
-                self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
-                                                stderr=out, env=env, start_new_session=True)
+            self._close_pipe()
+            read_end, write_end = os.pipe()  # both non-inheritable; pass_fds hands on the read end only
+            try:
+                with private_file(self.log_file).open("ab") as out:
+                    self.process = subprocess.Popen(
+                        [*self.command(), "--parent-pipe", str(read_end)], stdin=subprocess.DEVNULL,
+                        stdout=out, stderr=out, env=env, start_new_session=True, pass_fds=(read_end,))
+            except BaseException:
+                os.close(write_end)
+                raise
+            finally:
+                os.close(read_end)
+            self._parent_pipe = write_end
         return self
+
+    def _close_pipe(self) -> None:
+        if self._parent_pipe is not None:
+            os.close(self._parent_pipe)
+            self._parent_pipe = None
 
     @property
     def alive(self) -> bool:
@@ -75,11 +97,16 @@ class WorkerProcess:
         """SIGTERM, wait `grace` seconds (it finishes or releases its work), then SIGKILL."""
         with self._lock:
             process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return process.returncode if process is not None else None
-        process.send_signal(signal.SIGTERM)
         try:
-            return process.wait(grace + 5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.wait(5)
+            if process is None or process.poll() is not None:
+                return process.returncode if process is not None else None
+            process.send_signal(signal.SIGTERM)
+            try:
+                return process.wait(grace + 5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                return process.wait(5)
+        finally:
+            with self._lock:
+                if self.process is None:
+                    self._close_pipe()

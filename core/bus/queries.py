@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, select
 
 from core.db import Database
-from core.models import Message
+from core.models import Message, MessageAttempt
 
 T = cast(Table, Message.__table__)
 
@@ -42,11 +42,20 @@ class MessageDetail:
     lease_owner: str | None
     started_at: datetime | None
     traceback: str | None
+    attempts: list[AttemptRow] = field(default_factory=list)  # its failed attempts, oldest first
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(d.pop("row"))
         return d
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    attempt: int
+    at: datetime
+    outcome: str  # retrying | failed | gave_up
+    error: str | None
 
 
 _ROW_COLUMNS = (T.c.id, T.c.command_type, T.c.status, T.c.attempts, T.c.max_attempts,
@@ -72,6 +81,9 @@ def get_message(db: Database, message_id: int) -> MessageDetail | None:
         r = session.execute(select(*_ROW_COLUMNS, T.c.command_id, T.c.payload, T.c.chain,
                                    T.c.parent_id, T.c.lease_owner, T.c.started_at, T.c.traceback)
                             .where(T.c.id == message_id)).first()
+        attempts = [AttemptRow(*a) for a in session.execute(
+            select(MessageAttempt.attempt, MessageAttempt.at, MessageAttempt.outcome, MessageAttempt.error)
+            .where(MessageAttempt.message_id == message_id).order_by(MessageAttempt.id))]
     if r is None:
         return None
     try:
@@ -83,7 +95,7 @@ def get_message(db: Database, message_id: int) -> MessageDetail | None:
     except (ValueError, KeyError, TypeError):
         chain = ["(unreadable chain)"]
     return MessageDetail(MessageRow(*r[:10]), r.command_id, payload, chain, r.parent_id,
-                         r.lease_owner, r.started_at, r.traceback)
+                         r.lease_owner, r.started_at, r.traceback, attempts)
 
 
 @dataclass(frozen=True)

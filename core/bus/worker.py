@@ -84,9 +84,15 @@ class Heartbeat(threading.Thread):
         while not self.stopped.wait(interval):
             for message in self.in_flight():
                 try:
-                    self.bus.heartbeat(message)
+                    renewed = self.bus.heartbeat(message)
                 except Exception:  # the next beat tries again; the lease is long enough
                     log.exception("heartbeat for message %s failed", message.id)
+                    continue
+                if not renewed:  # another worker has it: stop the handler at its next check
+                    ctx = self.context(message.id)
+                    if ctx is not None and not ctx.cancelled.is_set():
+                        log.warning("message %s: lease lost; cancelling its handler", message.id)
+                        ctx.cancel()
 
 
 class WorkerPool:
@@ -161,6 +167,7 @@ class WorkerPool:
         for message in self.heartbeat.in_flight():
             ctx = self.heartbeat.context(message.id)
             if ctx is not None:
+                ctx.cancel()  # a handler that checks stops at its next page instead of running on
                 ctx.abort()
             if self.bus.release(message):
                 released.append(message.id)

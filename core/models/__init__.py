@@ -15,6 +15,7 @@ from core.models.cdr import Cdr, CdrCorrection, CdrRating, QuarantinedRow
 from core.models.ops import (
     AuditLog,
     Message,
+    MessageAttempt,
     Operator,
     PausedCommand,
     SchedulerLease,
@@ -44,7 +45,7 @@ from core.models.totals import (
 __all__ = [
     "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrCorrection", "CdrRating", "CollectionBatch", "CollectionItem",
     "Customer", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
-    "InvoiceLine", "MailLog", "Message", "Operator", "Partner", "PausedCommand", "Payment", "QuarantinedRow",
+    "InvoiceLine", "MailLog", "Message", "MessageAttempt", "Operator", "Partner", "PausedCommand", "Payment", "QuarantinedRow",
     "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RatePlanRoaming", "RoamingZone", "RevenueLedger", "SchedulerLease", "SchedulerTick",
     "Subscription", "SubscriptionAddon", "SyncProfile", "SyncTask", "Tariff", "Total",
     "TotalHistory", "utcnow",

@@ -70,6 +70,19 @@ class PausedCommand(Base):
     paused_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class MessageAttempt(Base):
+    """One failed attempt of a message: when, and the full error (the message keeps only the last)."""
+
+    __tablename__ = "message_attempt"
+    __table_args__ = (Index("ix_message_attempt_message", "message_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"))
+    attempt: Mapped[int]
+    at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(12))  # retrying | failed | gave_up
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 class SchedulerLease(Base):
     """Leadership: whoever holds an unexpired lease runs the scheduler; epoch fences old leaders."""
 

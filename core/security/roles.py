@@ -45,6 +45,7 @@ class Action(StrEnum):
     MESSAGES_DISCARD = "messages.discard"
     MESSAGES_PAUSE = "messages.pause"  # pause a command type (or all dispatching)
     MESSAGES_RESUME = "messages.resume"
+    FAILURES_RETRY = "failures.retry"
     EXPORT_CREATE = "export.create"
     INVOICES_RUN = "invoices.run"
     INVOICES_BATCH = "invoices.batch"
@@ -82,6 +83,7 @@ _TABLE: Final[Mapping[Action, tuple[str, str]]] = {
     Action.MESSAGES_DISCARD: (OPERATOR, "message discards"),
     Action.MESSAGES_PAUSE: (OPERATOR, "pausing command types"),
     Action.MESSAGES_RESUME: (OPERATOR, "resuming command types"),
+    Action.FAILURES_RETRY: (OPERATOR, "failure retries"),
     Action.EXPORT_CREATE: (OPERATOR, "exports"),
     Action.INVOICES_RUN: (OPERATOR, "invoice runs"),
     Action.INVOICES_BATCH: (OPERATOR, "batch invoicing"),

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 
 from core.db import Database
-from core.models import Customer, ImportBatch, Message, SchedulerLease, SyncProfile, SyncTask
+from core.models import Customer, ImportBatch, SchedulerLease, SyncProfile, SyncTask
+from core.views.failures import Failure, list_failures
 
 
 @dataclass(frozen=True)
@@ -21,14 +22,6 @@ class ProviderSync:
     last_status: str | None
     last_reason: str | None
     last_customer: str | None
-
-
-@dataclass(frozen=True)
-class Failure:
-    message_id: int
-    command_type: str
-    error: str
-    failed_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -74,12 +67,8 @@ def imports_per_day(db: Database, today: date, zone: ZoneInfo, days: int = 14) -
 
 
 def latest_failures(db: Database, limit: int = 5) -> list[Failure]:
-    """The most recent failed messages with the first line of their error."""
-    query = (select(Message.id, Message.command_type, Message.error, Message.finished_at)
-             .where(Message.status == "failed").order_by(Message.id.desc()).limit(limit))
-    with db.reader() as session:
-        rows = session.execute(query).all()
-    return [Failure(int(i), str(t), first_line(e), f) for i, t, e, f in rows]
+    """The most recent open failures (syncs, steps, exports, add-on requests)."""
+    return list_failures(db, limit=limit)
 
 
 def scheduler_lease(db: Database) -> Lease | None:

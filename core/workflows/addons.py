@@ -39,6 +39,7 @@ from core.addons import (
     WAITING,
     AddonError,
     limiter_key,
+    on_addon_platform,
     routit_profile,
 )
 from core.bus import Bus, Command, HandlerContext, PermanentError, handles
@@ -163,6 +164,11 @@ def _validate(session: Session, customer_id: int, subscription_ids: tuple[int, .
     strangers = [str(i) for i in subscription_ids if i not in owned]
     if strangers:
         raise AddonError(f"subscription(s) {', '.join(strangers)} do not belong to {customer.code}")
+    elsewhere = session.execute(select(Subscription.number, Subscription.provider).where(
+        Subscription.id.in_(subscription_ids), ~on_addon_platform())).all()
+    if elsewhere:  # refused before sending: Nina only knows Routit numbers
+        raise AddonError("not on Routit, so Nina has no add-ons for: "
+                         + ", ".join(f"{number} ({provider})" for number, provider in elsewhere))
     known = set(session.scalars(select(AddonType.code).where(AddonType.provider == PROVIDER)))
     if known and addon_code not in known:
         raise AddonError(f"unknown add-on {addon_code!r}: the catalogue has {', '.join(sorted(known))}")

@@ -23,7 +23,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.bus import Bus, Command, HandlerContext, handles
-from core.bus.bus import describe
+from core.bus.bus import describe, record_attempt
+from core.bus.errors import LeaseLost
 from core.bus.queries import workflow_state
 from core.cdr_checks import CdrLimits
 from core.db import Database
@@ -111,7 +112,7 @@ def task_month(task: SyncTask) -> str:
     return str(Month.of(task.cycle_start_date))
 
 
-def _create_task(bus: Bus, session: Session, profile: SyncProfile, month: str, trigger: str) -> SyncStart:
+def create_task(bus: Bus, session: Session, profile: SyncProfile, month: str, trigger: str) -> SyncStart:
     customer = session.get_one(Customer, profile.customer_id)
     task = SyncTask(sync_profile_id=profile.id, customer_id=profile.customer_id,
                     cycle_start_date=month_cycle_start(customer, month), status="pending", trigger=trigger)
@@ -145,7 +146,7 @@ def start_manual_sync(bus: Bus, profile_id: int, month: str, *, operator: str) -
         busy = task_in_flight(session, profile_id)
         if busy is not None:
             raise SyncBusy(f"a sync of {profile.name} is already pending or running (task {busy})")
-        start = _create_task(bus, session, profile, month, "manual")
+        start = create_task(bus, session, profile, month, "manual")
         audit.record(session, operator=operator, action=roles.Action.SYNC_START, target=f"{profile.name} {month}",
                      detail=f"task {start.task_id}")
         return start
@@ -180,7 +181,7 @@ def sync_manager_tick(bus: Bus, now: datetime | None = None) -> list[int]:
             if not moved.rowcount:  # type: ignore[attr-defined]
                 continue
             customer = session.get_one(Customer, profile.customer_id)
-            start = _create_task(bus, session, profile, current_month(now, ZoneInfo(customer.time_zone)),
+            start = create_task(bus, session, profile, current_month(now, ZoneInfo(customer.time_zone)),
                                  "schedule")
             created.append(start.task_id)
     return created
@@ -237,7 +238,8 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
         secrets = SecretBox.from_settings(settings)
         adapter = open_adapter(connection_for(profile, secrets, settings.provider_timeout_s))
         try:
-            new_subs = upsert_subscriptions(ctx.db, customer, adapter.fetch_subscriptions(month))
+            new_subs = upsert_subscriptions(ctx.db, customer, adapter.fetch_subscriptions(month),
+                                            provider=profile.provider)
             cdrs = adapter.fetch_cdrs(month, checkpoints=True)
             result = import_cdrs(ctx.db, _beating(cdrs, ctx), provider=profile.provider,
                                  source=f"{profile.provider}:{profile.customer_ref}:{month}",
@@ -250,6 +252,8 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
     except ProviderError as exc:
         _provider_failed(ctx, task, profile, exc)
         return
+    except LeaseLost:
+        raise  # another worker has the sync now: its task is not ours to mark
     except Exception as exc:
         _set_task(ctx, task.id, status="failed", reason="unknown_error", error_message=describe(exc))
         raise
@@ -272,8 +276,16 @@ def import_outcome(result: ImportResult) -> str:
 
 
 def _beating(records: Iterator[Any], ctx: HandlerContext, every: int = 20_000) -> Iterator[Any]:
-    """Pass records through, renewing the lease now and then during a long download."""
+    """Pass records through, renewing the lease now and then during a long download.
+
+    Records are fetched page by page as they are consumed, so stopping here stops the
+    download: once the lease is lost (the worker's heartbeat cancels the context), the next
+    record raises LeaseLost instead of fetching the rest of the month for nothing.
+    """
+    cancelled = ctx.cancelled
     for n, record in enumerate(records, 1):
+        if cancelled.is_set():
+            ctx.check_cancelled()
         if n % every == 0:
             ctx.heartbeat()
         yield record
@@ -309,6 +321,8 @@ def _provider_failed(ctx: HandlerContext, task: SyncTask, profile: SyncProfile, 
         _set_task(ctx, task.id, status="failed", reason=reason, retries=ctx.attempt, totals_anyway=True,
                   error_message=f"gave up after {ctx.attempt} attempts: {message}; "
                                 "totals calculated with the data already present")
+        # the message completes `done` (the chain goes on): keep this last attempt's error with it
+        record_attempt(ctx.session, ctx.message.id, ctx.attempt, ctx.clock(), "gave_up", message)
         _route_totals(ctx, task, touched_cycles(ctx.db, task.id))
         return
     _set_task(ctx, task.id, status="failed", reason=reason, error_message=message)
@@ -334,8 +348,10 @@ def complete_sync_task(cmd: CompleteSyncTask, ctx: HandlerContext) -> None:
 
 # -- subscriptions and reconciliation ------------------------------------------------------
 
-def upsert_subscriptions(db: Database, customer: Customer, subs: Iterator[ProviderSubscription]) -> int:
-    """Device details and dates from the provider; unknown numbers are added without a plan."""
+def upsert_subscriptions(db: Database, customer: Customer, subs: Iterator[ProviderSubscription],
+                         provider: str | None = None) -> int:
+    """Device details and dates from the provider; unknown numbers are added without a plan,
+    on the platform they were listed by."""
     listed = list(subs)  # a customer's subscriptions: thousands at most, unlike its CDRs
     created = 0
     with db.transaction() as session:
@@ -348,7 +364,7 @@ def upsert_subscriptions(db: Database, customer: Customer, subs: Iterator[Provid
             sub = known.get(item.number)
             if sub is None:
                 sub = Subscription(customer_id=customer.id, number=item.number, start_date=item.start_date,
-                                   provider=None)
+                                   provider=provider)
                 session.add(sub)
                 known[item.number] = sub
                 created += 1

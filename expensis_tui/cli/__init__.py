@@ -86,6 +86,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "A fresh demo data directory, the sandbox providers, and the console on top."),
     "export": ("expensis_tui.cli.exports",
         "Customer exports, generated as jobs by the workers (files in the exports directory)."),
+    "failures": ("expensis_tui.cli.failures",
+        "Failed syncs, steps, exports and add-on requests: list, show, retry."),
     "export-setup": ("expensis_tui.cli.setup",
         "Write the setup in the database as a setup file (credentials stay in the database)."),
     "insights": ("expensis_tui.cli.totals",
@@ -104,7 +106,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedule": ("expensis_tui.cli.ops",
         "The scheduled jobs with their next run times, and who runs them."),
     "status": ("expensis_tui.cli.ops",
-        "Scheduler leader, queue depth, failed messages and the last sync of every profile."),
+        "Scheduler leader, queue depth, open failures and the last sync of every profile."),
     "subscriptions": ("expensis_tui.cli.setup", "Subscriptions (phone numbers) of the setup."),
     "sync": ("expensis_tui.cli.sync",
         "Provider syncs: run the manager, sync a profile by hand, list profiles and tasks."),
@@ -218,7 +220,12 @@ def main(ctx: click.Context, db: str | None, data_dir: str | None, config: str |
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = {"db": db, "data_dir": data_dir, "config": config, "operator": operator, "runtime": None}
     if ctx.invoked_subcommand is None:
-        from expensis_tui.launch import open_console
+        from expensis_tui.launch import has_terminal, open_console
+
+        if not has_terminal():  # Textual would write escape codes into a pipe or file
+            click.echo("expensis: the console needs a terminal; run `expensis daemon` for the headless "
+                       "service, or see `expensis --help` for commands", err=True)
+            ctx.exit(2)
 
         open_console(runtime(ctx))
 

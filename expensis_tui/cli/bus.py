@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
+import threading
 
 import click
 
@@ -82,6 +84,8 @@ def messages_show(ctx: click.Context, message_id: int, as_json: bool) -> None:
     click.echo(f"chain    {' → '.join(detail.chain) or '(end of chain)'}")
     if r.error:
         click.echo(f"error    {r.error}")
+    for a in detail.attempts:  # a sync that gave up is `done` (totals went on), its errors are here
+        click.echo(f"attempt  {a.attempt} {a.at:%Y-%m-%d %H:%M:%S} UTC {a.outcome}: {a.error or ''}")
     if detail.traceback:
         click.echo(detail.traceback.rstrip())
 
@@ -235,18 +239,41 @@ def work(ctx: click.Context, until_idle: bool, threads: int, plugin: tuple[str, 
 @click.option("--grace", default=30.0, show_default=True,
               help="Seconds to let running handlers finish on SIGTERM before releasing them.")
 @click.option("--plugin", multiple=True, hidden=True)
+@click.option("--parent-pipe", type=int, hidden=True,
+              help="Read end of a pipe held by the parent (the console): EOF means it is gone.")
 @click.pass_context
-def worker(ctx: click.Context, threads: int, grace: float, plugin: tuple[str, ...]) -> None:
+def worker(ctx: click.Context, threads: int, grace: float, plugin: tuple[str, ...],
+           parent_pipe: int | None) -> None:
     """A worker process: runs messages until SIGTERM/SIGINT, then stops cleanly."""
     load_plugins(plugin)
     # Handlers first: a SIGTERM must never catch a running pool with the default action.
     # (Under `python -m expensis_tui` they are already set, and an early request is kept.)
     signals.install()
-    bus = runtime(ctx).bus
     stop = signals.stop_requested
+    orphaned = threading.Event()
+    if parent_pipe is not None:
+        threading.Thread(target=_watch_parent, args=(parent_pipe, orphaned, stop), name="parent-watch",
+                         daemon=True).start()
+    bus = runtime(ctx).bus
     pool = WorkerPool(bus, threads, label="worker").start()
     click.echo(f"worker {pool.name} running {threads} thread(s)", err=True)
     while not stop.wait(0.5):
         pass
-    released = pool.stop(grace)
-    click.echo(f"worker stopped; released {len(released)} unfinished message(s)", err=True)
+    # nobody waits for an orphan: hand running messages back soon, for the next worker
+    released = pool.stop(min(grace, ORPHAN_GRACE_S) if orphaned.is_set() else grace)
+    click.echo(f"worker stopped{' (its console is gone)' if orphaned.is_set() else ''}; "
+               f"released {len(released)} unfinished message(s)", err=True)
+
+
+ORPHAN_GRACE_S = 2.0
+
+
+def _watch_parent(fd: int, orphaned: threading.Event, stop: threading.Event) -> None:
+    """Block on the parent's pipe; its EOF (the parent ended, however) stops this worker."""
+    try:
+        while os.read(fd, 64):
+            pass
+    except OSError:
+        pass
+    orphaned.set()
+    stop.set()

@@ -8,8 +8,9 @@ import click
 
 from core.cdr_checks import CdrLimits
 from core.imports import ImportResult, quarantined_rows
+from core.models import ImportBatch
 from core.workflows.manual import ProviderNameError, dispatch_import_totals, import_cdr_file
-from expensis_tui.cli import EXIT_FAILED, CliError, emit_json, main, runtime
+from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
 from providers.base import ProviderError
 from providers.csvformat import parse_cdr_csv
 
@@ -72,9 +73,16 @@ def cdr_import(ctx: click.Context, file: Path, provider: str, totals: bool, as_j
 @click.pass_context
 def cdr_quarantine(ctx: click.Context, batch_id: int, limit: int, as_json: bool) -> None:
     """Show the rows of an import batch that went to quarantine, with line and reason."""
-    rows = quarantined_rows(runtime(ctx).db, batch_id, limit)
+    db = runtime(ctx).db
+    with db.reader() as session:
+        batch = session.get(ImportBatch, batch_id)
+    if batch is None:
+        raise CliError(f"no import batch {batch_id}", EXIT_NOT_FOUND)
+    rows = quarantined_rows(db, batch_id, limit)
     if as_json:
         emit_json([{"line": r.line, "reason": r.reason, "raw": r.raw} for r in rows])
         return
+    if not rows:
+        click.echo(f"import batch {batch_id}: no quarantined rows")
     for r in rows:
         click.echo(f"line {r.line:>7}: {r.reason}  [{r.raw[:60]}]")

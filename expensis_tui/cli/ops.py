@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import click
 
 from core.maintenance import last_sync_per_profile
+from core.views.failures import count_failures, list_failures
 from expensis_tui.cli import emit_json, main, runtime
 from expensis_tui.cli.bus import load_plugins
 from expensis_tui.cli.output import Col, print_table
@@ -37,13 +38,13 @@ def _leader_line(status: SchedulerStatus, tz: object) -> str:
               help="Worker threads (default: the `workers` setting).")
 @click.option("--grace", default=30.0, show_default=True,
               help="Seconds to let running handlers finish on SIGTERM before releasing them.")
-@click.option("--lease-ttl", type=float, default=30.0, hidden=True,
-              help="Scheduler lease TTL in seconds (tests use a short one).")
+@click.option("--lease-ttl", type=float, default=None, hidden=True,
+              help="Scheduler lease TTL in seconds (default: the scheduler_lease_seconds setting).")
 @click.option("--probe-every", type=float, default=None, hidden=True,
               help="Add a `probe` job every N seconds (tests and diagnostics).")
 @click.option("--plugin", multiple=True, hidden=True)
 @click.pass_context
-def daemon(ctx: click.Context, threads: int | None, grace: float, lease_ttl: float,
+def daemon(ctx: click.Context, threads: int | None, grace: float, lease_ttl: float | None,
            probe_every: float | None, plugin: tuple[str, ...]) -> None:
     """Run headless: the scheduler (when elected leader) and workers, until SIGTERM/SIGINT."""
     load_plugins(plugin)
@@ -80,18 +81,20 @@ def schedule(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Scheduler leader, queue depth, failed messages and the last sync of every profile."""
+    """Scheduler leader, queue depth, open failures and the last sync of every profile."""
     rt = runtime(ctx)
     scheduler = SchedulerService(rt).status()
     counts = rt.bus.counts()
     syncs = last_sync_per_profile(rt.db)
+    failed = count_failures(rt.db)
     if as_json:
         emit_json({
             "scheduler": {"leader": scheduler.leader_holder, "leader_live": scheduler.leader_live,
                           "leader_expires_at": scheduler.leader_expires_at,
                           "attached_to": scheduler.attached_to},
             "queue": counts,
-            "failed": counts["failed"],
+            "failed": failed,
+            "failures": [f.as_dict() for f in list_failures(rt.db, limit=20)],
             "syncs": [s.as_dict() for s in syncs],
             "at": datetime.now(UTC),
         })
@@ -99,9 +102,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     tz = time_zone(rt.settings)
     click.echo(f"scheduler  {_leader_line(scheduler, tz)}")
     click.echo("queue      " + "  ".join(f"{k} {v}" for k, v in counts.items()))
-    if counts["failed"]:
-        click.echo(f"failed     {counts['failed']} message(s) need attention: "
-                   "expensis messages list --status failed")
+    if failed:
+        click.echo(f"failed     {failed} failure(s) need attention: expensis failures list")
     if not syncs:
         click.echo("syncs      no sync profiles")
         return

@@ -86,18 +86,34 @@ def totals_show(ctx: click.Context, customer: str, cycle: Month, version: int | 
 @click.argument("customer")
 @click.option("--cycle", required=True, type=MONTH)
 @click.option("--compare", nargs=2, type=int, metavar="OLD NEW", help="Show what changed between versions.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def totals_history(ctx: click.Context, customer: str, cycle: Month, compare: tuple[int, int] | None) -> None:
+def totals_history(ctx: click.Context, customer: str, cycle: Month, compare: tuple[int, int] | None,
+                   as_json: bool) -> None:
     """Archived versions of a customer-cycle's totals; --compare A B shows the difference."""
     rt = runtime(ctx)
     customer_id, code, start = resolve(rt, customer, cycle)
+    head = {"customer": code, "cycle": str(cycle), "cycle_start_date": start}
     if not compare:
         versions = history_versions(rt.db, customer_id, start)
+        if as_json:
+            emit_json({**head, "versions": versions})
+            return
         click.echo(f"{code} {cycle}: archived versions {', '.join(map(str, versions)) or '(none)'}")
         return
     old = totals_version(rt.db, customer_id, start, compare[0])
     new = totals_version(rt.db, customer_id, start, compare[1])
-    print_diff(diff_totals(old, new), numbers(rt, customer_id))
+    diffs = diff_totals(old, new)
+    names = numbers(rt, customer_id)
+    if as_json:
+        emit_json({**head, "old": compare[0], "new": compare[1],
+                   "net_change": sum((d.amount_change for d in diffs), Decimal(0)),
+                   "changes": [{"subscription_id": d.subscription_id, "number": names.get(d.subscription_id),
+                                "call_type": d.call_type, "old": asdict(d.old) if d.old else None,
+                                "new": asdict(d.new) if d.new else None, "amount_change": d.amount_change}
+                               for d in diffs]})
+        return
+    print_diff(diffs, names)
 
 
 def print_diff(diffs: list, names: dict[int, str]) -> None:  # type: ignore[type-arg]

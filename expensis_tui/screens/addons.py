@@ -52,6 +52,7 @@ from expensis_tui.screens.guarded import GuardedScreen, shortened
 from expensis_tui.widgets.confirm import ConfirmScreen
 from expensis_tui.widgets.keyed_table import Column, KeyedTable
 from expensis_tui.widgets.month_picker import ChoiceScreen
+from expensis_tui.widgets.text_view import TextViewScreen
 
 VIEWS = ("subscriptions", "backlog", "log")
 COLUMNS: dict[str, list[Column]] = {
@@ -265,6 +266,23 @@ class AddonsScreen(GuardedScreen):
     @on(DataTable.RowHighlighted)
     def row_highlighted(self) -> None:
         self.describe_row()
+
+    @on(DataTable.RowSelected)
+    def open_request(self, event: DataTable.RowSelected) -> None:
+        """Enter on a request: all of it, the provider's reason in full (the line cuts it)."""
+        r = self.requests.get(str(event.row_key.value))
+        if r is None:
+            return
+        body = Text.assemble(("request ", "dim"), f"#{r.id} {r.action} {r.addon_code} on {r.number}\n",
+                             ("status ", "dim"), status_text(r.status), ("  attempts ", "dim"), str(r.attempts),
+                             ("\nby ", "dim"), r.requested_by, ("  at ", "dim"),
+                             local_time(r.created_at, self.zone, "%Y-%m-%d %H:%M:%S"))
+        if r.provider_request_id:
+            body.append(f"\nNina request {r.provider_request_id}")
+        if r.error_message:
+            body.append("\n\n")
+            body.append(r.error_message, style="red" if r.status == "failed" else "yellow")
+        self.app.push_screen(TextViewScreen(f"Add-on request #{r.id}", body))
 
     def describe_row(self) -> None:
         key = self.query_one(KeyedTable).selected_key or ""

@@ -13,9 +13,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
-from core.views.dashboard import imports_per_day, latest_failures, provider_syncs
+from core.views.dashboard import first_line, imports_per_day, latest_failures, provider_syncs
+from core.views.failures import count_failures
 from expensis_tui.messages import DashboardLoaded
 from expensis_tui.screens.base import ConsoleScreen, age, local_time
+from expensis_tui.screens.failures import FailuresScreen
 from expensis_tui.widgets.keyed_table import KeyedTable
 
 STATUS_STYLE = {"completed": "green", "completed_with_warnings": "bold yellow", "failed": "bold red",
@@ -35,7 +37,7 @@ class DashboardScreen(ConsoleScreen):
     TITLE = "Dashboard"
     BINDINGS = [
         Binding("r", "refresh", "Refresh", tooltip="Refresh the figures now", id="dashboard-refresh"),
-        Binding("f", "show_failures", "Failures", tooltip="Show failed tasks",
+        Binding("f", "show_failures", "Failures", tooltip="Show failures: full error, attempts, retry",
                 id="dashboard-failures"),
     ]
 
@@ -55,7 +57,7 @@ class DashboardScreen(ConsoleScreen):
             yield Sparkline([0] * 14, id="imports")
             yield Label("", id="imports-total")
         yield Label("Latest failures", classes="section-title")
-        yield KeyedTable([("id", "#"), ("command", "Command"), ("when", "Failed"), ("error", "Error")],
+        yield KeyedTable([("ref", "Failure"), ("what", "What"), ("when", "Failed"), ("error", "Error")],
                          id="failures")
 
     def load(self) -> None:
@@ -69,6 +71,7 @@ class DashboardScreen(ConsoleScreen):
             queue=self.rt.bus.counts(),
             imports=imports_per_day(db, now.astimezone(self.zone).date(), self.zone),
             failures=latest_failures(db, limit=5),
+            failure_count=count_failures(db),
             scheduler=self.console.scheduler_view(),
         ))
 
@@ -77,7 +80,7 @@ class DashboardScreen(ConsoleScreen):
         queue = Text.assemble(("queued ", "dim"), (f"{q.get('queued', 0):,}", "bold cyan"),
                               ("  running ", "dim"), (f"{q.get('running', 0):,}", "bold yellow"),
                               ("\nfailed ", "dim"),
-                              (f"{q.get('failed', 0):,}", "bold red" if q.get("failed") else "bold"),
+                              (f"{message.failure_count:,}", "bold red" if message.failure_count else "bold"),
                               ("  done ", "dim"), (f"{q.get('done', 0):,}", "bold green"))
         self.query_one("#queue-figures", Static).update(queue)
         sched = message.scheduler
@@ -100,13 +103,13 @@ class DashboardScreen(ConsoleScreen):
         self.query_one("#imports-total", Label).update(
             f"{sum(message.imports):,} (today {message.imports[-1]:,})")
         self.query_one("#failures", KeyedTable).show_rows([
-            (str(f.message_id), (str(f.message_id), f.command_type, age(f.failed_at, now),
-                                 Text(f.error, style="red")))
+            (f.ref, (f.ref, f"{f.subject}: {f.what}", age(f.failed_at, now),
+                     Text(first_line(f.error), style="red")))
             for f in message.failures])
         self.loaded()
 
     def action_refresh(self) -> None:
         self.load()
 
-    async def action_show_failures(self) -> None:
-        await self.console.show_failed_tasks()
+    def action_show_failures(self) -> None:
+        self.app.push_screen(FailuresScreen(self.rt))

@@ -29,6 +29,7 @@ from core.views.tasks import (
 from expensis_tui.messages import ActionDone, StepsLoaded, TaskDetailLoaded, TasksLoaded
 from expensis_tui.screens.base import PagedScreen, age, if_answered
 from expensis_tui.screens.dashboard import status_text
+from expensis_tui.screens.failures import FailuresScreen
 from expensis_tui.widgets.confirm import ConfirmScreen
 from expensis_tui.widgets.customer_suggester import suggest_customers
 from expensis_tui.widgets.keyed_table import Column, KeyedTable
@@ -262,6 +263,9 @@ class TasksScreen(PagedScreen):
     def find_failed_step(self, verb: str, task_id: int) -> None:
         detail = task_detail(self.rt.db, task_id)
         step = detail.failed_step if detail else None
+        if step is None and verb == "retry" and detail is not None and detail.task.status == "failed":
+            self.app.call_from_thread(self.app.push_screen, FailuresScreen(self.rt, select=f"sync-{task_id}"))
+            return
         if step is None:
             self.app.notify(f"Sync task {task_id} has no failed step to {verb}", severity="warning")
             return

@@ -191,6 +191,7 @@ class TotalsScreen(ConsoleScreen):
         self.cycle = cycle
         self.query_one("#customer", Input).value = cycle.code
         self.query_one("#cycle", Input).value = cycle.label
+        self.mark_stale()  # the fields may already have said so: no change event then
         self.query_one(KeyedTable).focus()
 
     def action_shift_cycle(self, months: int) -> None:
@@ -199,9 +200,25 @@ class TotalsScreen(ConsoleScreen):
         self.choose(self.cycle.code, str(Month.of(self.cycle.cycle_start) + months))
 
     def need_cycle(self) -> CustomerCycle | None:
+        """The customer-cycle shown, for an action; None (and a warning) when the fields say another."""
         if self.cycle is None:
             self.notify("Choose a customer and cycle first (/)", severity="warning")
+            return None
+        typed = (self.query_one("#customer", Input).value.strip(), self.query_one("#cycle", Input).value.strip())
+        if (typed[0].casefold(), typed[1]) != (self.cycle.code.casefold(), self.cycle.label):
+            self.notify(f"The fields say {' '.join(typed)} but {self.cycle.code} {self.cycle.label} is shown: "
+                        "press Enter in the fields to load it first (/)", severity="warning")
+            return None
         return self.cycle
+
+    @on(Input.Changed, ".filter")
+    def mark_stale(self) -> None:
+        """Grey the totals out while the fields name another customer-cycle than the one shown."""
+        if self.cycle is None:
+            return
+        typed = (self.query_one("#customer", Input).value.strip(), self.query_one("#cycle", Input).value.strip())
+        stale = (typed[0].casefold(), typed[1]) != (self.cycle.code.casefold(), self.cycle.label)
+        self.query_one(KeyedTable).set_class(stale, "stale")
 
     # -- recalculation ("Herbereken data") ---------------------------------------------------
 

@@ -1,0 +1,93 @@
+"""The one retry of each failure (core.views.failures), checked against the role table and audited.
+
+- a failed sync: a new sync of the same profile and cycle (the provider's CDRs are
+  deduplicated on (provider, provider_ref), so nothing already imported lands twice);
+  the old workflow's failed messages are discarded, the new sync replaces them;
+- a failed step: the message runs again with fresh attempts and its chain goes on;
+- a failed export: its message runs again (the job moves back to running), or a new
+  job when that message is gone;
+- a refused add-on request: the same request again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from core.bus import Bus
+from core.models import AddonLog, ExportJob, Message, SyncProfile, SyncTask
+from core.operations import retry_message
+from core.security import audit, roles
+from core.views.failures import ADDON, EXPORT, STEP, SYNC, failed_messages_of, get_failure
+from core.workflows.addons import request_addon_change
+from core.workflows.exports import create_export
+from core.workflows.sync import SyncBusy, create_task, task_in_flight, task_month
+
+
+class CannotRetry(Exception):
+    """The failure changed under the operator (no longer failed, or nothing left to run)."""
+
+
+@dataclass(frozen=True)
+class RetryStarted:
+    ref: str
+    summary: str  # one line for the operator
+    workflow_id: str | None = None
+    sync_task_id: int | None = None
+
+
+def retry_failure(bus: Bus, ref: str, *, operator: str) -> RetryStarted:
+    """Do the right retry for the open failure `ref`; UnknownFailure / NotAllowed / SyncBusy otherwise."""
+    detail = get_failure(bus.db, ref)
+    failure = detail.failure
+    if failure.kind == SYNC:
+        return _retry_sync(bus, failure.id, failure.ref, operator)
+    # checked here too: the action each kind delegates to checks (and audits) its own
+    roles.authorize(bus.db, operator, roles.Action.FAILURES_RETRY, target=failure.ref)
+    if failure.kind == STEP:
+        if not retry_message(bus, failure.id, operator=operator):
+            raise CannotRetry(f"message {failure.id} is no longer failed")
+        return RetryStarted(failure.ref, f"message {failure.id} queued again", detail.workflow_id)
+    if failure.kind == EXPORT:
+        return _retry_export(bus, failure.id, failure.ref, detail.message_ids, operator)
+    assert failure.kind == ADDON
+    with bus.db.reader() as session:
+        log = session.get_one(AddonLog, failure.id)
+    request = request_addon_change(bus, log.action, log.customer_id, [log.subscription_id], log.addon_code,
+                                   operator=operator)
+    return RetryStarted(failure.ref, f"add-on {log.action} {log.addon_code} requested again",
+                        request.workflow_id)
+
+
+def _retry_sync(bus: Bus, task_id: int, ref: str, operator: str) -> RetryStarted:
+    with bus.db.transaction() as session:
+        task = session.get_one(SyncTask, task_id)
+        profile = session.get_one(SyncProfile, task.sync_profile_id)
+        month = task_month(task)
+        target = f"{profile.name} {month}"
+        roles.require(session, operator, roles.Action.FAILURES_RETRY, target=target)
+        busy = task_in_flight(session, profile.id)
+        if busy is not None:
+            raise SyncBusy(f"a sync of {profile.name} is already pending or running (task {busy})")
+        start = create_task(bus, session, profile, month, "retry")
+        discarded = [m for m in failed_messages_of(session, task.workflow_id or "") if bus.discard(m, session)]
+        audit.record(session, operator=operator, action=roles.Action.FAILURES_RETRY, target=target,
+                     detail=f"failed sync task {task_id} retried as task {start.task_id}"
+                            + (f"; discarded failed message(s) {discarded}" if discarded else ""))
+    return RetryStarted(ref, f"sync task {start.task_id} started for {target}", start.workflow_id,
+                        start.task_id)
+
+
+def _retry_export(bus: Bus, job_id: int, ref: str, message_ids: list[int], operator: str) -> RetryStarted:
+    with bus.db.reader() as session:
+        failed = session.scalars(select(Message.id).where(Message.id.in_(message_ids), Message.status == "failed")
+                                 .order_by(Message.id.desc())).first() if message_ids else None
+    if failed is not None and retry_message(bus, failed, operator=operator):
+        return RetryStarted(ref, f"export {job_id} running again (message {failed})")
+    with bus.db.reader() as session:
+        job = session.get_one(ExportJob, job_id)
+    if job.customer_id is None or job.cycle_start_date is None:
+        raise CannotRetry(f"export {job_id} has no customer or cycle to run again")
+    new_id = create_export(bus, job.kind, job.customer_id, job.cycle_start_date, operator=operator)
+    return RetryStarted(ref, f"export {job_id} replaced by export {new_id}")
