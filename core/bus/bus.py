@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from core.bus.command import Command, Registry, default_registry
 from core.bus.errors import LeaseLost, backoff_seconds, classify
 from core.bus.events import EventHub, MessageEvent
+from core.bus.follow import Dispatched
 from core.clock import Clock, system_clock
 from core.db import Database
 from core.models import Message, PausedCommand
@@ -185,8 +186,8 @@ class Bus:
         session: Session | None = None,
         max_attempts: int | None = None,
         tail: Sequence[dict[str, Any]] = (),
-    ) -> int:
-        """Queue a command (and the chain to run after it); returns the message id.
+    ) -> Dispatched:
+        """Queue a command (and the chain to run after it); returns its message and workflow ids.
 
         `tail` is an already-encoded chain appended after `chain` (used by routing).
         """
@@ -196,11 +197,11 @@ class Bus:
             message_id = _insert_id(session, row)
             self.after_commit(session, MessageEvent("dispatched", message_id,
                                                           row["command_type"], row["workflow_id"]))
-            return message_id
+            return Dispatched(message_id, row["workflow_id"])
         with self.db.transaction() as tx:
             message_id = _insert_id(tx, row)
         self.events.emit(MessageEvent("dispatched", message_id, row["command_type"], row["workflow_id"]))
-        return message_id
+        return Dispatched(message_id, row["workflow_id"])
 
     def _chain_item(self, command: Command) -> dict[str, Any]:
         self.registry.resolve(command.type_name())  # a typo'd chain fails now, not at step 3

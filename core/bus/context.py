@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     from core.bus.bus import Bus, ClaimedMessage
     from core.bus.command import Command
+    from core.bus.follow import Dispatched
 
 
 class HandlerContext:
@@ -65,14 +66,14 @@ class HandlerContext:
             yield session
 
     def dispatch(self, command: Command, *, chain: tuple[Command, ...] | list[Command] = (),
-                 delay: timedelta | float | None = None, new_workflow: bool = False) -> int:
+                 delay: timedelta | float | None = None, new_workflow: bool = False) -> Dispatched:
         """Send a follow-up command in this workflow, committed with this message's completion."""
         return self.bus.dispatch(
             command, chain=chain, delay=delay, session=self.session, parent_id=self.message.id,
             workflow=None if new_workflow else self.message.workflow_id,
         )
 
-    def route(self, command: Command, *, chain: tuple[Command, ...] | list[Command] = ()) -> int:
+    def route(self, command: Command, *, chain: tuple[Command, ...] | list[Command] = ()) -> Dispatched:
         """Hand this message's place in its workflow to `command` (the router pattern).
 
         `command` runs next, then `chain`, then whatever was chained after this

@@ -15,7 +15,9 @@ and every `addon_log` transition is a conditional UPDATE checked by row count.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,11 +43,20 @@ from core.addons import (
     limiter_key,
     routit_profile,
 )
-from core.bus import Bus, Command, HandlerContext, PermanentError, handles
+from core.bus import Bus, Command, Dispatched, HandlerContext, PermanentError, handles
 from core.bus.bus import affected, describe
+from core.bus.command import WorkflowReport
 from core.bus.errors import classify
 from core.db import Database
-from core.models import AddonLog, AddonType, Customer, Subscription, SubscriptionAddon, SyncProfile
+from core.models import (
+    AddonLog,
+    AddonType,
+    Customer,
+    Message,
+    Subscription,
+    SubscriptionAddon,
+    SyncProfile,
+)
 from core.security import audit
 from core.security.ratelimit import Clock, RateLimiter
 from core.security.roles import Action, require
@@ -83,6 +94,21 @@ class RoutitAddonChange(Command, abstract=True):
     requested_by: str
     action: ClassVar[str]
 
+    def report(self, session: Session, workflow_id: str) -> WorkflowReport | None:
+        """Failed when a request was refused or given up on (its message still completes)."""
+        payloads = session.scalars(select(Message.payload).where(
+            Message.workflow_id == workflow_id, Message.command_type == SendAddonRequest.type_name())).all()
+        ids = sorted({int(json.loads(p)["log_id"]) for p in payloads})
+        rows = session.execute(select(AddonLog.status, AddonLog.error_message)
+                               .where(AddonLog.id.in_(ids)).order_by(AddonLog.id)).all() if ids else []
+        counts = Counter(status for status, _ in rows)
+        note = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or None
+        failed = [error or "no reason given" for status, error in rows if status == FAILED]
+        if not failed:
+            return WorkflowReport(note=note)
+        return WorkflowReport(failed=True, failed_step=SendAddonRequest.type_name(),
+                              error=f"{len(failed)} of {len(rows)} request(s) failed: {failed[0]}", note=note)
+
 
 @dataclass(frozen=True)
 class ActivateRoutitAddons(RoutitAddonChange):
@@ -112,6 +138,7 @@ class AddonRequest:
     message_id: int
     workflow_id: str
     subscriptions: int
+    handle: Dispatched
 
 
 def request_addon_change(bus: Bus, action: str, customer_id: int, subscription_ids: Sequence[int],
@@ -124,9 +151,8 @@ def request_addon_change(bus: Bus, action: str, customer_id: int, subscription_i
     with bus.db.transaction() as session:
         require(session, operator, ROLE_ACTIONS[action], target=f"customer {customer_id} {addon_code}")
         _validate(session, customer_id, ids, addon_code)
-        message_id = bus.dispatch(command_type(customer_id, ids, addon_code, operator), session=session)
-        workflow_id = session.scalars(_workflow_of(message_id)).one()
-    return AddonRequest(message_id, workflow_id, len(ids))
+        handle = bus.dispatch(command_type(customer_id, ids, addon_code, operator), session=session)
+    return AddonRequest(handle.message_id, handle.workflow_id, len(ids), handle)
 
 
 def activate_addons(bus: Bus, customer_id: int, subscription_ids: Sequence[int], addon_code: str,
@@ -139,12 +165,6 @@ def cancel_addons(bus: Bus, customer_id: int, subscription_ids: Sequence[int], a
                   *, operator: str) -> AddonRequest:
     return request_addon_change(bus, CANCEL, customer_id, subscription_ids, addon_code,
                                 operator=operator)
-
-
-def _workflow_of(message_id: int) -> Any:
-    from core.models import Message
-
-    return select(Message.workflow_id).where(Message.id == message_id)
 
 
 def _validate(session: Session, customer_id: int, subscription_ids: tuple[int, ...],

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from core.billing.mail import send_export_ready
-from core.bus import Bus, Command, HandlerContext, PermanentError, handles
+from core.bus import Bus, Command, Dispatched, HandlerContext, PermanentError, handles
 from core.bus.bus import describe
+from core.bus.command import WorkflowReport
 from core.bus.errors import classify
 from core.config import Settings
 from core.db import Database
@@ -38,6 +40,16 @@ FAILED: Final = "failed"
 @dataclass(frozen=True)
 class ExportCommand(Command, abstract=True):
     export_job_id: int
+
+    def report(self, session: Session, workflow_id: str) -> WorkflowReport | None:
+        """Rows written so far; a job failed by hand or by its handler is failed."""
+        job = session.get(ExportJob, self.export_job_id)
+        if job is None:
+            return None
+        note = f"{job.rows:,}" + (f" of {job.total_rows:,}" if job.total_rows else "") + " rows"
+        if job.status == FAILED:
+            return WorkflowReport(failed=True, failed_step=self.type_name(), error=job.error_message, note=note)
+        return WorkflowReport(note=note)
 
 
 @dataclass(frozen=True)
@@ -87,9 +99,21 @@ def settings_of(ctx: HandlerContext) -> Settings:
     return settings
 
 
+@dataclass(frozen=True)
+class ExportStart:
+    job_id: int
+    handle: Dispatched
+
+
 def create_export(bus: Bus, kind: str, customer_id: int, cycle_start: date, *, operator: str,
                   notify_email: str | None = None) -> int:
     """Record an export job and dispatch its command in one transaction; returns the job id."""
+    return start_export(bus, kind, customer_id, cycle_start, operator=operator, notify_email=notify_email).job_id
+
+
+def start_export(bus: Bus, kind: str, customer_id: int, cycle_start: date, *, operator: str,
+                 notify_email: str | None = None) -> ExportStart:
+    """As `create_export`, returning the job id and the handle to follow it by."""
     from core.security import audit, roles
 
     if kind not in COMMANDS:
@@ -106,8 +130,7 @@ def create_export(bus: Bus, kind: str, customer_id: int, cycle_start: date, *, o
         session.flush()
         audit.record(session, operator=operator, action=roles.Action.EXPORT_CREATE,
                      target=f"{customer.code} {Month.of(cycle_start)}", detail=f"{kind} export job {job.id}")
-        bus.dispatch(COMMANDS[kind](job.id), session=session)
-        return job.id
+        return ExportStart(job.id, bus.dispatch(COMMANDS[kind](job.id), session=session))
 
 
 def _start(db: Database, job_id: int) -> ExportJob | None:

@@ -96,7 +96,7 @@ def invoice_run(bus: Bus, cycle_label: str, *, operator: str, customers: list[in
                     run.mails += 1
                 continue
             run.dispatched.append(bus.dispatch(GenerateInvoice(customer.id, start, issue_date, send),
-                                               session=session, workflow=run.workflow_id))
+                                               session=session, workflow=run.workflow_id).message_id)
         audit.record(session, operator=operator, action=roles.Action.INVOICES_RUN, target=cycle_label,
                      detail=f"{len(run.dispatched)} dispatched, {len(run.invoiced)} already invoiced")
     return run

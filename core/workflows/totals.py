@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
-
 from core import insights, totals
-from core.bus import Bus, Command, HandlerContext, handles
+from core.bus import Bus, Command, Dispatched, HandlerContext, handles
 from core.month import Month
 from core.workflows import roaming_caps
 
@@ -105,11 +103,11 @@ def dispatch_totals_backup(cmd: DispatchTotalsBackup, ctx: HandlerContext) -> No
 
 
 def dispatch_totals(bus: Bus, customer_id: int, cycle_start: date, *, trigger: str = "sync",
-                    workflow: str | None = None) -> int:
+                    workflow: str | None = None) -> Dispatched:
     return bus.dispatch(DispatchTotals(customer_id, cycle_start, trigger), workflow=workflow)
 
 
-def request_recalculation(bus: Bus, customer_id: int, cycle_start: date, *, operator: str) -> int:
+def request_recalculation(bus: Bus, customer_id: int, cycle_start: date, *, operator: str) -> Dispatched:
     """"Herbereken data": mark the customer-cycle, audit, dispatch the totals workflow."""
     from core.security import audit, roles
 
@@ -133,7 +131,7 @@ def request_partner_recalculation(bus: Bus, partner_id: int, labels: list[str], 
                                   operator: str) -> list[Recalculation]:
     """One DispatchTotals per active customer of the partner per month, in one transaction."""
     from core.lookup import cycle_start, partner_customers
-    from core.models import Message, Partner
+    from core.models import Partner
     from core.security import audit, roles
 
     with bus.db.transaction() as session:
@@ -141,9 +139,9 @@ def request_partner_recalculation(bus: Bus, partner_id: int, labels: list[str], 
         target = f"{partner.name} {labels[0]}..{labels[-1]}" if labels else partner.name
         roles.require(session, operator, roles.Action.TOTALS_PARTNER_RECALCULATE, target=target)
         items = [(c.id, cycle_start(c, label)) for c in partner_customers(session, partner_id) for label in labels]
-        ids = [bus.dispatch(DispatchTotals(cid, start, "partner-recalculation"), session=session)
-               for cid, start in items]
-        workflow = dict(session.execute(select(Message.id, Message.workflow_id).where(Message.id.in_(ids))).all())
+        started = [bus.dispatch(DispatchTotals(cid, start, "partner-recalculation"), session=session)
+                   for cid, start in items]
         audit.record(session, operator=operator, action=roles.Action.TOTALS_PARTNER_RECALCULATE, target=target,
-                     detail=f"{len(ids)} recalculation(s)")
-    return [Recalculation(cid, start, workflow[mid]) for (cid, start), mid in zip(items, ids, strict=True)]
+                     detail=f"{len(started)} recalculation(s)")
+    return [Recalculation(cid, start, handle.workflow_id)
+            for (cid, start), handle in zip(items, started, strict=True)]
