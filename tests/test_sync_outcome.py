@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from core.bus import Bus, run_until_idle
 from core.bus.command import default_registry
+from core.bus.deps import HandlerDeps
 from core.bus.follow import progress_of
 from core.config import load_settings
 from core.db import Database, ensure_schema
@@ -94,7 +95,7 @@ def test_a_csv_file_profile_with_a_bad_row_completes_with_warnings(db: Database,
     settings = load_settings(data_dir=tmp_path / "data")
     apply_setup(db, SETUP.format(number=A, source=source), secrets=SecretBox.from_settings(settings),
                 operator="test")
-    bus = Bus(db, default_registry, backoff_base=0.0, services={"settings": settings})
+    bus = Bus(db, default_registry, backoff_base=0.0, deps=HandlerDeps(settings))
     with db.reader() as s:
         profile = s.scalars(select(SyncProfile.id)).one()
     start = start_manual_sync(bus, profile, MONTH, operator="test")

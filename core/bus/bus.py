@@ -35,6 +35,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from core.bus.command import Command, Registry, default_registry
+from core.bus.deps import HandlerDeps
 from core.bus.errors import LeaseLost, backoff_seconds, classify
 from core.bus.events import EventHub, MessageEvent
 from core.bus.follow import Dispatched
@@ -160,7 +161,7 @@ class Bus:
         backoff_base: float = 2.0,
         backoff_cap: float = 300.0,
         lease_seconds: float = 60.0,
-        services: dict[str, Any] | None = None,
+        deps: HandlerDeps | None = None,
     ) -> None:
         self.db = db
         self.registry = registry or default_registry
@@ -170,7 +171,7 @@ class Bus:
         self.backoff_cap = backoff_cap
         self.lease = timedelta(seconds=lease_seconds)
         self.events = EventHub()
-        self.services: dict[str, Any] = services if services is not None else {}
+        self.deps = deps  # what handlers use besides the database (None: handlers that need it fail)
         self._lock = threading.Lock()
 
     # -- dispatch ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What a handler gets besides its command: its transaction, dispatch, heartbeat, services."""
+"""What a handler gets besides its command: its transaction, dispatch, heartbeat, dependencies."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
+
+from core.bus.deps import Clock, HandlerDeps
+from core.bus.errors import PermanentError
+from core.db import Database
 
 if TYPE_CHECKING:
     from core.bus.bus import Bus, ClaimedMessage
@@ -33,12 +37,16 @@ class HandlerContext:
         self.chain_handed_over = False
 
     @property
-    def db(self) -> Any:
+    def db(self) -> Database:
         return self.bus.db
 
     @property
-    def services(self) -> dict[str, Any]:
-        return self.bus.services
+    def deps(self) -> HandlerDeps:
+        """Settings, secrets, clocks and provider factories, built once by the runtime."""
+        if self.bus.deps is None:
+            raise PermanentError(f"{self.message.command_type} needs the runtime's dependencies "
+                                 "(settings, secrets), and this bus was built without them")
+        return self.bus.deps
 
     @property
     def workflow_id(self) -> str:
@@ -53,7 +61,7 @@ class HandlerContext:
         return self.message.attempts
 
     @property
-    def clock(self) -> Any:
+    def clock(self) -> Clock:
         return self.bus.clock
 
     @contextmanager

@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +43,7 @@ from core.addons import (
     limiter_key,
     routit_profile,
 )
-from core.bus import Bus, Command, Dispatched, HandlerContext, PermanentError, handles
+from core.bus import Bus, Command, Dispatched, HandlerContext, PermanentError
 from core.bus.bus import affected, describe
 from core.bus.command import WorkflowReport
 from core.bus.errors import classify
@@ -62,23 +62,12 @@ from core.security.ratelimit import Clock, RateLimiter
 from core.security.roles import Action, require
 from core.security.secrets import SecretBox
 from core.workflows.sync import connection_for
-from providers.base import ProfileConnection, RateLimited
-
-if TYPE_CHECKING:
-    from providers.routit_nina import NinaClient
+from providers.base import AddonClientFactory, RateLimited, open_nina
 
 log = logging.getLogger(__name__)
 
 
-def nina_client(conn: ProfileConnection) -> NinaClient:
-    """The real Nina client; httpx loads with it, not with this module (start-up, issue 14)."""
-    from providers.routit_nina import NinaClient
-
-    return NinaClient(conn)
-
-
 ROLE_ACTIONS: dict[str, Action] = {ACTIVATE: Action.ADDONS_ACTIVATE, CANCEL: Action.ADDONS_CANCEL}
-NinaFactory = Callable[[ProfileConnection], "NinaClient"]
 IN_ORDER_POLL_S = 5.0  # how soon a request queued behind another for the same add-on looks again
 
 
@@ -201,7 +190,7 @@ class NinaBusy(Exception):
 
 def refresh_addon_types(db: Database, profile: SyncProfile, *, secrets: SecretBox, operator: str,
                         clock: Clock | None = None, timeout_s: float = 30.0,
-                        client: NinaFactory = nina_client) -> int:
+                        client: AddonClientFactory = open_nina) -> int:
     """Replace the Routit add-on catalogue with Nina's list; returns the number of types.
 
     Uses one of the customer's Nina requests (NinaBusy when none is left this minute).
@@ -259,9 +248,6 @@ def change_routit_addons(cmd: RoutitAddonChange, ctx: HandlerContext) -> None:
                  detail=f"{len(ids)} subscription(s): {shown}")
 
 
-for _command in COMMANDS.values():
-    handles(_command)(change_routit_addons)
-
 
 @dataclass(frozen=True)
 class _Request:
@@ -297,7 +283,6 @@ def _transition(session: Session, log_id: int, from_statuses: Sequence[str], **v
     return affected(result) == 1
 
 
-@handles(SendAddonRequest)
 def send_addon_request(cmd: SendAddonRequest, ctx: HandlerContext) -> None:
     request = _load(ctx, cmd.log_id)
     if request is None:
@@ -313,7 +298,7 @@ def send_addon_request(cmd: SendAddonRequest, ctx: HandlerContext) -> None:
                     error_message="the customer has no Routit sync profile any more")
         return
     limiter = RateLimiter(ctx.db, limiter_key(request.customer_id), NINA_LIMIT, NINA_WINDOW_S,
-                          ctx.services.get("rate_limit_clock"))
+                          ctx.deps.rate_limit_clock)
     retry_at = limiter.try_acquire()
     if retry_at is not None:
         _back_to_backlog(ctx, request.log_id, limiter.wait_seconds(retry_at), None)
@@ -337,11 +322,10 @@ def send_addon_request(cmd: SendAddonRequest, ctx: HandlerContext) -> None:
 
 
 def _call_nina(ctx: HandlerContext, request: _Request) -> str:
-    settings = ctx.services["settings"]
+    deps = ctx.deps
     assert request.profile is not None
-    conn = connection_for(request.profile, SecretBox.from_settings(settings), settings.provider_timeout_s)
-    factory: NinaFactory = ctx.services.get("nina_client", nina_client)
-    with factory(conn) as nina:
+    conn = connection_for(request.profile, deps.secrets, deps.settings.provider_timeout_s)
+    with deps.open_nina(conn) as nina:
         if request.action == ACTIVATE:
             return nina.activate(request.number, request.addon_code)
         return nina.cancel(request.number, request.addon_code)

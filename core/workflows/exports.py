@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.billing.mail import send_export_ready
-from core.bus import Bus, Command, Dispatched, HandlerContext, PermanentError, handles
+from core.bus import Bus, Command, Dispatched, HandlerContext, PermanentError
 from core.bus.bus import describe
 from core.bus.command import WorkflowReport
 from core.bus.errors import classify
@@ -92,13 +92,6 @@ COMMANDS: dict[str, type[ExportCommand]] = {
 KINDS: tuple[str, ...] = tuple(COMMANDS)
 
 
-def settings_of(ctx: HandlerContext) -> Settings:
-    settings = ctx.services.get("settings")
-    if not isinstance(settings, Settings):
-        raise PermanentError("the bus has no settings service (exports and invoices need it)")
-    return settings
-
-
 @dataclass(frozen=True)
 class ExportStart:
     job_id: int
@@ -158,7 +151,7 @@ def export_path(settings: Settings, customer_code: str, cycle_start: date, kind:
 
 
 def run_export(cmd: ExportCommand, ctx: HandlerContext) -> None:
-    settings = settings_of(ctx)
+    settings = ctx.deps.settings
     db = ctx.db
     job = _start(db, cmd.export_job_id)
     if job is None:
@@ -190,17 +183,13 @@ def run_export(cmd: ExportCommand, ctx: HandlerContext) -> None:
             ctx.dispatch(MailExportReady(job.id))
 
 
-for _command in COMMANDS.values():
-    handles(_command)(run_export)
 
-
-@handles(MailExportReady)
 def mail_export_ready(cmd: MailExportReady, ctx: HandlerContext) -> None:
     with ctx.db.reader() as session:
         job = session.get(ExportJob, cmd.export_job_id)
     if job is None or job.status != COMPLETED or not job.notify_email or not job.path:
         return
-    send_export_ready(ctx.db, settings_of(ctx), job.id, job.notify_email, job.path, job.rows)
+    send_export_ready(ctx.db, ctx.deps.settings, job.id, job.notify_email, job.path, job.rows)
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -19,12 +19,11 @@ from sqlalchemy.orm import Session
 
 from core.billing import invoices
 from core.billing.mail import local_today, send_invoice_mail
-from core.bus import Bus, Command, HandlerContext, handles
+from core.bus import Bus, Command, HandlerContext
 from core.models import Customer, Invoice, MailLog
 from core.month import Month
 from core.rating.cycles import cycle_for_label
 from core.security.roles import SYSTEM
-from core.workflows.exports import settings_of
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -44,9 +43,8 @@ class SendInvoiceMail(Command):
     on: date  # the run's day: the invoice-day rule is checked against it
 
 
-@handles(GenerateInvoice)
 def generate_invoice(cmd: GenerateInvoice, ctx: HandlerContext) -> None:
-    settings = settings_of(ctx)
+    settings = ctx.deps.settings
     issue_date = cmd.issue_date or local_today(settings, clock=ctx.clock)
     outcome = invoices.issue_in(ctx.session, cmd.customer_id, cmd.cycle_start_date,
                                 issue_date=issue_date, settings=settings, clock=ctx.clock)
@@ -54,9 +52,8 @@ def generate_invoice(cmd: GenerateInvoice, ctx: HandlerContext) -> None:
         ctx.dispatch(SendInvoiceMail(outcome.invoice_id, issue_date))
 
 
-@handles(SendInvoiceMail)
 def send_invoice(cmd: SendInvoiceMail, ctx: HandlerContext) -> None:
-    send_invoice_mail(ctx.db, settings_of(ctx), cmd.invoice_id, today=cmd.on, clock=ctx.clock)
+    send_invoice_mail(ctx.db, ctx.deps.settings, cmd.invoice_id, today=cmd.on, clock=ctx.clock)
 
 
 @dataclass
@@ -79,7 +76,7 @@ def invoice_run(bus: Bus, cycle_label: str, *, operator: str, customers: list[in
 
     cycle_for_label(cycle_label, 1)  # a malformed label fails here, before anything is sent
     run = InvoiceRun(cycle_label, str(uuid.uuid4()))
-    settings = bus.services.get("settings")
+    settings = bus.deps.settings if bus.deps is not None else None
     on = issue_date or (local_today(settings, clock=bus.clock) if settings is not None
                         else bus.clock().date())
     with bus.db.transaction() as session:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core.bus import Bus, Command, Dispatched, HandlerContext, handles
+from core.bus import Bus, Command, Dispatched, HandlerContext
 from core.bus.bus import describe
 from core.bus.command import WorkflowReport
 from core.cdr_checks import CdrLimits
@@ -41,7 +41,6 @@ from providers.base import (
     ProfileConnection,
     ProviderError,
     ProviderSubscription,
-    open_adapter,
 )
 
 log = logging.getLogger(__name__)
@@ -202,7 +201,6 @@ def sync_manager_job(runtime: Any, fire_time: datetime) -> str:
 
 # -- handlers ------------------------------------------------------------------------------
 
-@handles(SyncProfileCommand)
 def sync_profile_router(cmd: SyncProfileCommand, ctx: HandlerContext) -> None:
     task = ctx.session.get_one(SyncTask, cmd.task_id)
     profile = ctx.session.get_one(SyncProfile, task.sync_profile_id)
@@ -241,9 +239,8 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
     month = task_month(task)
     _set_task(ctx, task.id, status="processing", retries=ctx.attempt - 1)
     try:
-        settings = ctx.services["settings"]
-        secrets = SecretBox.from_settings(settings)
-        adapter = open_adapter(connection_for(profile, secrets, settings.provider_timeout_s))
+        deps = ctx.deps
+        adapter = deps.open_adapter(connection_for(profile, deps.secrets, deps.settings.provider_timeout_s))
         try:
             new_subs = upsert_subscriptions(ctx.db, customer, adapter.fetch_subscriptions(month))
             cdrs = adapter.fetch_cdrs(month, checkpoints=True)
@@ -251,7 +248,7 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
                                  source=f"{profile.provider}:{profile.customer_ref}:{month}",
                                  sync_task_id=task.id, first_line=1,
                                  progress=lambda r: _progress(ctx, task.id, r),
-                                 limits=CdrLimits.from_settings(settings, ctx.clock), clock=ctx.clock)
+                                 limits=CdrLimits.from_settings(deps.settings, ctx.clock), clock=ctx.clock)
             invoice = adapter.fetch_invoice_total(month)
         finally:
             adapter.close()
@@ -323,11 +320,7 @@ def _provider_failed(ctx: HandlerContext, task: SyncTask, profile: SyncProfile, 
     raise exc  # permanent: the message fails at once, visible to the operator
 
 
-for _command in SYNC_COMMANDS.values():
-    handles(_command)(provider_sync)
 
-
-@handles(CompleteSyncTask)
 def complete_sync_task(cmd: CompleteSyncTask, ctx: HandlerContext) -> None:
     task = ctx.session.get_one(SyncTask, cmd.task_id)
     if task.status == "processing":

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from core import insights, totals
-from core.bus import Bus, Command, Dispatched, HandlerContext, handles
+from core.bus import Bus, Command, Dispatched, HandlerContext
 from core.month import Month
 from core.workflows import roaming_caps
 
@@ -67,24 +67,20 @@ def totals_chain(customer_id: int, cycle_start: date, rateplan_customer: bool,
     return chain
 
 
-@handles(DispatchTotals)
 def dispatch_totals_router(cmd: DispatchTotals, ctx: HandlerContext) -> None:
     customer = totals.get_customer(ctx.session, cmd.customer_id)
     first, *rest = totals_chain(cmd.customer_id, cmd.cycle_start_date, customer.rateplan_customer)
     ctx.route(first, chain=rest)
 
 
-@handles(CalculateTotalsRateplan)
 def calculate_totals_rateplan(cmd: CalculateTotalsRateplan, ctx: HandlerContext) -> None:
     totals.rate_cycle(ctx.session, cmd.customer_id, cmd.cycle_start_date)
 
 
-@handles(CalculateTotals)
 def calculate_totals(cmd: CalculateTotals, ctx: HandlerContext) -> None:
     totals.calculate_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date, clock=ctx.clock)
 
 
-@handles(BillingInsightTotals)
 def billing_insight_totals(cmd: BillingInsightTotals, ctx: HandlerContext) -> None:
     found = insights.compute_insights(ctx.session, cmd.customer_id, cmd.cycle_start_date)
     insights.replace_insights(ctx.session, cmd.customer_id, cmd.cycle_start_date, found)
@@ -92,12 +88,10 @@ def billing_insight_totals(cmd: BillingInsightTotals, ctx: HandlerContext) -> No
         roaming_caps.dispatch_notices(ctx, cmd.customer_id, cmd.cycle_start_date)
 
 
-@handles(SaveStatus)
 def save_status(cmd: SaveStatus, ctx: HandlerContext) -> None:
     totals.save_status(ctx.session, cmd.customer_id, cmd.cycle_start_date, note=cmd.note)
 
 
-@handles(DispatchTotalsBackup)
 def dispatch_totals_backup(cmd: DispatchTotalsBackup, ctx: HandlerContext) -> None:
     totals.backup_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date, clock=ctx.clock)
 
