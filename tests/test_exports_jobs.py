@@ -18,8 +18,9 @@ from core.bus.deps import HandlerDeps
 from core.db import Database, ensure_schema
 from core.exports import reports
 from core.models import Cdr, CdrRating, ExportJob, Message, Total
+from core.views.billing import export_jobs
 from core.workflows import exports
-from core.workflows.exports import GenerateCustomerExcelReport, create_export, export_jobs
+from core.workflows.exports import GenerateCustomerExcelReport, create_export
 from tests.test_invoices import OCT, add_customer, billing_settings, cli
 
 D = Decimal

@@ -40,7 +40,7 @@ from core.security import roles
 from core.security.roles import SYSTEM
 
 if TYPE_CHECKING:
-    from core.runtime import Runtime
+    from core.bus.deps import JobRuntime
 
 SENDING, SENT, FAILED = "sending", "sent", "failed"
 DIGEST_FIRST_WINDOW = timedelta(days=1)
@@ -357,6 +357,6 @@ def send_failure_digest(db: Database, settings: Settings, now: datetime) -> str:
     return f"digest of {len(failures)} failure(s) sent to {len(recipients)} recipient(s)"
 
 
-def failure_digest_job(runtime: Runtime, fire_time: datetime) -> str:
+def failure_digest_job(runtime: JobRuntime, fire_time: datetime) -> str:
     """Scheduler job: mail the failures since the last digest (one mail, not one per failure)."""
     return send_failure_digest(runtime.db, runtime.settings, fire_time.astimezone(UTC))

@@ -10,11 +10,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from typing import TYPE_CHECKING, Protocol
 
 from core.config import Settings
 from core.models.base import utcnow
 from core.security.secrets import SecretBox
 from providers.base import AdapterFactory, AddonClientFactory, open_adapter, open_nina
+
+if TYPE_CHECKING:
+    from core.bus.bus import Bus
+    from core.db import Database
 
 Clock = Callable[[], datetime]
 
@@ -31,3 +36,20 @@ class HandlerDeps:
     def secrets(self) -> SecretBox:
         """The credentials box, opened on first use (a command that never decrypts needs no key)."""
         return SecretBox.from_settings(self.settings)
+
+
+class JobRuntime(Protocol):
+    """What a scheduled job gets (core.runtime.Runtime): settings, the database and the bus.
+
+    Jobs live beside the code they drive (billing, maintenance, workflows); typing them with
+    this protocol keeps those layers from importing the runtime that wires them together.
+    """
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def bus(self) -> Bus: ...

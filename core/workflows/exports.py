@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core.billing.mail import send_export_ready
@@ -190,34 +190,3 @@ def mail_export_ready(cmd: MailExportReady, ctx: HandlerContext) -> None:
     if job is None or job.status != COMPLETED or not job.notify_email or not job.path:
         return
     send_export_ready(ctx.db, ctx.deps.settings, job.id, job.notify_email, job.path, job.rows)
-
-
-# -- reading -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ExportJobView:
-    id: int
-    kind: str
-    customer_code: str | None
-    cycle_start_date: date | None
-    status: str
-    rows: int
-    total_rows: int | None
-    path: str | None
-    error_message: str | None
-    requested_by: str
-    created_at: datetime
-    finished_at: datetime | None
-
-
-def export_jobs(db: Database, *, limit: int = 50, offset: int = 0,
-                job_id: int | None = None) -> list[ExportJobView]:
-    """Export jobs, newest first."""
-    query = (select(ExportJob, Customer.code).outerjoin(Customer, Customer.id == ExportJob.customer_id)
-             .order_by(ExportJob.id.desc()).limit(limit).offset(offset))
-    if job_id is not None:
-        query = query.where(ExportJob.id == job_id)
-    with db.reader() as session:
-        return [ExportJobView(j.id, j.kind, code, j.cycle_start_date, j.status, j.rows, j.total_rows, j.path,
-                              j.error_message, j.requested_by, j.created_at, j.finished_at)
-                for j, code in session.execute(query)]

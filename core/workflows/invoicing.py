@@ -9,6 +9,7 @@ With `send`, SendInvoiceMail follows, and the mail rules decide (core.billing.ma
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,13 +21,14 @@ from sqlalchemy.orm import Session
 from core.billing import invoices
 from core.billing.mail import local_today, send_invoice_mail
 from core.bus import Bus, Command, HandlerContext
+from core.db import Database
 from core.models import Customer, Invoice, MailLog
 from core.month import Month
 from core.rating.cycles import cycle_for_label
 from core.security.roles import SYSTEM
 
 if TYPE_CHECKING:
-    from core.runtime import Runtime
+    from core.bus.deps import JobRuntime
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,40 @@ def previous_month_label(day: date) -> str:
     return str(Month.of(day) - 1)
 
 
-def invoice_run_job(runtime: Runtime, fire_time: datetime) -> str:
+def invoice_run_job(runtime: JobRuntime, fire_time: datetime) -> str:
     """Scheduler job (monthly, on the invoice day): invoice last month's cycles and mail them."""
     today = local_today(runtime.settings, fire_time)
     label = previous_month_label(today)
     run = invoice_run(runtime.bus, label, operator=SYSTEM, issue_date=today, send=True)
     return (f"cycle {label}: {len(run.dispatched)} invoice(s) dispatched, {len(run.invoiced)} already "
             f"invoiced, {run.mails} mail(s) queued")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    issued: list[tuple[str, str]]  # customer code, invoice number
+    empty: list[str]  # customers with nothing to invoice
+    failed: list[str]  # customers whose invoice failed
+
+
+def run_outcome(db: Database, workflow_id: str) -> RunOutcome:
+    """What an invoice run's GenerateInvoice steps left behind, per customer."""
+    from core.models import Message
+
+    outcome = RunOutcome([], [], [])
+    with db.reader() as session:
+        steps = session.execute(select(Message.payload, Message.status).where(
+            Message.workflow_id == workflow_id, Message.command_type == GenerateInvoice.type_name())
+            .order_by(Message.id)).all()
+        for payload, status in steps:
+            values = json.loads(payload)
+            customer_id, start = int(values["customer_id"]), date.fromisoformat(values["cycle_start_date"])
+            code = session.scalars(select(Customer.code).where(Customer.id == customer_id)).one()
+            invoice = invoices.standing_invoice(session, customer_id, start)
+            if status == "failed":
+                outcome.failed.append(code)
+            elif invoice is not None and invoice.status == invoices.FINAL and invoice.number:
+                outcome.issued.append((code, invoice.number))
+            elif status == "done":
+                outcome.empty.append(code)
+    return outcome

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from core.bus import Bus, Command, Dispatched, HandlerContext
 from core.bus.bus import describe
 from core.bus.command import WorkflowReport
+from core.bus.deps import JobRuntime
 from core.cdr_checks import CdrLimits
 from core.db import Database
 from core.imports import ImportResult, import_cdrs, touched_cycles
@@ -193,7 +194,7 @@ def sync_manager_tick(bus: Bus, now: datetime | None = None) -> list[int]:
     return created
 
 
-def sync_manager_job(runtime: Any, fire_time: datetime) -> str:
+def sync_manager_job(runtime: JobRuntime, fire_time: datetime) -> str:
     """The scheduler's sync manager tick (every 5 minutes by default)."""
     created = sync_manager_tick(runtime.bus, fire_time)
     return f"sync manager: {len(created)} sync task(s) created"

@@ -10,10 +10,10 @@ import click
 import platformdirs
 
 from core.config import load_settings
-from core.demo import fresh_demo_dir, install_demo, last_months, run_headless
 from core.runtime import Runtime
 from core.workflows.sync import sync_manager_tick
 from expensis_tui.cli import CliError, main
+from expensis_tui.demo import fresh_demo_dir, install_demo, last_months, run_headless
 from providers.sandbox import SandboxServer, serve
 
 

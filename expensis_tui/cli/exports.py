@@ -8,7 +8,8 @@ import click
 
 from core.lookup import NotFound, customer_by_code, cycle_start
 from core.month import Month
-from core.workflows.exports import ExportStart, export_jobs, start_export
+from core.views.billing import export_jobs
+from core.workflows.exports import ExportStart, start_export
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
 from expensis_tui.cli.follow import follow_here
 from expensis_tui.cli.output import Col, print_table

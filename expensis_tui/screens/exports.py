@@ -22,13 +22,19 @@ from core.bus import follow
 from core.lookup import customer_by_code, cycle_start
 from core.month import Month
 from core.security.roles import Action
-from core.views.billing import CustomerChoice, customer_choices, export_job, export_page, in_words
+from core.views.billing import (
+    CustomerChoice,
+    ExportJobView,
+    customer_choices,
+    export_job,
+    export_page,
+    in_words,
+)
 from core.views.paging import Page
 from core.workflows.exports import (
     COMPLETED,
     FAILED,
     KINDS,
-    ExportJobView,
     ExportStart,
     start_export,
 )

@@ -38,10 +38,9 @@ from core.views.billing import (
     invoice_page,
     mail_check,
     payment_page,
-    run_outcome,
 )
 from core.views.paging import Page
-from core.workflows.invoicing import invoice_run
+from core.workflows.invoicing import invoice_run, run_outcome
 from expensis_tui.messages import ActionDone, ProgressUpdate
 from expensis_tui.screens.base import if_answered, local_time
 from expensis_tui.screens.guarded import GuardedScreen, shortened
