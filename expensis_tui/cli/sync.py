@@ -60,9 +60,9 @@ def sync_run(ctx: click.Context, profile: str, month: Month, wait: bool) -> None
         return
     final = follow_here(rt, start.handle, label="cli-sync")
     with rt.db.reader() as s:
-        status = s.get_one(SyncTask, start.task_id).status
-    outcome = "completed with warnings" if status == WITH_WARNINGS else "completed"
-    click.echo(f"sync {outcome}: {final.note or 'nothing received'}")
+        task = s.get_one(SyncTask, start.task_id)
+    outcome = "completed with warnings" if task.status == WITH_WARNINGS else "completed"
+    click.echo(f"sync {outcome}: {task.error_message or final.note or 'nothing received'}")
 
 
 @sync.command("profiles")
