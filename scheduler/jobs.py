@@ -22,6 +22,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from core.billing.dunning import dunning_job
 from core.billing.mail import failure_digest_job
 from core.billing.payments import balance_update_job
 from core.config import Settings
@@ -158,7 +159,7 @@ def job_specs(settings: Settings, *, probe_every_s: float | None = None) -> list
                 catch_up_s=DAY),
         JobSpec("failure_digest", every(tz, hours=1), failure_digest_job,
                 "one mail listing failed syncs and messages since the last digest", misfire_grace_s=1800),
-        JobSpec("dunning", WallClockCron(tz, hour=9, minute=0), "core.billing.dunning:dunning_job",
+        JobSpec("dunning", WallClockCron(tz, hour=9, minute=0), dunning_job,
                 "payment reminders due today (reminder, second reminder, formal notice)",
                 misfire_grace_s=6 * 3600),
     ]
