@@ -23,6 +23,7 @@ console: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy core
+	$(BIN)/lint-imports
 
 # xdist workers, one per core of the 2-core reference machine (TEST_WORKERS=N to change);
 # each has its own SQLite template and MariaDB databases (tests/conftest.py). worksteal

@@ -35,6 +35,7 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 from core.bus import Bus, run_until_idle  # noqa: E402
 from core.bus.command import default_registry  # noqa: E402
+from core.bus.deps import HandlerDeps  # noqa: E402
 from core.config import Settings, load_settings  # noqa: E402
 from core.db import Database, ensure_schema  # noqa: E402
 from core.models import Cdr, Customer, RatePlan, Subscription, Total  # noqa: E402
@@ -195,7 +196,7 @@ def seed_cdrs(db: Database, cdrs: int) -> int:
 def phase_invoices(url: str, data_dir: Path, customers: int, threads: int) -> dict[str, Any]:
     db = Database(url)
     load_all()
-    bus = Bus(db, default_registry, services={"settings": settings_for(data_dir, url)})
+    bus = Bus(db, default_registry, deps=HandlerDeps(settings_for(data_dir, url)))
     before = rss_mb()
     started = time.perf_counter()
     run = invoice_run(bus, "2026-10", operator="bench", issue_date=date(2026, 11, 15))
@@ -215,7 +216,7 @@ def phase_excel(url: str, data_dir: Path, cdrs: int, customer_id: int) -> dict[s
 
     db = Database(url)
     load_all()
-    bus = Bus(db, default_registry, services={"settings": settings_for(data_dir, url)})
+    bus = Bus(db, default_registry, deps=HandlerDeps(settings_for(data_dir, url)))
     before = rss_mb()
     started = time.perf_counter()
     job_id = create_export(bus, "excel", customer_id, CYCLE, operator="bench")

@@ -24,6 +24,7 @@ from sqlalchemy import select  # noqa: E402
 
 from core.bus import Bus, run_until_idle  # noqa: E402
 from core.bus.command import default_registry  # noqa: E402
+from core.bus.deps import HandlerDeps  # noqa: E402
 from core.config import load_settings  # noqa: E402
 from core.db import Database, ensure_schema  # noqa: E402
 from core.imports import import_cdrs  # noqa: E402
@@ -116,7 +117,7 @@ def main() -> None:
         report(f"CSV file import of {rows:,} CDRs", file_s, insert_floor, rate=(rows, "CDRs"))
 
         sync_db, settings = setup(work, "sync", args.platform, base_url, credentials)
-        bus = Bus(sync_db, default_registry, services={"settings": settings})
+        bus = Bus(sync_db, default_registry, deps=HandlerDeps(settings))
         with sync_db.reader() as s:
             profile_id = s.scalars(select(SyncProfile.id)).one()
         t = time.perf_counter()

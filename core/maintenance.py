@@ -18,9 +18,9 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, delete, func, or_, select, update
 
 from core.bus.bus import DISCARDED, DONE, FAILED, QUEUED, RUNNING, affected
+from core.bus.deps import JobRuntime
 from core.db import Database
 from core.models import CustomerStatus, ImportBatch, Message, SchedulerTick, SyncProfile, SyncTask
-from core.runtime import Runtime
 from core.workflows.totals import (
     BillingInsightTotals,
     CalculateTotals,
@@ -67,7 +67,7 @@ def _totals_targets(db: Database, statuses: tuple[str, ...]) -> set[tuple[int, s
     return targets
 
 
-def due_totals_job(runtime: Runtime, fire_time: datetime) -> str:
+def due_totals_job(runtime: JobRuntime, fire_time: datetime) -> str:
     """Dispatch totals for customer-cycles whose recalculation was requested but has none in flight.
 
     A recalculation requested while no worker ran (or whose message was lost with
@@ -117,7 +117,7 @@ def reap_stale_imports(db: Database, now: datetime) -> int:
     return affected(result)
 
 
-def reap_stale_imports_job(runtime: Runtime, fire_time: datetime) -> str:
+def reap_stale_imports_job(runtime: JobRuntime, fire_time: datetime) -> str:
     reaped = reap_stale_imports(runtime.db, fire_time)
     return f"reaped {reaped} stale import batch(es)" if reaped else "no stale imports"
 
@@ -174,7 +174,7 @@ def purge_ticks(db: Database, before: datetime) -> int:
             return removed
 
 
-def purge_job(runtime: Runtime, fire_time: datetime) -> str:
+def purge_job(runtime: JobRuntime, fire_time: datetime) -> str:
     """Delete exports and rotated logs older than 90 days, finished messages and ticks older
     than 30 days. Invoices are never purged (they are kept for the tax retention period)."""
     settings = runtime.settings

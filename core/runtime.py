@@ -1,12 +1,13 @@
-"""One object that wires settings, the database (migrated on first use) and the bus."""
+"""One object that wires settings, the database (migrated on first use), the handlers'
+dependencies and the bus."""
 
 from __future__ import annotations
 
 import logging
 from functools import cached_property
-from typing import Any
 
 from core.bus import Bus, default_registry
+from core.bus.deps import HandlerDeps
 from core.config import Settings
 from core.db import (
     Database,
@@ -53,16 +54,20 @@ class Runtime:
         return db
 
     @cached_property
+    def deps(self) -> HandlerDeps:
+        """What handlers use besides the database, built once (ctx.deps)."""
+        return HandlerDeps(self.settings)
+
+    @cached_property
     def bus(self) -> Bus:
         from core import workflows
 
         workflows.load_all()
         default_registry.check()
         s = self.settings
-        services: dict[str, Any] = {"settings": s, "runtime": self}
-        return Bus(self.db, default_registry, max_attempts=s.max_attempts,
+        return Bus(self.db, default_registry, clock=self.deps.clock, max_attempts=s.max_attempts,
                    backoff_base=s.backoff_base_s, backoff_cap=s.backoff_cap_s,
-                   lease_seconds=s.lease_seconds, services=services)
+                   lease_seconds=s.lease_seconds, deps=self.deps)
 
     @cached_property
     def operator(self) -> str:

@@ -108,6 +108,7 @@ class ProgressUpdate(Message, bubble=False):
     status: str
     finished: bool = False
     failed: bool = False
+    error: str | None = None  # the last error in full: the window wraps it
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, ProgressUpdate) and not message.finished

@@ -223,6 +223,43 @@ def open_adapter(conn: ProfileConnection) -> ProviderAdapter:
     return factory(conn)
 
 
+# -- the add-on platform (Routit's Nina) ------------------------------------------
+
+from providers.limits import NINA_RATE_LIMIT as NINA_RATE_LIMIT  # noqa: E402  (re-exported)
+from providers.limits import NINA_WINDOW_S as NINA_WINDOW_S  # noqa: E402
+
+
+@dataclass(frozen=True)
+class AddonType:
+    code: str
+    name: str
+    monthly_fee: Decimal
+    description: str = ""
+
+
+class AddonClient(Protocol):
+    """One customer's session on the add-on platform; a context manager that closes it."""
+
+    def __enter__(self) -> AddonClient: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+    def list_addon_types(self) -> list[AddonType]: ...
+
+    def activate(self, number: str, addon_code: str) -> str: ...
+
+    def cancel(self, number: str, addon_code: str) -> str: ...
+
+
+AddonClientFactory = Callable[[ProfileConnection], AddonClient]
+
+
+def open_nina(conn: ProfileConnection) -> AddonClient:
+    """Routit's Nina client for the connection (the caller closes it)."""
+    client: AddonClientFactory = importlib.import_module("providers.routit_nina").NinaClient
+    return client(conn)
+
+
 def check_month(month: str) -> tuple[int, int]:
     """Split "YYYY-MM" into (year, month); ValueError if it is not one."""
     if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit():

@@ -9,11 +9,10 @@ returns the original request id, so an at-least-once handler is safe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from providers.base import BadData, ProfileConnection
+from providers.base import AddonType, BadData, ProfileConnection
 from providers.http import ProviderHttp
 from providers.limits import NINA_RATE_LIMIT as NINA_RATE_LIMIT  # re-exported
 from providers.limits import NINA_WINDOW_S as NINA_WINDOW_S
@@ -24,14 +23,6 @@ from providers.platforms import ROUTIT
 ADDON_TYPES = Endpoint("nina/customers/{customer}/addon-types")
 ADDONS = Endpoint("nina/customers/{customer}/numbers/{number}/addons")
 ADDON = Endpoint("nina/customers/{customer}/numbers/{number}/addons/{code}")
-
-
-@dataclass(frozen=True)
-class AddonType:
-    code: str
-    name: str
-    monthly_fee: Decimal
-    description: str = ""
 
 
 class NinaClient:

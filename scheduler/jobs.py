@@ -1,7 +1,7 @@
 """The scheduled jobs, listed in code (DESIGN.md "The scheduler").
 
 Each job is a `JobSpec`: a name, an APScheduler trigger in the configured time
-zone, and a dotted "module:function" resolved only when the job runs. A job
+zone, and the function it runs, referenced here (this file lists every job). A job
 function takes `(runtime, fire_time)` and returns a one-line summary for the log.
 
 Fire times must be the same in every process, because ticks are deduplicated
@@ -11,7 +11,6 @@ on the moment a scheduler started, and wall-clock jobs use `WallClockCron`.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,13 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from core.billing.dunning import dunning_job
+from core.billing.mail import failure_digest_job
+from core.billing.payments import balance_update_job
 from core.config import Settings
+from core.maintenance import due_totals_job, purge_job, reap_stale_imports_job
+from core.workflows.invoicing import invoice_run_job
+from core.workflows.sync import sync_manager_job
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -109,7 +114,7 @@ def every(tz: tzinfo, **interval: float) -> IntervalTrigger:
 class JobSpec:
     name: str
     trigger: BaseTrigger
-    func_path: str  # "module:function", imported when the job runs
+    function: JobFunction
     description: str
     misfire_grace_s: int = 300  # a run later than this after its fire time is skipped
     # A new leader runs a fire time missed within this window while no scheduler led
@@ -136,30 +141,30 @@ def job_specs(settings: Settings, *, probe_every_s: float | None = None) -> list
     tz = time_zone(settings)
     sync_minutes = max(1, settings.sync_interval_minutes)
     specs = [
-        JobSpec("sync_manager", every(tz, minutes=sync_minutes), "core.workflows.sync:sync_manager_job",
+        JobSpec("sync_manager", every(tz, minutes=sync_minutes), sync_manager_job,
                 "start syncs for due profiles", misfire_grace_s=max(30, sync_minutes * 30)),
-        JobSpec("due_totals", every(tz, hours=1), "core.maintenance:due_totals_job",
+        JobSpec("due_totals", every(tz, hours=1), due_totals_job,
                 "dispatch requested recalculations that have none in flight", misfire_grace_s=1800),
-        JobSpec("stale_import_reaper", every(tz, minutes=15), "core.maintenance:reap_stale_imports_job",
+        JobSpec("stale_import_reaper", every(tz, minutes=15), reap_stale_imports_job,
                 "fail import batches stuck running for 2 h", misfire_grace_s=450),
-        JobSpec("purge", WallClockCron(tz, hour=3, minute=30), "core.maintenance:purge_job",
+        JobSpec("purge", WallClockCron(tz, hour=3, minute=30), purge_job,
                 "delete old exports, rotated logs, finished messages and ticks",
                 misfire_grace_s=3600, catch_up_s=DAY),
         JobSpec("invoice_run", WallClockCron(tz, day=settings.invoice_day, hour=6, minute=0),
-                "core.workflows.invoicing:invoice_run_job",
+                invoice_run_job,
                 "invoice last month's cycles and mail them (invoice day, 06:00)", misfire_grace_s=6 * 3600,
                 catch_up_s=7 * DAY),
-        JobSpec("balance_update", WallClockCron(tz, hour=5, minute=0), "core.billing.payments:balance_update_job",
+        JobSpec("balance_update", WallClockCron(tz, hour=5, minute=0), balance_update_job,
                 "recompute balances: paid, partial, unpaid, overdue", misfire_grace_s=3600,
                 catch_up_s=DAY),
-        JobSpec("failure_digest", every(tz, hours=1), "core.billing.mail:failure_digest_job",
+        JobSpec("failure_digest", every(tz, hours=1), failure_digest_job,
                 "one mail listing failed syncs and messages since the last digest", misfire_grace_s=1800),
-        JobSpec("dunning", WallClockCron(tz, hour=9, minute=0), "core.billing.dunning:dunning_job",
+        JobSpec("dunning", WallClockCron(tz, hour=9, minute=0), dunning_job,
                 "payment reminders due today (reminder, second reminder, formal notice)",
                 misfire_grace_s=6 * 3600),
     ]
     if probe_every_s:
-        specs.append(JobSpec("probe", every(tz, seconds=probe_every_s), "scheduler.jobs:probe_job",
+        specs.append(JobSpec("probe", every(tz, seconds=probe_every_s), probe_job,
                              "liveness probe (tests and diagnostics)", misfire_grace_s=5))
     return specs
 
@@ -168,29 +173,6 @@ def probe_job(runtime: Runtime, fire_time: datetime) -> str:
     return "alive"
 
 
-class JobUnavailable(Exception):
-    """The job's function is not part of this installation (yet)."""
-
-
-def resolve(func_path: str) -> JobFunction:
-    module_name, _, attr = func_path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            raise JobUnavailable(f"module {exc.name} is not installed") from exc
-        raise  # the module exists but one of its own imports is broken: a real error
-    try:
-        func: JobFunction = getattr(module, attr)
-    except AttributeError:
-        raise JobUnavailable(f"{module_name} has no {attr}") from None
-    return func
-
-
 def run_spec(spec: JobSpec, runtime: Runtime, fire_time: datetime) -> str:
-    """Run one job for one fire time; a job whose function is missing is skipped with one line."""
-    try:
-        func = resolve(spec.func_path)
-    except JobUnavailable as exc:
-        return f"skipped: {spec.func_path} is not available ({exc})"
-    return func(runtime, fire_time)
+    """Run one job for one fire time; its one-line summary."""
+    return spec.function(runtime, fire_time)

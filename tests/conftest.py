@@ -19,6 +19,9 @@ from sqlalchemy import create_engine, text
 from core.bus import WorkerPool
 from core.db import Database, ensure_schema
 from core.runtime import Runtime
+from core.workflows import load_all
+
+load_all()  # the workflow handlers, as the runtime registers them (tests build their own buses)
 
 MARIADB_ROOT = os.environ.get("EXPENSIS_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 

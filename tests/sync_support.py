@@ -8,6 +8,7 @@ from typing import Any
 
 from core.bus import Bus
 from core.bus.command import default_registry
+from core.bus.deps import HandlerDeps
 from core.config import Settings, load_settings
 from core.db import Database
 from core.security.secrets import SecretBox
@@ -46,5 +47,5 @@ def make_world(db: Database, sandbox: SandboxServer, data_dir: Path, platforms: 
             f'  interval_minutes = 1440\n  credentials = {{ {creds} }}\n')
     apply_setup(db, "\n".join(lines), secrets=SecretBox.from_settings(settings), operator="test")
     bus = Bus(db, default_registry, max_attempts=max_attempts, backoff_base=0.0,
-              services={"settings": settings})
+              deps=HandlerDeps(settings))
     return SyncWorld(db, sandbox, settings, bus)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from core.addons import (
     subscriptions_by_number,
 )
 from core.bus import Bus, default_registry, run_until_idle
+from core.bus.deps import HandlerDeps
 from core.db import Database, ensure_schema
 from core.models import (
     AddonLog,
@@ -48,6 +49,7 @@ from core.workflows.addons import (
     refresh_addon_types,
 )
 from expensis_tui.cli import EXIT_NOT_ALLOWED, main
+from providers.base import AddonClientFactory
 from providers.routit_nina import NinaClient
 from providers.sandbox import SandboxServer
 from providers.sandbox.data import subscription_number
@@ -109,7 +111,7 @@ def sandbox(clock: FrozenTime) -> Iterator[SandboxServer]:
 
 def make_addon_world(db: Database, sandbox: SandboxServer, clock: FrozenTime, data_dir: Path,
                      subscriptions: int = 3, max_attempts: int = 3,
-                     services: dict[str, Any] | None = None) -> AddonWorld:
+                     open_nina: AddonClientFactory | None = None) -> AddonWorld:
     world = make_world(db, sandbox, data_dir, ["routit"], subscriptions=subscriptions, cdrs=1,
                        max_attempts=max_attempts)
     settings = world.sandbox.registry.customer("routit", REF).settings
@@ -120,8 +122,10 @@ def make_addon_world(db: Database, sandbox: SandboxServer, clock: FrozenTime, da
         s.add_all(subs)
         s.flush()
         numbers = {sub.number: sub.id for sub in subs}
-    bus = Bus(db, default_registry, clock=clock, max_attempts=max_attempts, backoff_base=0.0,
-              services={"settings": world.settings, "rate_limit_clock": clock, **(services or {})})
+    deps = HandlerDeps(world.settings, clock=clock, rate_limit_clock=clock)
+    if open_nina is not None:
+        deps = replace(deps, open_nina=open_nina)
+    bus = Bus(db, default_registry, clock=clock, max_attempts=max_attempts, backoff_base=0.0, deps=deps)
     return AddonWorld(db, bus, sandbox, clock, customer_id, numbers, world.settings)
 
 
@@ -215,7 +219,7 @@ def test_a_5xx_is_retried_and_state_changes_only_on_success(
         return NinaClient(conn)
 
     world = make_addon_world(sqlite_db, sandbox, clock, tmp_path, max_attempts=4,
-                             services={"nina_client": watching_client})
+                             open_nina=watching_client)
     sandbox.registry.set_faults("routit", REF, server_error=2)
     number, sub_id = next(iter(world.subscriptions.items()))
     activate_addons(world.bus, world.customer_id, [sub_id], "DATA-10GB", operator=ADMIN)
@@ -263,7 +267,7 @@ def test_redelivery_after_nina_answered_changes_nothing_twice(
             return request_id
 
     world = make_addon_world(sqlite_db, sandbox, clock, tmp_path,
-                             services={"nina_client": DropsTheFirstAnswer})
+                             open_nina=DropsTheFirstAnswer)
     number, sub_id = next(iter(world.subscriptions.items()))
     activate_addons(world.bus, world.customer_id, [sub_id], "DATA-10GB", operator=ADMIN)
     world.run()

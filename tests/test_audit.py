@@ -56,7 +56,7 @@ def act(world: SyncWorld) -> int:
     set_role(db, "olga", "viewer", operator="test")
     with pytest.raises(NotAllowed):
         start_manual_sync(bus, profile.id, "2026-10", operator="olga")
-    waiting = request_recalculation(bus, profile.customer_id, september, operator="test")
+    waiting = request_recalculation(bus, profile.customer_id, september, operator="test").message_id
     discard_message(bus, waiting, operator="test")
     return waiting
 
@@ -121,7 +121,7 @@ def test_a_retry_whose_audit_line_cannot_be_written_is_not_done(db: Database, mo
     from tests.bus_plugin import RecordEffect
 
     bus = Bus(db, default_registry)
-    failed = bus.dispatch(RecordEffect("k"))
+    failed = bus.dispatch(RecordEffect("k")).message_id
     with db.transaction() as s:
         s.execute(update(Message).where(Message.id == failed).values(status="failed"))
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from core.bus import Bus, default_registry, run_until_idle
+from core.bus.deps import HandlerDeps
 from core.db import Database
 from core.imports import import_cdrs
 from core.insights import list_insights
@@ -72,7 +73,7 @@ def test_80_and_100_percent_notices_are_sent_once_each(
     with db.reader() as s:
         customer_id = s.scalars(select(Customer.id).where(Customer.code == "TRAVEL")).one()
         sub_id = s.scalars(select(Subscription.id).where(Subscription.number == NUMBER)).one()
-    bus = Bus(db, default_registry, services={"settings": settings})
+    bus = Bus(db, default_registry, deps=HandlerDeps(settings))
 
     def roam(name: str, rows: list[tuple[str, str, int]]) -> dict[str, Decimal]:
         """Import data sessions (ref, country, MB) and recalculate; the cycle's totals."""
@@ -129,7 +130,7 @@ def test_no_notice_below_the_level_or_without_a_cap(
                       header=(*HEADER, "roaming", "visited_country"))
     with path.open("rb") as handle:
         import_cdrs(db, parse_cdr_csv(handle), provider="kpn_sp16", source=str(path))
-    bus = Bus(db, default_registry, services={"settings": settings})
+    bus = Bus(db, default_registry, deps=HandlerDeps(settings))
     dispatch_totals(bus, customer_id, NOV)
     run_until_idle(bus)
     # 100 MB × 0.50 = €50.00: 50 % of a €100 cap, and no cap at all at 0: no notice.

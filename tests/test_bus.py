@@ -94,7 +94,7 @@ def message(db: Database, message_id: int) -> Message:
 def test_chain_of_four_runs_in_order_stops_at_failure_and_resumes_on_retry(db: Database) -> None:
     bus = Bus(db, reg)
     failing.add(2)
-    first = bus.dispatch(Step(1), chain=[Step(2), Step(3), Step(4)])
+    first = bus.dispatch(Step(1), chain=[Step(2), Step(3), Step(4)]).message_id
     run_until_idle(bus)
     assert calls == [("step", 1)]
     with db.reader() as s:
@@ -122,7 +122,7 @@ def test_chain_with_four_workers_is_still_strictly_sequential(db: Database) -> N
 def test_transient_failure_backs_off_then_fails_and_permanent_fails_at_once(db: Database) -> None:
     clock = Clock()
     bus = Bus(db, reg, clock=clock, max_attempts=5, backoff_base=2.0)
-    mid = bus.dispatch(Flaky())
+    mid = bus.dispatch(Flaky()).message_id
     delays = []
     for attempt in range(1, 6):
         claimed = bus.claim("w1")
@@ -141,7 +141,7 @@ def test_transient_failure_backs_off_then_fails_and_permanent_fails_at_once(db: 
     assert row.status == "failed" and "gave up after 5 attempts" in (row.error or "")
     assert "TransientError" in (row.traceback or "")
 
-    pid = bus.dispatch(Flaky(permanent=True))
+    pid = bus.dispatch(Flaky(permanent=True)).message_id
     claimed = bus.claim("w1")
     assert claimed is not None and claimed.id == pid
     assert execute(bus, claimed) == "failed"
@@ -152,7 +152,7 @@ def test_transient_failure_backs_off_then_fails_and_permanent_fails_at_once(db: 
 def test_expired_lease_is_redelivered_and_the_stale_worker_cannot_complete(db: Database) -> None:
     clock = Clock()
     bus = Bus(db, reg, clock=clock, lease_seconds=30)
-    mid = bus.dispatch(Step(1))
+    mid = bus.dispatch(Step(1)).message_id
     stale = bus.claim("dead-worker")
     assert stale is not None
     assert bus.claim("w2") is None  # leased
@@ -169,10 +169,10 @@ def test_an_expired_lease_is_claimed_before_newer_queued_work_and_queued_work_ol
         db: Database) -> None:
     clock = Clock()
     bus = Bus(db, reg, clock=clock, lease_seconds=30)
-    expired = bus.dispatch(Step(1))
+    expired = bus.dispatch(Step(1)).message_id
     assert bus.claim("dead-worker") is not None
     clock.advance(10)
-    later, earlier = bus.dispatch(Step(3), delay=5), bus.dispatch(Step(2))
+    later, earlier = bus.dispatch(Step(3), delay=5).message_id, bus.dispatch(Step(2)).message_id
     clock.advance(25)  # the lease ran out at +30; all three are due
     assert [m.id for m in iter(lambda: bus.claim("w2"), None)] == [expired, earlier, later]
 
@@ -219,7 +219,7 @@ def test_heartbeat_keeps_the_lease(db: Database) -> None:
 
 def test_release_gives_the_message_back_without_spending_an_attempt(db: Database) -> None:
     bus = Bus(db, reg)
-    mid = bus.dispatch(Step(1))
+    mid = bus.dispatch(Step(1)).message_id
     claimed = bus.claim("w1")
     assert claimed is not None and bus.release(claimed)
     row = message(db, mid)
@@ -228,7 +228,7 @@ def test_release_gives_the_message_back_without_spending_an_attempt(db: Database
 
 def test_handler_dispatch_joins_the_workflow_and_commits_with_completion(db: Database) -> None:
     bus = Bus(db, reg)
-    root = bus.dispatch(Spawner(3))
+    root = bus.dispatch(Spawner(3)).message_id
     run_until_idle(bus)
     with db.reader() as s:
         rows = s.execute(select(Message.workflow_id, Message.parent_id, Message.status)).all()
@@ -239,7 +239,7 @@ def test_handler_dispatch_joins_the_workflow_and_commits_with_completion(db: Dat
 
 def test_decimal_payload_round_trips_exactly(db: Database) -> None:
     bus = Bus(db, reg)
-    mid = bus.dispatch(Step(1, amount=Decimal("1234.5678")))
+    mid = bus.dispatch(Step(1, amount=Decimal("1234.5678"))).message_id
     claimed = bus.claim("w")
     assert claimed is not None
     cmd = reg.decode(claimed.command_type, claimed.payload)

@@ -96,7 +96,7 @@ def test_sigterm_finishes_a_short_handler_and_releases_a_long_one(effect_db: Dat
     db = effect_db
     bus = Bus(db, default_registry)
     marker = tmp_path / "long"
-    long_id = bus.dispatch(RecordEffect("long", sleep_s=20, marker=str(marker)))
+    long_id = bus.dispatch(RecordEffect("long", sleep_s=20, marker=str(marker))).message_id
     worker = start_worker(db.url, "--grace", "0.5", lease=60)
     wait_for(marker.exists, what="the long handler to start")
     worker.send_signal(signal.SIGTERM)

@@ -38,8 +38,8 @@ def test_messages_lifecycle_from_the_cli(tmp_path: Path) -> None:
     assert invoke("--data-dir", data, "db", "upgrade")[0] == 0
     db = Database(f"sqlite:///{tmp_path / 'data' / 'expensis.sqlite3'}")
     bus = Bus(db, default_registry)
-    ok = bus.dispatch(RecordEffect("a"))
-    broken = bus.dispatch(RecordEffect("b"))  # fails: the effect table does not exist yet
+    ok = bus.dispatch(RecordEffect("a")).message_id
+    broken = bus.dispatch(RecordEffect("b")).message_id  # fails: the effect table does not exist yet
 
     code, out, _ = invoke("--data-dir", data, "work", "--until-idle", "--plugin", "tests.bus_plugin")
     assert code == 0 and "ran 2 message(s); failed 2" in out  # no effect table: both fail at once

@@ -14,11 +14,13 @@ from sqlalchemy import func, insert, select
 
 from core import totals
 from core.bus import Bus, default_registry, run_until_idle
+from core.bus.deps import HandlerDeps
 from core.db import Database, ensure_schema
 from core.exports import reports
 from core.models import Cdr, CdrRating, ExportJob, Message, Total
+from core.views.billing import export_jobs
 from core.workflows import exports
-from core.workflows.exports import GenerateCustomerExcelReport, create_export, export_jobs
+from core.workflows.exports import GenerateCustomerExcelReport, create_export
 from tests.test_invoices import OCT, add_customer, billing_settings, cli
 
 D = Decimal
@@ -61,7 +63,7 @@ def load_cdrs(db: Database, count: int = CDRS, code: str = "ACME") -> int:
 
 
 def bus_for(db: Database, tmp_path: Path) -> Bus:
-    return Bus(db, default_registry, services={"settings": billing_settings(tmp_path)})
+    return Bus(db, default_registry, deps=HandlerDeps(billing_settings(tmp_path)))
 
 
 def xl_decimal(value: object) -> Decimal:

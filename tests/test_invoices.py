@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from core.billing import invoices as inv
 from core.bus import Bus, default_registry, run_until_idle
+from core.bus.deps import HandlerDeps
 from core.bus.worker import execute
 from core.config import Settings, load_settings
 from core.db import Database, ensure_schema
@@ -265,7 +266,7 @@ def test_preview_numbers_nothing(db: Database, tmp_path: Path) -> None:
 
 def test_invoice_run_through_the_bus_is_idempotent(db: Database, tmp_path: Path) -> None:
     settings = billing_settings(tmp_path)
-    bus = Bus(db, default_registry, services={"settings": settings})
+    bus = Bus(db, default_registry, deps=HandlerDeps(settings))
     a, b = simple_customer(db, "ALFA"), simple_customer(db, "BETA")
     simple_customer(db, "SLAPEND", active=False)
     run = invoice_run(bus, "2026-10", operator="alice", issue_date=ISSUE)
@@ -286,7 +287,7 @@ def test_invoice_run_through_the_bus_is_idempotent(db: Database, tmp_path: Path)
 def test_a_handler_that_dies_before_commit_issues_once(db: Database, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     settings = billing_settings(tmp_path)
-    bus = Bus(db, default_registry, services={"settings": settings}, max_attempts=1)
+    bus = Bus(db, default_registry, deps=HandlerDeps(settings), max_attempts=1)
     customer = simple_customer(db, "GAMMA")
     bus.dispatch(GenerateInvoice(customer, OCT, ISSUE))
     # The first delivery loses its lease right before completing: its work is rolled back.
@@ -325,7 +326,7 @@ def test_invoice_run_job_invoices_last_month(db: Database, tmp_path: Path) -> No
     class FakeRuntime:
         def __init__(self) -> None:
             self.db, self.settings = db, settings
-            self.bus = Bus(db, default_registry, services={"settings": settings})
+            self.bus = Bus(db, default_registry, deps=HandlerDeps(settings))
 
     rt = FakeRuntime()
     summary = invoice_run_job(rt, datetime(2026, 11, 15, 6, 0, tzinfo=UTC))  # type: ignore[arg-type]

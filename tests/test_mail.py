@@ -23,6 +23,7 @@ from sqlalchemy import select
 from core.billing import invoices as inv
 from core.billing import mail
 from core.bus import Bus, TransientError, default_registry, run_until_idle
+from core.bus.deps import HandlerDeps
 from core.config import Settings, SmtpSettings
 from core.db import Database
 from core.models import Customer, MailLog, Message, SyncProfile, SyncTask
@@ -183,7 +184,7 @@ def test_a_failed_send_is_retried_later_and_then_sent_once(db: Database, tmp_pat
 def test_the_invoice_run_mails_on_the_invoice_day_through_the_bus(db: Database, tmp_path: Path,
                                                                   smtp_server: Inbox) -> None:
     settings = with_smtp(tmp_path, smtp_server.port)
-    bus = Bus(db, default_registry, services={"settings": settings})
+    bus = Bus(db, default_registry, deps=HandlerDeps(settings))
     simple_customer(db, "AUTO", email="ap@auto.test")
     simple_customer(db, "HANDMATIG", email="ap@handmatig.test", auto_send=False)
     simple_customer(db, "PROEF", email="ap@proef.test", test_mode=True)
@@ -282,7 +283,7 @@ def test_failure_digest_lists_every_failure_since_the_last_digest_in_one_mail(
 def test_export_ready_notice_names_the_file(db: Database, tmp_path: Path, smtp_server: Inbox) -> None:
     settings = with_smtp(tmp_path, smtp_server.port)
     customer = simple_customer(db, "EXPORT")
-    bus = Bus(db, default_registry, services={"settings": settings})
+    bus = Bus(db, default_registry, deps=HandlerDeps(settings))
     job_id = create_export(bus, "usage", customer, OCT, operator="alice", notify_email="alice@expensis.test")
     run_until_idle(bus)
     [notice] = smtp_server.messages

@@ -131,7 +131,7 @@ def test_retry_and_discard_take_an_operator(db: Database) -> None:
     register(db, olga=OPERATOR, vic=VIEWER)
     bus = Bus(db, default_registry)
     ids = make_setup(db)
-    message_id = request_recalculation(bus, ids["customer"], OCT, operator="olga")
+    message_id = request_recalculation(bus, ids["customer"], OCT, operator="olga").message_id
     with pytest.raises(NotAllowed, match=r"a viewer; message discards need the operator role \(messages.discard\)"):
         discard_message(bus, message_id, operator="vic")
     assert retry_message(bus, message_id, operator="olga") is False  # queued, not failed

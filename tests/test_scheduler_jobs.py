@@ -35,7 +35,16 @@ from core.models import (
 )
 from core.runtime import Runtime
 from core.totals import mark_recalc_requested
-from scheduler.jobs import DAY, JobSpec, WallClockCron, every, job_specs, last_fire_time, run_spec
+from scheduler.jobs import (
+    DAY,
+    JobSpec,
+    WallClockCron,
+    every,
+    job_specs,
+    last_fire_time,
+    probe_job,
+    run_spec,
+)
 from scheduler.lease import LeaderLease
 from scheduler.service import SchedulerService, next_runs, record_tick
 from tests.factories import make_setup
@@ -76,7 +85,7 @@ def tick_rows(db: Database) -> list[tuple[str, datetime, str, int]]:
 
 # -- ticks -----------------------------------------------------------------------------------
 
-QUIET = [JobSpec("noop", every(AMS, days=3650), "scheduler.jobs:probe_job", "never fires in a test")]
+QUIET = [JobSpec("noop", every(AMS, days=3650), probe_job, "never fires in a test")]
 
 
 def test_two_schedulers_with_a_frozen_clock_enqueue_one_tick(rt: Runtime) -> None:
@@ -130,7 +139,7 @@ def test_racing_inserts_of_one_fire_time_record_one_tick(rt: Runtime) -> None:
 
 
 def test_leader_runs_apscheduler_and_listeners_see_each_run(rt: Runtime) -> None:
-    specs = [JobSpec("probe", every(AMS, seconds=1), "scheduler.jobs:probe_job", "probe", 5)]
+    specs = [JobSpec("probe", every(AMS, seconds=1), probe_job, "probe", 5)]
     service = SchedulerService(rt, holder="host-a:1", ttl_s=3, specs=specs)
     runs = []
     seen = threading.Event()
@@ -153,7 +162,7 @@ def test_leader_runs_apscheduler_and_listeners_see_each_run(rt: Runtime) -> None
     assert [r[0] for r in tick_rows(rt.db)][:1] == ["probe"]
 
 
-DAILY = [JobSpec("daily", WallClockCron(AMS, hour=3, minute=30), "scheduler.jobs:probe_job",
+DAILY = [JobSpec("daily", WallClockCron(AMS, hour=3, minute=30), probe_job,
                  "a daily job", misfire_grace_s=3600, catch_up_s=DAY)]
 
 
@@ -179,7 +188,7 @@ def test_a_new_leader_catches_up_a_daily_run_missed_while_nobody_led(rt: Runtime
 def test_promotion_runs_the_catch_up_in_the_scheduler(rt: Runtime) -> None:
     now = datetime.now(UTC)
     specs = [JobSpec("daily", WallClockCron(AMS, hour=now.astimezone(AMS).hour, minute=0),
-                     "scheduler.jobs:probe_job", "a daily job", catch_up_s=DAY)]
+                     probe_job, "a daily job", catch_up_s=DAY)]
     service = SchedulerService(rt, holder="host-a:1", ttl_s=3, specs=specs)
     missed = next(t for t in reversed(fire_times(specs[0].trigger, now - timedelta(days=2), now)))
     lease = LeaderLease(rt.db, holder="old-host:9", ttl_s=30)
@@ -273,13 +282,13 @@ def test_interval_jobs_keep_real_time_spacing_across_the_autumn_change(tmp_path:
     assert gaps == {timedelta(minutes=5)} and len(times) == 5 * 12
 
 
-def test_a_job_whose_function_is_not_installed_is_skipped_with_one_line(rt: Runtime) -> None:
-    spec = JobSpec("later", every(AMS, minutes=5), "core.workflows.not_yet:job", "comes later")
-    assert run_spec(spec, rt, NOW) == (
-        "skipped: core.workflows.not_yet:job is not available (module core.workflows.not_yet is "
-        "not installed)")
-    spec = JobSpec("later", every(AMS, minutes=5), "core.maintenance:not_yet_job", "comes later")
-    assert "core.maintenance has no not_yet_job" in run_spec(spec, rt, NOW)
+def test_every_job_names_its_function_by_reference(tmp_path: Path) -> None:
+    specs = job_specs(load_settings(data_dir=tmp_path, environ={}), probe_every_s=1)
+    assert len({s.name for s in specs}) == len(specs)
+    assert all(callable(s.function) and not isinstance(s.function, str) for s in specs)
+    assert {s.name: s.function.__name__ for s in specs}["invoice_run"] == "invoice_run_job"
+    probe = next(s for s in specs if s.name == "probe")
+    assert run_spec(probe, None, NOW) == "alive"  # type: ignore[arg-type]  # the probe needs no runtime
 
 
 # -- housekeeping ----------------------------------------------------------------------------

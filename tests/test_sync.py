@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from core.bus import run_until_idle
+from core.bus.follow import progress_of
 from core.db import Database
 from core.models import BillingInsight, Cdr, Message, SyncProfile, SyncTask, Total
-from core.workflows.sync import SyncBusy, start_manual_sync, sync_manager_tick, sync_progress
+from core.workflows.sync import SyncBusy, start_manual_sync, sync_manager_tick
 from providers.sandbox import SandboxServer
 from tests.sync_support import SyncWorld, make_world
 
@@ -58,8 +59,8 @@ def test_every_platform_syncs_end_to_end(sqlite_db: Database, sandbox: SandboxSe
         steps = [m.command_type for m in s.scalars(select(Message).order_by(Message.id))]
     assert steps[0] == "SyncProfile" and steps[-1] == "CompleteSyncTask"
     assert steps.index("DispatchTotalsBackup") < steps.index("CompleteSyncTask")
-    progress = sync_progress(world.db, task.id)
-    assert progress.finished and progress.status == "completed"
+    progress = progress_of(world.bus, [task.workflow_id])
+    assert progress.done and (progress.note or "").startswith(f"{task.received_cdrs:,} ")
 
 
 def test_sync_on_mariadb_and_resync_adds_nothing(db: Database, sandbox: SandboxServer, tmp_path: Path) -> None:

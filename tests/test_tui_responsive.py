@@ -90,14 +90,11 @@ def test_the_console_worker_process_runs_messages_and_stops_cleanly(rt: Runtime)
     message = dispatch_totals(rt.bus, acme.id, cycle_for_label("2026-09", acme.billing_day).start)
     worker = WorkerProcess(rt.settings, 1).start()
     try:
-        from core.bus.queries import get_message
+        from core.bus import wait_for
 
         deadline = datetime.now(UTC) + timedelta(seconds=60)
-        while datetime.now(UTC) < deadline:
-            detail = get_message(rt.db, message)
-            if detail is not None and detail.row.status == "done":
-                break
-        assert detail is not None and detail.row.status == "done"
+        final = wait_for(rt.bus, message, poll_seconds=0.2, should_stop=lambda: datetime.now(UTC) > deadline)
+        assert final.done, final
         worker.process.kill()  # type: ignore[union-attr]  # a crash: the console restarts it
         worker.process.wait()  # type: ignore[union-attr]
         assert worker.ensure_running() and worker.alive and worker.restarts == 1

@@ -15,14 +15,13 @@ import pytest
 from sqlalchemy import event, insert, select
 
 from core import profiles
-from core.bus import WorkerPool
+from core.bus import WorkerPool, wait_for
 from core.db import Database
 from core.models import AuditLog, Customer, ImportBatch, Message, SyncProfile, SyncTask
 from core.runtime import Runtime
 from core.security.secrets import SecretBox
 from core.views.audit import list_audit
 from core.views.dashboard import imports_per_day, latest_failures, provider_syncs, scheduler_lease
-from core.views.follow import follow_workflows
 from core.views.paging import MAX_PAGE_SIZE
 from core.views.profiles import list_profiles, profile_detail
 from core.views.tasks import list_steps, list_tasks, step_detail, task_detail
@@ -133,17 +132,16 @@ def test_follow_workflows_reports_progress_to_the_end(rt: Runtime) -> None:
     ids = dict(rt.db.reader().__enter__().execute(select(Customer.code, Customer.id)).all())
     ok = rt.bus.dispatch(DispatchTotals(ids["ACME"], OCT, "test"))
     bad = rt.bus.dispatch(DispatchTotals(404, OCT, "test"))
-    workflows = [str(m) for m in (rt.db.reader().__enter__().scalars(
-        select(Message.workflow_id).where(Message.id.in_((ok, bad))).order_by(Message.id)))]
     seen = []
     pool = WorkerPool(rt.bus, 2, poll_interval=0.05, label="test").start()
     try:
-        final = follow_workflows(rt.db, rt.bus.events, workflows, on_progress=seen.append,
-                                 should_stop=lambda: False, poll_seconds=0.5)
+        final = wait_for(rt.bus, [ok, bad], on_progress=seen.append, poll_seconds=0.5)
     finally:
         pool.stop(grace=10)
-    assert (final.total, final.finished, final.failed, final.done) == (2, 2, 1, True)
-    assert seen[0].finished <= seen[-1].finished and seen[-1] == final
+    # one of two failed: the pair ended, and failed (one definition for one workflow or many)
+    assert (final.workflows, final.workflows_ended, final.workflows_failed, final.status) == (2, 2, 1, "failed")
+    assert final.step == "DispatchTotals" and final.error
+    assert seen[0].workflows_ended <= seen[-1].workflows_ended and seen[-1] == final
 
 
 # -- profile actions -------------------------------------------------------------------------

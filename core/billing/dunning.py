@@ -28,7 +28,7 @@ from core.models import Customer, Invoice
 from core.models.billing import Notification
 
 if TYPE_CHECKING:
-    from core.runtime import Runtime
+    from core.bus.deps import JobRuntime
 
 KIND = "reminder"
 STAGES = ("reminder", "second_reminder", "formal_notice")
@@ -169,7 +169,7 @@ def _message(settings: Settings, customer: Customer, balance: InvoiceBalance, st
     return new_message(settings.smtp, [str(customer.email)], f"{title}: {b.number}", body)
 
 
-def dunning_job(runtime: Runtime, fire_time: datetime) -> str:
+def dunning_job(runtime: JobRuntime, fire_time: datetime) -> str:
     """Scheduler job (daily, as `system`): send the reminders that are due today."""
     from core.billing.mail import local_today
 

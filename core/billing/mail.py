@@ -42,7 +42,7 @@ from core.views import failures
 from core.views.failures import Failure
 
 if TYPE_CHECKING:
-    from core.runtime import Runtime
+    from core.bus.deps import JobRuntime
 
 SENDING, SENT, FAILED = "sending", "sent", "failed"
 DIGEST_FIRST_WINDOW = timedelta(days=1)
@@ -341,6 +341,6 @@ def _indented(text: str, limit: int = 2000) -> str:
     return "\n    ".join(body.splitlines() or [""])
 
 
-def failure_digest_job(runtime: Runtime, fire_time: datetime) -> str:
+def failure_digest_job(runtime: JobRuntime, fire_time: datetime) -> str:
     """Scheduler job: mail the failures since the last digest (one mail, not one per failure)."""
     return send_failure_digest(runtime.db, runtime.settings, fire_time.astimezone(UTC))

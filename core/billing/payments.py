@@ -39,7 +39,7 @@ from core.db import Database
 from core.models import Customer, Invoice, Payment, RevenueLedger
 
 if TYPE_CHECKING:
-    from core.runtime import Runtime
+    from core.bus.deps import JobRuntime
 
 ZERO = Decimal("0.00")
 Status = Literal["paid", "partial", "unpaid", "overdue", "credited"]
@@ -300,7 +300,7 @@ def update_balances(db: Database, *, today: date, clock: Clock = system_clock) -
     return balances
 
 
-def balance_update_job(runtime: Runtime, fire_time: datetime) -> str:
+def balance_update_job(runtime: JobRuntime, fire_time: datetime) -> str:
     """Scheduler job: recompute balances (statuses turn overdue as due dates pass)."""
     from core.billing.mail import local_today
 

@@ -35,8 +35,10 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from core.bus.command import Command, Registry, default_registry
+from core.bus.deps import HandlerDeps
 from core.bus.errors import LeaseLost, backoff_seconds, classify
 from core.bus.events import EventHub, MessageEvent
+from core.bus.follow import Dispatched
 from core.clock import Clock, system_clock
 from core.db import Database
 from core.models import Message, MessageAttempt, PausedCommand
@@ -160,7 +162,7 @@ class Bus:
         backoff_base: float = 2.0,
         backoff_cap: float = 300.0,
         lease_seconds: float = 60.0,
-        services: dict[str, Any] | None = None,
+        deps: HandlerDeps | None = None,
     ) -> None:
         self.db = db
         self.registry = registry or default_registry
@@ -170,7 +172,7 @@ class Bus:
         self.backoff_cap = backoff_cap
         self.lease = timedelta(seconds=lease_seconds)
         self.events = EventHub()
-        self.services: dict[str, Any] = services if services is not None else {}
+        self.deps = deps  # what handlers use besides the database (None: handlers that need it fail)
         self._lock = threading.Lock()
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -186,8 +188,8 @@ class Bus:
         session: Session | None = None,
         max_attempts: int | None = None,
         tail: Sequence[dict[str, Any]] = (),
-    ) -> int:
-        """Queue a command (and the chain to run after it); returns the message id.
+    ) -> Dispatched:
+        """Queue a command (and the chain to run after it); returns its message and workflow ids.
 
         `tail` is an already-encoded chain appended after `chain` (used by routing).
         """
@@ -197,11 +199,11 @@ class Bus:
             message_id = _insert_id(session, row)
             self.after_commit(session, MessageEvent("dispatched", message_id,
                                                           row["command_type"], row["workflow_id"]))
-            return message_id
+            return Dispatched(message_id, row["workflow_id"])
         with self.db.transaction() as tx:
             message_id = _insert_id(tx, row)
         self.events.emit(MessageEvent("dispatched", message_id, row["command_type"], row["workflow_id"]))
-        return message_id
+        return Dispatched(message_id, row["workflow_id"])
 
     def _chain_item(self, command: Command) -> dict[str, Any]:
         self.registry.resolve(command.type_name())  # a typo'd chain fails now, not at step 3

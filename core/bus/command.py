@@ -13,6 +13,8 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from core.bus.context import HandlerContext
 
 
@@ -44,6 +46,24 @@ class Command:
     @classmethod
     def type_name(cls) -> str:
         return cls.__name__
+
+    def report(self, session: Session, workflow_id: str) -> WorkflowReport | None:
+        """What the domain says about the workflow this command started, beyond its messages.
+
+        None: the messages say it all. A sync task that gave up but let the chain go on
+        ("totals anyway") reports itself failed here, so following it ends in `failed`.
+        """
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkflowReport:
+    """A workflow's own word on how it went: failed (with the step and error), and a progress note."""
+
+    failed: bool = False
+    failed_step: str | None = None
+    error: str | None = None
+    note: str | None = None
 
 
 C = TypeVar("C", bound=Command)

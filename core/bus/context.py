@@ -1,4 +1,4 @@
-"""What a handler gets besides its command: its transaction, dispatch, heartbeat, services."""
+"""What a handler gets besides its command: its transaction, dispatch, heartbeat, dependencies."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
+
+from core.bus.deps import Clock, HandlerDeps
+from core.bus.errors import PermanentError
+from core.db import Database
 
 if TYPE_CHECKING:
     from core.bus.bus import Bus, ClaimedMessage
     from core.bus.command import Command
+    from core.bus.follow import Dispatched
 
 
 class HandlerContext:
@@ -36,12 +41,16 @@ class HandlerContext:
         self.cancelled = threading.Event()
 
     @property
-    def db(self) -> Any:
+    def db(self) -> Database:
         return self.bus.db
 
     @property
-    def services(self) -> dict[str, Any]:
-        return self.bus.services
+    def deps(self) -> HandlerDeps:
+        """Settings, secrets, clocks and provider factories, built once by the runtime."""
+        if self.bus.deps is None:
+            raise PermanentError(f"{self.message.command_type} needs the runtime's dependencies "
+                                 "(settings, secrets), and this bus was built without them")
+        return self.bus.deps
 
     @property
     def workflow_id(self) -> str:
@@ -56,7 +65,7 @@ class HandlerContext:
         return self.message.attempts
 
     @property
-    def clock(self) -> Any:
+    def clock(self) -> Clock:
         return self.bus.clock
 
     @contextmanager
@@ -69,14 +78,14 @@ class HandlerContext:
             yield session
 
     def dispatch(self, command: Command, *, chain: tuple[Command, ...] | list[Command] = (),
-                 delay: timedelta | float | None = None, new_workflow: bool = False) -> int:
+                 delay: timedelta | float | None = None, new_workflow: bool = False) -> Dispatched:
         """Send a follow-up command in this workflow, committed with this message's completion."""
         return self.bus.dispatch(
             command, chain=chain, delay=delay, session=self.session, parent_id=self.message.id,
             workflow=None if new_workflow else self.message.workflow_id,
         )
 
-    def route(self, command: Command, *, chain: tuple[Command, ...] | list[Command] = ()) -> int:
+    def route(self, command: Command, *, chain: tuple[Command, ...] | list[Command] = ()) -> Dispatched:
         """Hand this message's place in its workflow to `command` (the router pattern).
 
         `command` runs next, then `chain`, then whatever was chained after this

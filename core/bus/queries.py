@@ -95,42 +95,4 @@ def get_message(db: Database, message_id: int) -> MessageDetail | None:
     except (ValueError, KeyError, TypeError):
         chain = ["(unreadable chain)"]
     return MessageDetail(MessageRow(*r[:10]), r.command_id, payload, chain, r.parent_id,
-                         r.lease_owner, r.started_at, r.traceback, attempts)
-
-
-@dataclass(frozen=True)
-class WorkflowState:
-    workflow_id: str
-    counts: dict[str, int]
-    current_step: str | None
-    error: str | None
-
-    @property
-    def finished(self) -> bool:
-        return self.counts.get("queued", 0) == 0 and self.counts.get("running", 0) == 0
-
-    @property
-    def failed(self) -> bool:
-        return self.counts.get("failed", 0) > 0
-
-
-def workflow_state(db: Database, workflow_id: str) -> WorkflowState:
-    """How far a workflow got: counts by status, the step running or next, the last error."""
-    with db.reader() as session:
-        rows = session.execute(select(T.c.status, T.c.command_type, T.c.error)
-                               .where(T.c.workflow_id == workflow_id).order_by(T.c.id)).all()
-    counts: dict[str, int] = {}
-    current = error = None
-    for status, command_type, err in rows:
-        counts[status] = counts.get(status, 0) + 1
-        if status in ("running", "queued", "failed") and current is None:
-            current = command_type
-        if status == "failed":
-            error = err
-    return WorkflowState(workflow_id, counts, current, error)
-
-
-def workflow_of(db: Database, message_id: int) -> str | None:
-    with db.reader() as session:
-        value = session.execute(select(T.c.workflow_id).where(T.c.id == message_id)).scalar()
-    return str(value) if value is not None else None
+                          r.lease_owner, r.started_at, r.traceback, attempts)

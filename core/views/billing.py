@@ -6,7 +6,6 @@ The statuses come from the billing core's own rules (`payments.invoice_status`,
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from core.db import Database
 from core.models import Customer, ExportJob, Invoice, MailLog, Payment
 from core.rating.cycles import cycle_for_label
 from core.views.paging import PAGE_SIZE, Page, bounds, fetch_page
-from core.workflows.exports import ExportJobView
 
 # -- customers and exports ---------------------------------------------------------------------
 
@@ -54,6 +52,23 @@ def export_page(db: Database, *, offset: int = 0, limit: int = PAGE_SIZE) -> Pag
         total, rows = fetch_page(session, query, offset, limit)
         jobs = [_job_view(job, code) for job, code in rows]
     return Page(jobs, max(0, offset), limit, total)
+
+
+@dataclass(frozen=True)
+class ExportJobView:
+    id: int
+    kind: str
+    customer_code: str | None
+    cycle_start_date: date | None
+    status: str
+    rows: int
+    total_rows: int | None
+    path: str | None
+    error_message: str | None
+    requested_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
 
 
 def export_job(db: Database, job_id: int) -> ExportJobView | None:
@@ -300,33 +315,16 @@ def mail_check(db: Database, invoice_id: int, settings: Settings, today: date) -
                          str(mail[0]) if mail else None, mail[1] if mail else None)
 
 
-@dataclass(frozen=True)
-class RunOutcome:
-    issued: list[tuple[str, str]]  # customer code, invoice number
-    empty: list[str]  # customers with nothing to invoice
-    failed: list[str]  # customers whose invoice failed
+# -- export jobs ----------------------------------------------------------------------------
 
-
-def run_outcome(db: Database, workflow_id: str) -> RunOutcome:
-    """What an invoice run's GenerateInvoice steps left behind, per customer."""
-    from core.billing.invoices import standing_invoice
-    from core.models import Message
-    from core.workflows.invoicing import GenerateInvoice
-
-    outcome = RunOutcome([], [], [])
+def export_jobs(db: Database, *, limit: int = 50, offset: int = 0,
+                job_id: int | None = None) -> list[ExportJobView]:
+    """Export jobs, newest first."""
+    query = (select(ExportJob, Customer.code).outerjoin(Customer, Customer.id == ExportJob.customer_id)
+             .order_by(ExportJob.id.desc()).limit(limit).offset(offset))
+    if job_id is not None:
+        query = query.where(ExportJob.id == job_id)
     with db.reader() as session:
-        steps = session.execute(select(Message.payload, Message.status).where(
-            Message.workflow_id == workflow_id, Message.command_type == GenerateInvoice.type_name())
-            .order_by(Message.id)).all()
-        for payload, status in steps:
-            values = json.loads(payload)
-            customer_id, start = int(values["customer_id"]), date.fromisoformat(values["cycle_start_date"])
-            code = session.scalars(select(Customer.code).where(Customer.id == customer_id)).one()
-            invoice = standing_invoice(session, customer_id, start)
-            if status == "failed":
-                outcome.failed.append(code)
-            elif invoice is not None and invoice.status == FINAL and invoice.number:
-                outcome.issued.append((code, invoice.number))
-            elif status == "done":
-                outcome.empty.append(code)
-    return outcome
+        return [ExportJobView(j.id, j.kind, code, j.cycle_start_date, j.status, j.rows, j.total_rows, j.path,
+                              j.error_message, j.requested_by, j.created_at, j.finished_at)
+                for j, code in session.execute(query)]

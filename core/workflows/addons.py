@@ -15,11 +15,13 @@ and every `addon_log` transition is a conditional UPDATE checked by row count.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -42,33 +44,31 @@ from core.addons import (
     on_addon_platform,
     routit_profile,
 )
-from core.bus import Bus, Command, HandlerContext, PermanentError, handles
+from core.bus import Bus, Command, Dispatched, HandlerContext, PermanentError
 from core.bus.bus import affected, describe
+from core.bus.command import WorkflowReport
 from core.bus.errors import classify
 from core.db import Database
-from core.models import AddonLog, AddonType, Customer, Subscription, SubscriptionAddon, SyncProfile
+from core.models import (
+    AddonLog,
+    AddonType,
+    Customer,
+    Message,
+    Subscription,
+    SubscriptionAddon,
+    SyncProfile,
+)
 from core.security import audit
 from core.security.ratelimit import Clock, RateLimiter
 from core.security.roles import Action, require
 from core.security.secrets import SecretBox
 from core.workflows.sync import connection_for
-from providers.base import ProfileConnection, RateLimited
-
-if TYPE_CHECKING:
-    from providers.routit_nina import NinaClient
+from providers.base import AddonClientFactory, RateLimited, open_nina
 
 log = logging.getLogger(__name__)
 
 
-def nina_client(conn: ProfileConnection) -> NinaClient:
-    """The real Nina client; httpx loads with it, not with this module (start-up, issue 14)."""
-    from providers.routit_nina import NinaClient
-
-    return NinaClient(conn)
-
-
 ROLE_ACTIONS: dict[str, Action] = {ACTIVATE: Action.ADDONS_ACTIVATE, CANCEL: Action.ADDONS_CANCEL}
-NinaFactory = Callable[[ProfileConnection], "NinaClient"]
 IN_ORDER_POLL_S = 5.0  # how soon a request queued behind another for the same add-on looks again
 
 
@@ -83,6 +83,21 @@ class RoutitAddonChange(Command, abstract=True):
     addon_code: str
     requested_by: str
     action: ClassVar[str]
+
+    def report(self, session: Session, workflow_id: str) -> WorkflowReport | None:
+        """Failed when a request was refused or given up on (its message still completes)."""
+        payloads = session.scalars(select(Message.payload).where(
+            Message.workflow_id == workflow_id, Message.command_type == SendAddonRequest.type_name())).all()
+        ids = sorted({int(json.loads(p)["log_id"]) for p in payloads})
+        rows = session.execute(select(AddonLog.status, AddonLog.error_message)
+                               .where(AddonLog.id.in_(ids)).order_by(AddonLog.id)).all() if ids else []
+        counts = Counter(status for status, _ in rows)
+        note = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or None
+        failed = [error or "no reason given" for status, error in rows if status == FAILED]
+        if not failed:
+            return WorkflowReport(note=note)
+        return WorkflowReport(failed=True, failed_step=SendAddonRequest.type_name(),
+                              error=f"{len(failed)} of {len(rows)} request(s) failed: {failed[0]}", note=note)
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,7 @@ class AddonRequest:
     message_id: int
     workflow_id: str
     subscriptions: int
+    handle: Dispatched
 
 
 def request_addon_change(bus: Bus, action: str, customer_id: int, subscription_ids: Sequence[int],
@@ -125,9 +141,8 @@ def request_addon_change(bus: Bus, action: str, customer_id: int, subscription_i
     with bus.db.transaction() as session:
         require(session, operator, ROLE_ACTIONS[action], target=f"customer {customer_id} {addon_code}")
         _validate(session, customer_id, ids, addon_code)
-        message_id = bus.dispatch(command_type(customer_id, ids, addon_code, operator), session=session)
-        workflow_id = session.scalars(_workflow_of(message_id)).one()
-    return AddonRequest(message_id, workflow_id, len(ids))
+        handle = bus.dispatch(command_type(customer_id, ids, addon_code, operator), session=session)
+    return AddonRequest(handle.message_id, handle.workflow_id, len(ids), handle)
 
 
 def activate_addons(bus: Bus, customer_id: int, subscription_ids: Sequence[int], addon_code: str,
@@ -140,12 +155,6 @@ def cancel_addons(bus: Bus, customer_id: int, subscription_ids: Sequence[int], a
                   *, operator: str) -> AddonRequest:
     return request_addon_change(bus, CANCEL, customer_id, subscription_ids, addon_code,
                                 operator=operator)
-
-
-def _workflow_of(message_id: int) -> Any:
-    from core.models import Message
-
-    return select(Message.workflow_id).where(Message.id == message_id)
 
 
 def _validate(session: Session, customer_id: int, subscription_ids: tuple[int, ...],
@@ -187,7 +196,7 @@ class NinaBusy(Exception):
 
 def refresh_addon_types(db: Database, profile: SyncProfile, *, secrets: SecretBox, operator: str,
                         clock: Clock | None = None, timeout_s: float = 30.0,
-                        client: NinaFactory = nina_client) -> int:
+                        client: AddonClientFactory = open_nina) -> int:
     """Replace the Routit add-on catalogue with Nina's list; returns the number of types.
 
     Uses one of the customer's Nina requests (NinaBusy when none is left this minute).
@@ -245,9 +254,6 @@ def change_routit_addons(cmd: RoutitAddonChange, ctx: HandlerContext) -> None:
                  detail=f"{len(ids)} subscription(s): {shown}")
 
 
-for _command in COMMANDS.values():
-    handles(_command)(change_routit_addons)
-
 
 @dataclass(frozen=True)
 class _Request:
@@ -283,7 +289,6 @@ def _transition(session: Session, log_id: int, from_statuses: Sequence[str], **v
     return affected(result) == 1
 
 
-@handles(SendAddonRequest)
 def send_addon_request(cmd: SendAddonRequest, ctx: HandlerContext) -> None:
     request = _load(ctx, cmd.log_id)
     if request is None:
@@ -299,7 +304,7 @@ def send_addon_request(cmd: SendAddonRequest, ctx: HandlerContext) -> None:
                     error_message="the customer has no Routit sync profile any more")
         return
     limiter = RateLimiter(ctx.db, limiter_key(request.customer_id), NINA_LIMIT, NINA_WINDOW_S,
-                          ctx.services.get("rate_limit_clock"))
+                          ctx.deps.rate_limit_clock)
     retry_at = limiter.try_acquire()
     if retry_at is not None:
         _back_to_backlog(ctx, request.log_id, limiter.wait_seconds(retry_at), None)
@@ -323,11 +328,10 @@ def send_addon_request(cmd: SendAddonRequest, ctx: HandlerContext) -> None:
 
 
 def _call_nina(ctx: HandlerContext, request: _Request) -> str:
-    settings = ctx.services["settings"]
+    deps = ctx.deps
     assert request.profile is not None
-    conn = connection_for(request.profile, SecretBox.from_settings(settings), settings.provider_timeout_s)
-    factory: NinaFactory = ctx.services.get("nina_client", nina_client)
-    with factory(conn) as nina:
+    conn = connection_for(request.profile, deps.secrets, deps.settings.provider_timeout_s)
+    with deps.open_nina(conn) as nina:
         if request.action == ACTIVATE:
             return nina.activate(request.number, request.addon_code)
         return nina.cancel(request.number, request.addon_code)

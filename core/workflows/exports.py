@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from core.billing.mail import send_export_ready
-from core.bus import Bus, Command, HandlerContext, PermanentError, handles
+from core.bus import Bus, Command, Dispatched, HandlerContext, PermanentError
 from core.bus.bus import describe
+from core.bus.command import WorkflowReport
 from core.bus.errors import classify
 from core.config import Settings
 from core.db import Database
@@ -38,6 +40,16 @@ FAILED: Final = "failed"
 @dataclass(frozen=True)
 class ExportCommand(Command, abstract=True):
     export_job_id: int
+
+    def report(self, session: Session, workflow_id: str) -> WorkflowReport | None:
+        """Rows written so far; a job failed by hand or by its handler is failed."""
+        job = session.get(ExportJob, self.export_job_id)
+        if job is None:
+            return None
+        note = f"{job.rows:,}" + (f" of {job.total_rows:,}" if job.total_rows else "") + " rows"
+        if job.status == FAILED:
+            return WorkflowReport(failed=True, failed_step=self.type_name(), error=job.error_message, note=note)
+        return WorkflowReport(note=note)
 
 
 @dataclass(frozen=True)
@@ -80,16 +92,21 @@ COMMANDS: dict[str, type[ExportCommand]] = {
 KINDS: tuple[str, ...] = tuple(COMMANDS)
 
 
-def settings_of(ctx: HandlerContext) -> Settings:
-    settings = ctx.services.get("settings")
-    if not isinstance(settings, Settings):
-        raise PermanentError("the bus has no settings service (exports and invoices need it)")
-    return settings
+@dataclass(frozen=True)
+class ExportStart:
+    job_id: int
+    handle: Dispatched
 
 
 def create_export(bus: Bus, kind: str, customer_id: int, cycle_start: date, *, operator: str,
                   notify_email: str | None = None) -> int:
     """Record an export job and dispatch its command in one transaction; returns the job id."""
+    return start_export(bus, kind, customer_id, cycle_start, operator=operator, notify_email=notify_email).job_id
+
+
+def start_export(bus: Bus, kind: str, customer_id: int, cycle_start: date, *, operator: str,
+                 notify_email: str | None = None) -> ExportStart:
+    """As `create_export`, returning the job id and the handle to follow it by."""
     from core.security import audit, roles
 
     if kind not in COMMANDS:
@@ -106,8 +123,7 @@ def create_export(bus: Bus, kind: str, customer_id: int, cycle_start: date, *, o
         session.flush()
         audit.record(session, operator=operator, action=roles.Action.EXPORT_CREATE,
                      target=f"{customer.code} {Month.of(cycle_start)}", detail=f"{kind} export job {job.id}")
-        bus.dispatch(COMMANDS[kind](job.id), session=session)
-        return job.id
+        return ExportStart(job.id, bus.dispatch(COMMANDS[kind](job.id), session=session))
 
 
 def _start(db: Database, job_id: int) -> ExportJob | None:
@@ -135,7 +151,7 @@ def export_path(settings: Settings, customer_code: str, cycle_start: date, kind:
 
 
 def run_export(cmd: ExportCommand, ctx: HandlerContext) -> None:
-    settings = settings_of(ctx)
+    settings = ctx.deps.settings
     db = ctx.db
     job = _start(db, cmd.export_job_id)
     if job is None:
@@ -167,45 +183,10 @@ def run_export(cmd: ExportCommand, ctx: HandlerContext) -> None:
             ctx.dispatch(MailExportReady(job.id))
 
 
-for _command in COMMANDS.values():
-    handles(_command)(run_export)
 
-
-@handles(MailExportReady)
 def mail_export_ready(cmd: MailExportReady, ctx: HandlerContext) -> None:
     with ctx.db.reader() as session:
         job = session.get(ExportJob, cmd.export_job_id)
     if job is None or job.status != COMPLETED or not job.notify_email or not job.path:
         return
-    send_export_ready(ctx.db, settings_of(ctx), job.id, job.notify_email, job.path, job.rows)
-
-
-# -- reading -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ExportJobView:
-    id: int
-    kind: str
-    customer_code: str | None
-    cycle_start_date: date | None
-    status: str
-    rows: int
-    total_rows: int | None
-    path: str | None
-    error_message: str | None
-    requested_by: str
-    created_at: datetime
-    finished_at: datetime | None
-
-
-def export_jobs(db: Database, *, limit: int = 50, offset: int = 0,
-                job_id: int | None = None) -> list[ExportJobView]:
-    """Export jobs, newest first."""
-    query = (select(ExportJob, Customer.code).outerjoin(Customer, Customer.id == ExportJob.customer_id)
-             .order_by(ExportJob.id.desc()).limit(limit).offset(offset))
-    if job_id is not None:
-        query = query.where(ExportJob.id == job_id)
-    with db.reader() as session:
-        return [ExportJobView(j.id, j.kind, code, j.cycle_start_date, j.status, j.rows, j.total_rows, j.path,
-                              j.error_message, j.requested_by, j.created_at, j.finished_at)
-                for j, code in session.execute(query)]
+    send_export_ready(ctx.db, ctx.deps.settings, job.id, job.notify_email, job.path, job.rows)

@@ -9,6 +9,7 @@ With `send`, SendInvoiceMail follows, and the mail rules decide (core.billing.ma
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,15 +20,15 @@ from sqlalchemy.orm import Session
 
 from core.billing import invoices
 from core.billing.mail import local_today, send_invoice_mail
-from core.bus import Bus, Command, HandlerContext, handles
+from core.bus import Bus, Command, HandlerContext
+from core.db import Database
 from core.models import Customer, Invoice, MailLog
 from core.month import Month
 from core.rating.cycles import cycle_for_label
 from core.security.roles import SYSTEM
-from core.workflows.exports import settings_of
 
 if TYPE_CHECKING:
-    from core.runtime import Runtime
+    from core.bus.deps import JobRuntime
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,8 @@ class SendInvoiceMail(Command):
     on: date  # the run's day: the invoice-day rule is checked against it
 
 
-@handles(GenerateInvoice)
 def generate_invoice(cmd: GenerateInvoice, ctx: HandlerContext) -> None:
-    settings = settings_of(ctx)
+    settings = ctx.deps.settings
     issue_date = cmd.issue_date or local_today(settings, clock=ctx.clock)
     outcome = invoices.issue_in(ctx.session, cmd.customer_id, cmd.cycle_start_date,
                                 issue_date=issue_date, settings=settings, clock=ctx.clock)
@@ -54,9 +54,8 @@ def generate_invoice(cmd: GenerateInvoice, ctx: HandlerContext) -> None:
         ctx.dispatch(SendInvoiceMail(outcome.invoice_id, issue_date))
 
 
-@handles(SendInvoiceMail)
 def send_invoice(cmd: SendInvoiceMail, ctx: HandlerContext) -> None:
-    send_invoice_mail(ctx.db, settings_of(ctx), cmd.invoice_id, today=cmd.on, clock=ctx.clock)
+    send_invoice_mail(ctx.db, ctx.deps.settings, cmd.invoice_id, today=cmd.on, clock=ctx.clock)
 
 
 @dataclass
@@ -79,7 +78,7 @@ def invoice_run(bus: Bus, cycle_label: str, *, operator: str, customers: list[in
 
     cycle_for_label(cycle_label, 1)  # a malformed label fails here, before anything is sent
     run = InvoiceRun(cycle_label, str(uuid.uuid4()))
-    settings = bus.services.get("settings")
+    settings = bus.deps.settings if bus.deps is not None else None
     on = issue_date or (local_today(settings, clock=bus.clock) if settings is not None
                         else bus.clock().date())
     with bus.db.transaction() as session:
@@ -96,7 +95,7 @@ def invoice_run(bus: Bus, cycle_label: str, *, operator: str, customers: list[in
                     run.mails += 1
                 continue
             run.dispatched.append(bus.dispatch(GenerateInvoice(customer.id, start, issue_date, send),
-                                               session=session, workflow=run.workflow_id))
+                                               session=session, workflow=run.workflow_id).message_id)
         audit.record(session, operator=operator, action=roles.Action.INVOICES_RUN, target=cycle_label,
                      detail=f"{len(run.dispatched)} dispatched, {len(run.invoiced)} already invoiced")
     return run
@@ -110,10 +109,40 @@ def previous_month_label(day: date) -> str:
     return str(Month.of(day) - 1)
 
 
-def invoice_run_job(runtime: Runtime, fire_time: datetime) -> str:
+def invoice_run_job(runtime: JobRuntime, fire_time: datetime) -> str:
     """Scheduler job (monthly, on the invoice day): invoice last month's cycles and mail them."""
     today = local_today(runtime.settings, fire_time)
     label = previous_month_label(today)
     run = invoice_run(runtime.bus, label, operator=SYSTEM, issue_date=today, send=True)
     return (f"cycle {label}: {len(run.dispatched)} invoice(s) dispatched, {len(run.invoiced)} already "
             f"invoiced, {run.mails} mail(s) queued")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    issued: list[tuple[str, str]]  # customer code, invoice number
+    empty: list[str]  # customers with nothing to invoice
+    failed: list[str]  # customers whose invoice failed
+
+
+def run_outcome(db: Database, workflow_id: str) -> RunOutcome:
+    """What an invoice run's GenerateInvoice steps left behind, per customer."""
+    from core.models import Message
+
+    outcome = RunOutcome([], [], [])
+    with db.reader() as session:
+        steps = session.execute(select(Message.payload, Message.status).where(
+            Message.workflow_id == workflow_id, Message.command_type == GenerateInvoice.type_name())
+            .order_by(Message.id)).all()
+        for payload, status in steps:
+            values = json.loads(payload)
+            customer_id, start = int(values["customer_id"]), date.fromisoformat(values["cycle_start_date"])
+            code = session.scalars(select(Customer.code).where(Customer.id == customer_id)).one()
+            invoice = invoices.standing_invoice(session, customer_id, start)
+            if status == "failed":
+                outcome.failed.append(code)
+            elif invoice is not None and invoice.status == invoices.FINAL and invoice.number:
+                outcome.issued.append((code, invoice.number))
+            elif status == "done":
+                outcome.empty.append(code)
+    return outcome

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from core.billing.i18n import format_money
 from core.billing.mail import MailOutcome, claim_notification, new_message, send_claimed
-from core.bus import Command, HandlerContext, handles
+from core.bus import Command, HandlerContext
 from core.config import Settings
 from core.insights import bill_shock
 from core.models import Customer, Subscription
@@ -59,8 +59,8 @@ def notice_key(customer_id: int, cycle_start: date, subscription_id: int, level:
 
 def dispatch_notices(ctx: HandlerContext, customer_id: int, cycle_start: date) -> int:
     """Dispatch a MailBillShock for each level reached; the mail handler sends each once."""
-    settings = ctx.services.get("settings")
-    if not isinstance(settings, Settings) or not settings.smtp.configured:
+    deps = ctx.bus.deps
+    if deps is None or not deps.settings.smtp.configured:
         return 0
     customer = ctx.session.get(Customer, customer_id)
     if customer is None or not customer.email:
@@ -73,11 +73,9 @@ def dispatch_notices(ctx: HandlerContext, customer_id: int, cycle_start: date) -
     return dispatched
 
 
-@handles(MailBillShock)
 def mail_bill_shock(cmd: MailBillShock, ctx: HandlerContext) -> None:
-    settings = ctx.services.get("settings")
-    if isinstance(settings, Settings):
-        send_bill_shock(ctx, settings, cmd)
+    if ctx.bus.deps is not None:  # no settings, no SMTP: nothing to mail
+        send_bill_shock(ctx, ctx.bus.deps.settings, cmd)
 
 
 def send_bill_shock(ctx: HandlerContext, settings: Settings, cmd: MailBillShock) -> MailOutcome:

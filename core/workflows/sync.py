@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core.bus import Bus, Command, HandlerContext, handles
+from core.bus import Bus, Command, Dispatched, HandlerContext
 from core.bus.bus import describe, record_attempt
+from core.bus.command import WorkflowReport
+from core.bus.deps import JobRuntime
 from core.bus.errors import LeaseLost
-from core.bus.queries import workflow_state
 from core.cdr_checks import CdrLimits
 from core.db import Database
 from core.imports import ImportResult, import_cdrs, touched_cycles
@@ -42,7 +43,6 @@ from providers.base import (
     ProfileConnection,
     ProviderError,
     ProviderSubscription,
-    open_adapter,
 )
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,20 @@ class SyncProfileCommand(Command):
     @classmethod
     def type_name(cls) -> str:
         return "SyncProfile"
+
+    def report(self, session: Session, workflow_id: str) -> WorkflowReport | None:
+        """The task's word: a task that gave up is failed even when its chain went on."""
+        task = session.get(SyncTask, self.task_id)
+        if task is None:
+            return None
+        note = f"{task.received_cdrs or 0:,}" + (f" of {task.expected_cdrs:,}" if task.expected_cdrs else "") + " CDRs"
+        if task.status != "failed":  # e.g. "1,152 imported, 48 quarantined" after the counts
+            return WorkflowReport(note=f"{note}; {task.error_message}" if task.error_message else note)
+        profile = session.get(SyncProfile, task.sync_profile_id)
+        command = SYNC_COMMANDS.get(profile.provider) if profile else None
+        return WorkflowReport(failed=True, failed_step=command.type_name() if command else self.type_name(),
+                              error=f"{task.reason or 'failed'}: {task.error_message or ''}".rstrip(": "),
+                              note=note)
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,7 @@ SYNC_COMMANDS: dict[str, type[ProviderSync]] = {
 class SyncStart:
     task_id: int
     workflow_id: str
+    handle: Dispatched
 
 
 def month_cycle_start(customer: Customer, month: str) -> date:
@@ -118,16 +133,9 @@ def create_task(bus: Bus, session: Session, profile: SyncProfile, month: str, tr
                     cycle_start_date=month_cycle_start(customer, month), status="pending", trigger=trigger)
     session.add(task)
     session.flush()
-    message_id = bus.dispatch(SyncProfileCommand(task.id), session=session)
-    workflow_id = session.execute(select(_workflow_of(message_id))).scalar_one()
-    task.workflow_id = workflow_id
-    return SyncStart(task.id, workflow_id)
-
-
-def _workflow_of(message_id: int) -> Any:
-    from core.models import Message
-
-    return select(Message.workflow_id).where(Message.id == message_id).scalar_subquery()
+    handle = bus.dispatch(SyncProfileCommand(task.id), session=session)
+    task.workflow_id = handle.workflow_id
+    return SyncStart(task.id, handle.workflow_id, handle)
 
 
 def task_in_flight(session: Session, profile_id: int) -> int | None:
@@ -187,7 +195,7 @@ def sync_manager_tick(bus: Bus, now: datetime | None = None) -> list[int]:
     return created
 
 
-def sync_manager_job(runtime: Any, fire_time: datetime) -> str:
+def sync_manager_job(runtime: JobRuntime, fire_time: datetime) -> str:
     """The scheduler's sync manager tick (every 5 minutes by default)."""
     created = sync_manager_tick(runtime.bus, fire_time)
     return f"sync manager: {len(created)} sync task(s) created"
@@ -195,7 +203,6 @@ def sync_manager_job(runtime: Any, fire_time: datetime) -> str:
 
 # -- handlers ------------------------------------------------------------------------------
 
-@handles(SyncProfileCommand)
 def sync_profile_router(cmd: SyncProfileCommand, ctx: HandlerContext) -> None:
     task = ctx.session.get_one(SyncTask, cmd.task_id)
     profile = ctx.session.get_one(SyncProfile, task.sync_profile_id)
@@ -234,9 +241,8 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
     month = task_month(task)
     _set_task(ctx, task.id, status="processing", retries=ctx.attempt - 1)
     try:
-        settings = ctx.services["settings"]
-        secrets = SecretBox.from_settings(settings)
-        adapter = open_adapter(connection_for(profile, secrets, settings.provider_timeout_s))
+        deps = ctx.deps
+        adapter = deps.open_adapter(connection_for(profile, deps.secrets, deps.settings.provider_timeout_s))
         try:
             new_subs = upsert_subscriptions(ctx.db, customer, adapter.fetch_subscriptions(month),
                                             provider=profile.provider)
@@ -245,7 +251,7 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
                                  source=f"{profile.provider}:{profile.customer_ref}:{month}",
                                  sync_task_id=task.id, first_line=1,
                                  progress=lambda r: _progress(ctx, task.id, r),
-                                 limits=CdrLimits.from_settings(settings, ctx.clock), clock=ctx.clock)
+                                 limits=CdrLimits.from_settings(deps.settings, ctx.clock), clock=ctx.clock)
             invoice = adapter.fetch_invoice_total(month)
         finally:
             adapter.close()
@@ -329,11 +335,7 @@ def _provider_failed(ctx: HandlerContext, task: SyncTask, profile: SyncProfile, 
     raise exc  # permanent: the message fails at once, visible to the operator
 
 
-for _command in SYNC_COMMANDS.values():
-    handles(_command)(provider_sync)
 
-
-@handles(CompleteSyncTask)
 def complete_sync_task(cmd: CompleteSyncTask, ctx: HandlerContext) -> None:
     task = ctx.session.get_one(SyncTask, cmd.task_id)
     if task.status == "processing":
@@ -404,36 +406,3 @@ def reconcile(db: Database, task: SyncTask, customer: Customer, provider: str, m
         found = [Insight("reconciliation", "warn", f"{provider} {month}: " + "; ".join(problems))] if problems else []
         replace_insights(session, customer.id, cycle, found, kinds=("reconciliation",))
     return problems
-
-
-# -- progress for the CLI and the console --------------------------------------------------
-
-@dataclass(frozen=True)
-class SyncProgress:
-    task_id: int
-    status: str
-    reason: str | None
-    step: str | None
-    received: int
-    expected: int | None
-    error: str | None
-    finished: bool
-    totals_anyway: bool = False
-    note: str | None = None  # "1,152 imported, 48 quarantined" and reconciliation differences
-
-
-def sync_progress(db: Database, task_id: int) -> SyncProgress:
-    with db.reader() as session:
-        task = session.get(SyncTask, task_id)
-        if task is None:
-            raise LookupError(f"no sync task {task_id}")
-    state = workflow_state(db, task.workflow_id) if task.workflow_id else None
-    workflow_done = state is None or state.finished or state.failed
-    finished = task.status in FINISHED and workflow_done
-    if task.status == "failed" and task.reason == "invoice_not_yet_available":
-        finished = True
-    error = task.error_message if task.status == "failed" else (state.error if state and state.failed else None)
-    return SyncProgress(task.id, task.status, task.reason, state.current_step if state else None,
-                        task.received_cdrs or 0, task.expected_cdrs, error,
-                        finished or bool(state and state.failed), task.totals_anyway,
-                        None if task.status == "failed" else task.error_message)

@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
-
 from core import insights, totals
-from core.bus import Bus, Command, HandlerContext, handles
+from core.bus import Bus, Command, Dispatched, HandlerContext
 from core.month import Month
 from core.workflows import roaming_caps
 
@@ -69,24 +67,20 @@ def totals_chain(customer_id: int, cycle_start: date, rateplan_customer: bool,
     return chain
 
 
-@handles(DispatchTotals)
 def dispatch_totals_router(cmd: DispatchTotals, ctx: HandlerContext) -> None:
     customer = totals.get_customer(ctx.session, cmd.customer_id)
     first, *rest = totals_chain(cmd.customer_id, cmd.cycle_start_date, customer.rateplan_customer)
     ctx.route(first, chain=rest)
 
 
-@handles(CalculateTotalsRateplan)
 def calculate_totals_rateplan(cmd: CalculateTotalsRateplan, ctx: HandlerContext) -> None:
     totals.rate_cycle(ctx.session, cmd.customer_id, cmd.cycle_start_date)
 
 
-@handles(CalculateTotals)
 def calculate_totals(cmd: CalculateTotals, ctx: HandlerContext) -> None:
     totals.calculate_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date, clock=ctx.clock)
 
 
-@handles(BillingInsightTotals)
 def billing_insight_totals(cmd: BillingInsightTotals, ctx: HandlerContext) -> None:
     found = insights.compute_insights(ctx.session, cmd.customer_id, cmd.cycle_start_date)
     insights.replace_insights(ctx.session, cmd.customer_id, cmd.cycle_start_date, found)
@@ -94,22 +88,20 @@ def billing_insight_totals(cmd: BillingInsightTotals, ctx: HandlerContext) -> No
         roaming_caps.dispatch_notices(ctx, cmd.customer_id, cmd.cycle_start_date)
 
 
-@handles(SaveStatus)
 def save_status(cmd: SaveStatus, ctx: HandlerContext) -> None:
     totals.save_status(ctx.session, cmd.customer_id, cmd.cycle_start_date, note=cmd.note)
 
 
-@handles(DispatchTotalsBackup)
 def dispatch_totals_backup(cmd: DispatchTotalsBackup, ctx: HandlerContext) -> None:
     totals.backup_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date, clock=ctx.clock)
 
 
 def dispatch_totals(bus: Bus, customer_id: int, cycle_start: date, *, trigger: str = "sync",
-                    workflow: str | None = None) -> int:
+                    workflow: str | None = None) -> Dispatched:
     return bus.dispatch(DispatchTotals(customer_id, cycle_start, trigger), workflow=workflow)
 
 
-def request_recalculation(bus: Bus, customer_id: int, cycle_start: date, *, operator: str) -> int:
+def request_recalculation(bus: Bus, customer_id: int, cycle_start: date, *, operator: str) -> Dispatched:
     """"Herbereken data": mark the customer-cycle, audit, dispatch the totals workflow."""
     from core.security import audit, roles
 
@@ -133,7 +125,7 @@ def request_partner_recalculation(bus: Bus, partner_id: int, labels: list[str], 
                                   operator: str) -> list[Recalculation]:
     """One DispatchTotals per active customer of the partner per month, in one transaction."""
     from core.lookup import cycle_start, partner_customers
-    from core.models import Message, Partner
+    from core.models import Partner
     from core.security import audit, roles
 
     with bus.db.transaction() as session:
@@ -141,9 +133,9 @@ def request_partner_recalculation(bus: Bus, partner_id: int, labels: list[str], 
         target = f"{partner.name} {labels[0]}..{labels[-1]}" if labels else partner.name
         roles.require(session, operator, roles.Action.TOTALS_PARTNER_RECALCULATE, target=target)
         items = [(c.id, cycle_start(c, label)) for c in partner_customers(session, partner_id) for label in labels]
-        ids = [bus.dispatch(DispatchTotals(cid, start, "partner-recalculation"), session=session)
-               for cid, start in items]
-        workflow = dict(session.execute(select(Message.id, Message.workflow_id).where(Message.id.in_(ids))).all())
+        started = [bus.dispatch(DispatchTotals(cid, start, "partner-recalculation"), session=session)
+                   for cid, start in items]
         audit.record(session, operator=operator, action=roles.Action.TOTALS_PARTNER_RECALCULATE, target=target,
-                     detail=f"{len(ids)} recalculation(s)")
-    return [Recalculation(cid, start, workflow[mid]) for (cid, start), mid in zip(items, ids, strict=True)]
+                     detail=f"{len(started)} recalculation(s)")
+    return [Recalculation(cid, start, handle.workflow_id)
+            for (cid, start), handle in zip(items, started, strict=True)]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections import Counter
 from zoneinfo import ZoneInfo
 
 import click
 
 from core.addons import (
-    FAILED,
     AddonError,
     AddonLogRow,
     addon_log,
@@ -20,13 +17,13 @@ from core.addons import (
     subscription_addons,
     subscriptions_by_number,
 )
-from core.bus import WorkerPool
-from core.bus.queries import workflow_state
+from core.bus import Dispatched
 from core.lookup import NotFound, customer_by_code
 from core.runtime import Runtime
 from core.security.secrets import SecretBox
 from core.workflows.addons import NinaBusy, refresh_addon_types, request_addon_change
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.follow import follow_here
 from expensis_tui.cli.output import Col, print_table
 from providers.base import ProviderError
 
@@ -100,37 +97,17 @@ def _request(ctx: click.Context, action: str, customer: str, addon: str, numbers
     click.echo(f"{action} {addon} on {request.subscriptions} subscription(s) of {code}: "
                f"requested (message {request.message_id})")
     if wait:
-        _wait(rt, request.workflow_id)
+        _wait(rt, request.handle)
 
 
-def _wait(rt: Runtime, workflow_id: str) -> None:
-    """Run workers here until every request is answered, printing progress."""
-    zone = _zone(rt)
-    pool = WorkerPool(rt.bus, threads=2, label="cli-addons").start()
-    last = ""
+def _wait(rt: Runtime, handle: Dispatched) -> None:
+    """Run workers here until every request is answered, printing progress, then the log."""
     try:
-        while True:
-            state = workflow_state(rt.db, workflow_id)
-            rows = request_logs(rt.db, workflow_id)
-            counts = Counter(r.status for r in rows)
-            waiting = [r.not_before for r in rows if r.status == "backlog" and r.not_before]
-            line = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-            if waiting:
-                line += f" (next window {min(waiting).astimezone(zone):%H:%M:%S})"
-            if line and line != last:
-                click.echo(f"  {line}")
-                last = line
-            if state.finished or state.failed:
-                break
-            time.sleep(0.25)
+        follow_here(rt, handle, label="cli-addons")
     finally:
-        pool.stop(grace=30)
-    if state.failed:
-        raise CliError(f"the request failed: {state.error}", EXIT_FAILED)
-    _print_log(rows, zone)
-    failed = [r for r in rows if r.status == FAILED]
-    if failed:
-        raise CliError(f"{len(failed)} of {len(rows)} request(s) failed", EXIT_FAILED)
+        rows = request_logs(rt.db, handle.workflow_id)
+        if rows:
+            _print_log(rows, _zone(rt))
 
 
 @addons.command("activate")

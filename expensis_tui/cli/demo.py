@@ -10,7 +10,10 @@ import click
 import platformdirs
 
 from core.config import load_settings
-from core.demo import (
+from core.runtime import Runtime
+from core.workflows.sync import sync_manager_tick
+from expensis_tui.cli import EXIT_NOT_FOUND, CliError, main
+from expensis_tui.demo import (
     DEMO_MARKER,
     demo_sandbox_port,
     fresh_demo_dir,
@@ -18,9 +21,6 @@ from core.demo import (
     last_months,
     run_headless,
 )
-from core.runtime import Runtime
-from core.workflows.sync import sync_manager_tick
-from expensis_tui.cli import EXIT_NOT_FOUND, CliError, main
 from providers.sandbox import SandboxServer, serve
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 
 import click
 
-from core.bus import WorkerPool
 from core.lookup import NotFound, customer_by_code, cycle_start
 from core.month import Month
-from core.workflows.exports import COMPLETED, FAILED, create_export, export_jobs
+from core.views.billing import export_jobs
+from core.workflows.exports import ExportStart, start_export
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.follow import follow_here
 from expensis_tui.cli.output import Col, print_table
 from expensis_tui.cli.params import MONTH
 
@@ -45,29 +45,23 @@ def _make(name: str, kind: str, help_text: str) -> None:
                 customer_id, start = row.id, cycle_start(row, cycle)
         except NotFound as exc:
             raise CliError(str(exc), EXIT_NOT_FOUND) from exc
-        job_id = create_export(rt.bus, kind, customer_id, start, operator=rt.operator, notify_email=notify)
-        click.echo(f"export job {job_id} ({name}) queued")
+        started = start_export(rt.bus, kind, customer_id, start, operator=rt.operator, notify_email=notify)
+        click.echo(f"export job {started.job_id} ({name}) queued")
         if wait:
-            wait_job(ctx, job_id)
+            wait_job(ctx, started)
 
 
 for _name, (_kind, _help) in EXPORTS.items():
     _make(_name, _kind, _help)
 
 
-def wait_job(ctx: click.Context, job_id: int) -> None:
+def wait_job(ctx: click.Context, started: ExportStart) -> None:
     rt = runtime(ctx)
-    pool = WorkerPool(rt.bus, threads=1, label="cli-export").start()
     try:
-        while True:
-            job = export_jobs(rt.db, job_id=job_id)[0]
-            if job.status in (COMPLETED, FAILED):
-                break
-            time.sleep(0.1)
-    finally:
-        pool.stop(grace=30)
-    if job.status == FAILED:
-        raise CliError(f"export job {job_id} failed: {job.error_message}", EXIT_FAILED)
+        follow_here(rt, started.handle, label="cli-export", threads=1)
+    except CliError as exc:
+        raise CliError(f"export job {started.job_id} {exc.message}", EXIT_FAILED) from exc
+    job = export_jobs(rt.db, job_id=started.job_id)[0]
     click.echo(f"{job.rows} row(s) written to {job.path}")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
@@ -22,8 +21,7 @@ from core.billing.payments import (
     match_payment,
 )
 from core.billing.revenues import export_revenues
-from core.bus import PermanentError, TransientError, WorkerPool
-from core.bus.queries import workflow_state
+from core.bus import PermanentError, TransientError
 from core.lookup import NotFound, customer_by_code
 from core.models import Customer
 from core.month import Month
@@ -32,6 +30,7 @@ from core.runtime import Runtime
 from core.workflows.invoicing import invoice_run
 from core.workflows.manual import refresh_balances
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.follow import follow_here
 from expensis_tui.cli.output import Col, print_table
 from expensis_tui.cli.params import MONTH
 
@@ -60,24 +59,6 @@ def print_lines(lines: Sequence[Any], amounts: Any, *, reverse_charge: bool) -> 
                 [*((line.description, line.quantity, line.unit, line.amount) for line in lines),
                  ("subtotal", None, None, amounts.subtotal), (vat, None, None, amounts.vat),
                  ("total", None, None, amounts.total)])
-
-
-def wait_workflow(rt: Runtime, workflow_id: str, total: int, label: str) -> bool:
-    """Run local workers until the workflow has nothing queued or running; True if none failed."""
-    pool = WorkerPool(rt.bus, threads=2, label="cli-wait").start()
-    try:
-        with click.progressbar(length=max(total, 1), label=label) as bar:
-            done = 0
-            while True:
-                state = workflow_state(rt.db, workflow_id)
-                finished = state.counts.get("done", 0) + state.counts.get("failed", 0)
-                bar.update(min(finished, total) - done)
-                done = min(finished, total)
-                if state.finished:
-                    return not state.failed
-                time.sleep(0.1)
-    finally:
-        pool.stop(grace=30)
 
 
 # -- invoices ----------------------------------------------------------------------------------
@@ -110,8 +91,8 @@ def invoices_run(ctx: click.Context, cycle: Month, codes: tuple[str, ...], previ
     if not as_json:
         click.echo(f"cycle {cycle}: {len(run.dispatched)} invoice(s) dispatched, "
                    f"{len(run.invoiced)} already invoiced (workflow {run.workflow_id})")
-    if wait and run.dispatched and not wait_workflow(rt, run.workflow_id, len(run.dispatched), "invoicing"):
-        raise CliError("some invoices failed; see `expensis messages list --status failed`", EXIT_FAILED)
+    if wait and run.dispatched:
+        follow_here(rt, run.workflow_id, label="cli-wait", quiet=as_json)
     if as_json:
         emit_json({**asdict(run)})
     elif wait:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from typing import get_args
 
 import click
 from sqlalchemy import func, select
 
-from core.bus import WorkerPool
 from core.models import Customer, SyncProfile, SyncTask
 from core.models.sync import SyncTaskStatus
 from core.month import Month
 from core.workflows.manual import run_sync_manager
-from core.workflows.sync import WITH_WARNINGS, SyncBusy, start_manual_sync, sync_progress
+from core.workflows.sync import WITH_WARNINGS, SyncBusy, start_manual_sync
 from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.follow import follow_here
 from expensis_tui.cli.output import Col, print_table
 from expensis_tui.cli.params import MONTH
 
@@ -59,26 +58,11 @@ def sync_run(ctx: click.Context, profile: str, month: Month, wait: bool) -> None
     click.echo(f"sync task {start.task_id} for {row.name} {month} dispatched")
     if not wait:
         return
-    pool = WorkerPool(rt.bus, threads=2, label="cli-sync").start()
-    last = ""
-    try:
-        while True:
-            progress = sync_progress(rt.db, start.task_id)
-            line = (f"  {progress.status:<10} {progress.step or '':<24} received {progress.received:,}"
-                    + (f" of {progress.expected:,}" if progress.expected else ""))
-            if line != last:
-                click.echo(line)
-                last = line
-            if progress.finished:
-                break
-            time.sleep(0.2)
-    finally:
-        pool.stop(grace=30)
-    if progress.status not in ("completed", WITH_WARNINGS):
-        raise CliError(f"sync {progress.status}: {progress.reason or ''} {progress.error or ''}".strip(),
-                       EXIT_FAILED)
-    outcome = "completed with warnings" if progress.status == WITH_WARNINGS else "completed"
-    click.echo(f"sync {outcome}: {progress.note or f'{progress.received:,} CDR(s) received'}")
+    final = follow_here(rt, start.handle, label="cli-sync")
+    with rt.db.reader() as s:
+        task = s.get_one(SyncTask, start.task_id)
+    outcome = "completed with warnings" if task.status == WITH_WARNINGS else "completed"
+    click.echo(f"sync {outcome}: {task.error_message or final.note or 'nothing received'}")
 
 
 @sync.command("profiles")

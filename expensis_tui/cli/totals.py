@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
@@ -10,8 +9,6 @@ from decimal import Decimal
 import click
 
 from core.billing.i18n import format_money
-from core.bus import WorkerPool
-from core.bus.queries import workflow_of, workflow_state
 from core.insights import list_insights
 from core.lookup import NotFound, customer_by_code, cycle_start, partner_by_name, partner_customers
 from core.month import Month
@@ -25,7 +22,8 @@ from core.totals import (
     totals_version,
 )
 from core.workflows.totals import request_partner_recalculation, request_recalculation
-from expensis_tui.cli import EXIT_FAILED, EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli import EXIT_NOT_FOUND, CliError, emit_json, main, runtime
+from expensis_tui.cli.follow import follow_here
 from expensis_tui.cli.output import Col, print_table
 from expensis_tui.cli.params import MONTH
 
@@ -128,28 +126,6 @@ def print_diff(diffs: list, names: dict[int, str]) -> None:  # type: ignore[type
     click.echo(f"net change € {format_money(sum(d.amount_change for d in diffs), places=4, symbol=False)}")
 
 
-def wait_for(rt: Runtime, workflow_ids: list[str], label: str) -> bool:
-    """Run local workers until the workflows finish; True when none failed."""
-    pool = WorkerPool(rt.bus, threads=2, label="cli-wait").start()
-    try:
-        pending = set(workflow_ids)
-        failed = 0
-        with click.progressbar(length=len(workflow_ids), label=label) as bar:
-            while pending:
-                for wf in list(pending):
-                    state = workflow_state(rt.db, wf)
-                    if state.finished or state.failed:
-                        pending.discard(wf)
-                        failed += state.failed
-                        bar.update(1)
-                        if state.failed:
-                            click.echo(f"\nfailed at {state.current_step}: {state.error}", err=True)
-                time.sleep(0.1)
-        return failed == 0
-    finally:
-        pool.stop(grace=30)
-
-
 @totals.command("recalc")
 @click.argument("customer", required=False)
 @click.option("--cycle", type=MONTH, help="Cycle YYYY-MM (with CUSTOMER).")
@@ -175,12 +151,10 @@ def totals_recalc(ctx: click.Context, customer: str | None, cycle: Month | None,
     if dry:
         print_diff(preview_recalculation(rt.db, customer_id, start), numbers(rt, customer_id))
         return
-    message_id = request_recalculation(rt.bus, customer_id, start, operator=rt.operator)
-    workflow = workflow_of(rt.db, message_id) or ""
-    click.echo(f"recalculation of {code} {cycle} dispatched (workflow {workflow})")
+    handle = request_recalculation(rt.bus, customer_id, start, operator=rt.operator)
+    click.echo(f"recalculation of {code} {cycle} dispatched (workflow {handle.workflow_id})")
     if wait:
-        if not wait_for(rt, [workflow], "recalculating"):
-            raise CliError("recalculation failed; see `expensis messages list --status failed`", EXIT_FAILED)
+        follow_here(rt, handle, label="cli-wait")
         print_totals(totals_version(rt.db, customer_id, start), numbers(rt, customer_id))
 
 
@@ -204,9 +178,8 @@ def recalc_partner(rt: Runtime, partner: str, first: Month, last: Month, wait: b
         return
     recalculations = request_partner_recalculation(rt.bus, p.id, labels, operator=rt.operator)
     click.echo(f"{len(recalculations)} recalculation(s) dispatched for {partner}")
-    workflows = [r.workflow_id for r in recalculations]
-    if wait and not wait_for(rt, workflows, "recalculating"):
-        raise CliError("some recalculations failed; see `expensis messages list --status failed`", EXIT_FAILED)
+    if wait:
+        follow_here(rt, [r.workflow_id for r in recalculations], label="cli-wait")
 
 
 @totals.command("partner")

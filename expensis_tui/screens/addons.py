@@ -21,16 +21,14 @@ from textual.worker import get_current_worker
 
 from core.addons import (
     ACTIVATE,
-    FINISHED,
     AddonError,
     AddonLogRow,
     AddonTypeRow,
     catalogue,
-    request_logs,
     routit_profile,
 )
 from core.billing.i18n import format_money
-from core.bus.queries import workflow_state
+from core.bus import follow
 from core.security.roles import Action
 from core.security.secrets import SecretBox
 from core.views.addons import (
@@ -43,7 +41,6 @@ from core.views.addons import (
     next_out,
     subscription_page,
 )
-from core.views.follow import Waker
 from core.views.paging import Page
 from core.workflows.addons import AddonRequest, NinaBusy, refresh_addon_types, request_addon_change
 from expensis_tui.messages import ActionDone
@@ -424,26 +421,19 @@ class AddonsScreen(GuardedScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow",
           description="Following the add-on requests")
     def follow(self, action: str, code: str, request: AddonRequest) -> None:
-        db, worker = self.rt.db, get_current_worker()
+        worker = get_current_worker()
         until = datetime.now().astimezone() + FOLLOW_FOR
-        with Waker(self.rt.bus.events, [request.workflow_id]) as waker:
-            while not worker.is_cancelled and datetime.now().astimezone() < until:
-                logs = request_logs(db, request.workflow_id)
-                state = workflow_state(db, request.workflow_id)
-                if not logs and state.failed:  # refused before any request was made
-                    self.post_message(RequestFollowed(f"{action} {code} refused: {state.error}", True, False))
-                    return
-                counts = {s: sum(r.status == s for r in logs) for s in ("succeeded", "failed")}
-                done = len(logs) == request.subscriptions and all(r.status in FINISHED for r in logs)
-                text = (f"{action} {code}: {counts['succeeded']} succeeded"
-                        + (f", {counts['failed']} failed" if counts["failed"] else "")
-                        + ("" if done else f", {request.subscriptions - sum(counts.values())} waiting"))
-                if done:  # the final state first, then the word: no second round trip
-                    self.post_message(self.read(*self.app.call_from_thread(self.load_args)))
-                self.post_message(RequestFollowed(text, done, counts["failed"] == 0))
-                if done:
-                    return
-                waker.wait(1.0)
+
+        def should_stop() -> bool:
+            return worker.is_cancelled or datetime.now().astimezone() >= until
+
+        for progress in follow(self.rt.bus, request.handle, should_stop=should_stop):
+            text = f"{action} {code}: {progress.note or progress.status}"
+            if progress.failed:
+                text += f"; {progress.error}"
+            if progress.finished:  # the final state first, then the word: no second round trip
+                self.post_message(self.read(*self.app.call_from_thread(self.load_args)))
+            self.post_message(RequestFollowed(text, progress.finished, not progress.failed))
 
     def on_request_followed(self, message: RequestFollowed) -> None:
         if message.done:

@@ -18,13 +18,26 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Label
 from textual.worker import get_current_worker
 
+from core.bus import follow
 from core.lookup import customer_by_code, cycle_start
 from core.month import Month
 from core.security.roles import Action
-from core.views.billing import CustomerChoice, customer_choices, export_job, export_page, in_words
-from core.views.follow import Waker
+from core.views.billing import (
+    CustomerChoice,
+    ExportJobView,
+    customer_choices,
+    export_job,
+    export_page,
+    in_words,
+)
 from core.views.paging import Page
-from core.workflows.exports import COMPLETED, FAILED, KINDS, ExportJobView, create_export
+from core.workflows.exports import (
+    COMPLETED,
+    FAILED,
+    KINDS,
+    ExportStart,
+    start_export,
+)
 from expensis_tui.screens.base import if_answered, local_time
 from expensis_tui.screens.guarded import GuardedScreen
 from expensis_tui.widgets.confirm import ConfirmScreen
@@ -209,31 +222,26 @@ class ExportsScreen(GuardedScreen):
         with self.rt.db.reader() as session:
             customer = customer_by_code(session, code)
             customer_id, start = customer.id, cycle_start(customer, label)
-        job_id = create_export(self.rt.bus, kind, customer_id, start, operator=self.rt.operator)
-        self.app.call_from_thread(self.created, job_id, kind, code, start)
-        self.follow_job(job_id)
+        started = start_export(self.rt.bus, kind, customer_id, start, operator=self.rt.operator)
+        self.app.call_from_thread(self.created, started.job_id, kind, code, start)
+        self.follow_job(started)
 
     def created(self, job_id: int, kind: str, code: str, start: date) -> None:
         self.notify(f"export job {job_id} queued: {KIND_NAMES[kind]} {code} {Month.of(start)}")
         self.load()
 
-    def follow_job(self, job_id: int) -> None:
+    def follow_job(self, started: ExportStart) -> None:
         """In the creating worker: report the job until it completed or failed."""
         worker = get_current_worker()
-        with Waker(self.rt.bus.events) as waker:
-            while not worker.is_cancelled:
-                job = export_job(self.rt.db, job_id)
-                if job is None:
-                    return
-                finished = job.status in FINISHED
-                if finished:  # the whole list as it is now, then the word: no second round trip
-                    offset, seq = self.app.call_from_thread(self.load_args)
-                    self.post_message(ExportsLoaded(seq, export_page(self.rt.db, offset=offset,
-                                                                     limit=self.PAGE_SIZE)))
-                self.post_message(JobChanged(job, finished))
-                if finished:
-                    return
-                waker.wait(1.0)
+        for progress in follow(self.rt.bus, started.handle, should_stop=lambda: worker.is_cancelled):
+            job = export_job(self.rt.db, started.job_id)
+            if job is None:
+                return
+            if progress.finished:  # the whole list as it is now, then the word: no second round trip
+                offset, seq = self.app.call_from_thread(self.load_args)
+                self.post_message(ExportsLoaded(seq, export_page(self.rt.db, offset=offset,
+                                                                 limit=self.PAGE_SIZE)))
+            self.post_message(JobChanged(job, progress.finished))
 
     def on_job_changed(self, message: JobChanged) -> None:
         job, key = message.job, str(message.job.id)

@@ -25,7 +25,7 @@ from core.billing.i18n import format_money
 from core.billing.invoices import InvoiceDetail, credit_invoice, invoice_detail
 from core.billing.mail import send_invoice_mail
 from core.billing.payments import CustomerBalance, PaymentImport, PaymentSummary, import_payments
-from core.bus.queries import workflow_state
+from core.bus import follow
 from core.month import Month
 from core.security import audit
 from core.security.roles import Action
@@ -38,11 +38,9 @@ from core.views.billing import (
     invoice_page,
     mail_check,
     payment_page,
-    run_outcome,
 )
-from core.views.follow import Waker
 from core.views.paging import Page
-from core.workflows.invoicing import invoice_run
+from core.workflows.invoicing import invoice_run, run_outcome
 from expensis_tui.messages import ActionDone, ProgressUpdate
 from expensis_tui.screens.base import if_answered, local_time
 from expensis_tui.screens.guarded import GuardedScreen, shortened
@@ -50,7 +48,7 @@ from expensis_tui.widgets.confirm import ConfirmScreen
 from expensis_tui.widgets.form import Field, FormScreen, Values
 from expensis_tui.widgets.keyed_table import Column, KeyedTable
 from expensis_tui.widgets.month_picker import month_picker
-from expensis_tui.widgets.progress import ProgressScreen
+from expensis_tui.widgets.progress import ProgressScreen, progress_update
 from expensis_tui.widgets.review import ReviewScreen
 from expensis_tui.widgets.text_view import TextViewScreen
 
@@ -337,14 +335,11 @@ class InvoicesScreen(GuardedScreen):
             self.post_message(ProgressUpdate(0, 0, f"nothing to issue: {len(run.invoiced)} invoiced already",
                                              finished=True))
             return
-        with Waker(self.rt.bus.events, [run.workflow_id]) as waker:
-            while not worker.is_cancelled:
-                state = workflow_state(db, run.workflow_id)
-                ended = state.counts.get("done", 0) + state.counts.get("failed", 0)
-                if state.finished:
-                    break
-                self.post_message(ProgressUpdate(ended, steps, f"{ended} of {steps} done"))
-                waker.wait(1.0)
+        error = None
+        for progress in follow(self.rt.bus, run.workflow_id, should_stop=lambda: worker.is_cancelled):
+            error = progress.error
+            if not progress.finished:  # the run's own words follow at the end
+                self.post_message(progress_update(progress))
         outcome = run_outcome(db, run.workflow_id)
         numbers = sorted(number for _code, number in outcome.issued)  # workers number them in any order
         words = f"{len(numbers)} invoice(s) issued" + (f": {numbers[0]} … {numbers[-1]}" if numbers else "")
@@ -352,7 +347,8 @@ class InvoicesScreen(GuardedScreen):
             words += f"; nothing to invoice for {shortened(outcome.empty)}"
         if outcome.failed:
             words += f"; failed for {shortened(outcome.failed)} (see Tasks)"
-        self.post_message(ProgressUpdate(steps, steps, words, finished=True, failed=bool(outcome.failed)))
+        self.post_message(ProgressUpdate(steps, steps, words, finished=True, failed=bool(outcome.failed),
+                                         error=error if outcome.failed else None))
 
     def on_progress_update(self, message: ProgressUpdate) -> None:
         if self.progress is not None and self.progress.is_attached:

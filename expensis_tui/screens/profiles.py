@@ -16,12 +16,12 @@ from textual.widgets import DataTable, Input, Label
 from textual.worker import get_current_worker
 
 from core import profiles
+from core.bus import follow
 from core.month import Month
 from core.security.roles import Action
 from core.security.secrets import SecretBox, SecretError
-from core.views.follow import Waker
 from core.views.profiles import ProfileDetail, ProfileRow, list_profiles, profile_detail
-from core.workflows.sync import start_manual_sync, sync_progress
+from core.workflows.sync import start_manual_sync
 from expensis_tui.messages import ActionDone, ProfileDetailLoaded, ProfilesLoaded, ProgressUpdate
 from expensis_tui.screens.base import PagedScreen, if_answered, local_time
 from expensis_tui.screens.dashboard import status_text
@@ -29,7 +29,7 @@ from expensis_tui.widgets.confirm import ConfirmScreen
 from expensis_tui.widgets.form import Field, FormScreen, Values
 from expensis_tui.widgets.keyed_table import KeyedTable
 from expensis_tui.widgets.month_picker import month_picker
-from expensis_tui.widgets.progress import ProgressScreen
+from expensis_tui.widgets.progress import ProgressScreen, progress_update
 from expensis_tui.widgets.text_view import TextViewScreen
 
 
@@ -162,20 +162,9 @@ class ProfilesScreen(PagedScreen):
     def run_sync(self, profile_id: int, month: str) -> None:
         worker = get_current_worker()
         started = start_manual_sync(self.rt.bus, profile_id, month, operator=self.rt.operator)
-        with Waker(self.rt.bus.events, [started.workflow_id]) as waker:
-            while not worker.is_cancelled:
-                p = sync_progress(self.rt.db, started.task_id)
-                expected = f"/{p.expected:,}" if p.expected is not None else ""
-                words = f"{p.status}" + (f" · {p.step}" if p.step else "") + f" · {p.received:,}{expected} CDRs"
-                if p.error:
-                    words += f"\n{p.reason or 'error'}: {p.error}"
-                elif p.finished and p.note:  # "1,152 imported, 48 quarantined", reconciliation differences
-                    words += f"\n{p.note}"
-                self.post_message(ProgressUpdate(p.received, p.expected, words, finished=p.finished,
-                                                 failed=p.status == "failed"))
-                if p.finished:
-                    return
-                waker.wait(0.5)
+        for progress in follow(self.rt.bus, started.handle, should_stop=lambda: worker.is_cancelled,
+                               poll_seconds=0.5):
+            self.post_message(progress_update(progress, done_words="completed"))
 
     def on_progress_update(self, message: ProgressUpdate) -> None:
         if self.progress is not None and self.progress.is_attached:

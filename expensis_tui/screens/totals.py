@@ -18,13 +18,12 @@ from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
 from core.billing.i18n import format_money
-from core.bus.queries import workflow_of, workflow_state
+from core.bus import follow
 from core.lookup import NotFound, partner_by_name
 from core.month import Month
 from core.rating.cycles import month_labels
 from core.security.roles import Action
 from core.totals import diff_totals, preview_recalculation, totals_version
-from core.views.follow import Progress, Waker, follow_workflows
 from core.views.totals import (
     CustomerCycle,
     DiffLine,
@@ -42,7 +41,7 @@ from expensis_tui.widgets.customer_suggester import CustomerSuggester, suggest_c
 from expensis_tui.widgets.form import Field, FormScreen, Values
 from expensis_tui.widgets.keyed_table import KeyedTable
 from expensis_tui.widgets.month_picker import ChoiceScreen
-from expensis_tui.widgets.progress import ProgressScreen
+from expensis_tui.widgets.progress import ProgressScreen, progress_update
 from expensis_tui.widgets.text_view import TextViewScreen
 
 SEVERITY_STYLE = {"warn": "bold yellow", "info": "cyan"}
@@ -238,29 +237,14 @@ class TotalsScreen(ConsoleScreen):
         steps = len(totals_chain(cycle.customer_id, cycle.cycle_start, cycle.rateplan_customer)) + 1
         self.progress = ProgressScreen(f"Recalculating {cycle.code} {cycle.label}", total=steps)
         self.app.push_screen(self.progress)
-        self.recalculate(cycle, steps)
+        self.recalculate(cycle)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="recalc", description="The recalculation")
-    def recalculate(self, cycle: CustomerCycle, steps: int) -> None:
+    def recalculate(self, cycle: CustomerCycle) -> None:
         db, bus, worker = self.rt.db, self.rt.bus, get_current_worker()
-        message_id = request_recalculation(bus, cycle.customer_id, cycle.cycle_start, operator=self.rt.operator)
-        workflow = workflow_of(db, message_id) or ""
-        with Waker(bus.events, [workflow]) as waker:
-            while not worker.is_cancelled:
-                state = workflow_state(db, workflow)
-                done = state.counts.get("done", 0)
-                end = state.finished or state.failed
-                if state.failed:
-                    words = f"failed at {state.current_step}: {state.error}"
-                elif end:
-                    words = "recalculated"
-                else:
-                    words = f"step {done + 1} of {steps}: {state.current_step}"
-                self.post_message(ProgressUpdate(steps if end and not state.failed else done, steps, words,
-                                                 finished=end, failed=state.failed))
-                if end:
-                    break
-                waker.wait(1.0)
+        handle = request_recalculation(bus, cycle.customer_id, cycle.cycle_start, operator=self.rt.operator)
+        for progress in follow(bus, handle, should_stop=lambda: worker.is_cancelled):
+            self.post_message(progress_update(progress, done_words="recalculated"))
         self.post_message(TotalsLoaded(totals_overview(db, cycle)))
 
     def on_progress_update(self, message: ProgressUpdate) -> None:
@@ -365,12 +349,6 @@ class TotalsScreen(ConsoleScreen):
         workflows = [r.workflow_id for r in request_partner_recalculation(bus, partner_id, labels,
                                                                           operator=self.rt.operator)]
 
-        def report(p: Progress) -> None:
-            words = f"{p.finished} of {p.total} done" + (f", {p.failed} failed" if p.failed else "")
-            if not p.done and p.current_step:
-                words += f" · {p.current_step}"
-            self.post_message(ProgressUpdate(p.finished, p.total, words, finished=p.done, failed=p.failed > 0))
-
-        follow_workflows(db, bus.events, workflows, on_progress=report,
-                         should_stop=lambda: worker.is_cancelled)
+        for progress in follow(bus, workflows, should_stop=lambda: worker.is_cancelled):
+            self.post_message(progress_update(progress))
         self.app.call_from_thread(self.load)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from providers.routit_nina import ADDON, ADDON_TYPES, ADDONS, NINA_RATE_LIMIT, AddonType
+from providers.base import AddonType
+from providers.routit_nina import ADDON, ADDON_TYPES, ADDONS, NINA_RATE_LIMIT
 from providers.sandbox.apis import PlatformApi
 from providers.sandbox.registry import Customer
 from providers.sandbox.web import Refusal, Request, Router, send_json
