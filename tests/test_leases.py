@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from core.bus import Bus, WorkerPool, default_registry
+from core.bus.deps import HandlerDeps
 from core.db import Database
 from core.models import Cdr, ImportBatch, Message, SyncProfile, SyncTask, utcnow
 from core.workflows.sync import start_manual_sync
@@ -52,7 +53,7 @@ def test_a_worker_whose_lease_was_taken_stops_downloading_at_its_next_heartbeat(
                                cdrs_per_subscription=CDRS_EACH, page_size=PAGE, faults={"slow": 0.05})
     # a short message lease: the heartbeat renews it every 0.3 s
     bus = Bus(db, default_registry, max_attempts=1, backoff_base=0.0, lease_seconds=0.9,
-              services={"settings": world.settings})
+              deps=HandlerDeps(world.settings))
     with db.reader() as s:
         profile = s.scalars(select(SyncProfile.id)).one()
     start = start_manual_sync(bus, profile, MONTH, operator="test")

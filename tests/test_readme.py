@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from core.bus import run_until_idle
 from core.config import load_settings
-from core.demo import install_demo, os_user_name
 from core.models import AddonLog, Operator
 from core.runtime import Runtime
 from core.views.failures import list_failures
 from expensis_tui.cli import main
+from expensis_tui.demo import install_demo, os_user_name
 from providers.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy import select
 
 from core.bus import run_until_idle
+from core.models import SyncTask
 from core.views.failures import KINDS, FailureDetail, UnknownFailure, get_failure, list_failures
 from core.workflows.failures import CannotRetry, retry_failure
-from core.workflows.sync import SyncBusy, sync_progress
+from core.workflows.sync import WITH_WARNINGS, SyncBusy
 from expensis_tui.cli import EXIT_NOT_FOUND, CliError, emit_json, main, runtime
 from expensis_tui.cli.bus import load_plugins
 
@@ -90,7 +92,8 @@ def failures_retry(ctx: click.Context, ref: str, wait: bool, plugins: tuple[str,
     if wait:
         run_until_idle(rt.bus)
         if started.sync_task_id is not None:
-            progress = sync_progress(rt.db, started.sync_task_id)
-            click.echo(f"sync task {started.sync_task_id}: {progress.status}")
-            if progress.status != "completed":
+            with rt.db.reader() as session:
+                status = session.scalar(select(SyncTask.status).where(SyncTask.id == started.sync_task_id))
+            click.echo(f"sync task {started.sync_task_id}: {status}")
+            if status not in ("completed", WITH_WARNINGS):
                 raise CliError(f"the retry failed too: expensis failures show sync-{started.sync_task_id}")
