@@ -53,6 +53,10 @@ def build_everything() -> list[m.Base]:
                     rated_amount=Decimal("-0.0001"), version=4)
     history = m.TotalHistory(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), version=3,
                              subscription_id=1, call_type="data", volume_kb=10**9)
+    charge = m.TotalCharge(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), subscription_id=1,
+                           call_type="voice", prefix="+4420", unit_price=Decimal("0.3000"),
+                           setup_fee=Decimal("0.0500"), count=3, in_bundle=0, charged=185, setups=3,
+                           rated_amount=Decimal("1.0750"))
     insight = m.BillingInsight(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), kind="spike",
                                subscription_id=1, severity="warn", score=Decimal("3.2100"), message="x")
     status = m.CustomerStatus(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), totals_version=4)
@@ -102,7 +106,7 @@ def build_everything() -> list[m.Base]:
                                 voice_first_s=30, voice_increment_s=6)
     paused = m.PausedCommand(command_type="KpnSp16Sync", paused_by="alice", paused_at=T0)
     return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, correction, total,
-            history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
+            charge, history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
             counter, payment, ledger, mail, operator, audit, message, lease, tick, batch_invoice,
             notification, price, band, zone, roaming, paused, collection, collected]
 

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.billing.bank import payment_reference
+from core.billing.charges import UsageCharge, load_charges
 from core.billing.i18n import LANGUAGES, format_date
 from core.billing.lines import (
     AddonCharge,
@@ -186,26 +187,40 @@ def after_commit(session: Session, action: Callable[[], None]) -> None:
 @dataclass(frozen=True)
 class CycleCharges:
     fees: tuple[FeeTotal, ...]
-    usage: tuple[UsageTotal, ...]
+    usage: tuple[UsageTotal, ...]  # usage no charge explains: provider prices passed through
     addons: tuple[AddonCharge, ...]
+    charges: tuple[UsageCharge, ...] = ()  # rated usage per price
 
 
 def cycle_charges(session: Session, customer: Customer, cycle_start: date) -> CycleCharges:
-    """Fees (totals' fee rows), rated usage per call type, and add-ons active in the cycle."""
+    """Fees (totals' fee rows), rated usage per price, and add-ons active in the cycle.
+
+    A subscription's call type is explained by its charges when they add up to its total
+    (both come from the same rating); otherwise the total is passed through as one line.
+    """
     subs = {sub_id: (number, plan or "") for sub_id, number, plan in session.execute(
         select(Subscription.id, Subscription.number, RatePlan.name)
         .outerjoin(RatePlan, RatePlan.id == Subscription.rate_plan_id)
         .where(Subscription.customer_id == customer.id))}
+    explained: dict[tuple[int, str], list[UsageCharge]] = {}
+    for charge in load_charges(session, customer.id, cycle_start):
+        explained.setdefault((charge.subscription_id, charge.call_type), []).append(charge)
     fees: list[FeeTotal] = []
     usage: list[UsageTotal] = []
+    charges: list[UsageCharge] = []
     for row in current_totals(session, customer.id, cycle_start):
         number, plan = subs.get(row.subscription_id, (str(row.subscription_id), ""))
         if row.call_type == FEE_CALL_TYPE:
             fees.append(FeeTotal(number, plan, row.rated_amount))
+            continue
+        parts = explained.get(row.key, [])
+        if parts and sum((c.rated_amount for c in parts), Decimal(0)) == row.rated_amount:
+            charges.extend(parts)
         else:
             usage.append(UsageTotal(number, row.call_type, row.count, row.duration_s,
                                     row.volume_kb, row.rated_amount))
-    return CycleCharges(tuple(fees), tuple(usage), tuple(_addon_charges(session, customer, cycle_start)))
+    return CycleCharges(tuple(fees), tuple(usage), tuple(_addon_charges(session, customer, cycle_start)),
+                        tuple(charges))
 
 
 def _addon_charges(session: Session, customer: Customer, cycle_start: date) -> list[AddonCharge]:
@@ -251,7 +266,7 @@ def cycle_amounts(session: Session, customer: Customer, cycle_start: date,
     """The invoice a customer-cycle would get now: lines from the totals, VAT by the rules."""
     charges = cycle_charges(session, customer, cycle_start)
     lines = build_invoice_lines(charges.fees, charges.usage, charges.addons,
-                                language=customer_language(customer))
+                                language=customer_language(customer), charges=charges.charges)
     return compute_amounts(lines, vat_rule(customer, settings))
 
 

@@ -38,6 +38,7 @@ from core.models.totals import (
     BillingInsight,
     CustomerStatus,
     Total,
+    TotalCharge,
     TotalHistory,
 )
 
@@ -47,5 +48,5 @@ __all__ = [
     "InvoiceLine", "MailLog", "Message", "Operator", "Partner", "PausedCommand", "Payment", "QuarantinedRow",
     "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RatePlanRoaming", "RoamingZone", "RevenueLedger", "SchedulerLease", "SchedulerTick",
     "Subscription", "SubscriptionAddon", "SyncProfile", "SyncTask", "Tariff", "Total",
-    "TotalHistory", "utcnow",
+    "TotalCharge", "TotalHistory", "utcnow",
 ]

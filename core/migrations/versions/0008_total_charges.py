@@ -1,0 +1,51 @@
+"""total charges: what rated usage consists of, per price, so invoice lines explain it
+
+Revision ID: 0008
+Revises: 0006
+Create Date: 2026-11-29 21:45:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import core.models.base
+
+revision = '0008'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+_MONEY = core.models.base.Money(precision=18, scale=4)
+
+
+def upgrade() -> None:
+    op.create_table('total_charge',
+    sa.Column('id', _ID, nullable=False),
+    sa.Column('customer_id', _ID, nullable=False),
+    sa.Column('cycle_start_date', sa.Date(), nullable=False),
+    sa.Column('subscription_id', _ID, nullable=False),
+    sa.Column('call_type', sa.String(length=8), nullable=False),
+    sa.Column('prefix', sa.String(length=16), nullable=False),
+    sa.Column('unit_price', _MONEY, nullable=False),
+    sa.Column('setup_fee', _MONEY, nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('in_bundle', sa.Integer(), nullable=False),
+    sa.Column('charged', sa.Integer(), nullable=False),
+    sa.Column('setups', sa.Integer(), nullable=False),
+    sa.Column('rated_amount', _MONEY, nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'],
+                            name=op.f('fk_total_charge_customer_id_customer')),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'],
+                            name=op.f('fk_total_charge_subscription_id_subscription')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_total_charge')),
+    )
+    op.create_index('ix_total_charge_cycle', 'total_charge', ['customer_id', 'cycle_start_date'],
+                    unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_total_charge_cycle', table_name='total_charge')
+    op.drop_table('total_charge')
