@@ -94,13 +94,13 @@ def test_a_per_second_plan_with_set_up_fees() -> None:
     # call 1: 30 s in the bundle, free. call 2: 30 s in the bundle, 119 s beyond:
     # 0.90 x 119 / 60 = 1.785 + 0.05 set-up = 1.8350 rated.
     # shown: 119 s = 1.9833 min -> 1.98 min x 0.90 = 1.782 -> 1.78; set-up 1 x 0.05 = 0.05;
-    # the rest 1.8350 - 1.78 - 0.05 = 0.0050 -> 0.01, so the lines make 1.84 = 1.835 rounded.
+    # 1.8350 rounds to 1.84; the rest 1.84 - 1.78 - 0.05 = 0.01 is its own line.
     assert lines == [
         InvoiceLine("Abonnement Per seconde", D(1), "st.", D("10.0000"), D("10.00")),
         InvoiceLine("Bellen binnen bundel", D("1.00"), "min", D("0.0000"), D("0.00")),
         InvoiceLine("Bellen buiten bundel", D("1.98"), "min", D("0.90"), D("1.78")),
         InvoiceLine("Opstartkosten gesprekken", D(1), "st.", D("0.05"), D("0.05")),
-        InvoiceLine("Bellen: restant seconden en afronding per gesprek", D(1), "", D("0.0050"), D("0.01")),
+        InvoiceLine("Bellen: restant seconden en afronding per gesprek", D(1), "", D("0.01"), D("0.01")),
     ]
     amounts = compute_amounts(lines, VatRule())
     # 10.00 + 1.78 + 0.05 + 0.01 = 11.84; VAT 21 % = 2.4864 -> 2.49; 14.33

@@ -330,7 +330,7 @@ def test_invoice_run_job_invoices_last_month(db: Database, tmp_path: Path) -> No
 
     rt = FakeRuntime()
     summary = invoice_run_job(rt, datetime(2026, 11, 15, 6, 0, tzinfo=UTC))  # type: ignore[arg-type]
-    assert summary.startswith("cycle 2026-10: 1 invoice(s) dispatched")
+    assert summary.startswith("last ended cycles: 1 invoice(s) dispatched")  # October, ended
     run_until_idle(rt.bus)
     [invoice] = inv.list_invoices(db)
     assert (invoice.number, invoice.issue_date) == ("2026-00001", ISSUE)

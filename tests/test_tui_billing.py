@@ -152,10 +152,17 @@ async def test_invoice_cycle_run_with_preview_then_confirm(rt: Runtime, pool: Wo
         await settle(pilot)
         review = app.screen
         assert isinstance(review, ReviewScreen)
+        await settle(pilot)
         text = screen_text(app)
-        for code, total in (("ACME", "30.79"), ("BETA", "32.67"), ("GAMMA", "0.18")):
+        # fresh totals: ACME's late call (240 s beyond the bundle: 4 min x 0.20 = 0.80) and
+        # BETA's two subscriptions added after its totals (2 x 10.00 fee) are on the invoices:
+        # ACME 25.45 + 0.80 = 26.25 + 5.51 VAT = 31.76; BETA 27.00 + 20.00 = 47.00 + 9.87 = 56.87
+        for code, total in (("ACME", "31.76"), ("BETA", "56.87"), ("GAMMA", "0.18")):
             assert code in text and total in text
-        assert review.question.startswith("Issue 3 invoice(s), € 63.64 in total, dated 20-10-2026?")
+        # the showcase's today is 20 October: cycle 2026-10 has not ended, so every customer is
+        # held, and the review says so before anything is numbered; the operator forces the run
+        assert "held ACME: cycle 2026-10 runs until 2026-10-31: not ended" in text
+        assert review.question.startswith("3 held: force, € 88.81 in total, dated 20-10-2026?")
         with rt.db.reader() as s:  # nothing numbered before the confirmation
             assert s.scalars(select(Invoice).where(Invoice.cycle_start_date == OCT)).all() == []
         await pilot.press("y")
@@ -175,7 +182,7 @@ async def test_invoice_cycle_run_with_preview_then_confirm(rt: Runtime, pool: Wo
                            .where(Invoice.cycle_start_date == OCT).order_by(Invoice.number)).all()
     assert [n for _c, n, *_rest in issued] == ["2026-00008", "2026-00009", "2026-00010"]  # in any order
     assert sorted((c, st, d, t) for c, _n, st, d, t, _p in issued) == [
-        ("ACME", "final", TODAY, Decimal("30.79")), ("BETA", "final", TODAY, Decimal("32.67")),
+        ("ACME", "final", TODAY, Decimal("31.76")), ("BETA", "final", TODAY, Decimal("56.87")),
         ("GAMMA", "final", TODAY, Decimal("0.18"))]  # what the preview said
     assert all(Path(p).is_file() for *_rest, p in issued)
 

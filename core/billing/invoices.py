@@ -23,7 +23,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -487,23 +487,29 @@ class IssueOutcome:
     invoice_id: int | None
     number: str | None
     outcome: Literal["issued", "exists", "empty"]
+    reason: str | None = None  # why nothing was issued ("empty")
+    refreshed: bool = False  # the totals were stale and were recalculated first
 
 
 def issue_in(session: Session, customer_id: int, cycle_start: date, *, issue_date: date,
              settings: Settings, clock: Clock = system_clock) -> IssueOutcome:
-    """Draft and finalize the customer-cycle's invoice, unless one stands already."""
+    """Draft and finalize the customer-cycle's invoice from fresh totals, unless one stands already."""
+    from core.billing.freshness import refresh_totals
+
     customer = _lock_customer(session, customer_id)
     standing = standing_invoice(session, customer_id, cycle_start)
     if standing is not None and standing.status == FINAL:
         ensure_pdf_in(session, standing, settings)
         return IssueOutcome(standing.id, standing.number, "exists")
+    refreshed = refresh_totals(session, customer_id, cycle_start)
     amounts = cycle_amounts(session, customer, cycle_start, settings)
     if not amounts.lines:
-        return IssueOutcome(standing.id if standing else None, None, "empty")
+        return IssueOutcome(standing.id if standing else None, None, "empty",
+                            "no fees, usage or add-ons in the cycle", refreshed)
     invoice = draft_in(session, customer_id, cycle_start, settings, amounts)
     number = finalize_in(session, invoice.id, issue_date=issue_date, settings=settings, recompute=False,
                          clock=clock)
-    return IssueOutcome(invoice.id, number, "issued")
+    return IssueOutcome(invoice.id, number, "issued", None, refreshed)
 
 
 # -- credit notes ------------------------------------------------------------------------------
@@ -566,27 +572,59 @@ class InvoicePreview:
     test_mode: bool
     amounts: InvoiceAmounts
     standing_number: str | None  # the cycle's final invoice, when there is one
+    holds: tuple[str, ...] = ()  # why a run would hold the cycle (not complete)
+    refreshed: bool = False  # the totals were stale: the amounts are from recalculated totals
 
 
 def preview_in(session: Session, customer_id: int, cycle_start: date,
-               settings: Settings | None) -> InvoicePreview:
+               settings: Settings | None, *, now: datetime | None = None) -> InvoicePreview:
+    """The invoice as a run would issue it: from fresh totals, with the run's holds.
+
+    Refreshes the totals in `session`: the caller rolls the transaction back.
+    """
+    from core.billing.freshness import refresh_totals
+    from core.billing.readiness import check_cycle
+
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise InvoiceNotFound(f"no customer with id {customer_id}")
     standing = standing_invoice(session, customer_id, cycle_start)
+    final = standing is not None and standing.status == FINAL
     language = customer_language(customer)
+    cycle = cycle_of(customer, cycle_start)
+    refreshed = False if final else refresh_totals(session, customer_id, cycle_start)
+    holds = () if final else check_cycle(session, customer, cycle, now=now or datetime.now(UTC)).reasons
+    amounts = stored_amounts(standing) if final and standing is not None else cycle_amounts(
+        session, customer, cycle_start, settings)
     return InvoicePreview(
         customer_id=customer_id, customer_code=customer.code, cycle_start_date=cycle_start,
-        period=period_label(cycle_of(customer, cycle_start), language), language=language,
-        test_mode=customer.test_mode, amounts=cycle_amounts(session, customer, cycle_start, settings),
-        standing_number=standing.number if standing is not None and standing.status == FINAL else None)
+        period=period_label(cycle, language), language=language,
+        test_mode=customer.test_mode, amounts=amounts,
+        standing_number=standing.number if final and standing is not None else None,
+        holds=holds, refreshed=refreshed)
 
 
-def preview_invoice(db: Database, customer_id: int, cycle_start: date, *,
-                    settings: Settings | None = None) -> InvoicePreview:
-    """What the customer-cycle's invoice would say now; nothing is stored or numbered."""
-    with db.reader() as session:
-        return preview_in(session, customer_id, cycle_start, settings)
+def preview_invoice(db: Database, customer_id: int, cycle_start: date | None, *,
+                    settings: Settings | None = None, now: datetime | None = None) -> InvoicePreview:
+    """What the customer-cycle's invoice would say now; nothing is stored or numbered.
+
+    Without `cycle_start`, the customer's last cycle that has ended (what a run invoices).
+    """
+    from core.billing.readiness import last_ended_cycle
+    from core.totals import customer_zone
+
+    moment = now or datetime.now(UTC)
+    with db.sessions() as session:
+        session.begin()
+        try:
+            if cycle_start is None:
+                customer = session.get(Customer, customer_id)
+                if customer is None:
+                    raise InvoiceNotFound(f"no customer with id {customer_id}")
+                cycle_start = last_ended_cycle(customer, moment.astimezone(customer_zone(customer)).date()).start
+            return preview_in(session, customer_id, cycle_start, settings, now=moment)
+        finally:
+            session.rollback()
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -178,9 +178,9 @@ def _charge_lines(charges: Iterable[UsageCharge], language: str) -> list[Invoice
 
     Quantities are shown to two decimals (rounded down); the unit price is the plan's or
     tariff's own price, so quantity x price, rounded to cents, is the line. What that
-    leaves of the call type's rated total (seconds and KB beyond two decimals, the
-    engine's per-CDR rounding, the lines' cent rounding) is one remainder line of
-    1 x the rest, shown when it is at least half a cent: a call type's lines then add up
+    leaves of the call type's rated total rounded to cents (seconds and KB beyond two
+    decimals, the engine's per-CDR rounding, the lines' cent rounding) is one remainder
+    line of 1 x the rest in cents, shown when not zero: a call type's lines then add up
     to its rated total rounded to cents, exactly.
     """
     groups: dict[tuple[str, str, Decimal, Decimal], list[int]] = {}
@@ -221,11 +221,11 @@ def _charge_lines(charges: Iterable[UsageCharge], language: str) -> list[Invoice
                                else t("line_setup", language))
                 lines.append(InvoiceLine(description, Decimal(setups), t("unit_pieces", language),
                                          setup_fee, round_cents(setups * setup_fee)))
-        remainder = (sum((rated[k] for k in groups if k[0] == call_type), Decimal(0))
+        remainder = (round_cents(sum((rated[k] for k in groups if k[0] == call_type), Decimal(0)))
                      - sum((line.amount for line in lines[first:]), Decimal(0)))
-        if round_cents(remainder):
+        if remainder:
             lines.append(InvoiceLine(t(f"line_remainder_{call_type}", language), Decimal(1), "",
-                                     remainder, round_cents(remainder)))
+                                     remainder, remainder))
     return lines
 
 

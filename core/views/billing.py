@@ -251,26 +251,35 @@ class PreviewRow:
     reverse_charge: bool
     test_mode: bool
     standing_number: str | None  # invoiced already: the run skips it
+    holds: tuple[str, ...] = ()  # why the run holds the cycle (not complete)
 
     @property
     def to_issue(self) -> bool:
-        return self.standing_number is None and self.lines > 0
+        return self.standing_number is None and self.lines > 0 and not self.holds
 
 
-def cycle_preview(db: Database, cycle_label: str, settings: Settings | None) -> list[PreviewRow]:
-    """What an invoice run of the cycle would issue per active customer; nothing is stored."""
+def cycle_preview(db: Database, cycle_label: str, settings: Settings | None,
+                  now: datetime | None = None) -> list[PreviewRow]:
+    """What an invoice run of the cycle would issue per active customer, with its holds.
+
+    Totals are brought up to date as the run would, in a transaction that is rolled back.
+    """
     cycle_for_label(cycle_label, 1)  # a malformed label fails here
     rows = []
-    with db.reader() as session:
-        customers = session.execute(select(Customer.id, Customer.name, Customer.billing_day)
-                                    .where(Customer.active.is_(True)).order_by(Customer.code)).all()
-        for customer_id, name, billing_day in customers:
-            start = cycle_for_label(cycle_label, billing_day).start
-            p = preview_in(session, int(customer_id), start, settings)
-            a = p.amounts
-            rows.append(PreviewRow(p.customer_id, p.customer_code, str(name), p.period, len(a.lines),
-                                   a.subtotal, a.vat, a.total, a.reverse_charge, p.test_mode,
-                                   p.standing_number))
+    with db.sessions() as session:
+        session.begin()
+        try:
+            customers = session.execute(select(Customer.id, Customer.name, Customer.billing_day)
+                                        .where(Customer.active.is_(True)).order_by(Customer.code)).all()
+            for customer_id, name, billing_day in customers:
+                start = cycle_for_label(cycle_label, billing_day).start
+                p = preview_in(session, int(customer_id), start, settings, now=now)
+                a = p.amounts
+                rows.append(PreviewRow(p.customer_id, p.customer_code, str(name), p.period, len(a.lines),
+                                       a.subtotal, a.vat, a.total, a.reverse_charge, p.test_mode,
+                                       p.standing_number, p.holds))
+        finally:
+            session.rollback()
     return rows
 
 

@@ -88,28 +88,35 @@ def invoices_group() -> None:
 
 
 @invoices_group.command("run")
-@click.option("--cycle", required=True, type=MONTH, help="Cycle YYYY-MM to invoice.")
+@click.option("--cycle", type=MONTH, help="Cycle YYYY-MM to invoice (default: each customer's last ended cycle).")
 @click.option("--customer", "codes", multiple=True, help="Only this customer (repeatable).")
-@click.option("--preview", is_flag=True, help="Show the amounts; number and store nothing.")
+@click.option("--preview", is_flag=True, help="Show the amounts and holds; number and store nothing.")
 @click.option("--issue-date", help="Invoice date YYYY-MM-DD (default: today).")
 @click.option("--send", is_flag=True, help="Mail the invoices (the mail rules still apply).")
+@click.option("--force", is_flag=True, help="Invoice cycles that are held as incomplete (audited).")
 @click.option("--wait", is_flag=True, help="Run the invoices now and wait for them.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def invoices_run(ctx: click.Context, cycle: Month, codes: tuple[str, ...], preview: bool,
-                 issue_date: str | None, send: bool, wait: bool, as_json: bool) -> None:
-    """Invoice a cycle: one invoice per active customer (idempotent)."""
+def invoices_run(ctx: click.Context, cycle: Month | None, codes: tuple[str, ...], preview: bool,
+                 issue_date: str | None, send: bool, force: bool, wait: bool, as_json: bool) -> None:
+    """Invoice complete cycles: one invoice per active customer (idempotent)."""
     rt = runtime(ctx)
     chosen = customers_of(rt, codes) if codes else None
     if preview:
         show_previews(rt, cycle, chosen, as_json)
         return
-    run = invoice_run(rt.bus, str(cycle), operator=rt.operator,
+    run = invoice_run(rt.bus, str(cycle) if cycle is not None else None, operator=rt.operator,
                       customers=[c.id for c in chosen] if chosen else None,
-                      issue_date=parse_day(issue_date), send=send)
+                      issue_date=parse_day(issue_date), send=send, force=force)
     if not as_json:
-        click.echo(f"cycle {cycle}: {len(run.dispatched)} invoice(s) dispatched, "
-                   f"{len(run.invoiced)} already invoiced (workflow {run.workflow_id})")
+        click.echo(f"cycle {run.cycle_label}: {len(run.dispatched)} invoice(s) dispatched, "
+                   f"{len(run.invoiced)} already invoiced, {len(run.held)} held (workflow {run.workflow_id})")
+        for check in run.held:
+            click.echo(f"held {check.customer_code} {check.cycle.label}: {'; '.join(check.reasons)}")
+        for check in run.forced:
+            click.echo(f"forced {check.customer_code} {check.cycle.label}: {'; '.join(check.reasons)}")
+        for code, reason in run.nothing:
+            click.echo(f"nothing to invoice for {code}: {reason}")
     if wait and run.dispatched and not wait_workflow(rt, run.workflow_id, len(run.dispatched), "invoicing"):
         raise CliError("some invoices failed; see `expensis messages list --status failed`", EXIT_FAILED)
     if as_json:
@@ -120,7 +127,7 @@ def invoices_run(ctx: click.Context, cycle: Month, codes: tuple[str, ...], previ
                      inv.list_invoices(rt.db, status=inv.FINAL, limit=len(run.dispatched) or 1)])
 
 
-def show_previews(rt: Runtime, cycle: Month, chosen: list[Customer] | None, as_json: bool) -> None:
+def show_previews(rt: Runtime, cycle: Month | None, chosen: list[Customer] | None, as_json: bool) -> None:
     from sqlalchemy import select
 
     with rt.db.reader() as s:
@@ -128,12 +135,13 @@ def show_previews(rt: Runtime, cycle: Month, chosen: list[Customer] | None, as_j
                                            .order_by(Customer.code)))
     out: list[dict[str, Any]] = []
     for customer in targets:
-        start = cycle_for_label(cycle, customer.billing_day).start
-        preview = inv.preview_invoice(rt.db, customer.id, start, settings=rt.settings)
+        start = cycle_for_label(str(cycle), customer.billing_day).start if cycle is not None else None
+        preview = inv.preview_invoice(rt.db, customer.id, start, settings=rt.settings, now=rt.bus.clock())
         amounts = preview.amounts
         if as_json:
-            out.append({"customer": preview.customer_code, "cycle_start_date": start,
+            out.append({"customer": preview.customer_code, "cycle_start_date": preview.cycle_start_date,
                         "test_mode": preview.test_mode, "invoiced_as": preview.standing_number,
+                        "held": list(preview.holds),
                         "lines": [asdict(line) for line in amounts.lines], "subtotal": amounts.subtotal,
                         "vat_rate": amounts.vat_rate, "vat": amounts.vat, "total": amounts.total,
                         "reverse_charge": amounts.reverse_charge})
@@ -141,6 +149,8 @@ def show_previews(rt: Runtime, cycle: Month, chosen: list[Customer] | None, as_j
         flag = " TEST" if preview.test_mode else ""
         done = f" (invoiced as {preview.standing_number})" if preview.standing_number else ""
         click.echo(f"{preview.customer_code}{flag} {preview.period}{done}")
+        for reason in preview.holds:
+            click.echo(f"  HELD: {reason}")
         print_lines(amounts.lines, amounts, reverse_charge=amounts.reverse_charge)
     if as_json:
         emit_json(out)

@@ -115,6 +115,7 @@ def preview_table(rows: list[PreviewRow]) -> RenderableType:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for r in rows:
         note = (Text(f"invoiced as {r.standing_number}", style="dim") if r.standing_number
+                else Text("held", style="red") if r.holds
                 else Text("nothing to invoice", style="dim") if not r.lines
                 else Text("TEST" + (", reverse charge" if r.reverse_charge else ""), style="yellow")
                 if r.test_mode else Text("reverse charge" if r.reverse_charge else ""))
@@ -303,35 +304,45 @@ class InvoicesScreen(GuardedScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Previewing the run")
     def load_preview(self, label: str) -> None:
-        self.post_message(PreviewLoaded(label, cycle_preview(self.rt.db, label, self.rt.settings)))
+        self.post_message(PreviewLoaded(label, cycle_preview(self.rt.db, label, self.rt.settings, self.now())))
 
     def on_preview_loaded(self, message: PreviewLoaded) -> None:
         rows, label = message.rows, message.label
         issue = [r for r in rows if r.to_issue]
+        held = [r for r in rows if r.holds and not r.standing_number and r.lines]
         invoiced = [r.customer_code for r in rows if r.standing_number]
-        if not issue:
+        if not issue and not held:
             self.notify(f"cycle {label}: nothing to issue ({len(invoiced)} invoiced already, "
                         f"{len(rows) - len(invoiced)} with nothing to invoice)", severity="warning")
             return
-        total = sum((r.total for r in issue), Decimal("0"))
-        question = (f"Issue {len(issue)} invoice(s), € {format_money(total, symbol=False)} in total, dated {self.today():%d-%m-%Y}? "
-                    f"Numbers are given as each is issued.")
+        force = not issue
+        chosen = held if force else issue
+        total = sum((r.total for r in chosen), Decimal("0"))
+        if force:
+            question = (f"{len(held)} held: force, € {format_money(total, symbol=False)} in total, "
+                        f"dated {self.today():%d-%m-%Y}? (audited)")
+        else:
+            question = (f"Issue {len(issue)} invoice(s), € {format_money(total, symbol=False)} in total, "
+                        f"dated {self.today():%d-%m-%Y}? Numbers are given as each is issued."
+                        + (f" {len(held)} held cycle(s) stay out." if held else ""))
+        holds = Text("\n".join(f"held {r.customer_code}: {'; '.join(r.holds)}" for r in held), style="red")
         body = Group(preview_table(rows), Text(f"\nalready invoiced: {shortened(invoiced)}", style="dim")
-                     if invoiced else Text(""))
+                     if invoiced else Text(""), holds)
         self.app.push_screen(ReviewScreen(f"Invoice run {label}: preview (nothing numbered yet)", body,
-                                          question, yes="Run"),
-                             if_answered(lambda _: self.start_run(label, len(issue))))
+                                          question, yes="Force" if force else "Run"),
+                             if_answered(lambda _: self.start_run(label, len(chosen), force)))
 
-    def start_run(self, label: str, expected: int) -> None:
+    def start_run(self, label: str, expected: int, force: bool = False) -> None:
         self.progress = ProgressScreen(f"Invoice run {label}", total=expected)
         self.app.push_screen(self.progress)
-        self.run_cycle(label)
+        self.run_cycle(label, force)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run", description="The invoice run")
-    def run_cycle(self, label: str) -> None:
+    def run_cycle(self, label: str, force: bool = False) -> None:
         db, worker = self.rt.db, get_current_worker()
         self.require(Action.INVOICES_RUN, label)
-        run = invoice_run(self.rt.bus, label, operator=self.rt.operator, issue_date=self.today())
+        run = invoice_run(self.rt.bus, label, operator=self.rt.operator, issue_date=self.today(),
+                          force=force, now=self.now())
         steps = len(run.dispatched)
         if not steps:
             self.post_message(ProgressUpdate(0, 0, f"nothing to issue: {len(run.invoiced)} invoiced already",
