@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 
 INVOICE, CREDIT_NOTE = "invoice", "credit_note"
 DRAFT, FINAL = "draft", "final"
+REVIEW, DROPPED = "review", "dropped"  # held for review (no number yet); dropped by an operator
 LIVE, TEST, BATCH = "live", "test", "batch"
 ACTIVE_ADDON = "active"
 _UNSAFE_PATH = re.compile(r"[^A-Za-z0-9_.-]")
@@ -486,30 +487,80 @@ def ensure_pdf(db: Database, invoice_id: int, settings: Settings) -> Path:
 class IssueOutcome:
     invoice_id: int | None
     number: str | None
-    outcome: Literal["issued", "exists", "empty"]
-    reason: str | None = None  # why nothing was issued ("empty")
+    outcome: Literal["issued", "exists", "empty", "review", "dropped"]
+    reason: str | None = None  # why nothing was issued ("empty", "review", "dropped")
     refreshed: bool = False  # the totals were stale and were recalculated first
 
 
 def issue_in(session: Session, customer_id: int, cycle_start: date, *, issue_date: date,
              settings: Settings, clock: Clock = system_clock) -> IssueOutcome:
-    """Draft and finalize the customer-cycle's invoice from fresh totals, unless one stands already."""
+    """Draft, validate and finalize the customer-cycle's invoice from fresh totals.
+
+    An invoice that stands already is left alone; one that fails validation is kept as
+    "held for review" without a number (`release_invoice` numbers it, `drop_invoice`
+    drops it).
+    """
     from core.billing.freshness import refresh_totals
+    from core.billing.validation import review_reasons
 
     customer = _lock_customer(session, customer_id)
     standing = standing_invoice(session, customer_id, cycle_start)
     if standing is not None and standing.status == FINAL:
         ensure_pdf_in(session, standing, settings)
         return IssueOutcome(standing.id, standing.number, "exists")
+    if standing is not None and standing.status in (REVIEW, DROPPED):
+        return IssueOutcome(standing.id, None, "review" if standing.status == REVIEW else "dropped",
+                            standing.hold_reasons or standing.note)
     refreshed = refresh_totals(session, customer_id, cycle_start)
     amounts = cycle_amounts(session, customer, cycle_start, settings)
     if not amounts.lines:
         return IssueOutcome(standing.id if standing else None, None, "empty",
                             "no fees, usage or add-ons in the cycle", refreshed)
     invoice = draft_in(session, customer_id, cycle_start, settings, amounts)
+    reasons = review_reasons(session, customer, cycle_start, amounts, settings.invoice_review_percent)
+    if reasons:
+        invoice.status = REVIEW
+        invoice.hold_reasons = "\n".join(reasons)
+        session.flush()
+        return IssueOutcome(invoice.id, None, "review", invoice.hold_reasons, refreshed)
     number = finalize_in(session, invoice.id, issue_date=issue_date, settings=settings, recompute=False,
                          clock=clock)
     return IssueOutcome(invoice.id, number, "issued", None, refreshed)
+
+
+def release_invoice(db: Database, invoice_id: int, *, operator: str, issue_date: date,
+                    settings: Settings) -> str:
+    """Issue an invoice held for review as it was reviewed: the next number of its series."""
+    from core.security import audit, roles
+
+    with db.transaction() as session:
+        roles.require(session, operator, "invoice.review", target=str(invoice_id))
+        invoice = _lock_invoice(session, invoice_id)
+        if invoice.status != REVIEW:
+            raise InvoiceError(f"invoice {invoice_id} is {invoice.status}, not held for review")
+        reasons = invoice.hold_reasons or ""
+        number = finalize_in(session, invoice.id, issue_date=issue_date, settings=settings, recompute=False)
+        audit.record(session, operator=operator, action="invoice.release", target=number,
+                     detail=reasons.replace("\n", "; "))
+        return number
+
+
+def drop_invoice(db: Database, invoice_id: int, *, operator: str, reason: str) -> None:
+    """Drop an invoice held for review: it is never numbered; the cycle is not invoiced again by a run."""
+    from core.security import audit, roles
+
+    if not reason.strip():
+        raise InvoiceError("dropping an invoice needs a reason")
+    with db.transaction() as session:
+        roles.require(session, operator, "invoice.review", target=str(invoice_id))
+        invoice = _lock_invoice(session, invoice_id)
+        if invoice.status != REVIEW:
+            raise InvoiceError(f"invoice {invoice_id} is {invoice.status}, not held for review")
+        invoice.status = DROPPED
+        invoice.note = reason.strip()
+        customer = session.get_one(Customer, invoice.customer_id)
+        audit.record(session, operator=operator, action="invoice.drop",
+                     target=f"{customer.code} {invoice.cycle_start_date}", detail=reason.strip())
 
 
 # -- credit notes ------------------------------------------------------------------------------
@@ -574,6 +625,7 @@ class InvoicePreview:
     standing_number: str | None  # the cycle's final invoice, when there is one
     holds: tuple[str, ...] = ()  # why a run would hold the cycle (not complete)
     refreshed: bool = False  # the totals were stale: the amounts are from recalculated totals
+    review: tuple[str, ...] = ()  # why the invoice would wait for review (validation)
 
 
 def preview_in(session: Session, customer_id: int, cycle_start: date,
@@ -596,12 +648,18 @@ def preview_in(session: Session, customer_id: int, cycle_start: date,
     holds = () if final else check_cycle(session, customer, cycle, now=now or datetime.now(UTC)).reasons
     amounts = stored_amounts(standing) if final and standing is not None else cycle_amounts(
         session, customer, cycle_start, settings)
+    review: tuple[str, ...] = ()
+    if not final and amounts.lines:
+        from core.billing.validation import DEFAULT_PERCENT, review_reasons
+
+        review = tuple(review_reasons(session, customer, cycle_start, amounts,
+                                      settings.invoice_review_percent if settings else DEFAULT_PERCENT))
     return InvoicePreview(
         customer_id=customer_id, customer_code=customer.code, cycle_start_date=cycle_start,
         period=period_label(cycle, language), language=language,
         test_mode=customer.test_mode, amounts=amounts,
         standing_number=standing.number if final and standing is not None else None,
-        holds=holds, refreshed=refreshed)
+        holds=holds, refreshed=refreshed, review=review)
 
 
 def preview_invoice(db: Database, customer_id: int, cycle_start: date | None, *,
@@ -625,6 +683,26 @@ def preview_invoice(db: Database, customer_id: int, cycle_start: date | None, *,
             return preview_in(session, customer_id, cycle_start, settings, now=moment)
         finally:
             session.rollback()
+
+
+@dataclass(frozen=True)
+class HeldInvoice:
+    invoice_id: int
+    customer_code: str
+    cycle_start_date: date | None
+    total: Decimal
+    reasons: tuple[str, ...]
+
+
+def held_for_review(db: Database) -> list[HeldInvoice]:
+    """Invoices waiting for an operator's release or drop, oldest first."""
+    with db.reader() as session:
+        rows = session.execute(select(Invoice.id, Customer.code, Invoice.cycle_start_date, Invoice.total,
+                                      Invoice.hold_reasons)
+                               .join(Customer, Customer.id == Invoice.customer_id)
+                               .where(Invoice.status == REVIEW).order_by(Invoice.id)).all()
+    return [HeldInvoice(i, code, cycle, total, tuple((reasons or "").splitlines()))
+            for i, code, cycle, total, reasons in rows]
 
 
 # -- reading -----------------------------------------------------------------------------------

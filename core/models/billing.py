@@ -40,6 +40,7 @@ class Invoice(Base):
     credited_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
     pdf_path: Mapped[str | None] = mapped_column(String(500))
     note: Mapped[str | None] = mapped_column(Text)  # a credit note's reason
+    hold_reasons: Mapped[str | None] = mapped_column(Text)  # why it waits for review, one per line
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finalized_at: Mapped[datetime | None]
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.billing.invoices import CREDIT_NOTE, FINAL, INVOICE, preview_in
+from core.billing.invoices import CREDIT_NOTE, FINAL, INVOICE, REVIEW, preview_in
 from core.billing.lines import round_cents
 from core.billing.mail import refusal
 from core.billing.payments import ZERO, CustomerBalance, PaymentSummary, Status, invoice_status
@@ -252,6 +252,7 @@ class PreviewRow:
     test_mode: bool
     standing_number: str | None  # invoiced already: the run skips it
     holds: tuple[str, ...] = ()  # why the run holds the cycle (not complete)
+    review: tuple[str, ...] = ()  # why its invoice would wait for review (validation)
 
     @property
     def to_issue(self) -> bool:
@@ -277,7 +278,7 @@ def cycle_preview(db: Database, cycle_label: str, settings: Settings | None,
                 a = p.amounts
                 rows.append(PreviewRow(p.customer_id, p.customer_code, str(name), p.period, len(a.lines),
                                        a.subtotal, a.vat, a.total, a.reverse_charge, p.test_mode,
-                                       p.standing_number, p.holds))
+                                       p.standing_number, p.holds, p.review))
         finally:
             session.rollback()
     return rows
@@ -314,6 +315,7 @@ class RunOutcome:
     issued: list[tuple[str, str]]  # customer code, invoice number
     empty: list[str]  # customers with nothing to invoice
     failed: list[str]  # customers whose invoice failed
+    review: list[str] = field(default_factory=list)  # customers whose invoice is held for review
 
 
 def run_outcome(db: Database, workflow_id: str) -> RunOutcome:
@@ -336,6 +338,8 @@ def run_outcome(db: Database, workflow_id: str) -> RunOutcome:
                 outcome.failed.append(code)
             elif invoice is not None and invoice.status == FINAL and invoice.number:
                 outcome.issued.append((code, invoice.number))
+            elif invoice is not None and invoice.status == REVIEW:
+                outcome.review.append(code)
             elif status == "done":
                 outcome.empty.append(code)
     return outcome

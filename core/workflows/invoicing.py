@@ -71,6 +71,7 @@ class InvoiceRun:
     held: list[CycleCheck] = field(default_factory=list)  # not invoiced: the cycle is not complete
     forced: list[CycleCheck] = field(default_factory=list)  # invoiced although held (--force)
     nothing: list[tuple[str, str]] = field(default_factory=list)  # (customer code, reason)
+    review: list[tuple[str, str]] = field(default_factory=list)  # held for review / dropped: (code, why)
 
 
 LAST_ENDED = "last ended"
@@ -110,6 +111,10 @@ def invoice_run(bus: Bus, cycle_label: str | None, *, operator: str, customers: 
                 if send and not _mailed(session, standing):
                     bus.dispatch(SendInvoiceMail(standing.id, on), session=session, workflow=run.workflow_id)
                     run.mails += 1
+                continue
+            if standing is not None and standing.status in (invoices.REVIEW, invoices.DROPPED):
+                why = standing.hold_reasons if standing.status == invoices.REVIEW else f"dropped: {standing.note}"
+                run.review.append((customer.code, (why or "").replace("\n", "; ")))
                 continue
             check = check_cycle(session, customer, cycle, now=moment)
             if check.held and not force:

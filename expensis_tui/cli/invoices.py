@@ -117,6 +117,8 @@ def invoices_run(ctx: click.Context, cycle: Month | None, codes: tuple[str, ...]
             click.echo(f"forced {check.customer_code} {check.cycle.label}: {'; '.join(check.reasons)}")
         for code, reason in run.nothing:
             click.echo(f"nothing to invoice for {code}: {reason}")
+        for code, reason in run.review:
+            click.echo(f"held for review {code}: {reason}")
     if wait and run.dispatched and not wait_workflow(rt, run.workflow_id, len(run.dispatched), "invoicing"):
         raise CliError("some invoices failed; see `expensis messages list --status failed`", EXIT_FAILED)
     if as_json:
@@ -141,7 +143,7 @@ def show_previews(rt: Runtime, cycle: Month | None, chosen: list[Customer] | Non
         if as_json:
             out.append({"customer": preview.customer_code, "cycle_start_date": preview.cycle_start_date,
                         "test_mode": preview.test_mode, "invoiced_as": preview.standing_number,
-                        "held": list(preview.holds),
+                        "held": list(preview.holds), "review": list(preview.review),
                         "lines": [asdict(line) for line in amounts.lines], "subtotal": amounts.subtotal,
                         "vat_rate": amounts.vat_rate, "vat": amounts.vat, "total": amounts.total,
                         "reverse_charge": amounts.reverse_charge})
@@ -151,9 +153,51 @@ def show_previews(rt: Runtime, cycle: Month | None, chosen: list[Customer] | Non
         click.echo(f"{preview.customer_code}{flag} {preview.period}{done}")
         for reason in preview.holds:
             click.echo(f"  HELD: {reason}")
+        for reason in preview.review:
+            click.echo(f"  REVIEW: {reason}")
         print_lines(amounts.lines, amounts, reverse_charge=amounts.reverse_charge)
     if as_json:
         emit_json(out)
+
+
+@invoices_group.command("review")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def invoices_review(ctx: click.Context, as_json: bool) -> None:
+    """Invoices held for review, with the reasons (release or drop them)."""
+    rt = runtime(ctx)
+    held = inv.held_for_review(rt.db)
+    if as_json:
+        emit_json([asdict(h) for h in held])
+        return
+    for h in held:
+        click.echo(f"{h.invoice_id:>6} {h.customer_code:<12} {h.cycle_start_date} {money(h.total)}")
+        for reason in h.reasons:
+            click.echo(f"         {reason}")
+
+
+@invoices_group.command("release")
+@click.argument("invoice_id", type=int)
+@click.option("--issue-date", help="Invoice date YYYY-MM-DD (default: today).")
+@click.pass_context
+def invoices_release(ctx: click.Context, invoice_id: int, issue_date: str | None) -> None:
+    """Issue an invoice held for review (numbered now, audited)."""
+    rt = runtime(ctx)
+    number = inv.release_invoice(rt.db, invoice_id, operator=rt.operator,
+                                 issue_date=parse_day(issue_date) or local_today(rt.settings),
+                                 settings=rt.settings)
+    click.echo(f"released as {number}")
+
+
+@invoices_group.command("drop")
+@click.argument("invoice_id", type=int)
+@click.option("--reason", required=True, help="Why the invoice is not issued.")
+@click.pass_context
+def invoices_drop(ctx: click.Context, invoice_id: int, reason: str) -> None:
+    """Drop an invoice held for review (never numbered, audited)."""
+    rt = runtime(ctx)
+    inv.drop_invoice(rt.db, invoice_id, operator=rt.operator, reason=reason)
+    click.echo(f"invoice {invoice_id} dropped")
 
 
 @invoices_group.command("list")

@@ -116,6 +116,7 @@ def preview_table(rows: list[PreviewRow]) -> RenderableType:
     for r in rows:
         note = (Text(f"invoiced as {r.standing_number}", style="dim") if r.standing_number
                 else Text("held", style="red") if r.holds
+                else Text("review", style="yellow") if r.review
                 else Text("nothing to invoice", style="dim") if not r.lines
                 else Text("TEST" + (", reverse charge" if r.reverse_charge else ""), style="yellow")
                 if r.test_mode else Text("reverse charge" if r.reverse_charge else ""))
@@ -325,7 +326,9 @@ class InvoicesScreen(GuardedScreen):
             question = (f"Issue {len(issue)} invoice(s), € {format_money(total, symbol=False)} in total, "
                         f"dated {self.today():%d-%m-%Y}? Numbers are given as each is issued."
                         + (f" {len(held)} held cycle(s) stay out." if held else ""))
-        holds = Text("\n".join(f"held {r.customer_code}: {'; '.join(r.holds)}" for r in held), style="red")
+        holds = Text("\n".join([*(f"held {r.customer_code}: {'; '.join(r.holds)}" for r in held),
+                                 *(f"review {r.customer_code}: {'; '.join(r.review)}" for r in rows
+                                   if r.review and not r.standing_number)]), style="red")
         body = Group(preview_table(rows), Text(f"\nalready invoiced: {shortened(invoiced)}", style="dim")
                      if invoiced else Text(""), holds)
         self.app.push_screen(ReviewScreen(f"Invoice run {label}: preview (nothing numbered yet)", body,
@@ -359,6 +362,8 @@ class InvoicesScreen(GuardedScreen):
         outcome = run_outcome(db, run.workflow_id)
         numbers = sorted(number for _code, number in outcome.issued)  # workers number them in any order
         words = f"{len(numbers)} invoice(s) issued" + (f": {numbers[0]} … {numbers[-1]}" if numbers else "")
+        if outcome.review:
+            words += f"; held for review: {shortened(outcome.review)}"
         if outcome.empty:
             words += f"; nothing to invoice for {shortened(outcome.empty)}"
         if outcome.failed:

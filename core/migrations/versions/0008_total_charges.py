@@ -1,4 +1,4 @@
-"""total charges: what rated usage consists of, per price, so invoice lines explain it
+"""total charges (what rated usage consists of, per price) and invoice hold reasons
 
 Revision ID: 0008
 Revises: 0006
@@ -46,6 +46,12 @@ def upgrade() -> None:
                     unique=False)
 
 
+    with op.batch_alter_table('invoice', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('hold_reasons', sa.Text(), nullable=True))
+
+
 def downgrade() -> None:
+    with op.batch_alter_table('invoice', schema=None) as batch_op:
+        batch_op.drop_column('hold_reasons')
     op.drop_index('ix_total_charge_cycle', table_name='total_charge')
     op.drop_table('total_charge')
