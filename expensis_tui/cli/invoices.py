@@ -200,6 +200,39 @@ def invoices_drop(ctx: click.Context, invoice_id: int, reason: str) -> None:
     click.echo(f"invoice {invoice_id} dropped")
 
 
+@invoices_group.command("corrections")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def invoices_corrections(ctx: click.Context, as_json: bool) -> None:
+    """Invoiced cycles whose recalculated totals now give another total (pending corrections)."""
+    from core.billing.corrections import pending_corrections
+
+    rt = runtime(ctx)
+    pending = pending_corrections(rt.db, rt.settings)
+    if as_json:
+        emit_json([{**asdict(p), "difference": p.difference} for p in pending])
+        return
+    for p in pending:
+        click.echo(f"{p.number:<16} {p.customer_code:<12} {p.cycle_start_date} invoiced {money(p.invoiced_total)} "
+                   f"now {money(p.current_total)} difference {money(p.difference)}")
+
+
+@invoices_group.command("correct")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why the invoice is corrected (on the credit note).")
+@click.option("--issue-date", help="Date YYYY-MM-DD (default: today).")
+@click.pass_context
+def invoices_correct(ctx: click.Context, number: str, reason: str, issue_date: str | None) -> None:
+    """Issue a pending correction: a credit note of NUMBER plus a new invoice of its cycle."""
+    from core.billing.corrections import issue_correction
+
+    rt = runtime(ctx)
+    note, new = issue_correction(rt.db, number, reason=reason, operator=rt.operator,
+                                 issue_date=parse_day(issue_date) or local_today(rt.settings),
+                                 settings=rt.settings)
+    click.echo(f"credit note {note}; new invoice {new or 'not issued (see `invoices review`)'}")
+
+
 @invoices_group.command("list")
 @click.option("--customer", "code", help="Only this customer.")
 @click.option("--year", type=int)
