@@ -75,6 +75,8 @@ def build_everything() -> list[m.Base]:
     counter = m.InvoiceCounter(issuer="default", year=2026, series="live", last_seq=1)
     payment = m.Payment(id=1, fingerprint="f" * 64, paid_on=date(2026, 11, 20), amount=Decimal("1493.82"),
                         reference="2026-00001", counterparty="Acme", invoice_id=1)
+    credit = m.CustomerCredit(id=1, customer_id=1, kind="applied", amount=Decimal("121.0000"), invoice_id=1,
+                              operator="system", note="credit of 2026-00001", created_at=T0)
     ledger = m.RevenueLedger(customer_id=1, invoiced_total=Decimal("1493.82"), invoice_count=1)
     mail = m.MailLog(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), kind="invoice",
                      invoice_id=1, recipient="ap@acme.test")
@@ -107,7 +109,7 @@ def build_everything() -> list[m.Base]:
     paused = m.PausedCommand(command_type="KpnSp16Sync", paused_by="alice", paused_at=T0)
     return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, correction, total,
             charge, history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
-            counter, payment, ledger, mail, operator, audit, message, lease, tick, batch_invoice,
+            counter, payment, credit, ledger, mail, operator, audit, message, lease, tick, batch_invoice,
             notification, price, band, zone, roaming, paused, collection, collected]
 
 

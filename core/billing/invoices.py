@@ -383,6 +383,10 @@ def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings
     if not invoice.test_mode:
         add_to_ledger(session, customer.id, invoice.total, 1 if invoice.kind == INVOICE else 0,
                       clock=clock)
+        if invoice.kind == INVOICE:
+            from core.billing.credit import apply_credit_in
+
+            apply_credit_in(session, customer.id, invoice.id, invoice.total)
     session.flush()
     after_commit(session, lambda: write_atomic(path, pdf))
     return number

@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.billing import credit
 from core.billing.invoices import CREDIT_NOTE, FINAL, INVOICE, REVIEW, preview_in
 from core.billing.lines import round_cents
 from core.billing.mail import refusal
@@ -191,6 +192,10 @@ def balance_page(db: Database, today: date, *, offset: int = 0,
             .where(Invoice.status == FINAL, Invoice.test_mode.is_(False), Invoice.customer_id.in_(ids))
             .order_by(Invoice.id)).all() if ids else []
         paid = _paid(session, [int(d.id) for d in documents])
+        moved = credit.movements(session, ids)
+    for mine in moved.values():
+        for invoice_id, amount in mine.applied_to.items():  # credit applied pays the invoice too
+            paid[invoice_id] = paid.get(invoice_id, ZERO) + amount
     credit_total: dict[int, Decimal] = defaultdict(Decimal)
     credit_paid: dict[int, Decimal] = defaultdict(Decimal)
     for d in documents:
@@ -209,14 +214,17 @@ def balance_page(db: Database, today: date, *, offset: int = 0,
     rows = []
     for customer_id, code, name in customers:
         items = per_customer.get(int(customer_id), [])
+        mine = moved.get(int(customer_id), credit.CreditMovements())
         invoiced = sum((t for t, _p, _s in items), ZERO)
-        paid_total = sum((p for _t, p, _s in items), ZERO)
+        overpaid = sum((max(ZERO, p - t) for t, p, _s in items), ZERO)
+        paid_total = sum((p for _t, p, _s in items), ZERO) - mine.applied - mine.refunded
         overdue = sum((t - p for t, p, s in items if s == "overdue"), ZERO)
         open_amount = invoiced - paid_total
-        status: Status = ("paid" if open_amount <= 0 else "overdue" if overdue > 0
-                          else "partial" if paid_total > 0 else "unpaid")
+        status: Status = ("credit" if open_amount < 0 else "paid" if open_amount == 0 else "overdue"
+                          if overdue > 0 else "partial" if paid_total > 0 else "unpaid")
         rows.append(CustomerBalance(int(customer_id), str(code), str(name), sum(1 for t, p, _s in items if t or p),
-                                    invoiced, paid_total, open_amount, status, overdue))
+                                    invoiced, paid_total, open_amount, status, overdue,
+                                    credit.available_credit(overpaid, mine)))
     return Page(rows, max(0, offset), limit, total)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -171,7 +172,7 @@ def invoices_review(ctx: click.Context, as_json: bool) -> None:
         emit_json([asdict(h) for h in held])
         return
     for h in held:
-        click.echo(f"{h.invoice_id:>6} {h.customer_code:<12} {h.cycle_start_date} {money(h.total)}")
+        click.echo(f"{h.invoice_id:>6} {h.customer_code:<12} {h.cycle_start_date} {format_money(h.total)}")
         for reason in h.reasons:
             click.echo(f"         {reason}")
 
@@ -213,8 +214,9 @@ def invoices_corrections(ctx: click.Context, as_json: bool) -> None:
         emit_json([{**asdict(p), "difference": p.difference} for p in pending])
         return
     for p in pending:
-        click.echo(f"{p.number:<16} {p.customer_code:<12} {p.cycle_start_date} invoiced {money(p.invoiced_total)} "
-                   f"now {money(p.current_total)} difference {money(p.difference)}")
+        click.echo(f"{p.number:<16} {p.customer_code:<12} {p.cycle_start_date} invoiced "
+                   f"{format_money(p.invoiced_total)} now {format_money(p.current_total)} "
+                   f"difference {format_money(p.difference)}")
 
 
 @invoices_group.command("correct")
@@ -457,8 +459,8 @@ def print_balances(rows: list[Any], as_json: bool) -> None:
         emit_json([asdict(r) for r in rows])
         return
     print_table([Col("CUSTOMER"), Col("INVOICED", "money"), Col("PAID", "money"), Col("OPEN", "money"),
-                 Col("OVERDUE", "money"), Col("STATUS")],
-                [(b.customer_code, b.invoiced, b.paid, b.open, b.overdue, b.status) for b in rows])
+                 Col("OVERDUE", "money"), Col("CREDIT", "money"), Col("STATUS")],
+                [(b.customer_code, b.invoiced, b.paid, b.open, b.overdue, b.credit, b.status) for b in rows])
 
 
 @balances_group.command("update")
@@ -476,6 +478,27 @@ def balances_update(ctx: click.Context, as_json: bool) -> None:
 def balances_list(ctx: click.Context, as_json: bool) -> None:
     rt = runtime(ctx)
     print_balances(customer_balances(rt.db, local_today(rt.settings)), as_json)
+
+
+@balances_group.command("refund")
+@click.argument("customer")
+@click.option("--note", required=True, help="How the credit was paid back (bank reference).")
+@click.option("--amount", help="Part of the credit (default: all of it).")
+@click.pass_context
+def balances_refund(ctx: click.Context, customer: str, note: str, amount: str | None) -> None:
+    """Mark a customer's credit (overpaid, credited after payment) refunded (audited)."""
+    from core.billing.credit import refund_credit
+
+    rt = runtime(ctx)
+    try:
+        value = decimal.Decimal(amount) if amount is not None else None
+    except ArithmeticError as exc:
+        raise click.BadParameter(f"{amount!r} is not an amount") from exc
+    try:
+        refunded = refund_credit(rt.db, customer, operator=rt.operator, note=note, amount=value)
+    except NotFound as exc:
+        raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+    click.echo(f"{customer}: € {refunded} marked refunded")
 
 
 @main.group("revenues")

@@ -1,4 +1,4 @@
-"""total charges (what rated usage consists of, per price) and invoice hold reasons
+"""total charges (usage per price), invoice hold reasons, customer credit movements
 
 Revision ID: 0008
 Revises: 0006
@@ -48,9 +48,27 @@ def upgrade() -> None:
 
     with op.batch_alter_table('invoice', schema=None) as batch_op:
         batch_op.add_column(sa.Column('hold_reasons', sa.Text(), nullable=True))
+    op.create_table('customer_credit',
+    sa.Column('id', _ID, nullable=False),
+    sa.Column('customer_id', _ID, nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('amount', _MONEY, nullable=False),
+    sa.Column('invoice_id', _ID, nullable=True),
+    sa.Column('operator', sa.String(length=64), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('created_at', core.models.base.UtcDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'],
+                            name=op.f('fk_customer_credit_customer_id_customer')),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'],
+                            name=op.f('fk_customer_credit_invoice_id_invoice')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_credit')),
+    )
+    op.create_index(op.f('ix_customer_credit_customer_id'), 'customer_credit', ['customer_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_customer_credit_customer_id'), table_name='customer_credit')
+    op.drop_table('customer_credit')
     with op.batch_alter_table('invoice', schema=None) as batch_op:
         batch_op.drop_column('hold_reasons')
     op.drop_index('ix_total_charge_cycle', table_name='total_charge')
