@@ -353,7 +353,7 @@ def test_cli_run_list_show_credit(tmp_path: Path) -> None:
     db.dispose()
 
     code, out, _ = cli(data, "invoices", "run", "--cycle", "2026-10", "--preview", "--customer", "BAKKER")
-    assert code == 0 and "Bellen volgens tarief provider" in out and "51.34" in out
+    assert code == 0 and "Bellen volgens tarief provider" in out and "€ 51,34" in out  # Dutch customer
     code, out, _ = cli(data, "invoices", "run", "--cycle", "2026-10", "--issue-date", "2026-11-15", "--wait")
     assert code == 0, out
     code, out, _ = cli(data, "invoices", "list", "--json")

@@ -61,6 +61,7 @@ _LABELS: dict[str, tuple[str, str]] = {
         "Dit bedrag wordt binnen {days} dagen verrekend of teruggestort; kenmerk {reference}.",
         "This amount will be settled or refunded within {days} days; reference {reference}.",
     ),
+    "reverse_charge": ("Btw verlegd", "VAT reverse charged"),
     "test_marker": ("TEST", "TEST"),
     "test_banner": (
         "TESTFACTUUR - niet betalen, geen fiscale waarde",
@@ -171,3 +172,19 @@ def country_of_prefix(prefix: str, language: str) -> str:
             name = Locale.parse(_LOCALES[language]).territories.get(region)
             return str(name) if name else region
     return t("unknown_country", language)
+
+
+def invoice_line_cells(description: str, quantity: Decimal, unit: str, unit_price: Decimal, amount: Decimal,
+                       language: str) -> tuple[str, str, str, str, str]:
+    """One invoice line as the customer reads it: description, quantity, unit, unit price, amount."""
+    exponent = unit_price.normalize().as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2  # 0.0155 keeps its 4 decimals
+    return (description, format_decimal(quantity, language), unit,
+            format_money(unit_price, language, places=places), format_money(amount, language))
+
+
+def total_labels(vat_rate: Decimal, reverse_charge: bool, language: str) -> tuple[str, str, str]:
+    """The subtotal, VAT and total labels of an invoice in `language`."""
+    vat = t("reverse_charge", language) if reverse_charge else t("vat_with_rate", language).format(
+        rate=format_percent(vat_rate, language))
+    return t("subtotal", language), vat, t("total", language)

@@ -769,6 +769,7 @@ class InvoiceDetail:
     note: str | None
     credited_number: str | None
     credit_note_number: str | None
+    language: str = "nl"  # the customer's language, in which the invoice is written
 
 
 def invoice_detail(db: Database, number: str, issuer: str) -> InvoiceDetail:
@@ -781,4 +782,5 @@ def invoice_detail(db: Database, number: str, issuer: str) -> InvoiceDetail:
         credit_note = session.scalars(select(Invoice.number).where(
             Invoice.kind == CREDIT_NOTE, Invoice.credited_invoice_id == invoice.id)).first()
         return InvoiceDetail(_summary(row), stored_amounts(invoice), invoice.reverse_charge,
-                             invoice.note, credited, credit_note)
+                             invoice.note, credited, credit_note,
+                             invoice.language if invoice.language in LANGUAGES else "nl")

@@ -14,7 +14,7 @@ import click
 
 from core.billing import invoices as inv
 from core.billing.batch import batch_pdf, run_batch
-from core.billing.i18n import format_money
+from core.billing.i18n import format_money, invoice_line_cells, total_labels
 from core.billing.mail import local_today, send_invoice_mail
 from core.billing.payments import (
     customer_balances,
@@ -156,7 +156,14 @@ def show_previews(rt: Runtime, cycle: Month | None, chosen: list[Customer] | Non
             click.echo(f"  HELD: {reason}")
         for reason in preview.review:
             click.echo(f"  REVIEW: {reason}")
-        print_lines(amounts.lines, amounts, reverse_charge=amounts.reverse_charge)
+        language = preview.language
+        for line in amounts.lines:  # in the customer's language, as the invoice will say it
+            text, quantity, unit, price, amount = invoice_line_cells(
+                line.description, line.quantity, line.unit, line.unit_price, line.amount, language)
+            click.echo(f"  {text[:44]:<44} {quantity:>10} {unit:<4} x {price:>11} = {amount:>12}")
+        subtotal, vat, total = total_labels(amounts.vat_rate, amounts.reverse_charge, language)
+        for label, value in ((subtotal, amounts.subtotal), (vat, amounts.vat), (total, amounts.total)):
+            click.echo(f"  {label:<77} {format_money(value, language):>12}")
     if as_json:
         emit_json(out)
 

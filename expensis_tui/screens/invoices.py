@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Label
 from textual.worker import get_current_worker
 
-from core.billing.i18n import format_money
+from core.billing.i18n import format_money, invoice_line_cells, t, total_labels
 from core.billing.invoices import InvoiceDetail, credit_invoice, invoice_detail
 from core.billing.mail import send_invoice_mail
 from core.billing.payments import CustomerBalance, PaymentImport, PaymentSummary, import_payments
@@ -274,16 +274,20 @@ class InvoicesScreen(GuardedScreen):
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         row, d = message.row, message.detail
+        language = d.language  # the lines as the customer reads them, in their language
         lines = Table(box=None, padding=(0, 1), header_style="dim")
-        for column, justify in (("description", "left"), ("qty", "right"), ("unit", "left"),
-                                ("amount €", "right")):
-            lines.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for key, justify in (("description", "left"), ("quantity", "right"), ("unit", "left"),
+                             ("unit_price", "right"), ("amount", "right")):
+            lines.add_column(t(key, language), justify=justify)  # type: ignore[arg-type]
         for line in d.amounts.lines:
-            lines.add_row(line.description[:40], f"{line.quantity.normalize()}", line.unit, money(line.amount))
-        vat = "reverse charge" if d.reverse_charge else f"VAT {d.amounts.vat_rate.normalize()}%"
-        lines.add_row(Text("subtotal", style="bold"), "", "", money(d.amounts.subtotal))
-        lines.add_row(vat, "", "", money(d.amounts.vat))
-        lines.add_row(Text("total", style="bold"), "", "", money(d.amounts.total, "bold"))
+            text, quantity, unit, price, amount = invoice_line_cells(
+                line.description[:40], line.quantity, line.unit, line.unit_price, line.amount, language)
+            lines.add_row(text, quantity, unit, price, amount)
+        subtotal, vat, total = total_labels(d.amounts.vat_rate, d.reverse_charge, language)
+        lines.add_row(Text(subtotal, style="bold"), "", "", "", format_money(d.amounts.subtotal, language))
+        lines.add_row(vat, "", "", "", format_money(d.amounts.vat, language))
+        lines.add_row(Text(total, style="bold"), "", "", "", Text(format_money(d.amounts.total, language),
+                                                                   style="bold"))
         s = d.summary
         head = Text.assemble((f"{s.customer_code} {s.customer_name}", "bold"),
                              f"\ndate {s.issue_date} · due {s.due_date} · cycle {s.cycle_start_date} · ",
