@@ -22,7 +22,7 @@ from sqlalchemy import select
 from textual.widgets import Label
 
 from core.billing.payments import customer_balances
-from core.bus import WorkerPool
+from core.bus import WorkerPool, run_until_idle
 from core.config import SmtpSettings
 from core.models import AuditLog, Customer, ExportJob, Invoice, MailLog, Payment
 from core.runtime import Runtime
@@ -354,3 +354,27 @@ async def test_palette_has_the_new_actions_and_runs_them(rt: Runtime) -> None:
         await settle(pilot)
         assert isinstance(app.screen, ChoiceScreen)  # on the Invoices screen, asking for the cycle
         assert isinstance(app.screen_stack[-2], InvoicesScreen)
+
+
+@pytest.mark.anyio
+async def test_an_invoice_held_for_review_is_released_from_the_console(rt: Runtime) -> None:
+    from core.workflows.invoicing import invoice_run
+
+    run = invoice_run(rt.bus, "2026-10", operator="alice", issue_date=TODAY, force=True, now=frozen_clock())
+    assert len(run.dispatched) == 3
+    run_until_idle(rt.bus)
+    app = app_for(rt)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("8")
+        await settle(pilot)
+        table = app.screen.query_one(KeyedTable)
+        top = [(str(table.get_row_at(i)[1]), str(table.get_row_at(i)[-1])) for i in range(2)]
+        assert [code for code, _status in top] == ["GAMMA", "BETA"]  # unnumbered first, newest first
+        await pilot.press("l")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(pilot)
+        assert any(m == "GAMMA: released as 2026-00009" for m in notifications(app))
+    with rt.db.reader() as s:
+        audit = s.scalars(select(AuditLog).where(AuditLog.action == "invoice.release")).one()
+    assert (audit.operator, audit.target) == ("alice", "2026-00009")

@@ -17,13 +17,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.billing import credit
-from core.billing.invoices import CREDIT_NOTE, FINAL, INVOICE, REVIEW, preview_in
+from core.billing.invoices import CREDIT_NOTE, DROPPED, FINAL, INVOICE, REVIEW, preview_in
 from core.billing.lines import round_cents
 from core.billing.mail import refusal
 from core.billing.payments import ZERO, CustomerBalance, PaymentSummary, Status, invoice_status
 from core.config import Settings
 from core.db import Database
-from core.models import Customer, ExportJob, Invoice, MailLog, Payment
+from core.models import Customer, CustomerCredit, ExportJob, Invoice, MailLog, Payment
 from core.rating.cycles import cycle_for_label
 from core.views.paging import PAGE_SIZE, Page, bounds, fetch_page
 from core.workflows.exports import ExportJobView
@@ -135,6 +135,11 @@ def invoice_page(db: Database, today: date, *, customer: str = "", offset: int =
         originals = dict(session.execute(select(Invoice.id, Invoice.number)
                                          .where(Invoice.id.in_(credited_ids))).all()) if credited_ids else {}
         paid = _paid(session, [*ids, *(note_id for note_id, _n, _t in credit_of.values())])
+        for invoice_id, amount in session.execute(  # customer credit applied pays an invoice too
+                select(CustomerCredit.invoice_id, func.sum(CustomerCredit.amount))
+                .where(CustomerCredit.kind == credit.APPLIED, CustomerCredit.invoice_id.in_(ids))
+                .group_by(CustomerCredit.invoice_id)) if ids else ():
+            paid[int(invoice_id or 0)] = paid.get(int(invoice_id or 0), ZERO) + Decimal(amount)
         mails = {int(i or 0): (str(s), at) for i, s, at in session.execute(
             select(MailLog.invoice_id, MailLog.status, MailLog.sent_at).where(MailLog.invoice_id.in_(ids)))} \
             if ids else {}
@@ -144,7 +149,9 @@ def invoice_page(db: Database, today: date, *, customer: str = "", offset: int =
         group_total = round_cents(r.total + (note[2] if note else ZERO))
         group_paid = round_cents(paid.get(int(r.id), ZERO) + (paid.get(note[0], ZERO) if note else ZERO))
         status: str
-        if r.status != FINAL:
+        if r.status in (REVIEW, DROPPED):
+            status = str(r.status)  # held for review / dropped by an operator
+        elif r.status != FINAL:
             status = "draft"
         elif r.kind == CREDIT_NOTE:
             status = "credit note"

@@ -22,7 +22,13 @@ from textual.widgets import DataTable, Label
 from textual.worker import get_current_worker
 
 from core.billing.i18n import format_money, invoice_line_cells, t, total_labels
-from core.billing.invoices import InvoiceDetail, credit_invoice, invoice_detail
+from core.billing.invoices import (
+    InvoiceDetail,
+    credit_invoice,
+    drop_invoice,
+    invoice_detail,
+    release_invoice,
+)
 from core.billing.mail import send_invoice_mail
 from core.billing.payments import CustomerBalance, PaymentImport, PaymentSummary, import_payments
 from core.bus.queries import workflow_state
@@ -136,9 +142,12 @@ class InvoicesScreen(GuardedScreen):
         Binding("s", "send", "Send", tooltip="Send or resend the invoice by mail", id="invoices-send"),
         Binding("c", "credit", "Credit", tooltip="Credit note with a reason", id="invoices-credit"),
         Binding("v", "toggle_view", "View", tooltip="Switch invoices / balances / payments", id="invoices-view"),
+        Binding("l", "release", "Release", tooltip="Issue an invoice held for review", id="invoices-release"),
+        Binding("d", "drop", "Drop", tooltip="Drop an invoice held for review", id="invoices-drop"),
     ]
     ROLE_ACTIONS = {"run_cycle": Action.INVOICES_RUN, "import_payments": Action.PAYMENTS_IMPORT,
-                    "send": Action.INVOICE_SEND, "credit": Action.INVOICE_CREDIT}
+                    "send": Action.INVOICE_SEND, "credit": Action.INVOICE_CREDIT,
+                    "release": Action.INVOICE_RELEASE, "drop": Action.INVOICE_DROP}
 
     def __init__(self) -> None:
         super().__init__()
@@ -456,6 +465,44 @@ class InvoicesScreen(GuardedScreen):
         number = credit_invoice(self.rt.db, row.number, reason=reason, issue_date=self.today(),
                                 settings=self.rt.settings, operator=self.rt.operator)
         self.post_message(ActionDone("credit", f"credit note {number} corrects {row.number}"))
+
+    # -- held for review ---------------------------------------------------------------------
+
+    def held_row(self) -> InvoiceRow | None:
+        row = self.selected_invoice()
+        if row is not None and row.status != "review":
+            self.notify(f"{row.number or 'draft'}: not held for review", severity="warning")
+            return None
+        return row
+
+    def action_release(self) -> None:
+        row = self.held_row()
+        if row is None:
+            return
+        question = f"Issue the held invoice of {row.customer_code} (€ {row.total:,.2f}) with the next number?"
+        self.app.push_screen(ConfirmScreen(question, detail="The reasons it was held are kept in the audit log.",
+                                           yes="Release"), if_answered(lambda _: self.release(row)))
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Releasing")
+    def release(self, row: InvoiceRow) -> None:
+        number = release_invoice(self.rt.db, row.id, operator=self.rt.operator, issue_date=self.today(),
+                                 settings=self.rt.settings)
+        self.post_message(ActionDone("release", f"{row.customer_code}: released as {number}"))
+
+    def action_drop(self) -> None:
+        row = self.held_row()
+        if row is None:
+            return
+        form = FormScreen(f"Drop the held invoice of {row.customer_code} (€ {row.total:,.2f})",
+                          [Field("reason", "Reason", placeholder="why it is not issued")],
+                          detail="A dropped invoice is never numbered; runs leave its cycle alone.",
+                          validate=lambda values: None if values["reason"].strip() else "give a reason")
+        self.app.push_screen(form, if_answered(lambda values: self.drop(row, values["reason"].strip())))
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Dropping")
+    def drop(self, row: InvoiceRow, reason: str) -> None:
+        drop_invoice(self.rt.db, row.id, operator=self.rt.operator, reason=reason)
+        self.post_message(ActionDone("drop", f"{row.customer_code}: held invoice dropped"))
 
     # -- payments ----------------------------------------------------------------------------
 
