@@ -89,7 +89,7 @@ def issue_correction(db: Database, number: str, *, reason: str, operator: str, i
     if not reason.strip():
         raise InvoiceError("a correction needs a reason")
     with db.transaction() as session:
-        roles.require(session, operator, "invoice.credit", target=number)
+        roles.require(session, operator, roles.Action.INVOICE_CORRECT, target=number)
         original = find_invoice(session, number, settings.issuer.code)
         if original.kind != INVOICE or original.status != FINAL or original.cycle_start_date is None:
             raise InvoiceError(f"{number}: only a final cycle invoice can be corrected")
@@ -97,7 +97,7 @@ def issue_correction(db: Database, number: str, *, reason: str, operator: str, i
         outcome = issue_in(session, original.customer_id, original.cycle_start_date, issue_date=issue_date,
                            settings=settings)
         assert note.number is not None
-        audit.record(session, operator=operator, action="invoice.correct",
+        audit.record(session, operator=operator, action=roles.Action.INVOICE_CORRECT,
                      target=f"{number} -> {note.number} + {outcome.number or outcome.outcome}",
                      detail=reason.strip())
         return note.number, outcome.number

@@ -67,6 +67,7 @@ def customer_credit(session: Session, customer_id: int) -> Decimal:
 def apply_credit_in(session: Session, customer_id: int, invoice_id: int, total: Decimal) -> Decimal:
     """Pay a newly issued invoice from the customer's credit, as far as it goes; the amount applied."""
     from core.security import audit
+    from core.security.roles import Action
 
     if total <= 0:
         return ZERO
@@ -74,7 +75,7 @@ def apply_credit_in(session: Session, customer_id: int, invoice_id: int, total: 
     if amount <= 0:
         return ZERO
     session.add(CustomerCredit(customer_id=customer_id, kind=APPLIED, amount=amount, invoice_id=invoice_id))
-    audit.record(session, operator="system", action="credit.apply", target=str(invoice_id),
+    audit.record(session, operator="system", action=Action.CREDIT_APPLY, target=str(invoice_id),
                  detail=f"customer {customer_id}: € {amount} of credit applied")
     session.flush()
     return amount
@@ -88,7 +89,7 @@ def refund_credit(db: Database, customer_code: str, *, operator: str, note: str,
     from core.security import audit, roles
 
     with db.transaction() as session:
-        roles.require(session, operator, "credit.refund", target=customer_code)
+        roles.require(session, operator, roles.Action.CREDIT_REFUND, target=customer_code)
         customer: Customer = customer_by_code(session, customer_code)
         session.scalars(select(Customer).where(Customer.id == customer.id).with_for_update()).one()
         credit = customer_credit(session, customer.id)
@@ -97,6 +98,6 @@ def refund_credit(db: Database, customer_code: str, *, operator: str, note: str,
             raise InvoiceError(f"{customer_code}: cannot refund € {refund}; credit is € {credit}")
         session.add(CustomerCredit(customer_id=customer.id, kind=REFUNDED, amount=refund, operator=operator,
                                    note=note))
-        audit.record(session, operator=operator, action="credit.refund", target=customer_code,
+        audit.record(session, operator=operator, action=roles.Action.CREDIT_REFUND, target=customer_code,
                      detail=f"€ {refund} refunded: {note}")
         return refund

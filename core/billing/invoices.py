@@ -538,13 +538,13 @@ def release_invoice(db: Database, invoice_id: int, *, operator: str, issue_date:
     from core.security import audit, roles
 
     with db.transaction() as session:
-        roles.require(session, operator, "invoice.review", target=str(invoice_id))
+        roles.require(session, operator, roles.Action.INVOICE_RELEASE, target=str(invoice_id))
         invoice = _lock_invoice(session, invoice_id)
         if invoice.status != REVIEW:
             raise InvoiceError(f"invoice {invoice_id} is {invoice.status}, not held for review")
         reasons = invoice.hold_reasons or ""
         number = finalize_in(session, invoice.id, issue_date=issue_date, settings=settings, recompute=False)
-        audit.record(session, operator=operator, action="invoice.release", target=number,
+        audit.record(session, operator=operator, action=roles.Action.INVOICE_RELEASE, target=number,
                      detail=reasons.replace("\n", "; "))
         return number
 
@@ -556,14 +556,14 @@ def drop_invoice(db: Database, invoice_id: int, *, operator: str, reason: str) -
     if not reason.strip():
         raise InvoiceError("dropping an invoice needs a reason")
     with db.transaction() as session:
-        roles.require(session, operator, "invoice.review", target=str(invoice_id))
+        roles.require(session, operator, roles.Action.INVOICE_DROP, target=str(invoice_id))
         invoice = _lock_invoice(session, invoice_id)
         if invoice.status != REVIEW:
             raise InvoiceError(f"invoice {invoice_id} is {invoice.status}, not held for review")
         invoice.status = DROPPED
         invoice.note = reason.strip()
         customer = session.get_one(Customer, invoice.customer_id)
-        audit.record(session, operator=operator, action="invoice.drop",
+        audit.record(session, operator=operator, action=roles.Action.INVOICE_DROP,
                      target=f"{customer.code} {invoice.cycle_start_date}", detail=reason.strip())
 
 
