@@ -1,7 +1,7 @@
 """total charges (usage per price), invoice hold reasons, customer credit movements
 
 Revision ID: 0008
-Revises: 0009
+Revises: 0007
 Create Date: 2026-11-29 21:45:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import core.models.base
 
 revision = '0008'
-down_revision = '0009'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
