@@ -82,6 +82,8 @@ class Settings:
     invoice_day: int = 15
     payment_terms_days: int = 14
     vat_rate: Decimal = Decimal("21")
+    # an invoice whose total differs more than this % from the previous one waits for review
+    invoice_review_percent: Decimal = Decimal("50")
     operator: str = ""
     allow_operator_override: bool = False  # let --operator name someone other than the OS user
     cdr_earliest_date: str = "2000-01-01"  # CDRs dated before it are quarantined

@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.billing.charges import UsageCharge, explain_rating, store_charges
 from core.clock import Clock, system_clock
 from core.db import Database
 from core.models import (
@@ -200,6 +201,7 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
         select(Subscription.id, Subscription.rate_plan_id).where(Subscription.customer_id == customer_id))}
     stored = _stored_ratings(session, customer_id, cycle_start)
     changes: list[Rating] = []
+    charges: list[UsageCharge] = []
     kinds = _CALL_TYPES
     for sub_id, cdrs in _cycle_cdrs(session, customer_id, cycle_start).items():
         plan_id = sub_plan.get(sub_id)
@@ -211,14 +213,14 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
                     zones = roaming_zones(session)
                 plans[plan_id] = to_history(session.get_one(RatePlan, plan_id), zones)
             history = plans[plan_id]
-            rating = rate_subscription_cycle(history.in_force(cycle.start), [
-                RatableCdr(r[0], r[2], r[3], kinds[r[4]], r[5], r[6], r[7], r[8], r[9], r[10])
-                for r in cdrs],
-                history=history, zone=zone)
+            ratable = [RatableCdr(r[0], r[2], r[3], kinds[r[4]], r[5], r[6], r[7], r[8], r[9], r[10]) for r in cdrs]
+            rating = rate_subscription_cycle(history.in_force(cycle.start), ratable, history=history, zone=zone)
+            charges.extend(explain_rating(sub_id, history.in_force(cycle.start), ratable, rating.rated))
             fresh = ((x.cdr_id, sub_id, x.call_type.value, x.rated_amount, x.bundle_used, x.zone or None)
                      for x in rating.rated)
         changes.extend(c for c in fresh if stored.get(c[0]) != (c[3], c[4], c[5]))
     _store_ratings(session, customer_id, cycle_start, changes, replace=[c[0] for c in changes if c[0] in stored])
+    store_charges(session, customer_id, cycle_start, charges)
     return len(changes)
 
 

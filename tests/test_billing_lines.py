@@ -53,12 +53,12 @@ def test_lines_group_fees_usage_and_addons_in_dutch() -> None:
         InvoiceLine("Abonnement Zakelijk 5GB", D(3), "st.", D("12.5000"), D("37.50")),
         # 1 x €25.0000 = €25.00; the free plan (€0) is left out
         InvoiceLine("Abonnement Zakelijk Onbeperkt", D(1), "st.", D("25.0000"), D("25.00")),
+        # provider prices passed through (no charges explain them): 1 x the amount.
         # voice €2.1825 + €2.1825 = €4.3650 -> €4.37 half-up (half-even would give €4.36);
-        # minutes: (300 + 330) s / 60 = 10.50 (the in-bundle 1200 s are not billed);
-        # average price 4.3650 / 10.50 = 0.41571... -> 0.4157
-        InvoiceLine("Bellen buiten bundel", D("10.50"), "min", D("0.4157"), D("4.37")),
-        # 12 messages, €0.9600 -> €0.96, 0.96 / 12 = 0.08
-        InvoiceLine("Sms buiten bundel", D("12.00"), "st.", D("0.0800"), D("0.96")),
+        # minutes: (300 + 330) s / 60 = 10.50 (the in-bundle 1200 s rated 0 are not counted)
+        InvoiceLine("Bellen volgens tarief provider (10,5 min)", D(1), "", D("4.3650"), D("4.37")),
+        # 12 messages, €0.9600 -> €0.96
+        InvoiceLine("Sms volgens tarief provider (12 st.)", D(1), "", D("0.9600"), D("0.96")),
         # data €0.0040 rounds to €0.00: a zero line, left out
         # 2 x €5.0000 = €10.00
         InvoiceLine("Add-on EU Roaming", D(2), "st.", D("5.0000"), D("10.00")),
@@ -73,8 +73,8 @@ def test_lines_in_english() -> None:
     assert descriptions == [
         "Subscription Zakelijk 5GB",
         "Subscription Zakelijk Onbeperkt",
-        "Calls beyond bundle",
-        "Text messages beyond bundle",
+        "Calls at the provider's rates (10.5 min)",
+        "Text messages at the provider's rates (12 pcs)",
         "Add-on EU Roaming",
     ]
 
@@ -82,9 +82,8 @@ def test_lines_in_english() -> None:
 def test_data_usage_is_counted_in_megabytes() -> None:
     usage = [UsageTotal("+31600000002", "data", 3, 0, 51200 + 1536, D("1.2345"))]
     (line,) = build_invoice_lines([], usage, [], language="en")
-    # (51200 + 1536) KB / 1024 = 51.5 MB; €1.2345 -> €1.23 (…45 rounds down: 4 < 5);
-    # average 1.2345 / 51.50 = 0.023970... -> 0.0240
-    assert line == InvoiceLine("Data beyond bundle", D("51.50"), "MB", D("0.0240"), D("1.23"))
+    # (51200 + 1536) KB / 1024 = 51.5 MB; €1.2345 -> €1.23 (…45 rounds down: 4 < 5), 1 x the amount
+    assert line == InvoiceLine("Data at the provider's rates (51.5 MB)", D(1), "", D("1.2345"), D("1.23"))
 
 
 def test_unknown_language_is_refused() -> None:

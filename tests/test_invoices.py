@@ -144,14 +144,15 @@ def test_amounts_by_hand_and_pdf_read_back(db: Database, tmp_path: Path) -> None
     detail = inv.invoice_detail(db, number, "default")
     lines = [(line.description, line.quantity, line.amount) for line in detail.amounts.lines]
     # Fees per (plan, fee), lowest fee first: 1 × 6.0484 = 6.0484 → 6.05; 2 × 12.50 = 25.00.
-    # Voice: 1.2345 + 2.3456 = 3.5801 → 3.58, over (600 + 900) s / 60 = 25 min.
+    # These totals have no charges (no rating explains them), so usage is passed through
+    # as 1 × its amount: voice 1.2345 + 2.3456 = 3.5801 → 3.58 over (600 + 900) s / 60 = 25 min;
     # SMS: 0.30 for 13 messages. Data rated 0: no line.
     # Add-on: only S1's is active: 1 × 7.50 = 7.50.
     assert lines == [
         ("Abonnement Zakelijk 5GB", D(1), D("6.05")),
         ("Abonnement Zakelijk 5GB", D(2), D("25.00")),
-        ("Bellen buiten bundel", D("25.00"), D("3.58")),
-        ("Sms buiten bundel", D(13), D("0.30")),
+        ("Bellen volgens tarief provider (25 min)", D(1), D("3.58")),
+        ("Sms volgens tarief provider (13 st.)", D(1), D("0.30")),
         ("Add-on Buitenland bundel", D(1), D("7.50")),
     ]
     # Subtotal 25.00 + 6.05 + 3.58 + 0.30 + 7.50 = 42.43; VAT 21 % = 8.9103 → 8.91; total 51.34.
@@ -162,7 +163,7 @@ def test_amounts_by_hand_and_pdf_read_back(db: Database, tmp_path: Path) -> None
     pdf = settings.invoices_dir / "BAKKER" / "2026-00001.pdf"
     assert detail.summary.pdf_path == str(pdf) and pdf.is_file()
     text = pdf_text(pdf)
-    for expected in ("FACTUUR", "2026-00001", "BAKKER B.V.", "Abonnement Zakelijk 5GB", "Bellen buiten bundel",
+    for expected in ("FACTUUR", "2026-00001", "BAKKER B.V.", "Abonnement Zakelijk 5GB", "Bellen volgens tarief",
                      "Add-on Buitenland bundel", "€ 25,00", "€ 6,05", "€ 3,58", "€ 7,50", "€ 42,43",
                      "Btw 21%", "€ 8,91", "€ 51,34", "1 oktober 2026 - 31 oktober 2026"):
         assert expected in text, expected
@@ -330,7 +331,7 @@ def test_invoice_run_job_invoices_last_month(db: Database, tmp_path: Path) -> No
 
     rt = FakeRuntime()
     summary = invoice_run_job(rt, datetime(2026, 11, 15, 6, 0, tzinfo=UTC))  # type: ignore[arg-type]
-    assert summary.startswith("cycle 2026-10: 1 invoice(s) dispatched")
+    assert summary.startswith("last ended cycles: 1 invoice(s) dispatched")  # October, ended
     run_until_idle(rt.bus)
     [invoice] = inv.list_invoices(db)
     assert (invoice.number, invoice.issue_date) == ("2026-00001", ISSUE)
@@ -353,7 +354,7 @@ def test_cli_run_list_show_credit(tmp_path: Path) -> None:
     db.dispose()
 
     code, out, _ = cli(data, "invoices", "run", "--cycle", "2026-10", "--preview", "--customer", "BAKKER")
-    assert code == 0 and "Bellen buiten bundel" in out and "51.34" in out
+    assert code == 0 and "Bellen volgens tarief provider" in out and "€ 51,34" in out  # Dutch customer
     code, out, _ = cli(data, "invoices", "run", "--cycle", "2026-10", "--issue-date", "2026-11-15", "--wait")
     assert code == 0, out
     code, out, _ = cli(data, "invoices", "list", "--json")

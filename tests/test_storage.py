@@ -53,6 +53,10 @@ def build_everything() -> list[m.Base]:
                     rated_amount=Decimal("-0.0001"), version=4)
     history = m.TotalHistory(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), version=3,
                              subscription_id=1, call_type="data", volume_kb=10**9)
+    charge = m.TotalCharge(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), subscription_id=1,
+                           call_type="voice", prefix="+4420", unit_price=Decimal("0.3000"),
+                           setup_fee=Decimal("0.0500"), count=3, in_bundle=0, charged=185, setups=3,
+                           rated_amount=Decimal("1.0750"))
     insight = m.BillingInsight(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), kind="spike",
                                subscription_id=1, severity="warn", score=Decimal("3.2100"), message="x")
     status = m.CustomerStatus(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), totals_version=4)
@@ -71,6 +75,8 @@ def build_everything() -> list[m.Base]:
     counter = m.InvoiceCounter(issuer="default", year=2026, series="live", last_seq=1)
     payment = m.Payment(id=1, fingerprint="f" * 64, paid_on=date(2026, 11, 20), amount=Decimal("1493.82"),
                         reference="2026-00001", counterparty="Acme", invoice_id=1)
+    credit = m.CustomerCredit(id=1, customer_id=1, kind="applied", amount=Decimal("121.0000"), invoice_id=1,
+                              operator="system", note="credit of 2026-00001", created_at=T0)
     ledger = m.RevenueLedger(customer_id=1, invoiced_total=Decimal("1493.82"), invoice_count=1)
     mail = m.MailLog(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), kind="invoice",
                      invoice_id=1, recipient="ap@acme.test")
@@ -104,8 +110,8 @@ def build_everything() -> list[m.Base]:
                                 voice_first_s=30, voice_increment_s=6)
     paused = m.PausedCommand(command_type="KpnSp16Sync", paused_by="alice", paused_at=T0)
     return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, correction, total,
-            history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
-            counter, payment, ledger, mail, operator, audit, message, attempt, lease, tick, batch_invoice,
+            charge, history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
+            counter, payment, credit, ledger, mail, operator, audit, message, attempt, lease, tick, batch_invoice,
             notification, price, band, zone, roaming, paused, collection, collected]
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from textual.widgets import Label
 
 from core.billing.payments import customer_balances
-from core.bus import WorkerPool
+from core.bus import WorkerPool, run_until_idle
 from core.config import SmtpSettings
 from core.models import AuditLog, Customer, ExportJob, Invoice, MailLog, Payment
 from core.runtime import Runtime
@@ -152,31 +152,41 @@ async def test_invoice_cycle_run_with_preview_then_confirm(rt: Runtime, pool: Wo
         await settle(pilot)
         review = app.screen
         assert isinstance(review, ReviewScreen)
+        await settle(pilot)
         text = screen_text(app)
-        for code, total in (("ACME", "30.79"), ("BETA", "32.67"), ("GAMMA", "0.18")):
+        # fresh totals: ACME's late call (240 s beyond the bundle: 4 min x 0.20 = 0.80) and
+        # BETA's two subscriptions added after its totals (2 x 10.00 fee) are on the invoices:
+        # ACME 25.45 + 0.80 = 26.25 + 5.51 VAT = 31.76; BETA 27.00 + 20.00 = 47.00 + 9.87 = 56.87
+        for code, total in (("ACME", "31.76"), ("BETA", "56.87"), ("GAMMA", "0.18")):
             assert code in text and total in text
-        assert review.question.startswith("Issue 3 invoice(s), € 63.64 in total, dated 20-10-2026?")
+        # the showcase's today is 20 October: cycle 2026-10 has not ended, so every customer is
+        # held, and the review says so before anything is numbered; the operator forces the run
+        assert "held ACME: cycle 2026-10 runs until 2026-10-31: not ended" in text
+        assert review.question.startswith("3 held: force, € 88.81 in total, dated 20-10-2026?")
+        assert "BETA          6       47.00   9.87    56.87  held" in text
         with rt.db.reader() as s:  # nothing numbered before the confirmation
             assert s.scalars(select(Invoice).where(Invoice.cycle_start_date == OCT)).all() == []
         await pilot.press("y")
         await settle(pilot)
         progress = app.screen
         assert isinstance(progress, ProgressScreen) and progress.finished
+        # BETA (56.87 after 12.10 last time) and GAMMA (0.18 after 33.28) jump more than 50 %
+        # from their previous invoices: they wait for review, unnumbered
         assert str(progress.query_one("#progress-status", Label).render()) == \
-            "3 invoice(s) issued: 2026-00008 … 2026-00010"
+            "1 invoice(s) issued: 2026-00008 … 2026-00008; held for review: BETA, GAMMA"
         await pilot.press("escape")
         await settle(pilot)
         table = app.screen.query_one(KeyedTable)
-        assert [str(table.get_row_at(i)[0]) for i in range(3)] == ["2026-00010", "2026-00009", "2026-00008"]
+        assert "2026-00008" in [str(table.get_row_at(i)[0]) for i in range(3)]
     with rt.db.reader() as s:
         issued = s.execute(select(Customer.code, Invoice.number, Invoice.status, Invoice.issue_date,
                                   Invoice.total, Invoice.pdf_path)
                            .join(Customer, Customer.id == Invoice.customer_id)
-                           .where(Invoice.cycle_start_date == OCT).order_by(Invoice.number)).all()
-    assert [n for _c, n, *_rest in issued] == ["2026-00008", "2026-00009", "2026-00010"]  # in any order
-    assert sorted((c, st, d, t) for c, _n, st, d, t, _p in issued) == [
-        ("ACME", "final", TODAY, Decimal("30.79")), ("BETA", "final", TODAY, Decimal("32.67")),
-        ("GAMMA", "final", TODAY, Decimal("0.18"))]  # what the preview said
+                           .where(Invoice.cycle_start_date == OCT).order_by(Customer.code)).all()
+    assert [(c, n, st, t) for c, n, st, _d, t, _p in issued] == [
+        ("ACME", "2026-00008", "final", Decimal("31.76")), ("BETA", None, "review", Decimal("56.87")),
+        ("GAMMA", None, "review", Decimal("0.18"))]  # what the preview said
+    issued = [row for row in issued if row[1]]
     assert all(Path(p).is_file() for *_rest, p in issued)
 
 
@@ -344,3 +354,27 @@ async def test_palette_has_the_new_actions_and_runs_them(rt: Runtime) -> None:
         await settle(pilot)
         assert isinstance(app.screen, ChoiceScreen)  # on the Invoices screen, asking for the cycle
         assert isinstance(app.screen_stack[-2], InvoicesScreen)
+
+
+@pytest.mark.anyio
+async def test_an_invoice_held_for_review_is_released_from_the_console(rt: Runtime) -> None:
+    from core.workflows.invoicing import invoice_run
+
+    run = invoice_run(rt.bus, "2026-10", operator="alice", issue_date=TODAY, force=True, now=frozen_clock())
+    assert len(run.dispatched) == 3
+    run_until_idle(rt.bus)
+    app = app_for(rt)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("8")
+        await settle(pilot)
+        table = app.screen.query_one(KeyedTable)
+        top = [(str(table.get_row_at(i)[1]), str(table.get_row_at(i)[-1])) for i in range(2)]
+        assert [code for code, _status in top] == ["GAMMA", "BETA"]  # unnumbered first, newest first
+        await pilot.press("l")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(pilot)
+        assert any(m == "GAMMA: released as 2026-00009" for m in notifications(app))
+    with rt.db.reader() as s:
+        audit = s.scalars(select(AuditLog).where(AuditLog.action == "invoice.release")).one()
+    assert (audit.operator, audit.target) == ("alice", "2026-00009")

@@ -61,6 +61,7 @@ _LABELS: dict[str, tuple[str, str]] = {
         "Dit bedrag wordt binnen {days} dagen verrekend of teruggestort; kenmerk {reference}.",
         "This amount will be settled or refunded within {days} days; reference {reference}.",
     ),
+    "reverse_charge": ("Btw verlegd", "VAT reverse charged"),
     "test_marker": ("TEST", "TEST"),
     "test_banner": (
         "TESTFACTUUR - niet betalen, geen fiscale waarde",
@@ -72,6 +73,29 @@ _LABELS: dict[str, tuple[str, str]] = {
     "line_usage_sms": ("Sms buiten bundel", "Text messages beyond bundle"),
     "line_usage_data": ("Data buiten bundel", "Data beyond bundle"),
     "line_usage_other": ("Verbruik {call_type}", "Usage {call_type}"),
+    "line_to_voice": ("Bellen naar {prefix} ({country})", "Calls to {prefix} ({country})"),
+    "line_to_sms": ("Sms naar {prefix} ({country})", "Text messages to {prefix} ({country})"),
+    "line_to_data": ("Data naar {prefix} ({country})", "Data to {prefix} ({country})"),
+    "line_in_bundle_voice": ("Bellen binnen bundel", "Calls within bundle"),
+    "line_in_bundle_sms": ("Sms binnen bundel", "Text messages within bundle"),
+    "line_in_bundle_data": ("Data binnen bundel", "Data within bundle"),
+    "line_roaming": ("Roaming {zone}", "Roaming {zone}"),
+    "line_setup": ("Opstartkosten gesprekken", "Call set-up fees"),
+    "line_setup_to": ("Opstartkosten {prefix}", "Set-up fees {prefix}"),
+    "line_remainder_voice": ("Bellen: restant seconden en afronding per gesprek",
+                             "Calls: remaining seconds and rounding per call"),
+    "line_remainder_sms": ("Sms: afronding per bericht", "Text messages: rounding per message"),
+    "line_remainder_data": ("Data: restant KB en afronding per sessie",
+                            "Data: remaining KB and rounding per session"),
+    "line_passthrough_voice": ("Bellen volgens tarief provider ({quantity} min)",
+                               "Calls at the provider's rates ({quantity} min)"),
+    "line_passthrough_sms": ("Sms volgens tarief provider ({quantity} st.)",
+                             "Text messages at the provider's rates ({quantity} pcs)"),
+    "line_passthrough_data": ("Data volgens tarief provider ({quantity} MB)",
+                              "Data at the provider's rates ({quantity} MB)"),
+    "line_passthrough_other": ("Verbruik {call_type} volgens tarief provider ({quantity})",
+                               "Usage {call_type} at the provider's rates ({quantity})"),
+    "unknown_country": ("onbekend land", "unknown country"),
     "line_addon": ("Add-on {addon}", "Add-on {addon}"),
     "unit_pieces": ("st.", "pcs"),
     "unit_minutes": ("min", "min"),
@@ -130,3 +154,37 @@ def format_date(d: date, language: str) -> str:
     from babel.dates import format_date as babel_format_date
 
     return babel_format_date(d, "d MMMM y", locale=_LOCALES[language])
+
+
+def country_of_prefix(prefix: str, language: str) -> str:
+    """The country a "+44..." prefix dials, named in `language` (phonenumbers + Babel).
+
+    The country calling code is the prefix's leading 1-3 digits that phonenumbers knows;
+    a shared code (+1) names its main territory.
+    """
+    import phonenumbers  # imported on first use: only invoices with destination lines need it
+    from babel import Locale
+
+    digits = prefix.lstrip("+")
+    for length in (1, 2, 3):
+        region = phonenumbers.region_code_for_country_code(int(digits[:length])) if digits[:length] else "ZZ"
+        if region != "ZZ":
+            name = Locale.parse(_LOCALES[language]).territories.get(region)
+            return str(name) if name else region
+    return t("unknown_country", language)
+
+
+def invoice_line_cells(description: str, quantity: Decimal, unit: str, unit_price: Decimal, amount: Decimal,
+                       language: str) -> tuple[str, str, str, str, str]:
+    """One invoice line as the customer reads it: description, quantity, unit, unit price, amount."""
+    exponent = unit_price.normalize().as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2  # 0.0155 keeps its 4 decimals
+    return (description, format_decimal(quantity, language), unit,
+            format_money(unit_price, language, places=places), format_money(amount, language))
+
+
+def total_labels(vat_rate: Decimal, reverse_charge: bool, language: str) -> tuple[str, str, str]:
+    """The subtotal, VAT and total labels of an invoice in `language`."""
+    vat = t("reverse_charge", language) if reverse_charge else t("vat_with_rate", language).format(
+        rate=format_percent(vat_rate, language))
+    return t("subtotal", language), vat, t("total", language)

@@ -23,7 +23,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.billing.bank import payment_reference
+from core.billing.charges import UsageCharge, load_charges
 from core.billing.i18n import LANGUAGES, format_date
 from core.billing.lines import (
     AddonCharge,
@@ -70,6 +71,7 @@ log = logging.getLogger(__name__)
 
 INVOICE, CREDIT_NOTE = "invoice", "credit_note"
 DRAFT, FINAL = "draft", "final"
+REVIEW, DROPPED = "review", "dropped"  # held for review (no number yet); dropped by an operator
 LIVE, TEST, BATCH = "live", "test", "batch"
 ACTIVE_ADDON = "active"
 _UNSAFE_PATH = re.compile(r"[^A-Za-z0-9_.-]")
@@ -186,26 +188,40 @@ def after_commit(session: Session, action: Callable[[], None]) -> None:
 @dataclass(frozen=True)
 class CycleCharges:
     fees: tuple[FeeTotal, ...]
-    usage: tuple[UsageTotal, ...]
+    usage: tuple[UsageTotal, ...]  # usage no charge explains: provider prices passed through
     addons: tuple[AddonCharge, ...]
+    charges: tuple[UsageCharge, ...] = ()  # rated usage per price
 
 
 def cycle_charges(session: Session, customer: Customer, cycle_start: date) -> CycleCharges:
-    """Fees (totals' fee rows), rated usage per call type, and add-ons active in the cycle."""
+    """Fees (totals' fee rows), rated usage per price, and add-ons active in the cycle.
+
+    A subscription's call type is explained by its charges when they add up to its total
+    (both come from the same rating); otherwise the total is passed through as one line.
+    """
     subs = {sub_id: (number, plan or "") for sub_id, number, plan in session.execute(
         select(Subscription.id, Subscription.number, RatePlan.name)
         .outerjoin(RatePlan, RatePlan.id == Subscription.rate_plan_id)
         .where(Subscription.customer_id == customer.id))}
+    explained: dict[tuple[int, str], list[UsageCharge]] = {}
+    for charge in load_charges(session, customer.id, cycle_start):
+        explained.setdefault((charge.subscription_id, charge.call_type), []).append(charge)
     fees: list[FeeTotal] = []
     usage: list[UsageTotal] = []
+    charges: list[UsageCharge] = []
     for row in current_totals(session, customer.id, cycle_start):
         number, plan = subs.get(row.subscription_id, (str(row.subscription_id), ""))
         if row.call_type == FEE_CALL_TYPE:
             fees.append(FeeTotal(number, plan, row.rated_amount))
+            continue
+        parts = explained.get(row.key, [])
+        if parts and sum((c.rated_amount for c in parts), Decimal(0)) == row.rated_amount:
+            charges.extend(parts)
         else:
             usage.append(UsageTotal(number, row.call_type, row.count, row.duration_s,
                                     row.volume_kb, row.rated_amount))
-    return CycleCharges(tuple(fees), tuple(usage), tuple(_addon_charges(session, customer, cycle_start)))
+    return CycleCharges(tuple(fees), tuple(usage), tuple(_addon_charges(session, customer, cycle_start)),
+                        tuple(charges))
 
 
 def _addon_charges(session: Session, customer: Customer, cycle_start: date) -> list[AddonCharge]:
@@ -251,7 +267,7 @@ def cycle_amounts(session: Session, customer: Customer, cycle_start: date,
     """The invoice a customer-cycle would get now: lines from the totals, VAT by the rules."""
     charges = cycle_charges(session, customer, cycle_start)
     lines = build_invoice_lines(charges.fees, charges.usage, charges.addons,
-                                language=customer_language(customer))
+                                language=customer_language(customer), charges=charges.charges)
     return compute_amounts(lines, vat_rule(customer, settings))
 
 
@@ -367,6 +383,10 @@ def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings
     if not invoice.test_mode:
         add_to_ledger(session, customer.id, invoice.total, 1 if invoice.kind == INVOICE else 0,
                       clock=clock)
+        if invoice.kind == INVOICE:
+            from core.billing.credit import apply_credit_in
+
+            apply_credit_in(session, customer.id, invoice.id, invoice.total)
     session.flush()
     after_commit(session, lambda: write_atomic(path, pdf))
     return number
@@ -471,24 +491,80 @@ def ensure_pdf(db: Database, invoice_id: int, settings: Settings) -> Path:
 class IssueOutcome:
     invoice_id: int | None
     number: str | None
-    outcome: Literal["issued", "exists", "empty"]
+    outcome: Literal["issued", "exists", "empty", "review", "dropped"]
+    reason: str | None = None  # why nothing was issued ("empty", "review", "dropped")
+    refreshed: bool = False  # the totals were stale and were recalculated first
 
 
 def issue_in(session: Session, customer_id: int, cycle_start: date, *, issue_date: date,
              settings: Settings, clock: Clock = system_clock) -> IssueOutcome:
-    """Draft and finalize the customer-cycle's invoice, unless one stands already."""
+    """Draft, validate and finalize the customer-cycle's invoice from fresh totals.
+
+    An invoice that stands already is left alone; one that fails validation is kept as
+    "held for review" without a number (`release_invoice` numbers it, `drop_invoice`
+    drops it).
+    """
+    from core.billing.freshness import refresh_totals
+    from core.billing.validation import review_reasons
+
     customer = _lock_customer(session, customer_id)
     standing = standing_invoice(session, customer_id, cycle_start)
     if standing is not None and standing.status == FINAL:
         ensure_pdf_in(session, standing, settings)
         return IssueOutcome(standing.id, standing.number, "exists")
+    if standing is not None and standing.status in (REVIEW, DROPPED):
+        return IssueOutcome(standing.id, None, "review" if standing.status == REVIEW else "dropped",
+                            standing.hold_reasons or standing.note)
+    refreshed = refresh_totals(session, customer_id, cycle_start)
     amounts = cycle_amounts(session, customer, cycle_start, settings)
     if not amounts.lines:
-        return IssueOutcome(standing.id if standing else None, None, "empty")
+        return IssueOutcome(standing.id if standing else None, None, "empty",
+                            "no fees, usage or add-ons in the cycle", refreshed)
     invoice = draft_in(session, customer_id, cycle_start, settings, amounts)
+    reasons = review_reasons(session, customer, cycle_start, amounts, settings.invoice_review_percent)
+    if reasons:
+        invoice.status = REVIEW
+        invoice.hold_reasons = "\n".join(reasons)
+        session.flush()
+        return IssueOutcome(invoice.id, None, "review", invoice.hold_reasons, refreshed)
     number = finalize_in(session, invoice.id, issue_date=issue_date, settings=settings, recompute=False,
                          clock=clock)
-    return IssueOutcome(invoice.id, number, "issued")
+    return IssueOutcome(invoice.id, number, "issued", None, refreshed)
+
+
+def release_invoice(db: Database, invoice_id: int, *, operator: str, issue_date: date,
+                    settings: Settings) -> str:
+    """Issue an invoice held for review as it was reviewed: the next number of its series."""
+    from core.security import audit, roles
+
+    with db.transaction() as session:
+        roles.require(session, operator, roles.Action.INVOICE_RELEASE, target=str(invoice_id))
+        invoice = _lock_invoice(session, invoice_id)
+        if invoice.status != REVIEW:
+            raise InvoiceError(f"invoice {invoice_id} is {invoice.status}, not held for review")
+        reasons = invoice.hold_reasons or ""
+        number = finalize_in(session, invoice.id, issue_date=issue_date, settings=settings, recompute=False)
+        audit.record(session, operator=operator, action=roles.Action.INVOICE_RELEASE, target=number,
+                     detail=reasons.replace("\n", "; "))
+        return number
+
+
+def drop_invoice(db: Database, invoice_id: int, *, operator: str, reason: str) -> None:
+    """Drop an invoice held for review: it is never numbered; the cycle is not invoiced again by a run."""
+    from core.security import audit, roles
+
+    if not reason.strip():
+        raise InvoiceError("dropping an invoice needs a reason")
+    with db.transaction() as session:
+        roles.require(session, operator, roles.Action.INVOICE_DROP, target=str(invoice_id))
+        invoice = _lock_invoice(session, invoice_id)
+        if invoice.status != REVIEW:
+            raise InvoiceError(f"invoice {invoice_id} is {invoice.status}, not held for review")
+        invoice.status = DROPPED
+        invoice.note = reason.strip()
+        customer = session.get_one(Customer, invoice.customer_id)
+        audit.record(session, operator=operator, action=roles.Action.INVOICE_DROP,
+                     target=f"{customer.code} {invoice.cycle_start_date}", detail=reason.strip())
 
 
 # -- credit notes ------------------------------------------------------------------------------
@@ -551,27 +627,86 @@ class InvoicePreview:
     test_mode: bool
     amounts: InvoiceAmounts
     standing_number: str | None  # the cycle's final invoice, when there is one
+    holds: tuple[str, ...] = ()  # why a run would hold the cycle (not complete)
+    refreshed: bool = False  # the totals were stale: the amounts are from recalculated totals
+    review: tuple[str, ...] = ()  # why the invoice would wait for review (validation)
 
 
 def preview_in(session: Session, customer_id: int, cycle_start: date,
-               settings: Settings | None) -> InvoicePreview:
+               settings: Settings | None, *, now: datetime | None = None) -> InvoicePreview:
+    """The invoice as a run would issue it: from fresh totals, with the run's holds.
+
+    Refreshes the totals in `session`: the caller rolls the transaction back.
+    """
+    from core.billing.freshness import refresh_totals
+    from core.billing.readiness import check_cycle
+
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise InvoiceNotFound(f"no customer with id {customer_id}")
     standing = standing_invoice(session, customer_id, cycle_start)
+    final = standing is not None and standing.status == FINAL
     language = customer_language(customer)
+    cycle = cycle_of(customer, cycle_start)
+    refreshed = False if final else refresh_totals(session, customer_id, cycle_start)
+    holds = () if final else check_cycle(session, customer, cycle, now=now or datetime.now(UTC)).reasons
+    amounts = stored_amounts(standing) if final and standing is not None else cycle_amounts(
+        session, customer, cycle_start, settings)
+    review: tuple[str, ...] = ()
+    if not final and amounts.lines:
+        from core.billing.validation import DEFAULT_PERCENT, review_reasons
+
+        review = tuple(review_reasons(session, customer, cycle_start, amounts,
+                                      settings.invoice_review_percent if settings else DEFAULT_PERCENT))
     return InvoicePreview(
         customer_id=customer_id, customer_code=customer.code, cycle_start_date=cycle_start,
-        period=period_label(cycle_of(customer, cycle_start), language), language=language,
-        test_mode=customer.test_mode, amounts=cycle_amounts(session, customer, cycle_start, settings),
-        standing_number=standing.number if standing is not None and standing.status == FINAL else None)
+        period=period_label(cycle, language), language=language,
+        test_mode=customer.test_mode, amounts=amounts,
+        standing_number=standing.number if final and standing is not None else None,
+        holds=holds, refreshed=refreshed, review=review)
 
 
-def preview_invoice(db: Database, customer_id: int, cycle_start: date, *,
-                    settings: Settings | None = None) -> InvoicePreview:
-    """What the customer-cycle's invoice would say now; nothing is stored or numbered."""
+def preview_invoice(db: Database, customer_id: int, cycle_start: date | None, *,
+                    settings: Settings | None = None, now: datetime | None = None) -> InvoicePreview:
+    """What the customer-cycle's invoice would say now; nothing is stored or numbered.
+
+    Without `cycle_start`, the customer's last cycle that has ended (what a run invoices).
+    """
+    from core.billing.readiness import last_ended_cycle
+    from core.totals import customer_zone
+
+    moment = now or datetime.now(UTC)
+    with db.sessions() as session:
+        session.begin()
+        try:
+            if cycle_start is None:
+                customer = session.get(Customer, customer_id)
+                if customer is None:
+                    raise InvoiceNotFound(f"no customer with id {customer_id}")
+                cycle_start = last_ended_cycle(customer, moment.astimezone(customer_zone(customer)).date()).start
+            return preview_in(session, customer_id, cycle_start, settings, now=moment)
+        finally:
+            session.rollback()
+
+
+@dataclass(frozen=True)
+class HeldInvoice:
+    invoice_id: int
+    customer_code: str
+    cycle_start_date: date | None
+    total: Decimal
+    reasons: tuple[str, ...]
+
+
+def held_for_review(db: Database) -> list[HeldInvoice]:
+    """Invoices waiting for an operator's release or drop, oldest first."""
     with db.reader() as session:
-        return preview_in(session, customer_id, cycle_start, settings)
+        rows = session.execute(select(Invoice.id, Customer.code, Invoice.cycle_start_date, Invoice.total,
+                                      Invoice.hold_reasons)
+                               .join(Customer, Customer.id == Invoice.customer_id)
+                               .where(Invoice.status == REVIEW).order_by(Invoice.id)).all()
+    return [HeldInvoice(i, code, cycle, total, tuple((reasons or "").splitlines()))
+            for i, code, cycle, total, reasons in rows]
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -634,6 +769,7 @@ class InvoiceDetail:
     note: str | None
     credited_number: str | None
     credit_note_number: str | None
+    language: str = "nl"  # the customer's language, in which the invoice is written
 
 
 def invoice_detail(db: Database, number: str, issuer: str) -> InvoiceDetail:
@@ -646,4 +782,5 @@ def invoice_detail(db: Database, number: str, issuer: str) -> InvoiceDetail:
         credit_note = session.scalars(select(Invoice.number).where(
             Invoice.kind == CREDIT_NOTE, Invoice.credited_invoice_id == invoice.id)).first()
         return InvoiceDetail(_summary(row), stored_amounts(invoice), invoice.reverse_charge,
-                             invoice.note, credited, credit_note)
+                             invoice.note, credited, credit_note,
+                             invoice.language if invoice.language in LANGUAGES else "nl")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-from core.billing.i18n import t
+from core.billing.charges import ROAMING, UsageCharge
+from core.billing.i18n import country_of_prefix, format_decimal, t
 
 CENT = Decimal("0.01")
 PLACES_4 = Decimal("0.0001")
@@ -37,11 +38,9 @@ def round_cents(amount: Decimal) -> Decimal:
 
 @dataclass(frozen=True)
 class InvoiceLine:
-    """One printed line. `amount` is authoritative and in cents.
+    """One printed line: `amount` is `quantity * unit_price` rounded half-up to cents.
 
-    For fee and add-on lines `quantity * unit_price == amount` (before rounding);
-    for usage lines `unit_price` is the average price per unit (4 dp), shown
-    for information only.
+    The rule holds for every line, so a customer can check each one with a calculator.
     """
 
     description: str
@@ -103,21 +102,23 @@ def build_invoice_lines(
     addons: Iterable[AddonCharge],
     *,
     language: str,
+    charges: Iterable[UsageCharge] = (),
 ) -> list[InvoiceLine]:
-    """Group a cycle's fees, usage beyond bundles and add-ons into invoice lines.
+    """Group a cycle's fees, usage and add-ons into invoice lines.
 
-    Order: fees per plan (by plan name), usage per call type (voice, sms, data,
-    then any other type alphabetically), add-ons (by name). Each line's amount
-    is the sum of its 4-dp inputs rounded once to cents; lines that round to
-    zero are left out. A usage line's quantity (minutes, messages, MB) is the
-    usage of the subscriptions that have a rated amount for that call type.
+    Order: fees per plan (by plan name), usage per call type (voice, sms, data, then any
+    other type alphabetically), add-ons (by name). Usage explained by `charges` (rated
+    under a rate plan) gets lines per price (see `_charge_lines`); `usage` totals without
+    charges (provider prices passed through) get one line per call type. Fee, add-on and
+    pass-through lines that round to zero are left out; usage information stays.
     """
-    lines = [
-        *_fee_lines(fees, language),
-        *_usage_lines(usage, language),
-        *_addon_lines(addons, language),
+    t("invoice", language)  # an unknown language fails here, whatever the input
+    return [
+        *(line for line in _fee_lines(fees, language) if line.amount != ZERO),
+        *_charge_lines(charges, language),
+        *(line for line in _passthrough_lines(usage, language) if line.amount != ZERO),
+        *(line for line in _addon_lines(addons, language) if line.amount != ZERO),
     ]
-    return [line for line in lines if line.amount != ZERO]
 
 
 def _fee_lines(fees: Iterable[FeeTotal], language: str) -> list[InvoiceLine]:
@@ -143,44 +144,88 @@ def _counted_lines(items: Iterable[tuple[str, Decimal]], description: str, place
     ]
 
 
-def _usage_lines(usage: Iterable[UsageTotal], language: str) -> list[InvoiceLine]:
+def _order(call_type: str) -> tuple[int, str]:
+    known = call_type in CALL_TYPES
+    return (CALL_TYPES.index(call_type) if known else len(CALL_TYPES), call_type)
+
+
+def _passthrough_lines(usage: Iterable[UsageTotal], language: str) -> list[InvoiceLine]:
+    """Provider prices passed through: one line per call type, 1 x the amount charged."""
     amounts: dict[str, Decimal] = defaultdict(Decimal)
-    counts: dict[str, int] = defaultdict(int)
-    seconds: dict[str, int] = defaultdict(int)
-    kilobytes: dict[str, int] = defaultdict(int)
+    quantities: dict[str, Decimal] = defaultdict(Decimal)
     for total in usage:
         if total.rated_amount == ZERO:
-            continue  # a subscription that stayed inside its bundles adds no quantity
+            continue
         amounts[total.call_type] += total.rated_amount
-        counts[total.call_type] += total.count
-        seconds[total.call_type] += total.duration_s
-        kilobytes[total.call_type] += total.volume_kb
-
-    def order(call_type: str) -> tuple[int, str]:
-        known = call_type in CALL_TYPES
-        return (CALL_TYPES.index(call_type) if known else len(CALL_TYPES), call_type)
-
+        quantities[total.call_type] += (Decimal(total.duration_s) / 60 if total.call_type == "voice"
+                                        else Decimal(total.volume_kb) / 1024 if total.call_type == "data"
+                                        else Decimal(total.count))
     lines = []
-    for call_type in sorted(amounts, key=order):
-        amount = amounts[call_type]
-        if call_type == "voice":
-            quantity, unit = Decimal(seconds[call_type]) / 60, t("unit_minutes", language)
-        elif call_type == "data":
-            quantity, unit = Decimal(kilobytes[call_type]) / 1024, "MB"
-        else:
-            quantity, unit = Decimal(counts[call_type]), t("unit_pieces", language)
-        quantity = quantity.quantize(CENT, rounding=ROUND_HALF_UP)
-        unit_price = (amount / quantity).quantize(PLACES_4, ROUND_HALF_UP) if quantity else amount
-        key = f"line_usage_{call_type}" if call_type in CALL_TYPES else "line_usage_other"
-        lines.append(
-            InvoiceLine(
-                description=t(key, language).format(call_type=call_type),
-                quantity=quantity,
-                unit=unit,
-                unit_price=unit_price,
-                amount=round_cents(amount),
-            )
-        )
+    for call_type in sorted(amounts, key=_order):
+        key = f"line_passthrough_{call_type}" if call_type in CALL_TYPES else "line_passthrough_other"
+        quantity = format_decimal(quantities[call_type].quantize(CENT, ROUND_HALF_UP), language)
+        amount = amounts[call_type].quantize(PLACES_4, ROUND_HALF_UP)
+        lines.append(InvoiceLine(t(key, language).format(call_type=call_type, quantity=quantity),
+                                 Decimal(1), "", amount, round_cents(amount)))
+    return lines
+
+
+_UNIT_SIZE = {"voice": 60, "sms": 1, "data": 1024}  # stored units (s, message, KB) per billed unit
+
+
+def _charge_lines(charges: Iterable[UsageCharge], language: str) -> list[InvoiceLine]:
+    """Lines per call type: usage in the bundle (0.00), each price beyond it, set-ups, remainder.
+
+    Quantities are shown to two decimals (rounded down); the unit price is the plan's or
+    tariff's own price, so quantity x price, rounded to cents, is the line. What that
+    leaves of the call type's rated total rounded to cents (seconds and KB beyond two
+    decimals, the engine's per-CDR rounding, the lines' cent rounding) is one remainder
+    line of 1 x the rest in cents, shown when not zero: a call type's lines then add up
+    to its rated total rounded to cents, exactly.
+    """
+    groups: dict[tuple[str, str, Decimal, Decimal], list[int]] = {}
+    rated: dict[tuple[str, str, Decimal, Decimal], Decimal] = defaultdict(Decimal)
+    inside: dict[str, int] = defaultdict(int)
+    for charge in charges:
+        key = (charge.call_type, charge.prefix, charge.unit_price, charge.setup_fee)
+        sums = groups.setdefault(key, [0, 0])
+        sums[0] += charge.charged
+        sums[1] += charge.setups
+        rated[key] += charge.rated_amount
+        inside[charge.call_type] += charge.in_bundle
+    lines: list[InvoiceLine] = []
+    for call_type in sorted({key[0] for key in groups}, key=_order):
+        size = _UNIT_SIZE.get(call_type, 1)
+        unit = {"voice": t("unit_minutes", language), "data": "MB"}.get(call_type, t("unit_pieces", language))
+        if inside[call_type]:
+            quantity = (Decimal(inside[call_type]) / size).quantize(CENT, ROUND_HALF_UP)
+            lines.append(InvoiceLine(t(f"line_in_bundle_{call_type}", language), quantity, unit,
+                                     Decimal("0.0000"), Decimal("0.00")))
+        first = len(lines)
+        for key in sorted((k for k in groups if k[0] == call_type), key=lambda k: (k[1], k[2], k[3])):
+            _, prefix, price, setup_fee = key
+            charged, setups = groups[key]
+            if prefix.startswith(ROAMING):  # roaming zones have their own prices: 1 x the amount
+                amount = rated[key].quantize(PLACES_4, ROUND_HALF_UP)
+                lines.append(InvoiceLine(t("line_roaming", language).format(zone=prefix[1:]), Decimal(1), "",
+                                         amount, round_cents(amount)))
+                continue
+            quantity = (Decimal(charged) / size).quantize(CENT, ROUND_DOWN)
+            if quantity:
+                description = (t(f"line_usage_{call_type}", language) if not prefix else
+                               t(f"line_to_{call_type}", language).format(
+                                   prefix=prefix, country=country_of_prefix(prefix, language)))
+                lines.append(InvoiceLine(description, quantity, unit, price, round_cents(quantity * price)))
+            if setups and setup_fee:
+                description = (t("line_setup_to", language).format(prefix=prefix) if prefix
+                               else t("line_setup", language))
+                lines.append(InvoiceLine(description, Decimal(setups), t("unit_pieces", language),
+                                         setup_fee, round_cents(setups * setup_fee)))
+        remainder = (round_cents(sum((rated[k] for k in groups if k[0] == call_type), Decimal(0)))
+                     - sum((line.amount for line in lines[first:]), Decimal(0)))
+        if remainder:
+            lines.append(InvoiceLine(t(f"line_remainder_{call_type}", language), Decimal(1), "",
+                                     remainder, remainder))
     return lines
 
 

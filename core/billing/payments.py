@@ -25,6 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.billing import credit
 from core.billing.invoices import CREDIT_NOTE, FINAL, INVOICE, InvoiceError, find_invoice
 from core.billing.lines import round_cents
 from core.billing.payments_csv import (
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from core.bus.deps import JobRuntime
 
 ZERO = Decimal("0.00")
-Status = Literal["paid", "partial", "unpaid", "overdue", "credited"]
+Status = Literal["paid", "partial", "unpaid", "overdue", "credited", "credit"]
 
 
 # -- import ------------------------------------------------------------------------------------
@@ -196,6 +197,7 @@ class CustomerBalance:
     open: Decimal
     status: Status
     overdue: Decimal  # the part of `open` that is past its due date
+    credit: Decimal = ZERO  # paid beyond the invoices, not applied or refunded yet: owed back
 
 
 def invoice_status(total: Decimal, paid: Decimal, due_date: date, today: date, credited: bool) -> Status:
@@ -221,6 +223,9 @@ def invoice_balances(session: Session, today: date, *, customer_id: int | None =
     paid_by_document: dict[int, Decimal] = dict(session.execute(
         select(Payment.invoice_id, func.sum(Payment.amount)).where(Payment.invoice_id.is_not(None))
         .group_by(Payment.invoice_id)).all())  # type: ignore[arg-type]
+    for moved in credit.movements(session, None if customer_id is None else [customer_id]).values():
+        for invoice_id, amount in moved.applied_to.items():  # credit applied pays the invoice too
+            paid_by_document[invoice_id] = Decimal(paid_by_document.get(invoice_id) or 0) + amount
     credit_total: dict[int, Decimal] = defaultdict(Decimal)
     credit_paid: dict[int, Decimal] = defaultdict(Decimal)
     for doc_id, kind, _n, _c, _i, _d, total, credited_id in documents:
@@ -252,15 +257,21 @@ def _customer_balances(session: Session, today: date, customer_id: int | None) -
         per_customer[balance.customer_id].append(balance)
     names = {cid: (code, name) for cid, code, name in session.execute(
         select(Customer.id, Customer.code, Customer.name).where(Customer.id.in_(per_customer)))}
+    moved = credit.movements(session, list(per_customer))
     result = []
     for cid in sorted(per_customer, key=lambda c: names[c][0]):
         items = per_customer[cid]
+        mine = moved.get(cid, credit.CreditMovements())
         invoiced = sum((b.total for b in items), ZERO)
-        paid = sum((b.paid for b in items), ZERO)
+        overpaid = sum((max(ZERO, b.paid - b.total) for b in items), ZERO)
+        # applied credit moves money between invoices; a refund gives it back
+        paid = sum((b.paid for b in items), ZERO) - mine.applied - mine.refunded
         overdue = sum((b.open for b in items if b.status == "overdue"), ZERO)
         open_amount = invoiced - paid
         status: Status
-        if open_amount <= 0:
+        if open_amount < 0:
+            status = "credit"
+        elif open_amount == 0:
             status = "paid"
         elif overdue > 0:
             status = "overdue"
@@ -268,7 +279,8 @@ def _customer_balances(session: Session, today: date, customer_id: int | None) -
             status = "partial" if paid > 0 else "unpaid"
         code, name = names[cid]
         result.append(CustomerBalance(cid, code, name, sum(1 for b in items if b.total or b.paid),
-                                      invoiced, paid, open_amount, status, overdue))
+                                      invoiced, paid, open_amount, status, overdue,
+                                      credit.available_credit(overpaid, mine)))
     return result
 
 

@@ -3,6 +3,7 @@
 from core.models.addons import AddonLog, AddonType, RateLimitHit, SubscriptionAddon
 from core.models.base import Base, utcnow
 from core.models.billing import (
+    CustomerCredit,
     ExportJob,
     Invoice,
     InvoiceCounter,
@@ -39,14 +40,15 @@ from core.models.totals import (
     BillingInsight,
     CustomerStatus,
     Total,
+    TotalCharge,
     TotalHistory,
 )
 
 __all__ = [
     "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrCorrection", "CdrRating", "CollectionBatch", "CollectionItem",
-    "Customer", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
+    "Customer", "CustomerCredit", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
     "InvoiceLine", "MailLog", "Message", "MessageAttempt", "Operator", "Partner", "PausedCommand", "Payment", "QuarantinedRow",
     "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RatePlanRoaming", "RoamingZone", "RevenueLedger", "SchedulerLease", "SchedulerTick",
     "Subscription", "SubscriptionAddon", "SyncProfile", "SyncTask", "Tariff", "Total",
-    "TotalHistory", "utcnow",
+    "TotalCharge", "TotalHistory", "utcnow",
 ]

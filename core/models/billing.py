@@ -40,6 +40,7 @@ class Invoice(Base):
     credited_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
     pdf_path: Mapped[str | None] = mapped_column(String(500))
     note: Mapped[str | None] = mapped_column(Text)  # a credit note's reason
+    hold_reasons: Mapped[str | None] = mapped_column(Text)  # why it waits for review, one per line
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finalized_at: Mapped[datetime | None]
 
@@ -186,3 +187,21 @@ class Notification(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class CustomerCredit(Base):
+    """A movement of a customer's credit: applied to an invoice, or refunded.
+
+    The credit itself is not stored: it is what the customer paid beyond the totals of
+    their invoices (overpayments, credit notes on paid invoices), less these movements.
+    """
+
+    __tablename__ = "customer_credit"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # applied | refunded
+    amount: Mapped[Decimal]
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))  # the invoice it paid
+    operator: Mapped[str] = mapped_column(String(64), default="system")
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -82,3 +82,29 @@ class CustomerStatus(Base):
     backed_up_version: Mapped[int] = mapped_column(default=0)
     note: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TotalCharge(Base):
+    """What a customer-cycle's rated usage consists of, per price: the invoice explains it.
+
+    One row per subscription, call type and price (the plan's price beyond the bundle, or
+    a destination tariff): usage inside the bundle and charged beyond it in the call
+    type's unit (seconds, messages, KB), set-ups charged, and the rated amount, which is
+    the sum of the CDRs' rated amounts. Written by `rate_cycle` from the engine's results.
+    """
+
+    __tablename__ = "total_charge"
+    __table_args__ = (Index("ix_total_charge_cycle", "customer_id", "cycle_start_date"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    cycle_start_date: Mapped[date]
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"))
+    call_type: Mapped[str] = mapped_column(String(8))
+    prefix: Mapped[str] = mapped_column(String(16), default="")  # "" = the plan's own price
+    unit_price: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    setup_fee: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    count: Mapped[int] = mapped_column(default=0)
+    in_bundle: Mapped[int] = mapped_column(default=0)
+    charged: Mapped[int] = mapped_column(default=0)
+    setups: Mapped[int] = mapped_column(default=0)
+    rated_amount: Mapped[Decimal] = mapped_column(default=Decimal("0"))

@@ -51,6 +51,12 @@ class Action(StrEnum):
     INVOICES_BATCH = "invoices.batch"
     INVOICE_SEND = "invoice.send"
     INVOICE_CREDIT = "invoice.credit"
+    INVOICE_FORCE = "invoice.force"  # invoice a cycle held as incomplete
+    INVOICE_RELEASE = "invoice.release"  # issue an invoice held for review
+    INVOICE_DROP = "invoice.drop"  # drop an invoice held for review
+    INVOICE_CORRECT = "invoice.correct"  # credit note + new invoice for a pending correction
+    CREDIT_APPLY = "credit.apply"  # audited only: customer credit paying a new invoice
+    CREDIT_REFUND = "credit.refund"
     PAYMENTS_IMPORT = "payments.import"
     PAYMENTS_MATCH = "payments.match"
     PAYMENTS_COLLECT = "payments.collect"  # a SEPA direct-debit batch (pain.008)
@@ -89,6 +95,12 @@ _TABLE: Final[Mapping[Action, tuple[str, str]]] = {
     Action.INVOICES_BATCH: (OPERATOR, "batch invoicing"),
     Action.INVOICE_SEND: (OPERATOR, "invoice mails"),
     Action.INVOICE_CREDIT: (OPERATOR, "credit notes"),
+    Action.INVOICE_FORCE: (OPERATOR, "forced invoice runs"),
+    Action.INVOICE_RELEASE: (OPERATOR, "releasing held invoices"),
+    Action.INVOICE_DROP: (OPERATOR, "dropping held invoices"),
+    Action.INVOICE_CORRECT: (OPERATOR, "invoice corrections"),
+    Action.CREDIT_APPLY: (OPERATOR, "applying customer credit"),
+    Action.CREDIT_REFUND: (OPERATOR, "credit refunds"),
     Action.PAYMENTS_IMPORT: (OPERATOR, "payment imports"),
     Action.PAYMENTS_MATCH: (OPERATOR, "payment matches"),
     Action.PAYMENTS_COLLECT: (OPERATOR, "direct-debit collections"),

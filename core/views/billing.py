@@ -15,13 +15,14 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.billing.invoices import CREDIT_NOTE, FINAL, INVOICE, preview_in
+from core.billing import credit
+from core.billing.invoices import CREDIT_NOTE, DROPPED, FINAL, INVOICE, REVIEW, preview_in
 from core.billing.lines import round_cents
 from core.billing.mail import refusal
 from core.billing.payments import ZERO, CustomerBalance, PaymentSummary, Status, invoice_status
 from core.config import Settings
 from core.db import Database
-from core.models import Customer, ExportJob, Invoice, MailLog, Payment
+from core.models import Customer, CustomerCredit, ExportJob, Invoice, MailLog, Payment
 from core.rating.cycles import cycle_for_label
 from core.views.paging import PAGE_SIZE, Page, bounds, fetch_page
 
@@ -149,6 +150,11 @@ def invoice_page(db: Database, today: date, *, customer: str = "", offset: int =
         originals = dict(session.execute(select(Invoice.id, Invoice.number)
                                          .where(Invoice.id.in_(credited_ids))).all()) if credited_ids else {}
         paid = _paid(session, [*ids, *(note_id for note_id, _n, _t in credit_of.values())])
+        for invoice_id, amount in session.execute(  # customer credit applied pays an invoice too
+                select(CustomerCredit.invoice_id, func.sum(CustomerCredit.amount))
+                .where(CustomerCredit.kind == credit.APPLIED, CustomerCredit.invoice_id.in_(ids))
+                .group_by(CustomerCredit.invoice_id)) if ids else ():
+            paid[int(invoice_id or 0)] = paid.get(int(invoice_id or 0), ZERO) + Decimal(amount)
         mails = {int(i or 0): (str(s), at) for i, s, at in session.execute(
             select(MailLog.invoice_id, MailLog.status, MailLog.sent_at).where(MailLog.invoice_id.in_(ids)))} \
             if ids else {}
@@ -158,7 +164,9 @@ def invoice_page(db: Database, today: date, *, customer: str = "", offset: int =
         group_total = round_cents(r.total + (note[2] if note else ZERO))
         group_paid = round_cents(paid.get(int(r.id), ZERO) + (paid.get(note[0], ZERO) if note else ZERO))
         status: str
-        if r.status != FINAL:
+        if r.status in (REVIEW, DROPPED):
+            status = str(r.status)  # held for review / dropped by an operator
+        elif r.status != FINAL:
             status = "draft"
         elif r.kind == CREDIT_NOTE:
             status = "credit note"
@@ -206,6 +214,10 @@ def balance_page(db: Database, today: date, *, offset: int = 0,
             .where(Invoice.status == FINAL, Invoice.test_mode.is_(False), Invoice.customer_id.in_(ids))
             .order_by(Invoice.id)).all() if ids else []
         paid = _paid(session, [int(d.id) for d in documents])
+        moved = credit.movements(session, ids)
+    for mine in moved.values():
+        for invoice_id, amount in mine.applied_to.items():  # credit applied pays the invoice too
+            paid[invoice_id] = paid.get(invoice_id, ZERO) + amount
     credit_total: dict[int, Decimal] = defaultdict(Decimal)
     credit_paid: dict[int, Decimal] = defaultdict(Decimal)
     for d in documents:
@@ -224,14 +236,17 @@ def balance_page(db: Database, today: date, *, offset: int = 0,
     rows = []
     for customer_id, code, name in customers:
         items = per_customer.get(int(customer_id), [])
+        mine = moved.get(int(customer_id), credit.CreditMovements())
         invoiced = sum((t for t, _p, _s in items), ZERO)
-        paid_total = sum((p for _t, p, _s in items), ZERO)
+        overpaid = sum((max(ZERO, p - t) for t, p, _s in items), ZERO)
+        paid_total = sum((p for _t, p, _s in items), ZERO) - mine.applied - mine.refunded
         overdue = sum((t - p for t, p, s in items if s == "overdue"), ZERO)
         open_amount = invoiced - paid_total
-        status: Status = ("paid" if open_amount <= 0 else "overdue" if overdue > 0
-                          else "partial" if paid_total > 0 else "unpaid")
+        status: Status = ("credit" if open_amount < 0 else "paid" if open_amount == 0 else "overdue"
+                          if overdue > 0 else "partial" if paid_total > 0 else "unpaid")
         rows.append(CustomerBalance(int(customer_id), str(code), str(name), sum(1 for t, p, _s in items if t or p),
-                                    invoiced, paid_total, open_amount, status, overdue))
+                                    invoiced, paid_total, open_amount, status, overdue,
+                                    credit.available_credit(overpaid, mine)))
     return Page(rows, max(0, offset), limit, total)
 
 
@@ -266,26 +281,36 @@ class PreviewRow:
     reverse_charge: bool
     test_mode: bool
     standing_number: str | None  # invoiced already: the run skips it
+    holds: tuple[str, ...] = ()  # why the run holds the cycle (not complete)
+    review: tuple[str, ...] = ()  # why its invoice would wait for review (validation)
 
     @property
     def to_issue(self) -> bool:
-        return self.standing_number is None and self.lines > 0
+        return self.standing_number is None and self.lines > 0 and not self.holds
 
 
-def cycle_preview(db: Database, cycle_label: str, settings: Settings | None) -> list[PreviewRow]:
-    """What an invoice run of the cycle would issue per active customer; nothing is stored."""
+def cycle_preview(db: Database, cycle_label: str, settings: Settings | None,
+                  now: datetime | None = None) -> list[PreviewRow]:
+    """What an invoice run of the cycle would issue per active customer, with its holds.
+
+    Totals are brought up to date as the run would, in a transaction that is rolled back.
+    """
     cycle_for_label(cycle_label, 1)  # a malformed label fails here
     rows = []
-    with db.reader() as session:
-        customers = session.execute(select(Customer.id, Customer.name, Customer.billing_day)
-                                    .where(Customer.active.is_(True)).order_by(Customer.code)).all()
-        for customer_id, name, billing_day in customers:
-            start = cycle_for_label(cycle_label, billing_day).start
-            p = preview_in(session, int(customer_id), start, settings)
-            a = p.amounts
-            rows.append(PreviewRow(p.customer_id, p.customer_code, str(name), p.period, len(a.lines),
-                                   a.subtotal, a.vat, a.total, a.reverse_charge, p.test_mode,
-                                   p.standing_number))
+    with db.sessions() as session:
+        session.begin()
+        try:
+            customers = session.execute(select(Customer.id, Customer.name, Customer.billing_day)
+                                        .where(Customer.active.is_(True)).order_by(Customer.code)).all()
+            for customer_id, name, billing_day in customers:
+                start = cycle_for_label(cycle_label, billing_day).start
+                p = preview_in(session, int(customer_id), start, settings, now=now)
+                a = p.amounts
+                rows.append(PreviewRow(p.customer_id, p.customer_code, str(name), p.period, len(a.lines),
+                                       a.subtotal, a.vat, a.total, a.reverse_charge, p.test_mode,
+                                       p.standing_number, p.holds, p.review))
+        finally:
+            session.rollback()
     return rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
@@ -12,7 +13,7 @@ import click
 
 from core.billing import invoices as inv
 from core.billing.batch import batch_pdf, run_batch
-from core.billing.i18n import format_money
+from core.billing.i18n import format_money, invoice_line_cells, total_labels
 from core.billing.mail import local_today, send_invoice_mail
 from core.billing.payments import (
     customer_balances,
@@ -69,28 +70,37 @@ def invoices_group() -> None:
 
 
 @invoices_group.command("run")
-@click.option("--cycle", required=True, type=MONTH, help="Cycle YYYY-MM to invoice.")
+@click.option("--cycle", type=MONTH, help="Cycle YYYY-MM to invoice (default: each customer's last ended cycle).")
 @click.option("--customer", "codes", multiple=True, help="Only this customer (repeatable).")
-@click.option("--preview", is_flag=True, help="Show the amounts; number and store nothing.")
+@click.option("--preview", is_flag=True, help="Show the amounts and holds; number and store nothing.")
 @click.option("--issue-date", help="Invoice date YYYY-MM-DD (default: today).")
 @click.option("--send", is_flag=True, help="Mail the invoices (the mail rules still apply).")
+@click.option("--force", is_flag=True, help="Invoice cycles that are held as incomplete (audited).")
 @click.option("--wait", is_flag=True, help="Run the invoices now and wait for them.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def invoices_run(ctx: click.Context, cycle: Month, codes: tuple[str, ...], preview: bool,
-                 issue_date: str | None, send: bool, wait: bool, as_json: bool) -> None:
-    """Invoice a cycle: one invoice per active customer (idempotent)."""
+def invoices_run(ctx: click.Context, cycle: Month | None, codes: tuple[str, ...], preview: bool,
+                 issue_date: str | None, send: bool, force: bool, wait: bool, as_json: bool) -> None:
+    """Invoice complete cycles: one invoice per active customer (idempotent)."""
     rt = runtime(ctx)
     chosen = customers_of(rt, codes) if codes else None
     if preview:
         show_previews(rt, cycle, chosen, as_json)
         return
-    run = invoice_run(rt.bus, str(cycle), operator=rt.operator,
+    run = invoice_run(rt.bus, str(cycle) if cycle is not None else None, operator=rt.operator,
                       customers=[c.id for c in chosen] if chosen else None,
-                      issue_date=parse_day(issue_date), send=send)
+                      issue_date=parse_day(issue_date), send=send, force=force)
     if not as_json:
-        click.echo(f"cycle {cycle}: {len(run.dispatched)} invoice(s) dispatched, "
-                   f"{len(run.invoiced)} already invoiced (workflow {run.workflow_id})")
+        click.echo(f"cycle {run.cycle_label}: {len(run.dispatched)} invoice(s) dispatched, "
+                   f"{len(run.invoiced)} already invoiced, {len(run.held)} held (workflow {run.workflow_id})")
+        for check in run.held:
+            click.echo(f"held {check.customer_code} {check.cycle.label}: {'; '.join(check.reasons)}")
+        for check in run.forced:
+            click.echo(f"forced {check.customer_code} {check.cycle.label}: {'; '.join(check.reasons)}")
+        for code, reason in run.nothing:
+            click.echo(f"nothing to invoice for {code}: {reason}")
+        for code, reason in run.review:
+            click.echo(f"held for review {code}: {reason}")
     if wait and run.dispatched:
         follow_here(rt, run.workflow_id, label="cli-wait", quiet=as_json)
     if as_json:
@@ -101,7 +111,7 @@ def invoices_run(ctx: click.Context, cycle: Month, codes: tuple[str, ...], previ
                      inv.list_invoices(rt.db, status=inv.FINAL, limit=len(run.dispatched) or 1)])
 
 
-def show_previews(rt: Runtime, cycle: Month, chosen: list[Customer] | None, as_json: bool) -> None:
+def show_previews(rt: Runtime, cycle: Month | None, chosen: list[Customer] | None, as_json: bool) -> None:
     from sqlalchemy import select
 
     with rt.db.reader() as s:
@@ -109,12 +119,13 @@ def show_previews(rt: Runtime, cycle: Month, chosen: list[Customer] | None, as_j
                                            .order_by(Customer.code)))
     out: list[dict[str, Any]] = []
     for customer in targets:
-        start = cycle_for_label(cycle, customer.billing_day).start
-        preview = inv.preview_invoice(rt.db, customer.id, start, settings=rt.settings)
+        start = cycle_for_label(str(cycle), customer.billing_day).start if cycle is not None else None
+        preview = inv.preview_invoice(rt.db, customer.id, start, settings=rt.settings, now=rt.bus.clock())
         amounts = preview.amounts
         if as_json:
-            out.append({"customer": preview.customer_code, "cycle_start_date": start,
+            out.append({"customer": preview.customer_code, "cycle_start_date": preview.cycle_start_date,
                         "test_mode": preview.test_mode, "invoiced_as": preview.standing_number,
+                        "held": list(preview.holds), "review": list(preview.review),
                         "lines": [asdict(line) for line in amounts.lines], "subtotal": amounts.subtotal,
                         "vat_rate": amounts.vat_rate, "vat": amounts.vat, "total": amounts.total,
                         "reverse_charge": amounts.reverse_charge})
@@ -122,9 +133,94 @@ def show_previews(rt: Runtime, cycle: Month, chosen: list[Customer] | None, as_j
         flag = " TEST" if preview.test_mode else ""
         done = f" (invoiced as {preview.standing_number})" if preview.standing_number else ""
         click.echo(f"{preview.customer_code}{flag} {preview.period}{done}")
-        print_lines(amounts.lines, amounts, reverse_charge=amounts.reverse_charge)
+        for reason in preview.holds:
+            click.echo(f"  HELD: {reason}")
+        for reason in preview.review:
+            click.echo(f"  REVIEW: {reason}")
+        language = preview.language
+        for line in amounts.lines:  # in the customer's language, as the invoice will say it
+            text, quantity, unit, price, amount = invoice_line_cells(
+                line.description, line.quantity, line.unit, line.unit_price, line.amount, language)
+            click.echo(f"  {text[:44]:<44} {quantity:>10} {unit:<4} x {price:>11} = {amount:>12}")
+        subtotal, vat, total = total_labels(amounts.vat_rate, amounts.reverse_charge, language)
+        for label, value in ((subtotal, amounts.subtotal), (vat, amounts.vat), (total, amounts.total)):
+            click.echo(f"  {label:<77} {format_money(value, language):>12}")
     if as_json:
         emit_json(out)
+
+
+@invoices_group.command("review")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def invoices_review(ctx: click.Context, as_json: bool) -> None:
+    """Invoices held for review, with the reasons (release or drop them)."""
+    rt = runtime(ctx)
+    held = inv.held_for_review(rt.db)
+    if as_json:
+        emit_json([asdict(h) for h in held])
+        return
+    for h in held:
+        click.echo(f"{h.invoice_id:>6} {h.customer_code:<12} {h.cycle_start_date} {format_money(h.total)}")
+        for reason in h.reasons:
+            click.echo(f"         {reason}")
+
+
+@invoices_group.command("release")
+@click.argument("invoice_id", type=int)
+@click.option("--issue-date", help="Invoice date YYYY-MM-DD (default: today).")
+@click.pass_context
+def invoices_release(ctx: click.Context, invoice_id: int, issue_date: str | None) -> None:
+    """Issue an invoice held for review (numbered now, audited)."""
+    rt = runtime(ctx)
+    number = inv.release_invoice(rt.db, invoice_id, operator=rt.operator,
+                                 issue_date=parse_day(issue_date) or local_today(rt.settings),
+                                 settings=rt.settings)
+    click.echo(f"released as {number}")
+
+
+@invoices_group.command("drop")
+@click.argument("invoice_id", type=int)
+@click.option("--reason", required=True, help="Why the invoice is not issued.")
+@click.pass_context
+def invoices_drop(ctx: click.Context, invoice_id: int, reason: str) -> None:
+    """Drop an invoice held for review (never numbered, audited)."""
+    rt = runtime(ctx)
+    inv.drop_invoice(rt.db, invoice_id, operator=rt.operator, reason=reason)
+    click.echo(f"invoice {invoice_id} dropped")
+
+
+@invoices_group.command("corrections")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def invoices_corrections(ctx: click.Context, as_json: bool) -> None:
+    """Invoiced cycles whose recalculated totals now give another total (pending corrections)."""
+    from core.billing.corrections import pending_corrections
+
+    rt = runtime(ctx)
+    pending = pending_corrections(rt.db, rt.settings)
+    if as_json:
+        emit_json([{**asdict(p), "difference": p.difference} for p in pending])
+        return
+    for p in pending:
+        click.echo(f"{p.number:<16} {p.customer_code:<12} {p.cycle_start_date} invoiced "
+                   f"{format_money(p.invoiced_total)} now {format_money(p.current_total)} "
+                   f"difference {format_money(p.difference)}")
+
+
+@invoices_group.command("correct")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why the invoice is corrected (on the credit note).")
+@click.option("--issue-date", help="Date YYYY-MM-DD (default: today).")
+@click.pass_context
+def invoices_correct(ctx: click.Context, number: str, reason: str, issue_date: str | None) -> None:
+    """Issue a pending correction: a credit note of NUMBER plus a new invoice of its cycle."""
+    from core.billing.corrections import issue_correction
+
+    rt = runtime(ctx)
+    note, new = issue_correction(rt.db, number, reason=reason, operator=rt.operator,
+                                 issue_date=parse_day(issue_date) or local_today(rt.settings),
+                                 settings=rt.settings)
+    click.echo(f"credit note {note}; new invoice {new or 'not issued (see `invoices review`)'}")
 
 
 @invoices_group.command("list")
@@ -351,8 +447,8 @@ def print_balances(rows: list[Any], as_json: bool) -> None:
         emit_json([asdict(r) for r in rows])
         return
     print_table([Col("CUSTOMER"), Col("INVOICED", "money"), Col("PAID", "money"), Col("OPEN", "money"),
-                 Col("OVERDUE", "money"), Col("STATUS")],
-                [(b.customer_code, b.invoiced, b.paid, b.open, b.overdue, b.status) for b in rows])
+                 Col("OVERDUE", "money"), Col("CREDIT", "money"), Col("STATUS")],
+                [(b.customer_code, b.invoiced, b.paid, b.open, b.overdue, b.credit, b.status) for b in rows])
 
 
 @balances_group.command("update")
@@ -370,6 +466,27 @@ def balances_update(ctx: click.Context, as_json: bool) -> None:
 def balances_list(ctx: click.Context, as_json: bool) -> None:
     rt = runtime(ctx)
     print_balances(customer_balances(rt.db, local_today(rt.settings)), as_json)
+
+
+@balances_group.command("refund")
+@click.argument("customer")
+@click.option("--note", required=True, help="How the credit was paid back (bank reference).")
+@click.option("--amount", help="Part of the credit (default: all of it).")
+@click.pass_context
+def balances_refund(ctx: click.Context, customer: str, note: str, amount: str | None) -> None:
+    """Mark a customer's credit (overpaid, credited after payment) refunded (audited)."""
+    from core.billing.credit import refund_credit
+
+    rt = runtime(ctx)
+    try:
+        value = decimal.Decimal(amount) if amount is not None else None
+    except ArithmeticError as exc:
+        raise click.BadParameter(f"{amount!r} is not an amount") from exc
+    try:
+        refunded = refund_credit(rt.db, customer, operator=rt.operator, note=note, amount=value)
+    except NotFound as exc:
+        raise CliError(str(exc), EXIT_NOT_FOUND) from exc
+    click.echo(f"{customer}: € {refunded} marked refunded")
 
 
 @main.group("revenues")

@@ -76,8 +76,18 @@ def totals_show(ctx: click.Context, customer: str, cycle: Month, version: int | 
     if as_json:
         emit_json([{**asdict(r), "number": names.get(r.subscription_id)} for r in rows])
         return
-    click.echo(f"{code} cycle {cycle} (starts {start})" + (f", version {version}" if version else ""))
+    click.echo(f"{code} cycle {cycle} (starts {start})" + (f", version {version}" if version else "")
+               + invoiced_note(rt, customer_id, start))
     print_totals(rows, names)
+
+
+def invoiced_note(rt: Runtime, customer_id: int, start: date) -> str:
+    """", invoiced as 2026-00012" for an invoiced cycle (a recalculation then is a pending correction)."""
+    from core.billing.corrections import invoiced_as
+
+    with rt.db.reader() as s:
+        number = invoiced_as(s, customer_id, start)
+    return f", invoiced as {number}" if number else ""
 
 
 @totals.command("history")
@@ -153,6 +163,9 @@ def totals_recalc(ctx: click.Context, customer: str | None, cycle: Month | None,
         return
     handle = request_recalculation(rt.bus, customer_id, start, operator=rt.operator)
     click.echo(f"recalculation of {code} {cycle} dispatched (workflow {handle.workflow_id})")
+    if note := invoiced_note(rt, customer_id, start):
+        click.echo(f"the cycle is{note.lstrip(',')}: nothing is re-issued; a changed total is listed by "
+                   f"`expensis invoices corrections`")
     if wait:
         follow_here(rt, handle, label="cli-wait")
         print_totals(totals_version(rt.db, customer_id, start), numbers(rt, customer_id))

@@ -21,8 +21,14 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Label
 from textual.worker import get_current_worker
 
-from core.billing.i18n import format_money
-from core.billing.invoices import InvoiceDetail, credit_invoice, invoice_detail
+from core.billing.i18n import format_money, invoice_line_cells, t, total_labels
+from core.billing.invoices import (
+    InvoiceDetail,
+    credit_invoice,
+    drop_invoice,
+    invoice_detail,
+    release_invoice,
+)
 from core.billing.mail import send_invoice_mail
 from core.billing.payments import CustomerBalance, PaymentImport, PaymentSummary, import_payments
 from core.bus import follow
@@ -113,6 +119,8 @@ def preview_table(rows: list[PreviewRow]) -> RenderableType:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for r in rows:
         note = (Text(f"invoiced as {r.standing_number}", style="dim") if r.standing_number
+                else Text("held", style="red") if r.holds
+                else Text("review", style="yellow") if r.review
                 else Text("nothing to invoice", style="dim") if not r.lines
                 else Text("TEST" + (", reverse charge" if r.reverse_charge else ""), style="yellow")
                 if r.test_mode else Text("reverse charge" if r.reverse_charge else ""))
@@ -132,9 +140,12 @@ class InvoicesScreen(GuardedScreen):
         Binding("s", "send", "Send", tooltip="Send or resend the invoice by mail", id="invoices-send"),
         Binding("c", "credit", "Credit", tooltip="Credit note with a reason", id="invoices-credit"),
         Binding("v", "toggle_view", "View", tooltip="Switch invoices / balances / payments", id="invoices-view"),
+        Binding("l", "release", "Release", tooltip="Issue an invoice held for review", id="invoices-release"),
+        Binding("d", "drop", "Drop", tooltip="Drop an invoice held for review", id="invoices-drop"),
     ]
     ROLE_ACTIONS = {"run_cycle": Action.INVOICES_RUN, "import_payments": Action.PAYMENTS_IMPORT,
-                    "send": Action.INVOICE_SEND, "credit": Action.INVOICE_CREDIT}
+                    "send": Action.INVOICE_SEND, "credit": Action.INVOICE_CREDIT,
+                    "release": Action.INVOICE_RELEASE, "drop": Action.INVOICE_DROP}
 
     def __init__(self) -> None:
         super().__init__()
@@ -270,16 +281,20 @@ class InvoicesScreen(GuardedScreen):
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         row, d = message.row, message.detail
+        language = d.language  # the lines as the customer reads them, in their language
         lines = Table(box=None, padding=(0, 1), header_style="dim")
-        for column, justify in (("description", "left"), ("qty", "right"), ("unit", "left"),
-                                ("amount €", "right")):
-            lines.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for key, justify in (("description", "left"), ("quantity", "right"), ("unit", "left"),
+                             ("unit_price", "right"), ("amount", "right")):
+            lines.add_column(t(key, language), justify=justify)  # type: ignore[arg-type]
         for line in d.amounts.lines:
-            lines.add_row(line.description[:40], f"{line.quantity.normalize()}", line.unit, money(line.amount))
-        vat = "reverse charge" if d.reverse_charge else f"VAT {d.amounts.vat_rate.normalize()}%"
-        lines.add_row(Text("subtotal", style="bold"), "", "", money(d.amounts.subtotal))
-        lines.add_row(vat, "", "", money(d.amounts.vat))
-        lines.add_row(Text("total", style="bold"), "", "", money(d.amounts.total, "bold"))
+            text, quantity, unit, price, amount = invoice_line_cells(
+                line.description[:40], line.quantity, line.unit, line.unit_price, line.amount, language)
+            lines.add_row(text, quantity, unit, price, amount)
+        subtotal, vat, total = total_labels(d.amounts.vat_rate, d.reverse_charge, language)
+        lines.add_row(Text(subtotal, style="bold"), "", "", "", format_money(d.amounts.subtotal, language))
+        lines.add_row(vat, "", "", "", format_money(d.amounts.vat, language))
+        lines.add_row(Text(total, style="bold"), "", "", "", Text(format_money(d.amounts.total, language),
+                                                                   style="bold"))
         s = d.summary
         head = Text.assemble((f"{s.customer_code} {s.customer_name}", "bold"),
                              f"\ndate {s.issue_date} · due {s.due_date} · cycle {s.cycle_start_date} · ",
@@ -301,35 +316,47 @@ class InvoicesScreen(GuardedScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Previewing the run")
     def load_preview(self, label: str) -> None:
-        self.post_message(PreviewLoaded(label, cycle_preview(self.rt.db, label, self.rt.settings)))
+        self.post_message(PreviewLoaded(label, cycle_preview(self.rt.db, label, self.rt.settings, self.now())))
 
     def on_preview_loaded(self, message: PreviewLoaded) -> None:
         rows, label = message.rows, message.label
         issue = [r for r in rows if r.to_issue]
+        held = [r for r in rows if r.holds and not r.standing_number and r.lines]
         invoiced = [r.customer_code for r in rows if r.standing_number]
-        if not issue:
+        if not issue and not held:
             self.notify(f"cycle {label}: nothing to issue ({len(invoiced)} invoiced already, "
                         f"{len(rows) - len(invoiced)} with nothing to invoice)", severity="warning")
             return
-        total = sum((r.total for r in issue), Decimal("0"))
-        question = (f"Issue {len(issue)} invoice(s), € {format_money(total, symbol=False)} in total, dated {self.today():%d-%m-%Y}? "
-                    f"Numbers are given as each is issued.")
+        force = not issue
+        chosen = held if force else issue
+        total = sum((r.total for r in chosen), Decimal("0"))
+        if force:
+            question = (f"{len(held)} held: force, € {format_money(total, symbol=False)} in total, "
+                        f"dated {self.today():%d-%m-%Y}? (audited)")
+        else:
+            question = (f"Issue {len(issue)} invoice(s), € {format_money(total, symbol=False)} in total, "
+                        f"dated {self.today():%d-%m-%Y}? Numbers are given as each is issued."
+                        + (f" {len(held)} held cycle(s) stay out." if held else ""))
+        holds = Text("\n".join([*(f"held {r.customer_code}: {'; '.join(r.holds)}" for r in held),
+                                 *(f"review {r.customer_code}: {'; '.join(r.review)}" for r in rows
+                                   if r.review and not r.standing_number)]), style="red")
         body = Group(preview_table(rows), Text(f"\nalready invoiced: {shortened(invoiced)}", style="dim")
-                     if invoiced else Text(""))
+                     if invoiced else Text(""), holds)
         self.app.push_screen(ReviewScreen(f"Invoice run {label}: preview (nothing numbered yet)", body,
-                                          question, yes="Run"),
-                             if_answered(lambda _: self.start_run(label, len(issue))))
+                                          question, yes="Force" if force else "Run"),
+                             if_answered(lambda _: self.start_run(label, len(chosen), force)))
 
-    def start_run(self, label: str, expected: int) -> None:
+    def start_run(self, label: str, expected: int, force: bool = False) -> None:
         self.progress = ProgressScreen(f"Invoice run {label}", total=expected)
         self.app.push_screen(self.progress)
-        self.run_cycle(label)
+        self.run_cycle(label, force)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run", description="The invoice run")
-    def run_cycle(self, label: str) -> None:
+    def run_cycle(self, label: str, force: bool = False) -> None:
         db, worker = self.rt.db, get_current_worker()
         self.require(Action.INVOICES_RUN, label)
-        run = invoice_run(self.rt.bus, label, operator=self.rt.operator, issue_date=self.today())
+        run = invoice_run(self.rt.bus, label, operator=self.rt.operator, issue_date=self.today(),
+                          force=force, now=self.now())
         steps = len(run.dispatched)
         if not steps:
             self.post_message(ProgressUpdate(0, 0, f"nothing to issue: {len(run.invoiced)} invoiced already",
@@ -343,6 +370,8 @@ class InvoicesScreen(GuardedScreen):
         outcome = run_outcome(db, run.workflow_id)
         numbers = sorted(number for _code, number in outcome.issued)  # workers number them in any order
         words = f"{len(numbers)} invoice(s) issued" + (f": {numbers[0]} … {numbers[-1]}" if numbers else "")
+        if outcome.review:
+            words += f"; held for review: {shortened(outcome.review)}"
         if outcome.empty:
             words += f"; nothing to invoice for {shortened(outcome.empty)}"
         if outcome.failed:
@@ -432,6 +461,44 @@ class InvoicesScreen(GuardedScreen):
         number = credit_invoice(self.rt.db, row.number, reason=reason, issue_date=self.today(),
                                 settings=self.rt.settings, operator=self.rt.operator)
         self.post_message(ActionDone("credit", f"credit note {number} corrects {row.number}"))
+
+    # -- held for review ---------------------------------------------------------------------
+
+    def held_row(self) -> InvoiceRow | None:
+        row = self.selected_invoice()
+        if row is not None and row.status != "review":
+            self.notify(f"{row.number or 'draft'}: not held for review", severity="warning")
+            return None
+        return row
+
+    def action_release(self) -> None:
+        row = self.held_row()
+        if row is None:
+            return
+        question = f"Issue the held invoice of {row.customer_code} (€ {row.total:,.2f}) with the next number?"
+        self.app.push_screen(ConfirmScreen(question, detail="The reasons it was held are kept in the audit log.",
+                                           yes="Release"), if_answered(lambda _: self.release(row)))
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Releasing")
+    def release(self, row: InvoiceRow) -> None:
+        number = release_invoice(self.rt.db, row.id, operator=self.rt.operator, issue_date=self.today(),
+                                 settings=self.rt.settings)
+        self.post_message(ActionDone("release", f"{row.customer_code}: released as {number}"))
+
+    def action_drop(self) -> None:
+        row = self.held_row()
+        if row is None:
+            return
+        form = FormScreen(f"Drop the held invoice of {row.customer_code} (€ {row.total:,.2f})",
+                          [Field("reason", "Reason", placeholder="why it is not issued")],
+                          detail="A dropped invoice is never numbered; runs leave its cycle alone.",
+                          validate=lambda values: None if values["reason"].strip() else "give a reason")
+        self.app.push_screen(form, if_answered(lambda values: self.drop(row, values["reason"].strip())))
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Dropping")
+    def drop(self, row: InvoiceRow, reason: str) -> None:
+        drop_invoice(self.rt.db, row.id, operator=self.rt.operator, reason=reason)
+        self.post_message(ActionDone("drop", f"{row.customer_code}: held invoice dropped"))
 
     # -- payments ----------------------------------------------------------------------------
 

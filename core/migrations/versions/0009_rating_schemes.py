@@ -1,7 +1,7 @@
 """rating schemes: a/b increments, minimum charges, prices with history
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-29 21:30:00
 
 Issue 17: a voice increment scheme "a/b" on rate plans and destination tariffs
@@ -24,7 +24,7 @@ from alembic import op
 import core.models.base
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
