@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 READ_ONLY = {"messages list", "messages show", "messages overview", "db status", "cdr quarantine", "totals show", "totals history",
              "totals partner", "insights show", "export-setup", "customers list", "subscriptions list",
              "rate-plans list", "partners list", "sync profiles", "sync tasks", "schedule", "status",
-             "export jobs", "invoices list", "invoices show", "invoices batch-pdf", "payments list",
+             "export jobs", "invoices list", "invoices show", "invoices review", "invoices corrections", "invoices batch-pdf", "payments list",
              "balances list", "revenues export", "operators list", "audit list", "addons backlog", "addons log",
              "failures list", "failures show"}
 # Run the queue or a throwaway install: what they execute was checked when it was requested,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from core.billing import invoices as inv
 from core.billing.readiness import last_ended_cycle
 from core.bus import Bus, default_registry, run_until_idle
+from core.bus.deps import HandlerDeps
 from core.db import Database
 from core.models import AuditLog, BillingInsight, Customer, Message, SyncProfile, SyncTask
 from core.workflows import load_all
@@ -27,7 +28,7 @@ ISSUE = date(2026, 11, 29)
 
 
 def bus_for(db: Database, tmp_path: Path) -> Bus:
-    return Bus(db, default_registry, services={"settings": billing_settings(tmp_path)})
+    return Bus(db, default_registry, deps=HandlerDeps(billing_settings(tmp_path)))
 
 
 def dispatched_cycles(db: Database, workflow_id: str) -> list[str]:
