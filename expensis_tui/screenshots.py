@@ -37,6 +37,7 @@ SHOTS: dict[str, tuple[str, ...]] = {
     "invoices": ("8",),
     "invoices-balances": ("8", "v"),
     "invoices-preview": ("8", "r", "enter"),
+    "messages": ("9",),
 }
 
 

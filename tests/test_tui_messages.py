@@ -64,10 +64,15 @@ async def test_messages_screen_filters_live_and_retries_what_it_shows(rt: Runtim
     assert actions[-2:] == ["messages.retry", "messages.pause"]
 
 
-async def test_the_screen_bar_fits_80_columns_with_nine_screens(rt: Runtime) -> None:
+async def test_the_screen_bar_fits_80_columns_with_nine_screens_and_uses_full_labels_when_wider(rt: Runtime) -> None:
     app = ExpensisApp(rt, start_services=False, clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         lines = screen_text(app).splitlines()
         nav = next(line for line in lines if "1 Dash" in line)
-        assert "8 Invoices" in nav and "9 Bus" in nav
+        assert "8 Invoice" in nav and "9 Bus" in nav and nav.rstrip().endswith("? keys")  # nothing cut
+    wide = ExpensisApp(rt, start_services=False, clock=frozen_clock)
+    async with wide.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        nav = next(line for line in screen_text(wide).splitlines() if "1 Dash" in line)
+        assert "6 Add-ons" in nav and "8 Invoices" in nav and "│ ? keys" in nav  # room for full labels
