@@ -23,6 +23,7 @@ from core.config import Settings
 from core.models import BillingInsight, Cdr, Customer, SyncProfile, SyncTask, Total
 from core.month import Month
 from core.runtime import Runtime
+from core.security.files import private_dir
 from core.security.roles import ADMIN, add_operator
 from core.security.secrets import SecretBox
 from core.setup import apply_setup
@@ -129,7 +130,7 @@ def fresh_demo_dir(path: Path) -> Path:
         raise RuntimeError(f"{path} is not empty and was not made by the demo; choose another --data-dir")
     if path.exists():
         shutil.rmtree(path)
-    path.mkdir(parents=True)
+    private_dir(path)  # 0700 from the start: a fresh demo is not "tightened" with a warning
     marker.write_text("made by `expensis demo`; removed by the next demo run\n")
     return path
 
