@@ -378,3 +378,46 @@ async def test_an_invoice_held_for_review_is_released_from_the_console(rt: Runti
     with rt.db.reader() as s:
         audit = s.scalars(select(AuditLog).where(AuditLog.action == "invoice.release")).one()
     assert (audit.operator, audit.target) == ("alice", "2026-00009")
+
+
+@pytest.mark.anyio
+async def test_invoices_show_direct_debit_and_dunning_and_payments_are_matched_by_hand(rt: Runtime) -> None:
+    """Issue 16.6: the payment method and reminder stage per invoice; an unmatched bank entry
+    gets its invoice from the payments view (m), role-checked and audited."""
+    from core.models.billing import Notification
+
+    with rt.db.transaction() as s:
+        acme = s.scalars(select(Customer).where(Customer.code == "ACME")).one()
+        acme.payment_method, acme.iban, acme.mandate_id = "direct_debit", "NL91ABNA0417164300", "ACME-M1"
+        first = s.scalars(select(Invoice).where(Invoice.customer_id == acme.id, Invoice.kind == "invoice")
+                          .order_by(Invoice.seq)).first()
+        assert first is not None and first.number is not None
+        s.add(Notification(kind="reminder", key=f"invoice:{first.id}:stage:2", recipient="ap@acme.test",
+                           status="sent"))
+        s.add(Payment(fingerprint="bank-entry-unplaced", paid_on=date(2026, 10, 20), amount=Decimal("12.10"),
+                      reference="ACME oktober", counterparty="Acme B.V.", invoice_id=None))
+        number = first.number
+    app = app_for(rt)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("8")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, InvoicesScreen)
+        table = screen.query_one(KeyedTable)
+        table.move_cursor(row=table.get_row_index(str(first.id)))
+        await settle(pilot)
+        assert "DD R2" in screen_text(app)
+        assert "direct debit · second reminder sent" in row_detail(app)
+
+        await pilot.press("v", "v")  # the payments view
+        await settle(pilot)
+        unplaced = next(key for key, p in screen.payments.items() if p.reference == "ACME oktober")
+        table.move_cursor(row=table.get_row_index(unplaced))
+        await pilot.press("m")
+        await settle(pilot)
+        assert isinstance(app.screen, FormScreen)
+        await pilot.press(*number, "enter")
+        await settle(pilot)
+    with rt.db.reader() as s:
+        assert s.scalar(select(Payment.invoice_id).where(Payment.fingerprint == "bank-entry-unplaced")) == first.id
+        assert s.scalars(select(AuditLog.action).order_by(AuditLog.id.desc())).first() == "payments.match"

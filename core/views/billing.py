@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.billing import credit
+from core.billing.dunning import reminder_stages
 from core.billing.invoices import CREDIT_NOTE, DROPPED, FINAL, INVOICE, REVIEW, preview_in
 from core.billing.lines import round_cents
 from core.billing.mail import refusal
@@ -119,6 +120,8 @@ class InvoiceRow:
     credit_note_number: str | None  # an invoice: the credit note correcting it
     mail_status: str | None  # sending / sent / failed, for this document's customer-cycle mail
     mailed_at: datetime | None
+    payment_method: str = "transfer"  # or direct_debit: the customer's
+    dunning_stage: int = 0  # reminders sent: 0 none, 1 reminder, 2 second reminder, 3 formal notice
 
     @property
     def creditable(self) -> bool:
@@ -128,7 +131,8 @@ class InvoiceRow:
 
 _INVOICE_COLUMNS = (Invoice.id, Invoice.number, Invoice.kind, Invoice.status, Invoice.test_mode,
                     Customer.code, Customer.name, Invoice.cycle_start_date, Invoice.issue_date,
-                    Invoice.due_date, Invoice.total, Invoice.credited_invoice_id, Invoice.note)
+                    Invoice.due_date, Invoice.total, Invoice.credited_invoice_id, Invoice.note,
+                    Customer.payment_method)
 
 
 def invoice_page(db: Database, today: date, *, customer: str = "", offset: int = 0,
@@ -158,6 +162,7 @@ def invoice_page(db: Database, today: date, *, customer: str = "", offset: int =
         mails = {int(i or 0): (str(s), at) for i, s, at in session.execute(
             select(MailLog.invoice_id, MailLog.status, MailLog.sent_at).where(MailLog.invoice_id.in_(ids)))} \
             if ids else {}
+        stages = reminder_stages(session, ids) if ids else {}
     result = []
     for r in rows:
         note = credit_of.get(int(r.id))
@@ -180,7 +185,8 @@ def invoice_page(db: Database, today: date, *, customer: str = "", offset: int =
         result.append(InvoiceRow(int(r.id), r.number, str(r.kind), str(r.code), str(r.name), r.cycle_start_date,
                                  r.issue_date, r.due_date, r.total, group_paid, group_total - group_paid,
                                  status, r.note, credited, note[1] if note else None,
-                                 mail[0] if mail else None, mail[1] if mail else None))
+                                 mail[0] if mail else None, mail[1] if mail else None,
+                                 str(r.payment_method or "transfer"), stages.get(int(r.id), 0)))
     return Page(result, max(0, offset), limit, total)
 
 

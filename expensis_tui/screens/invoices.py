@@ -30,7 +30,13 @@ from core.billing.invoices import (
     release_invoice,
 )
 from core.billing.mail import send_invoice_mail
-from core.billing.payments import CustomerBalance, PaymentImport, PaymentSummary, import_payments
+from core.billing.payments import (
+    CustomerBalance,
+    PaymentImport,
+    PaymentSummary,
+    import_payments,
+    match_payment,
+)
 from core.bus import follow
 from core.month import Month
 from core.security import audit
@@ -60,8 +66,8 @@ from expensis_tui.widgets.text_view import TextViewScreen
 
 VIEWS = ("invoices", "balances", "payments")
 COLUMNS: dict[str, list[Column]] = {
-    "invoices": [("number", "Number", 15), ("customer", "Customer", 8), ("cycle", "Cycle", 7),
-                 ("date", "Date", 10), ("total", "Total €", 10), ("status", "Status", 11)],
+    "invoices": [("number", "Number", 12), ("customer", "Customer", 8), ("cycle", "Cycle", 7),
+                 ("date", "Date", 10), ("total", "Total €", 10), ("status", "Status", 11), ("pay", "Pay", 5)],
     "balances": [("customer", "Customer", 8), ("invoices", "Inv", 3), ("invoiced", "Invoiced €", 10),
                  ("paid", "Paid €", 10), ("open", "Open €", 10), ("overdue", "Overdue €", 10),
                  ("status", "Status", 8)],
@@ -108,6 +114,17 @@ def money(amount: Decimal, style: str = "") -> Text:
     return Text(format_money(amount, symbol=False), style=style, justify="right")
 
 
+DUNNING = ("", "R1", "R2", "NOTICE")  # reminder, second reminder, formal notice (ingebrekestelling)
+DUNNING_WORDS = ("no reminder", "reminder sent", "second reminder sent", "formal notice sent")
+
+
+def pay_text(row: InvoiceRow) -> Text:
+    """How the invoice is paid (DD: SEPA direct debit) and how far its reminders went."""
+    method = "DD" if row.payment_method == "direct_debit" else ""
+    stage = DUNNING[min(row.dunning_stage, 3)]
+    return Text(" ".join(p for p in (method, stage) if p), style="red" if row.dunning_stage else "")
+
+
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
@@ -142,10 +159,13 @@ class InvoicesScreen(GuardedScreen):
         Binding("v", "toggle_view", "View", tooltip="Switch invoices / balances / payments", id="invoices-view"),
         Binding("l", "release", "Release", tooltip="Issue an invoice held for review", id="invoices-release"),
         Binding("d", "drop", "Drop", tooltip="Drop an invoice held for review", id="invoices-drop"),
+        Binding("m", "match", "Match", tooltip="Match the selected payment to an invoice by hand",
+                id="invoices-match"),
     ]
     ROLE_ACTIONS = {"run_cycle": Action.INVOICES_RUN, "import_payments": Action.PAYMENTS_IMPORT,
                     "send": Action.INVOICE_SEND, "credit": Action.INVOICE_CREDIT,
-                    "release": Action.INVOICE_RELEASE, "drop": Action.INVOICE_DROP}
+                    "release": Action.INVOICE_RELEASE, "drop": Action.INVOICE_DROP,
+                    "match": Action.PAYMENTS_MATCH}
 
     def __init__(self) -> None:
         super().__init__()
@@ -194,7 +214,7 @@ class InvoicesScreen(GuardedScreen):
                 (str(r.id), (r.number or "(draft)", r.customer_code,
                              str(Month.of(r.cycle_start_date)) if r.cycle_start_date else "",
                              f"{r.issue_date:%Y-%m-%d}" if r.issue_date else "", money(r.total),
-                             status_text(r.status)))
+                             status_text(r.status), pay_text(r)))
                 for r in page.rows])
             text = page.describe("invoices")
         elif message.balances is not None:
@@ -236,6 +256,9 @@ class InvoicesScreen(GuardedScreen):
                 if r.due_date:
                     line.append(f" · due {r.due_date:%d-%m-%Y}")
                 line.append(f" · paid {format_money(r.paid, symbol=False)}, open {format_money(r.open, symbol=False)}")
+                line.append(" · direct debit" if r.payment_method == "direct_debit" else " · transfer")
+                if r.dunning_stage:
+                    line.append(f" · {DUNNING_WORDS[min(r.dunning_stage, 3)]}", style="red")
                 if r.credit_note_number:
                     line.append(f" · credited by {r.credit_note_number}", style="magenta")
             if r.mail_status:
@@ -501,6 +524,25 @@ class InvoicesScreen(GuardedScreen):
         self.post_message(ActionDone("drop", f"{row.customer_code}: held invoice dropped"))
 
     # -- payments ----------------------------------------------------------------------------
+
+    def action_match(self) -> None:
+        """On the payments view: give an unmatched payment (a bank entry) its invoice number."""
+        payment = self.payments.get(self.query_one(KeyedTable).selected_key or "") if self.view == "payments" else None
+        if payment is None:
+            self.notify("select a payment on the payments view (v) first", timeout=4)
+            return
+        form = FormScreen(f"Match payment #{payment.id} by hand",
+                          [Field("number", "Invoice number", value=payment.invoice_number or "",
+                                 placeholder="2026-00012")],
+                          detail=f"{payment.paid_on:%d-%m-%Y} {format_money(payment.amount)} from "
+                                 f"{payment.counterparty}: '{payment.reference}'")
+        self.app.push_screen(form, if_answered(lambda values: self.match(payment.id, values["number"].strip())))
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Matching the payment")
+    def match(self, payment_id: int, number: str) -> None:
+        match_payment(self.rt.db, payment_id, number, settings=self.rt.settings, operator=self.rt.operator,
+                      today=self.today())
+        self.post_message(ActionDone("match", f"payment {payment_id} matched to {number}"))
 
     def action_import_payments(self) -> None:
         form = FormScreen("Import payments from the bank", [Field("path", "CSV file", placeholder="/path/to/bank.csv")],
