@@ -30,7 +30,7 @@ def bus(db: Database) -> Bus:
 
 
 def fail(bus: Bus, command: object, error: str) -> int:
-    message_id = bus.dispatch(command)  # type: ignore[arg-type]
+    message_id = bus.dispatch(command).message_id  # type: ignore[arg-type]
     with bus.db.transaction() as s:
         s.execute(update(Message).where(Message.id == int(message_id)).values(
             status="failed", attempts=5, error=error, finished_at=bus.clock()))
@@ -41,7 +41,7 @@ def test_bulk_retry_by_filter_retries_exactly_the_matching_failed_messages(bus: 
     timeouts = [fail(bus, RecordEffect(f"t{i:02d}"), "TransientError: timeout at page 3") for i in range(50)]
     other_error = [fail(bus, RecordEffect(f"x{i}"), "PermanentError: bad credentials") for i in range(5)]
     other_type = [fail(bus, RecordOtherEffect(f"o{i}"), "TransientError: timeout at page 1") for i in range(7)]
-    queued = bus.dispatch(RecordEffect("q"))
+    queued = bus.dispatch(RecordEffect("q")).message_id
 
     selection = MessageFilter.parse("status=failed type=RecordEffect error=timeout")
     assert retry_matching(bus, selection, operator="alice") == 50

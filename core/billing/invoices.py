@@ -23,7 +23,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -649,7 +649,7 @@ def preview_in(session: Session, customer_id: int, cycle_start: date,
     language = customer_language(customer)
     cycle = cycle_of(customer, cycle_start)
     refreshed = False if final else refresh_totals(session, customer_id, cycle_start)
-    holds = () if final else check_cycle(session, customer, cycle, now=now or datetime.now(UTC)).reasons
+    holds = () if final else check_cycle(session, customer, cycle, now=now or system_clock()).reasons
     amounts = stored_amounts(standing) if final and standing is not None else cycle_amounts(
         session, customer, cycle_start, settings)
     review: tuple[str, ...] = ()
@@ -675,7 +675,7 @@ def preview_invoice(db: Database, customer_id: int, cycle_start: date | None, *,
     from core.billing.readiness import last_ended_cycle
     from core.totals import customer_zone
 
-    moment = now or datetime.now(UTC)
+    moment = now or system_clock()
     with db.sessions() as session:
         session.begin()
         try:
