@@ -421,3 +421,51 @@ async def test_invoices_show_direct_debit_and_dunning_and_payments_are_matched_b
     with rt.db.reader() as s:
         assert s.scalar(select(Payment.invoice_id).where(Payment.fingerprint == "bank-entry-unplaced")) == first.id
         assert s.scalars(select(AuditLog.action).order_by(AuditLog.id.desc())).first() == "payments.match"
+
+
+@pytest.mark.anyio
+async def test_a_debit_batch_and_a_camt053_statement_from_the_console(rt: Runtime, tmp_path: Path) -> None:
+    """Issue 16.3/16.4 in the console: b builds the pain.008 batch (each invoice once, the invoice
+    then says 'collection sent'), p imports a CAMT.053 statement that pays it by end-to-end id."""
+    from core.config import IssuerSettings, PaymentSettings
+    from core.models.payments import CollectionItem
+    from tests.test_sepa_payments import ntry, statement, tx
+
+    rt.settings = replace(rt.settings, issuer=replace(IssuerSettings(), iban="NL91ABNA0417164300"),
+                          payments=PaymentSettings(creditor_id="NL79ZZZ999999990000"))
+    with rt.db.transaction() as s:
+        beta = s.scalars(select(Customer).where(Customer.code == "BETA")).one()
+        beta.payment_method, beta.iban, beta.mandate_id = "direct_debit", "NL02ABNA0123456789", "BETA-M1"
+        beta.mandate_date = date(2026, 1, 10)
+    app = app_for(rt)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("8")
+        await settle(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+        assert isinstance(app.screen, FormScreen)
+        await pilot.press("ctrl+u", *"2026-12-31", "enter")
+        await settle(pilot)
+        assert any("to collect:" in n and "pain008-EXP-DD-" in n for n in notifications(app)), notifications(app)
+        with rt.db.reader() as s:
+            items = s.execute(select(CollectionItem.invoice_id, CollectionItem.end_to_end_id,
+                                     CollectionItem.amount)).all()
+        assert items and all(a > 0 for _, _, a in items)
+        invoice_id, e2e, amount = items[0]
+        screen = app.screen
+        assert isinstance(screen, InvoicesScreen)
+        table = screen.query_one(KeyedTable)
+        table.move_cursor(row=table.get_row_index(str(invoice_id)))
+        await settle(pilot)
+        assert "collection sent (EXP-DD-" in row_detail(app)
+
+        path = tmp_path / "ing.xml"
+        path.write_text(statement(ntry("E-1", f"{amount:.2f}", True, tx(e2e=e2e, name="Beta B.V.",
+                                                                          iban="NL02ABNA0123456789"))))
+        await pilot.press("p")
+        await settle(pilot)
+        await pilot.press(*str(path), "enter")
+        await settle(pilot)
+        assert any("ing.xml: 1 matched" in n for n in notifications(app)), notifications(app)
+    with rt.db.reader() as s:
+        assert s.scalar(select(Payment.invoice_id).where(Payment.end_to_end_id == e2e)) == invoice_id

@@ -24,6 +24,7 @@ from core.billing.payments import ZERO, CustomerBalance, PaymentSummary, Status,
 from core.config import Settings
 from core.db import Database
 from core.models import Customer, CustomerCredit, ExportJob, Invoice, MailLog, Payment
+from core.models.payments import CollectionBatch, CollectionItem
 from core.rating.cycles import cycle_for_label
 from core.views.paging import PAGE_SIZE, Page, bounds, fetch_page
 
@@ -122,6 +123,7 @@ class InvoiceRow:
     mailed_at: datetime | None
     payment_method: str = "transfer"  # or direct_debit: the customer's
     dunning_stage: int = 0  # reminders sent: 0 none, 1 reminder, 2 second reminder, 3 formal notice
+    collection: str | None = None  # the direct-debit batch (pain.008 message id) collecting it now
 
     @property
     def creditable(self) -> bool:
@@ -163,6 +165,10 @@ def invoice_page(db: Database, today: date, *, customer: str = "", offset: int =
             select(MailLog.invoice_id, MailLog.status, MailLog.sent_at).where(MailLog.invoice_id.in_(ids)))} \
             if ids else {}
         stages = reminder_stages(session, ids) if ids else {}
+        collections = {int(i or 0): str(m) for i, m in session.execute(
+            select(CollectionItem.open_invoice_id, CollectionBatch.message_id)
+            .join(CollectionBatch, CollectionBatch.id == CollectionItem.batch_id)
+            .where(CollectionItem.open_invoice_id.in_(ids)))} if ids else {}
     result = []
     for r in rows:
         note = credit_of.get(int(r.id))
@@ -186,7 +192,8 @@ def invoice_page(db: Database, today: date, *, customer: str = "", offset: int =
                                  r.issue_date, r.due_date, r.total, group_paid, group_total - group_paid,
                                  status, r.note, credited, note[1] if note else None,
                                  mail[0] if mail else None, mail[1] if mail else None,
-                                 str(r.payment_method or "transfer"), stages.get(int(r.id), 0)))
+                                 str(r.payment_method or "transfer"), stages.get(int(r.id), 0),
+                                 collections.get(int(r.id))))
     return Page(result, max(0, offset), limit, total)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -161,11 +161,13 @@ class InvoicesScreen(GuardedScreen):
         Binding("d", "drop", "Drop", tooltip="Drop an invoice held for review", id="invoices-drop"),
         Binding("m", "match", "Match", tooltip="Match the selected payment to an invoice by hand",
                 id="invoices-match"),
+        Binding("b", "collect", "Debit batch", tooltip="SEPA direct-debit file (pain.008) for open invoices",
+                id="invoices-collect"),
     ]
     ROLE_ACTIONS = {"run_cycle": Action.INVOICES_RUN, "import_payments": Action.PAYMENTS_IMPORT,
                     "send": Action.INVOICE_SEND, "credit": Action.INVOICE_CREDIT,
                     "release": Action.INVOICE_RELEASE, "drop": Action.INVOICE_DROP,
-                    "match": Action.PAYMENTS_MATCH}
+                    "match": Action.PAYMENTS_MATCH, "collect": Action.PAYMENTS_COLLECT}
 
     def __init__(self) -> None:
         super().__init__()
@@ -257,6 +259,8 @@ class InvoicesScreen(GuardedScreen):
                     line.append(f" · due {r.due_date:%d-%m-%Y}")
                 line.append(f" · paid {format_money(r.paid, symbol=False)}, open {format_money(r.open, symbol=False)}")
                 line.append(" · direct debit" if r.payment_method == "direct_debit" else " · transfer")
+                if r.collection:
+                    line.append(f" · collection sent ({r.collection})", style="cyan")
                 if r.dunning_stage:
                     line.append(f" · {DUNNING_WORDS[min(r.dunning_stage, 3)]}", style="red")
                 if r.credit_note_number:
@@ -525,6 +529,38 @@ class InvoicesScreen(GuardedScreen):
 
     # -- payments ----------------------------------------------------------------------------
 
+    def action_collect(self) -> None:
+        """Build the direct-debit batch for open invoices of direct-debit customers due by a date."""
+        default = (self.today() + timedelta(days=7)).isoformat()
+        form = FormScreen("Direct-debit batch (SEPA pain.008)", [Field("due", "Due on or before", value=default)],
+                          detail="Open invoices of direct-debit customers; each is collected once. "
+                                 "The file is written under the data dir; nothing is sent.",
+                          validate=self.day_error)
+        self.app.push_screen(form, if_answered(lambda values: self.collect(date.fromisoformat(values["due"].strip()))))
+
+    @staticmethod
+    def day_error(values: Values) -> str | None:
+        try:
+            date.fromisoformat(values["due"].strip())
+        except ValueError:
+            return "a date as YYYY-MM-DD"
+        return None
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Building the debit batch")
+    def collect(self, due_before: date) -> None:
+        from core.billing.collections import CollectionError, collect
+
+        try:
+            result = collect(self.rt.db, self.rt.settings, due_before=due_before, today=self.today(),
+                             operator=self.rt.operator)
+        except CollectionError as exc:
+            self.post_message(ActionDone("collect", str(exc), ok=False))
+            return
+        skipped = f"; skipped: {'; '.join(result.skipped)}" if result.skipped else ""
+        text = (f"{len(result.items)} invoice(s), {format_money(result.total)} to collect: {result.path}"
+                if result.path else "nothing to collect") + skipped
+        self.post_message(ActionDone("collect", text))
+
     def action_match(self) -> None:
         """On the payments view: give an unmatched payment (a bank entry) its invoice number."""
         payment = self.payments.get(self.query_one(KeyedTable).selected_key or "") if self.view == "payments" else None
@@ -545,8 +581,10 @@ class InvoicesScreen(GuardedScreen):
         self.post_message(ActionDone("match", f"payment {payment_id} matched to {number}"))
 
     def action_import_payments(self) -> None:
-        form = FormScreen("Import payments from the bank", [Field("path", "CSV file", placeholder="/path/to/bank.csv")],
-                          detail="Each payment is applied once, matched by the invoice number in its reference.",
+        form = FormScreen("Import payments from the bank",
+                          [Field("path", "CAMT.053 (.xml) or CSV file", placeholder="/path/to/statement.xml")],
+                          detail="Each booking is applied once, matched by end-to-end id, betalingskenmerk, "
+                                 "invoice number or IBAN and amount.",
                           validate=self.path_error)
         self.app.push_screen(form, if_answered(self.path_given))
 
@@ -563,6 +601,13 @@ class InvoicesScreen(GuardedScreen):
     @work(thread=True, exclusive=False, exit_on_error=False, group="action", description="Importing payments")
     def import_file(self, path: Path) -> None:
         self.require(Action.PAYMENTS_IMPORT, path.name)
+        if path.suffix.lower() == ".xml":  # a CAMT.053 bank statement
+            from core.billing.statements import import_statement
+
+            statement = import_statement(self.rt.db, path.expanduser(), settings=self.rt.settings,
+                                         operator=self.rt.operator, today=self.today())
+            self.post_message(ActionDone("import", f"{path.name}: {statement.summary()}"))
+            return
         result = import_payments(self.rt.db, path.expanduser(), settings=self.rt.settings,
                                  operator=self.rt.operator, today=self.today())
         self.post_message(PaymentsImported(path, result))
