@@ -8,6 +8,7 @@ transaction: an action is never done without its audit row, nor audited undone.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -54,28 +55,30 @@ def retry_all_failed(bus: Bus, *, operator: str) -> int:
     return count
 
 
+def _act_on_matching(bus: Bus, selection: MessageFilter, operator: str, action: Action,
+                     change: Callable[[Session, MessageFilter, datetime], int], event: str, outcome: str) -> int:
+    """A bulk change of every message the filter matches: checked, done and audited in one
+    transaction, the count in the audit line; returns how many changed."""
+    with bus.db.transaction() as session:
+        require(session, operator, action, target=selection.describe())
+        count = change(session, selection, bus.clock())
+        audit.record(session, operator=operator, action=action, target=selection.describe(),
+                     detail=f"{count} message(s) {outcome}")
+        if count:
+            bus.after_commit(session, MessageEvent(event, 0, selection.command_type or "", ""))
+    return count
+
+
 def retry_matching(bus: Bus, selection: MessageFilter, *, operator: str) -> int:
     """Queue again every failed message the filter matches; returns how many (audited)."""
-    with bus.db.transaction() as session:
-        require(session, operator, Action.MESSAGES_RETRY, target=selection.describe())
-        count = control.retry_matching(session, selection, bus.clock())
-        audit.record(session, operator=operator, action=Action.MESSAGES_RETRY, target=selection.describe(),
-                     detail=f"{count} message(s) queued again")
-        if count:
-            bus.after_commit(session, MessageEvent("retrying", 0, selection.command_type or "", ""))
-    return count
+    return _act_on_matching(bus, selection, operator, Action.MESSAGES_RETRY, control.retry_matching,
+                            "retrying", "queued again")
 
 
 def discard_matching(bus: Bus, selection: MessageFilter, *, operator: str) -> int:
     """Drop every failed or queued message the filter matches; returns how many (audited)."""
-    with bus.db.transaction() as session:
-        require(session, operator, Action.MESSAGES_DISCARD, target=selection.describe())
-        count = control.discard_matching(session, selection, bus.clock())
-        audit.record(session, operator=operator, action=Action.MESSAGES_DISCARD, target=selection.describe(),
-                     detail=f"{count} message(s) discarded")
-        if count:
-            bus.after_commit(session, MessageEvent("discarded", 0, selection.command_type or "", ""))
-    return count
+    return _act_on_matching(bus, selection, operator, Action.MESSAGES_DISCARD, control.discard_matching,
+                            "discarded", "discarded")
 
 
 def pause_command(bus: Bus, command_type: str, *, operator: str) -> bool:
