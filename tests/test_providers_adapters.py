@@ -77,6 +77,9 @@ def test_adapter_end_to_end(sandbox: SandboxServer, platform: str) -> None:
     assert all(item.number.startswith("+316") for item in subscriptions)
 
     assert cdrs == expected_cdrs  # lossless through the platform's wire format
+    # ... including incoming calls and the visited country, which every platform delivers
+    assert "voice_in" in {cdr.call_type for cdr in cdrs}
+    assert {cdr.visited_country for cdr in cdrs if cdr.roaming} - {""}
     assert len({cdr.provider_ref for cdr in cdrs}) == len(cdrs)
     assert all(cdr.call_date.tzinfo is not None for cdr in cdrs)
 

@@ -89,7 +89,7 @@ def test_what_the_month_looks_like() -> None:
     assert len(flatliners) == 2
     assert max(per_number.values()) == 3 * 60
 
-    assert {cdr.call_type for cdr in records} == {"voice", "sms", "data"}
+    assert {cdr.call_type for cdr in records} == {"voice", "voice_in", "sms", "data"}
     assert any(cdr.roaming for cdr in records)
     assert not all(cdr.roaming for cdr in records)
     for prefix in ("+32", "+49", "+44"):
@@ -103,7 +103,7 @@ def test_what_the_month_looks_like() -> None:
         cdr.provider_cost == cdr.provider_cost.quantize(Decimal("0.0001")) for cdr in records
     )
     assert all(cdr.provider_cost > 0 for cdr in records)
-    assert all(cdr.duration_s > 0 for cdr in records if cdr.call_type == "voice")
+    assert all(cdr.duration_s > 0 for cdr in records if cdr.call_type in ("voice", "voice_in"))
     assert all(cdr.volume_kb > 0 for cdr in records if cdr.call_type == "data")
     assert all(cdr.call_date.strftime("%Y-%m") == MONTH for cdr in records)
     assert len({cdr.provider_ref for cdr in records}) == len(records)
@@ -111,6 +111,28 @@ def test_what_the_month_looks_like() -> None:
     assert len({line.number for line in lines}) == len(lines)
     assert all(len(line.sim or "") == 19 and len(line.imei or "") == 15 for line in lines)
     assert sum(1 for line in lines if line.portation_date) >= 10
+
+
+def test_roaming_has_a_country_and_incoming_calls() -> None:
+    """Abroad about two in five calls are incoming; at home platforms report none."""
+    records = [cdr for _, cdr in cdrs(SETTINGS, MONTH)]
+    roaming = [cdr for cdr in records if cdr.roaming]
+    assert all(cdr.visited_country == "" for cdr in records if not cdr.roaming)
+    assert all(cdr.roaming for cdr in records if cdr.call_type == "voice_in")
+    calls = Counter(cdr.call_type for cdr in roaming if cdr.call_type.startswith("voice"))
+    assert 0.25 < calls["voice_in"] / (calls["voice"] + calls["voice_in"]) < 0.55
+
+    countries = Counter(cdr.visited_country for cdr in roaming)
+    eu = sum(countries[code] for code in ("DE", "BE", "FR", "ES", "IT"))
+    assert eu / len(roaming) > 0.5  # mostly the EU/EEA
+    assert {"CH", "US"} <= set(countries) and 0 < countries[""] < 0.1 * len(roaming)
+
+    # an incoming call costs 0.01 a started minute in the EU/EEA and 0.25 outside it
+    incoming = [cdr for cdr in roaming if cdr.call_type == "voice_in"]
+    assert {cdr.visited_country in ("DE", "BE", "FR", "ES", "IT") for cdr in incoming} == {True, False}
+    for cdr in incoming:
+        rate = Decimal("0.01") if cdr.visited_country in ("DE", "BE", "FR", "ES", "IT") else Decimal("0.25")
+        assert cdr.provider_cost == rate * -(-cdr.duration_s // 60)
 
 
 def test_the_invoice_bills_every_cdr() -> None:

@@ -11,6 +11,9 @@ some roaming (travellers roam more), a flatliner (no usage at all) every
 on one day) every `spike_every`, international destinations (+32, +49, +44).
 Roaming CDRs carry the country visited: mostly the EU, sometimes Switzerland, the
 US, Turkey or Japan, and now and then none (platforms do not always report it).
+Abroad, two in five calls are incoming (`voice_in`): platforms report those only
+while roaming, where the visited network charges them (a little in the EU/EEA,
+much more outside it).
 """
 
 from __future__ import annotations
@@ -166,9 +169,11 @@ def _day_cdrs(
     code = _REF_CODES.get(settings.platform, settings.platform.upper())
     ref_stem = f"{code}-{settings.customer_ref}-{year}{number:02d}-{index:04d}-{day:02d}"
     for serial, second in enumerate(seconds):
+        provider_ref = f"{ref_stem}-{serial:06d}"
         roll = draw()
         call_type = "voice" if roll < 0.55 else "sms" if roll < 0.75 else "data"
         roaming = draw() < roaming_rate
+        visited, incoming = _roaming(provider_ref) if roaming else ("", False)
         duration = volume = 0
         if call_type == "data":
             destination = "internet"
@@ -180,11 +185,14 @@ def _day_cdrs(
                 duration = max(1, min(7200, int(exp(rng.gauss(4.0, 1.1)))))
                 minutes = -(-duration // 60)
                 units = minutes * (2500 if abroad else 350) + (4000 * minutes if roaming else 0)
+                if incoming:  # the destination is the caller
+                    call_type = "voice_in"
+                    units = minutes * (100 if visited in _EU_VISITED else 2500)
             else:
                 units = 2000 if abroad or roaming else 600
         hour, rest = divmod(second, 3600)
         yield ProviderCdr(
-            provider_ref=f"{ref_stem}-{serial:06d}",
+            provider_ref=provider_ref,
             number=own_number,
             call_date=datetime(year, number, day, hour, rest // 60, rest % 60, tzinfo=AMSTERDAM),
             call_type=call_type,
@@ -193,19 +201,26 @@ def _day_cdrs(
             volume_kb=volume,
             provider_cost=Decimal(units).scaleb(-4),
             roaming=roaming,
-            visited_country=_visited_country(f"{ref_stem}-{serial:06d}") if roaming else "",
+            visited_country=visited,
         )
 
 
 # Where travellers roam, with weights; "" is a roaming CDR without a reported country.
 _VISITED = ("DE", "BE", "FR", "ES", "IT", "CH", "GB", "US", "TR", "JP", "")
 _VISITED_WEIGHTS = (20, 20, 15, 12, 8, 6, 6, 5, 3, 2, 3)
+_EU_VISITED = frozenset({"DE", "BE", "FR", "ES", "IT"})
+INCOMING_SHARE = 0.4  # of the calls made while roaming
 
 
-def _visited_country(provider_ref: str) -> str:
-    """The country of a roaming CDR, drawn from its own stream (the other draws stay as they were)."""
+def _roaming(provider_ref: str) -> tuple[str, bool]:
+    """The visited country of a roaming CDR, and whether a call there is incoming.
+
+    Drawn from the CDR's own stream, so the other draws stay as they were.
+    """
     seed = int.from_bytes(hashlib.blake2b(provider_ref.encode(), digest_size=8).digest(), "big")
-    return random.Random(seed).choices(_VISITED, weights=_VISITED_WEIGHTS)[0]
+    stream = random.Random(seed)
+    country = stream.choices(_VISITED, weights=_VISITED_WEIGHTS)[0]
+    return country, stream.random() < INCOMING_SHARE
 
 
 def _destination(rng: random.Random) -> tuple[str, bool]:
