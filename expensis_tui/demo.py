@@ -1,8 +1,9 @@
 """The demo: a fresh data directory, the in-process sandbox, and a realistic setup.
 
-Two customers on every provider (one sync profile each), three rate plans, two
-partners and ~230 subscriptions whose numbers are the sandbox's own, so synced
-CDRs link and are rated from the first sync.
+Two customers on every provider (one sync profile each), three rate plans with
+roaming prices in two zones besides the built-in EU/EEA, two partners and ~230
+subscriptions whose numbers are the sandbox's own, so synced CDRs link and are rated
+from the first sync.
 """
 
 from __future__ import annotations
@@ -31,7 +32,20 @@ from core.workflows.sync import start_manual_sync
 from providers.sandbox import DEMO_CUSTOMERS, SandboxServer
 from providers.sandbox.data import subscriptions
 
+# The EU/EEA zone is built in (roam like at home); world1 is Europe outside it and North
+# America, world2 the rest of the world the demo's travellers visit.
 PLANS = """
+[[roaming_zone]]
+name = "world1"
+countries = ["CH", "GB", "US", "CA", "TR", "AD", "MC", "SM", "VA", "GI", "JE", "GG", "IM",
+             "FO", "AL", "BA", "ME", "MK", "RS", "XK", "MD", "UA"]
+
+[[roaming_zone]]
+name = "world2"
+countries = ["JP", "CN", "HK", "SG", "KR", "IN", "TH", "ID", "VN", "MY", "PH", "AU", "NZ",
+             "AE", "SA", "QA", "IL", "EG", "MA", "TN", "ZA", "KE", "NG", "BR", "AR", "CL",
+             "MX", "CO", "PE", "CU", "DO", "RU", "BY", "GE", "AM", "AZ", "KZ"]
+
 [[rate_plan]]
 name = "Zakelijk Basis"
 monthly_fee = 12.50
@@ -42,11 +56,25 @@ price_per_minute = 0.12
 price_per_sms = 0.08
 price_per_mb = 0.02
 voice_increment_s = 60
+eu_fair_use_gb = 4
+eu_surcharge_per_mb = 0.0025
   [[rate_plan.tariff]]
   prefix = "+44"
   call_type = "voice"
   price = 0.45
   setup_fee = 0.05
+  [[rate_plan.roaming]]
+  zone = "world1"
+  voice_out_per_min = 0.95
+  voice_in_per_min = 0.35
+  sms_per_message = 0.30
+  data_per_mb = 1.50
+  [[rate_plan.roaming]]
+  zone = "world2"
+  voice_out_per_min = 2.50
+  voice_in_per_min = 1.00
+  sms_per_message = 0.60
+  data_per_mb = 7.50
 
 [[rate_plan]]
 name = "Zakelijk Onbeperkt"
@@ -58,10 +86,26 @@ price_per_minute = 0.05
 price_per_sms = 0.05
 price_per_mb = 0.01
 voice_increment_s = 1
+eu_fair_use_gb = 13.5
+eu_surcharge_per_mb = 0.0025
   [[rate_plan.tariff]]
   prefix = "+32"
   call_type = "voice"
   price = 0.25
+  [[rate_plan.roaming]]
+  zone = "world1"
+  voice_out_per_min = 0.80
+  voice_in_per_min = 0.30
+  sms_per_message = 0.25
+  data_per_mb = 1.25
+  voice_increment = "30/1"
+  [[rate_plan.roaming]]
+  zone = "world2"
+  voice_out_per_min = 2.00
+  voice_in_per_min = 0.80
+  sms_per_message = 0.50
+  data_per_mb = 6.00
+  voice_increment = "30/1"
 
 [[rate_plan]]
 name = "Data Only"
@@ -71,6 +115,19 @@ price_per_mb = 0.015
 voice_increment_s = 60
 price_per_minute = 0.30
 price_per_sms = 0.10
+eu_fair_use_gb = 20
+  [[rate_plan.roaming]]
+  zone = "world1"
+  voice_out_per_min = 1.20
+  voice_in_per_min = 0.40
+  sms_per_message = 0.35
+  data_per_mb = 1.25
+  [[rate_plan.roaming]]
+  zone = "world2"
+  voice_out_per_min = 3.00
+  voice_in_per_min = 1.20
+  sms_per_message = 0.75
+  data_per_mb = 6.00
 """
 
 CUSTOMER_NAMES = {"ACME-001": ("ACME", "Acme Logistiek B.V.", "Telecom Partners B.V.", 1, "nl"),

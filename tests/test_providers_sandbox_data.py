@@ -127,6 +127,11 @@ def test_roaming_has_a_country_and_incoming_calls() -> None:
     assert eu / len(roaming) > 0.5  # mostly the EU/EEA
     assert {"CH", "US"} <= set(countries) and 0 < countries[""] < 0.1 * len(roaming)
 
+    # roam like at home: data in the EU/EEA costs what it costs at home, elsewhere 5 times more
+    for cdr in (cdr for cdr in records if cdr.call_type == "data"):
+        surcharged = cdr.roaming and cdr.visited_country not in ("DE", "BE", "FR", "ES", "IT")
+        assert cdr.provider_cost == Decimal(cdr.volume_kb * (10 if surcharged else 2)).scaleb(-4)
+
     # an incoming call costs 0.01 a started minute in the EU/EEA and 0.25 outside it
     incoming = [cdr for cdr in roaming if cdr.call_type == "voice_in"]
     assert {cdr.visited_country in ("DE", "BE", "FR", "ES", "IT") for cdr in incoming} == {True, False}

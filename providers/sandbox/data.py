@@ -13,7 +13,8 @@ Roaming CDRs carry the country visited: mostly the EU, sometimes Switzerland, th
 US, Turkey or Japan, and now and then none (platforms do not always report it).
 Abroad, two in five calls are incoming (`voice_in`): platforms report those only
 while roaming, where the visited network charges them (a little in the EU/EEA,
-much more outside it).
+much more outside it). Roaming in the EU/EEA costs what the same usage costs at
+home (roam like at home); outside it, or without a country, roaming surcharges apply.
 """
 
 from __future__ import annotations
@@ -174,22 +175,23 @@ def _day_cdrs(
         call_type = "voice" if roll < 0.55 else "sms" if roll < 0.75 else "data"
         roaming = draw() < roaming_rate
         visited, incoming = _roaming(provider_ref) if roaming else ("", False)
+        surcharged = roaming and visited not in _EU_VISITED
         duration = volume = 0
         if call_type == "data":
             destination = "internet"
             volume = max(1, min(2_000_000, int(exp(rng.gauss(7.0, 1.5)))))
-            units = volume * (10 if roaming else 2)  # 0.0002 EUR/KB at home
+            units = volume * (10 if surcharged else 2)  # 0.0002 EUR/KB at home
         else:
             destination, abroad = _destination(rng)
             if call_type == "voice":
                 duration = max(1, min(7200, int(exp(rng.gauss(4.0, 1.1)))))
                 minutes = -(-duration // 60)
-                units = minutes * (2500 if abroad else 350) + (4000 * minutes if roaming else 0)
+                units = minutes * (2500 if abroad else 350) + (4000 * minutes if surcharged else 0)
                 if incoming:  # the destination is the caller
                     call_type = "voice_in"
-                    units = minutes * (100 if visited in _EU_VISITED else 2500)
+                    units = minutes * (2500 if surcharged else 100)
             else:
-                units = 2000 if abroad or roaming else 600
+                units = 2000 if abroad or surcharged else 600
         hour, rest = divmod(second, 3600)
         yield ProviderCdr(
             provider_ref=provider_ref,
@@ -206,7 +208,7 @@ def _day_cdrs(
 
 
 # Where travellers roam, with weights; "" is a roaming CDR without a reported country.
-_VISITED = ("DE", "BE", "FR", "ES", "IT", "CH", "GB", "US", "TR", "JP", "")
+VISITED = ("DE", "BE", "FR", "ES", "IT", "CH", "GB", "US", "TR", "JP", "")
 _VISITED_WEIGHTS = (20, 20, 15, 12, 8, 6, 6, 5, 3, 2, 3)
 _EU_VISITED = frozenset({"DE", "BE", "FR", "ES", "IT"})
 INCOMING_SHARE = 0.4  # of the calls made while roaming
@@ -219,7 +221,7 @@ def _roaming(provider_ref: str) -> tuple[str, bool]:
     """
     seed = int.from_bytes(hashlib.blake2b(provider_ref.encode(), digest_size=8).digest(), "big")
     stream = random.Random(seed)
-    country = stream.choices(_VISITED, weights=_VISITED_WEIGHTS)[0]
+    country = stream.choices(VISITED, weights=_VISITED_WEIGHTS)[0]
     return country, stream.random() < INCOMING_SHARE
 
 
