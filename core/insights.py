@@ -1,5 +1,6 @@
 """Billing insights for a customer-cycle: flatliners, usage spikes, cost trend, top
-spenders and margin. Statistics (z-scores, trends) use floats: they rank and flag,
+spenders, margin (of the cycle and of its roaming per zone), roaming without a zone and
+bill-shock caps. Statistics (z-scores, trends) use floats: they rank and flag,
 they never become an amount on an invoice.
 """
 
@@ -28,7 +29,7 @@ USAGE_MEASURE = {"voice": ("duration_s", "s"), "sms": ("count", "messages"), "da
 @dataclass(frozen=True)
 class Insight:
     kind: str  # flatliner | spike | cost_trend | top_spender | margin | reconciliation
-    # | roaming_unknown | bill_shock
+    # | roaming_unknown | bill_shock | roaming_margin
     severity: str  # info | warn
     message: str
     subscription_id: int | None = None
@@ -128,12 +129,34 @@ def compute_insights(session: Session, customer_id: int, cycle_start: date) -> l
         insights.append(Insight("bill_shock", "warn", text, sub_id, status.percent))
 
     if total_now or cost_now:
-        margin = total_now - cost_now
-        pct = float(margin / total_now * 100) if total_now else -100.0
-        insights.append(Insight("margin", "warn" if margin < 0 else "info",
-                                f"rated € {total_now:.2f} against provider cost € {cost_now:.2f}: "
-                                f"margin € {margin:.2f} ({pct:.1f}%)", score=_score(pct)))
+        insights.append(_margin("margin", "", total_now, cost_now))
+    insights.extend(roaming_margins(session, customer_id, cycle_start))
     return insights
+
+
+def _margin(kind: str, what: str, rated: Decimal, cost: Decimal) -> Insight:
+    """Rated against provider cost: a loss warns; no revenue at a cost is -100 %."""
+    margin = rated - cost
+    pct = float(margin / rated * 100) if rated else -100.0
+    return Insight(kind, "warn" if margin < 0 else "info",
+                   f"{what}rated € {rated:.2f} against provider cost € {cost:.2f}: "
+                   f"margin € {margin:.2f} ({pct:.1f}%)", score=_score(pct))
+
+
+_ZONE_NAMES = {EU_ZONE: "EU/EEA", UNKNOWN_ZONE: "unknown zone"}
+
+
+def roaming_margins(session: Session, customer_id: int, cycle_start: date) -> list[Insight]:
+    """The margin of the cycle's roaming per zone (EU/EEA, each named zone, unknown)."""
+    rows = session.execute(
+        select(CdrRating.zone, func.sum(CdrRating.rated_amount), func.sum(Cdr.provider_cost))
+        .join(Cdr, Cdr.id == CdrRating.cdr_id)
+        .where(CdrRating.customer_id == customer_id, CdrRating.cycle_start_date == cycle_start,
+               CdrRating.zone.is_not(None))
+        .group_by(CdrRating.zone).order_by(CdrRating.zone))
+    return [_margin("roaming_margin", f"roaming {_ZONE_NAMES.get(str(zone), zone)}: ",
+                    Decimal(rated or 0), Decimal(cost or 0))
+            for zone, rated, cost in rows if rated or cost]
 
 
 _LISTED_REFS = 5
@@ -190,7 +213,7 @@ def replace_insights(session: Session, customer_id: int, cycle_start: date, insi
                      kinds: tuple[str, ...] | None = None) -> None:
     """Replace the cycle's insights (of the given kinds, default all but reconciliation)."""
     kinds = kinds or ("flatliner", "spike", "cost_trend", "top_spender", "margin",
-                      "roaming_unknown", "bill_shock")
+                      "roaming_unknown", "bill_shock", "roaming_margin")
     session.execute(delete(BillingInsight).where(BillingInsight.customer_id == customer_id,
                                                  BillingInsight.cycle_start_date == cycle_start,
                                                  BillingInsight.kind.in_(kinds)))
