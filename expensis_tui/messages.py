@@ -8,7 +8,7 @@ from datetime import datetime
 from textual.message import Message
 
 from core.views.audit import AuditRow
-from core.views.dashboard import ProviderSync
+from core.views.dashboard import CapAlert, ProviderSync
 from core.views.failures import Failure
 from core.views.paging import Page
 from core.views.profiles import ProfileDetail, ProfileRow
@@ -43,6 +43,7 @@ class DashboardLoaded(Message, bubble=False):
     failures: list[Failure]
     failure_count: int
     scheduler: SchedulerView
+    cap_alerts: list[CapAlert] = field(default_factory=list)  # roaming caps reached (bill shock)
 
 
 @dataclass

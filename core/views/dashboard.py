@@ -1,4 +1,5 @@
-"""Figures for the dashboard: last sync per provider, imports per day, failures, the lease."""
+"""Figures for the dashboard: last sync per provider, imports per day, failures, the lease,
+and the roaming caps reached (bill shock)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 
 from core.db import Database
-from core.models import Customer, ImportBatch, SchedulerLease, SyncProfile, SyncTask
+from core.insights import bill_shock
+from core.models import (
+    BillingInsight,
+    Customer,
+    ImportBatch,
+    SchedulerLease,
+    Subscription,
+    SyncProfile,
+    SyncTask,
+)
+from core.rating.caps import CapStatus
 from core.views.failures import Failure, list_failures
 
 
@@ -78,6 +89,44 @@ def scheduler_lease(db: Database) -> Lease | None:
     with db.reader() as session:
         row = session.execute(query).first()
     return Lease(str(row[0]), row[1]) if row is not None else None
+
+
+@dataclass(frozen=True)
+class CapAlert:
+    """A subscription at 80 % or 100 % of its roaming data cap in its customer's latest cycle."""
+
+    customer_code: str
+    cycle_start: date
+    number: str
+    status: CapStatus
+
+    @property
+    def level(self) -> int:
+        return self.status.levels[-1]
+
+
+def roaming_cap_alerts(db: Database) -> list[CapAlert]:
+    """Bill-shock levels reached in each customer's latest cycle, the highest first.
+
+    The cycles come from the stored `bill_shock` insights; the levels from
+    `core.insights.bill_shock`, the same function behind the insight and the mail.
+    """
+    latest = (select(BillingInsight.customer_id, func.max(BillingInsight.cycle_start_date).label("cycle"))
+              .group_by(BillingInsight.customer_id).subquery())
+    flagged = (select(BillingInsight.customer_id, BillingInsight.cycle_start_date).distinct()
+               .join(latest, (latest.c.customer_id == BillingInsight.customer_id)
+                     & (latest.c.cycle == BillingInsight.cycle_start_date))
+               .where(BillingInsight.kind == "bill_shock"))
+    alerts = []
+    with db.reader() as session:
+        for customer_id, cycle_start in session.execute(flagged).all():
+            customer = session.get_one(Customer, customer_id)
+            found = bill_shock(session, customer, cycle_start)
+            numbers = dict(session.execute(select(Subscription.id, Subscription.number)
+                                           .where(Subscription.id.in_(found))).all())
+            alerts += [CapAlert(customer.code, cycle_start, numbers.get(sub_id, str(sub_id)), status)
+                       for sub_id, status in found.items()]
+    return sorted(alerts, key=lambda a: (-a.level, -a.status.spent, a.customer_code, a.number))
 
 
 def first_line(text: str | None) -> str:

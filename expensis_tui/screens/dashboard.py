@@ -1,10 +1,10 @@
 """Dashboard: last sync per provider, queue depth, CDRs imported per day, the scheduler,
-and the latest failures."""
+the latest failures, and roaming caps reached (bill shock) in red above it all."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 from rich.text import Text
 from textual import work
@@ -13,7 +13,14 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
-from core.views.dashboard import first_line, imports_per_day, latest_failures, provider_syncs
+from core.views.dashboard import (
+    CapAlert,
+    first_line,
+    imports_per_day,
+    latest_failures,
+    provider_syncs,
+    roaming_cap_alerts,
+)
 from core.views.failures import count_failures
 from expensis_tui.messages import DashboardLoaded
 from expensis_tui.screens.base import ConsoleScreen, age, local_time
@@ -32,6 +39,25 @@ def status_text(status: str | None, reason: str | None = None) -> Text:
     return Text(label, style=STATUS_STYLE.get(status, ""))
 
 
+SHOWN_CAP_ALERTS = 2
+
+
+def cap_alert_text(alerts: list[CapAlert]) -> Text:
+    """One line per subscription at a roaming cap level (the highest first), then how many more."""
+    text = Text()
+    for alert in alerts[:SHOWN_CAP_ALERTS]:
+        status = alert.status
+        text.append(f"⚠ {alert.level}% roaming data cap ",
+                    style="bold red" if alert.level == 100 else "bold yellow")
+        text.append(f"{alert.customer_code} {alert.cycle_start:%Y-%m} {alert.number}: "
+                    f"€ {status.spent:.2f} of € {status.cap:.2f}\n")
+    if len(alerts) > SHOWN_CAP_ALERTS:
+        text.append(f"  and {len(alerts) - SHOWN_CAP_ALERTS} more: the bill_shock insights (Totals)\n",
+                    style="dim")
+    text.rstrip()
+    return text
+
+
 class DashboardScreen(ConsoleScreen):
     AREA = "dashboard"
     TITLE = "Dashboard"
@@ -41,7 +67,12 @@ class DashboardScreen(ConsoleScreen):
                 id="dashboard-failures"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._cap_alerts_seen: set[tuple[str, date, str, int]] = set()  # notified once each
+
     def compose_body(self) -> Iterable[Widget]:
+        yield Static("", id="cap-alerts")  # shown only when a roaming cap is reached
         with Horizontal(id="dash-top"):
             with Vertical(id="dash-queue", classes="panel"):
                 yield Label("Queue", classes="panel-title")
@@ -73,6 +104,7 @@ class DashboardScreen(ConsoleScreen):
             failures=latest_failures(db, limit=5),
             failure_count=count_failures(db),
             scheduler=self.console.scheduler_view(),
+            cap_alerts=roaming_cap_alerts(db),
         ))
 
     def on_dashboard_loaded(self, message: DashboardLoaded) -> None:
@@ -106,7 +138,21 @@ class DashboardScreen(ConsoleScreen):
             (f.ref, (f.ref, f"{f.subject}: {f.what}", age(f.failed_at, now),
                      Text(first_line(f.error), style="red")))
             for f in message.failures])
+        self.show_cap_alerts(message.cap_alerts)
         self.loaded()
+
+    def show_cap_alerts(self, alerts: list[CapAlert]) -> None:
+        """The alert lines, and a notification for each level not seen before on this screen."""
+        panel = self.query_one("#cap-alerts", Static)
+        panel.display = bool(alerts)
+        panel.update(cap_alert_text(alerts))
+        for alert in alerts:
+            key = (alert.customer_code, alert.cycle_start, alert.number, alert.level)
+            if key not in self._cap_alerts_seen:
+                self._cap_alerts_seen.add(key)
+                self.notify(f"{alert.customer_code} {alert.number}: {alert.level}% of the roaming data cap",
+                            title="Bill shock", severity="error" if alert.level == 100 else "warning",
+                            timeout=15)
 
     def action_refresh(self) -> None:
         self.load()
