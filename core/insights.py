@@ -23,7 +23,8 @@ from core.totals import cycle_of, cycle_subscriptions, get_customer
 SPIKE_Z = 3.0
 BASELINE_CYCLES = 6
 MIN_BASELINE = 3
-USAGE_MEASURE = {"voice": ("duration_s", "s"), "sms": ("count", "messages"), "data": ("volume_kb", "KB")}
+USAGE_MEASURE = {"voice": ("duration_s", "s"), "voice_in": ("duration_s", "s"), "sms": ("count", "messages"),
+                 "data": ("volume_kb", "KB")}
 
 
 @dataclass(frozen=True)

@@ -150,12 +150,13 @@ def test_usage_insight_and_cost_centre_reports(db: Database, tmp_path: Path) -> 
     usage = list(load_workbook(str(views["usage"].path), read_only=True)["Usage"].iter_rows(values_only=True))
     body = [r for r in usage[1:] if r[0] and r[0] != "Total"]
     assert [r[0] for r in body] == list(NUMBERS)
-    assert xl_decimal(next(r for r in usage if r and r[0] == "Total")[8]) == totals_sum
+    assert usage[0][3:6] == ("Voice (min)", "Incoming (min)", "SMS")
+    assert xl_decimal(next(r for r in usage if r and r[0] == "Total")[9]) == totals_sum
 
     centres = load_workbook(str(views["cost_centres"].path), read_only=True)
     assert centres.sheetnames == ["Cost centres", "Subscriptions"]
     [sales] = list(centres["Cost centres"].iter_rows(min_row=2, values_only=True))
-    assert sales[0] == "Sales" and sales[1] == 3 and xl_decimal(sales[7]) == totals_sum
+    assert sales[0] == "Sales" and sales[1] == 3 and xl_decimal(sales[8]) == totals_sum
     assert len(list(centres["Subscriptions"].iter_rows(min_row=2, values_only=True))) == 3
 
     insights = load_workbook(str(views["insights"].path), read_only=True)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.billing.lines import CALL_TYPES, UsageTotal
+from core.billing.lines import UsageTotal
 
 if TYPE_CHECKING:
     from core.exports.workbook import Sheet
@@ -30,6 +30,11 @@ INTEGER_FORMAT = "#,##0"
 PROGRESS_EVERY = 10_000
 
 Progress = Callable[[int], None]
+
+# The call types with a sheet and a label of their own, in sheet order; others follow by name.
+CALL_TYPES: tuple[str, ...] = ("voice", "voice_in", "sms", "data")
+_TIMED = frozenset({"voice", "voice_in"})  # no volume column
+_UNTIMED = frozenset({"sms", "data"})  # no duration column
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "totals": ("Totalen", "Totals"),
     "total": ("Totaal", "Total"),
     "voice": ("Bellen", "Voice"),
+    "voice_in": ("Inkomend", "Incoming"),
     "sms": ("Sms", "SMS"),
     "data": ("Data", "Data"),
 }
@@ -99,7 +105,7 @@ def write_customer_excel(
 
     CDRs may come in any order: each call type's sheet is created on its first
     CDR and rows keep their input order within a sheet, so pass them ordered by
-    call date. The Totals sheet comes first, then voice, sms, data, others.
+    call date. The Totals sheet comes first, then voice, incoming calls, sms, data, others.
     """
     from core.exports.workbook import Book  # openpyxl loads when an export runs, not at start-up
 
@@ -170,9 +176,9 @@ def _cdr_columns(call_type: str, language: str) -> list[Column]:
         Column(_label("call_date", language), DATETIME_FORMAT, width=20),
         Column(_label("destination", language), width=24),
     ]
-    if call_type != "sms" and call_type != "data":
+    if call_type not in _UNTIMED:
         columns.append(Column(_label("duration", language), DURATION_FORMAT, width=11))
-    if call_type != "sms" and call_type != "voice":
+    if call_type not in _TIMED and call_type != "sms":
         columns.append(Column(_label("volume_kb", language), INTEGER_FORMAT, width=13))
     columns += [
         Column(_label("provider_cost", language), MONEY4_FORMAT, width=14),
@@ -184,9 +190,9 @@ def _cdr_columns(call_type: str, language: str) -> list[Column]:
 
 def _cdr_values(cdr: ExportCdr) -> list[object]:
     values: list[object] = [cdr.number, cdr.call_date, cdr.destination]
-    if cdr.call_type != "sms" and cdr.call_type != "data":
+    if cdr.call_type not in _UNTIMED:
         values.append(seconds_as_days(cdr.duration_s))
-    if cdr.call_type != "sms" and cdr.call_type != "voice":
+    if cdr.call_type not in _TIMED and cdr.call_type != "sms":
         values.append(cdr.volume_kb)
     values += [cdr.provider_cost, cdr.rated_amount, cdr.cost_centre]
     return values

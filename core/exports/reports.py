@@ -137,6 +137,7 @@ class SubscriptionUsage:
     end_date: date | None
     active_days: int
     voice_minutes: Decimal
+    incoming_minutes: Decimal  # incoming calls (voice_in), billed when roaming outside the EU/EEA
     sms: int
     data_mb: Decimal
     fee: Decimal
@@ -146,6 +147,10 @@ class SubscriptionUsage:
     @property
     def total(self) -> Decimal:
         return self.fee + self.usage
+
+
+def _minutes(row: TotalRow | None) -> Decimal:
+    return (Decimal(row.duration_s) / 60).quantize(Decimal("0.01")) if row else ZERO
 
 
 def subscription_usage(db: Database, customer: Customer, cycle_start: date) -> list[SubscriptionUsage]:
@@ -165,13 +170,13 @@ def subscription_usage(db: Database, customer: Customer, cycle_start: date) -> l
         if days == 0 and not rows:
             continue
         by_type = {r.call_type: r for r in rows}
-        voice, sms, data = by_type.get("voice"), by_type.get("sms"), by_type.get("data")
+        sms, data = by_type.get("sms"), by_type.get("data")
         fee = sum((r.rated_amount for r in rows if r.call_type == FEE_CALL_TYPE), ZERO)
         usage = sum((r.rated_amount for r in rows if r.call_type != FEE_CALL_TYPE), ZERO)
         result.append(SubscriptionUsage(
             number=sub.number, cost_centre=sub.cost_centre or "", plan=plan or "", start_date=sub.start_date,
             end_date=sub.end_date, active_days=days,
-            voice_minutes=(Decimal(voice.duration_s) / 60).quantize(Decimal("0.01")) if voice else ZERO,
+            voice_minutes=_minutes(by_type.get("voice")), incoming_minutes=_minutes(by_type.get("voice_in")),
             sms=sms.count if sms else 0,
             data_mb=(Decimal(data.volume_kb) / MB).quantize(Decimal("0.01")) if data else ZERO,
             fee=fee, usage=usage, provider_cost=sum((r.provider_cost for r in rows), ZERO)))
@@ -182,20 +187,29 @@ def money(title: str) -> Column:
     return Column(title, MONEY_FORMAT, 14)
 
 
+USAGE_COLUMNS = (Column("Voice (min)", "#,##0.00", 12), Column("Incoming (min)", "#,##0.00", 14),
+                 Column("SMS", INTEGER_FORMAT, 8), Column("Data (MB)", "#,##0.00", 12))
+
+
+def usage_sums(usage: Sequence[SubscriptionUsage]) -> tuple[object, ...]:
+    """Voice and incoming minutes, SMS, data MB, fee, usage and total of some subscriptions."""
+    return (sum((u.voice_minutes for u in usage), ZERO), sum((u.incoming_minutes for u in usage), ZERO),
+            sum(u.sms for u in usage), sum((u.data_mb for u in usage), ZERO),
+            sum((u.fee for u in usage), ZERO), sum((u.usage for u in usage), ZERO),
+            sum((u.total for u in usage), ZERO))
+
+
 def write_usage_report(db: Database, customer: Customer, cycle_start: date, path: Path,
                        progress: Progress | None = None) -> int:
     """Customer usage report: one row per subscription, with a total row."""
     usage = subscription_usage(db, customer, cycle_start)
     columns = [Column("Number", width=16), Column("Cost centre", width=18), Column("Rate plan", width=20),
-               Column("Voice (min)", "#,##0.00", 12), Column("SMS", INTEGER_FORMAT, 8),
-               Column("Data (MB)", "#,##0.00", 12), money("Fee"), money("Usage"),
-               money("Total")]
+               *USAGE_COLUMNS, money("Fee"), money("Usage"), money("Total")]
     rows: list[Sequence[object]] = [
-        (u.number, u.cost_centre, u.plan, u.voice_minutes, u.sms, u.data_mb, u.fee, u.usage, u.total)
+        (u.number, u.cost_centre, u.plan, u.voice_minutes, u.incoming_minutes, u.sms, u.data_mb, u.fee,
+         u.usage, u.total)
         for u in usage]
-    rows.append(("Total", None, None, sum((u.voice_minutes for u in usage), ZERO), sum(u.sms for u in usage),
-                 sum((u.data_mb for u in usage), ZERO), sum((u.fee for u in usage), ZERO),
-                 sum((u.usage for u in usage), ZERO), sum((u.total for u in usage), ZERO)))
+    rows.append(("Total", None, None, *usage_sums(usage)))
     return write_rows_excel(path, {"Usage": (columns, rows)},
                             title=title_of(customer, cycle_start, "usage"), progress=progress)
 
@@ -212,7 +226,7 @@ def write_insight_report(db: Database, customer: Customer, cycle_start: date, pa
     margin_rows = [(u.number, u.cost_centre, u.total, u.provider_cost, u.total - u.provider_cost)
                    for u in usage]
     sheets: dict[str, tuple[Sequence[str | Column], Iterable[Sequence[object]]]] = {
-        "Insights": ([Column("Severity", width=9), Column("Kind", width=13), Column("Subscription", width=16),
+        "Insights": ([Column("Severity", width=9), Column("Kind", width=16), Column("Subscription", width=16),
                       Column("Message", width=80), Column("Score", "0.0000", 10)], insights),
         "Margin": ([Column("Subscription", width=16), Column("Cost centre", width=18),
                     money("Rated"), money("Provider cost"),
@@ -229,17 +243,12 @@ def write_cost_centre_export(db: Database, customer: Customer, cycle_start: date
     per_centre: dict[str, list[SubscriptionUsage]] = defaultdict(list)
     for u in usage:
         per_centre[u.cost_centre].append(u)
-    centre_rows = [
-        (centre or "(none)", len(items), sum((u.voice_minutes for u in items), ZERO), sum(u.sms for u in items),
-         sum((u.data_mb for u in items), ZERO), sum((u.fee for u in items), ZERO),
-         sum((u.usage for u in items), ZERO), sum((u.total for u in items), ZERO))
-        for centre, items in sorted(per_centre.items())]
+    centre_rows = [(centre or "(none)", len(items), *usage_sums(items))
+                   for centre, items in sorted(per_centre.items())]
     settings_rows = [(u.number, u.cost_centre, u.plan, u.start_date, u.end_date) for u in usage]
     sheets: dict[str, tuple[Sequence[str | Column], Iterable[Sequence[object]]]] = {
         "Cost centres": ([Column("Cost centre", width=20), Column("Subscriptions", INTEGER_FORMAT, 13),
-                          Column("Voice (min)", "#,##0.00", 12), Column("SMS", INTEGER_FORMAT, 8),
-                          Column("Data (MB)", "#,##0.00", 12), money("Fees"),
-                          money("Usage"), money("Total")], centre_rows),
+                          *USAGE_COLUMNS, money("Fees"), money("Usage"), money("Total")], centre_rows),
         "Subscriptions": ([Column("Number", width=16), Column("Cost centre", width=20),
                            Column("Rate plan", width=20), Column("Start", DATE_FORMAT, 12),
                            Column("End", DATE_FORMAT, 12)], settings_rows),

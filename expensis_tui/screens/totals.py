@@ -48,7 +48,7 @@ SEVERITY_STYLE = {"warn": "bold yellow", "info": "cyan"}
 
 
 def usage(call_type: str, count: int, duration_s: int, volume_kb: int) -> str:
-    if call_type == "voice":
+    if call_type in ("voice", "voice_in"):
         return f"{duration_s // 60}:{duration_s % 60:02d} min"
     if call_type == "data":
         return f"{volume_kb / 1024:,.1f} MB"
