@@ -73,8 +73,11 @@ def box() -> SecretBox:
     return SecretBox(SecretBox.generate_key())
 
 
-def import_and_total(db: Database, tmp_path: Path, rows: list[tuple[object, ...]]) -> int:
-    path = write_cdrs(tmp_path / "roaming.csv", [(*row[:1], NUMBER, *row[1:]) for row in rows],
+def import_and_total(db: Database, tmp_path: Path, rows: list[tuple[object, ...]],
+                     number: str = NUMBER) -> int:
+    """Import `rows` (ref, date, type, destination, s, KB, cost, roaming, country) of `number`,
+    total TRAVEL's November; the customer's id."""
+    path = write_cdrs(tmp_path / "roaming.csv", [(*row[:1], number, *row[1:]) for row in rows],
                       header=(*HEADER, "roaming", "visited_country"))
     with path.open("rb") as handle:
         result = import_cdrs(db, parse_cdr_csv(handle), provider="kpn_sp16", source=str(path))

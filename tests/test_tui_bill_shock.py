@@ -8,24 +8,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from core.bus import Bus, default_registry, run_until_idle
 from core.config import load_settings
 from core.db import Database
-from core.imports import import_cdrs
-from core.models import Customer
 from core.runtime import Runtime
 from core.security.secrets import SecretBox
 from core.setup import apply_setup
 from core.views.dashboard import roaming_cap_alerts
-from core.workflows import load_all
-from core.workflows.totals import dispatch_totals
-from providers.csvformat import parse_cdr_csv
-from tests.factories import HEADER, write_cdrs
-from tests.test_bill_shock import MB, NOV, NUMBER, SETUP
+from tests.test_bill_shock import MB, NUMBER, SETUP
+from tests.test_roaming_setup import import_and_total
 
-load_all()
 SECOND = "+31610000002"
 
 
@@ -33,18 +25,11 @@ def travellers(db: Database, tmp_path: Path) -> None:
     """Two subscriptions on a €50 cap: €60.00 (120 %) and €42.50 (85 %) of US data at 0.50/MB."""
     second = f'  [[customer.subscription]]\n  number = "{SECOND}"\n  rate_plan = "Travel"\n'
     apply_setup(db, SETUP + second, secrets=SecretBox(SecretBox.generate_key()), operator="test")
-    path = write_cdrs(tmp_path / "roaming.csv", [
-        ("a-us", NUMBER, "2026-11-03T10:00:00+01:00", "data", "", 0, 120 * MB, "1.00", "1", "US"),
-        ("b-us", SECOND, "2026-11-04T10:00:00+01:00", "data", "", 0, 85 * MB, "1.00", "1", "US"),
-        ("b-de", SECOND, "2026-11-05T10:00:00+01:00", "data", "", 0, 900 * MB, "1.00", "1", "DE"),
-    ], header=(*HEADER, "roaming", "visited_country"))
-    with path.open("rb") as handle:
-        import_cdrs(db, parse_cdr_csv(handle), provider="kpn_sp16", source=str(path))
-    with db.reader() as s:
-        customer_id = s.scalars(select(Customer.id).where(Customer.code == "TRAVEL")).one()
-    bus = Bus(db, default_registry)
-    dispatch_totals(bus, customer_id, NOV)
-    run_until_idle(bus)
+    import_and_total(db, tmp_path, [
+        ("a-us", "2026-11-03T10:00:00+01:00", "data", "", 0, 120 * MB, "1.00", "1", "US")])
+    import_and_total(db, tmp_path, [
+        ("b-us", "2026-11-04T10:00:00+01:00", "data", "", 0, 85 * MB, "1.00", "1", "US"),
+        ("b-de", "2026-11-05T10:00:00+01:00", "data", "", 0, 900 * MB, "1.00", "1", "DE")], number=SECOND)
 
 
 def test_the_cap_alerts_come_from_the_bill_shock_records(sqlite_db: Database, tmp_path: Path) -> None:
