@@ -12,18 +12,18 @@ exactly what a real run would, with the same code.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import raw_store
 from core.billing.charges import UsageCharge, explain_rating, store_charges
 from core.clock import Clock, system_clock
 from core.db import Database
@@ -40,7 +40,6 @@ from core.models import (
     Total,
     TotalHistory,
 )
-from core.models.base import sqlite_money
 from core.month import Month
 from core.rating.cycles import Cycle
 from core.rating.engine import RatableCdr, prorate_fee, rate_subscription_cycle
@@ -144,46 +143,6 @@ def cycle_subscriptions(session: Session, customer_id: int, cycle: Cycle) -> lis
 # -- step 1: rate (CalculateTotalsRateplan) --------------------------------------------------
 
 _CALL_TYPES = {c.value: c for c in CallType}
-_CYCLE_CDRS = ("SELECT id, subscription_id, call_date, provider_ref, call_type, destination, duration_s, "
-               "volume_kb, provider_cost, roaming, visited_country FROM cdr "
-               "WHERE customer_id = :customer AND cycle_start_date = :cycle")
-_CYCLE_RATINGS = ("SELECT cdr_id, rated_amount, bundle_used, zone FROM cdr_rating "
-                  "WHERE customer_id = :customer AND cycle_start_date = :cycle")
-# cdr_id, subscription_id, call_type, rated amount, bundle used, roaming zone (None at home)
-Rating = tuple[int, int, str, Decimal, int, str | None]
-
-
-def _raw_rows(session: Session, sql: str, customer_id: int, cycle_start: date) -> list[tuple[Any, ...]]:
-    result = session.execute(text(sql), {"customer": customer_id, "cycle": cycle_start.isoformat()})
-    return result.cursor.fetchall() if result.cursor is not None else []  # type: ignore[attr-defined]
-
-
-def _cycle_cdrs(session: Session, customer_id: int, cycle_start: date) -> dict[int, list[tuple[Any, ...]]]:
-    """The cycle's CDRs per subscription, as plain tuples with Python values.
-
-    The rating hot path reads tens of thousands of rows: the driver's tuples are
-    converted here directly (SQLite keeps UTC text and integer ten-thousandths),
-    which is several times cheaper than per-column result processing.
-    """
-    by_sub: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    parse, utc, scale = datetime.fromisoformat, UTC, Decimal
-    for cid, sub, when, ref, kind, dest, dur, vol, cost, roam, country in _raw_rows(
-            session, _CYCLE_CDRS, customer_id, cycle_start):
-        if sqlite:
-            when, cost = parse(when).replace(tzinfo=utc), scale(cost).scaleb(-4)
-        else:
-            when = when.replace(tzinfo=utc)
-        by_sub[sub].append((cid, sub, when, ref, kind, dest, dur, vol, cost, bool(roam), country or ""))
-    return by_sub
-
-
-def _stored_ratings(session: Session, customer_id: int,
-                    cycle_start: date) -> dict[int, tuple[Decimal, int, str | None]]:
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    return {cid: (Decimal(amount).scaleb(-4) if sqlite else Decimal(amount).quantize(Decimal("0.0001")),
-                  bundle, zone)
-            for cid, amount, bundle, zone in _raw_rows(session, _CYCLE_RATINGS, customer_id, cycle_start)}
 
 
 def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
@@ -199,50 +158,31 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
     zones: dict[str, frozenset[str]] | None = None
     sub_plan: dict[int, int | None] = {sub_id: plan_id for sub_id, plan_id in session.execute(
         select(Subscription.id, Subscription.rate_plan_id).where(Subscription.customer_id == customer_id))}
-    stored = _stored_ratings(session, customer_id, cycle_start)
-    changes: list[Rating] = []
+    stored = raw_store.stored_ratings(session, customer_id, cycle_start)
+    changes: list[raw_store.Rating] = []
     charges: list[UsageCharge] = []
-    kinds = _CALL_TYPES
-    for sub_id, cdrs in _cycle_cdrs(session, customer_id, cycle_start).items():
+    kinds, when, scaled = _CALL_TYPES, raw_store.decoded_call_date(session), Decimal
+    for sub_id, cdrs in raw_store.cycle_cdrs(session, customer_id, cycle_start).items():
         plan_id = sub_plan.get(sub_id)
         if plan_id is None:
-            fresh: Iterable[Rating] = ((r[0], sub_id, r[4], r[8], 0, None) for r in cdrs)
+            fresh: Iterable[raw_store.Rating] = ((r[0], sub_id, r[4], r[8], 0, None) for r in cdrs)
         else:
             if plan_id not in plans:
                 if zones is None:
                     zones = roaming_zones(session)
                 plans[plan_id] = to_history(session.get_one(RatePlan, plan_id), zones)
             history = plans[plan_id]
-            ratable = [RatableCdr(r[0], r[2], r[3], kinds[r[4]], r[5], r[6], r[7], r[8], r[9], r[10]) for r in cdrs]
+            ratable = [RatableCdr(r[0], when(r[2]), r[3], kinds[r[4]], r[5], r[6], r[7], scaled(r[8]).scaleb(-4),
+                                  bool(r[9]), r[10] or "") for r in cdrs]
             rating = rate_subscription_cycle(history.in_force(cycle.start), ratable, history=history, zone=zone)
             charges.extend(explain_rating(sub_id, history.in_force(cycle.start), ratable, rating.rated))
-            fresh = ((x.cdr_id, sub_id, x.call_type.value, x.rated_amount, x.bundle_used, x.zone or None)
-                     for x in rating.rated)
+            fresh = ((x.cdr_id, sub_id, x.call_type.value, raw_store.ten_thousandths(x.rated_amount),
+                      x.bundle_used, x.zone or None) for x in rating.rated)
         changes.extend(c for c in fresh if stored.get(c[0]) != (c[3], c[4], c[5]))
-    _store_ratings(session, customer_id, cycle_start, changes, replace=[c[0] for c in changes if c[0] in stored])
+    raw_store.store_ratings(session, customer_id, cycle_start, changes,
+                            replace=[c[0] for c in changes if c[0] in stored])
     store_charges(session, customer_id, cycle_start, charges)
     return len(changes)
-
-
-def _store_ratings(session: Session, customer_id: int, cycle_start: date, changes: list[Rating],
-                   replace: list[int]) -> None:
-    """Delete the ratings being replaced, insert the new ones: contiguous rows of one customer-cycle."""
-    if not changes:
-        return
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    mark = "?" if sqlite else "%s"
-    cycle: Any = cycle_start.isoformat() if sqlite else cycle_start
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    for i in range(0, len(replace), 500):
-        ids = replace[i:i + 500]
-        cursor.execute(f"DELETE FROM cdr_rating WHERE customer_id = {mark} AND cycle_start_date = {mark} "
-                       f"AND cdr_id IN ({', '.join([mark] * len(ids))})", (customer_id, cycle, *ids))
-    cursor.executemany(
-        "INSERT INTO cdr_rating (customer_id, cycle_start_date, cdr_id, subscription_id, call_type, "
-        f"rated_amount, bundle_used, zone) VALUES ({', '.join([mark] * 8)})",
-        [(customer_id, cycle, cid, sub, kind, sqlite_money(amount) if sqlite else amount, bundle, zone)
-         for cid, sub, kind, amount, bundle, zone in changes])
-    cursor.close()
 
 
 # -- step 2: aggregate and replace (CalculateTotals) -----------------------------------------
