@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 
 from core.models.base import sqlite_datetime, sqlite_money
 
-# cdr_id, subscription_id, call_type, rated amount (ten-thousandths), bundle used, zone (None at home)
-Rating = tuple[int, int, str, int, int, str | None]
+# cdr_id, subscription_id, call_type, rated amount (ten-thousandths), bundle used, zone (None at home),
+# and the CDR's usage: duration_s, volume_kb, provider cost (ten-thousandths)
+Rating = tuple[int, int, str, int, int, str | None, int, int, int]
 # id, subscription_id, call_date (as stored), provider_ref, call_type, destination, duration_s,
 # volume_kb, provider_cost (ten-thousandths), roaming (0/1), visited_country (or None)
 RawCdr = tuple[Any, ...]
@@ -36,7 +37,6 @@ RawCdr = tuple[Any, ...]
 _CDR_COLUMNS = ("id, subscription_id, call_date, provider_ref, call_type, destination, duration_s, "
                 "volume_kb, {cost}, roaming, visited_country")
 _CYCLE = "WHERE customer_id = {mark} AND cycle_start_date = {mark}"
-_FOUR = Decimal("0.0001")
 
 
 def is_sqlite(session: Session | Connection) -> bool:
@@ -102,9 +102,10 @@ def store_ratings(session: Session, customer_id: int, cycle_start: date, changes
                            f"AND cdr_id IN ({', '.join([mark] * len(ids))})", (customer_id, cycle, *ids))
         cursor.executemany(
             "INSERT INTO cdr_rating (customer_id, cycle_start_date, cdr_id, subscription_id, call_type, "
-            f"rated_amount, bundle_used, zone) VALUES ({', '.join([mark] * 8)})",
-            [(customer_id, cycle, cid, sub, kind, amount if sqlite else Decimal(amount).scaleb(-4), bundle, zone)
-             for cid, sub, kind, amount, bundle, zone in changes])
+            f"rated_amount, bundle_used, zone, duration_s, volume_kb, provider_cost) VALUES ({', '.join([mark] * 11)})",
+            [(customer_id, cycle, *change) for change in changes] if sqlite else
+            [(customer_id, cycle, cid, sub, kind, Decimal(amount).scaleb(-4), bundle, zone, d, v, Decimal(pc).scaleb(-4))
+             for cid, sub, kind, amount, bundle, zone, d, v, pc in changes])
     finally:
         cursor.close()
 
@@ -135,7 +136,3 @@ def execute_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) ->
 
 def placeholders(mysql: bool, count: int) -> str:
     return ", ".join(["%s" if mysql else "?"] * count)
-
-
-def quantized(amount: Decimal) -> Decimal:
-    return amount.quantize(_FOUR)

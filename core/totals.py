@@ -12,9 +12,9 @@ exactly what a real run would, with the same code.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +43,7 @@ from core.models import (
 from core.month import Month
 from core.rating.cycles import Cycle
 from core.rating.engine import RatableCdr, prorate_fee, rate_subscription_cycle
+from core.rating.fast import compile_plan, rate_rows
 from core.rating.history import PRICE_FIELDS, PriceChange, PriceHistory
 from core.rating.plan import CallType, DestinationTariff, Increment, TimeBand
 from core.rating.plan import RatePlan as Plan
@@ -145,6 +146,49 @@ def cycle_subscriptions(session: Session, customer_id: int, cycle: Cycle) -> lis
 _CALL_TYPES = {c.value: c for c in CallType}
 
 
+@dataclass
+class RatedSubscription:
+    """One subscription-cycle rated: its ratings, invoice charges and totals per call type."""
+
+    ratings: list[raw_store.Rating]
+    charges: list[UsageCharge]
+    # call type -> count, duration_s, volume_kb, provider cost, rated amount (ten-thousandths), bundle used
+    totals: dict[str, tuple[int, int, int, int, int, int]]
+
+
+def rate_subscription(history: PriceHistory, cycle: Cycle, zone: ZoneInfo, subscription_id: int,
+                      rows: Sequence[raw_store.RawCdr], call_date: Callable[[Any], datetime], *,
+                      fast: bool = True) -> RatedSubscription:
+    """Rate one subscription's raw CDR rows (`core.raw_store`) for one cycle.
+
+    The integer fast path (`core.rating.fast`) rates them when it covers the plan and the
+    rows; otherwise, or with ``fast=False``, the Decimal engine (the reference) does, with
+    ``call_date`` decoding the stored dates. Both give the same result (a property test).
+    """
+    first, last = history.index_on(cycle.start), history.index_on(cycle.end - timedelta(days=1))
+    compiled = compile_plan(history.versions[first]) if fast and first == last else None
+    rated = rate_rows(compiled, subscription_id, rows) if compiled is not None else None
+    if rated is not None:
+        return RatedSubscription(
+            rated.ratings,
+            [UsageCharge(sub, kind, prefix, price, setup, n, inside, charged, setups, Decimal(amount).scaleb(-4))
+             for (sub, kind, prefix, price, setup), (n, inside, charged, setups, amount)
+             in sorted(rated.charges.items(), key=lambda item: item[0][:3])],
+            {kind: (n, d, v, pc, ra, b) for kind, (n, d, v, pc, ra, b) in rated.totals.items()})
+    kinds, units = _CALL_TYPES, raw_store.ten_thousandths
+    ratable = [RatableCdr(r[0], call_date(r[2]), r[3], kinds[r[4]], r[5], r[6], r[7], Decimal(r[8]).scaleb(-4),
+                          bool(r[9]), r[10] or "") for r in rows]
+    plan = history.in_force(cycle.start)
+    rating = rate_subscription_cycle(plan, ratable, history=history, zone=zone)
+    usage = {r[0]: (r[6], r[7], r[8]) for r in rows}
+    return RatedSubscription(
+        [(x.cdr_id, subscription_id, x.call_type.value, units(x.rated_amount), x.bundle_used, x.zone or None,
+          *usage[x.cdr_id]) for x in rating.rated],
+        explain_rating(subscription_id, plan, ratable, rating.rated),
+        {kind.value: (t.count, t.duration_s, t.volume_kb, units(t.provider_cost), units(t.rated_amount),
+                      t.bundle_used) for kind, t in rating.totals.items()})
+
+
 def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
     """Rate every CDR of the customer-cycle into `cdr_rating`; only changed ratings are written.
 
@@ -161,23 +205,19 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
     stored = raw_store.stored_ratings(session, customer_id, cycle_start)
     changes: list[raw_store.Rating] = []
     charges: list[UsageCharge] = []
-    kinds, when, scaled = _CALL_TYPES, raw_store.decoded_call_date(session), Decimal
+    call_date = raw_store.decoded_call_date(session)
     for sub_id, cdrs in raw_store.cycle_cdrs(session, customer_id, cycle_start).items():
         plan_id = sub_plan.get(sub_id)
         if plan_id is None:
-            fresh: Iterable[raw_store.Rating] = ((r[0], sub_id, r[4], r[8], 0, None) for r in cdrs)
+            fresh: Iterable[raw_store.Rating] = ((r[0], sub_id, r[4], r[8], 0, None, r[6], r[7], r[8]) for r in cdrs)
         else:
             if plan_id not in plans:
                 if zones is None:
                     zones = roaming_zones(session)
                 plans[plan_id] = to_history(session.get_one(RatePlan, plan_id), zones)
-            history = plans[plan_id]
-            ratable = [RatableCdr(r[0], when(r[2]), r[3], kinds[r[4]], r[5], r[6], r[7], scaled(r[8]).scaleb(-4),
-                                  bool(r[9]), r[10] or "") for r in cdrs]
-            rating = rate_subscription_cycle(history.in_force(cycle.start), ratable, history=history, zone=zone)
-            charges.extend(explain_rating(sub_id, history.in_force(cycle.start), ratable, rating.rated))
-            fresh = ((x.cdr_id, sub_id, x.call_type.value, raw_store.ten_thousandths(x.rated_amount),
-                      x.bundle_used, x.zone or None) for x in rating.rated)
+            rated = rate_subscription(plans[plan_id], cycle, zone, sub_id, cdrs, call_date)
+            charges.extend(rated.charges)
+            fresh = rated.ratings
         changes.extend(c for c in fresh if stored.get(c[0]) != (c[3], c[4], c[5]))
     raw_store.store_ratings(session, customer_id, cycle_start, changes,
                             replace=[c[0] for c in changes if c[0] in stored])
@@ -191,8 +231,46 @@ def compute_totals(session: Session, customer: Customer, cycle_start: date) -> l
     """New totals from the CDR table and the ratings (plus monthly fees for rate-plan customers).
 
     Rate-plan customers are billed the rated amounts of `cdr_rating`; the others the
-    provider's price.
+    provider's price. When every CDR of a rate-plan customer-cycle is rated, the ratings
+    (which carry their CDR's usage) are summed alone, in one pass over contiguous rows.
     """
+    rows = _rated_usage(session, customer.id, cycle_start) if customer.rateplan_customer else None
+    if rows is None:
+        rows = _usage_and_ratings(session, customer, cycle_start)
+    if customer.rateplan_customer:
+        cycle = cycle_of(customer, cycle_start)
+        fees: dict[int, Decimal] = {}
+        plans: dict[int, Plan] = {}
+        for sub in cycle_subscriptions(session, customer.id, cycle):
+            if sub.rate_plan_id is None:
+                continue
+            if sub.rate_plan_id not in plans:
+                plans[sub.rate_plan_id] = to_history(session.get_one(RatePlan, sub.rate_plan_id)).in_force(cycle.start)
+            plan = plans[sub.rate_plan_id]
+            fees[sub.id] = prorate_fee(plan.monthly_fee, active_days(sub, cycle), cycle.days)
+        rows.extend(TotalRow(sub_id, FEE_CALL_TYPE, 1, 0, 0, ZERO, fee, 0)
+                    for sub_id, fee in sorted(fees.items()))
+    rows.sort(key=lambda r: r.key)
+    return rows
+
+
+def _rated_usage(session: Session, customer_id: int, cycle_start: date) -> list[TotalRow] | None:
+    """Usage and rated sums from `cdr_rating` alone, or None when some CDR has no rating yet."""
+    in_cycle = (CdrRating.customer_id == customer_id, CdrRating.cycle_start_date == cycle_start)
+    cdrs = session.scalar(select(func.count()).select_from(Cdr).where(
+        Cdr.customer_id == customer_id, Cdr.cycle_start_date == cycle_start))
+    if cdrs != session.scalar(select(func.count()).select_from(CdrRating).where(*in_cycle)):
+        return None
+    return [TotalRow(sub_id, ct, int(n), int(d or 0), int(v or 0), _money(pc), _money(ra), int(b or 0))
+            for sub_id, ct, n, d, v, pc, ra, b in session.execute(
+                select(CdrRating.subscription_id, CdrRating.call_type, func.count(), func.sum(CdrRating.duration_s),
+                       func.sum(CdrRating.volume_kb), func.sum(CdrRating.provider_cost),
+                       func.sum(CdrRating.rated_amount), func.sum(CdrRating.bundle_used))
+                .where(*in_cycle).group_by(CdrRating.subscription_id, CdrRating.call_type))]
+
+
+def _usage_and_ratings(session: Session, customer: Customer, cycle_start: date) -> list[TotalRow]:
+    """Usage from the CDR table, rated sums from `cdr_rating` (rate-plan customers) or the provider's price."""
     usage = session.execute(
         select(Cdr.subscription_id, Cdr.call_type, func.count(), func.sum(Cdr.duration_s),
                func.sum(Cdr.volume_kb), func.sum(Cdr.provider_cost))
@@ -209,17 +287,6 @@ def compute_totals(session: Session, customer: Customer, cycle_start: date) -> l
     for sub_id, ct, n, d, v, pc in usage:
         amount, bundle = rated.get((sub_id, ct), (ZERO, 0)) if customer.rateplan_customer else (_money(pc), 0)
         rows.append(TotalRow(sub_id, ct, int(n), int(d or 0), int(v or 0), _money(pc), amount, bundle))
-    if customer.rateplan_customer:
-        cycle = cycle_of(customer, cycle_start)
-        fees: dict[int, Decimal] = {}
-        for sub in cycle_subscriptions(session, customer.id, cycle):
-            if sub.rate_plan_id is None:
-                continue
-            plan = to_history(session.get_one(RatePlan, sub.rate_plan_id)).in_force(cycle.start)
-            fees[sub.id] = prorate_fee(plan.monthly_fee, active_days(sub, cycle), cycle.days)
-        rows.extend(TotalRow(sub_id, FEE_CALL_TYPE, 1, 0, 0, ZERO, fee, 0)
-                    for sub_id, fee in sorted(fees.items()))
-    rows.sort(key=lambda r: r.key)
     return rows
 
 
