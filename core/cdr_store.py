@@ -24,7 +24,7 @@ from core.clock import Clock, system_clock
 from core.db import Database
 from core.models import Cdr, CdrCorrection, CdrRating, ImportBatch
 from core.month import CustomerCycle
-from core.raw_store import column_values, execute_many, placeholders
+from core.raw_store import bulk_connection, column_values, execute_many, placeholders, release_bulk
 from core.totals import mark_recalc_requested
 from providers.base import BadRow, ProviderCdr
 
@@ -73,6 +73,7 @@ class CdrWriter:
         qcols = "import_batch_id, provider, line, reason, raw, created_at"
         self.quarantine_sql = f"INSERT INTO quarantined_row ({qcols}) VALUES ({placeholders(self.mysql, 6)})"
         self._when, self._cost = column_values(self.mysql)
+        self._conn: Connection | None = None  # the import's own write connection (bulk_connection)
         dbapi = db.engine.dialect.dbapi
         assert dbapi is not None
         self.duplicate_error: type[BaseException] = dbapi.IntegrityError  # a ref stored since the lookup
@@ -93,7 +94,10 @@ class CdrWriter:
     def flush(self, rows: list[tuple[Any, ...]], sources: list[Source], bad: list[tuple[Any, ...]],
               batch_id: int, provider: str, counters: dict[str, int], touched: set[CustomerCycle]) -> None:
         """One batch, its counters and the cycles touched so far, in one transaction."""
-        with self.db.engine.begin() as conn:
+        if self._conn is None:
+            self._conn = bulk_connection(self.db.engine)
+        conn = self._conn
+        with conn.begin():
             outcome = Outcome()
             if rows:
                 self._write(conn, rows, sources, bad, batch_id, provider, outcome, touched)
@@ -108,6 +112,12 @@ class CdrWriter:
                 duplicates=counters["duplicates"], quarantined=counters["quarantined"],
                 corrected=counters["corrected"],
                 touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
+
+    def close(self) -> None:
+        """Release the write connection (checkpointed); the writer can start a new one."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            release_bulk(conn)
 
     def _write(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Source],
                bad: list[tuple[Any, ...]], batch_id: int, provider: str, outcome: Outcome,
