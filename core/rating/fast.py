@@ -120,6 +120,13 @@ def _u(amount: Decimal) -> int:
     return units
 
 
+def _amount(price: _Price, charged: int, per: int) -> int:
+    """``per_unit * charged / per + set-up``, at least the minimum, half-up, in ten-thousandths
+    (``per``: 60 seconds a minute, 1024 KB an MB)."""
+    exact = price.per_unit * charged + per * price.setup  # in 1/per ten-thousandths
+    return price.minimum if exact < per * price.minimum else (2 * exact + per) // (2 * per)
+
+
 def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> FastRating | None:
     """Rate one subscription-cycle's raw rows, or None when one of them needs the Decimal engine."""
     ordered = sorted(rows, key=_ORDER)
@@ -151,10 +158,8 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
             if price.from_bundle:
                 used = volume_kb if volume_kb <= data_left else data_left
                 data_left -= used
-            charged = volume_kb - used
-            if charged:
-                exact = price.per_unit * charged + 1024 * price.setup  # in 1/1024 ten-thousandths
-                amount = price.minimum if exact < 1024 * price.minimum else (2 * exact + 1024) // 2048
+            if volume_kb - used:
+                amount = _amount(price, volume_kb - used, 1024)
         else:  # voice, voice_in
             first_s = price.first_s
             if duration_s <= first_s:
@@ -165,10 +170,8 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
             if price.from_bundle:
                 used = billed if billed <= voice_left else voice_left
                 voice_left -= used
-            charged = billed - used
-            if charged:
-                exact = price.per_unit * charged + 60 * price.setup  # in 1/60 ten-thousandths
-                amount = price.minimum if exact < 60 * price.minimum else (2 * exact + 60) // 120
+            if billed - used:
+                amount = _amount(price, billed - used, 60)
             if kind == "voice":
                 units, setups = billed, billed > used
             else:
