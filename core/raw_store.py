@@ -136,7 +136,7 @@ def _units(cost: Decimal) -> int:
     return int(cost.scaleb(4))
 
 
-BULK_CACHE_KIB = 65_536  # 64 MB of page cache for the import's connection (SQLite's default: 2 MB)
+BULK_CACHE_KIB = 32_768  # 32 MB of page cache for the import's connection (SQLite's default: 2 MB)
 BULK_AUTOCHECKPOINT = 16_384  # pages (64 MB of WAL) between checkpoints while importing (default 1,000)
 
 

@@ -130,7 +130,8 @@ def _amount(price: _Price, charged: int, per: int) -> int:
 def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> FastRating | None:
     """Rate one subscription-cycle's raw rows, or None when one of them needs the Decimal engine."""
     ordered = sorted(rows, key=_ORDER)
-    prices: dict[tuple[str, str], _Price] = {}
+    # (call type, destination) -> its price, its totals and its charge's sums (looked up once a row)
+    prices: dict[tuple[str, str], tuple[_Price, list[int], list[int]]] = {}
     voice_left, sms_left, data_left = fast.voice_bundle_s, fast.sms_bundle, fast.data_bundle_kb
     ratings: list[tuple[int, int, str, int, int, str | None, int, int, int]] = []
     rate = ratings.append
@@ -140,9 +141,13 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
         kind, destination, duration_s, volume_kb = row[_TYPE], row[_DEST], row[_DURATION], row[_VOLUME]
         if row[_ROAMING] or duration_s < 0 or volume_kb < 0 or kind not in _TYPES:
             return None
-        price = prices.get((kind, destination))
-        if price is None:
-            price = prices[(kind, destination)] = _price(fast.plan, kind, destination)
+        found = prices.get((kind, destination))
+        if found is None:
+            price = _price(fast.plan, kind, destination)
+            found = prices[(kind, destination)] = (price, totals.setdefault(kind, [0, 0, 0, 0, 0, 0]),
+                                                   charges.setdefault((subscription_id, kind, *price.charge),
+                                                                      [0, 0, 0, 0, 0]))
+        price, total, sums = found
         used = amount = 0
         if kind == "sms":
             units = 1
@@ -177,19 +182,12 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
             else:
                 units, setups = volume_kb, price.tariff and volume_kb > 0
         rate((row[_ID], subscription_id, kind, amount, used, None, duration_s, volume_kb, row[_COST]))
-        total = totals.get(kind)
-        if total is None:
-            total = totals[kind] = [0, 0, 0, 0, 0, 0]
         total[0] += 1
         total[1] += duration_s
         total[2] += volume_kb
         total[3] += row[_COST]
         total[4] += amount
         total[5] += used
-        key = (subscription_id, kind, *price.charge)
-        sums = charges.get(key)
-        if sums is None:
-            sums = charges[key] = [0, 0, 0, 0, 0]
         sums[0] += 1
         sums[1] += used
         sums[2] += units - used
