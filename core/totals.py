@@ -256,17 +256,16 @@ def compute_totals(session: Session, customer: Customer, cycle_start: date) -> l
 
 def _rated_usage(session: Session, customer_id: int, cycle_start: date) -> list[TotalRow] | None:
     """Usage and rated sums from `cdr_rating` alone, or None when some CDR has no rating yet."""
-    in_cycle = (CdrRating.customer_id == customer_id, CdrRating.cycle_start_date == cycle_start)
-    cdrs = session.scalar(select(func.count()).select_from(Cdr).where(
-        Cdr.customer_id == customer_id, Cdr.cycle_start_date == cycle_start))
-    if cdrs != session.scalar(select(func.count()).select_from(CdrRating).where(*in_cycle)):
-        return None
-    return [TotalRow(sub_id, ct, int(n), int(d or 0), int(v or 0), _money(pc), _money(ra), int(b or 0))
+    rows = [TotalRow(sub_id, ct, int(n), int(d or 0), int(v or 0), _money(pc), _money(ra), int(b or 0))
             for sub_id, ct, n, d, v, pc, ra, b in session.execute(
                 select(CdrRating.subscription_id, CdrRating.call_type, func.count(), func.sum(CdrRating.duration_s),
                        func.sum(CdrRating.volume_kb), func.sum(CdrRating.provider_cost),
                        func.sum(CdrRating.rated_amount), func.sum(CdrRating.bundle_used))
-                .where(*in_cycle).group_by(CdrRating.subscription_id, CdrRating.call_type))]
+                .where(CdrRating.customer_id == customer_id, CdrRating.cycle_start_date == cycle_start)
+                .group_by(CdrRating.subscription_id, CdrRating.call_type))]
+    cdrs = session.scalar(select(func.count()).select_from(Cdr).where(
+        Cdr.customer_id == customer_id, Cdr.cycle_start_date == cycle_start))
+    return rows if cdrs == sum(r.count for r in rows) else None
 
 
 def _usage_and_ratings(session: Session, customer: Customer, cycle_start: date) -> list[TotalRow]:
