@@ -112,18 +112,20 @@ def _floor_amount(call_type: str, destination: str, duration_s: int, volume_kb: 
 
 def cycle_floor(conn: sqlite3.Connection, customer_id: int) -> float:
     """One customer-cycle the plain way: read its CDRs, price each with integers, replace its
-    ratings, one transaction. No bundles, no totals: a lower bound for the recalculation."""
+    ratings (with their usage, as the project stores them), one transaction. No bundles, no
+    totals: a lower bound for the recalculation."""
     start = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
     rows = conn.execute(
-        "SELECT id, subscription_id, call_type, destination, duration_s, volume_kb FROM cdr "
+        "SELECT id, subscription_id, call_type, destination, duration_s, volume_kb, provider_cost FROM cdr "
         "WHERE customer_id = ? AND cycle_start_date = ?", (customer_id, CYCLE_ISO)).fetchall()
-    ratings = [(customer_id, CYCLE_ISO, cdr_id, sub_id, kind, _floor_amount(kind, dest, dur, kb), 0)
-               for cdr_id, sub_id, kind, dest, dur, kb in rows]
+    ratings = [(customer_id, CYCLE_ISO, cdr_id, sub_id, kind, _floor_amount(kind, dest, dur, kb), 0, dur, kb, cost)
+               for cdr_id, sub_id, kind, dest, dur, kb, cost in rows]
     conn.execute("DELETE FROM cdr_rating WHERE customer_id = ? AND cycle_start_date = ?",
                  (customer_id, CYCLE_ISO))
     conn.executemany("INSERT INTO cdr_rating (customer_id, cycle_start_date, cdr_id, subscription_id, "
-                     "call_type, rated_amount, bundle_used) VALUES (?,?,?,?,?,?,?)", ratings)
+                     "call_type, rated_amount, bundle_used, duration_s, volume_kb, provider_cost) "
+                     "VALUES (?,?,?,?,?,?,?,?,?,?)", ratings)
     conn.execute("COMMIT")
     return time.perf_counter() - start
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC as utc
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -24,8 +23,8 @@ from sqlalchemy.orm import Session
 from core.clock import Clock, system_clock
 from core.db import Database
 from core.models import Cdr, CdrCorrection, CdrRating, ImportBatch
-from core.models.base import sqlite_datetime, sqlite_money
 from core.month import CustomerCycle
+from core.raw_store import bulk_connection, column_values, execute_many, placeholders, release_bulk
 from core.totals import mark_recalc_requested
 from providers.base import BadRow, ProviderCdr
 
@@ -70,11 +69,11 @@ class CdrWriter:
         self.db = db
         self.clock = clock
         self.mysql = db.is_mysql
-        mark = "%s" if self.mysql else "?"
-        cols = ", ".join(CDR_COLUMNS)
-        self.insert_sql = f"INSERT INTO cdr ({cols}) VALUES ({', '.join([mark] * len(CDR_COLUMNS))})"
+        self.insert_sql = f"INSERT INTO cdr ({', '.join(CDR_COLUMNS)}) VALUES ({placeholders(self.mysql, 15)})"
         qcols = "import_batch_id, provider, line, reason, raw, created_at"
-        self.quarantine_sql = f"INSERT INTO quarantined_row ({qcols}) VALUES ({', '.join([mark] * 6)})"
+        self.quarantine_sql = f"INSERT INTO quarantined_row ({qcols}) VALUES ({placeholders(self.mysql, 6)})"
+        self._when, self._cost = column_values(self.mysql)
+        self._conn: Connection | None = None  # the import's own write connection (bulk_connection)
         dbapi = db.engine.dialect.dbapi
         assert dbapi is not None
         self.duplicate_error: type[BaseException] = dbapi.IntegrityError  # a ref stored since the lookup
@@ -84,31 +83,26 @@ class CdrWriter:
 
     def row(self, cdr: ProviderCdr, customer_id: int, subscription_id: int, cycle: date, provider: str,
             batch_id: int) -> tuple[Any, ...]:
-        if self.mysql:
-            when: Any = cdr.call_date.astimezone(utc).replace(tzinfo=None)
-            cost: Any = cdr.provider_cost
-        else:
-            when, cost = sqlite_datetime(cdr.call_date), sqlite_money(cdr.provider_cost)
         return (provider, cdr.provider_ref, customer_id, subscription_id, batch_id,
-                cdr.number, when, cycle.isoformat(), cdr.call_type, cdr.destination or "",
-                cdr.duration_s, cdr.volume_kb, cost, 1 if cdr.roaming else 0, cdr.visited_country or None)
+                cdr.number, self._when(cdr.call_date), cycle.isoformat(), cdr.call_type, cdr.destination or "",
+                cdr.duration_s, cdr.volume_kb, self._cost(cdr.provider_cost), 1 if cdr.roaming else 0,
+                cdr.visited_country or None)
 
     def quarantine_row(self, batch_id: int, provider: str, bad: BadRow) -> tuple[Any, ...]:
-        now = self.clock()
-        created: Any = now.replace(tzinfo=None) if self.mysql else sqlite_datetime(now)
-        return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], created)
+        return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], self._when(self.clock()))
 
     def flush(self, rows: list[tuple[Any, ...]], sources: list[Source], bad: list[tuple[Any, ...]],
               batch_id: int, provider: str, counters: dict[str, int], touched: set[CustomerCycle]) -> None:
         """One batch, its counters and the cycles touched so far, in one transaction."""
-        with self.db.engine.begin() as conn:
+        if self._conn is None:
+            self._conn = bulk_connection(self.db.engine)
+        conn = self._conn
+        with conn.begin():
             outcome = Outcome()
             if rows:
                 self._write(conn, rows, sources, bad, batch_id, provider, outcome, touched)
             if bad:
-                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                cursor.executemany(self.quarantine_sql, bad)
-                cursor.close()
+                execute_many(conn, self.quarantine_sql, bad)
             counters["imported"] += outcome.inserted
             counters["duplicates"] += outcome.duplicates
             counters["corrected"] += outcome.corrected
@@ -118,6 +112,12 @@ class CdrWriter:
                 duplicates=counters["duplicates"], quarantined=counters["quarantined"],
                 corrected=counters["corrected"],
                 touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
+
+    def close(self) -> None:
+        """Release the write connection (checkpointed); the writer can start a new one."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            release_bulk(conn)
 
     def _write(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Source],
                bad: list[tuple[Any, ...]], batch_id: int, provider: str, outcome: Outcome,

@@ -186,7 +186,8 @@ def import_cdrs(
                         rows.append(writer.row(record, sub_line.customer_id, sub_line.subscription_id, cycle,
                                                provider, result.batch_id))
                         sources.append((line_no, record))
-                        touched.add(CustomerCycle(sub_line.customer_id, cycle))
+                        if (sub_line.customer_id, cycle) not in touched:  # a NamedTuple: equal to the plain tuple
+                            touched.add(CustomerCycle(sub_line.customer_id, cycle))
                         cost += record.provider_cost
                 except Exception as exc:  # noqa: BLE001 - one row's value never fails the batch
                     quarantine(BadRow(line_no, f"unreadable row: {type(exc).__name__}: {exc}", raw_cdr(record)))
@@ -202,6 +203,7 @@ def import_cdrs(
         result.error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        writer.close()
         result.touched, result.provider_cost = touched, cost
         _finish(db, result, status, clock)
     return result

@@ -12,18 +12,18 @@ exactly what a real run would, with the same code.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import raw_store
 from core.billing.charges import UsageCharge, explain_rating, store_charges
 from core.clock import Clock, system_clock
 from core.db import Database
@@ -40,10 +40,10 @@ from core.models import (
     Total,
     TotalHistory,
 )
-from core.models.base import sqlite_money
 from core.month import Month
 from core.rating.cycles import Cycle
 from core.rating.engine import RatableCdr, prorate_fee, rate_subscription_cycle
+from core.rating.fast import compile_plan, rate_rows
 from core.rating.history import PRICE_FIELDS, PriceChange, PriceHistory
 from core.rating.plan import CallType, DestinationTariff, Increment, TimeBand
 from core.rating.plan import RatePlan as Plan
@@ -144,46 +144,49 @@ def cycle_subscriptions(session: Session, customer_id: int, cycle: Cycle) -> lis
 # -- step 1: rate (CalculateTotalsRateplan) --------------------------------------------------
 
 _CALL_TYPES = {c.value: c for c in CallType}
-_CYCLE_CDRS = ("SELECT id, subscription_id, call_date, provider_ref, call_type, destination, duration_s, "
-               "volume_kb, provider_cost, roaming, visited_country FROM cdr "
-               "WHERE customer_id = :customer AND cycle_start_date = :cycle")
-_CYCLE_RATINGS = ("SELECT cdr_id, rated_amount, bundle_used, zone FROM cdr_rating "
-                  "WHERE customer_id = :customer AND cycle_start_date = :cycle")
-# cdr_id, subscription_id, call_type, rated amount, bundle used, roaming zone (None at home)
-Rating = tuple[int, int, str, Decimal, int, str | None]
 
 
-def _raw_rows(session: Session, sql: str, customer_id: int, cycle_start: date) -> list[tuple[Any, ...]]:
-    result = session.execute(text(sql), {"customer": customer_id, "cycle": cycle_start.isoformat()})
-    return result.cursor.fetchall() if result.cursor is not None else []  # type: ignore[attr-defined]
+@dataclass
+class RatedSubscription:
+    """One subscription-cycle rated: its ratings, invoice charges and totals per call type."""
+
+    ratings: list[raw_store.Rating]
+    charges: list[UsageCharge]
+    # call type -> count, duration_s, volume_kb, provider cost, rated amount (ten-thousandths), bundle used
+    totals: dict[str, tuple[int, int, int, int, int, int]]
 
 
-def _cycle_cdrs(session: Session, customer_id: int, cycle_start: date) -> dict[int, list[tuple[Any, ...]]]:
-    """The cycle's CDRs per subscription, as plain tuples with Python values.
+def rate_subscription(history: PriceHistory, cycle: Cycle, zone: ZoneInfo, subscription_id: int,
+                      rows: Sequence[raw_store.RawCdr], call_date: Callable[[Any], datetime], *,
+                      fast: bool = True) -> RatedSubscription:
+    """Rate one subscription's raw CDR rows (`core.raw_store`) for one cycle.
 
-    The rating hot path reads tens of thousands of rows: the driver's tuples are
-    converted here directly (SQLite keeps UTC text and integer ten-thousandths),
-    which is several times cheaper than per-column result processing.
+    The integer fast path (`core.rating.fast`) rates them when it covers the plan and the
+    rows; otherwise, or with ``fast=False``, the Decimal engine (the reference) does, with
+    ``call_date`` decoding the stored dates. Both give the same result (a property test).
     """
-    by_sub: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    parse, utc, scale = datetime.fromisoformat, UTC, Decimal
-    for cid, sub, when, ref, kind, dest, dur, vol, cost, roam, country in _raw_rows(
-            session, _CYCLE_CDRS, customer_id, cycle_start):
-        if sqlite:
-            when, cost = parse(when).replace(tzinfo=utc), scale(cost).scaleb(-4)
-        else:
-            when = when.replace(tzinfo=utc)
-        by_sub[sub].append((cid, sub, when, ref, kind, dest, dur, vol, cost, bool(roam), country or ""))
-    return by_sub
-
-
-def _stored_ratings(session: Session, customer_id: int,
-                    cycle_start: date) -> dict[int, tuple[Decimal, int, str | None]]:
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    return {cid: (Decimal(amount).scaleb(-4) if sqlite else Decimal(amount).quantize(Decimal("0.0001")),
-                  bundle, zone)
-            for cid, amount, bundle, zone in _raw_rows(session, _CYCLE_RATINGS, customer_id, cycle_start)}
+    first, last = history.index_on(cycle.start), history.index_on(cycle.end - timedelta(days=1))
+    compiled = compile_plan(history.versions[first]) if fast and first == last else None
+    rated = rate_rows(compiled, subscription_id, rows) if compiled is not None else None
+    if rated is not None:
+        return RatedSubscription(
+            rated.ratings,
+            [UsageCharge(sub, kind, prefix, price, setup, n, inside, charged, setups, Decimal(amount).scaleb(-4))
+             for (sub, kind, prefix, price, setup), (n, inside, charged, setups, amount)
+             in sorted(rated.charges.items(), key=lambda item: item[0][:3])],
+            {kind: (n, d, v, pc, ra, b) for kind, (n, d, v, pc, ra, b) in rated.totals.items()})
+    kinds, units = _CALL_TYPES, raw_store.ten_thousandths
+    ratable = [RatableCdr(r[0], call_date(r[2]), r[3], kinds[r[4]], r[5], r[6], r[7], Decimal(r[8]).scaleb(-4),
+                          bool(r[9]), r[10] or "") for r in rows]
+    plan = history.in_force(cycle.start)
+    rating = rate_subscription_cycle(plan, ratable, history=history, zone=zone)
+    usage = {r[0]: (r[6], r[7], r[8]) for r in rows}
+    return RatedSubscription(
+        [(x.cdr_id, subscription_id, x.call_type.value, units(x.rated_amount), x.bundle_used, x.zone or None,
+          *usage[x.cdr_id]) for x in rating.rated],
+        explain_rating(subscription_id, plan, ratable, rating.rated),
+        {kind.value: (t.count, t.duration_s, t.volume_kb, units(t.provider_cost), units(t.rated_amount),
+                      t.bundle_used) for kind, t in rating.totals.items()})
 
 
 def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
@@ -199,50 +202,27 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
     zones: dict[str, frozenset[str]] | None = None
     sub_plan: dict[int, int | None] = {sub_id: plan_id for sub_id, plan_id in session.execute(
         select(Subscription.id, Subscription.rate_plan_id).where(Subscription.customer_id == customer_id))}
-    stored = _stored_ratings(session, customer_id, cycle_start)
-    changes: list[Rating] = []
+    stored = raw_store.stored_ratings(session, customer_id, cycle_start)
+    changes: list[raw_store.Rating] = []
     charges: list[UsageCharge] = []
-    kinds = _CALL_TYPES
-    for sub_id, cdrs in _cycle_cdrs(session, customer_id, cycle_start).items():
+    call_date = raw_store.decoded_call_date(session)
+    for sub_id, cdrs in raw_store.cycle_cdrs(session, customer_id, cycle_start).items():
         plan_id = sub_plan.get(sub_id)
         if plan_id is None:
-            fresh: Iterable[Rating] = ((r[0], sub_id, r[4], r[8], 0, None) for r in cdrs)
+            fresh: Iterable[raw_store.Rating] = ((r[0], sub_id, r[4], r[8], 0, None, r[6], r[7], r[8]) for r in cdrs)
         else:
             if plan_id not in plans:
                 if zones is None:
                     zones = roaming_zones(session)
                 plans[plan_id] = to_history(session.get_one(RatePlan, plan_id), zones)
-            history = plans[plan_id]
-            ratable = [RatableCdr(r[0], r[2], r[3], kinds[r[4]], r[5], r[6], r[7], r[8], r[9], r[10]) for r in cdrs]
-            rating = rate_subscription_cycle(history.in_force(cycle.start), ratable, history=history, zone=zone)
-            charges.extend(explain_rating(sub_id, history.in_force(cycle.start), ratable, rating.rated))
-            fresh = ((x.cdr_id, sub_id, x.call_type.value, x.rated_amount, x.bundle_used, x.zone or None)
-                     for x in rating.rated)
+            rated = rate_subscription(plans[plan_id], cycle, zone, sub_id, cdrs, call_date)
+            charges.extend(rated.charges)
+            fresh = rated.ratings
         changes.extend(c for c in fresh if stored.get(c[0]) != (c[3], c[4], c[5]))
-    _store_ratings(session, customer_id, cycle_start, changes, replace=[c[0] for c in changes if c[0] in stored])
+    raw_store.store_ratings(session, customer_id, cycle_start, changes,
+                            replace=[c[0] for c in changes if c[0] in stored])
     store_charges(session, customer_id, cycle_start, charges)
     return len(changes)
-
-
-def _store_ratings(session: Session, customer_id: int, cycle_start: date, changes: list[Rating],
-                   replace: list[int]) -> None:
-    """Delete the ratings being replaced, insert the new ones: contiguous rows of one customer-cycle."""
-    if not changes:
-        return
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    mark = "?" if sqlite else "%s"
-    cycle: Any = cycle_start.isoformat() if sqlite else cycle_start
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    for i in range(0, len(replace), 500):
-        ids = replace[i:i + 500]
-        cursor.execute(f"DELETE FROM cdr_rating WHERE customer_id = {mark} AND cycle_start_date = {mark} "
-                       f"AND cdr_id IN ({', '.join([mark] * len(ids))})", (customer_id, cycle, *ids))
-    cursor.executemany(
-        "INSERT INTO cdr_rating (customer_id, cycle_start_date, cdr_id, subscription_id, call_type, "
-        f"rated_amount, bundle_used, zone) VALUES ({', '.join([mark] * 8)})",
-        [(customer_id, cycle, cid, sub, kind, sqlite_money(amount) if sqlite else amount, bundle, zone)
-         for cid, sub, kind, amount, bundle, zone in changes])
-    cursor.close()
 
 
 # -- step 2: aggregate and replace (CalculateTotals) -----------------------------------------
@@ -251,8 +231,45 @@ def compute_totals(session: Session, customer: Customer, cycle_start: date) -> l
     """New totals from the CDR table and the ratings (plus monthly fees for rate-plan customers).
 
     Rate-plan customers are billed the rated amounts of `cdr_rating`; the others the
-    provider's price.
+    provider's price. When every CDR of a rate-plan customer-cycle is rated, the ratings
+    (which carry their CDR's usage) are summed alone, in one pass over contiguous rows.
     """
+    rows = _rated_usage(session, customer.id, cycle_start) if customer.rateplan_customer else None
+    if rows is None:
+        rows = _usage_and_ratings(session, customer, cycle_start)
+    if customer.rateplan_customer:
+        cycle = cycle_of(customer, cycle_start)
+        fees: dict[int, Decimal] = {}
+        plans: dict[int, Plan] = {}
+        for sub in cycle_subscriptions(session, customer.id, cycle):
+            if sub.rate_plan_id is None:
+                continue
+            if sub.rate_plan_id not in plans:
+                plans[sub.rate_plan_id] = to_history(session.get_one(RatePlan, sub.rate_plan_id)).in_force(cycle.start)
+            plan = plans[sub.rate_plan_id]
+            fees[sub.id] = prorate_fee(plan.monthly_fee, active_days(sub, cycle), cycle.days)
+        rows.extend(TotalRow(sub_id, FEE_CALL_TYPE, 1, 0, 0, ZERO, fee, 0)
+                    for sub_id, fee in sorted(fees.items()))
+    rows.sort(key=lambda r: r.key)
+    return rows
+
+
+def _rated_usage(session: Session, customer_id: int, cycle_start: date) -> list[TotalRow] | None:
+    """Usage and rated sums from `cdr_rating` alone, or None when some CDR has no rating yet."""
+    rows = [TotalRow(sub_id, ct, int(n), int(d or 0), int(v or 0), _money(pc), _money(ra), int(b or 0))
+            for sub_id, ct, n, d, v, pc, ra, b in session.execute(
+                select(CdrRating.subscription_id, CdrRating.call_type, func.count(), func.sum(CdrRating.duration_s),
+                       func.sum(CdrRating.volume_kb), func.sum(CdrRating.provider_cost),
+                       func.sum(CdrRating.rated_amount), func.sum(CdrRating.bundle_used))
+                .where(CdrRating.customer_id == customer_id, CdrRating.cycle_start_date == cycle_start)
+                .group_by(CdrRating.subscription_id, CdrRating.call_type))]
+    cdrs = session.scalar(select(func.count()).select_from(Cdr).where(
+        Cdr.customer_id == customer_id, Cdr.cycle_start_date == cycle_start))
+    return rows if cdrs == sum(r.count for r in rows) else None
+
+
+def _usage_and_ratings(session: Session, customer: Customer, cycle_start: date) -> list[TotalRow]:
+    """Usage from the CDR table, rated sums from `cdr_rating` (rate-plan customers) or the provider's price."""
     usage = session.execute(
         select(Cdr.subscription_id, Cdr.call_type, func.count(), func.sum(Cdr.duration_s),
                func.sum(Cdr.volume_kb), func.sum(Cdr.provider_cost))
@@ -269,17 +286,6 @@ def compute_totals(session: Session, customer: Customer, cycle_start: date) -> l
     for sub_id, ct, n, d, v, pc in usage:
         amount, bundle = rated.get((sub_id, ct), (ZERO, 0)) if customer.rateplan_customer else (_money(pc), 0)
         rows.append(TotalRow(sub_id, ct, int(n), int(d or 0), int(v or 0), _money(pc), amount, bundle))
-    if customer.rateplan_customer:
-        cycle = cycle_of(customer, cycle_start)
-        fees: dict[int, Decimal] = {}
-        for sub in cycle_subscriptions(session, customer.id, cycle):
-            if sub.rate_plan_id is None:
-                continue
-            plan = to_history(session.get_one(RatePlan, sub.rate_plan_id)).in_force(cycle.start)
-            fees[sub.id] = prorate_fee(plan.monthly_fee, active_days(sub, cycle), cycle.days)
-        rows.extend(TotalRow(sub_id, FEE_CALL_TYPE, 1, 0, 0, ZERO, fee, 0)
-                    for sub_id, fee in sorted(fees.items()))
-    rows.sort(key=lambda r: r.key)
     return rows
 
 

@@ -255,3 +255,28 @@ def test_a_ten_month_recalculation_leaves_the_insights_of_cycles_with_usage_unch
         dispatch_totals(bus, ids["customer"], date(2026, month, 1))
         run_until_idle(bus)
     assert {month: insights_of(month) for month in (9, 10)} == before
+
+
+def test_ratings_carry_their_cdrs_usage_and_totals_sum_them_only_when_every_cdr_is_rated(
+        db: Database, tmp_path: Path) -> None:
+    """Issue 14.1: totals from the rating pass (cdr_rating's usage columns), never from a partial one."""
+    from core.totals import compute_totals, get_customer, rate_cycle
+
+    ids = make_setup(db)
+    import_rows(db, tmp_path, OCTOBER)
+    with db.transaction() as s:
+        rate_cycle(s, ids["customer"], OCT)
+    with db.reader() as s:
+        usage = s.execute(select(Cdr.duration_s, Cdr.volume_kb, Cdr.provider_cost, CdrRating.duration_s,
+                                 CdrRating.volume_kb, CdrRating.provider_cost)
+                          .join(CdrRating, CdrRating.cdr_id == Cdr.id)).all()
+        assert len(usage) == len(OCTOBER) and all(row[:3] == row[3:] for row in usage)
+        rated = compute_totals(s, get_customer(s, ids["customer"]), OCT)
+    # one more CDR, not rated yet: the totals count it (rated 0), as a sum over `cdr` would
+    import_rows(db, tmp_path, [("r8", A, "2026-10-10T09:00:00+02:00", "voice", "+31201234567", 30, 0, "0.0100")],
+                name="late.csv")
+    with db.reader() as s:
+        later = {r.key: r for r in compute_totals(s, get_customer(s, ids["customer"]), OCT)}
+    voice = next(r for r in rated if r.call_type == "voice")
+    assert (later[voice.key].count, later[voice.key].duration_s) == (voice.count + 1, voice.duration_s + 30)
+    assert later[voice.key].rated_amount == voice.rated_amount

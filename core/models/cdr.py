@@ -60,6 +60,10 @@ class CdrRating(Base):
     rated_amount: Mapped[Decimal]
     bundle_used: Mapped[int] = mapped_column(default=0)
     zone: Mapped[str | None] = mapped_column(String(16))  # roaming zone, "EU", "?"; NULL at home
+    # the CDR's usage, so a rate-plan customer-cycle's totals are summed from here alone
+    duration_s: Mapped[int] = mapped_column(default=0, server_default="0")
+    volume_kb: Mapped[int] = mapped_column(default=0, server_default="0")
+    provider_cost: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
 
 
 class QuarantinedRow(Base):

@@ -1,0 +1,196 @@
+"""The rating engine's integer fast path: raw CDR rows, amounts in ten-thousandths.
+
+``core.rating.engine`` (Decimal, per-CDR objects) is the reference and states the rules;
+this module applies the same rules to the row tuples `core.raw_store` reads, in one pass
+that also sums the totals and the invoice charges:
+
+- no per-CDR objects and no Enum lookups: call types stay the stored strings, and a price
+  is looked up once per (call type, destination);
+- call dates compared as stored (fixed-width UTC text on SQLite, naive UTC on MariaDB),
+  so ordering needs no parsing;
+- every amount is an exact integer fraction of ten-thousandths, rounded half-up once, as
+  the Decimal engine does (``P * seconds / 60 + set-up``, raised to the minimum).
+
+It covers plans whose prices have at most 4 decimals, one price version over the cycle,
+no time bands, and subscriptions without roaming CDRs. Anything else (a band, a price
+change inside the cycle, a roaming CDR, a negative usage the engine refuses) returns None
+and the caller rates that subscription with the Decimal engine; a property test proves
+both give the same ratings, totals and charges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from operator import itemgetter
+from typing import Any
+
+from core.rating.plan import CallType, RatePlan
+
+__all__ = ["FastPlan", "FastRating", "compile_plan", "rate_rows"]
+
+_FOUR_PLACES = Decimal("0.0001")
+_ZERO = Decimal("0")
+_ORDER = itemgetter(2, 3, 0)  # call_date as stored, provider_ref, id
+_TYPES = {c.value: c for c in CallType}
+
+# Raw row fields (core.raw_store.RawCdr).
+_ID, _DATE, _TYPE, _DEST, _DURATION, _VOLUME, _COST, _ROAMING = 0, 2, 4, 5, 6, 7, 8, 9
+
+# (sub, call type, prefix, unit price, set-up fee): core.billing.charges.UsageCharge's key
+ChargeKey = tuple[int, str, str, Decimal, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class _Price:
+    per_unit: int  # ten-thousandths per minute / message / MB
+    setup: int
+    minimum: int
+    first_s: int
+    step_s: int
+    from_bundle: bool
+    charge: tuple[str, Decimal, Decimal]  # how the invoice explains it: prefix, unit price, set-up
+    tariff: bool  # a destination tariff matched (for the explanation's set-up count)
+
+
+@dataclass(frozen=True)
+class FastPlan:
+    """A plan version compiled to integers."""
+
+    plan: RatePlan
+    voice_bundle_s: int
+    sms_bundle: int
+    data_bundle_kb: int
+
+
+@dataclass
+class FastRating:
+    """One subscription-cycle: ratings, totals per call type, and the charges' sums."""
+
+    ratings: list[tuple[int, int, str, int, int, str | None, int, int, int]]  # core.raw_store.Rating
+    # call type -> [count, duration_s, volume_kb, provider cost, rated amount, bundle used]
+    totals: dict[str, list[int]]
+    charges: dict[ChargeKey, list[int]]  # [count, in bundle, charged units, set-ups, amount]
+
+
+def _units(amount: Decimal) -> int | None:
+    """``amount`` in ten-thousandths, or None when it has more than 4 decimals."""
+    scaled = amount.scaleb(4)
+    return int(scaled) if scaled == scaled.to_integral_value() else None
+
+
+def compile_plan(plan: RatePlan) -> FastPlan | None:
+    """The plan in integers, or None when the fast path does not cover it (bands, >4 decimals)."""
+    if plan.bands:
+        return None
+    money = [plan.price_per_minute, plan.price_per_sms, plan.price_per_mb, plan.setup_fee, plan.minimum_charge]
+    for tariff in plan.destination_tariffs:
+        money += [tariff.price, tariff.setup_fee, tariff.minimum_charge]
+    if any(_units(amount) is None for amount in money):
+        return None
+    return FastPlan(plan, plan.voice_bundle_minutes * 60, plan.sms_bundle, plan.data_bundle_mb * 1024)
+
+
+def _price(plan: RatePlan, kind: str, destination: str) -> _Price:
+    """The price of one (call type, destination), and its explanation; see core.rating.pricing."""
+    call_type = _TYPES[kind]
+    matcher = plan.tariff_matcher
+    shown = matcher.match(call_type, destination) if matcher.has_tariffs(call_type) else None
+    increment = plan.voice_increment
+    if call_type is CallType.VOICE_IN:  # free at home; tariffs never apply (shown by the invoice anyway)
+        price = _Price(0, 0, 0, increment.first_s, increment.step_s, False,
+                       ("", plan.price_per_mb, _ZERO) if shown is None else
+                       (shown.prefix, shown.price, shown.setup_fee), shown is not None)
+        return price
+    if shown is not None:
+        inc = shown.voice_increment or increment
+        return _Price(_u(shown.price), _u(shown.setup_fee), _u(shown.minimum_charge), inc.first_s, inc.step_s,
+                      False, (shown.prefix, shown.price, shown.setup_fee), True)
+    if call_type is CallType.VOICE:
+        return _Price(_u(plan.price_per_minute), _u(plan.setup_fee), _u(plan.minimum_charge), increment.first_s,
+                      increment.step_s, True, ("", plan.price_per_minute, plan.setup_fee), False)
+    per_unit = plan.price_per_sms if call_type is CallType.SMS else plan.price_per_mb
+    return _Price(_u(per_unit), 0, 0, increment.first_s, increment.step_s, True, ("", per_unit, _ZERO), False)
+
+
+def _u(amount: Decimal) -> int:
+    units = _units(amount)
+    assert units is not None  # compile_plan checked every price
+    return units
+
+
+def _amount(price: _Price, charged: int, per: int) -> int:
+    """``per_unit * charged / per + set-up``, at least the minimum, half-up, in ten-thousandths
+    (``per``: 60 seconds a minute, 1024 KB an MB)."""
+    exact = price.per_unit * charged + per * price.setup  # in 1/per ten-thousandths
+    return price.minimum if exact < per * price.minimum else (2 * exact + per) // (2 * per)
+
+
+def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> FastRating | None:
+    """Rate one subscription-cycle's raw rows, or None when one of them needs the Decimal engine."""
+    ordered = sorted(rows, key=_ORDER)
+    # (call type, destination) -> its price, its totals and its charge's sums (looked up once a row)
+    prices: dict[tuple[str, str], tuple[_Price, list[int], list[int]]] = {}
+    voice_left, sms_left, data_left = fast.voice_bundle_s, fast.sms_bundle, fast.data_bundle_kb
+    ratings: list[tuple[int, int, str, int, int, str | None, int, int, int]] = []
+    rate = ratings.append
+    totals: dict[str, list[int]] = {}
+    charges: dict[ChargeKey, list[int]] = {}
+    for row in ordered:
+        kind, destination, duration_s, volume_kb = row[_TYPE], row[_DEST], row[_DURATION], row[_VOLUME]
+        if row[_ROAMING] or duration_s < 0 or volume_kb < 0 or kind not in _TYPES:
+            return None
+        found = prices.get((kind, destination))
+        if found is None:
+            price = _price(fast.plan, kind, destination)
+            found = prices[(kind, destination)] = (price, totals.setdefault(kind, [0, 0, 0, 0, 0, 0]),
+                                                   charges.setdefault((subscription_id, kind, *price.charge),
+                                                                      [0, 0, 0, 0, 0]))
+        price, total, sums = found
+        used = amount = 0
+        if kind == "sms":
+            units = 1
+            setups = price.tariff
+            if price.from_bundle and sms_left:
+                sms_left -= 1
+                used = 1
+            else:
+                amount = max(price.per_unit + price.setup, price.minimum)
+        elif kind == "data":
+            units = volume_kb
+            setups = price.tariff and volume_kb > 0
+            if price.from_bundle:
+                used = volume_kb if volume_kb <= data_left else data_left
+                data_left -= used
+            if volume_kb - used:
+                amount = _amount(price, volume_kb - used, 1024)
+        else:  # voice, voice_in
+            first_s = price.first_s
+            if duration_s <= first_s:
+                billed = first_s if duration_s else 0
+            else:
+                step_s = price.step_s
+                billed = first_s - (-(duration_s - first_s) // step_s) * step_s
+            if price.from_bundle:
+                used = billed if billed <= voice_left else voice_left
+                voice_left -= used
+            if billed - used:
+                amount = _amount(price, billed - used, 60)
+            if kind == "voice":
+                units, setups = billed, billed > used
+            else:
+                units, setups = volume_kb, price.tariff and volume_kb > 0
+        rate((row[_ID], subscription_id, kind, amount, used, None, duration_s, volume_kb, row[_COST]))
+        total[0] += 1
+        total[1] += duration_s
+        total[2] += volume_kb
+        total[3] += row[_COST]
+        total[4] += amount
+        total[5] += used
+        sums[0] += 1
+        sums[1] += used
+        sums[2] += units - used
+        sums[3] += 1 if setups and price.charge[2] else 0
+        sums[4] += amount
+    return FastRating(ratings, totals, charges)

@@ -1,0 +1,178 @@
+"""The dialect-specific fast paths: raw DB-API cursors, money as integer ten-thousandths.
+
+The hot paths (rating a customer-cycle, importing CDRs) move tens of thousands of rows.
+Going through the ORM's per-column result processing costs several times the query, so
+they read and write plain tuples on the driver connection here, and nowhere else:
+
+- a call date as stored: naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff" on SQLite (fixed
+  width, so text order is time order), a naive UTC ``datetime`` on MariaDB;
+- money as an ``int`` of ten-thousandths on both (SQLite stores it so; MariaDB's
+  DECIMAL(18,4) is scaled by the server in the query, or by ``to_column`` on the way in).
+
+Domain modules (`core.totals`, `core.imports`, `core.cdr_store`) call these functions and
+never build SQL for one dialect themselves. This module imports no domain module, so
+`core.cdr_store` (which marks cycles for recalculation through `core.totals`) can use it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+from core.models.base import sqlite_datetime, sqlite_money
+
+# cdr_id, subscription_id, call_type, rated amount (ten-thousandths), bundle used, zone (None at home),
+# and the CDR's usage: duration_s, volume_kb, provider cost (ten-thousandths)
+Rating = tuple[int, int, str, int, int, str | None, int, int, int]
+# id, subscription_id, call_date (as stored), provider_ref, call_type, destination, duration_s,
+# volume_kb, provider_cost (ten-thousandths), roaming (0/1), visited_country (or None)
+RawCdr = tuple[Any, ...]
+
+_CDR_COLUMNS = ("id, subscription_id, call_date, provider_ref, call_type, destination, duration_s, "
+                "volume_kb, {cost}, roaming, visited_country")
+_CYCLE = "WHERE customer_id = {mark} AND cycle_start_date = {mark}"
+
+
+def is_sqlite(session: Session | Connection) -> bool:
+    return session.get_bind().dialect.name == "sqlite" if isinstance(session, Session) \
+        else session.dialect.name == "sqlite"
+
+
+def _cursor(session: Session) -> Any:
+    return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def _fetch(session: Session, sql: str, customer_id: int, cycle_start: date) -> list[tuple[Any, ...]]:
+    sqlite = is_sqlite(session)
+    mark = "?" if sqlite else "%s"
+    cursor = _cursor(session)
+    try:
+        cursor.execute(sql.format(mark=mark, cost="provider_cost" if sqlite
+                                  else "CAST(provider_cost * 10000 AS SIGNED)"),
+                       (customer_id, cycle_start.isoformat() if sqlite else cycle_start))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def cycle_cdrs(session: Session, customer_id: int, cycle_start: date) -> dict[int, list[RawCdr]]:
+    """The customer-cycle's CDRs per subscription, as stored (see the module docstring)."""
+    by_sub: dict[int, list[RawCdr]] = defaultdict(list)
+    for row in _fetch(session, f"SELECT {_CDR_COLUMNS} FROM cdr {_CYCLE}", customer_id, cycle_start):
+        by_sub[row[1]].append(row)
+    return by_sub
+
+
+def decoded_call_date(session: Session) -> Any:
+    """The function turning a stored call date into an aware UTC ``datetime``."""
+    if is_sqlite(session):
+        parse = datetime.fromisoformat
+        return lambda text: parse(text).replace(tzinfo=UTC)
+    return lambda naive: naive.replace(tzinfo=UTC)
+
+
+def stored_ratings(session: Session, customer_id: int, cycle_start: date) -> dict[int, tuple[int, int, str | None]]:
+    """cdr_id -> (rated amount in ten-thousandths, bundle used, zone) of the customer-cycle."""
+    sqlite = is_sqlite(session)
+    amount = "rated_amount" if sqlite else "CAST(rated_amount * 10000 AS SIGNED)"
+    rows = _fetch(session, f"SELECT cdr_id, {amount}, bundle_used, zone FROM cdr_rating {_CYCLE}",
+                  customer_id, cycle_start)
+    return {cid: (int(value), bundle, zone) for cid, value, bundle, zone in rows}
+
+
+def store_ratings(session: Session, customer_id: int, cycle_start: date, changes: Sequence[Rating],
+                  replace: Sequence[int]) -> None:
+    """Delete the ratings being replaced, insert the new ones: contiguous rows of one customer-cycle."""
+    if not changes:
+        return
+    sqlite = is_sqlite(session)
+    mark = "?" if sqlite else "%s"
+    cycle: Any = cycle_start.isoformat() if sqlite else cycle_start
+    cursor = _cursor(session)
+    try:
+        for i in range(0, len(replace), 500):
+            ids = replace[i:i + 500]
+            cursor.execute(f"DELETE FROM cdr_rating WHERE customer_id = {mark} AND cycle_start_date = {mark} "
+                           f"AND cdr_id IN ({', '.join([mark] * len(ids))})", (customer_id, cycle, *ids))
+        cursor.executemany(
+            "INSERT INTO cdr_rating (customer_id, cycle_start_date, cdr_id, subscription_id, call_type, "
+            f"rated_amount, bundle_used, zone, duration_s, volume_kb, provider_cost) VALUES ({', '.join([mark] * 11)})",
+            [(customer_id, cycle, *change) for change in changes] if sqlite else
+            [(customer_id, cycle, cid, sub, kind, Decimal(amount).scaleb(-4), bundle, zone, d, v, Decimal(pc).scaleb(-4))
+             for cid, sub, kind, amount, bundle, zone, d, v, pc in changes])
+    finally:
+        cursor.close()
+
+
+def ten_thousandths(amount: Decimal) -> int:
+    """A 4-decimal amount as an integer of ten-thousandths (rounded half-up beyond 4 decimals)."""
+    return sqlite_money(amount)
+
+
+# -- CDR import: rows as the columns take them --------------------------------------------------
+
+def column_values(mysql: bool) -> tuple[Any, Any]:
+    """(call date, cost) encoders for one dialect: naive UTC datetime and Decimal on MariaDB,
+    text and ten-thousandths on SQLite. The cost has passed `core.cdr_checks` (at most 4
+    decimals), so scaling it is exact."""
+    if mysql:
+        return (lambda when: when.astimezone(UTC).replace(tzinfo=None)), (lambda cost: cost)
+    return _sqlite_call_date, _units
+
+
+def _sqlite_call_date(when: datetime) -> str:
+    if when.tzinfo is UTC:  # the common case: "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset
+        return when.isoformat(" ", "microseconds")[:26]
+    return sqlite_datetime(when)
+
+
+def _units(cost: Decimal) -> int:
+    return int(cost.scaleb(4))
+
+
+BULK_CACHE_KIB = 32_768  # 32 MB of page cache for the import's connection (SQLite's default: 2 MB)
+BULK_AUTOCHECKPOINT = 16_384  # pages (64 MB of WAL) between checkpoints while importing (default 1,000)
+
+
+def bulk_connection(engine: Engine) -> Connection:
+    """A connection held for one bulk import: on SQLite with a large page cache (the indexes'
+    pages stay in memory between batches) and fewer WAL checkpoints; `release_bulk` undoes both."""
+    conn = engine.connect()
+    if conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        driver.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")  # type: ignore[union-attr]
+        driver.execute(f"PRAGMA wal_autocheckpoint={BULK_AUTOCHECKPOINT}")  # type: ignore[union-attr]
+    return conn
+
+
+def release_bulk(conn: Connection) -> None:
+    """Checkpoint what the import wrote, give the page cache back, return the connection to the pool."""
+    try:
+        if conn.dialect.name == "sqlite" and not conn.invalidated:
+            if conn.in_transaction():
+                conn.rollback()
+            driver = conn.connection.driver_connection
+            driver.execute("PRAGMA wal_autocheckpoint=1000")  # type: ignore[union-attr]
+            driver.execute("PRAGMA cache_size=-2000")  # type: ignore[union-attr]
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+    finally:
+        conn.close()
+
+
+def execute_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """One executemany on the driver connection of `conn` (inside its transaction)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def placeholders(mysql: bool, count: int) -> str:
+    return ", ".join(["%s" if mysql else "?"] * count)

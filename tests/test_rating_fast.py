@@ -1,0 +1,124 @@
+"""The integer fast path (core/rating/fast.py) against the Decimal engine, its reference.
+
+Random plans with every scheme of issue 17 (a/b increments, minimum charges, set-up fees,
+destination tariffs, time bands, roaming zones, EU fair use), prices with history, and
+random cycles of raw rows as SQLite and MariaDB store them: `core.totals.rate_subscription`
+gives the same ratings, invoice charges and totals with the fast path as with the Decimal
+engine alone, whether the fast path rates the rows or falls back for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.month import Month
+from core.rating import CallType, PriceChange, PriceHistory, RatePlan
+from core.rating.fast import compile_plan, rate_rows
+from core.rating.plan import DestinationTariff, TimeBand
+from core.totals import rate_subscription
+from tests.test_rating_properties import AMS, COUNTRIES, DESTINATIONS, T0, money, rich_plans
+
+CYCLE = Month(2025, 10).cycle(26)  # T0 and the day after are in it
+SUB = 7
+
+
+def stored(call_date: datetime, dialect: str) -> Any:
+    """A call date as the dialect stores it (naive UTC text on SQLite, naive UTC on MariaDB)."""
+    naive = call_date.astimezone(UTC).replace(tzinfo=None)
+    return naive.isoformat(" ", "microseconds") if dialect == "sqlite" else naive
+
+
+def decoder(dialect: str) -> Any:
+    if dialect == "sqlite":
+        return lambda text: datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return lambda naive: naive.replace(tzinfo=UTC)
+
+
+@st.composite
+def histories(draw: st.DrawFn, base: RatePlan) -> PriceHistory:
+    """No change, or one before, inside or after the cycle (only inside needs two versions)."""
+    when = draw(st.sampled_from([None, date(2025, 9, 1), date(2025, 10, 27), date(2025, 12, 1)]))
+    if when is None:
+        return PriceHistory.of(base)
+    change = PriceChange(when, {"price_per_minute": draw(money()), "minimum_charge": draw(money(30)),
+                                "price_per_mb": draw(money()), "voice_first_s": draw(st.sampled_from([1, 30, 60])),
+                                "voice_increment_s": draw(st.sampled_from([1, 6, 60]))})
+    return PriceHistory.build(base, [change])
+
+
+@st.composite
+def raw_rows(draw: st.DrawFn, dialect: str) -> list[tuple[Any, ...]]:
+    """One subscription-cycle's rows as `core.raw_store.cycle_cdrs` returns them."""
+    roams = draw(st.integers(0, 2)) == 0  # most lists without roaming, so the fast path rates them
+    rows = []
+    for cdr_id in range(1, draw(st.integers(0, 40)) + 1):
+        call_type = draw(st.sampled_from(CallType))
+        roaming = roams and draw(st.booleans())
+        when = T0 + timedelta(days=draw(st.integers(0, 1)), minutes=30 * draw(st.integers(0, 8)))
+        rows.append((
+            cdr_id, SUB, stored(when.replace(fold=draw(st.integers(0, 1))), dialect),
+            draw(st.sampled_from(["A", "B", "C"])), call_type.value,
+            "" if call_type is CallType.DATA else draw(st.sampled_from(DESTINATIONS)),
+            draw(st.integers(0, 400)) if call_type in (CallType.VOICE, CallType.VOICE_IN) else 0,
+            draw(st.integers(0, 3000)) if call_type is CallType.DATA else 0,
+            draw(st.integers(0, 20000)),
+            1 if roaming else 0,
+            (draw(st.sampled_from(COUNTRIES)) or None) if roaming else None,
+        ))
+    return rows
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[PriceHistory, list[tuple[Any, ...]], str]:
+    plan = draw(rich_plans())
+    if draw(st.booleans()):  # half the plans without bands, so the fast path covers them
+        plan = replace(plan, bands=())
+    dialect = draw(st.sampled_from(["sqlite", "mariadb"]))
+    return draw(histories(plan)), draw(raw_rows(dialect)), dialect
+
+
+@settings(max_examples=400, deadline=None)
+@given(cases())
+def test_the_fast_path_rates_exactly_as_the_decimal_engine(case: tuple[PriceHistory, list[tuple[Any, ...]], str]) -> None:
+    history, rows, dialect = case
+    fast = rate_subscription(history, CYCLE, AMS, SUB, rows, decoder(dialect))
+    reference = rate_subscription(history, CYCLE, AMS, SUB, rows, decoder(dialect), fast=False)
+    assert sorted(fast.ratings) == sorted(reference.ratings)
+    assert fast.charges == reference.charges
+    assert fast.totals == reference.totals
+
+
+def plain_plan(**fields: Any) -> RatePlan:
+    return RatePlan(name="plain", monthly_fee=Decimal("10"), voice_bundle_minutes=1, price_per_minute=Decimal("0.12"),
+                    voice_first_s=60, voice_increment_s=1, minimum_charge=Decimal("0.05"),
+                    destination_tariffs=(DestinationTariff("+44", CallType.VOICE, Decimal("0.90")),), **fields)
+
+
+def row(cdr_id: int, call_type: str = "voice", seconds: int = 61, roaming: int = 0) -> tuple[Any, ...]:
+    return (cdr_id, SUB, stored(T0 + timedelta(minutes=cdr_id), "sqlite"), "A", call_type, "+31612345678",
+            seconds, 0, 100, roaming, "CH" if roaming else None)
+
+
+def test_a_plain_cycle_is_rated_in_integers() -> None:
+    compiled = compile_plan(plain_plan())
+    assert compiled is not None
+    rated = rate_rows(compiled, SUB, [row(1), row(2)])
+    assert rated is not None
+    # 61 s under 60/1 from a 60 s bundle: the first call's last second costs the minimum charge,
+    # the second call 61 s at 0.12 a minute
+    assert [(r[0], r[3], r[4]) for r in rated.ratings] == [(1, 500, 60), (2, 1220, 0)]
+
+
+def test_schemes_the_fast_path_does_not_cover_fall_back() -> None:
+    band = TimeBand("peak", frozenset({0}), 480, 1140, Decimal("0.20"))
+    assert compile_plan(plain_plan(bands=(band,))) is None
+    assert compile_plan(RatePlan(name="fine", monthly_fee=Decimal("1"), price_per_minute=Decimal("0.00001"))) is None
+    compiled = compile_plan(plain_plan())
+    assert compiled is not None
+    assert rate_rows(compiled, SUB, [row(1), row(2, roaming=1)]) is None
