@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from core.bus.queries import MessageState
 from core.db import Database
 from core.models import Customer, Message, SyncProfile, SyncTask
 from core.views.dashboard import first_line
@@ -43,13 +44,9 @@ class TaskRow:
 
 
 @dataclass(frozen=True)
-class StepRow:
-    id: int
-    command_type: str
-    status: str
-    attempts: int
-    max_attempts: int
-    workflow_id: str
+class StepRow(MessageState):
+    """A workflow step (a bus message) on the Tasks screen."""
+
     created_at: datetime
     finished_at: datetime | None
     error: str | None
