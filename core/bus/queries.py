@@ -16,13 +16,19 @@ T = cast(Table, Message.__table__)
 
 
 @dataclass(frozen=True)
-class MessageRow:
+class MessageState:
+    """A message's identity and where it stands: the first fields of every listing of messages."""
+
     id: int
     command_type: str
     status: str
     attempts: int
     max_attempts: int
     workflow_id: str
+
+
+@dataclass(frozen=True)
+class MessageRow(MessageState):
     available_at: datetime
     created_at: datetime
     finished_at: datetime | None

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Numeric, String, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    TypeDecorator,
+)
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.clock import system_clock
 
@@ -111,3 +120,12 @@ def sqlite_datetime(value: datetime) -> str:
 
 def sqlite_money(value: Decimal) -> int:
     return int(value.quantize(FOUR_PLACES, rounding=ROUND_HALF_UP).scaleb(4))
+
+
+class CycleRow:
+    """A row of one customer-cycle: its own id, then the customer and the cycle's start date
+    (the first columns of every such table)."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, sort_order=-3)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), sort_order=-2)
+    cycle_start_date: Mapped[date] = mapped_column(sort_order=-1)

@@ -9,7 +9,7 @@ from typing import Literal
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.models.base import Base, BigId, utcnow
+from core.models.base import Base, BigId, CycleRow, utcnow
 
 ExportStatus = Literal["pending", "running", "completed", "failed"]  # an export job's, as stored
 
@@ -101,14 +101,11 @@ class RevenueLedger(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class MailLog(Base):
+class MailLog(CycleRow, Base):
     """A sent mail; the unique key makes 'at most once per customer per cycle' hold."""
 
     __tablename__ = "mail_log"
     __table_args__ = (UniqueConstraint("customer_id", "cycle_start_date", "kind"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
-    cycle_start_date: Mapped[date]
     kind: Mapped[str] = mapped_column(String(24))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
     recipient: Mapped[str] = mapped_column(String(200))

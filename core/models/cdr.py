@@ -16,7 +16,22 @@ from core.models.base import Base, BigId, utcnow
 ProviderRef = String(80).with_variant(VARCHAR(80, collation="utf8mb4_nopad_bin"), "mysql", "mariadb")
 
 
-class Cdr(Base):
+class CallRecord:
+    """What a provider's record says about one call, SMS or data session: the columns a CDR
+    and each version of it a correction replaced (CdrCorrection) have alike."""
+
+    number: Mapped[str] = mapped_column(String(20))
+    call_date: Mapped[datetime]
+    call_type: Mapped[str] = mapped_column(String(8))
+    destination: Mapped[str] = mapped_column(String(32), default="")
+    duration_s: Mapped[int] = mapped_column(default=0)
+    volume_kb: Mapped[int] = mapped_column(default=0)
+    provider_cost: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    roaming: Mapped[bool] = mapped_column(Boolean, default=False)
+    visited_country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166 alpha-2, roaming
+
+
+class Cdr(CallRecord, Base):
     __tablename__ = "cdr"
     __table_args__ = (
         UniqueConstraint("provider", "provider_ref", name="uq_cdr_provider_ref"),
@@ -29,16 +44,7 @@ class Cdr(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"))
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
-    number: Mapped[str] = mapped_column(String(20))
-    call_date: Mapped[datetime]
     cycle_start_date: Mapped[date]
-    call_type: Mapped[str] = mapped_column(String(8))
-    destination: Mapped[str] = mapped_column(String(32), default="")
-    duration_s: Mapped[int] = mapped_column(default=0)
-    volume_kb: Mapped[int] = mapped_column(default=0)
-    provider_cost: Mapped[Decimal] = mapped_column(default=Decimal("0"))
-    roaming: Mapped[bool] = mapped_column(Boolean, default=False)
-    visited_country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166 alpha-2, roaming
 
 
 class CdrRating(Base):
@@ -77,7 +83,7 @@ class QuarantinedRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class CdrCorrection(Base):
+class CdrCorrection(CallRecord, Base):
     """A version of a CDR that a provider correction replaced, kept for audit.
 
     The `cdr` row always holds the newest version (the rating input); each correction
@@ -92,13 +98,4 @@ class CdrCorrection(Base):
     customer_id: Mapped[int] = mapped_column(BigId)
     subscription_id: Mapped[int] = mapped_column(BigId)
     cycle_start_date: Mapped[date]
-    number: Mapped[str] = mapped_column(String(20))
-    call_date: Mapped[datetime]
-    call_type: Mapped[str] = mapped_column(String(8))
-    destination: Mapped[str] = mapped_column(String(32), default="")
-    duration_s: Mapped[int] = mapped_column(default=0)
-    volume_kb: Mapped[int] = mapped_column(default=0)
-    provider_cost: Mapped[Decimal] = mapped_column(default=Decimal("0"))
-    roaming: Mapped[bool] = mapped_column(Boolean, default=False)
-    visited_country: Mapped[str | None] = mapped_column(String(2))
     corrected_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -52,6 +52,14 @@ class Customer(Base):
     partner: Mapped[Partner | None] = relationship()
 
 
+class PlanRow:
+    """A row of one rate plan (deleted with it): its own id, then the plan's."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, sort_order=-2)
+    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"),
+                                              sort_order=-1)
+
+
 class RatePlan(Base):
     __tablename__ = "rate_plan"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -93,13 +101,11 @@ class RoamingZone(Base):
     countries: Mapped[str] = mapped_column(Text)  # "CH,US", ISO 3166 alpha-2, sorted
 
 
-class RatePlanRoaming(Base):
+class RatePlanRoaming(PlanRow, Base):
     """A plan's prices in one roaming zone (by the zone's name)."""
 
     __tablename__ = "rate_plan_roaming"
     __table_args__ = (UniqueConstraint("rate_plan_id", "zone"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
     zone: Mapped[str] = mapped_column(String(16))
     voice_out_per_min: Mapped[Decimal] = mapped_column(default=Decimal("0"))
     voice_in_per_min: Mapped[Decimal] = mapped_column(default=Decimal("0"))
@@ -111,13 +117,11 @@ class RatePlanRoaming(Base):
     rate_plan: Mapped[RatePlan] = relationship(back_populates="roaming")
 
 
-class RatePlanBand(Base):
+class RatePlanBand(PlanRow, Base):
     """A time band: prices for calls and SMS starting on `days` between two local times."""
 
     __tablename__ = "rate_plan_band"
     __table_args__ = (UniqueConstraint("rate_plan_id", "name"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(40))
     days: Mapped[str] = mapped_column(String(40))  # "mon,tue,wed,thu,fri"
     start: Mapped[str] = mapped_column(String(5))  # "08:00", local time
@@ -128,13 +132,11 @@ class RatePlanBand(Base):
     rate_plan: Mapped[RatePlan] = relationship(back_populates="bands")
 
 
-class RatePlanPrice(Base):
+class RatePlanPrice(PlanRow, Base):
     """A dated price change of a plan: the fields it sets hold from `valid_from` (NULL: unchanged)."""
 
     __tablename__ = "rate_plan_price"
     __table_args__ = (UniqueConstraint("rate_plan_id", "valid_from"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
     valid_from: Mapped[date]
     monthly_fee: Mapped[Decimal | None] = mapped_column()
     voice_bundle_minutes: Mapped[int | None] = mapped_column()
@@ -151,13 +153,11 @@ class RatePlanPrice(Base):
     rate_plan: Mapped[RatePlan] = relationship(back_populates="prices")
 
 
-class Tariff(Base):
+class Tariff(PlanRow, Base):
     """A destination tariff: longest prefix wins, priced outside the bundle."""
 
     __tablename__ = "tariff"
     __table_args__ = (UniqueConstraint("rate_plan_id", "prefix", "call_type", "valid_from"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    rate_plan_id: Mapped[int] = mapped_column(ForeignKey("rate_plan.id", ondelete="CASCADE"))
     prefix: Mapped[str] = mapped_column(String(20))
     call_type: Mapped[str] = mapped_column(String(8))
     price: Mapped[Decimal]

@@ -2,62 +2,52 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, BigId, utcnow
+from core.models.base import Base, CycleRow, utcnow
 
 FEE_CALL_TYPE = "fee"  # the monthly-fee row of a subscription in the totals
 
 
-class Total(Base):
+class Usage:
+    """One subscription's usage of one call type in a cycle, and its rated amount: the columns
+    a total and each earlier version of it (TotalHistory) have alike."""
+
+    call_type: Mapped[str] = mapped_column(String(8))
+    count: Mapped[int] = mapped_column(default=0)
+    duration_s: Mapped[int] = mapped_column(default=0)
+    volume_kb: Mapped[int] = mapped_column(default=0)
+    provider_cost: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    rated_amount: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    bundle_used: Mapped[int] = mapped_column(default=0)
+
+
+class Total(CycleRow, Usage, Base):
     __tablename__ = "total"
     __table_args__ = (
         UniqueConstraint("customer_id", "cycle_start_date", "subscription_id", "call_type"),
     )
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
-    cycle_start_date: Mapped[date]
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"))
-    call_type: Mapped[str] = mapped_column(String(8))
-    count: Mapped[int] = mapped_column(default=0)
-    duration_s: Mapped[int] = mapped_column(default=0)
-    volume_kb: Mapped[int] = mapped_column(default=0)
-    provider_cost: Mapped[Decimal] = mapped_column(default=Decimal("0"))
-    rated_amount: Mapped[Decimal] = mapped_column(default=Decimal("0"))
-    bundle_used: Mapped[int] = mapped_column(default=0)
     version: Mapped[int] = mapped_column(default=1)
 
 
-class TotalHistory(Base):
+class TotalHistory(CycleRow, Usage, Base):
     """Earlier versions of a customer-cycle's totals, kept before each replacement."""
 
     __tablename__ = "total_history"
     __table_args__ = (Index("ix_total_history_cycle", "customer_id", "cycle_start_date", "version"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
-    cycle_start_date: Mapped[date]
     version: Mapped[int]
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"))
-    call_type: Mapped[str] = mapped_column(String(8))
-    count: Mapped[int] = mapped_column(default=0)
-    duration_s: Mapped[int] = mapped_column(default=0)
-    volume_kb: Mapped[int] = mapped_column(default=0)
-    provider_cost: Mapped[Decimal] = mapped_column(default=Decimal("0"))
-    rated_amount: Mapped[Decimal] = mapped_column(default=Decimal("0"))
-    bundle_used: Mapped[int] = mapped_column(default=0)
     archived_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class BillingInsight(Base):
+class BillingInsight(CycleRow, Base):
     __tablename__ = "billing_insight"
     __table_args__ = (Index("ix_billing_insight_cycle", "customer_id", "cycle_start_date"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
-    cycle_start_date: Mapped[date]
     kind: Mapped[str] = mapped_column(String(32))
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscription.id"))
     severity: Mapped[str] = mapped_column(String(8), default="info")
@@ -66,14 +56,11 @@ class BillingInsight(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class CustomerStatus(Base):
+class CustomerStatus(CycleRow, Base):
     """Where a customer-cycle stands: last sync, totals version, pending recalculation."""
 
     __tablename__ = "customer_status"
     __table_args__ = (UniqueConstraint("customer_id", "cycle_start_date"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
-    cycle_start_date: Mapped[date]
     status: Mapped[str] = mapped_column(String(24), default="new")
     totals_version: Mapped[int] = mapped_column(default=0)
     recalc_requested: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -84,7 +71,7 @@ class CustomerStatus(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class TotalCharge(Base):
+class TotalCharge(CycleRow, Base):
     """What a customer-cycle's rated usage consists of, per price: the invoice explains it.
 
     One row per subscription, call type and price (the plan's price beyond the bundle, or
@@ -95,9 +82,6 @@ class TotalCharge(Base):
 
     __tablename__ = "total_charge"
     __table_args__ = (Index("ix_total_charge_cycle", "customer_id", "cycle_start_date"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
-    cycle_start_date: Mapped[date]
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"))
     call_type: Mapped[str] = mapped_column(String(8))
     prefix: Mapped[str] = mapped_column(String(16), default="")  # "" = the plan's own price

@@ -368,16 +368,21 @@ def _admins_locked(session: Session) -> int:
     return len(ids)
 
 
+def _operator_locked(session: Session, username: str) -> Operator:
+    """The operator's row, locked for the change; UnknownOperator when there is none."""
+    row = session.scalars(select(Operator).where(Operator.username == username).with_for_update()).first()
+    if row is None:
+        raise UnknownOperator(f"no operator named {username!r}")
+    return row
+
+
 def set_role(db: Database, username: str, role: str, *, operator: str) -> str:
     """Change an operator's role; returns the previous one. The last admin keeps the role."""
     new_role = _check_role(role)
     try:
         with db.transaction() as session:
             require(session, operator, Action.OPERATORS_SET_ROLE, target=username)
-            row = session.scalars(select(Operator).where(Operator.username == username)
-                                  .with_for_update()).first()
-            if row is None:
-                raise UnknownOperator(f"no operator named {username!r}")
+            row = _operator_locked(session, username)
             previous = row.role
             if previous == ADMIN and new_role != ADMIN and _admins_locked(session) <= 1:
                 raise RoleError(f"{username} is the last admin: make another operator admin first")
@@ -394,10 +399,7 @@ def remove_operator(db: Database, username: str, *, operator: str) -> None:
     try:
         with db.transaction() as session:
             require(session, operator, Action.OPERATORS_REMOVE, target=username)
-            row = session.scalars(select(Operator).where(Operator.username == username)
-                                  .with_for_update()).first()
-            if row is None:
-                raise UnknownOperator(f"no operator named {username!r}")
+            row = _operator_locked(session, username)
             if row.role == ADMIN and _admins_locked(session) <= 1:
                 raise RoleError(f"{username} is the last admin and cannot be removed")
             session.delete(row)

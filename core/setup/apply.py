@@ -9,7 +9,7 @@ and everything else are checked before the first write; any error rolls back all
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ from core.security.secrets import SecretBox, SecretError
 from core.setup import schema
 from core.setup.document import (
     CustomerSpec,
+    Item,
     RatePlanSpec,
     SetupError,
     SetupSpec,
@@ -206,71 +207,40 @@ class _Applier:
     def _rate_plan(self, spec: RatePlanSpec, plan: RatePlan | None) -> RatePlan:
         name = spec.text("name")
         plan = self._upsert("rate_plan", f"rate plan {name}", RatePlan, plan, spec.values)
-        existing = {(t.prefix, t.call_type, t.valid_from): t for t in plan.tariffs}
-        for tariff_spec in spec.tariffs:
-            label = f"rate plan {name}: tariff {_tariff_label(*tariff_spec.key)}"
-            tariff = existing.pop(tariff_spec.key, None)
-            if tariff is None:
-                plan.tariffs.append(Tariff(**tariff_spec.values))
-                self.report.created("tariff", label)
-            else:
-                self.report.compared("tariff", label, self._assign(tariff, tariff_spec.values, {}))
-        for key, stale in sorted(existing.items(), key=lambda kv: _tariff_label(*kv[0])):
-            plan.tariffs.remove(stale)
-            self.report.removed("tariff", f"rate plan {name}: tariff {_tariff_label(*key)}")
-        self._prices(spec, plan)
-        self._bands(spec, plan)
-        self._roaming(spec, plan)
+        self._plan_rows(name, "tariff", plan.tariffs, spec.tariffs, Tariff,
+                        ("prefix", "call_type", "valid_from"),
+                        lambda *key: f"tariff {_tariff_label(*key)}")
+        self._plan_rows(name, "price", plan.prices, spec.prices, RatePlanPrice, ("valid_from",),
+                        "prices from {}".format)
+        self._plan_rows(name, "band", plan.bands, spec.bands, RatePlanBand, ("name",),
+                        "band {}".format, fold=True)
+        self._plan_rows(name, "roaming", plan.roaming, spec.roaming, RatePlanRoaming, ("zone",),
+                        "roaming {}".format, fold=True)
         return plan
 
-    def _roaming(self, spec: RatePlanSpec, plan: RatePlan) -> None:
-        """Prices per roaming zone, matched on the zone; zones not in the file are removed."""
-        name = spec.text("name")
-        existing = {_fold(r.zone): r for r in plan.roaming}
-        for zone_spec in spec.roaming:
-            label = f"rate plan {name}: roaming {zone_spec.text('zone')}"
-            price = existing.pop(_fold(zone_spec.text("zone")), None)
-            if price is None:
-                plan.roaming.append(RatePlanRoaming(**zone_spec.values))
-                self.report.created("roaming", label)
-            else:
-                self.report.compared("roaming", label, self._assign(price, zone_spec.values, {}))
-        for _, stale in sorted(existing.items()):
-            plan.roaming.remove(stale)
-            self.report.removed("roaming", f"rate plan {name}: roaming {stale.zone}")
+    def _plan_rows(self, plan_name: str, kind: str, rows: list[Any], specs: Sequence[Item],
+                   model: type[Base], fields: tuple[str, ...], describe: Callable[..., str], *,
+                   fold: bool = False) -> None:
+        """A rate plan's tariffs, dated prices, bands or roaming prices, matched to the file's on
+        `fields` (`fold`: ignoring case): new ones are created, matched ones updated, and the
+        ones not in the file removed."""
+        def key(values: tuple[Any, ...]) -> tuple[Any, ...]:
+            return tuple(map(_fold, values)) if fold else values
 
-    def _bands(self, spec: RatePlanSpec, plan: RatePlan) -> None:
-        """Time bands, matched on their name; bands not in the file are removed."""
-        name = spec.text("name")
-        existing = {_fold(b.name): b for b in plan.bands}
-        for band_spec in spec.bands:
-            label = f"rate plan {name}: band {band_spec.text('name')}"
-            band = existing.pop(_fold(band_spec.text("name")), None)
-            if band is None:
-                plan.bands.append(RatePlanBand(**band_spec.values))
-                self.report.created("band", label)
+        existing = {key(tuple(getattr(row, f) for f in fields)): row for row in rows}
+        for item in specs:
+            matched = tuple(item.values[f] for f in fields)
+            label = f"rate plan {plan_name}: {describe(*matched)}"
+            row = existing.pop(key(matched), None)
+            if row is None:
+                rows.append(model(**item.values))
+                self.report.created(kind, label)
             else:
-                self.report.compared("band", label, self._assign(band, band_spec.values, {}))
-        for _, stale in sorted(existing.items()):
-            plan.bands.remove(stale)
-            self.report.removed("band", f"rate plan {name}: band {stale.name}")
-
-    def _prices(self, spec: RatePlanSpec, plan: RatePlan) -> None:
-        """Dated price changes, matched on their date; changes not in the file are removed."""
-        name = spec.text("name")
-        existing = {p.valid_from: p for p in plan.prices}
-        for price_spec in spec.prices:
-            valid_from = price_spec.values["valid_from"]
-            label = f"rate plan {name}: prices from {valid_from}"
-            price = existing.pop(valid_from, None)  # type: ignore[arg-type]
-            if price is None:
-                plan.prices.append(RatePlanPrice(**price_spec.values))
-                self.report.created("price", label)
-            else:
-                self.report.compared("price", label, self._assign(price, price_spec.values, {}))
-        for valid_from, stale in sorted(existing.items()):
-            plan.prices.remove(stale)
-            self.report.removed("price", f"rate plan {name}: prices from {valid_from}")
+                self.report.compared(kind, label, self._assign(row, item.values, {}))
+        stale = [(describe(*(getattr(row, f) for f in fields)), row) for row in existing.values()]
+        for described, row in sorted(stale, key=lambda pair: _fold(pair[0])):
+            rows.remove(row)
+            self.report.removed(kind, f"rate plan {plan_name}: {described}")
 
     def _customer(self, spec: CustomerSpec, customers: dict[str, Customer],
                   partners: dict[str, Partner], plans: dict[str, RatePlan],

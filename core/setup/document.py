@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -79,24 +79,27 @@ class SetupSpec:
     roaming_zones: tuple[Item, ...] = ()
 
 
+# The TOML values an operator writes, and how each is shown back: bool before int and
+# datetime before date, as each is a subclass of the other.
+_VALUE_KINDS: tuple[tuple[type, str, Callable[[Any], str]], ...] = (
+    (bool, "a boolean", lambda value: str(value).lower()),
+    (int, "an integer", str),
+    (Decimal, "a decimal number", str),
+    (str, "a string", repr),
+    (datetime, "a date-time", datetime.isoformat),
+    (date, "a date", date.isoformat),
+)
+
+
 def describe(value: object) -> str:
     """A TOML value as the operator wrote it, with its type."""
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, int):
-        return f"an integer ({value})"
-    if isinstance(value, Decimal):
-        return f"a decimal number ({value})"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
-    if isinstance(value, datetime):
-        return f"a date-time ({value.isoformat()})"
-    if isinstance(value, date):
-        return f"a date ({value.isoformat()})"
     if isinstance(value, list):
         return "an array"
     if isinstance(value, dict):
         return "a table"
+    for kind, name, shown in _VALUE_KINDS:
+        if isinstance(value, kind):
+            return f"{name} ({shown(value)})"
     return type(value).__name__
 
 

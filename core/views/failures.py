@@ -16,7 +16,6 @@ module; the retry action for each kind is in core.workflows.failures.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -35,6 +34,7 @@ from core.models import (
     SyncProfile,
     SyncTask,
 )
+from core.views.messages import customer_codes, message_payload
 from core.views.paging import AnySelect
 
 SYNC, STEP, EXPORT, ADDON = "sync", "step", "export", "addon"
@@ -179,7 +179,7 @@ def _failures(session: Session, kind: str, rows: list[Any]) -> list[Failure]:
         return [_export_failure(r) for r in rows]
     if kind == ADDON:
         return [_addon_failure(r) for r in rows]
-    codes = _customer_codes(session, [r.payload for r in rows])
+    codes = customer_codes(session, [message_payload(r.payload) for r in rows])
     return [_step_failure(r, codes) for r in rows]
 
 
@@ -266,24 +266,8 @@ def failed_messages_of(session: Session, workflow_id: str) -> list[int]:
                                                               Message.status == "failed"))))
 
 
-def _customer_codes(session: Session, payloads: list[str]) -> dict[int, str]:
-    ids = {p["customer_id"] for p in map(_payload, payloads) if isinstance(p.get("customer_id"), int)}
-    if not ids:
-        return {}
-    return {int(i): str(c) for i, c in session.execute(select(Customer.id, Customer.code)
-                                                         .where(Customer.id.in_(ids)))}
-
-
-def _payload(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _subject(payload_text: str, codes: dict[int, str]) -> str:
-    payload = _payload(payload_text)
+    payload = message_payload(payload_text)
     parts = []
     customer = payload.get("customer_id")
     if isinstance(customer, int):

@@ -4,10 +4,12 @@ ones with their error, the paused types, and throughput per minute over the last
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Session
 from core.bus.bus import DONE, FAILED, QUEUED, RUNNING, STATUSES
 from core.bus.control import MessageFilter, paused
 from core.db import Database
-from core.models import Message
+from core.models import Customer, Message
 from core.views.paging import Page, fetch_page
 
 T = cast(Table, Message.__table__)
@@ -110,3 +112,21 @@ def filter_for(view: str, command_type: str | None, text: str) -> MessageFilter 
     if view not in (FAILED, QUEUED):
         return None
     return MessageFilter(status=view, command_type=command_type or None, words=tuple(text.split()))
+
+
+def customer_codes(session: Session, payloads: Iterable[dict[str, Any]]) -> dict[int, str]:
+    """The codes of the customers these message payloads name, read in one query."""
+    ids = {int(p["customer_id"]) for p in payloads if isinstance(p.get("customer_id"), int)}
+    if not ids:
+        return {}
+    return {int(i): str(c) for i, c in session.execute(
+        select(Customer.id, Customer.code).where(Customer.id.in_(ids)))}
+
+
+def message_payload(text: str) -> dict[str, Any]:
+    """A message's payload; {} when it is not a JSON object."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -14,9 +14,11 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from core.bus.queries import MessageState
 from core.db import Database
 from core.models import Customer, Message, SyncProfile, SyncTask
 from core.views.dashboard import first_line
+from core.views.messages import customer_codes, message_payload
 from core.views.paging import PAGE_SIZE, AnySelect, Page, fetch_page, like_pattern
 
 ACTIVE = ("running", "queued", "failed")
@@ -42,13 +44,9 @@ class TaskRow:
 
 
 @dataclass(frozen=True)
-class StepRow:
-    id: int
-    command_type: str
-    status: str
-    attempts: int
-    max_attempts: int
-    workflow_id: str
+class StepRow(MessageState):
+    """A workflow step (a bus message) on the Tasks screen."""
+
     created_at: datetime
     finished_at: datetime | None
     error: str | None
@@ -129,23 +127,11 @@ def _step_query() -> AnySelect:
 
 def _step_rows(session: Any, rows: Iterable[Any]) -> list[StepRow]:
     """Rows of `_step_query` as StepRows, their subject named from the payload."""
-    parsed = [(r, _payload(r.payload)) for r in rows]
-    ids = {int(p["customer_id"]) for _, p in parsed if isinstance(p.get("customer_id"), int)}
-    codes: dict[int, str] = {}
-    if ids:
-        codes = {int(i): str(c) for i, c in session.execute(
-            select(Customer.id, Customer.code).where(Customer.id.in_(ids)))}
+    parsed = [(r, message_payload(r.payload)) for r in rows]
+    codes = customer_codes(session, (p for _, p in parsed))
     return [StepRow(r.id, r.command_type, r.status, r.attempts, r.max_attempts, r.workflow_id,
                     r.created_at, r.finished_at, first_line(r.error) or None, _subject(p, codes))
             for r, p in parsed]
-
-
-def _payload(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _subject(payload: dict[str, Any], codes: dict[int, str]) -> str:
@@ -208,4 +194,4 @@ def step_detail(db: Database, message_id: int) -> StepDetail | None:
         chain = [str(item["type"]) for item in json.loads(row.chain)]
     except (ValueError, KeyError, TypeError):
         chain = ["(unreadable chain)"]
-    return StepDetail(step, _payload(row.payload), chain, row.traceback, workflow)
+    return StepDetail(step, message_payload(row.payload), chain, row.traceback, workflow)

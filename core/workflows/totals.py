@@ -17,41 +17,45 @@ from core.workflows import roaming_caps
 
 
 @dataclass(frozen=True)
-class DispatchTotals(Command):
+class CycleCommand(Command, abstract=True):
+    """A step of the totals workflow of one customer-cycle."""
+
     customer_id: int
     cycle_start_date: date
+
+
+@dataclass(frozen=True)
+class DispatchTotals(CycleCommand):
+    """Start the chain of steps the customer's kind (rate-plan or not) takes."""
+
     trigger: str = "sync"
 
 
 @dataclass(frozen=True)
-class CalculateTotalsRateplan(Command):
-    customer_id: int
-    cycle_start_date: date
+class CalculateTotalsRateplan(CycleCommand):
+    """Rate the cycle's CDRs on the customer's rate plan."""
 
 
 @dataclass(frozen=True)
-class CalculateTotals(Command):
-    customer_id: int
-    cycle_start_date: date
+class CalculateTotals(CycleCommand):
+    """Add up the cycle's CDRs into totals per subscription and call type."""
 
 
 @dataclass(frozen=True)
-class BillingInsightTotals(Command):
-    customer_id: int
-    cycle_start_date: date
+class BillingInsightTotals(CycleCommand):
+    """Compute the cycle's billing insights (and send bill-shock notices)."""
 
 
 @dataclass(frozen=True)
-class SaveStatus(Command):
-    customer_id: int
-    cycle_start_date: date
+class SaveStatus(CycleCommand):
+    """Mark the cycle's totals ready (no recalculation pending), with an optional note."""
+
     note: str | None = None
 
 
 @dataclass(frozen=True)
-class DispatchTotalsBackup(Command):
-    customer_id: int
-    cycle_start_date: date
+class DispatchTotalsBackup(CycleCommand):
+    """Snapshot the current version of the cycle's totals into their history."""
 
 
 def totals_chain(customer_id: int, cycle_start: date, rateplan_customer: bool,

@@ -7,11 +7,7 @@ Create Date: 2026-11-21 21:08:27.041134
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-
-import core.models.base
-
+from core.migrations.helpers import add_columns, drop_columns, utc_column
 
 revision = '0004'
 down_revision = '0003'
@@ -20,10 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('import_batch', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('updated_at', core.models.base.UtcDateTime(), nullable=True))
+    add_columns('import_batch', utc_column('updated_at', nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('import_batch', schema=None) as batch_op:
-        batch_op.drop_column('updated_at')
+    drop_columns('import_batch', 'updated_at')

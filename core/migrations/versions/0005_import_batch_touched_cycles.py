@@ -12,7 +12,8 @@ downloaded files) still recalculates the cycles the first attempt filled.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from core.migrations.helpers import add_columns, drop_columns
 
 revision = '0005'
 down_revision = '0004'
@@ -21,10 +22,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('import_batch', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('touched_cycles', sa.Text(), nullable=True))
+    add_columns('import_batch', sa.Column('touched_cycles', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('import_batch', schema=None) as batch_op:
-        batch_op.drop_column('touched_cycles')
+    drop_columns('import_batch', 'touched_cycles')

@@ -11,7 +11,8 @@ when the file is lost (regular invoices re-render from their stored lines).
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from core.migrations.helpers import add_columns, drop_columns
 
 revision = '0006'
 down_revision = '0005'
@@ -20,10 +21,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('batch_invoice', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('row_json', sa.Text(), nullable=True))
+    add_columns('batch_invoice', sa.Column('row_json', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('batch_invoice', schema=None) as batch_op:
-        batch_op.drop_column('row_json')
+    drop_columns('batch_invoice', 'row_json')

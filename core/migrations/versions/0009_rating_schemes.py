@@ -18,10 +18,13 @@ data roaming outside the EU/EEA per subscription per cycle (`roaming_data_cap`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from core.migrations.helpers import (add_columns, create_table_with_id, drop_columns,
+                                     foreign_key, id_column, money, unique)
 
 revision = '0009'
 down_revision = '0008'
@@ -29,19 +32,20 @@ branch_labels = None
 depends_on = None
 
 
-def _money() -> core.models.base.Money:
-    return core.models.base.Money(precision=18, scale=4)
+def _create_plan_table(name: str, key: str, *columns: sa.Column[Any]) -> None:
+    """A table of a rate plan's rows (deleted with the plan), one row per `key`."""
+    create_table_with_id(name, id_column('rate_plan_id'), *columns,
+                         foreign_key(name, 'rate_plan_id', 'rate_plan', ondelete='CASCADE'),
+                         unique(name, 'rate_plan_id', key))
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('rate_plan', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('voice_first_s', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('minimum_charge', _money(), nullable=False,
-                                      server_default='0'))
+    add_columns('rate_plan', sa.Column('voice_first_s', sa.Integer(), nullable=True),
+                sa.Column('minimum_charge', money(), nullable=False, server_default='0'))
     with op.batch_alter_table('tariff', schema=None) as batch_op:
         batch_op.add_column(sa.Column('voice_first_s', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('voice_increment_s', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('minimum_charge', _money(), nullable=False,
+        batch_op.add_column(sa.Column('minimum_charge', money(), nullable=False,
                                       server_default='0'))
         batch_op.add_column(sa.Column('valid_from', sa.Date(), nullable=True))
         # The new key first: on MariaDB the old one serves the foreign key until then.
@@ -50,108 +54,66 @@ def upgrade() -> None:
             ['rate_plan_id', 'prefix', 'call_type', 'valid_from'])
         batch_op.drop_constraint(batch_op.f('uq_tariff_rate_plan_id_prefix_call_type'),
                                  type_='unique')
-    op.create_table(
-        'rate_plan_price',
-        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-        sa.Column('rate_plan_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
-                  nullable=False),
+    _create_plan_table(
+        'rate_plan_price', 'valid_from',
         sa.Column('valid_from', sa.Date(), nullable=False),
-        sa.Column('monthly_fee', _money(), nullable=True),
+        sa.Column('monthly_fee', money(), nullable=True),
         sa.Column('voice_bundle_minutes', sa.Integer(), nullable=True),
         sa.Column('sms_bundle', sa.Integer(), nullable=True),
         sa.Column('data_bundle_mb', sa.Integer(), nullable=True),
-        sa.Column('price_per_minute', _money(), nullable=True),
-        sa.Column('price_per_sms', _money(), nullable=True),
-        sa.Column('price_per_mb', _money(), nullable=True),
+        sa.Column('price_per_minute', money(), nullable=True),
+        sa.Column('price_per_sms', money(), nullable=True),
+        sa.Column('price_per_mb', money(), nullable=True),
         sa.Column('voice_first_s', sa.Integer(), nullable=True),
         sa.Column('voice_increment_s', sa.Integer(), nullable=True),
-        sa.Column('setup_fee', _money(), nullable=True),
-        sa.Column('minimum_charge', _money(), nullable=True),
-        sa.ForeignKeyConstraint(['rate_plan_id'], ['rate_plan.id'],
-                                name=op.f('fk_rate_plan_price_rate_plan_id_rate_plan'),
-                                ondelete='CASCADE'),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_rate_plan_price')),
-        sa.UniqueConstraint('rate_plan_id', 'valid_from',
-                            name=op.f('uq_rate_plan_price_rate_plan_id_valid_from')),
+        sa.Column('setup_fee', money(), nullable=True),
+        sa.Column('minimum_charge', money(), nullable=True),
     )
-
-    op.create_table(
-        'rate_plan_band',
-        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-        sa.Column('rate_plan_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
-                  nullable=False),
+    _create_plan_table(
+        'rate_plan_band', 'name',
         sa.Column('name', sa.String(length=40), nullable=False),
         sa.Column('days', sa.String(length=40), nullable=False),
         sa.Column('start', sa.String(length=5), nullable=False),
         sa.Column('end', sa.String(length=5), nullable=False),
-        sa.Column('price_per_minute', _money(), nullable=True),
-        sa.Column('price_per_sms', _money(), nullable=True),
-        sa.ForeignKeyConstraint(['rate_plan_id'], ['rate_plan.id'],
-                                name=op.f('fk_rate_plan_band_rate_plan_id_rate_plan'),
-                                ondelete='CASCADE'),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_rate_plan_band')),
-        sa.UniqueConstraint('rate_plan_id', 'name',
-                            name=op.f('uq_rate_plan_band_rate_plan_id_name')),
+        sa.Column('price_per_minute', money(), nullable=True),
+        sa.Column('price_per_sms', money(), nullable=True),
     )
-
-    with op.batch_alter_table('rate_plan', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('eu_fair_use_gb', _money(), nullable=True))
-        batch_op.add_column(sa.Column('eu_surcharge_per_mb', _money(), nullable=False,
-                                      server_default='0'))
-    op.create_table(
+    add_columns('rate_plan', sa.Column('eu_fair_use_gb', money(), nullable=True),
+                sa.Column('eu_surcharge_per_mb', money(), nullable=False, server_default='0'))
+    create_table_with_id(
         'roaming_zone',
-        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
         sa.Column('name', sa.String(length=16), nullable=False),
         sa.Column('countries', sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_roaming_zone')),
-        sa.UniqueConstraint('name', name=op.f('uq_roaming_zone_name')),
+        unique('roaming_zone', 'name'),
     )
-    op.create_table(
-        'rate_plan_roaming',
-        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-        sa.Column('rate_plan_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
-                  nullable=False),
+    _create_plan_table(
+        'rate_plan_roaming', 'zone',
         sa.Column('zone', sa.String(length=16), nullable=False),
-        sa.Column('voice_out_per_min', _money(), nullable=False),
-        sa.Column('voice_in_per_min', _money(), nullable=False),
-        sa.Column('sms_per_message', _money(), nullable=False),
-        sa.Column('data_per_mb', _money(), nullable=False),
+        sa.Column('voice_out_per_min', money(), nullable=False),
+        sa.Column('voice_in_per_min', money(), nullable=False),
+        sa.Column('sms_per_message', money(), nullable=False),
+        sa.Column('data_per_mb', money(), nullable=False),
         sa.Column('voice_first_s', sa.Integer(), nullable=True),
         sa.Column('voice_increment_s', sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(['rate_plan_id'], ['rate_plan.id'],
-                                name=op.f('fk_rate_plan_roaming_rate_plan_id_rate_plan'),
-                                ondelete='CASCADE'),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_rate_plan_roaming')),
-        sa.UniqueConstraint('rate_plan_id', 'zone',
-                            name=op.f('uq_rate_plan_roaming_rate_plan_id_zone')),
     )
-    with op.batch_alter_table('cdr', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('visited_country', sa.String(length=2), nullable=True))
-    with op.batch_alter_table('cdr_rating', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('zone', sa.String(length=16), nullable=True))
-    with op.batch_alter_table('cdr_correction', schema=None) as batch_op:  # a corrected country is kept too
-        batch_op.add_column(sa.Column('visited_country', sa.String(length=2), nullable=True))
+    add_columns('cdr', sa.Column('visited_country', sa.String(length=2), nullable=True))
+    add_columns('cdr_rating', sa.Column('zone', sa.String(length=16), nullable=True))
+    # a corrected country is kept too
+    add_columns('cdr_correction', sa.Column('visited_country', sa.String(length=2), nullable=True))
     # Money is ten-thousandths on SQLite: the default €50 is 500000 there.
     fifty = '500000' if op.get_bind().dialect.name == 'sqlite' else '50'
-    with op.batch_alter_table('customer', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('roaming_data_cap', _money(), nullable=False,
+    add_columns('customer', sa.Column('roaming_data_cap', money(), nullable=False,
                                       server_default=fifty))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('customer', schema=None) as batch_op:
-        batch_op.drop_column('roaming_data_cap')
-    with op.batch_alter_table('cdr_correction', schema=None) as batch_op:
-        batch_op.drop_column('visited_country')
-    with op.batch_alter_table('cdr_rating', schema=None) as batch_op:
-        batch_op.drop_column('zone')
-    with op.batch_alter_table('cdr', schema=None) as batch_op:
-        batch_op.drop_column('visited_country')
+    drop_columns('customer', 'roaming_data_cap')
+    drop_columns('cdr_correction', 'visited_country')
+    drop_columns('cdr_rating', 'zone')
+    drop_columns('cdr', 'visited_country')
     op.drop_table('rate_plan_roaming')
     op.drop_table('roaming_zone')
-    with op.batch_alter_table('rate_plan', schema=None) as batch_op:
-        batch_op.drop_column('eu_surcharge_per_mb')
-        batch_op.drop_column('eu_fair_use_gb')
+    drop_columns('rate_plan', 'eu_surcharge_per_mb', 'eu_fair_use_gb')
     op.drop_table('rate_plan_band')
     op.drop_table('rate_plan_price')
     with op.batch_alter_table('tariff', schema=None) as batch_op:
@@ -163,6 +125,4 @@ def downgrade() -> None:
         batch_op.drop_column('minimum_charge')
         batch_op.drop_column('voice_increment_s')
         batch_op.drop_column('voice_first_s')
-    with op.batch_alter_table('rate_plan', schema=None) as batch_op:
-        batch_op.drop_column('minimum_charge')
-        batch_op.drop_column('voice_first_s')
+    drop_columns('rate_plan', 'minimum_charge', 'voice_first_s')

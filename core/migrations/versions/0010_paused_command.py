@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from core.migrations.helpers import utc_column
 
 revision = '0010'
 down_revision = '0009'
@@ -26,7 +26,7 @@ def upgrade() -> None:
         'paused_command',
         sa.Column('command_type', sa.String(length=80), nullable=False),
         sa.Column('paused_by', sa.String(length=64), nullable=False),
-        sa.Column('paused_at', core.models.base.UtcDateTime(), nullable=False),
+        utc_column('paused_at'),
         sa.PrimaryKeyConstraint('command_type', name=op.f('pk_paused_command')),
     )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models.base
+from core.migrations.helpers import create_table_with_id, foreign_key, id_column, utc_column
 
 revision = '0012'
 down_revision = '0011'
@@ -23,16 +23,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table_with_id(
         'message_attempt',
-        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-        sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        id_column('message_id'),
         sa.Column('attempt', sa.Integer(), nullable=False),
-        sa.Column('at', core.models.base.UtcDateTime(), nullable=False),
+        utc_column('at'),
         sa.Column('outcome', sa.String(length=12), nullable=False),
         sa.Column('error', sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(['message_id'], ['message.id'], name=op.f('fk_message_attempt_message_id_message')),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_message_attempt')),
+        foreign_key('message_attempt', 'message_id', 'message'),
     )
     op.create_index('ix_message_attempt_message', 'message_attempt', ['message_id'])
 
