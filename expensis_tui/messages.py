@@ -88,6 +88,7 @@ class TotalsLoaded(Message, bubble=False):
 class DiffLoaded(Message, bubble=False):
     title: str
     lines: list[DiffLine]
+    same: str = "No differences: the totals are up to date."  # what no lines means here
 
 
 @dataclass

@@ -52,6 +52,19 @@ class TotalHistory(Base):
     archived_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class TotalsVersion(Base):
+    """When each version of a customer-cycle's totals was calculated and what caused it."""
+
+    __tablename__ = "totals_version"
+    __table_args__ = (UniqueConstraint("customer_id", "cycle_start_date", "version"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    cycle_start_date: Mapped[date]
+    version: Mapped[int]
+    calculated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cause: Mapped[str] = mapped_column(String(80))  # "sync", "recalculation by alice", "invoice run", …
+
+
 class BillingInsight(Base):
     __tablename__ = "billing_insight"
     __table_args__ = (Index("ix_billing_insight_cycle", "customer_id", "cycle_start_date"),)
