@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
+from core.billing.i18n import zone_label
 from core.views.dashboard import first_line, imports_per_day, latest_failures, provider_syncs
 from core.views.failures import count_failures
 from expensis_tui.messages import DashboardLoaded
@@ -50,8 +51,8 @@ class DashboardScreen(ConsoleScreen):
                 yield Label("Scheduler", classes="panel-title")
                 yield Static("…", id="scheduler-figures")
         yield Label("Providers: last sync", classes="section-title")
-        yield KeyedTable([("provider", "Provider"), ("profiles", "Profiles"), ("last", "Last sync"),
-                          ("customer", "Customer"), ("status", "Status")], id="providers")
+        yield KeyedTable(self.zoned([("provider", "Provider"), ("profiles", "Profiles"), ("last", "Last sync"),
+                                     ("customer", "Customer"), ("status", "Status")], "last"), id="providers")
         with Horizontal(id="dash-imports"):
             yield Label("CDRs/day, 14 days", id="imports-label")
             yield Sparkline([0] * 14, id="imports")
@@ -91,7 +92,8 @@ class DashboardScreen(ConsoleScreen):
 
         runs = "  ".join(f"{job} {when(at)}" for job, at in sched.next_runs if at is not None)
         self.query_one("#scheduler-figures", Static).update(
-            Text.assemble((sched.summary, "bold"), ("\nnext: ", "dim"), runs or "—"))
+            Text.assemble((sched.summary, "bold"), (f"\nnext ({zone_label(self.zone, self.now())}): ", "dim"),
+                          runs or "—"))
         now = self.now()
         self.query_one("#providers", KeyedTable).show_rows([
             (p.provider, (p.provider, f"{p.active}/{p.profiles}",
