@@ -14,7 +14,13 @@ from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
 from core.billing.i18n import zone_label
-from core.views.dashboard import first_line, imports_per_day, latest_failures, provider_syncs
+from core.views.dashboard import (
+    cdrs_per_call_day,
+    first_line,
+    imports_per_day,
+    latest_failures,
+    provider_syncs,
+)
 from core.views.failures import count_failures
 from expensis_tui.messages import DashboardLoaded
 from expensis_tui.screens.base import ConsoleScreen, age, local_time
@@ -42,6 +48,11 @@ class DashboardScreen(ConsoleScreen):
                 id="dashboard-failures"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        # the last CDRs-per-call-day series and what it was read for (only the load worker uses it)
+        self.call_days: tuple[object, list[int]] = (None, [])
+
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="dash-top"):
             with Vertical(id="dash-queue", classes="panel"):
@@ -54,9 +65,13 @@ class DashboardScreen(ConsoleScreen):
         yield KeyedTable(self.zoned([("provider", "Provider"), ("profiles", "Profiles"), ("last", "Last sync"),
                                      ("customer", "Customer"), ("status", "Status")], "last"), id="providers")
         with Horizontal(id="dash-imports"):
-            yield Label("CDRs/day, 14 days", id="imports-label")
-            yield Sparkline([0] * 14, id="imports")
-            yield Label("", id="imports-total")
+            yield Label("CDRs/day\n14 days", id="imports-label")
+            with Vertical(id="cdr-series"):
+                yield Sparkline([0] * 14, id="calls")  # by the day of the call
+                yield Sparkline([0] * 14, id="imports")  # by the day they were imported
+            with Vertical(id="cdr-totals"):
+                yield Label("", id="calls-total")
+                yield Label("", id="imports-total")
         yield Label("Latest failures", classes="section-title")
         yield KeyedTable([("ref", "Failure"), ("what", "What"), ("when", "Failed"), ("error", "Error")],
                          id="failures")
@@ -66,11 +81,16 @@ class DashboardScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading the dashboard")
     def load_figures(self) -> None:
-        db, now = self.rt.db, self.now()
+        db, today = self.rt.db, self.now().astimezone(self.zone).date()
+        imports = imports_per_day(db, today, self.zone)
+        key = (today, tuple(imports))  # CDRs arrive only by import: no new import, same call days
+        calls = self.call_days[1] if self.call_days[0] == key else cdrs_per_call_day(db, today, self.zone)
+        self.call_days = (key, calls)
         self.post_message(DashboardLoaded(
             providers=provider_syncs(db),
             queue=self.rt.bus.counts(),
-            imports=imports_per_day(db, now.astimezone(self.zone).date(), self.zone),
+            calls=calls,
+            imports=imports,
             failures=latest_failures(db, limit=5),
             failure_count=count_failures(db),
             scheduler=self.console.scheduler_view(),
@@ -101,9 +121,10 @@ class DashboardScreen(ConsoleScreen):
                           if p.last_sync_at else "—",                               # status fits in 80
                           p.last_customer or "", status_text(p.last_status, p.last_reason)))
             for p in message.providers])
-        self.query_one("#imports", Sparkline).data = message.imports
-        self.query_one("#imports-total", Label).update(
-            f"{sum(message.imports):,} (today {message.imports[-1]:,})")
+        for series, days, words in (("calls", message.calls, "by call date"),
+                                    ("imports", message.imports, "imported")):
+            self.query_one(f"#{series}", Sparkline).data = days
+            self.query_one(f"#{series}-total", Label).update(f"{words} {sum(days):,} (today {days[-1]:,})")
         self.query_one("#failures", KeyedTable).show_rows([
             (f.ref, (f.ref, f"{f.subject}: {f.what}", age(f.failed_at, now),
                      Text(first_line(f.error), style="red")))
