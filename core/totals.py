@@ -39,6 +39,7 @@ from core.models import (
     Tariff,
     Total,
     TotalHistory,
+    TotalsVersion,
 )
 from core.month import Month
 from core.rating.cycles import Cycle
@@ -332,8 +333,9 @@ def _archive(session: Session, status: CustomerStatus, clock: Clock) -> None:
 
 
 def calculate_totals(session: Session, customer_id: int, cycle_start: date, *,
-                     clock: Clock = system_clock) -> int:
-    """Replace the customer-cycle's totals (previous version to history first); new version."""
+                     clock: Clock = system_clock, cause: str = "recalculation") -> int:
+    """Replace the customer-cycle's totals (previous version to history first); new version,
+    recorded with its time and `cause` ("sync", "recalculation by alice", ...)."""
     customer = get_customer(session, customer_id)
     status = lock_status(session, customer_id, cycle_start)
     rows = compute_totals(session, customer, cycle_start)
@@ -348,6 +350,8 @@ def calculate_totals(session: Session, customer_id: int, cycle_start: date, *,
             for r in rows])
     status.totals_version = version
     status.last_totals_at = clock()
+    session.add(TotalsVersion(customer_id=customer_id, cycle_start_date=cycle_start, version=version,
+                              calculated_at=status.last_totals_at, cause=cause[:80]))
     status.status = "calculated"
     return version
 
@@ -422,10 +426,48 @@ def history_versions(db: Database, customer_id: int, cycle_start: date) -> list[
             .distinct().order_by(TotalHistory.version))]
 
 
-def totals_version(db: Database, customer_id: int, cycle_start: date, version: int | None = None) -> list[TotalRow]:
-    """Current totals, or an archived version from history."""
+@dataclass(frozen=True)
+class VersionSummary:
+    """One version of a customer-cycle's totals: when, why, its total, and whether it is current."""
+
+    version: int
+    at: datetime | None  # calculated (versions made before this was recorded: archived)
+    cause: str  # "sync", "recalculation by alice", ...; "" when not recorded
+    rated_total: Decimal
+    current: bool
+
+
+def _current_version(s: Session, customer_id: int, cycle_start: date) -> int:
+    return int(s.scalar(select(CustomerStatus.totals_version).where(
+        CustomerStatus.customer_id == customer_id, CustomerStatus.cycle_start_date == cycle_start)) or 0)
+
+
+def version_history(db: Database, customer_id: int, cycle_start: date) -> list[VersionSummary]:
+    """Every version of the customer-cycle's totals, newest first; the current one marked."""
+    cycle = (customer_id, cycle_start)
     with db.reader() as s:
-        if version is None:
+        current = _current_version(s, *cycle)
+        archived: dict[int, tuple[datetime | None, Decimal]] = {int(v): (at, _money(total)) for v, at, total in s.execute(
+            select(TotalHistory.version, func.max(TotalHistory.archived_at), func.sum(TotalHistory.rated_amount))
+            .where(TotalHistory.customer_id == customer_id, TotalHistory.cycle_start_date == cycle_start)
+            .group_by(TotalHistory.version))}
+        recorded = {int(v): (at, cause) for v, at, cause in s.execute(
+            select(TotalsVersion.version, TotalsVersion.calculated_at, TotalsVersion.cause)
+            .where(TotalsVersion.customer_id == customer_id, TotalsVersion.cycle_start_date == cycle_start))}
+        if current:
+            last_at = s.scalar(select(CustomerStatus.last_totals_at).where(
+                CustomerStatus.customer_id == customer_id, CustomerStatus.cycle_start_date == cycle_start))
+            total = s.scalar(select(func.sum(Total.rated_amount)).where(
+                Total.customer_id == customer_id, Total.cycle_start_date == cycle_start))
+            archived[current] = (last_at, _money(total))
+    return [VersionSummary(v, recorded.get(v, (at, ""))[0], recorded.get(v, (at, ""))[1], total, v == current)
+            for v, (at, total) in sorted(archived.items(), reverse=True)]
+
+
+def totals_version(db: Database, customer_id: int, cycle_start: date, version: int | None = None) -> list[TotalRow]:
+    """Current totals (also when `version` names the current one), or an archived version."""
+    with db.reader() as s:
+        if version is None or version == _current_version(s, customer_id, cycle_start):
             return current_totals(s, customer_id, cycle_start)
         rows = s.execute(select(TotalHistory.subscription_id, TotalHistory.call_type,
                                 *(getattr(TotalHistory, f) for f in TOTAL_FIELDS))

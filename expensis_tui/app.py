@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import Notify, SeverityLevel
 from textual.worker import Worker
 
 from core.bus import MessageEvent
@@ -34,6 +35,7 @@ from expensis_tui.screens.tasks import TasksScreen
 from expensis_tui.screens.totals import TotalsScreen
 from expensis_tui.services import Services
 from expensis_tui.widgets.help import HelpScreen
+from expensis_tui.widgets.too_small import TooSmallScreen, too_small
 
 SCREENS: dict[str, type[ConsoleScreen]] = {
     "dashboard": DashboardScreen,
@@ -64,7 +66,12 @@ class ExpensisApp(App[None]):
     BINDINGS = [
         *(Binding(key, f"go('{mode}')", label, tooltip=f"Show {mode}", show=False) for key, mode, label in NAV),
         Binding("question_mark", "help", "Keys", key_display="?", tooltip="Keys of this screen", show=False),
+        # Esc dismisses the errors shown first (they stay until then); enabled only while one shows,
+        # so otherwise Esc keeps its meaning on the screen or window
+        Binding("escape", "dismiss_errors", "Dismiss", show=False, priority=True),
     ]
+    NOTICE_SECONDS = 4.0  # information and warnings; errors stay until dismissed
+    MAX_ERRORS = 2  # the latest errors shown at once, one line each
 
     def __init__(self, runtime: Runtime, *, start_services: bool = True,
                  clock: Callable[[], datetime] | None = None, poll_seconds: float = 5.0,
@@ -85,6 +92,7 @@ class ExpensisApp(App[None]):
 
     def on_mount(self) -> None:
         self.sub_title = self.runtime.operator
+        self.call_after_refresh(lambda: self.fit_to(*self.size))
         self.start_up()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="services",
@@ -153,6 +161,58 @@ class ExpensisApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self, event)
 
+    # -- the terminal's size ----------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_to(event.size.width, event.size.height)
+
+    def fit_to(self, width: int, height: int) -> None:
+        """Below 80×24 a notice covers the screen (no cut layout); it goes when the terminal fits."""
+        notice = self.screen if isinstance(self.screen, TooSmallScreen) else None
+        if not too_small(width, height):
+            if notice is not None:
+                self.pop_screen()
+        elif notice is None:
+            self.push_screen(TooSmallScreen(width, height))
+        else:
+            notice.resized(width, height)
+
+    @property
+    def covered(self) -> bool:
+        return any(isinstance(screen, TooSmallScreen) for screen in self.screen_stack)
+
+    # -- notifications: one line, at the top, never over the status line, footer or a window --
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Thread-safe like App.notify. The title joins the message on its one line; errors
+        stay until dismissed (Esc or a click), the rest go after a few seconds."""
+        text = " ".join((f"{title}: {message}" if title else message).split())
+        if severity == "error":
+            timeout = float("inf")
+        super().notify(text, severity=severity, timeout=timeout or self.NOTICE_SECONDS,
+                       markup=markup)
+
+    def on_notify(self, event: Notify) -> None:
+        """Runs before Textual adds the new notification: a new notice replaces the earlier
+        information and warnings, and only the latest errors stay, so toasts never stack up."""
+        errors = [n for n in self._notifications if n.severity == "error"]
+        stale = [n for n in self._notifications if n.severity != "error"]
+        if event.notification.severity == "error":
+            stale += errors[:max(0, len(errors) - self.MAX_ERRORS + 1)]
+        for notification in stale:
+            self._unnotify(notification, refresh=False)
+
+    def action_dismiss_errors(self) -> None:
+        for notification in [n for n in self._notifications if n.severity == "error"]:
+            self._unnotify(notification, refresh=False)
+        self._refresh_notifications()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "dismiss_errors":
+            return bool(self.screen.query("Toast.-error"))  # an error on screen, not merely raised
+        return True
+
     # -- navigation --------------------------------------------------------------------------
 
     def nav_entries(self) -> tuple[tuple[str, str, str], ...]:
@@ -162,7 +222,7 @@ class ExpensisApp(App[None]):
         return next((mode for mode, cls in SCREENS.items() if isinstance(screen, cls)), "")
 
     async def action_go(self, mode: str) -> None:
-        if self.current_mode != mode:
+        if self.current_mode != mode and not self.covered:
             await self.switch_mode(mode)
 
     async def run_screen_action(self, mode: str, action: str) -> None:

@@ -39,7 +39,8 @@ class SchedulerView:
 class DashboardLoaded(Message, bubble=False):
     providers: list[ProviderSync]
     queue: dict[str, int]
-    imports: list[int]
+    calls: list[int]  # CDRs per call day, the last 14 days
+    imports: list[int]  # CDRs per import day, the same days
     failures: list[Failure]
     failure_count: int
     scheduler: SchedulerView
@@ -89,6 +90,7 @@ class TotalsLoaded(Message, bubble=False):
 class DiffLoaded(Message, bubble=False):
     title: str
     lines: list[DiffLine]
+    same: str = "No differences: the totals are up to date."  # what no lines means here
 
 
 @dataclass

@@ -48,7 +48,7 @@ def test_import_then_recalc_wait_then_show(tmp_path: Path) -> None:
     code, out, _ = cli(data, "insights", "show", "ACME", "--cycle", "2026-10", "--json")
     assert code == 0 and any(i["kind"] == "margin" for i in json.loads(out))
     code, out, _ = cli(data, "totals", "history", "ACME", "--cycle", "2026-10")
-    assert code == 0 and "archived versions 1" in out
+    assert code == 0 and "1 version(s)" in out and "current" in out and "recalculation by alice" in out
 
 
 def test_partner_recalc_over_a_month_range(tmp_path: Path) -> None:

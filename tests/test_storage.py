@@ -108,11 +108,13 @@ def build_everything() -> list[m.Base]:
     zone = m.RoamingZone(id=1, name="world1", countries="CH,US")
     roaming = m.RatePlanRoaming(id=1, rate_plan_id=1, zone="world1", data_per_mb=Decimal("0.5000"),
                                 voice_first_s=30, voice_increment_s=6)
+    totals_version = m.TotalsVersion(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), version=4,
+                                     calculated_at=T0, cause="partner-recalculation by a-very-long-operator-name")
     paused = m.PausedCommand(command_type="KpnSp16Sync", paused_by="alice", paused_at=T0)
     return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, correction, total,
             charge, history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
             counter, payment, credit, ledger, mail, operator, audit, message, attempt, lease, tick, batch_invoice,
-            notification, price, band, zone, roaming, paused, collection, collected]
+            notification, price, band, zone, roaming, paused, totals_version, collection, collected]
 
 
 def column_values(obj: m.Base) -> dict[str, object]:

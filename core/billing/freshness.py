@@ -45,7 +45,7 @@ def refresh_totals(session: Session, customer_id: int, cycle_start: date) -> boo
     fresh = compute_totals(session, customer, cycle_start)
     if not diff_totals(old, fresh):
         return False
-    calculate_totals(session, customer_id, cycle_start)
+    calculate_totals(session, customer_id, cycle_start, cause="invoice run")
     return True
 
 

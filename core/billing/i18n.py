@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
 LANGUAGES: tuple[str, ...] = ("nl", "en")
@@ -154,6 +154,22 @@ def format_date(d: date, language: str) -> str:
     from babel.dates import format_date as babel_format_date
 
     return babel_format_date(d, "d MMMM y", locale=_LOCALES[language])
+
+
+def format_time(moment: datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M", *,
+                zone_name: bool = False) -> str:
+    """A moment in `zone` (naive moments are stored UTC); "—" for none. The one time formatter of
+    the console and CLI: columns name their zone in the header (`zone_label`), a time standing
+    alone names it after the time (`zone_name=True`: "2026-11-29 14:05 CET")."""
+    if moment is None:
+        return "—"
+    local = (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(zone)
+    return f"{local.strftime(fmt)} {local.strftime('%Z')}" if zone_name else local.strftime(fmt)
+
+
+def zone_label(zone: tzinfo, moment: datetime) -> str:
+    """The zone's short name at `moment` ("CET", "CEST", "UTC"), for a time column's header."""
+    return moment.astimezone(zone).strftime("%Z")
 
 
 def country_of_prefix(prefix: str, language: str) -> str:

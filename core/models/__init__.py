@@ -42,6 +42,7 @@ from core.models.totals import (
     Total,
     TotalCharge,
     TotalHistory,
+    TotalsVersion,
 )
 
 __all__ = [
@@ -50,5 +51,5 @@ __all__ = [
     "InvoiceLine", "MailLog", "Message", "MessageAttempt", "Operator", "Partner", "PausedCommand", "Payment", "QuarantinedRow",
     "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RatePlanRoaming", "RoamingZone", "RevenueLedger", "SchedulerLease", "SchedulerTick",
     "Subscription", "SubscriptionAddon", "SyncProfile", "SyncTask", "Tariff", "Total",
-    "TotalCharge", "TotalHistory", "utcnow",
+    "TotalCharge", "TotalHistory", "TotalsVersion", "utcnow",
 ]

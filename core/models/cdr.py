@@ -36,6 +36,7 @@ class Cdr(CallRecord, Base):
     __table_args__ = (
         UniqueConstraint("provider", "provider_ref", name="uq_cdr_provider_ref"),
         Index("ix_cdr_customer_call_date", "customer_id", "call_date"),
+        Index("ix_cdr_call_date", "call_date"),  # the dashboard's CDRs per call day, all customers
         Index("ix_cdr_customer_cycle", "customer_id", "cycle_start_date", "subscription_id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -45,6 +45,16 @@ class TotalHistory(CycleRow, Usage, Base):
     archived_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class TotalsVersion(CycleRow, Base):
+    """When each version of a customer-cycle's totals was calculated and what caused it."""
+
+    __tablename__ = "totals_version"
+    __table_args__ = (UniqueConstraint("customer_id", "cycle_start_date", "version"),)
+    version: Mapped[int]
+    calculated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cause: Mapped[str] = mapped_column(String(80))  # "sync", "recalculation by alice", "invoice run", …
+
+
 class BillingInsight(CycleRow, Base):
     __tablename__ = "billing_insight"
     __table_args__ = (Index("ix_billing_insight_cycle", "customer_id", "cycle_start_date"),)

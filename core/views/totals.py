@@ -13,7 +13,16 @@ from core.insights import list_insights
 from core.lookup import customer_by_code, cycle_start, partner_by_name, partner_customers
 from core.models import CustomerStatus, Subscription
 from core.rating.cycles import month_labels
-from core.totals import TotalDiff, TotalRow, current_totals, history_versions
+from core.totals import (
+    TotalDiff,
+    TotalRow,
+    VersionSummary,
+    current_totals,
+    diff_totals,
+    history_versions,
+    totals_version,
+    version_history,
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,18 @@ def diff_lines(diffs: list[TotalDiff], names: dict[int, str]) -> list[DiffLine]:
     return [DiffLine(names.get(d.subscription_id, str(d.subscription_id)), d.call_type,
                      d.old.rated_amount if d.old else None, d.new.rated_amount if d.new else None,
                      d.amount_change) for d in diffs]
+
+
+def versions(db: Database, cycle: CustomerCycle) -> list[VersionSummary]:
+    """Every version of the customer-cycle's totals with its date, cause and total; newest first."""
+    return version_history(db, cycle.customer_id, cycle.cycle_start)
+
+
+def compare_versions(db: Database, cycle: CustomerCycle, old: int, new: int) -> list[DiffLine]:
+    """What changed per line from version `old` to version `new` (either may be the current one)."""
+    diffs = diff_totals(totals_version(db, cycle.customer_id, cycle.cycle_start, old),
+                        totals_version(db, cycle.customer_id, cycle.cycle_start, new))
+    return diff_lines(diffs, numbers(db, cycle.customer_id))
 
 
 def partner_plan(db: Database, partner: str, first: str, last: str) -> PartnerPlan:

@@ -29,6 +29,12 @@ class DispatchTotals(CycleCommand):
     """Start the chain of steps the customer's kind (rate-plan or not) takes."""
 
     trigger: str = "sync"
+    operator: str = ""  # who asked, when an operator did
+
+    @property
+    def cause(self) -> str:
+        """What the totals history says caused the version: "sync", "recalculation by alice"."""
+        return f"{self.trigger} by {self.operator}" if self.operator else self.trigger
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class CalculateTotalsRateplan(CycleCommand):
 @dataclass(frozen=True)
 class CalculateTotals(CycleCommand):
     """Add up the cycle's CDRs into totals per subscription and call type."""
+
+    cause: str = "sync"
 
 
 @dataclass(frozen=True)
@@ -59,9 +67,9 @@ class DispatchTotalsBackup(CycleCommand):
 
 
 def totals_chain(customer_id: int, cycle_start: date, rateplan_customer: bool,
-                 note: str | None = None) -> list[Command]:
+                 note: str | None = None, cause: str = "sync") -> list[Command]:
     chain: list[Command] = [
-        CalculateTotals(customer_id, cycle_start),
+        CalculateTotals(customer_id, cycle_start, cause),
         BillingInsightTotals(customer_id, cycle_start),
         SaveStatus(customer_id, cycle_start, note),
         DispatchTotalsBackup(customer_id, cycle_start),
@@ -73,7 +81,8 @@ def totals_chain(customer_id: int, cycle_start: date, rateplan_customer: bool,
 
 def dispatch_totals_router(cmd: DispatchTotals, ctx: HandlerContext) -> None:
     customer = totals.get_customer(ctx.session, cmd.customer_id)
-    first, *rest = totals_chain(cmd.customer_id, cmd.cycle_start_date, customer.rateplan_customer)
+    first, *rest = totals_chain(cmd.customer_id, cmd.cycle_start_date, customer.rateplan_customer,
+                                cause=cmd.cause)
     ctx.route(first, chain=rest)
 
 
@@ -82,7 +91,7 @@ def calculate_totals_rateplan(cmd: CalculateTotalsRateplan, ctx: HandlerContext)
 
 
 def calculate_totals(cmd: CalculateTotals, ctx: HandlerContext) -> None:
-    totals.calculate_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date, clock=ctx.clock)
+    totals.calculate_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date, clock=ctx.clock, cause=cmd.cause)
 
 
 def billing_insight_totals(cmd: BillingInsightTotals, ctx: HandlerContext) -> None:
@@ -115,7 +124,8 @@ def request_recalculation(bus: Bus, customer_id: int, cycle_start: date, *, oper
         totals.mark_recalc_requested(session, customer_id, cycle_start)
         audit.record(session, operator=operator, action=roles.Action.TOTALS_RECALCULATE,
                      target=f"{customer.code} {Month.of(cycle_start)}")
-        return bus.dispatch(DispatchTotals(customer_id, cycle_start, "recalculation"), session=session)
+        return bus.dispatch(DispatchTotals(customer_id, cycle_start, "recalculation", operator),
+                            session=session)
 
 
 @dataclass(frozen=True)
@@ -137,7 +147,8 @@ def request_partner_recalculation(bus: Bus, partner_id: int, labels: list[str], 
         target = f"{partner.name} {labels[0]}..{labels[-1]}" if labels else partner.name
         roles.require(session, operator, roles.Action.TOTALS_PARTNER_RECALCULATE, target=target)
         items = [(c.id, cycle_start(c, label)) for c in partner_customers(session, partner_id) for label in labels]
-        started = [bus.dispatch(DispatchTotals(cid, start, "partner-recalculation"), session=session)
+        started = [bus.dispatch(DispatchTotals(cid, start, "partner-recalculation", operator),
+                                session=session)
                    for cid, start in items]
         audit.record(session, operator=operator, action=roles.Action.TOTALS_PARTNER_RECALCULATE, target=target,
                      detail=f"{len(started)} recalculation(s)")

@@ -212,13 +212,15 @@ def emit_json(data: Any) -> None:
               help="Config file (default: config.toml in the user config dir).")
 @click.option("--operator", envvar="EXPENSIS_OPERATOR", help="Act as this operator (default: OS user).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("--utc", is_flag=True, help="Show times in UTC (default: the configured local time zone).")
 @click.pass_context
 def main(ctx: click.Context, db: str | None, data_dir: str | None, config: str | None,
-         operator: str | None, verbose: int) -> None:
+         operator: str | None, verbose: int, utc: bool) -> None:
     """Expensis console: telecom billing from the terminal. Without a command, opens the console."""
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    ctx.obj = {"db": db, "data_dir": data_dir, "config": config, "operator": operator, "runtime": None}
+    ctx.obj = {"db": db, "data_dir": data_dir, "config": config, "operator": operator, "runtime": None,
+               "utc": utc}
     if ctx.invoked_subcommand is None:
         from expensis_tui.launch import has_terminal, open_console
 

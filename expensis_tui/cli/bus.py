@@ -27,7 +27,7 @@ from core.runtime import Runtime
 from core.views.messages import overview
 from expensis_tui import signals
 from expensis_tui.cli import EXIT_NOT_FOUND, CliError, emit_json, main, runtime
-from expensis_tui.cli.output import Col, print_table
+from expensis_tui.cli.output import Col, print_table, when
 
 log = logging.getLogger(__name__)
 EXIT_USAGE = 2
@@ -79,13 +79,13 @@ def messages_show(ctx: click.Context, message_id: int, as_json: bool) -> None:
         return
     r = detail.row
     click.echo(f"message {r.id}  {r.command_type}  [{r.status}]  attempt {r.attempts}/{r.max_attempts}")
-    click.echo(f"workflow {r.workflow_id}  parent {detail.parent_id}  created {r.created_at:%Y-%m-%d %H:%M:%S}")
+    click.echo(f"workflow {r.workflow_id}  parent {detail.parent_id}  created {when(r.created_at)}")
     click.echo(f"payload  {detail.payload}")
     click.echo(f"chain    {' → '.join(detail.chain) or '(end of chain)'}")
     if r.error:
         click.echo(f"error    {r.error}")
     for a in detail.attempts:  # a sync that gave up is `done` (totals went on), its errors are here
-        click.echo(f"attempt  {a.attempt} {a.at:%Y-%m-%d %H:%M:%S} UTC {a.outcome}: {a.error or ''}")
+        click.echo(f"attempt  {a.attempt} {when(a.at)} {a.outcome}: {a.error or ''}")
     if detail.traceback:
         click.echo(detail.traceback.rstrip())
 
@@ -211,7 +211,7 @@ def messages_overview(ctx: click.Context, as_json: bool) -> None:
         return
     click.echo("  ".join(f"{status} {n}" for status, n in view.totals.items()) + f"  (scheduled {view.scheduled})")
     for t, by, since in view.paused:
-        click.echo(f"paused: {'ALL' if t == ALL_TYPES else t} by {by} since {since:%Y-%m-%d %H:%M} UTC")
+        click.echo(f"paused: {'ALL' if t == ALL_TYPES else t} by {by} since {when(since, '%Y-%m-%d %H:%M')}")
     click.echo(f"{'COMMAND':<30} {'QUEUED':>7} {'RUNNING':>7} {'FAILED':>7} {'DONE':>7}")
     for t in view.by_type:
         click.echo(f"{t.command_type + (' (paused)' if t.paused else ''):<30} {t.counts['queued']:>7} "

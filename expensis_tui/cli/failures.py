@@ -12,6 +12,7 @@ from core.workflows.failures import CannotRetry, retry_failure
 from core.workflows.sync import WITH_WARNINGS, SyncBusy
 from expensis_tui.cli import EXIT_NOT_FOUND, CliError, emit_json, main, runtime
 from expensis_tui.cli.bus import load_plugins
+from expensis_tui.cli.output import when
 
 
 @main.group()
@@ -35,7 +36,7 @@ def failures_list(ctx: click.Context, kind: str | None, limit: int, as_json: boo
         return
     for f in rows:
         error = (f.error.splitlines() or [""])[0]
-        click.echo(f"{f.ref:<12} {f.failed_at:%Y-%m-%d %H:%M} UTC  {f.subject}: {f.what}")
+        click.echo(f"{f.ref:<12} {when(f.failed_at, '%Y-%m-%d %H:%M')}  {f.subject}: {f.what}")
         click.echo(f"{'':<12} {error}")
     click.echo("\nSee one in full: expensis failures show REF; retry it: expensis failures retry REF")
 
@@ -61,7 +62,7 @@ def failures_show(ctx: click.Context, ref: str, as_json: bool) -> None:
         return
     f = detail.failure
     click.echo(f"{f.ref}  {f.subject}: {f.what}")
-    click.echo(f"failed at  {f.failed_at:%Y-%m-%d %H:%M:%S} UTC")
+    click.echo(f"failed at  {when(f.failed_at)}")
     if detail.workflow_id:
         click.echo(f"workflow   {detail.workflow_id} (messages {', '.join(map(str, detail.message_ids))})")
     click.echo("error:")
@@ -70,7 +71,7 @@ def failures_show(ctx: click.Context, ref: str, as_json: bool) -> None:
     if detail.attempts:
         click.echo("attempts:")
         for a in detail.attempts:
-            click.echo(f"  {a.number}  {a.at:%Y-%m-%d %H:%M:%S} UTC  {a.outcome:<8} {a.error}")
+            click.echo(f"  {a.number}  {when(a.at)}  {a.outcome:<8} {a.error}")
     click.echo(f"retry      {f.retry}: expensis failures retry {f.ref}")
 
 

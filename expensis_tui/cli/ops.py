@@ -11,26 +11,20 @@ from core.maintenance import last_sync_per_profile
 from core.views.failures import count_failures, list_failures
 from expensis_tui.cli import emit_json, main, runtime
 from expensis_tui.cli.bus import load_plugins
-from expensis_tui.cli.output import Col, print_table
+from expensis_tui.cli.output import Col, print_table, when
 from scheduler.daemon import configure_logging, run_daemon
 from scheduler.jobs import time_zone
 from scheduler.service import SchedulerService, SchedulerStatus
 
 
-def _when(moment: datetime | None, tz: object) -> str:
-    if moment is None:
-        return "-"
-    return f"{moment.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}"  # type: ignore[arg-type]
-
-
-def _leader_line(status: SchedulerStatus, tz: object) -> str:
+def _leader_line(status: SchedulerStatus) -> str:
     if status.leader_holder is None:
         return "no scheduler has run on this database yet"
     if status.leader_live:
         return (f"led by {status.leader_holder}, lease until "
-                f"{_when(status.leader_expires_at, tz)}")
+                f"{when(status.leader_expires_at)}")
     return (f"no leader: the lease of {status.leader_holder} expired at "
-            f"{_when(status.leader_expires_at, tz)}")
+            f"{when(status.leader_expires_at)}")
 
 
 @main.command("daemon")
@@ -74,7 +68,7 @@ def schedule(ctx: click.Context, as_json: bool) -> None:
     print_table([Col("JOB"), Col("NEXT RUN", "time"), Col("DESCRIPTION", shrink=True)],
                 [(name, next_run, status.descriptions.get(name, "")) for name, next_run in status.jobs],
                 zone=tz)
-    click.echo(f"scheduler: {_leader_line(status, tz)}")
+    click.echo(f"scheduler: {_leader_line(status)}")
 
 
 @main.command("status")
@@ -100,7 +94,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         })
         return
     tz = time_zone(rt.settings)
-    click.echo(f"scheduler  {_leader_line(scheduler, tz)}")
+    click.echo(f"scheduler  {_leader_line(scheduler)}")
     click.echo("queue      " + "  ".join(f"{k} {v}" for k, v in counts.items()))
     if failed:
         click.echo(f"failed     {failed} failure(s) need attention: expensis failures list")

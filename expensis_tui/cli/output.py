@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -20,7 +20,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from core.billing.i18n import format_money
+from core.billing.i18n import format_money, format_time
 from core.month import Month
 
 Kind = Literal["text", "number", "money", "money4", "date", "time", "month"]
@@ -48,9 +48,7 @@ def cell(value: object, kind: Kind, zone: ZoneInfo | None = None) -> str:
     if kind == "number" and isinstance(value, Decimal):
         return f"{value.normalize():,f}"
     if kind == "time" and isinstance(value, datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # stored in UTC
-        moment = moment.astimezone(zone if zone is not None else UTC)
-        return f"{moment:%Y-%m-%d %H:%M:%S}"
+        return format_time(value, zone or UTC_ZONE, "%Y-%m-%d %H:%M:%S")
     if kind == "month" and isinstance(value, date):
         return str(Month.of(value))
     if kind == "date" and isinstance(value, datetime):
@@ -58,6 +56,26 @@ def cell(value: object, kind: Kind, zone: ZoneInfo | None = None) -> str:
     if kind == "date" and isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def display_zone(zone: ZoneInfo | str | None = None) -> ZoneInfo:
+    """The zone CLI times are shown in: UTC with the global `--utc`, else `zone`, else the
+    settings' time zone (local), else UTC. Every time printed names it."""
+    ctx = click.get_current_context(silent=True)
+    obj = (ctx.find_root().obj or {}) if ctx is not None else {}
+    if obj.get("utc"):
+        return UTC_ZONE
+    if zone is None and obj.get("runtime") is not None:
+        zone = obj["runtime"].settings.time_zone
+    return ZoneInfo(zone) if isinstance(zone, str) else zone or UTC_ZONE
+
+
+def when(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A time standing alone in a line, in the display zone, its zone named: "2026-11-29 14:05:00 CET"."""
+    return format_time(moment, display_zone(), fmt, zone_name=True)
 
 
 def header(col: Col, zone: ZoneInfo | None, *, terminal: bool = False) -> str:
@@ -121,7 +139,7 @@ def _fit(cols: Sequence[Col], cells: list[list[str]], zone: ZoneInfo | None,
 def print_table(cols: Sequence[Col], rows: Iterable[Sequence[object]], *,
                 zone: ZoneInfo | str | None = None) -> None:
     """Print a table on stdout: fitted to the terminal, or plain rows for a pipe."""
-    where = ZoneInfo(zone) if isinstance(zone, str) else zone
+    where = display_zone(zone)
     out = Console()  # reads the real terminal's size and whether stdout is one
     terminal = sys.stdout.isatty() and out.is_terminal
     click.echo(render(cols, rows, terminal=terminal, width=out.width, zone=where))

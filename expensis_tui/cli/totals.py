@@ -16,10 +16,10 @@ from core.runtime import Runtime
 from core.totals import (
     TotalRow,
     diff_totals,
-    history_versions,
     partner_totals,
     preview_recalculation,
     totals_version,
+    version_history,
 )
 from core.workflows.totals import request_partner_recalculation, request_recalculation
 from expensis_tui.cli import EXIT_NOT_FOUND, CliError, emit_json, main, runtime
@@ -98,17 +98,29 @@ def invoiced_note(rt: Runtime, customer_id: int, start: date) -> str:
 @click.pass_context
 def totals_history(ctx: click.Context, customer: str, cycle: Month, compare: tuple[int, int] | None,
                    as_json: bool) -> None:
-    """Archived versions of a customer-cycle's totals; --compare A B shows the difference."""
+    """Every version of a customer-cycle's totals (date, cause, total; the current one marked);
+    --compare A B shows what changed per line between any two, the current one included."""
     rt = runtime(ctx)
     customer_id, code, start = resolve(rt, customer, cycle)
     head = {"customer": code, "cycle": str(cycle), "cycle_start_date": start}
     if not compare:
-        versions = history_versions(rt.db, customer_id, start)
+        history = version_history(rt.db, customer_id, start)
         if as_json:
-            emit_json({**head, "versions": versions})
+            emit_json({**head, "versions": [
+                {"version": v.version, "state": "current" if v.current else "archived", "at": v.at,
+                 "cause": v.cause, "rated_total": v.rated_total} for v in history]})
             return
-        click.echo(f"{code} {cycle}: archived versions {', '.join(map(str, versions)) or '(none)'}")
+        click.echo(f"{code} {cycle}: {len(history)} version(s)" + ("" if history else ", no totals yet"))
+        print_table([Col("VERSION", "number"), Col("STATE"), Col("CALCULATED", "time"), Col("CAUSE", shrink=True),
+                     Col("TOTAL", "money")],
+                    [(v.version, "current" if v.current else "archived", v.at, v.cause or "—", v.rated_total)
+                     for v in history], zone=rt.settings.time_zone)
         return
+    known = {v.version for v in version_history(rt.db, customer_id, start)}
+    missing = [str(v) for v in compare if v not in known]
+    if missing:
+        raise CliError(f"{code} {cycle} has no version {', '.join(missing)} "
+                       f"(versions: {', '.join(map(str, sorted(known))) or 'none'})", EXIT_NOT_FOUND)
     old = totals_version(rt.db, customer_id, start, compare[0])
     new = totals_version(rt.db, customer_id, start, compare[1])
     diffs = diff_totals(old, new)

@@ -60,6 +60,7 @@ COLUMNS: dict[str, list[Column]] = {
     "log": [("id", "#", 4), ("when", "When", 11), ("number", "Number", 12), ("addon", "Add-on", 14),
             ("action", "Action", 8), ("status", "Status", 9)],
 }
+TIME_COLUMNS = ("out", "when")
 STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "backlog": "cyan", "sent": "yellow",
                 "active": "green", "cancelled": "dim"}
 FOLLOW_FOR = timedelta(minutes=15)  # after that the poll alone keeps the screen up to date
@@ -141,7 +142,7 @@ class AddonsScreen(GuardedScreen):
     def compose_body(self) -> Iterable[Widget]:
         yield Label("choosing a customer…", id="addons-head", classes="status-line")
         with Horizontal(id="addons-body"):
-            yield KeyedTable(COLUMNS[self.view], id="addons")
+            yield KeyedTable(self.zoned(COLUMNS[self.view], *TIME_COLUMNS), id="addons")
             with Vertical(id="catalogue-panel"):
                 yield Label("Catalogue", classes="panel-title")
                 yield Static("", id="catalogue")
@@ -257,7 +258,7 @@ class AddonsScreen(GuardedScreen):
         if self.backlog is not None and self.view != "backlog":
             first = next_out(self.backlog)
             parts.append(f"backlog {self.backlog.total}"
-                         + (f", next out {local_time(first, self.zone, '%H:%M:%S')}" if first else ""))
+                         + (f", next out {local_time(first, self.zone, '%H:%M:%S', zone_name=True)}" if first else ""))
         self.query_one("#status-line", Label).update(" · ".join(parts))
 
     @on(DataTable.RowHighlighted)
@@ -273,7 +274,7 @@ class AddonsScreen(GuardedScreen):
         body = Text.assemble(("request ", "dim"), f"#{r.id} {r.action} {r.addon_code} on {r.number}\n",
                              ("status ", "dim"), status_text(r.status), ("  attempts ", "dim"), str(r.attempts),
                              ("\nby ", "dim"), r.requested_by, ("  at ", "dim"),
-                             local_time(r.created_at, self.zone, "%Y-%m-%d %H:%M:%S"))
+                             local_time(r.created_at, self.zone, "%Y-%m-%d %H:%M:%S", zone_name=True))
         if r.provider_request_id:
             body.append(f"\nNina request {r.provider_request_id}")
         if r.error_message:
@@ -312,7 +313,7 @@ class AddonsScreen(GuardedScreen):
     def action_toggle_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
         self.query_one("#catalogue-panel").display = self.view == "subscriptions"
-        self.query_one(KeyedTable).set_columns(COLUMNS[self.view])
+        self.query_one(KeyedTable).set_columns(self.zoned(COLUMNS[self.view], *TIME_COLUMNS))
         self.lines, self.requests = {}, {}
         self.filters_changed()
 

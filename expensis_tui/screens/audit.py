@@ -37,8 +37,8 @@ class AuditScreen(PagedScreen):
             yield Input(placeholder="operator", id="filter-operator", classes="filter")
             yield Input(placeholder="action", id="filter-action", classes="filter")
             yield Input(placeholder="target or detail", id="filter-text", classes="filter")
-        yield KeyedTable([("at", "When"), ("operator", "Operator"), ("action", "Action"),
-                          ("target", "Target"), ("result", "Result")], id="audit")
+        yield KeyedTable(self.zoned([("at", "When"), ("operator", "Operator"), ("action", "Action"),
+                                     ("target", "Target"), ("result", "Result")], "at"), id="audit")
         yield Label("", id="status-line", classes="status-line")
 
     def on_mount(self) -> None:
@@ -87,7 +87,7 @@ class AuditScreen(PagedScreen):
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold")
         table.add_column()
-        for label, value in (("when", local_time(row.at, self.zone, "%Y-%m-%d %H:%M:%S %Z")),
+        for label, value in (("when", local_time(row.at, self.zone, "%Y-%m-%d %H:%M:%S", zone_name=True)),
                              ("operator", row.operator), ("action", row.action), ("target", row.target),
                              ("result", row.result), ("detail", row.detail or "—")):
             table.add_row(label, value)

@@ -3,7 +3,7 @@ cannot overlap, paging, and the one place worker failures become notifications."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState
 
 from core import profiles
+from core.billing.i18n import format_time, zone_label
 from core.runtime import Runtime
 from core.security import roles
 from core.security.roles import Action
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from expensis_tui.app import ExpensisApp
 
 T = TypeVar("T")
+C = TypeVar("C", bound=tuple[Any, ...])  # a KeyedTable column: (key, label[, width])
 
 # Exceptions whose message already says what went wrong in the operator's words.
 _WORDED = ("NotFound", "ProfileError", "NotAllowed", "SecretError", "DatabaseUnavailable",
@@ -52,7 +54,7 @@ def report_worker_failure(app: App[Any], event: Worker.StateChanged) -> bool:
         return False
     worker = event.worker
     what = worker.description or worker.name or "background work"
-    app.notify(f"{what} failed: {reason(worker.error)}", title="Error", severity="error", timeout=10)
+    app.notify(f"{what} failed: {reason(worker.error)}", severity="error")  # red, and stays until Esc
     return True
 
 
@@ -66,8 +68,11 @@ def if_answered(action: Callable[[T], object]) -> Callable[[T | None], None]:
     return callback
 
 
-def local_time(moment: datetime | None, zone: ZoneInfo, fmt: str = "%d-%m %H:%M") -> str:
-    return moment.astimezone(zone).strftime(fmt) if moment is not None else "—"
+def local_time(moment: datetime | None, zone: ZoneInfo, fmt: str = "%d-%m %H:%M", *,
+               zone_name: bool = False) -> str:
+    """A time in the console's zone. In a column the header names the zone (`ConsoleScreen.zoned`);
+    a time standing alone in a line or a detail names it itself (`zone_name=True`)."""
+    return format_time(moment, zone, fmt, zone_name=zone_name)
 
 
 def age(moment: datetime | None, now: datetime) -> str:
@@ -127,6 +132,11 @@ class ConsoleScreen(Screen[None]):
 
     def now(self) -> datetime:
         return self.console.clock()
+
+    def zoned(self, columns: Sequence[C], *time_keys: str) -> list[C]:
+        """The columns with the zone named in the header of each time column: "When (CET)"."""
+        zone = zone_label(self.zone, self.now())
+        return [cast("C", (c[0], f"{c[1]} ({zone})", *c[2:])) if c[0] in time_keys else c for c in columns]
 
     def permitted(self, action: Action, target: str = "") -> bool:
         """The console's early answer before asking core; a refusal is shown and audited

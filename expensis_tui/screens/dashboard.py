@@ -13,8 +13,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
+from core.billing.i18n import zone_label
 from core.views.dashboard import (
     CapAlert,
+    cdrs_per_call_day,
     first_line,
     imports_per_day,
     latest_failures,
@@ -70,6 +72,8 @@ class DashboardScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self._cap_alerts_seen: set[tuple[str, date, str, int]] = set()  # notified once each
+        # the last CDRs-per-call-day series and what it was read for (only the load worker uses it)
+        self.call_days: tuple[object, list[int]] = (None, [])
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="cap-alerts")  # shown only when a roaming cap is reached
@@ -81,12 +85,16 @@ class DashboardScreen(ConsoleScreen):
                 yield Label("Scheduler", classes="panel-title")
                 yield Static("…", id="scheduler-figures")
         yield Label("Providers: last sync", classes="section-title")
-        yield KeyedTable([("provider", "Provider"), ("profiles", "Profiles"), ("last", "Last sync"),
-                          ("customer", "Customer"), ("status", "Status")], id="providers")
+        yield KeyedTable(self.zoned([("provider", "Provider"), ("profiles", "Profiles"), ("last", "Last sync"),
+                                     ("customer", "Customer"), ("status", "Status")], "last"), id="providers")
         with Horizontal(id="dash-imports"):
-            yield Label("CDRs/day, 14 days", id="imports-label")
-            yield Sparkline([0] * 14, id="imports")
-            yield Label("", id="imports-total")
+            yield Label("CDRs/day\n14 days", id="imports-label")
+            with Vertical(id="cdr-series"):
+                yield Sparkline([0] * 14, id="calls")  # by the day of the call
+                yield Sparkline([0] * 14, id="imports")  # by the day they were imported
+            with Vertical(id="cdr-totals"):
+                yield Label("", id="calls-total")
+                yield Label("", id="imports-total")
         yield Label("Latest failures", classes="section-title")
         yield KeyedTable([("ref", "Failure"), ("what", "What"), ("when", "Failed"), ("error", "Error")],
                          id="failures")
@@ -96,11 +104,16 @@ class DashboardScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading the dashboard")
     def load_figures(self) -> None:
-        db, now = self.rt.db, self.now()
+        db, today = self.rt.db, self.now().astimezone(self.zone).date()
+        imports = imports_per_day(db, today, self.zone)
+        key = (today, tuple(imports))  # CDRs arrive only by import: no new import, same call days
+        calls = self.call_days[1] if self.call_days[0] == key else cdrs_per_call_day(db, today, self.zone)
+        self.call_days = (key, calls)
         self.post_message(DashboardLoaded(
             providers=provider_syncs(db),
             queue=self.rt.bus.counts(),
-            imports=imports_per_day(db, now.astimezone(self.zone).date(), self.zone),
+            calls=calls,
+            imports=imports,
             failures=latest_failures(db, limit=5),
             failure_count=count_failures(db),
             scheduler=self.console.scheduler_view(),
@@ -123,7 +136,8 @@ class DashboardScreen(ConsoleScreen):
 
         runs = "  ".join(f"{job} {when(at)}" for job, at in sched.next_runs if at is not None)
         self.query_one("#scheduler-figures", Static).update(
-            Text.assemble((sched.summary, "bold"), ("\nnext: ", "dim"), runs or "—"))
+            Text.assemble((sched.summary, "bold"), (f"\nnext ({zone_label(self.zone, self.now())}): ", "dim"),
+                          runs or "—"))
         now = self.now()
         self.query_one("#providers", KeyedTable).show_rows([
             (p.provider, (p.provider, f"{p.active}/{p.profiles}",
@@ -131,9 +145,10 @@ class DashboardScreen(ConsoleScreen):
                           if p.last_sync_at else "—",                               # status fits in 80
                           p.last_customer or "", status_text(p.last_status, p.last_reason)))
             for p in message.providers])
-        self.query_one("#imports", Sparkline).data = message.imports
-        self.query_one("#imports-total", Label).update(
-            f"{sum(message.imports):,} (today {message.imports[-1]:,})")
+        for series, days, words in (("calls", message.calls, "by call date"),
+                                    ("imports", message.imports, "imported")):
+            self.query_one(f"#{series}", Sparkline).data = days
+            self.query_one(f"#{series}-total", Label).update(f"{words} {sum(days):,} (today {days[-1]:,})")
         self.query_one("#failures", KeyedTable).show_rows([
             (f.ref, (f.ref, f"{f.subject}: {f.what}", age(f.failed_at, now),
                      Text(first_line(f.error), style="red")))

@@ -180,8 +180,8 @@ class ExportsScreen(GuardedScreen):
                 ("cycle", str(Month.of(job.cycle_start_date)) if job.cycle_start_date else "—"),
                 ("status", job.status), ("rows", rows_text(job)), ("file", job.path or "—"),
                 ("reason", in_words(job.error_message) if job.error_message else "—"),
-                ("requested", f"{local_time(job.created_at, self.zone, '%Y-%m-%d %H:%M')} by {job.requested_by}"),
-                ("finished", local_time(job.finished_at, self.zone, "%Y-%m-%d %H:%M:%S"))):
+                ("requested", f"{local_time(job.created_at, self.zone, '%Y-%m-%d %H:%M', zone_name=True)} by {job.requested_by}"),
+                ("finished", local_time(job.finished_at, self.zone, "%Y-%m-%d %H:%M:%S", zone_name=True))):
             grid.add_row(label, value)
         self.app.push_screen(TextViewScreen(f"Export job #{job.id}", grid))
 

@@ -266,7 +266,7 @@ class InvoicesScreen(GuardedScreen):
                 if r.credit_note_number:
                     line.append(f" · credited by {r.credit_note_number}", style="magenta")
             if r.mail_status:
-                line.append(f" · mail {r.mail_status} {local_time(r.mailed_at, self.zone)}", style="dim")
+                line.append(f" · mail {r.mail_status} {local_time(r.mailed_at, self.zone, zone_name=True)}", style="dim")
         elif self.view == "balances" and key in self.balances:
             b = self.balances[key]
             line = Text.assemble((f"{b.customer_code} {b.customer_name}", "bold"),
@@ -437,7 +437,7 @@ class InvoicesScreen(GuardedScreen):
         if resend:
             question = f"Resend {check.number} to {check.recipient}?"
             detail = (f"This cycle's mail was {check.mail_status} on "
-                      f"{local_time(check.mailed_at, self.zone, '%d-%m-%Y %H:%M')}; it goes out again.")
+                      f"{local_time(check.mailed_at, self.zone, '%d-%m-%Y %H:%M', zone_name=True)}; it goes out again.")
         else:
             question = f"Send {check.number} to {check.recipient}?"
             detail = "Sent by hand: the invoice-day and auto-send rules do not apply; once per cycle."

@@ -82,12 +82,8 @@ class MessagesScreen(PagedScreen):
 
     def columns(self) -> list[tuple[str, str] | tuple[str, str, int]]:
         when = {"running": "Lease until", "scheduled": "Due", "queued": "Due"}.get(self.view, "When")
-        return [("id", "#", 7), ("type", "Command", 24), ("try", "Try", 5), ("when", f"{when} ({self.zone_name})", 17),
-                ("detail", "Worker" if self.view == "running" else "Error")]
-
-    @property
-    def zone_name(self) -> str:
-        return self.now().astimezone(self.zone).strftime("%Z")
+        return self.zoned([("id", "#", 7), ("type", "Command", 24), ("try", "Try", 5), ("when", when, 17),
+                           ("detail", "Worker" if self.view == "running" else "Error")], "when")
 
     def on_mount(self) -> None:
         self.query_one(KeyedTable).focus()
@@ -278,8 +274,8 @@ class MessagesScreen(PagedScreen):
         table.add_column(overflow="fold")
         for label, value in (
                 ("command", r.command_type), ("status", r.status), ("attempt", f"{r.attempts} of {r.max_attempts}"),
-                ("workflow", r.workflow_id), ("created", local_time(r.created_at, self.zone, "%Y-%m-%d %H:%M:%S %Z")),
-                ("due / lease", local_time(r.available_at, self.zone, "%Y-%m-%d %H:%M:%S %Z")),
+                ("workflow", r.workflow_id), ("created", local_time(r.created_at, self.zone, "%Y-%m-%d %H:%M:%S", zone_name=True)),
+                ("due / lease", local_time(r.available_at, self.zone, "%Y-%m-%d %H:%M:%S", zone_name=True)),
                 ("worker", detail.lease_owner or "—"), ("payload", str(detail.payload)),
                 ("chain", " → ".join(detail.chain) or "(end of chain)"), ("error", r.error or "—")):
             table.add_row(label, value)

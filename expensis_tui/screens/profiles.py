@@ -57,8 +57,8 @@ class ProfilesScreen(PagedScreen):
     def compose_body(self) -> Iterable[Widget]:
         yield Input(placeholder="/ search customer, provider or profile name", id="search",
                     classes="filter")
-        yield KeyedTable([("customer", "Customer"), ("provider", "Provider"), ("active", "Active"),
-                          ("next", "Next sync"), ("last", "Last status")], id="profiles")
+        yield KeyedTable(self.zoned([("customer", "Customer"), ("provider", "Provider"), ("active", "Active"),
+                                     ("next", "Next sync"), ("last", "Last status")], "next"), id="profiles")
         yield Label("", id="status-line", classes="status-line")
 
     def on_mount(self) -> None:
@@ -130,7 +130,7 @@ class ProfilesScreen(PagedScreen):
         for label, value in (("customer", f"{r.customer_code} {r.customer_name}"), ("provider", r.provider),
                              ("active", "yes" if r.active else "no"),
                              ("schedule", f"every {r.interval_minutes} min, next "
-                                          f"{local_time(r.next_sync_date, self.zone, '%Y-%m-%d %H:%M')}"),
+                                          f"{local_time(r.next_sync_date, self.zone, '%Y-%m-%d %H:%M', zone_name=True)}"),
                              ("base url", d.base_url), ("customer ref", d.customer_ref),
                              ("credentials", d.credentials_note)):
             table.add_row(label, value)

@@ -17,21 +17,23 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
-from core.billing.i18n import format_money
+from core.billing.i18n import format_money, format_time
 from core.bus import follow
 from core.lookup import NotFound, partner_by_name
 from core.month import Month
 from core.rating.cycles import month_labels
 from core.security.roles import Action
-from core.totals import diff_totals, preview_recalculation, totals_version
+from core.totals import VersionSummary, preview_recalculation
 from core.views.totals import (
     CustomerCycle,
     DiffLine,
+    compare_versions,
     diff_lines,
     numbers,
     partner_plan,
     resolve_cycle,
     totals_overview,
+    versions,
 )
 from core.workflows.totals import request_partner_recalculation, request_recalculation, totals_chain
 from expensis_tui.messages import DiffLoaded, ProgressUpdate, TotalsLoaded
@@ -59,9 +61,9 @@ def euro(amount: Decimal | None) -> str:
     return "—" if amount is None else format_money(amount, symbol=False)
 
 
-def diff_table(lines: list[DiffLine]) -> Group:
+def diff_table(lines: list[DiffLine], same: str) -> Group:
     if not lines:
-        return Group(Text("No differences: the totals are up to date.", style="green"))
+        return Group(Text(same, style="green"))
     table = Table(box=None, padding=(0, 1), header_style="dim")
     for column, justify in (("number", "left"), ("type", "left"), ("old €", "right"), ("new €", "right"),
                             ("change €", "right")):
@@ -265,7 +267,7 @@ class TotalsScreen(ConsoleScreen):
         self.post_message(DiffLoaded(f"Dry run {cycle.code} {cycle.label}: what a recalculation changes", lines))
 
     def on_diff_loaded(self, message: DiffLoaded) -> None:
-        self.app.push_screen(TextViewScreen(message.title, diff_table(message.lines)))
+        self.app.push_screen(TextViewScreen(message.title, diff_table(message.lines, message.same)))
 
     # -- history -----------------------------------------------------------------------------
 
@@ -276,22 +278,37 @@ class TotalsScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Reading the history")
     def open_versions(self, cycle: CustomerCycle) -> None:
-        overview = totals_overview(self.rt.db, cycle)
-        if not overview.history:
-            self.app.notify(f"{cycle.code} {cycle.label} has no archived versions yet", severity="warning")
+        history = versions(self.rt.db, cycle)
+        if len(history) < 2:
+            self.app.notify(f"{cycle.code} {cycle.label} has {len(history) or 'no'} version(s): nothing to compare",
+                            severity="warning")
             return
-        choices = [(str(v), f"version {v} (archived)") for v in reversed(overview.history)]
-        picker = ChoiceScreen(f"Compare with the current version (v{overview.version})", choices)
-        self.app.call_from_thread(self.app.push_screen, picker,
-                                  if_answered(lambda v: self.compare(cycle, int(v), overview.version)))
+        self.app.call_from_thread(self.pick_versions, cycle, history)
+
+    def pick_versions(self, cycle: CustomerCycle, history: list[VersionSummary]) -> None:
+        """Pick one version, then the one to compare it with; the older is shown as "old"."""
+        def first_picked(first: str) -> None:
+            others = [v for v in history if str(v.version) != first]
+            self.app.push_screen(
+                ChoiceScreen(f"Compare v{first} with", [(str(v.version), self.version_label(v)) for v in others]),
+                if_answered(lambda second: self.compare(cycle, *sorted((int(first), int(second))))))
+
+        self.app.push_screen(
+            ChoiceScreen(f"{cycle.code} {cycle.label}: versions (pick two to compare)",
+                         [(str(v.version), self.version_label(v)) for v in history],
+                         detail=f"times in {self.zone.key}"),
+            if_answered(first_picked))
+
+    def version_label(self, v: VersionSummary) -> str:
+        mark = "current" if v.current else "       "
+        return (f"v{v.version:<3} {mark} {format_time(v.at, self.zone, '%d-%m %H:%M', zone_name=True):<15} "
+                f"{(v.cause or '—')[:22]:<22} € {euro(v.rated_total):>10}")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Comparing versions")
-    def compare(self, cycle: CustomerCycle, old: int, current: int) -> None:
-        db = self.rt.db
-        diffs = diff_totals(totals_version(db, cycle.customer_id, cycle.cycle_start, old),
-                            totals_version(db, cycle.customer_id, cycle.cycle_start))
-        self.post_message(DiffLoaded(f"{cycle.code} {cycle.label}: version {old} → {current}",
-                                     diff_lines(diffs, numbers(db, cycle.customer_id))))
+    def compare(self, cycle: CustomerCycle, old: int, new: int) -> None:
+        self.post_message(DiffLoaded(f"{cycle.code} {cycle.label}: version {old} → {new}",
+                                     compare_versions(self.rt.db, cycle, old, new),
+                                     same=f"Versions {old} and {new} have the same totals."))
 
     # -- partner recalculation ---------------------------------------------------------------
 
