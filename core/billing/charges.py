@@ -86,6 +86,11 @@ def explain_rating(subscription_id: int, plan: RatePlan, cdrs: Iterable[RatableC
             in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2]))]
 
 
+def explains(parts: Sequence[UsageCharge], rated_amount: Decimal) -> bool:
+    """Whether a subscription's charges of a call type explain its total (the same rating made both)."""
+    return bool(parts) and sum((c.rated_amount for c in parts), Decimal(0)) == rated_amount
+
+
 def store_charges(session: Session, customer_id: int, cycle_start: date,
                   charges: Sequence[UsageCharge]) -> None:
     """Replace the customer-cycle's charges (rating writes them with the ratings)."""

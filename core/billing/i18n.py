@@ -97,6 +97,19 @@ _LABELS: dict[str, tuple[str, str]] = {
                                "Usage {call_type} at the provider's rates ({quantity})"),
     "unknown_country": ("onbekend land", "unknown country"),
     "line_addon": ("Add-on {addon}", "Add-on {addon}"),
+    "specification": ("Specificatie verbruik", "Usage specification"),
+    "spec_number": ("Nummer", "Number"),
+    "spec_cost_centre": ("Kostenplaats", "Cost centre"),
+    "spec_call_type": ("Soort", "Type"),
+    "spec_count": ("Aantal", "Count"),
+    "spec_usage": ("Verbruik", "Usage"),
+    "spec_in_bundle": ("In bundel", "In bundle"),
+    "spec_beyond": ("Buiten bundel", "Beyond"),
+    "spec_total": ("Totaal verbruik", "Total usage"),
+    "call_type_voice": ("Bellen", "Calls"),
+    "call_type_voice_in": ("Inkomend", "Incoming calls"),
+    "call_type_sms": ("Sms", "Text messages"),
+    "call_type_data": ("Data", "Data"),
     "unit_pieces": ("st.", "pcs"),
     "unit_minutes": ("min", "min"),
 }
@@ -172,6 +185,12 @@ def country_of_prefix(prefix: str, language: str) -> str:
             name = Locale.parse(_LOCALES[language]).territories.get(region)
             return str(name) if name else region
     return t("unknown_country", language)
+
+
+def call_type_label(call_type: str, language: str) -> str:
+    """A call type as the customer reads it ("Bellen", "Data"); an unknown one as stored."""
+    key = f"call_type_{call_type}"
+    return t(key, language) if key in _LABELS else call_type
 
 
 def invoice_line_cells(description: str, quantity: Decimal, unit: str, unit_price: Decimal, amount: Decimal,

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.billing.bank import payment_reference
-from core.billing.charges import UsageCharge, load_charges
+from core.billing.charges import UsageCharge, explains, load_charges
 from core.billing.i18n import LANGUAGES, format_date
 from core.billing.lines import (
     AddonCharge,
@@ -48,6 +48,7 @@ from core.billing.lines import (
 )
 from core.billing.lines import InvoiceLine as Line
 from core.billing.pdf import InvoiceDocument, Party, render_invoice_pdf
+from core.billing.specification import SpecificationLine, cycle_specification
 from core.bus.errors import PermanentError
 from core.clock import Clock, system_clock
 from core.config import IssuerSettings, Settings
@@ -64,6 +65,7 @@ from core.models import (
     SubscriptionAddon,
 )
 from core.models import InvoiceLine as LineRow
+from core.models import InvoiceSpecificationLine as SpecRow
 from core.rating.cycles import Cycle
 from core.totals import current_totals, cycle_of, cycle_subscriptions
 
@@ -215,7 +217,7 @@ def cycle_charges(session: Session, customer: Customer, cycle_start: date) -> Cy
             fees.append(FeeTotal(number, plan, row.rated_amount))
             continue
         parts = explained.get(row.key, [])
-        if parts and sum((c.rated_amount for c in parts), Decimal(0)) == row.rated_amount:
+        if explains(parts, row.rated_amount):
             charges.extend(parts)
         else:
             usage.append(UsageTotal(number, row.call_type, row.count, row.duration_s,
@@ -288,6 +290,24 @@ def _store_amounts(invoice: Invoice, amounts: InvoiceAmounts) -> None:
     invoice.reverse_charge = amounts.reverse_charge
 
 
+def _store_specification(session: Session, invoice: Invoice, customer: Customer) -> None:
+    """The usage annex of a customer that asks for one, from the totals the lines came from."""
+    rows: list[SpecificationLine] = []
+    if customer.specification and invoice.cycle_start_date is not None:
+        rows = cycle_specification(session, customer.id, invoice.cycle_start_date, invoice.language)
+    invoice.specification = [
+        SpecRow(position=i, subscription_number=row.subscription_number, cost_centre=row.cost_centre[:64],
+                call_type=row.call_type, count=row.count, usage=row.usage, in_bundle=row.in_bundle,
+                beyond=row.beyond, unit=row.unit, amount=row.amount)
+        for i, row in enumerate(rows, start=1)]
+
+
+def stored_specification(invoice: Invoice) -> tuple[SpecificationLine, ...]:
+    return tuple(SpecificationLine(r.subscription_number, r.cost_centre, r.call_type, r.count, r.usage,
+                                   r.in_bundle, r.beyond, r.unit, r.amount.quantize(Decimal("0.01")))
+                 for r in invoice.specification)
+
+
 # -- drafts ------------------------------------------------------------------------------------
 
 def standing_invoice(session: Session, customer_id: int, cycle_start: date) -> Invoice | None:
@@ -326,6 +346,7 @@ def draft_in(session: Session, customer_id: int, cycle_start: date, settings: Se
     invoice.test_mode = customer.test_mode
     invoice.language = customer_language(customer)
     _store_amounts(invoice, amounts or cycle_amounts(session, customer, cycle_start, settings))
+    _store_specification(session, invoice, customer)
     session.flush()
     return invoice
 
@@ -367,6 +388,7 @@ def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings
         invoice.language = customer_language(customer)
         if invoice.cycle_start_date is not None and recompute:
             _store_amounts(invoice, cycle_amounts(session, customer, invoice.cycle_start_date, settings))
+            _store_specification(session, invoice, customer)
     if not invoice.lines:
         raise NothingToInvoice(f"{customer.code}: nothing to invoice (no fees, usage or add-ons)")
     series = TEST if invoice.test_mode else LIVE
@@ -456,7 +478,8 @@ def invoice_document(session: Session, invoice: Invoice, customer: Customer,
         amounts=stored_amounts(invoice), payment_terms_days=settings.payment_terms_days,
         test_mode=invoice.test_mode, reference=reference,
         payment_reference=payment_reference(invoice.id) if invoice.kind == INVOICE else None,
-        direct_debit=_direct_debit_note(customer) if invoice.kind == INVOICE else None)
+        direct_debit=_direct_debit_note(customer) if invoice.kind == INVOICE else None,
+        specification=stored_specification(invoice))
 
 
 def _direct_debit_note(customer: Customer) -> tuple[str, str] | None:

@@ -144,9 +144,19 @@ def _counted_lines(items: Iterable[tuple[str, Decimal]], description: str, place
     ]
 
 
-def _order(call_type: str) -> tuple[int, str]:
+def call_type_order(call_type: str) -> tuple[int, str]:
+    """Sort key: voice, sms, data, then any other call type alphabetically."""
     known = call_type in CALL_TYPES
     return (CALL_TYPES.index(call_type) if known else len(CALL_TYPES), call_type)
+
+
+_UNIT_SIZE = {"voice": 60, "voice_in": 60, "data": 1024}  # stored units (s, KB) per billed unit
+
+
+def unit_of(call_type: str, language: str) -> tuple[int, str]:
+    """(stored units per billed unit, the billed unit's label): voice minutes, data MB, else pieces."""
+    size = _UNIT_SIZE.get(call_type, 1)
+    return size, {60: t("unit_minutes", language), 1024: "MB"}.get(size, t("unit_pieces", language))
 
 
 def _passthrough_lines(usage: Iterable[UsageTotal], language: str) -> list[InvoiceLine]:
@@ -161,16 +171,13 @@ def _passthrough_lines(usage: Iterable[UsageTotal], language: str) -> list[Invoi
                                         else Decimal(total.volume_kb) / 1024 if total.call_type == "data"
                                         else Decimal(total.count))
     lines = []
-    for call_type in sorted(amounts, key=_order):
+    for call_type in sorted(amounts, key=call_type_order):
         key = f"line_passthrough_{call_type}" if call_type in CALL_TYPES else "line_passthrough_other"
         quantity = format_decimal(quantities[call_type].quantize(CENT, ROUND_HALF_UP), language)
         amount = amounts[call_type].quantize(PLACES_4, ROUND_HALF_UP)
         lines.append(InvoiceLine(t(key, language).format(call_type=call_type, quantity=quantity),
                                  Decimal(1), "", amount, round_cents(amount)))
     return lines
-
-
-_UNIT_SIZE = {"voice": 60, "sms": 1, "data": 1024}  # stored units (s, message, KB) per billed unit
 
 
 def _charge_lines(charges: Iterable[UsageCharge], language: str) -> list[InvoiceLine]:
@@ -194,9 +201,8 @@ def _charge_lines(charges: Iterable[UsageCharge], language: str) -> list[Invoice
         rated[key] += charge.rated_amount
         inside[charge.call_type] += charge.in_bundle
     lines: list[InvoiceLine] = []
-    for call_type in sorted({key[0] for key in groups}, key=_order):
-        size = _UNIT_SIZE.get(call_type, 1)
-        unit = {"voice": t("unit_minutes", language), "data": "MB"}.get(call_type, t("unit_pieces", language))
+    for call_type in sorted({key[0] for key in groups}, key=call_type_order):
+        size, unit = unit_of(call_type, language)
         if inside[call_type]:
             quantity = (Decimal(inside[call_type]) / size).quantize(CENT, ROUND_HALF_UP)
             lines.append(InvoiceLine(t(f"line_in_bundle_{call_type}", language), quantity, unit,

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Literal
 
 from core.billing.lines import InvoiceAmounts
+from core.billing.specification import SpecificationLine
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class InvoiceDocument:
     reference: str | None = None  # the credited invoice number on a credit note
     payment_reference: str | None = None  # the invoice's 16-digit betalingskenmerk
     direct_debit: tuple[str, str] | None = None  # (IBAN, mandate id): collected by direct debit
+    specification: tuple[SpecificationLine, ...] = ()  # the usage annex, when the customer has one
 
 
 def render_invoice_pdf(doc: InvoiceDocument) -> bytes:

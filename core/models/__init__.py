@@ -8,6 +8,7 @@ from core.models.billing import (
     Invoice,
     InvoiceCounter,
     InvoiceLine,
+    InvoiceSpecificationLine,
     MailLog,
     Payment,
     RevenueLedger,
@@ -47,7 +48,7 @@ from core.models.totals import (
 __all__ = [
     "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrCorrection", "CdrRating", "CollectionBatch", "CollectionItem",
     "Customer", "CustomerCredit", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
-    "InvoiceLine", "MailLog", "Message", "MessageAttempt", "Operator", "Partner", "PausedCommand", "Payment", "QuarantinedRow",
+    "InvoiceLine", "InvoiceSpecificationLine", "MailLog", "Message", "MessageAttempt", "Operator", "Partner", "PausedCommand", "Payment", "QuarantinedRow",
     "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RatePlanRoaming", "RoamingZone", "RevenueLedger", "SchedulerLease", "SchedulerTick",
     "Subscription", "SubscriptionAddon", "SyncProfile", "SyncTask", "Tariff", "Total",
     "TotalCharge", "TotalHistory", "utcnow",
