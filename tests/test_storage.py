@@ -56,7 +56,9 @@ def build_everything() -> list[m.Base]:
     charge = m.TotalCharge(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), subscription_id=1,
                            call_type="voice", prefix="+4420", unit_price=Decimal("0.3000"),
                            setup_fee=Decimal("0.0500"), count=3, in_bundle=0, charged=185, setups=3,
-                           rated_amount=Decimal("1.0750"))
+                           rated_amount=Decimal("1.0750"), zone="world1", band="peak", increment="60/1",
+                           minimum_charge=Decimal("0.0500"), minimums=2, surcharge_per_mb=Decimal("0.0025"),
+                           surcharged=2048, first_day=date(2026, 10, 15), last_day=date(2026, 11, 14))
     insight = m.BillingInsight(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), kind="spike",
                                subscription_id=1, severity="warn", score=Decimal("3.2100"), message="x")
     status = m.CustomerStatus(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), totals_version=4)

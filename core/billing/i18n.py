@@ -79,7 +79,23 @@ _LABELS: dict[str, tuple[str, str]] = {
     "line_in_bundle_voice": ("Bellen binnen bundel", "Calls within bundle"),
     "line_in_bundle_sms": ("Sms binnen bundel", "Text messages within bundle"),
     "line_in_bundle_data": ("Data binnen bundel", "Data within bundle"),
-    "line_roaming": ("Roaming {zone}", "Roaming {zone}"),
+    "line_usage_voice_in": ("Inkomend bellen", "Incoming calls"),
+    "line_in_bundle_voice_in": ("Inkomend bellen binnen bundel", "Incoming calls within bundle"),
+    "line_zone_voice": ("Bellen in zone {zone}", "Calls in zone {zone}"),
+    "line_zone_voice_in": ("Inkomend bellen in zone {zone}", "Incoming calls in zone {zone}"),
+    "line_zone_sms": ("Sms in zone {zone}", "Text messages in zone {zone}"),
+    "line_zone_data": ("Data in zone {zone}", "Data in zone {zone}"),
+    "line_zone_unknown_voice": ("Bellen in het buitenland, land onbekend", "Calls abroad, country unknown"),
+    "line_zone_unknown_voice_in": ("Inkomend bellen in het buitenland, land onbekend",
+                                   "Incoming calls abroad, country unknown"),
+    "line_zone_unknown_sms": ("Sms in het buitenland, land onbekend", "Text messages abroad, country unknown"),
+    "line_zone_unknown_data": ("Data in het buitenland, land onbekend", "Data abroad, country unknown"),
+    "line_eu_roaming": (" in de EU (roaming)", " in the EU (roaming)"),
+    "line_eu_fair_use": ("Data in de EU boven redelijk gebruik", "EU data beyond fair use"),
+    "line_band": (", tijdvak {band}", ", band {band}"),
+    "line_minimum": ("Minimumtarief per gesprek: {usage}", "Minimum charge per call: {usage}"),
+    "line_remainder_voice_in": ("Inkomend bellen: restant seconden en afronding per gesprek",
+                                "Incoming calls: remaining seconds and rounding per call"),
     "line_setup": ("Opstartkosten gesprekken", "Call set-up fees"),
     "line_setup_to": ("Opstartkosten {prefix}", "Set-up fees {prefix}"),
     "line_remainder_voice": ("Bellen: restant seconden en afronding per gesprek",
@@ -167,6 +183,14 @@ def format_date(d: date, language: str) -> str:
     from babel.dates import format_date as babel_format_date
 
     return babel_format_date(d, "d MMMM y", locale=_LOCALES[language])
+
+
+def format_day(d: date, language: str) -> str:
+    """Short day: nl "1 nov", en "1 Nov" (the days of a price in force for part of a cycle)."""
+    _index(language)
+    from babel.dates import format_date as babel_format_date
+
+    return babel_format_date(d, "d MMM", locale=_LOCALES[language]).rstrip(".")
 
 
 def country_of_prefix(prefix: str, language: str) -> str:

@@ -1,11 +1,14 @@
-"""invoice usage specification (issue 13.2)
+"""invoice usage specification (13.2), charges per band, scheme, zone and price version (13.1, 17.5)
 
 Revision ID: 0013
 Revises: 0012
 Create Date: 2026-11-30 00:15:00
 
 Per customer `specification` (the usage annex on its invoices), and the annex's rows
-stored with each invoice so that a re-rendered PDF shows what was issued.
+stored with each invoice so that a re-rendered PDF shows what was issued. A total
+charge says which roaming zone, time band and increment scheme its price has, how many
+calls were billed the minimum charge, the EU data beyond the fair-use volume, and the
+days of its first and last call (a price changed in the cycle gives two charges).
 """
 
 from __future__ import annotations
@@ -25,6 +28,16 @@ _MONEY = core.models.base.Money(precision=18, scale=4)
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('total_charge', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('zone', sa.String(length=16), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('band', sa.String(length=40), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('increment', sa.String(length=12), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('minimum_charge', _MONEY, nullable=False, server_default='0'))
+        batch_op.add_column(sa.Column('minimums', sa.Integer(), nullable=False, server_default='0'))
+        batch_op.add_column(sa.Column('surcharge_per_mb', _MONEY, nullable=False, server_default='0'))
+        batch_op.add_column(sa.Column('surcharged', sa.Integer(), nullable=False, server_default='0'))
+        batch_op.add_column(sa.Column('first_day', sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column('last_day', sa.Date(), nullable=True))
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.add_column(sa.Column('specification', sa.Boolean(), nullable=False,
                                       server_default=sa.false()))
@@ -56,3 +69,7 @@ def downgrade() -> None:
     op.drop_table('invoice_specification_line')
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.drop_column('specification')
+    with op.batch_alter_table('total_charge', schema=None) as batch_op:
+        for column in ('last_day', 'first_day', 'surcharged', 'surcharge_per_mb', 'minimums',
+                       'minimum_charge', 'increment', 'band', 'zone'):
+            batch_op.drop_column(column)
