@@ -29,6 +29,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "vat": ("Btw", "VAT"),
     "vat_with_rate": ("Btw {rate}%", "VAT {rate}%"),
     "total": ("Totaal", "Total"),
+    "credit_applied": ("Verrekend tegoed", "Credit applied"),
+    "amount_due": ("Te betalen", "Amount due"),
     "vat_number": ("Btw-nummer", "VAT number"),
     "chamber_of_commerce": ("KvK", "Chamber of Commerce"),
     "iban": ("IBAN", "IBAN"),

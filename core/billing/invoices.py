@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from core.billing.bank import payment_reference
 from core.billing.charges import UsageCharge, explains, load_charges
+from core.billing.credit import credit_applied_to, credit_to_apply
 from core.billing.i18n import LANGUAGES, format_date
 from core.billing.lines import (
     AddonCharge,
@@ -401,7 +402,6 @@ def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings
     invoice.finalized_at = clock()
     path = archive_path(settings, customer.code, number)
     invoice.pdf_path = str(path)
-    pdf = render_invoice_pdf(invoice_document(session, invoice, customer, settings))
     if not invoice.test_mode:
         add_to_ledger(session, customer.id, invoice.total, 1 if invoice.kind == INVOICE else 0,
                       clock=clock)
@@ -410,6 +410,7 @@ def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings
 
             apply_credit_in(session, customer.id, invoice.id, invoice.total)
     session.flush()
+    pdf = render_invoice_pdf(invoice_document(session, invoice, customer, settings))  # with the credit applied
     after_commit(session, lambda: write_atomic(path, pdf))
     return number
 
@@ -479,7 +480,8 @@ def invoice_document(session: Session, invoice: Invoice, customer: Customer,
         test_mode=invoice.test_mode, reference=reference,
         payment_reference=payment_reference(invoice.id) if invoice.kind == INVOICE else None,
         direct_debit=_direct_debit_note(customer) if invoice.kind == INVOICE else None,
-        specification=stored_specification(invoice))
+        specification=stored_specification(invoice),
+        credit_applied=credit_applied_to(session, invoice.id) if invoice.kind == INVOICE else Decimal("0.00"))
 
 
 def _direct_debit_note(customer: Customer) -> tuple[str, str] | None:
@@ -653,6 +655,11 @@ class InvoicePreview:
     holds: tuple[str, ...] = ()  # why a run would hold the cycle (not complete)
     refreshed: bool = False  # the totals were stale: the amounts are from recalculated totals
     review: tuple[str, ...] = ()  # why the invoice would wait for review (validation)
+    credit: Decimal = Decimal("0.00")  # customer credit the invoice takes (or took) when issued
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.amounts.total - self.credit
 
 
 def preview_in(session: Session, customer_id: int, cycle_start: date,
@@ -681,12 +688,14 @@ def preview_in(session: Session, customer_id: int, cycle_start: date,
 
         review = tuple(review_reasons(session, customer, cycle_start, amounts,
                                       settings.invoice_review_percent if settings else DEFAULT_PERCENT))
+    credit = (credit_applied_to(session, standing.id) if final and standing is not None
+              else credit_to_apply(session, customer, amounts.total))
     return InvoicePreview(
         customer_id=customer_id, customer_code=customer.code, cycle_start_date=cycle_start,
         period=period_label(cycle, language), language=language,
         test_mode=customer.test_mode, amounts=amounts,
         standing_number=standing.number if final and standing is not None else None,
-        holds=holds, refreshed=refreshed, review=review)
+        holds=holds, refreshed=refreshed, review=review, credit=credit)
 
 
 def preview_invoice(db: Database, customer_id: int, cycle_start: date | None, *,

@@ -228,6 +228,9 @@ class _InvoicePdf(FPDF):
             (self._t("vat_with_rate").format(rate=rate), self._money(amounts.vat), ""),
             (self._t("total"), self._money(amounts.total), "B"),
         ]
+        if self.doc.credit_applied:  # the customer's credit pays part of it: what is left to pay
+            rows += [(self._t("credit_applied"), self._money(-self.doc.credit_applied), ""),
+                     (self._t("amount_due"), self._money(self.doc.amount_due), "B")]
         if self.will_page_break(8 + 6 * len(rows)):
             self.add_page()
         self.ln(4)
