@@ -78,6 +78,7 @@ def build_everything() -> list[m.Base]:
                                            cost_centre="Sales", call_type="voice", count=3,
                                            usage=Decimal("12.50"), in_bundle=Decimal("10.00"),
                                            beyond=Decimal("3.00"), unit="min", amount=Decimal("0.30"))
+    carried = m.InvoiceCorrection(id=1, invoice_id=1, carried_on_id=1, amount=Decimal("-12.5000"), created_at=T0)
     counter = m.InvoiceCounter(issuer="default", year=2026, series="live", last_seq=1)
     payment = m.Payment(id=1, fingerprint="f" * 64, paid_on=date(2026, 11, 20), amount=Decimal("1493.82"),
                         reference="2026-00001", counterparty="Acme", invoice_id=1)
@@ -116,7 +117,7 @@ def build_everything() -> list[m.Base]:
                                 voice_first_s=30, voice_increment_s=6)
     paused = m.PausedCommand(command_type="KpnSp16Sync", paused_by="alice", paused_at=T0)
     return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, correction, total,
-            charge, history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line, spec_line,
+            charge, history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line, spec_line, carried,
             counter, payment, credit, ledger, mail, operator, audit, message, attempt, lease, tick, batch_invoice,
             notification, price, band, zone, roaming, paused, collection, collected]
 

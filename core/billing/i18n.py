@@ -114,6 +114,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "line_passthrough_other": ("Verbruik {call_type} volgens tarief provider ({quantity})",
                                "Usage {call_type} at the provider's rates ({quantity})"),
     "unknown_country": ("onbekend land", "unknown country"),
+    "line_correction": ("Correctie factuur {number} ({period})", "Correction of invoice {number} ({period})"),
     "line_addon": ("Add-on {addon}", "Add-on {addon}"),
     "specification": ("Specificatie verbruik", "Usage specification"),
     "spec_number": ("Nummer", "Number"),

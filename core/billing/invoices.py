@@ -21,12 +21,12 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +48,9 @@ from core.billing.lines import (
     vat_rule_for,
 )
 from core.billing.lines import InvoiceLine as Line
+
+if TYPE_CHECKING:
+    from core.billing.corrections import Carry
 from core.billing.pdf import InvoiceDocument, Party, render_invoice_pdf
 from core.billing.specification import SpecificationLine, cycle_specification
 from core.bus.errors import PermanentError
@@ -266,12 +269,35 @@ def vat_rule(customer: Customer, settings: Settings | None) -> VatRule:
 
 
 def cycle_amounts(session: Session, customer: Customer, cycle_start: date,
-                  settings: Settings | None) -> InvoiceAmounts:
-    """The invoice a customer-cycle would get now: lines from the totals, VAT by the rules."""
+                  settings: Settings | None, carries: Sequence[Carry] = ()) -> InvoiceAmounts:
+    """The invoice a customer-cycle would get now: lines from the totals (and the corrections
+    of earlier cycles it carries), VAT by the rules."""
     charges = cycle_charges(session, customer, cycle_start)
+    language = customer_language(customer)
     lines = build_invoice_lines(charges.fees, charges.usage, charges.addons,
-                                language=customer_language(customer), charges=charges.charges)
+                                language=language, charges=charges.charges)
+    lines += [carry.line(language) for carry in carries]
     return compute_amounts(lines, vat_rule(customer, settings))
+
+
+def carries_for(session: Session, customer: Customer, cycle_start: date, settings: Settings | None,
+                carrier_id: int | None) -> list[Carry]:
+    """Pending corrections the cycle's invoice carries as lines (setting invoice_corrections)."""
+    if settings is None or settings.invoice_corrections == "credit_note":
+        return []
+    if settings.invoice_corrections != "next_invoice":
+        raise InvoiceError(f"setting invoice_corrections = {settings.invoice_corrections!r}: "
+                           "use credit_note or next_invoice")
+    from core.billing.corrections import pending_carries
+
+    return pending_carries(session, customer, cycle_start, settings, carrier_id=carrier_id)
+
+
+def _store_carries(session: Session, invoice: Invoice, carries: Sequence[Carry] | None) -> None:
+    if carries is not None:
+        from core.billing.corrections import record_carries
+
+        record_carries(session, invoice, list(carries))
 
 
 def stored_amounts(invoice: Invoice) -> InvoiceAmounts:
@@ -330,11 +356,12 @@ def _lock_customer(session: Session, customer_id: int) -> Customer:
 
 
 def draft_in(session: Session, customer_id: int, cycle_start: date, settings: Settings | None = None,
-             amounts: InvoiceAmounts | None = None) -> Invoice:
+             amounts: InvoiceAmounts | None = None, carries: Sequence[Carry] = ()) -> Invoice:
     """Create or refresh the cycle's draft; a final invoice that stands is returned as is.
 
     The customer row is locked, so two runs for the same customer-cycle make one draft.
-    `amounts` saves recomputing what the caller computed in this same transaction.
+    `amounts` (with the `carries` they include) saves recomputing what the caller
+    computed in this same transaction.
     """
     customer = _lock_customer(session, customer_id)
     invoice = standing_invoice(session, customer_id, cycle_start)
@@ -346,7 +373,12 @@ def draft_in(session: Session, customer_id: int, cycle_start: date, settings: Se
         session.add(invoice)
     invoice.test_mode = customer.test_mode
     invoice.language = customer_language(customer)
-    _store_amounts(invoice, amounts or cycle_amounts(session, customer, cycle_start, settings))
+    session.flush()
+    if amounts is None:
+        carries = carries_for(session, customer, cycle_start, settings, invoice.id)
+        amounts = cycle_amounts(session, customer, cycle_start, settings, carries)
+    _store_amounts(invoice, amounts)
+    _store_carries(session, invoice, carries)
     _store_specification(session, invoice, customer)
     session.flush()
     return invoice
@@ -388,7 +420,9 @@ def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings
         invoice.test_mode = customer.test_mode
         invoice.language = customer_language(customer)
         if invoice.cycle_start_date is not None and recompute:
-            _store_amounts(invoice, cycle_amounts(session, customer, invoice.cycle_start_date, settings))
+            carries = carries_for(session, customer, invoice.cycle_start_date, settings, invoice.id)
+            _store_amounts(invoice, cycle_amounts(session, customer, invoice.cycle_start_date, settings, carries))
+            _store_carries(session, invoice, carries)
             _store_specification(session, invoice, customer)
     if not invoice.lines:
         raise NothingToInvoice(f"{customer.code}: nothing to invoice (no fees, usage or add-ons)")
@@ -406,9 +440,11 @@ def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings
         add_to_ledger(session, customer.id, invoice.total, 1 if invoice.kind == INVOICE else 0,
                       clock=clock)
         if invoice.kind == INVOICE:
+            from core.billing.corrections import audit_carries
             from core.billing.credit import apply_credit_in
 
             apply_credit_in(session, customer.id, invoice.id, invoice.total)
+            audit_carries(session, invoice)
     session.flush()
     pdf = render_invoice_pdf(invoice_document(session, invoice, customer, settings))  # with the credit applied
     after_commit(session, lambda: write_atomic(path, pdf))
@@ -541,11 +577,12 @@ def issue_in(session: Session, customer_id: int, cycle_start: date, *, issue_dat
         return IssueOutcome(standing.id, None, "review" if standing.status == REVIEW else "dropped",
                             standing.hold_reasons or standing.note)
     refreshed = refresh_totals(session, customer_id, cycle_start)
-    amounts = cycle_amounts(session, customer, cycle_start, settings)
+    carries = carries_for(session, customer, cycle_start, settings, standing.id if standing else None)
+    amounts = cycle_amounts(session, customer, cycle_start, settings, carries)
     if not amounts.lines:
         return IssueOutcome(standing.id if standing else None, None, "empty",
                             "no fees, usage or add-ons in the cycle", refreshed)
-    invoice = draft_in(session, customer_id, cycle_start, settings, amounts)
+    invoice = draft_in(session, customer_id, cycle_start, settings, amounts, carries)
     reasons = review_reasons(session, customer, cycle_start, amounts, settings.invoice_review_percent)
     if reasons:
         invoice.status = REVIEW
@@ -681,7 +718,8 @@ def preview_in(session: Session, customer_id: int, cycle_start: date,
     refreshed = False if final else refresh_totals(session, customer_id, cycle_start)
     holds = () if final else check_cycle(session, customer, cycle, now=now or system_clock()).reasons
     amounts = stored_amounts(standing) if final and standing is not None else cycle_amounts(
-        session, customer, cycle_start, settings)
+        session, customer, cycle_start, settings,
+        carries_for(session, customer, cycle_start, settings, standing.id if standing else None))
     review: tuple[str, ...] = ()
     if not final and amounts.lines:
         from core.billing.validation import DEFAULT_PERCENT, review_reasons

@@ -6,6 +6,7 @@ from core.models.billing import (
     CustomerCredit,
     ExportJob,
     Invoice,
+    InvoiceCorrection,
     InvoiceCounter,
     InvoiceLine,
     InvoiceSpecificationLine,
@@ -47,7 +48,7 @@ from core.models.totals import (
 
 __all__ = [
     "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrCorrection", "CdrRating", "CollectionBatch", "CollectionItem",
-    "Customer", "CustomerCredit", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
+    "Customer", "CustomerCredit", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCorrection", "InvoiceCounter",
     "InvoiceLine", "InvoiceSpecificationLine", "MailLog", "Message", "MessageAttempt", "Operator", "Partner", "PausedCommand", "Payment", "QuarantinedRow",
     "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RatePlanRoaming", "RoamingZone", "RevenueLedger", "SchedulerLease", "SchedulerTick",
     "Subscription", "SubscriptionAddon", "SyncProfile", "SyncTask", "Tariff", "Total",

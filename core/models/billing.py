@@ -210,6 +210,22 @@ class Notification(Base):
     sent_at: Mapped[datetime | None]
 
 
+class InvoiceCorrection(Base):
+    """A pending correction of an invoiced cycle carried as a line on a later invoice of the customer.
+
+    `amount` is the net difference (before VAT) carried; it counts as carried while the
+    carrying invoice stands (draft, review or final, and not credited), so a dropped or
+    credited carrier leaves the correction pending again: never lost, never doubled.
+    """
+
+    __tablename__ = "invoice_correction"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)  # the corrected invoice
+    carried_on_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)  # the invoice carrying it
+    amount: Mapped[Decimal]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CustomerCredit(Base):
     """A movement of a customer's credit: applied to an invoice, or refunded.
 

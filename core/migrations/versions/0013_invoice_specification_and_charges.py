@@ -1,4 +1,5 @@
-"""invoice usage specification (13.2), charges per band, scheme, zone and price version (13.1, 17.5)
+"""invoice usage specification (13.2), charges per band, scheme, zone and price version (13.1, 17.5),
+corrections carried on the next invoice (13.6)
 
 Revision ID: 0013
 Revises: 0012
@@ -9,6 +10,7 @@ stored with each invoice so that a re-rendered PDF shows what was issued. A tota
 charge says which roaming zone, time band and increment scheme its price has, how many
 calls were billed the minimum charge, the EU data beyond the fair-use volume, and the
 days of its first and last call (a price changed in the cycle gives two charges).
+`invoice_correction` records a pending correction carried as a line on a later invoice.
 """
 
 from __future__ import annotations
@@ -61,9 +63,27 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_invoice_specification_line_invoice_id'), 'invoice_specification_line',
                     ['invoice_id'], unique=False)
+    op.create_table(
+        'invoice_correction',
+        sa.Column('id', _ID, nullable=False),
+        sa.Column('invoice_id', _ID, nullable=False),
+        sa.Column('carried_on_id', _ID, nullable=False),
+        sa.Column('amount', _MONEY, nullable=False),
+        sa.Column('created_at', core.models.base.UtcDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], name=op.f('fk_invoice_correction_invoice_id_invoice')),
+        sa.ForeignKeyConstraint(['carried_on_id'], ['invoice.id'],
+                                name=op.f('fk_invoice_correction_carried_on_id_invoice')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_invoice_correction')),
+    )
+    op.create_index(op.f('ix_invoice_correction_invoice_id'), 'invoice_correction', ['invoice_id'], unique=False)
+    op.create_index(op.f('ix_invoice_correction_carried_on_id'), 'invoice_correction', ['carried_on_id'],
+                    unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_invoice_correction_carried_on_id'), table_name='invoice_correction')
+    op.drop_index(op.f('ix_invoice_correction_invoice_id'), table_name='invoice_correction')
+    op.drop_table('invoice_correction')
     op.drop_index(op.f('ix_invoice_specification_line_invoice_id'),
                   table_name='invoice_specification_line')
     op.drop_table('invoice_specification_line')
