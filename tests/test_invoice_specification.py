@@ -61,6 +61,36 @@ def test_amounts_add_up_to_the_rounded_call_type_total_without_losing_a_cent() -
     assert [(row.amount, row.beyond) for row in rows] == [(D("0.01"), D("0.08")), (D("0.00"), D("1.50"))]
 
 
+def test_roaming_usage_is_specified_per_zone() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.billing.charges import explain_rating
+    from core.billing.specification import usage_of
+    from core.rating.engine import RatableCdr, rate_subscription_cycle
+    from core.rating.plan import CallType, RatePlan
+    from core.rating.roaming import RoamingPrice
+    from core.totals import TotalRow
+
+    plan = RatePlan(name="Roaming", monthly_fee=D("0"), data_bundle_mb=50, price_per_mb=D("0.05"),
+                    roaming=(RoamingPrice("world1", frozenset({"CH"}), data_per_mb=D("0.50")),))
+    at = datetime(2026, 10, 5, 9, tzinfo=UTC)
+    cdrs = [RatableCdr(1, at, "r1", CallType.DATA, "", 0, 30 * 1024, D("0")),  # at home: 30 MB of the bundle
+            RatableCdr(2, at + timedelta(hours=1), "r2", CallType.DATA, "", 0, 40 * 1024, D("0"), True, "DE"),
+            RatableCdr(3, at + timedelta(hours=2), "r3", CallType.DATA, "", 0, 200 * 1024, D("0"), True, "CH")]
+    rating = rate_subscription_cycle(plan, cdrs)
+    charges = explain_rating(1, plan, cdrs, rating.rated)
+    totals = rating.totals[CallType.DATA]
+    row = TotalRow(1, "data", totals.count, 0, totals.volume_kb, D("0"), totals.rated_amount, totals.bundle_used)
+    rows = build_specification(usage_of(A, "Sales", row, charges), "nl")
+    # home: 30 MB from the bundle; EU (DE): 20 MB left in the bundle, 20 MB x 0.05 = 1.00;
+    # world1 (CH): 200 MB x 0.50 = 100.00
+    assert [(r.zone, r.count, r.usage, r.in_bundle, r.beyond, r.amount) for r in rows] == [
+        ("", 1, D("30.00"), D("30.00"), D("0.00"), D("0.00")),
+        ("EU", 1, D("40.00"), D("20.00"), D("20.00"), D("1.00")),
+        ("world1", 1, D("200.00"), D("0.00"), D("200.00"), D("100.00")),
+    ]
+
+
 # -- from the database: the issued invoice carries its annex, the export its sheet ---------------
 
 def issued(db: Database, tmp_path: Path, *, specification: bool) -> tuple[Invoice, Path]:
@@ -123,9 +153,10 @@ def test_the_excel_export_has_a_specification_sheet(db: Database, tmp_path: Path
     book = openpyxl.load_workbook(path)
     assert book.sheetnames[:2] == ["Totalen", "Specificatie verbruik"]
     rows = list(book["Specificatie verbruik"].iter_rows(values_only=True))
-    assert rows[0] == ("Nummer", "Kostenplaats", "Soort", "Aantal", "Verbruik", "Eenheid", "In bundel",
+    assert rows[0] == ("Nummer", "Kostenplaats", "Soort", "Zone", "Aantal", "Verbruik", "Eenheid", "In bundel",
                        "Buiten bundel", "Bedrag")
-    assert rows[1] == (A, "Sales", "Bellen", 3, 12.03, "min", 10, 4, 2.65)
+    assert rows[1][:3] == (A, "Sales", "Bellen") and rows[1][3] in ("", None)  # at home: no zone
+    assert rows[1][4:] == (3, 12.03, "min", 10, 4, 2.65)
     assert rows[-1][0] == "Totaal verbruik" and rows[-1][-1] == 4.25
 
 

@@ -58,7 +58,7 @@ def build_everything() -> list[m.Base]:
                            setup_fee=Decimal("0.0500"), count=3, in_bundle=0, charged=185, setups=3,
                            rated_amount=Decimal("1.0750"), zone="world1", band="peak", increment="60/1",
                            minimum_charge=Decimal("0.0500"), minimums=2, surcharge_per_mb=Decimal("0.0025"),
-                           surcharged=2048, first_day=date(2026, 10, 15), last_day=date(2026, 11, 14))
+                           surcharged=2048, first_day=date(2026, 10, 15), last_day=date(2026, 11, 14), used=170)
     insight = m.BillingInsight(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), kind="spike",
                                subscription_id=1, severity="warn", score=Decimal("3.2100"), message="x")
     status = m.CustomerStatus(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), totals_version=4)
@@ -75,7 +75,7 @@ def build_everything() -> list[m.Base]:
     line = m.InvoiceLine(id=1, invoice_id=1, position=1, description="Abonnement", quantity=Decimal("3"),
                          unit="st", unit_price=Decimal("12.5000"), amount=Decimal("37.50"))
     spec_line = m.InvoiceSpecificationLine(id=1, invoice_id=1, position=1, subscription_number="+31612345678",
-                                           cost_centre="Sales", call_type="voice", count=3,
+                                           cost_centre="Sales", call_type="voice", zone="world1", count=3,
                                            usage=Decimal("12.50"), in_bundle=Decimal("10.00"),
                                            beyond=Decimal("3.00"), unit="min", amount=Decimal("0.30"))
     carried = m.InvoiceCorrection(id=1, invoice_id=1, carried_on_id=1, amount=Decimal("-12.5000"), created_at=T0)

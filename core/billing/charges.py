@@ -74,6 +74,7 @@ class UsageCharge:
     surcharged: int = 0  # KB beyond the fair-use volume
     first_day: date | None = None  # the dates of the first and last call at this price
     last_day: date | None = None
+    used: int = 0  # raw usage: seconds (voice), messages (sms), KB (data), before increments
 
     @property
     def price_key(self) -> PriceKey:
@@ -102,6 +103,7 @@ def explain_rating(subscription_id: int, plan: RatePlan, cdrs: Iterable[RatableC
         sums = groups.setdefault(key, _Sums())
         sums.add_call(cdr.call_date.date(), result.rated_amount, result.bundle_used)
         units = result.billed_s if voice else 1 if call_type is CallType.SMS else cdr.volume_kb
+        sums.used += cdr.duration_s if voice else units
         beyond = units - result.bundle_used
         if beyond:
             usage = price.per_unit * beyond / _SIZE.get(call_type, 1) + price.setup_fee
@@ -117,16 +119,17 @@ def explain_rating(subscription_id: int, plan: RatePlan, cdrs: Iterable[RatableC
     return [UsageCharge(subscription_id, key.call_type, key.prefix, key.unit_price, key.setup_fee, s.count,
                         s.in_bundle, s.charged, s.setups, s.rated_amount, key.zone, key.band, key.increment,
                         key.minimum_charge, s.minimums, key.surcharge_per_mb, s.surcharged, s.first_day,
-                        s.last_day)
+                        s.last_day, s.used)
             for key, s in sorted(groups.items())]
 
 
 class _Sums:
     __slots__ = ("charged", "count", "first_day", "in_bundle", "last_day", "minimums", "rated_amount",
-                 "setups", "surcharged")
+                 "setups", "surcharged", "used")
 
     def __init__(self) -> None:
         self.count = self.in_bundle = self.charged = self.setups = self.minimums = self.surcharged = 0
+        self.used = 0
         self.rated_amount = ZERO
         self.first_day: date | None = None
         self.last_day: date | None = None
@@ -170,7 +173,8 @@ def store_charges(session: Session, customer_id: int, cycle_start: date,
              "in_bundle": c.in_bundle, "charged": c.charged, "setups": c.setups,
              "rated_amount": c.rated_amount, "zone": c.zone, "band": c.band, "increment": c.increment,
              "minimum_charge": c.minimum_charge, "minimums": c.minimums, "surcharge_per_mb": c.surcharge_per_mb,
-             "surcharged": c.surcharged, "first_day": c.first_day, "last_day": c.last_day} for c in charges])
+             "surcharged": c.surcharged, "first_day": c.first_day, "last_day": c.last_day, "used": c.used}
+            for c in charges])
 
 
 def load_charges(session: Session, customer_id: int, cycle_start: date) -> list[UsageCharge]:
@@ -179,7 +183,8 @@ def load_charges(session: Session, customer_id: int, cycle_start: date) -> list[
                TotalCharge.unit_price, TotalCharge.setup_fee, TotalCharge.count, TotalCharge.in_bundle,
                TotalCharge.charged, TotalCharge.setups, TotalCharge.rated_amount, TotalCharge.zone,
                TotalCharge.band, TotalCharge.increment, TotalCharge.minimum_charge, TotalCharge.minimums,
-               TotalCharge.surcharge_per_mb, TotalCharge.surcharged, TotalCharge.first_day, TotalCharge.last_day)
+               TotalCharge.surcharge_per_mb, TotalCharge.surcharged, TotalCharge.first_day, TotalCharge.last_day,
+               TotalCharge.used)
         .where(TotalCharge.customer_id == customer_id, TotalCharge.cycle_start_date == cycle_start)
         .order_by(TotalCharge.subscription_id, TotalCharge.call_type, TotalCharge.id))
     return [UsageCharge(*row) for row in rows]

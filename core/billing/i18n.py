@@ -120,6 +120,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "spec_number": ("Nummer", "Number"),
     "spec_cost_centre": ("Kostenplaats", "Cost centre"),
     "spec_call_type": ("Soort", "Type"),
+    "spec_zone": ("Zone", "Zone"),
+    "zone_unknown": ("onbekend", "unknown"),
     "spec_count": ("Aantal", "Count"),
     "spec_usage": ("Verbruik", "Usage"),
     "spec_in_bundle": ("In bundel", "In bundle"),
@@ -218,6 +220,11 @@ def call_type_label(call_type: str, language: str) -> str:
     """A call type as the customer reads it ("Bellen", "Data"); an unknown one as stored."""
     key = f"call_type_{call_type}"
     return t(key, language) if key in _LABELS else call_type
+
+
+def zone_label(zone: str, language: str) -> str:
+    """A roaming zone as printed: "" at home, "EU", the zone's name, "onbekend" when unknown."""
+    return t("zone_unknown", language) if zone == "?" else zone
 
 
 def invoice_line_cells(description: str, quantity: Decimal, unit: str, unit_price: Decimal, amount: Decimal,

@@ -324,14 +324,14 @@ def _store_specification(session: Session, invoice: Invoice, customer: Customer)
         rows = cycle_specification(session, customer.id, invoice.cycle_start_date, invoice.language)
     invoice.specification = [
         SpecRow(position=i, subscription_number=row.subscription_number, cost_centre=row.cost_centre[:64],
-                call_type=row.call_type, count=row.count, usage=row.usage, in_bundle=row.in_bundle,
-                beyond=row.beyond, unit=row.unit, amount=row.amount)
+                call_type=row.call_type, zone=row.zone, count=row.count, usage=row.usage,
+                in_bundle=row.in_bundle, beyond=row.beyond, unit=row.unit, amount=row.amount)
         for i, row in enumerate(rows, start=1)]
 
 
 def stored_specification(invoice: Invoice) -> tuple[SpecificationLine, ...]:
     return tuple(SpecificationLine(r.subscription_number, r.cost_centre, r.call_type, r.count, r.usage,
-                                   r.in_bundle, r.beyond, r.unit, r.amount.quantize(Decimal("0.01")))
+                                   r.in_bundle, r.beyond, r.unit, r.amount.quantize(Decimal("0.01")), r.zone)
                  for r in invoice.specification)
 
 

@@ -18,6 +18,7 @@ from core.billing.i18n import (
     format_money,
     format_percent,
     t,
+    zone_label,
 )
 from core.billing.pdf import InvoiceDocument
 
@@ -28,9 +29,9 @@ _FOOTER_SPACE = 22.0
 # Description, quantity, unit, unit price, amount (mm); sums to the A4 text width (174 mm).
 _COLUMNS = (84.0, 20.0, 16.0, 27.0, 27.0)
 _ALIGN = ("LEFT", "RIGHT", "LEFT", "RIGHT", "RIGHT")
-# Number, cost centre, type, count, usage, in bundle, beyond, amount (mm): also 174 mm.
-_SPEC_COLUMNS = (30.0, 28.0, 24.0, 14.0, 22.0, 19.0, 19.0, 18.0)
-_SPEC_ALIGN = ("LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT")
+# Number, cost centre, type, zone, count, usage, in bundle, beyond, amount (mm): also 174 mm.
+_SPEC_COLUMNS = (26.0, 22.0, 20.0, 16.0, 12.0, 22.0, 18.0, 19.0, 19.0)
+_SPEC_ALIGN = ("LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT")
 _GREY = (235, 235, 235)
 _RED = (200, 30, 30)
 # Letters that Unicode does not decompose into a base letter plus an accent.
@@ -280,7 +281,8 @@ class _InvoicePdf(FPDF):
         self._write(self._t("specification"), size=13, style="B", h=8)
         self._write(self.doc.period_label, h=6)
         self.ln(2)
-        headings = [self._t(key) for key in ("spec_number", "spec_cost_centre", "spec_call_type", "spec_count",
+        headings = [self._t(key) for key in ("spec_number", "spec_cost_centre", "spec_call_type", "spec_zone",
+                                             "spec_count",
                                              "spec_usage", "spec_in_bundle", "spec_beyond", "amount")]
         self.set_font(_FONT, size=8)
         language = self._language
@@ -293,11 +295,12 @@ class _InvoicePdf(FPDF):
             for row in self.doc.specification:
                 table.row([
                     _pdf_text(row.subscription_number), _pdf_text(row.cost_centre),
-                    _pdf_text(call_type_label(row.call_type, language)), format_decimal(Decimal(row.count), language),
+                    _pdf_text(call_type_label(row.call_type, language)), _pdf_text(zone_label(row.zone, language)),
+                    format_decimal(Decimal(row.count), language),
                     _pdf_text(f"{format_decimal(row.usage, language)} {row.unit}"),
                     format_decimal(row.in_bundle, language), format_decimal(row.beyond, language),
                     self._money(row.amount),
                 ])
             total = sum((row.amount for row in self.doc.specification), Decimal("0.00"))
-            table.row([_pdf_text(self._t("spec_total")), "", "", "", "", "", "", self._money(total)],
+            table.row([_pdf_text(self._t("spec_total")), "", "", "", "", "", "", "", self._money(total)],
                       style=FontFace(emphasis="BOLD"))

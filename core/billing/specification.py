@@ -1,9 +1,10 @@
 """The usage specification: per subscription and call type, what was used and billed (issue 13.2).
 
 An annex of the invoice PDF and a sheet of the Excel export, for customers with
-`specification = true` in the setup file. Per subscription (number, cost centre) and
-call type: the number of calls, messages or sessions, the usage (minutes, messages,
-MB), the billed usage taken from the bundle and charged beyond it, and the amount.
+`specification = true` in the setup file. Per subscription (number, cost centre), call
+type and roaming zone (issue 17.5: "" at home, "EU", a zone, "?" unknown): the number of
+calls, messages or sessions, the usage (minutes, messages, MB), the billed usage taken
+from the bundle and charged beyond it, and the amount.
 
 The amounts are in cents and add up, per call type, to the invoice's usage lines of
 that call type: each line's share is the rounded running total minus the rounded
@@ -13,10 +14,11 @@ cent of its own rated amount).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +26,9 @@ from sqlalchemy.orm import Session
 from core.billing.charges import UsageCharge, explains, load_charges
 from core.billing.lines import CENT, ZERO, call_type_order, round_cents, unit_of
 from core.models import FEE_CALL_TYPE, Subscription
+
+if TYPE_CHECKING:
+    from core.totals import TotalRow
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class SubscriptionUsage:
     charged: int  # billed seconds / messages / KB charged beyond it (passed through: all usage)
     rated_amount: Decimal  # 4 dp
     explained: bool  # priced per rate plan (invoice lines per price), else passed through
+    zone: str = ""  # roaming zone of this part of the usage, "" at home
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,12 @@ class SpecificationLine:
     beyond: Decimal
     unit: str
     amount: Decimal  # cents
+    zone: str = ""
 
 
 def build_specification(usage: Iterable[SubscriptionUsage], language: str) -> list[SpecificationLine]:
     """Rows by subscription number and call type, amounts allocated in cents (see module doc)."""
-    ordered = sorted(usage, key=lambda u: (u.subscription_number, call_type_order(u.call_type)))
+    ordered = sorted(usage, key=lambda u: (u.subscription_number, call_type_order(u.call_type), u.zone))
     running: dict[tuple[bool, str], Decimal] = {}
     lines = []
     for item in ordered:
@@ -72,12 +79,31 @@ def build_specification(usage: Iterable[SubscriptionUsage], language: str) -> li
         lines.append(SpecificationLine(
             item.subscription_number, item.cost_centre, item.call_type, item.count,
             _in_units(used, size), _in_units(item.in_bundle, size), _in_units(charged, size),
-            unit, round_cents(running[group]) - round_cents(before)))
+            unit, round_cents(running[group]) - round_cents(before), item.zone))
     return lines
 
 
 def _in_units(stored: int, size: int) -> Decimal:
     return (Decimal(stored) / size).quantize(CENT, ROUND_HALF_UP)
+
+
+def usage_of(number: str, cost_centre: str, row: TotalRow, parts: Sequence[UsageCharge]) -> list[SubscriptionUsage]:
+    """A subscription's usage of a call type: one row per roaming zone its charges explain, else one."""
+    if not explains(parts, row.rated_amount):
+        return [SubscriptionUsage(number, cost_centre, row.call_type, row.count, row.duration_s, row.volume_kb,
+                                  0, 0, row.rated_amount, False)]
+    by_zone: dict[str, list[UsageCharge]] = {}
+    for part in parts:
+        by_zone.setdefault(part.zone, []).append(part)
+    rows = []
+    for zone, own in by_zone.items():
+        # one zone: the totals' raw usage; several: each zone's own (as rated)
+        used = sum(c.used for c in own)
+        seconds, kilobytes = (row.duration_s, row.volume_kb) if len(by_zone) == 1 else (used, used)
+        rows.append(SubscriptionUsage(number, cost_centre, row.call_type, sum(c.count for c in own), seconds,
+                                      kilobytes, sum(c.in_bundle for c in own), sum(c.charged for c in own),
+                                      sum((c.rated_amount for c in own), ZERO), True, zone))
+    return rows
 
 
 def cycle_specification(session: Session, customer_id: int, cycle_start: date,
@@ -96,11 +122,6 @@ def cycle_specification(session: Session, customer_id: int, cycle_start: date,
         if row.call_type == FEE_CALL_TYPE:
             continue
         number, centre = subs.get(row.subscription_id, (str(row.subscription_id), ""))
-        parts = charges.get(row.key, [])
-        explained = explains(parts, row.rated_amount)
-        in_bundle = sum(c.in_bundle for c in parts) if explained else 0
-        charged = sum(c.charged for c in parts) if explained else 0
-        usage.append(SubscriptionUsage(number, centre, row.call_type, row.count, row.duration_s,
-                                       row.volume_kb, in_bundle, charged, row.rated_amount, explained))
+        usage.extend(usage_of(number, centre, row, charges.get(row.key, [])))
     return build_specification(usage, language)
 

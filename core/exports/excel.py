@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.billing.i18n import call_type_label, t
+from core.billing.i18n import call_type_label, t, zone_label
 from core.billing.lines import CALL_TYPES, UsageTotal
 from core.billing.specification import SpecificationLine
 
@@ -247,7 +247,7 @@ def _write_totals(sheet: Sheet, totals: Iterable[UsageTotal], language: str) -> 
 def _write_specification(book: Book, rows: Sequence[SpecificationLine], language: str) -> str:
     """The usage specification sheet (as the invoice's annex); returns its title."""
     columns = [Column(t("spec_number", language), width=16), Column(t("spec_cost_centre", language), width=18),
-               Column(t("spec_call_type", language), width=12),
+               Column(t("spec_call_type", language), width=12), Column(t("spec_zone", language), width=10),
                Column(t("spec_count", language), INTEGER_FORMAT, width=9),
                Column(t("spec_usage", language), "#,##0.00", width=11), Column(t("unit", language), width=8),
                Column(t("spec_in_bundle", language), "#,##0.00", width=11),
@@ -256,10 +256,10 @@ def _write_specification(book: Book, rows: Sequence[SpecificationLine], language
     sheet = book.sheet(t("specification", language)[:31], columns)
     for row in rows:
         sheet.append([row.subscription_number, row.cost_centre, call_type_label(row.call_type, language),
-                      row.count, row.usage, row.unit, row.in_bundle, row.beyond, row.amount])
+                      zone_label(row.zone, language), row.count, row.usage, row.unit, row.in_bundle, row.beyond, row.amount])
     sheet.end_filter()
     sheet.append([])
-    sheet.append([t("spec_total", language), None, None, None, None, None, None, None,
+    sheet.append([t("spec_total", language), None, None, None, None, None, None, None, None,
                   sum((row.amount for row in rows), Decimal("0.00"))], bold=True)
     return str(sheet.title)
 

@@ -76,6 +76,7 @@ class InvoiceSpecificationLine(Base):
     subscription_number: Mapped[str] = mapped_column(String(20))
     cost_centre: Mapped[str] = mapped_column(String(64), default="")
     call_type: Mapped[str] = mapped_column(String(8))
+    zone: Mapped[str] = mapped_column(String(16), default="")  # roaming zone, "" at home
     count: Mapped[int]
     usage: Mapped[Decimal]
     in_bundle: Mapped[Decimal]

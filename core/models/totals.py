@@ -118,3 +118,4 @@ class TotalCharge(Base):
     surcharged: Mapped[int] = mapped_column(default=0)  # KB beyond the EU fair-use volume
     first_day: Mapped[date | None]  # first and last call at this price
     last_day: Mapped[date | None]
+    used: Mapped[int] = mapped_column(default=0)  # raw seconds / messages / KB, before increments

@@ -9,7 +9,8 @@ Per customer `specification` (the usage annex on its invoices), and the annex's 
 stored with each invoice so that a re-rendered PDF shows what was issued. A total
 charge says which roaming zone, time band and increment scheme its price has, how many
 calls were billed the minimum charge, the EU data beyond the fair-use volume, and the
-days of its first and last call (a price changed in the cycle gives two charges).
+days of its first and last call (a price changed in the cycle gives two charges), and
+its raw usage (the specification's usage per roaming zone).
 `invoice_correction` records a pending correction carried as a line on a later invoice.
 """
 
@@ -40,6 +41,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('surcharged', sa.Integer(), nullable=False, server_default='0'))
         batch_op.add_column(sa.Column('first_day', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('last_day', sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column('used', sa.Integer(), nullable=False, server_default='0'))
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.add_column(sa.Column('specification', sa.Boolean(), nullable=False,
                                       server_default=sa.false()))
@@ -51,6 +53,7 @@ def upgrade() -> None:
         sa.Column('subscription_number', sa.String(length=20), nullable=False),
         sa.Column('cost_centre', sa.String(length=64), nullable=False),
         sa.Column('call_type', sa.String(length=8), nullable=False),
+        sa.Column('zone', sa.String(length=16), nullable=False),
         sa.Column('count', sa.Integer(), nullable=False),
         sa.Column('usage', _MONEY, nullable=False),
         sa.Column('in_bundle', _MONEY, nullable=False),
@@ -90,6 +93,6 @@ def downgrade() -> None:
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.drop_column('specification')
     with op.batch_alter_table('total_charge', schema=None) as batch_op:
-        for column in ('last_day', 'first_day', 'surcharged', 'surcharge_per_mb', 'minimums',
+        for column in ('used', 'last_day', 'first_day', 'surcharged', 'surcharge_per_mb', 'minimums',
                        'minimum_charge', 'increment', 'band', 'zone'):
             batch_op.drop_column(column)
