@@ -39,19 +39,25 @@ def issue(db: Database, customer_id: int, cycle: date, settings: object) -> inv.
         return inv.issue_in(s, customer_id, cycle, issue_date=date(2026, 12, 15), settings=settings)  # type: ignore[arg-type]
 
 
-def test_the_next_invoice_carries_the_correction_once(db: Database, tmp_path: Path) -> None:
-    settings = billing_settings(tmp_path, invoice_corrections="next_invoice")
+def october_invoiced_then_a_late_cdr(db: Database, tmp_path: Path, settings: object) -> dict[str, int]:
+    """October invoiced as 2026-00001 (fees 2 x 10.00 + usage 3.25, see test_totals_carry_the_charges...),
+    then a late CDR r8 recalculates it: 10 min beyond the bundle x 0.20 = 2.00 net more."""
     ids = make_setup(db)
     import_rows(db, tmp_path, OCTOBER)
     bus = Bus(db, default_registry)
     dispatch_totals(bus, ids["customer"], OCT)
     run_until_idle(bus)
     assert issue(db, ids["customer"], OCT, settings).number == "2026-00001"
-    # October: fees 2 x 10.00 + usage 3.25 (see test_totals_carry_the_charges...) = 23.25 net
     import_rows(db, tmp_path, [("r8", A, "2026-10-20T09:00:00+02:00", "voice", "+31201234567", 600, 0,
                                 "0.0100")], name="late.csv")
     dispatch_totals(bus, ids["customer"], OCT)
     run_until_idle(bus)
+    return ids
+
+
+def test_the_next_invoice_carries_the_correction_once(db: Database, tmp_path: Path) -> None:
+    settings = billing_settings(tmp_path, invoice_corrections="next_invoice")
+    ids = october_invoiced_then_a_late_cdr(db, tmp_path, settings)
     [pending] = pending_corrections(db, settings)
     assert pending.number == "2026-00001"  # r8: 10 min beyond the bundle x 0.20 = 2.00 net
 
@@ -81,16 +87,7 @@ def test_the_next_invoice_carries_the_correction_once(db: Database, tmp_path: Pa
 
 def test_a_credited_carrier_leaves_the_correction_pending_again(db: Database, tmp_path: Path) -> None:
     settings = billing_settings(tmp_path, invoice_corrections="next_invoice")
-    ids = make_setup(db)
-    import_rows(db, tmp_path, OCTOBER)
-    bus = Bus(db, default_registry)
-    dispatch_totals(bus, ids["customer"], OCT)
-    run_until_idle(bus)
-    issue(db, ids["customer"], OCT, settings)
-    import_rows(db, tmp_path, [("r8", A, "2026-10-20T09:00:00+02:00", "voice", "+31201234567", 600, 0,
-                                "0.0100")], name="late.csv")
-    dispatch_totals(bus, ids["customer"], OCT)
-    run_until_idle(bus)
+    ids = october_invoiced_then_a_late_cdr(db, tmp_path, settings)
     assert issue(db, ids["customer"], NOV, settings).number == "2026-00002"
     inv.credit_invoice(db, "2026-00002", reason="wrong address", issue_date=date(2026, 12, 16),
                        settings=settings, operator="alice")
@@ -103,16 +100,7 @@ def test_a_credited_carrier_leaves_the_correction_pending_again(db: Database, tm
 
 def test_by_default_corrections_stay_credit_note_and_new_invoice(db: Database, tmp_path: Path) -> None:
     settings = billing_settings(tmp_path)
-    ids = make_setup(db)
-    import_rows(db, tmp_path, OCTOBER)
-    bus = Bus(db, default_registry)
-    dispatch_totals(bus, ids["customer"], OCT)
-    run_until_idle(bus)
-    issue(db, ids["customer"], OCT, settings)
-    import_rows(db, tmp_path, [("r8", A, "2026-10-20T09:00:00+02:00", "voice", "+31201234567", 600, 0,
-                                "0.0100")], name="late.csv")
-    dispatch_totals(bus, ids["customer"], OCT)
-    run_until_idle(bus)
+    ids = october_invoiced_then_a_late_cdr(db, tmp_path, settings)
     november = issue(db, ids["customer"], NOV, settings)
     assert CORRECTION not in [d for d, *_ in lines_of(db, str(november.number))]
     assert [p.number for p in pending_corrections(db, settings)] == ["2026-00001"]

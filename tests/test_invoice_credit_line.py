@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import pypdf
-
 from core.billing import invoices as inv
 from core.db import Database
 from core.models import Invoice, Payment
-from tests.test_invoices import add_customer, billing_settings, put_totals
+from tests.test_invoices import add_customer, billing_settings, pdf_text, put_totals
 
 D = Decimal
 SEP, OCT = date(2026, 9, 1), date(2026, 10, 1)
-
-
-def pdf_text(path: Path) -> str:
-    return " ".join(" ".join((p.extract_text() or "").split()) for p in pypdf.PdfReader(io.BytesIO(path.read_bytes())).pages)
 
 
 def test_the_credit_a_new_invoice_takes_is_printed_before_the_amount_due(db: Database, tmp_path: Path) -> None:
