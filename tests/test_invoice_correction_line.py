@@ -61,6 +61,9 @@ def test_the_next_invoice_carries_the_correction_once(db: Database, tmp_path: Pa
     [pending] = pending_corrections(db, settings)
     assert pending.number == "2026-00001"  # r8: 10 min beyond the bundle x 0.20 = 2.00 net
 
+    by_default = inv.preview_invoice(db, ids["customer"], NOV, settings=billing_settings(tmp_path),
+                                     now=datetime(2026, 12, 2, tzinfo=UTC))
+    assert CORRECTION not in [line.description for line in by_default.amounts.lines]  # credit note + new invoice
     preview = inv.preview_invoice(db, ids["customer"], NOV, settings=settings, now=datetime(2026, 12, 2, tzinfo=UTC))
     assert (CORRECTION, D(1), "", D("2.00"), D("2.00")) in [
         (line.description, line.quantity, line.unit, line.unit_price, line.amount) for line in preview.amounts.lines]
@@ -96,14 +99,6 @@ def test_a_credited_carrier_leaves_the_correction_pending_again(db: Database, tm
     again = issue(db, ids["customer"], NOV, settings)  # the new November invoice carries it again
     assert again.number == "2026-00004" and (CORRECTION, D(1), D("2.0000"), D("2.00")) in lines_of(db, "2026-00004")
     assert pending_corrections(db, settings) == []
-
-
-def test_by_default_corrections_stay_credit_note_and_new_invoice(db: Database, tmp_path: Path) -> None:
-    settings = billing_settings(tmp_path)
-    ids = october_invoiced_then_a_late_cdr(db, tmp_path, settings)
-    november = issue(db, ids["customer"], NOV, settings)
-    assert CORRECTION not in [d for d, *_ in lines_of(db, str(november.number))]
-    assert [p.number for p in pending_corrections(db, settings)] == ["2026-00001"]
 
 
 def test_an_unknown_setting_is_an_error_not_a_silent_default(tmp_path: Path) -> None:
