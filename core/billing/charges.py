@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -92,54 +92,56 @@ def explain_rating(subscription_id: int, plan: RatePlan, cdrs: Iterable[RatableC
     by_id = {cdr.cdr_id: cdr for cdr in cdrs}
     results = list(rated)
     groups: dict[PriceKey, _Sums] = {}
+    by_price: dict[tuple[int, str, CallType], _Sums] = {}  # the engine shares Price objects: look each up once
     eu_used_kb = 0
     for result, price in zip(results, _prices(plan, by_id, results), strict=True):
         cdr = by_id[result.cdr_id]
         call_type = result.call_type
-        voice = call_type in (CallType.VOICE, CallType.VOICE_IN)
-        key = PriceKey(call_type.value, result.zone, price.tariff, price.band,
-                       str(price.increment) if voice else "", price.per_unit, price.setup_fee,
-                       price.minimum_charge, price.surcharge_per_mb)
-        sums = groups.setdefault(key, _Sums())
-        sums.add_call(cdr.call_date.date(), result.rated_amount, result.bundle_used)
+        voice = call_type is CallType.VOICE or call_type is CallType.VOICE_IN
+        sums = by_price.get((id(price), result.zone, call_type))
+        if sums is None:
+            key = PriceKey(call_type.value, result.zone, price.tariff, price.band,
+                           str(price.increment) if voice else "", price.per_unit, price.setup_fee,
+                           price.minimum_charge, price.surcharge_per_mb)
+            sums = by_price[(id(price), result.zone, call_type)] = groups.setdefault(key, _Sums(cdr.call_date))
+        sums.count += 1
+        sums.rated_amount += result.rated_amount
+        sums.in_bundle += result.bundle_used
+        if cdr.call_date < sums.first_call:
+            sums.first_call = cdr.call_date
+        if cdr.call_date > sums.last_call:
+            sums.last_call = cdr.call_date
         units = result.billed_s if voice else 1 if call_type is CallType.SMS else cdr.volume_kb
         sums.used += cdr.duration_s if voice else units
         beyond = units - result.bundle_used
         if beyond:
-            usage = price.per_unit * beyond / _SIZE.get(call_type, 1) + price.setup_fee
-            if usage < price.minimum_charge:
+            minimum = price.minimum_charge
+            if minimum and price.per_unit * beyond / _SIZE.get(call_type, 1) + price.setup_fee < minimum:
                 sums.minimums += 1
             else:
                 sums.charged += beyond
-                sums.setups += 1 if price.setup_fee else 0
+                if price.setup_fee:
+                    sums.setups += 1
         if price.fair_use_kb is not None and cdr.volume_kb:  # the engine's fair-use accounting
             over = max(Decimal(0), eu_used_kb + cdr.volume_kb - max(price.fair_use_kb, Decimal(eu_used_kb)))
             eu_used_kb += cdr.volume_kb
             sums.surcharged += int(over)
     return [UsageCharge(subscription_id, key.call_type, key.prefix, key.unit_price, key.setup_fee, s.count,
                         s.in_bundle, s.charged, s.setups, s.rated_amount, key.zone, key.band, key.increment,
-                        key.minimum_charge, s.minimums, key.surcharge_per_mb, s.surcharged, s.first_day,
-                        s.last_day, s.used)
+                        key.minimum_charge, s.minimums, key.surcharge_per_mb, s.surcharged,
+                        s.first_call.date(), s.last_call.date(), s.used)
             for key, s in sorted(groups.items())]
 
 
 class _Sums:
-    __slots__ = ("charged", "count", "first_day", "in_bundle", "last_day", "minimums", "rated_amount",
+    __slots__ = ("charged", "count", "first_call", "in_bundle", "last_call", "minimums", "rated_amount",
                  "setups", "surcharged", "used")
 
-    def __init__(self) -> None:
+    def __init__(self, call_date: datetime) -> None:
         self.count = self.in_bundle = self.charged = self.setups = self.minimums = self.surcharged = 0
         self.used = 0
         self.rated_amount = ZERO
-        self.first_day: date | None = None
-        self.last_day: date | None = None
-
-    def add_call(self, day: date, amount: Decimal, in_bundle: int) -> None:
-        self.count += 1
-        self.rated_amount += amount
-        self.in_bundle += in_bundle
-        self.first_day = day if self.first_day is None else min(self.first_day, day)
-        self.last_day = day if self.last_day is None else max(self.last_day, day)
+        self.first_call = self.last_call = call_date
 
 
 def _prices(plan: RatePlan, by_id: dict[int, RatableCdr], results: list[RatedCdr]) -> list[Price]:
