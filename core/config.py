@@ -84,6 +84,9 @@ class Settings:
     vat_rate: Decimal = Decimal("21")
     # an invoice whose total differs more than this % from the previous one waits for review
     invoice_review_percent: Decimal = Decimal("50")
+    # a pending correction of an invoiced cycle: "credit_note" (credit note + new invoice, by
+    # an operator) or "next_invoice" (a correction line on the customer's next invoice)
+    invoice_corrections: str = "credit_note"
     operator: str = ""
     allow_operator_override: bool = False  # let --operator name someone other than the OS user
     cdr_earliest_date: str = "2000-01-01"  # CDRs dated before it are quarantined

@@ -196,7 +196,7 @@ def current_revision(db: Database) -> str | None:
 # The newest migration in core/migrations/versions. Kept here so that start-up compares
 # revisions without importing alembic (0.1-0.2 s); a new migration updates this line, and
 # tests/test_startup.py::test_schema_head_constant_matches_the_migrations says so if not.
-SCHEMA_HEAD = "0015"
+SCHEMA_HEAD = "0016"
 
 
 def head_revision(db: Database) -> str:

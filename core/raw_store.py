@@ -77,6 +77,11 @@ def decoded_call_date(session: Session) -> Any:
     return lambda naive: naive.replace(tzinfo=UTC)
 
 
+def stored_day(stored: str | datetime) -> date:
+    """The UTC date of a call date as stored (text on SQLite, a naive UTC datetime on MariaDB)."""
+    return date.fromisoformat(stored[:10]) if isinstance(stored, str) else stored.date()
+
+
 def stored_ratings(session: Session, customer_id: int, cycle_start: date) -> dict[int, tuple[int, int, str | None]]:
     """cdr_id -> (rated amount in ten-thousandths, bundle used, zone) of the customer-cycle."""
     sqlite = is_sqlite(session)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -172,9 +173,12 @@ def rate_subscription(history: PriceHistory, cycle: Cycle, zone: ZoneInfo, subsc
     if rated is not None:
         return RatedSubscription(
             rated.ratings,
-            [UsageCharge(sub, kind, prefix, price, setup, n, inside, charged, setups, Decimal(amount).scaleb(-4))
-             for (sub, kind, prefix, price, setup), (n, inside, charged, setups, amount)
-             in sorted(rated.charges.items(), key=lambda item: item[0][:3])],
+            [UsageCharge(subscription_id, kind, prefix, price, setup, n, inside, charged, setups,
+                         Decimal(amount).scaleb(-4), zone, band, increment, minimum, minimums, surcharge, 0,
+                         raw_store.stored_day(first), raw_store.stored_day(last), used)
+             for (kind, zone, prefix, band, increment, price, setup, minimum, surcharge),
+                 (n, inside, charged, setups, amount, minimums, used, first, last)
+             in sorted(rated.charges.items(), key=itemgetter(0))],
             {kind: (n, d, v, pc, ra, b) for kind, (n, d, v, pc, ra, b) in rated.totals.items()})
     kinds, units = _CALL_TYPES, raw_store.ten_thousandths
     ratable = [RatableCdr(r[0], call_date(r[2]), r[3], kinds[r[4]], r[5], r[6], r[7], Decimal(r[8]).scaleb(-4),

@@ -56,7 +56,9 @@ def build_everything() -> list[m.Base]:
     charge = m.TotalCharge(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), subscription_id=1,
                            call_type="voice", prefix="+4420", unit_price=Decimal("0.3000"),
                            setup_fee=Decimal("0.0500"), count=3, in_bundle=0, charged=185, setups=3,
-                           rated_amount=Decimal("1.0750"))
+                           rated_amount=Decimal("1.0750"), zone="world1", band="peak", increment="60/1",
+                           minimum_charge=Decimal("0.0500"), minimums=2, surcharge_per_mb=Decimal("0.0025"),
+                           surcharged=2048, first_day=date(2026, 10, 15), last_day=date(2026, 11, 14), used=170)
     insight = m.BillingInsight(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), kind="spike",
                                subscription_id=1, severity="warn", score=Decimal("3.2100"), message="x")
     status = m.CustomerStatus(id=1, customer_id=1, cycle_start_date=date(2026, 10, 15), totals_version=4)
@@ -72,6 +74,11 @@ def build_everything() -> list[m.Base]:
                         subtotal=Decimal("1234.56"), vat=Decimal("259.26"), total=Decimal("1493.82"))
     line = m.InvoiceLine(id=1, invoice_id=1, position=1, description="Abonnement", quantity=Decimal("3"),
                          unit="st", unit_price=Decimal("12.5000"), amount=Decimal("37.50"))
+    spec_line = m.InvoiceSpecificationLine(id=1, invoice_id=1, position=1, subscription_number="+31612345678",
+                                           cost_centre="Sales", call_type="voice", zone="world1", count=3,
+                                           usage=Decimal("12.50"), in_bundle=Decimal("10.00"),
+                                           beyond=Decimal("3.00"), unit="min", amount=Decimal("0.30"))
+    carried = m.InvoiceCorrection(id=1, invoice_id=1, carried_on_id=1, amount=Decimal("-12.5000"), created_at=T0)
     counter = m.InvoiceCounter(issuer="default", year=2026, series="live", last_seq=1)
     payment = m.Payment(id=1, fingerprint="f" * 64, paid_on=date(2026, 11, 20), amount=Decimal("1493.82"),
                         reference="2026-00001", counterparty="Acme", invoice_id=1)
@@ -112,7 +119,7 @@ def build_everything() -> list[m.Base]:
                                      calculated_at=T0, cause="partner-recalculation by a-very-long-operator-name")
     paused = m.PausedCommand(command_type="KpnSp16Sync", paused_by="alice", paused_at=T0)
     return [partner, customer, plan, tariff, sub, profile, task, batch, cdr, rating, quarantined, correction, total,
-            charge, history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line,
+            charge, history, insight, status, addon_type, sub_addon, addon_log, hit, export, invoice, line, spec_line, carried,
             counter, payment, credit, ledger, mail, operator, audit, message, attempt, lease, tick, batch_invoice,
             notification, price, band, zone, roaming, paused, totals_version, collection, collected]
 

@@ -64,6 +64,22 @@ def customer_credit(session: Session, customer_id: int) -> Decimal:
     return available_credit(overpaid, movements(session, [customer_id]).get(customer_id, CreditMovements()))
 
 
+def credit_applied_to(session: Session, invoice_id: int) -> Decimal:
+    """The customer credit that paid (part of) an invoice when it was issued."""
+    from sqlalchemy import func
+
+    applied = session.scalar(select(func.sum(CustomerCredit.amount)).where(
+        CustomerCredit.invoice_id == invoice_id, CustomerCredit.kind == APPLIED))
+    return ZERO if applied is None else Decimal(applied).quantize(Decimal("0.01"))
+
+
+def credit_to_apply(session: Session, customer: Customer, total: Decimal) -> Decimal:
+    """What a new invoice of `total` would take from the customer's credit (none in test mode)."""
+    if customer.test_mode or total <= 0:
+        return ZERO
+    return min(customer_credit(session, customer.id), total)
+
+
 def apply_credit_in(session: Session, customer_id: int, invoice_id: int, total: Decimal) -> Decimal:
     """Pay a newly issued invoice from the customer's credit, as far as it goes; the amount applied."""
     from core.security import audit

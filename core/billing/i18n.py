@@ -29,6 +29,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "vat": ("Btw", "VAT"),
     "vat_with_rate": ("Btw {rate}%", "VAT {rate}%"),
     "total": ("Totaal", "Total"),
+    "credit_applied": ("Verrekend tegoed", "Credit applied"),
+    "amount_due": ("Te betalen", "Amount due"),
     "vat_number": ("Btw-nummer", "VAT number"),
     "chamber_of_commerce": ("KvK", "Chamber of Commerce"),
     "iban": ("IBAN", "IBAN"),
@@ -79,7 +81,23 @@ _LABELS: dict[str, tuple[str, str]] = {
     "line_in_bundle_voice": ("Bellen binnen bundel", "Calls within bundle"),
     "line_in_bundle_sms": ("Sms binnen bundel", "Text messages within bundle"),
     "line_in_bundle_data": ("Data binnen bundel", "Data within bundle"),
-    "line_roaming": ("Roaming {zone}", "Roaming {zone}"),
+    "line_usage_voice_in": ("Inkomend bellen", "Incoming calls"),
+    "line_in_bundle_voice_in": ("Inkomend bellen binnen bundel", "Incoming calls within bundle"),
+    "line_zone_voice": ("Bellen in zone {zone}", "Calls in zone {zone}"),
+    "line_zone_voice_in": ("Inkomend bellen in zone {zone}", "Incoming calls in zone {zone}"),
+    "line_zone_sms": ("Sms in zone {zone}", "Text messages in zone {zone}"),
+    "line_zone_data": ("Data in zone {zone}", "Data in zone {zone}"),
+    "line_zone_unknown_voice": ("Bellen in het buitenland, land onbekend", "Calls abroad, country unknown"),
+    "line_zone_unknown_voice_in": ("Inkomend bellen in het buitenland, land onbekend",
+                                   "Incoming calls abroad, country unknown"),
+    "line_zone_unknown_sms": ("Sms in het buitenland, land onbekend", "Text messages abroad, country unknown"),
+    "line_zone_unknown_data": ("Data in het buitenland, land onbekend", "Data abroad, country unknown"),
+    "line_eu_roaming": (" in de EU (roaming)", " in the EU (roaming)"),
+    "line_eu_fair_use": ("Data in de EU boven redelijk gebruik", "EU data beyond fair use"),
+    "line_band": (", tijdvak {band}", ", band {band}"),
+    "line_minimum": ("Minimumtarief per gesprek: {usage}", "Minimum charge per call: {usage}"),
+    "line_remainder_voice_in": ("Inkomend bellen: restant seconden en afronding per gesprek",
+                                "Incoming calls: remaining seconds and rounding per call"),
     "line_setup": ("Opstartkosten gesprekken", "Call set-up fees"),
     "line_setup_to": ("Opstartkosten {prefix}", "Set-up fees {prefix}"),
     "line_remainder_voice": ("Bellen: restant seconden en afronding per gesprek",
@@ -96,7 +114,23 @@ _LABELS: dict[str, tuple[str, str]] = {
     "line_passthrough_other": ("Verbruik {call_type} volgens tarief provider ({quantity})",
                                "Usage {call_type} at the provider's rates ({quantity})"),
     "unknown_country": ("onbekend land", "unknown country"),
+    "line_correction": ("Correctie factuur {number} ({period})", "Correction of invoice {number} ({period})"),
     "line_addon": ("Add-on {addon}", "Add-on {addon}"),
+    "specification": ("Specificatie verbruik", "Usage specification"),
+    "spec_number": ("Nummer", "Number"),
+    "spec_cost_centre": ("Kostenplaats", "Cost centre"),
+    "spec_call_type": ("Soort", "Type"),
+    "spec_zone": ("Zone", "Zone"),
+    "zone_unknown": ("onbekend", "unknown"),
+    "spec_count": ("Aantal", "Count"),
+    "spec_usage": ("Verbruik", "Usage"),
+    "spec_in_bundle": ("In bundel", "In bundle"),
+    "spec_beyond": ("Buiten bundel", "Beyond"),
+    "spec_total": ("Totaal verbruik", "Total usage"),
+    "call_type_voice": ("Bellen", "Calls"),
+    "call_type_voice_in": ("Inkomend", "Incoming calls"),
+    "call_type_sms": ("Sms", "Text messages"),
+    "call_type_data": ("Data", "Data"),
     "unit_pieces": ("st.", "pcs"),
     "unit_minutes": ("min", "min"),
 }
@@ -159,7 +193,7 @@ def format_date(d: date, language: str) -> str:
 def format_time(moment: datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M", *,
                 zone_name: bool = False) -> str:
     """A moment in `zone` (naive moments are stored UTC); "—" for none. The one time formatter of
-    the console and CLI: columns name their zone in the header (`zone_label`), a time standing
+    the console and CLI: columns name their zone in the header (`time_zone_label`), a time standing
     alone names it after the time (`zone_name=True`: "2026-11-29 14:05 CET")."""
     if moment is None:
         return "—"
@@ -167,9 +201,17 @@ def format_time(moment: datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%
     return f"{local.strftime(fmt)} {local.strftime('%Z')}" if zone_name else local.strftime(fmt)
 
 
-def zone_label(zone: tzinfo, moment: datetime) -> str:
+def time_zone_label(zone: tzinfo, moment: datetime) -> str:
     """The zone's short name at `moment` ("CET", "CEST", "UTC"), for a time column's header."""
     return moment.astimezone(zone).strftime("%Z")
+
+
+def format_day(d: date, language: str) -> str:
+    """Short day: nl "1 nov", en "1 Nov" (the days of a price in force for part of a cycle)."""
+    _index(language)
+    from babel.dates import format_date as babel_format_date
+
+    return babel_format_date(d, "d MMM", locale=_LOCALES[language]).rstrip(".")
 
 
 def country_of_prefix(prefix: str, language: str) -> str:
@@ -188,6 +230,17 @@ def country_of_prefix(prefix: str, language: str) -> str:
             name = Locale.parse(_LOCALES[language]).territories.get(region)
             return str(name) if name else region
     return t("unknown_country", language)
+
+
+def call_type_label(call_type: str, language: str) -> str:
+    """A call type as the customer reads it ("Bellen", "Data"); an unknown one as stored."""
+    key = f"call_type_{call_type}"
+    return t(key, language) if key in _LABELS else call_type
+
+
+def zone_label(zone: str, language: str) -> str:
+    """A roaming zone as printed: "" at home, "EU", the zone's name, "onbekend" when unknown."""
+    return t("zone_unknown", language) if zone == "?" else zone
 
 
 def invoice_line_cells(description: str, quantity: Decimal, unit: str, unit_price: Decimal, amount: Decimal,

@@ -21,19 +21,20 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.billing.bank import payment_reference
-from core.billing.charges import UsageCharge, load_charges
+from core.billing.charges import UsageCharge, explains, load_charges
+from core.billing.credit import credit_applied_to, credit_to_apply
 from core.billing.i18n import LANGUAGES, format_date
 from core.billing.lines import (
     AddonCharge,
@@ -47,7 +48,11 @@ from core.billing.lines import (
     vat_rule_for,
 )
 from core.billing.lines import InvoiceLine as Line
+
+if TYPE_CHECKING:
+    from core.billing.corrections import Carry
 from core.billing.pdf import InvoiceDocument, Party, render_invoice_pdf
+from core.billing.specification import SpecificationLine, cycle_specification
 from core.bus.errors import PermanentError
 from core.clock import Clock, system_clock
 from core.config import IssuerSettings, Settings
@@ -64,6 +69,7 @@ from core.models import (
     SubscriptionAddon,
 )
 from core.models import InvoiceLine as LineRow
+from core.models import InvoiceSpecificationLine as SpecRow
 from core.rating.cycles import Cycle
 from core.totals import current_totals, cycle_of, cycle_subscriptions
 
@@ -215,7 +221,7 @@ def cycle_charges(session: Session, customer: Customer, cycle_start: date) -> Cy
             fees.append(FeeTotal(number, plan, row.rated_amount))
             continue
         parts = explained.get(row.key, [])
-        if parts and sum((c.rated_amount for c in parts), Decimal(0)) == row.rated_amount:
+        if explains(parts, row.rated_amount):
             charges.extend(parts)
         else:
             usage.append(UsageTotal(number, row.call_type, row.count, row.duration_s,
@@ -263,12 +269,35 @@ def vat_rule(customer: Customer, settings: Settings | None) -> VatRule:
 
 
 def cycle_amounts(session: Session, customer: Customer, cycle_start: date,
-                  settings: Settings | None) -> InvoiceAmounts:
-    """The invoice a customer-cycle would get now: lines from the totals, VAT by the rules."""
+                  settings: Settings | None, carries: Sequence[Carry] = ()) -> InvoiceAmounts:
+    """The invoice a customer-cycle would get now: lines from the totals (and the corrections
+    of earlier cycles it carries), VAT by the rules."""
     charges = cycle_charges(session, customer, cycle_start)
+    language = customer_language(customer)
     lines = build_invoice_lines(charges.fees, charges.usage, charges.addons,
-                                language=customer_language(customer), charges=charges.charges)
+                                language=language, charges=charges.charges)
+    lines += [carry.line(language) for carry in carries]
     return compute_amounts(lines, vat_rule(customer, settings))
+
+
+def carries_for(session: Session, customer: Customer, cycle_start: date, settings: Settings | None,
+                carrier_id: int | None) -> list[Carry]:
+    """Pending corrections the cycle's invoice carries as lines (setting invoice_corrections)."""
+    if settings is None or settings.invoice_corrections == "credit_note":
+        return []
+    if settings.invoice_corrections != "next_invoice":
+        raise InvoiceError(f"setting invoice_corrections = {settings.invoice_corrections!r}: "
+                           "use credit_note or next_invoice")
+    from core.billing.corrections import pending_carries
+
+    return pending_carries(session, customer, cycle_start, settings, carrier_id=carrier_id)
+
+
+def _store_carries(session: Session, invoice: Invoice, carries: Sequence[Carry] | None) -> None:
+    if carries is not None:
+        from core.billing.corrections import record_carries
+
+        record_carries(session, invoice, list(carries))
 
 
 def stored_amounts(invoice: Invoice) -> InvoiceAmounts:
@@ -286,6 +315,24 @@ def _store_amounts(invoice: Invoice, amounts: InvoiceAmounts) -> None:
     invoice.vat = amounts.vat
     invoice.total = amounts.total
     invoice.reverse_charge = amounts.reverse_charge
+
+
+def _store_specification(session: Session, invoice: Invoice, customer: Customer) -> None:
+    """The usage annex of a customer that asks for one, from the totals the lines came from."""
+    rows: list[SpecificationLine] = []
+    if customer.specification and invoice.cycle_start_date is not None:
+        rows = cycle_specification(session, customer.id, invoice.cycle_start_date, invoice.language)
+    invoice.specification = [
+        SpecRow(position=i, subscription_number=row.subscription_number, cost_centre=row.cost_centre[:64],
+                call_type=row.call_type, zone=row.zone, count=row.count, usage=row.usage,
+                in_bundle=row.in_bundle, beyond=row.beyond, unit=row.unit, amount=row.amount)
+        for i, row in enumerate(rows, start=1)]
+
+
+def stored_specification(invoice: Invoice) -> tuple[SpecificationLine, ...]:
+    return tuple(SpecificationLine(r.subscription_number, r.cost_centre, r.call_type, r.count, r.usage,
+                                   r.in_bundle, r.beyond, r.unit, r.amount.quantize(Decimal("0.01")), r.zone)
+                 for r in invoice.specification)
 
 
 # -- drafts ------------------------------------------------------------------------------------
@@ -309,11 +356,12 @@ def _lock_customer(session: Session, customer_id: int) -> Customer:
 
 
 def draft_in(session: Session, customer_id: int, cycle_start: date, settings: Settings | None = None,
-             amounts: InvoiceAmounts | None = None) -> Invoice:
+             amounts: InvoiceAmounts | None = None, carries: Sequence[Carry] = ()) -> Invoice:
     """Create or refresh the cycle's draft; a final invoice that stands is returned as is.
 
     The customer row is locked, so two runs for the same customer-cycle make one draft.
-    `amounts` saves recomputing what the caller computed in this same transaction.
+    `amounts` (with the `carries` they include) saves recomputing what the caller
+    computed in this same transaction.
     """
     customer = _lock_customer(session, customer_id)
     invoice = standing_invoice(session, customer_id, cycle_start)
@@ -325,7 +373,13 @@ def draft_in(session: Session, customer_id: int, cycle_start: date, settings: Se
         session.add(invoice)
     invoice.test_mode = customer.test_mode
     invoice.language = customer_language(customer)
-    _store_amounts(invoice, amounts or cycle_amounts(session, customer, cycle_start, settings))
+    session.flush()
+    if amounts is None:
+        carries = carries_for(session, customer, cycle_start, settings, invoice.id)
+        amounts = cycle_amounts(session, customer, cycle_start, settings, carries)
+    _store_amounts(invoice, amounts)
+    _store_carries(session, invoice, carries)
+    _store_specification(session, invoice, customer)
     session.flush()
     return invoice
 
@@ -366,7 +420,10 @@ def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings
         invoice.test_mode = customer.test_mode
         invoice.language = customer_language(customer)
         if invoice.cycle_start_date is not None and recompute:
-            _store_amounts(invoice, cycle_amounts(session, customer, invoice.cycle_start_date, settings))
+            carries = carries_for(session, customer, invoice.cycle_start_date, settings, invoice.id)
+            _store_amounts(invoice, cycle_amounts(session, customer, invoice.cycle_start_date, settings, carries))
+            _store_carries(session, invoice, carries)
+            _store_specification(session, invoice, customer)
     if not invoice.lines:
         raise NothingToInvoice(f"{customer.code}: nothing to invoice (no fees, usage or add-ons)")
     series = TEST if invoice.test_mode else LIVE
@@ -379,15 +436,17 @@ def finalize_in(session: Session, invoice_id: int, *, issue_date: date, settings
     invoice.finalized_at = clock()
     path = archive_path(settings, customer.code, number)
     invoice.pdf_path = str(path)
-    pdf = render_invoice_pdf(invoice_document(session, invoice, customer, settings))
     if not invoice.test_mode:
         add_to_ledger(session, customer.id, invoice.total, 1 if invoice.kind == INVOICE else 0,
                       clock=clock)
         if invoice.kind == INVOICE:
+            from core.billing.corrections import audit_carries
             from core.billing.credit import apply_credit_in
 
             apply_credit_in(session, customer.id, invoice.id, invoice.total)
+            audit_carries(session, invoice)
     session.flush()
+    pdf = render_invoice_pdf(invoice_document(session, invoice, customer, settings))  # with the credit applied
     after_commit(session, lambda: write_atomic(path, pdf))
     return number
 
@@ -456,7 +515,9 @@ def invoice_document(session: Session, invoice: Invoice, customer: Customer,
         amounts=stored_amounts(invoice), payment_terms_days=settings.payment_terms_days,
         test_mode=invoice.test_mode, reference=reference,
         payment_reference=payment_reference(invoice.id) if invoice.kind == INVOICE else None,
-        direct_debit=_direct_debit_note(customer) if invoice.kind == INVOICE else None)
+        direct_debit=_direct_debit_note(customer) if invoice.kind == INVOICE else None,
+        specification=stored_specification(invoice),
+        credit_applied=credit_applied_to(session, invoice.id) if invoice.kind == INVOICE else Decimal("0.00"))
 
 
 def _direct_debit_note(customer: Customer) -> tuple[str, str] | None:
@@ -516,11 +577,12 @@ def issue_in(session: Session, customer_id: int, cycle_start: date, *, issue_dat
         return IssueOutcome(standing.id, None, "review" if standing.status == REVIEW else "dropped",
                             standing.hold_reasons or standing.note)
     refreshed = refresh_totals(session, customer_id, cycle_start)
-    amounts = cycle_amounts(session, customer, cycle_start, settings)
+    carries = carries_for(session, customer, cycle_start, settings, standing.id if standing else None)
+    amounts = cycle_amounts(session, customer, cycle_start, settings, carries)
     if not amounts.lines:
         return IssueOutcome(standing.id if standing else None, None, "empty",
                             "no fees, usage or add-ons in the cycle", refreshed)
-    invoice = draft_in(session, customer_id, cycle_start, settings, amounts)
+    invoice = draft_in(session, customer_id, cycle_start, settings, amounts, carries)
     reasons = review_reasons(session, customer, cycle_start, amounts, settings.invoice_review_percent)
     if reasons:
         invoice.status = REVIEW
@@ -630,6 +692,11 @@ class InvoicePreview:
     holds: tuple[str, ...] = ()  # why a run would hold the cycle (not complete)
     refreshed: bool = False  # the totals were stale: the amounts are from recalculated totals
     review: tuple[str, ...] = ()  # why the invoice would wait for review (validation)
+    credit: Decimal = Decimal("0.00")  # customer credit the invoice takes (or took) when issued
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.amounts.total - self.credit
 
 
 def preview_in(session: Session, customer_id: int, cycle_start: date,
@@ -651,19 +718,22 @@ def preview_in(session: Session, customer_id: int, cycle_start: date,
     refreshed = False if final else refresh_totals(session, customer_id, cycle_start)
     holds = () if final else check_cycle(session, customer, cycle, now=now or system_clock()).reasons
     amounts = stored_amounts(standing) if final and standing is not None else cycle_amounts(
-        session, customer, cycle_start, settings)
+        session, customer, cycle_start, settings,
+        carries_for(session, customer, cycle_start, settings, standing.id if standing else None))
     review: tuple[str, ...] = ()
     if not final and amounts.lines:
         from core.billing.validation import DEFAULT_PERCENT, review_reasons
 
         review = tuple(review_reasons(session, customer, cycle_start, amounts,
                                       settings.invoice_review_percent if settings else DEFAULT_PERCENT))
+    credit = (credit_applied_to(session, standing.id) if final and standing is not None
+              else credit_to_apply(session, customer, amounts.total))
     return InvoicePreview(
         customer_id=customer_id, customer_code=customer.code, cycle_start_date=cycle_start,
         period=period_label(cycle, language), language=language,
         test_mode=customer.test_mode, amounts=amounts,
         standing_number=standing.number if final and standing is not None else None,
-        holds=holds, refreshed=refreshed, review=review)
+        holds=holds, refreshed=refreshed, review=review, credit=credit)
 
 
 def preview_invoice(db: Database, customer_id: int, cycle_start: date | None, *,

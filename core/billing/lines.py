@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-from core.billing.charges import ROAMING, UsageCharge
-from core.billing.i18n import country_of_prefix, format_decimal, t
+from core.billing.charges import PriceKey, UsageCharge
+from core.billing.i18n import country_of_prefix, format_day, format_decimal, t
+from core.rating.roaming import EU_ZONE, UNKNOWN_ZONE
 
 CENT = Decimal("0.01")
 PLACES_4 = Decimal("0.0001")
@@ -144,9 +146,19 @@ def _counted_lines(items: Iterable[tuple[str, Decimal]], description: str, place
     ]
 
 
-def _order(call_type: str) -> tuple[int, str]:
+def call_type_order(call_type: str) -> tuple[int, str]:
+    """Sort key: voice, sms, data, then any other call type alphabetically."""
     known = call_type in CALL_TYPES
     return (CALL_TYPES.index(call_type) if known else len(CALL_TYPES), call_type)
+
+
+_UNIT_SIZE = {"voice": 60, "voice_in": 60, "data": 1024}  # stored units (s, KB) per billed unit
+
+
+def unit_of(call_type: str, language: str) -> tuple[int, str]:
+    """(stored units per billed unit, the billed unit's label): voice minutes, data MB, else pieces."""
+    size = _UNIT_SIZE.get(call_type, 1)
+    return size, {60: t("unit_minutes", language), 1024: "MB"}.get(size, t("unit_pieces", language))
 
 
 def _passthrough_lines(usage: Iterable[UsageTotal], language: str) -> list[InvoiceLine]:
@@ -161,7 +173,7 @@ def _passthrough_lines(usage: Iterable[UsageTotal], language: str) -> list[Invoi
                                         else Decimal(total.volume_kb) / 1024 if total.call_type == "data"
                                         else Decimal(total.count))
     lines = []
-    for call_type in sorted(amounts, key=_order):
+    for call_type in sorted(amounts, key=call_type_order):
         key = f"line_passthrough_{call_type}" if call_type in CALL_TYPES else "line_passthrough_other"
         quantity = format_decimal(quantities[call_type].quantize(CENT, ROUND_HALF_UP), language)
         amount = amounts[call_type].quantize(PLACES_4, ROUND_HALF_UP)
@@ -170,12 +182,13 @@ def _passthrough_lines(usage: Iterable[UsageTotal], language: str) -> list[Invoi
     return lines
 
 
-_UNIT_SIZE = {"voice": 60, "sms": 1, "data": 1024}  # stored units (s, message, KB) per billed unit
-
-
 def _charge_lines(charges: Iterable[UsageCharge], language: str) -> list[InvoiceLine]:
     """Lines per call type: usage in the bundle (0.00), each price beyond it, set-ups, remainder.
 
+    A price is the plan's, a time band's, a destination tariff's or a roaming zone's, with
+    its increment scheme; a price that changed in the cycle gives a line per price, each
+    with the days of its calls. Calls billed the minimum charge are a line of their own
+    (count x minimum), as is EU roaming data beyond the fair-use volume (MB x surcharge).
     Quantities are shown to two decimals (rounded down); the unit price is the plan's or
     tariff's own price, so quantity x price, rounded to cents, is the line. What that
     leaves of the call type's rated total rounded to cents (seconds and KB beyond two
@@ -183,50 +196,94 @@ def _charge_lines(charges: Iterable[UsageCharge], language: str) -> list[Invoice
     line of 1 x the rest in cents, shown when not zero: a call type's lines then add up
     to its rated total rounded to cents, exactly.
     """
-    groups: dict[tuple[str, str, Decimal, Decimal], list[int]] = {}
-    rated: dict[tuple[str, str, Decimal, Decimal], Decimal] = defaultdict(Decimal)
+    groups: dict[PriceKey, _LineSums] = {}
     inside: dict[str, int] = defaultdict(int)
-    for charge in charges:
-        key = (charge.call_type, charge.prefix, charge.unit_price, charge.setup_fee)
-        sums = groups.setdefault(key, [0, 0])
-        sums[0] += charge.charged
-        sums[1] += charge.setups
-        rated[key] += charge.rated_amount
-        inside[charge.call_type] += charge.in_bundle
+    rated: dict[str, Decimal] = defaultdict(Decimal)
+    for c in charges:
+        groups.setdefault(c.price_key, _LineSums()).add(c)
+        inside[c.call_type] += c.in_bundle
+        rated[c.call_type] += c.rated_amount
+    prices_per_kind: dict[tuple[str, ...], int] = defaultdict(int)  # a kind of usage at more than one price
+    for key in groups:
+        prices_per_kind[key[:5]] += 1
     lines: list[InvoiceLine] = []
-    for call_type in sorted({key[0] for key in groups}, key=_order):
-        size = _UNIT_SIZE.get(call_type, 1)
-        unit = {"voice": t("unit_minutes", language), "data": "MB"}.get(call_type, t("unit_pieces", language))
+    for call_type in sorted(rated, key=call_type_order):
+        size, unit = unit_of(call_type, language)
+        first = len(lines)
         if inside[call_type]:
             quantity = (Decimal(inside[call_type]) / size).quantize(CENT, ROUND_HALF_UP)
             lines.append(InvoiceLine(t(f"line_in_bundle_{call_type}", language), quantity, unit,
                                      Decimal("0.0000"), Decimal("0.00")))
-        first = len(lines)
-        for key in sorted((k for k in groups if k[0] == call_type), key=lambda k: (k[1], k[2], k[3])):
-            _, prefix, price, setup_fee = key
-            charged, setups = groups[key]
-            if prefix.startswith(ROAMING):  # roaming zones have their own prices: 1 x the amount
-                amount = rated[key].quantize(PLACES_4, ROUND_HALF_UP)
-                lines.append(InvoiceLine(t("line_roaming", language).format(zone=prefix[1:]), Decimal(1), "",
-                                         amount, round_cents(amount)))
-                continue
-            quantity = (Decimal(charged) / size).quantize(CENT, ROUND_DOWN)
-            if quantity:
-                description = (t(f"line_usage_{call_type}", language) if not prefix else
-                               t(f"line_to_{call_type}", language).format(
-                                   prefix=prefix, country=country_of_prefix(prefix, language)))
-                lines.append(InvoiceLine(description, quantity, unit, price, round_cents(quantity * price)))
-            if setups and setup_fee:
+        for key in sorted(k for k in groups if k.call_type == call_type):
+            _, zone, prefix, band, increment, price, setup_fee, minimum, surcharge = key
+            sums = groups[key]
+            period = (sums.first_day, sums.last_day) if prices_per_kind[key[:5]] > 1 else None
+            what = _usage_description(call_type, zone, prefix, band, increment, period, language)
+            quantity = (Decimal(sums.charged) / size).quantize(CENT, ROUND_DOWN)
+            free_at_home = call_type == "voice_in" and not zone and not price
+            if quantity and not free_at_home:
+                lines.append(InvoiceLine(what, quantity, unit, price, round_cents(quantity * price)))
+            if sums.setups and setup_fee:
                 description = (t("line_setup_to", language).format(prefix=prefix) if prefix
                                else t("line_setup", language))
-                lines.append(InvoiceLine(description, Decimal(setups), t("unit_pieces", language),
-                                         setup_fee, round_cents(setups * setup_fee)))
-        remainder = (round_cents(sum((rated[k] for k in groups if k[0] == call_type), Decimal(0)))
-                     - sum((line.amount for line in lines[first:]), Decimal(0)))
+                lines.append(InvoiceLine(description, Decimal(sums.setups), t("unit_pieces", language),
+                                         setup_fee, round_cents(sums.setups * setup_fee)))
+            if sums.minimums:
+                lines.append(InvoiceLine(t("line_minimum", language).format(usage=what), Decimal(sums.minimums),
+                                         t("unit_pieces", language), minimum, round_cents(sums.minimums * minimum)))
+            surcharged = (Decimal(sums.surcharged) / 1024).quantize(CENT, ROUND_DOWN)
+            if surcharged and surcharge:
+                lines.append(InvoiceLine(t("line_eu_fair_use", language), surcharged, "MB", surcharge,
+                                         round_cents(surcharged * surcharge)))
+        remainder = round_cents(rated[call_type]) - sum((line.amount for line in lines[first:]), Decimal(0))
         if remainder:
             lines.append(InvoiceLine(t(f"line_remainder_{call_type}", language), Decimal(1), "",
                                      remainder, remainder))
     return lines
+
+
+class _LineSums:
+    """What the charges of one price add up to, over the customer's subscriptions."""
+
+    __slots__ = ("charged", "first_day", "last_day", "minimums", "setups", "surcharged")
+
+    def __init__(self) -> None:
+        self.charged = self.setups = self.minimums = self.surcharged = 0
+        self.first_day: date | None = None
+        self.last_day: date | None = None
+
+    def add(self, charge: UsageCharge) -> None:
+        self.charged += charge.charged
+        self.setups += charge.setups
+        self.minimums += charge.minimums
+        self.surcharged += charge.surcharged
+        if charge.first_day is not None:
+            self.first_day = min(self.first_day or charge.first_day, charge.first_day)
+        if charge.last_day is not None:
+            self.last_day = max(self.last_day or charge.last_day, charge.last_day)
+
+
+def _usage_description(call_type: str, zone: str, prefix: str, band: str, increment: str,
+                       period: tuple[date | None, date | None] | None, language: str) -> str:
+    """ "Bellen buiten bundel", "Bellen naar +44 (...)", "Data in zone world1", with band, EU, scheme, days."""
+    if zone and zone != EU_ZONE:
+        key = "line_zone_unknown" if zone == UNKNOWN_ZONE else "line_zone"
+        text = t(f"{key}_{call_type}", language).format(zone=zone)
+    elif prefix:
+        text = t(f"line_to_{call_type}", language).format(prefix=prefix, country=country_of_prefix(prefix, language))
+    else:
+        text = t(f"line_usage_{call_type}", language)
+    if zone == EU_ZONE:
+        text += t("line_eu_roaming", language)
+    if band:
+        text += t("line_band", language).format(band=band)
+    first_s, _, step_s = increment.partition("/")
+    if increment and first_s != step_s:  # a real a/b scheme ("60/1"); "N/N" is a plain increment
+        text += f" ({increment})"
+    if period and period[0] and period[1]:
+        first, last = format_day(period[0], language), format_day(period[1], language)
+        text += f" ({first})" if first == last else f" ({first} - {last})"
+    return text
 
 
 def _addon_lines(addons: Iterable[AddonCharge], language: str) -> list[InvoiceLine]:

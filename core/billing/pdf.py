@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 from core.billing.lines import InvoiceAmounts
+from core.billing.specification import SpecificationLine
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,12 @@ class InvoiceDocument:
     reference: str | None = None  # the credited invoice number on a credit note
     payment_reference: str | None = None  # the invoice's 16-digit betalingskenmerk
     direct_debit: tuple[str, str] | None = None  # (IBAN, mandate id): collected by direct debit
+    specification: tuple[SpecificationLine, ...] = ()  # the usage annex, when the customer has one
+    credit_applied: Decimal = Decimal("0.00")  # customer credit that pays part of the total
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.amounts.total - self.credit_applied
 
 
 def render_invoice_pdf(doc: InvoiceDocument) -> bytes:

@@ -11,7 +11,15 @@ from fpdf.enums import TableBordersLayout, XPos, YPos
 from fpdf.fonts import FontFace
 
 from core.billing.bank import format_reference
-from core.billing.i18n import format_date, format_decimal, format_money, format_percent, t
+from core.billing.i18n import (
+    call_type_label,
+    format_date,
+    format_decimal,
+    format_money,
+    format_percent,
+    t,
+    zone_label,
+)
 from core.billing.pdf import InvoiceDocument
 
 _FONT = "Helvetica"
@@ -21,6 +29,9 @@ _FOOTER_SPACE = 22.0
 # Description, quantity, unit, unit price, amount (mm); sums to the A4 text width (174 mm).
 _COLUMNS = (84.0, 20.0, 16.0, 27.0, 27.0)
 _ALIGN = ("LEFT", "RIGHT", "LEFT", "RIGHT", "RIGHT")
+# Number, cost centre, type, zone, count, usage, in bundle, beyond, amount (mm): also 174 mm.
+_SPEC_COLUMNS = (26.0, 22.0, 20.0, 16.0, 12.0, 22.0, 18.0, 19.0, 19.0)
+_SPEC_ALIGN = ("LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT")
 _GREY = (235, 235, 235)
 _RED = (200, 30, 30)
 # Letters that Unicode does not decompose into a base letter plus an accent.
@@ -37,6 +48,8 @@ def render(doc: InvoiceDocument) -> bytes:
     pdf.line_table()
     pdf.totals()
     pdf.notes()
+    if doc.specification:
+        pdf.specification()
     return bytes(pdf.output())
 
 
@@ -216,6 +229,9 @@ class _InvoicePdf(FPDF):
             (self._t("vat_with_rate").format(rate=rate), self._money(amounts.vat), ""),
             (self._t("total"), self._money(amounts.total), "B"),
         ]
+        if self.doc.credit_applied:  # the customer's credit pays part of it: what is left to pay
+            rows += [(self._t("credit_applied"), self._money(-self.doc.credit_applied), ""),
+                     (self._t("amount_due"), self._money(self.doc.amount_due), "B")]
         if self.will_page_break(8 + 6 * len(rows)):
             self.add_page()
         self.ln(4)
@@ -258,3 +274,33 @@ class _InvoicePdf(FPDF):
         for text in texts:
             self.multi_cell(0, 4.5, _pdf_text(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             self.ln(2)
+
+    def specification(self) -> None:
+        """The usage annex on its own page(s): per subscription and call type, then the total."""
+        self.add_page()
+        self._write(self._t("specification"), size=13, style="B", h=8)
+        self._write(self.doc.period_label, h=6)
+        self.ln(2)
+        headings = [self._t(key) for key in ("spec_number", "spec_cost_centre", "spec_call_type", "spec_zone",
+                                             "spec_count",
+                                             "spec_usage", "spec_in_bundle", "spec_beyond", "amount")]
+        self.set_font(_FONT, size=8)
+        language = self._language
+        with self.table(col_widths=_SPEC_COLUMNS, text_align=_SPEC_ALIGN,
+                        borders_layout=TableBordersLayout.HORIZONTAL_LINES,
+                        headings_style=FontFace(emphasis="BOLD", fill_color=_GREY), line_height=4.5,
+                        padding=(0.8, 1.2), width=sum(_SPEC_COLUMNS), align="LEFT",
+                        repeat_headings=1) as table:
+            table.row([_pdf_text(heading) for heading in headings])
+            for row in self.doc.specification:
+                table.row([
+                    _pdf_text(row.subscription_number), _pdf_text(row.cost_centre),
+                    _pdf_text(call_type_label(row.call_type, language)), _pdf_text(zone_label(row.zone, language)),
+                    format_decimal(Decimal(row.count), language),
+                    _pdf_text(f"{format_decimal(row.usage, language)} {row.unit}"),
+                    format_decimal(row.in_bundle, language), format_decimal(row.beyond, language),
+                    self._money(row.amount),
+                ])
+            total = sum((row.amount for row in self.doc.specification), Decimal("0.00"))
+            table.row([_pdf_text(self._t("spec_total")), "", "", "", "", "", "", "", self._money(total)],
+                      style=FontFace(emphasis="BOLD"))

@@ -16,10 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.billing.i18n import call_type_label, t, zone_label
 from core.billing.lines import UsageTotal
+from core.billing.specification import SpecificationLine
 
 if TYPE_CHECKING:
-    from core.exports.workbook import Sheet
+    from core.exports.workbook import Book, Sheet
 
 MONEY_FORMAT = '#,##0.00 "€"'
 MONEY4_FORMAT = '#,##0.0000 "€"'
@@ -100,12 +102,14 @@ def write_customer_excel(
     totals: Iterable[UsageTotal],
     progress: Progress | None = None,
     language: str = "nl",
+    specification: Sequence[SpecificationLine] = (),
 ) -> int:
     """Write a customer's CDRs (one sheet per call type) and totals; returns CDR rows written.
 
     CDRs may come in any order: each call type's sheet is created on its first
     CDR and rows keep their input order within a sheet, so pass them ordered by
-    call date. The Totals sheet comes first, then voice, incoming calls, sms, data, others.
+    call date. The Totals sheet comes first, then the usage specification (when
+    given), then voice, incoming calls, sms, data, others.
     """
     from core.exports.workbook import Book  # openpyxl loads when an export runs, not at start-up
 
@@ -126,7 +130,10 @@ def write_customer_excel(
             if progress is not None and written % PROGRESS_EVERY == 0:
                 progress(written)
         _write_totals(totals_sheet, totals, language)
-        order = [totals_sheet.title] + [
+        firsts = [totals_sheet.title]
+        if specification:
+            firsts.append(_write_specification(book, specification, language))
+        order = firsts + [
             sheets[call_type].title for call_type in _call_type_order(sheets)
         ]
         book.order(order)
@@ -241,6 +248,26 @@ def _write_totals(sheet: Sheet, totals: Iterable[UsageTotal], language: str) -> 
         )  # fmt: skip
         grand += amount
     sheet.append([_label("total", language), None, None, None, None, grand], bold=True)
+
+
+def _write_specification(book: Book, rows: Sequence[SpecificationLine], language: str) -> str:
+    """The usage specification sheet (as the invoice's annex); returns its title."""
+    columns = [Column(t("spec_number", language), width=16), Column(t("spec_cost_centre", language), width=18),
+               Column(t("spec_call_type", language), width=12), Column(t("spec_zone", language), width=10),
+               Column(t("spec_count", language), INTEGER_FORMAT, width=9),
+               Column(t("spec_usage", language), "#,##0.00", width=11), Column(t("unit", language), width=8),
+               Column(t("spec_in_bundle", language), "#,##0.00", width=11),
+               Column(t("spec_beyond", language), "#,##0.00", width=13),
+               Column(t("amount", language), MONEY_FORMAT, width=12)]
+    sheet = book.sheet(t("specification", language)[:31], columns)
+    for row in rows:
+        sheet.append([row.subscription_number, row.cost_centre, call_type_label(row.call_type, language),
+                      zone_label(row.zone, language), row.count, row.usage, row.unit, row.in_bundle, row.beyond, row.amount])
+    sheet.end_filter()
+    sheet.append([])
+    sheet.append([t("spec_total", language), None, None, None, None, None, None, None, None,
+                  sum((row.amount for row in rows), Decimal("0.00"))], bold=True)
+    return str(sheet.title)
 
 
 def _call_type_order(call_types: Iterable[str]) -> list[str]:

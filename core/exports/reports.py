@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from core.billing.lines import UsageTotal
+from core.billing.specification import SpecificationLine, cycle_specification
 from core.db import Database
 from core.exports.csv_writer import write_csv
 from core.exports.excel import (
@@ -115,10 +116,14 @@ def write_cdr_excel(db: Database, customer: Customer, cycle_start: date, path: P
                     progress: Progress | None = None) -> int:
     """The customer workbook: Totals sheet, then one CDR sheet per call type."""
     language = "en" if customer.language == "en" else "nl"
+    specification: list[SpecificationLine] = []
+    if customer.specification:
+        with db.reader() as session:
+            specification = cycle_specification(session, customer.id, cycle_start, language)
     return write_customer_excel(path, title=title_of(customer, cycle_start, "CDRs"),
                                 cdrs=stream_cdrs(db, customer, cycle_start),
                                 totals=usage_totals(db, customer, cycle_start), progress=progress,
-                                language=language)
+                                language=language, specification=specification)
 
 
 def write_cdr_csv(db: Database, customer: Customer, cycle_start: date, path: Path,

@@ -6,8 +6,10 @@ from core.models.billing import (
     CustomerCredit,
     ExportJob,
     Invoice,
+    InvoiceCorrection,
     InvoiceCounter,
     InvoiceLine,
+    InvoiceSpecificationLine,
     MailLog,
     Payment,
     RevenueLedger,
@@ -47,8 +49,8 @@ from core.models.totals import (
 
 __all__ = [
     "FEE_CALL_TYPE", "AddonLog", "AddonType", "AuditLog", "Base", "BillingInsight", "Cdr", "CdrCorrection", "CdrRating", "CollectionBatch", "CollectionItem",
-    "Customer", "CustomerCredit", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCounter",
-    "InvoiceLine", "MailLog", "Message", "MessageAttempt", "Operator", "Partner", "PausedCommand", "Payment", "QuarantinedRow",
+    "Customer", "CustomerCredit", "CustomerStatus", "ExportJob", "ImportBatch", "Invoice", "InvoiceCorrection", "InvoiceCounter",
+    "InvoiceLine", "InvoiceSpecificationLine", "MailLog", "Message", "MessageAttempt", "Operator", "Partner", "PausedCommand", "Payment", "QuarantinedRow",
     "RateLimitHit", "RatePlan", "RatePlanBand", "RatePlanPrice", "RatePlanRoaming", "RoamingZone", "RevenueLedger", "SchedulerLease", "SchedulerTick",
     "Subscription", "SubscriptionAddon", "SyncProfile", "SyncTask", "Tariff", "Total",
     "TotalCharge", "TotalHistory", "TotalsVersion", "utcnow",

@@ -47,6 +47,9 @@ class Invoice(Base):
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.position"
     )
+    specification: Mapped[list[InvoiceSpecificationLine]] = relationship(
+        cascade="all, delete-orphan", order_by="InvoiceSpecificationLine.position"
+    )
 
 
 class InvoiceLine(Base):
@@ -61,6 +64,25 @@ class InvoiceLine(Base):
     amount: Mapped[Decimal]
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class InvoiceSpecificationLine(Base):
+    """A row of an invoice's usage specification (the PDF's annex), stored so a re-render matches."""
+
+    __tablename__ = "invoice_specification_line"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    subscription_number: Mapped[str] = mapped_column(String(20))
+    cost_centre: Mapped[str] = mapped_column(String(64), default="")
+    call_type: Mapped[str] = mapped_column(String(8))
+    zone: Mapped[str] = mapped_column(String(16), default="")  # roaming zone, "" at home
+    count: Mapped[int]
+    usage: Mapped[Decimal]
+    in_bundle: Mapped[Decimal]
+    beyond: Mapped[Decimal]
+    unit: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal]
 
 
 class InvoiceCounter(Base):
@@ -184,6 +206,22 @@ class Notification(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class InvoiceCorrection(Base):
+    """A pending correction of an invoiced cycle carried as a line on a later invoice of the customer.
+
+    `amount` is the net difference (before VAT) carried; it counts as carried while the
+    carrying invoice stands (draft, review or final, and not credited), so a dropped or
+    credited carrier leaves the correction pending again: never lost, never doubled.
+    """
+
+    __tablename__ = "invoice_correction"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)  # the corrected invoice
+    carried_on_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)  # the invoice carrying it
+    amount: Mapped[Decimal]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CustomerCredit(Base):

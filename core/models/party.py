@@ -33,6 +33,7 @@ class Customer(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     auto_send: Mapped[bool] = mapped_column(Boolean, default=False)
     test_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    specification: Mapped[bool] = mapped_column(Boolean, default=False)  # usage annex on invoices
     email: Mapped[str | None] = mapped_column(String(200))
     vat_number: Mapped[str | None] = mapped_column(String(32))
     country: Mapped[str] = mapped_column(String(2), default="NL")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
@@ -84,8 +84,9 @@ class CustomerStatus(CycleRow, Base):
 class TotalCharge(CycleRow, Base):
     """What a customer-cycle's rated usage consists of, per price: the invoice explains it.
 
-    One row per subscription, call type and price (the plan's price beyond the bundle, or
-    a destination tariff): usage inside the bundle and charged beyond it in the call
+    One row per subscription, call type and price (the plan's or a band's price beyond the
+    bundle, a destination tariff, a roaming zone; per increment scheme and price version):
+    usage inside the bundle and charged beyond it in the call
     type's unit (seconds, messages, KB), set-ups charged, and the rated amount, which is
     the sum of the CDRs' rated amounts. Written by `rate_cycle` from the engine's results.
     """
@@ -102,3 +103,13 @@ class TotalCharge(CycleRow, Base):
     charged: Mapped[int] = mapped_column(default=0)
     setups: Mapped[int] = mapped_column(default=0)
     rated_amount: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    zone: Mapped[str] = mapped_column(String(16), default="")  # roaming zone, "EU", "?"; "" at home
+    band: Mapped[str] = mapped_column(String(40), default="")  # time band of the price
+    increment: Mapped[str] = mapped_column(String(12), default="")  # voice scheme "a/b"
+    minimum_charge: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    minimums: Mapped[int] = mapped_column(default=0)  # calls billed the minimum charge
+    surcharge_per_mb: Mapped[Decimal] = mapped_column(default=Decimal("0"))  # EU data beyond fair use
+    surcharged: Mapped[int] = mapped_column(default=0)  # KB beyond the EU fair-use volume
+    first_day: Mapped[date | None]  # first and last call at this price
+    last_day: Mapped[date | None]
+    used: Mapped[int] = mapped_column(default=0)  # raw seconds / messages / KB, before increments

@@ -50,7 +50,7 @@ amount lying exactly halfway between two 4-decimal values rounds up, as it would
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import (
     ROUND_HALF_UP,
@@ -113,6 +113,8 @@ class RatedCdr:
     bundle_used: int  # seconds (voice), messages (sms), KB (data) taken from the bundle
     rated_amount: Decimal  # 4 decimals, ROUND_HALF_UP, never negative
     zone: str = ""  # "" at home, "EU", a roaming zone, or "?" (roaming, zone unknown)
+    # The price it was rated at, for the invoice's explanation (not part of the result's value).
+    price: Price | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -244,7 +246,7 @@ def _rate_voice(cdrs: list[RatableCdr], prices: Iterable[Price], bundle: int,
         amount = _ZERO_AMOUNT
         if charged_s:
             amount = _voice_charge(price.per_unit, charged_s, price.setup_fee, price.minimum_charge)
-        append(RatedCdr(cdr.cdr_id, call_type, billed_s, bundle_used, amount, price.zone))
+        append(RatedCdr(cdr.cdr_id, call_type, billed_s, bundle_used, amount, price.zone, price))
     return rated
 
 
@@ -263,7 +265,7 @@ def _rate_sms(cdrs: list[RatableCdr], prices: Iterable[Price], bundle: int,
             amount = _ZERO_AMOUNT
         else:
             amount = _at_least(price.per_unit + price.setup_fee, price.minimum_charge)
-        append(RatedCdr(cdr.cdr_id, _SMS, 0, bundle_used, amount, price.zone))
+        append(RatedCdr(cdr.cdr_id, _SMS, 0, bundle_used, amount, price.zone, price))
     return rated
 
 
@@ -293,7 +295,7 @@ def _rate_data(cdrs: list[RatableCdr], prices: Iterable[Price], bundle: int,
             if beyond:
                 amount = (amount + price.surcharge_per_mb * beyond / _KB_PER_MB).quantize(
                     _FOUR_PLACES, ROUND_HALF_UP)
-        append(RatedCdr(cdr.cdr_id, _DATA, 0, bundle_used, amount, price.zone))
+        append(RatedCdr(cdr.cdr_id, _DATA, 0, bundle_used, amount, price.zone, price))
     return rated
 
 

@@ -38,8 +38,14 @@ _TYPES = {c.value: c for c in CallType}
 # Raw row fields (core.raw_store.RawCdr).
 _ID, _DATE, _TYPE, _DEST, _DURATION, _VOLUME, _COST, _ROAMING = 0, 2, 4, 5, 6, 7, 8, 9
 
-# (sub, call type, prefix, unit price, set-up fee): core.billing.charges.UsageCharge's key
-ChargeKey = tuple[int, str, str, Decimal, Decimal]
+# core.billing.charges.PriceKey: (call type, zone, prefix, band, increment, unit price, set-up fee,
+# minimum charge, EU surcharge per MB); at home, without bands, zone and band are "" and the
+# surcharge is 0.
+ChargeKey = tuple[str, str, str, str, str, Decimal, Decimal, Decimal, Decimal]
+# the sums of one charge: [count, in bundle, charged units, set-ups, amount, minimums, raw usage,
+# first call date, last call date (as stored)]
+ChargeSums = list[Any]
+_SIZE = {"voice": 60, "voice_in": 60, "data": 1024, "sms": 1}  # stored units per billed unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +56,7 @@ class _Price:
     first_s: int
     step_s: int
     from_bundle: bool
-    charge: tuple[str, Decimal, Decimal]  # how the invoice explains it: prefix, unit price, set-up
-    tariff: bool  # a destination tariff matched (for the explanation's set-up count)
+    charge: ChargeKey  # how the invoice explains it (core.billing.charges.explain_rating)
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class FastRating:
     ratings: list[tuple[int, int, str, int, int, str | None, int, int, int]]  # core.raw_store.Rating
     # call type -> [count, duration_s, volume_kb, provider cost, rated amount, bundle used]
     totals: dict[str, list[int]]
-    charges: dict[ChargeKey, list[int]]  # [count, in bundle, charged units, set-ups, amount]
+    charges: dict[ChargeKey, ChargeSums]
 
 
 def _units(amount: Decimal) -> int | None:
@@ -95,23 +100,31 @@ def compile_plan(plan: RatePlan) -> FastPlan | None:
 def _price(plan: RatePlan, kind: str, destination: str) -> _Price:
     """The price of one (call type, destination), and its explanation; see core.rating.pricing."""
     call_type = _TYPES[kind]
-    matcher = plan.tariff_matcher
-    shown = matcher.match(call_type, destination) if matcher.has_tariffs(call_type) else None
     increment = plan.voice_increment
-    if call_type is CallType.VOICE_IN:  # free at home; tariffs never apply (shown by the invoice anyway)
-        price = _Price(0, 0, 0, increment.first_s, increment.step_s, False,
-                       ("", plan.price_per_mb, _ZERO) if shown is None else
-                       (shown.prefix, shown.price, shown.setup_fee), shown is not None)
-        return price
-    if shown is not None:
-        inc = shown.voice_increment or increment
-        return _Price(_u(shown.price), _u(shown.setup_fee), _u(shown.minimum_charge), inc.first_s, inc.step_s,
-                      False, (shown.prefix, shown.price, shown.setup_fee), True)
+    if call_type is CallType.VOICE_IN:  # free at home; tariffs never apply to an incoming call
+        return _Price(0, 0, 0, increment.first_s, increment.step_s, False,
+                      _key(kind, "", str(increment), _ZERO, _ZERO, _ZERO))
+    matcher = plan.tariff_matcher
+    tariff = matcher.match(call_type, destination) if matcher.has_tariffs(call_type) else None
+    if tariff is not None:
+        inc = tariff.voice_increment or increment
+        return _Price(_u(tariff.price), _u(tariff.setup_fee), _u(tariff.minimum_charge), inc.first_s, inc.step_s,
+                      False, _key(kind, tariff.prefix, str(inc), tariff.price, tariff.setup_fee,
+                                  tariff.minimum_charge))
     if call_type is CallType.VOICE:
         return _Price(_u(plan.price_per_minute), _u(plan.setup_fee), _u(plan.minimum_charge), increment.first_s,
-                      increment.step_s, True, ("", plan.price_per_minute, plan.setup_fee), False)
+                      increment.step_s, True, _key(kind, "", str(increment), plan.price_per_minute,
+                                                   plan.setup_fee, plan.minimum_charge))
     per_unit = plan.price_per_sms if call_type is CallType.SMS else plan.price_per_mb
-    return _Price(_u(per_unit), 0, 0, increment.first_s, increment.step_s, True, ("", per_unit, _ZERO), False)
+    return _Price(_u(per_unit), 0, 0, increment.first_s, increment.step_s, True,
+                  _key(kind, "", "", per_unit, _ZERO, _ZERO))
+
+
+def _key(kind: str, prefix: str, increment: str, per_unit: Decimal, setup_fee: Decimal,
+         minimum: Decimal) -> ChargeKey:
+    """The explanation's key at home without bands (the increment is shown on voice only)."""
+    return (kind, "", prefix, "", increment if kind in ("voice", "voice_in") else "", per_unit, setup_fee,
+            minimum, _ZERO)
 
 
 def _u(amount: Decimal) -> int:
@@ -145,13 +158,12 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
         if found is None:
             price = _price(fast.plan, kind, destination)
             found = prices[(kind, destination)] = (price, totals.setdefault(kind, [0, 0, 0, 0, 0, 0]),
-                                                   charges.setdefault((subscription_id, kind, *price.charge),
-                                                                      [0, 0, 0, 0, 0]))
+                                                   charges.setdefault(price.charge,
+                                                                      [0, 0, 0, 0, 0, 0, 0, row[_DATE], row[_DATE]]))
         price, total, sums = found
         used = amount = 0
         if kind == "sms":
             units = 1
-            setups = price.tariff
             if price.from_bundle and sms_left:
                 sms_left -= 1
                 used = 1
@@ -159,7 +171,6 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
                 amount = max(price.per_unit + price.setup, price.minimum)
         elif kind == "data":
             units = volume_kb
-            setups = price.tariff and volume_kb > 0
             if price.from_bundle:
                 used = volume_kb if volume_kb <= data_left else data_left
                 data_left -= used
@@ -177,10 +188,7 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
                 voice_left -= used
             if billed - used:
                 amount = _amount(price, billed - used, 60)
-            if kind == "voice":
-                units, setups = billed, billed > used
-            else:
-                units, setups = volume_kb, price.tariff and volume_kb > 0
+            units = billed
         rate((row[_ID], subscription_id, kind, amount, used, None, duration_s, volume_kb, row[_COST]))
         total[0] += 1
         total[1] += duration_s
@@ -188,9 +196,23 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
         total[3] += row[_COST]
         total[4] += amount
         total[5] += used
+        # the sums core.billing.charges.explain_rating keeps, by the same rules
         sums[0] += 1
         sums[1] += used
-        sums[2] += units - used
-        sums[3] += 1 if setups and price.charge[2] else 0
         sums[4] += amount
+        sums[6] += duration_s if kind == "voice" or kind == "voice_in" else units
+        beyond = units - used
+        if beyond:
+            size = _SIZE[kind]
+            if price.minimum and price.per_unit * beyond + size * price.setup < size * price.minimum:
+                sums[5] += 1
+            else:
+                sums[2] += beyond
+                if price.setup:
+                    sums[3] += 1
+        when = row[_DATE]
+        if when < sums[7]:
+            sums[7] = when
+        if when > sums[8]:
+            sums[8] = when
     return FastRating(ratings, totals, charges)

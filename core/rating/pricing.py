@@ -16,7 +16,7 @@ The version of the plan is the one in force on the CDR's local date.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from itertools import repeat
@@ -58,6 +58,8 @@ class Price:
     zone: str = ""  # "" at home, EU_ZONE, a zone name, or UNKNOWN_ZONE (flagged)
     fair_use_kb: Decimal | None = None  # EU data: the cycle's volume before the surcharge
     surcharge_per_mb: Decimal = _ZERO
+    tariff: str = ""  # the destination tariff's prefix that priced it, "" for none
+    band: str = ""  # the time band whose price applies, "" for none
 
 
 def prices_for(plan: RatePlan, history: PriceHistory | None, call_type: CallType,
@@ -120,25 +122,22 @@ def _price(plan: RatePlan, call_type: CallType, destination: str, country: str |
     tariff = None if call_type is _VOICE_IN else plan.tariff_matcher.match(call_type, destination)
     price = tariff_price(plan, tariff) if tariff is not None else plan_price(plan, call_type, band)
     if zone == EU_ZONE and call_type is _DATA and plan.eu_fair_use_gb is not None:
-        return Price(price.per_unit, price.setup_fee, price.minimum_charge, price.increment,
-                     price.from_bundle, zone, plan.eu_fair_use_gb * _KB_PER_GB,
-                     plan.eu_surcharge_per_mb)
-    return Price(price.per_unit, price.setup_fee, price.minimum_charge, price.increment,
-                 price.from_bundle, zone)
+        return replace(price, zone=zone, fair_use_kb=plan.eu_fair_use_gb * _KB_PER_GB,
+                       surcharge_per_mb=plan.eu_surcharge_per_mb)
+    return replace(price, zone=zone)
 
 
 def plan_price(plan: RatePlan, call_type: CallType, band: TimeBand | None = None) -> Price:
     """The plan's price beyond the bundle (or the band's); incoming calls are free."""
     if call_type is _VOICE:
-        per_minute = plan.price_per_minute
         if band is not None and band.price_per_minute is not None:
-            per_minute = band.price_per_minute
-        return Price(per_minute, plan.setup_fee, plan.minimum_charge, plan.voice_increment, True)
+            return Price(band.price_per_minute, plan.setup_fee, plan.minimum_charge, plan.voice_increment,
+                         True, band=band.name)
+        return Price(plan.price_per_minute, plan.setup_fee, plan.minimum_charge, plan.voice_increment, True)
     if call_type is _SMS:
-        per_sms = plan.price_per_sms
         if band is not None and band.price_per_sms is not None:
-            per_sms = band.price_per_sms
-        return Price(per_sms, _ZERO, _ZERO, plan.voice_increment, True)
+            return Price(band.price_per_sms, _ZERO, _ZERO, plan.voice_increment, True, band=band.name)
+        return Price(plan.price_per_sms, _ZERO, _ZERO, plan.voice_increment, True)
     if call_type is _VOICE_IN:
         return Price(_ZERO, _ZERO, _ZERO, plan.voice_increment, False)
     return Price(plan.price_per_mb, _ZERO, _ZERO, plan.voice_increment, True)
@@ -146,7 +145,7 @@ def plan_price(plan: RatePlan, call_type: CallType, band: TimeBand | None = None
 
 def tariff_price(plan: RatePlan, tariff: DestinationTariff) -> Price:
     increment = tariff.voice_increment or plan.voice_increment
-    return Price(tariff.price, tariff.setup_fee, tariff.minimum_charge, increment, False)
+    return Price(tariff.price, tariff.setup_fee, tariff.minimum_charge, increment, False, tariff=tariff.prefix)
 
 
 def roaming_price(zone_price: RoamingPrice, call_type: CallType, zone: str) -> Price:

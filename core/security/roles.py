@@ -56,6 +56,7 @@ class Action(StrEnum):
     INVOICE_DROP = "invoice.drop"  # drop an invoice held for review
     INVOICE_CORRECT = "invoice.correct"  # credit note + new invoice for a pending correction
     CREDIT_APPLY = "credit.apply"  # audited only: customer credit paying a new invoice
+    INVOICE_CARRY = "invoice.carry"  # audited only: a pending correction carried on the next invoice
     CREDIT_REFUND = "credit.refund"
     PAYMENTS_IMPORT = "payments.import"
     PAYMENTS_MATCH = "payments.match"
@@ -100,6 +101,7 @@ _TABLE: Final[Mapping[Action, tuple[str, str]]] = {
     Action.INVOICE_DROP: (OPERATOR, "dropping held invoices"),
     Action.INVOICE_CORRECT: (OPERATOR, "invoice corrections"),
     Action.CREDIT_APPLY: (OPERATOR, "applying customer credit"),
+    Action.INVOICE_CARRY: (OPERATOR, "carrying corrections to the next invoice"),
     Action.CREDIT_REFUND: (OPERATOR, "credit refunds"),
     Action.PAYMENTS_IMPORT: (OPERATOR, "payment imports"),
     Action.PAYMENTS_MATCH: (OPERATOR, "payment matches"),

@@ -230,6 +230,7 @@ CUSTOMER: tuple[Column, ...] = (
     Column("active", "flag", True),
     Column("auto_send", "flag", False),
     Column("test_mode", "flag", False),
+    Column("specification", "flag", False),  # the usage specification annex on its invoices
     _text(Customer, "email"),
     _text(Customer, "vat_number", convert=vat_number),
     _text(Customer, "country", default="NL", convert=country_code),

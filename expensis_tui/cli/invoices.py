@@ -13,7 +13,7 @@ import click
 
 from core.billing import invoices as inv
 from core.billing.batch import batch_pdf, run_batch
-from core.billing.i18n import format_money, invoice_line_cells, total_labels
+from core.billing.i18n import format_money, invoice_line_cells, t, total_labels
 from core.billing.mail import local_today, send_invoice_mail
 from core.billing.payments import (
     customer_balances,
@@ -128,7 +128,8 @@ def show_previews(rt: Runtime, cycle: Month | None, chosen: list[Customer] | Non
                         "held": list(preview.holds), "review": list(preview.review),
                         "lines": [asdict(line) for line in amounts.lines], "subtotal": amounts.subtotal,
                         "vat_rate": amounts.vat_rate, "vat": amounts.vat, "total": amounts.total,
-                        "reverse_charge": amounts.reverse_charge})
+                        "reverse_charge": amounts.reverse_charge, "credit_applied": preview.credit,
+                        "amount_due": preview.amount_due})
             continue
         flag = " TEST" if preview.test_mode else ""
         done = f" (invoiced as {preview.standing_number})" if preview.standing_number else ""
@@ -143,7 +144,10 @@ def show_previews(rt: Runtime, cycle: Month | None, chosen: list[Customer] | Non
                 line.description, line.quantity, line.unit, line.unit_price, line.amount, language)
             click.echo(f"  {text[:44]:<44} {quantity:>10} {unit:<4} x {price:>11} = {amount:>12}")
         subtotal, vat, total = total_labels(amounts.vat_rate, amounts.reverse_charge, language)
-        for label, value in ((subtotal, amounts.subtotal), (vat, amounts.vat), (total, amounts.total)):
+        rows = [(subtotal, amounts.subtotal), (vat, amounts.vat), (total, amounts.total)]
+        if preview.credit:  # the customer's credit pays part of it, as the PDF says
+            rows += [(t("credit_applied", language), -preview.credit), (t("amount_due", language), preview.amount_due)]
+        for label, value in rows:
             click.echo(f"  {label:<77} {format_money(value, language):>12}")
     if as_json:
         emit_json(out)

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState
 
 from core import profiles
-from core.billing.i18n import format_time, zone_label
+from core.billing.i18n import format_time, time_zone_label
 from core.runtime import Runtime
 from core.security import roles
 from core.security.roles import Action
@@ -135,7 +135,7 @@ class ConsoleScreen(Screen[None]):
 
     def zoned(self, columns: Sequence[C], *time_keys: str) -> list[C]:
         """The columns with the zone named in the header of each time column: "When (CET)"."""
-        zone = zone_label(self.zone, self.now())
+        zone = time_zone_label(self.zone, self.now())
         return [cast("C", (c[0], f"{c[1]} ({zone})", *c[2:])) if c[0] in time_keys else c for c in columns]
 
     def permitted(self, action: Action, target: str = "") -> bool:

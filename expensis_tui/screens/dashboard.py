@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
-from core.billing.i18n import zone_label
+from core.billing.i18n import time_zone_label
 from core.views.dashboard import (
     CapAlert,
     cdrs_per_call_day,
@@ -136,7 +136,7 @@ class DashboardScreen(ConsoleScreen):
 
         runs = "  ".join(f"{job} {when(at)}" for job, at in sched.next_runs if at is not None)
         self.query_one("#scheduler-figures", Static).update(
-            Text.assemble((sched.summary, "bold"), (f"\nnext ({zone_label(self.zone, self.now())}): ", "dim"),
+            Text.assemble((sched.summary, "bold"), (f"\nnext ({time_zone_label(self.zone, self.now())}): ", "dim"),
                           runs or "—"))
         now = self.now()
         self.query_one("#providers", KeyedTable).show_rows([
