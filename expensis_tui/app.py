@@ -33,7 +33,10 @@ from expensis_tui.screens.profiles import ProfilesScreen
 from expensis_tui.screens.tasks import TasksScreen
 from expensis_tui.screens.totals import TotalsScreen
 from expensis_tui.services import Services
+from expensis_tui.widgets.confirm import ConfirmScreen
 from expensis_tui.widgets.help import HelpScreen
+from expensis_tui.widgets.jump import JumpScreen, parse_jump
+from expensis_tui.widgets.text_view import TextViewScreen
 
 SCREENS: dict[str, type[ConsoleScreen]] = {
     "dashboard": DashboardScreen,
@@ -60,11 +63,19 @@ class ExpensisApp(App[None]):
         ("4", "totals", "Totals"), ("5", "audit", "Audit"), ("6", "addons", "Add-ons"),
         ("7", "exports", "Exports"), ("8", "invoices", "Invoices"), ("9", "messages", "Bus"))
     # The navigation keys are shown on the line above the footer (NavBar), the screen's own
-    # actions in the footer itself: at 80 columns both do not fit on one line.
+    # actions in the footer itself: at 80 columns both do not fit on one line. These keys,
+    # the lists' own (/ s Home End Enter) and [ ] mean the same on every screen; the rest of
+    # the key map is in docs/operators.md ("Keys") and checked by tests/test_tui_keymap.py.
     BINDINGS = [
         *(Binding(key, f"go('{mode}')", label, tooltip=f"Show {mode}", show=False) for key, mode, label in NAV),
         Binding("question_mark", "help", "Keys", key_display="?", tooltip="Keys of this screen", show=False),
+        Binding("r", "refresh", "Refresh", tooltip="Read the screen again now", show=False),
+        Binding("colon", "jump", "Jump", key_display=":", tooltip="Jump: tasks failed, totals ACME 2026-10, msg 4711",
+                show=False),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks when work is running)", show=False),
     ]
+    # Work that quitting would cut short: asked about first.
+    WORK_GROUPS: ClassVar[frozenset[str]] = frozenset({"action", "recalc", "run", "sync", "follow"})
 
     def __init__(self, runtime: Runtime, *, start_services: bool = True,
                  clock: Callable[[], datetime] | None = None, poll_seconds: float = 5.0,
@@ -106,6 +117,8 @@ class ExpensisApp(App[None]):
         screen = self.screen
         if isinstance(screen, ConsoleScreen):
             screen.refresh_if_showing()
+        elif isinstance(screen, TextViewScreen):
+            screen.ask_again()  # a live detail
 
     def on_services_changed(self, message: ServicesChanged) -> None:
         self.sub_title = f"{self.runtime.operator} · {message.scheduler.summary}"
@@ -124,7 +137,23 @@ class ExpensisApp(App[None]):
         """For screen workers (thread-safe)."""
         return self.services.view()
 
+    @property
+    def work_running(self) -> bool:
+        return any(w.group in self.WORK_GROUPS and not w.is_finished for w in self.workers)
+
     async def action_quit(self) -> None:
+        """`q`: quit, asking first when work started here is still running."""
+        if self.stopping:
+            return
+        if self.work_running:
+            self.push_screen(ConfirmScreen("Work is still running: quit anyway?",
+                                           detail="Messages in progress are handed back to other workers.",
+                                           yes="Quit"),
+                             lambda yes: self.call_later(self.stop_and_exit) if yes else None)
+            return
+        await self.stop_and_exit()
+
+    async def stop_and_exit(self) -> None:
         """Stop the scheduler (releasing its lease) and the workers in a worker, then exit."""
         if self.stopping:
             return
@@ -175,6 +204,31 @@ class ExpensisApp(App[None]):
                 screen.refuse(needed)  # shown and audited `denied`, as core's refusals are
             return
         await screen.run_action(action)
+
+    def action_refresh(self) -> None:
+        """`r` everywhere: the screen (or window, or live detail) reads again."""
+        if isinstance(self.screen, TextViewScreen):
+            self.screen.ask_again()
+            return
+        load = getattr(self.screen, "load", None)
+        if callable(load):
+            load()
+
+    def action_jump(self) -> None:
+        self.push_screen(JumpScreen(), self.jump)
+
+    async def jump(self, text: str | None) -> None:
+        """`:tasks failed`, `:totals ACME 2026-10`, `:msg 4711`: the screen, then what follows for it."""
+        if not text:
+            return
+        target = parse_jump(text, list(SCREENS))
+        if target is None:
+            self.notify(f"no screen called {text.split()[0]!r}: try {', '.join(SCREENS)}", severity="warning")
+            return
+        await self.action_go(target.mode)
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen) and target.words:
+            screen.jump_to(target.words)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -36,7 +36,6 @@ class DashboardScreen(ConsoleScreen):
     AREA = "dashboard"
     TITLE = "Dashboard"
     BINDINGS = [
-        Binding("r", "refresh", "Refresh", tooltip="Refresh the figures now", id="dashboard-refresh"),
         Binding("f", "show_failures", "Failures", tooltip="Show failures: full error, attempts, retry",
                 id="dashboard-failures"),
     ]
@@ -107,9 +106,6 @@ class DashboardScreen(ConsoleScreen):
                      Text(first_line(f.error), style="red")))
             for f in message.failures])
         self.loaded()
-
-    def action_refresh(self) -> None:
-        self.load()
 
     def action_show_failures(self) -> None:
         self.app.push_screen(FailuresScreen(self.rt))

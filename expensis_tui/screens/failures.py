@@ -45,8 +45,8 @@ class RetryDone(Message, bubble=False):
 
 class FailuresScreen(ModalScreen[None]):
     BINDINGS = [
-        Binding("escape,q", "close", "Close", key_display="esc"),
-        Binding("r", "retry", "Retry", tooltip="Retry the selected failure", id="failures-retry"),
+        Binding("escape", "close", "Close", key_display="esc"),
+        Binding("R", "retry", "Retry", key_display="R", tooltip="Retry the selected failure", id="failures-retry"),
     ]
 
     def __init__(self, rt: Runtime, *, select: str | None = None) -> None:
@@ -60,7 +60,7 @@ class FailuresScreen(ModalScreen[None]):
             yield Label("Failures", classes="dialog-title")
             yield KeyedTable([("ref", "Failure"), ("what", "What")], id="failures-list")
             yield Static("", id="failure-error")
-            yield Label("enter: attempts and full error · r: retry · esc: close", classes="dialog-detail")
+            yield Label("enter: attempts and full error · R: retry · r: read again · esc: close", classes="dialog-detail")
 
     def on_mount(self) -> None:
         self.query_one(KeyedTable).focus()
@@ -90,6 +90,7 @@ class FailuresScreen(ModalScreen[None]):
 
     @on(DataTable.RowSelected)
     def open_detail(self, event: DataTable.RowSelected) -> None:
+        event.prevent_default()
         if event.row_key.value is not None:
             self.load_detail(str(event.row_key.value))
 
