@@ -7,14 +7,18 @@ stopping the scheduler and workers happens in a worker too.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from typing import ClassVar
+from functools import partial
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker
 
 from core.bus import MessageEvent
@@ -91,6 +95,10 @@ class ExpensisApp(App[None]):
         self.stopping = False
         self.role: str | None = None  # the operator's role, read at start-up (core checks again)
         self._unsubscribe: Callable[[], None] | None = None
+        self._typed: deque[events.Key] = deque()  # keys not yet handed on
+        self._in_flight: events.Key | None = None  # the key handed on and not yet handled
+        self._hold_timer: Timer | None = None
+        self._holding = False  # a modal is opening: keys wait for it
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -206,13 +214,10 @@ class ExpensisApp(App[None]):
         await screen.run_action(action)
 
     def action_refresh(self) -> None:
-        """`r` everywhere: the screen (or window, or live detail) reads again."""
-        if isinstance(self.screen, TextViewScreen):
-            self.screen.ask_again()
-            return
-        load = getattr(self.screen, "load", None)
-        if callable(load):
-            load()
+        """`r` everywhere: the screen reads again (windows bind `r` themselves: a modal shuts
+        out the app's keys)."""
+        if isinstance(self.screen, ConsoleScreen):
+            self.screen.load()
 
     def action_jump(self) -> None:
         self.push_screen(JumpScreen(), self.jump)
@@ -235,6 +240,63 @@ class ExpensisApp(App[None]):
             return
         title = self.screen.title or self.title
         self.push_screen(HelpScreen(self.screen, title))
+
+    # -- keys typed ahead --------------------------------------------------------------------
+    # Keys are handed on one at a time: the next goes out once the last was taken by a widget
+    # or reached the bindings, so a key that opens a modal is done before the next is routed.
+    # While a modal opens (and while a worker reads what it will show) keys wait, then go to
+    # the widget that has focus in it.
+
+    def hold_keys(self, seconds: float = 2.0) -> None:
+        """Keys typed from now wait for the next modal (released at the latest after `seconds`)."""
+        self._holding = True
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+        self._hold_timer = self.set_timer(seconds, self.release_keys)
+
+    def release_keys(self) -> None:
+        self._holding = False
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        self.call_later(self._route_next_key)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self._typed.append(event)
+            await self._route_next_key()
+            return
+        await super().on_event(event)
+        if isinstance(event, events.Key) and event is self._in_flight:
+            self._key_done(event)  # it reached the app: its binding (if any) has run
+
+    async def _route_next_key(self) -> None:
+        if self._in_flight is not None or self._holding or not self._typed:
+            return
+        key = self._in_flight = self._typed.popleft()
+        target = self.focused or self.screen
+        await super().on_event(key)  # a priority binding, or forwarded to the focused widget
+        if not key.is_forwarded:
+            self._key_done(key)
+            return
+        target.call_later(self._key_taken, key)  # runs once the target has handled it
+        self.set_timer(0.5, partial(self._key_done, key))  # stopped on its way up: go on anyway
+
+    def _key_taken(self, key: events.Key) -> None:
+        if key._stop_propagation:
+            self._key_done(key)
+
+    def _key_done(self, key: events.Key) -> None:
+        if self._in_flight is key:
+            self._in_flight = None
+            self.call_later(self._route_next_key)
+
+    def push_screen(self, screen: Screen[Any] | str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Every modal: the keys typed while it mounts go to it."""
+        self.hold_keys()
+        result = super().push_screen(screen, *args, **kwargs)
+        self.screen.call_after_refresh(self.release_keys)
+        return result
 
     async def show_failed_tasks(self) -> None:
         await self.action_go("tasks")

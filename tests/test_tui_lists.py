@@ -1,16 +1,19 @@
 """Every console list behaves alike (issue 15 items 1-3) and no typed key is lost (issue 12
 item 7): `/` filters live, Esc restores, `s` sorts and flips, `:` jumps, widths follow the
-content and the terminal, one key map across screens."""
+content and the terminal, one key map across screens, keys typed at machine speed land."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
 import pytest
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.widgets import Input
 
 from core.runtime import Runtime
 from expensis_tui.app import SCREENS, ExpensisApp
@@ -18,6 +21,7 @@ from expensis_tui.screens.failures import FailuresScreen
 from expensis_tui.screens.tasks import TasksScreen
 from expensis_tui.screens.totals import TotalsScreen
 from expensis_tui.showcase import frozen_clock, screen_text, settle
+from expensis_tui.widgets.form import FormScreen
 from expensis_tui.widgets.keyed_table import KeyedTable, ListHeader
 from expensis_tui.widgets.text_view import TextViewScreen
 
@@ -39,6 +43,14 @@ async def show_acme_totals(pilot: Any) -> None:
     await settle(pilot)
     pilot.app.screen.choose("ACME", "2026-10")
     await settle(pilot)
+
+
+def type_fast(app: App[Any], *keys: str) -> None:
+    """Keys as a terminal delivers them when typed at machine speed: all queued at once,
+    nothing waits for a screen to mount or a worker to finish between them."""
+    for key in keys:
+        character = key if len(key) == 1 else {"space": " "}.get(key)
+        app.post_message(events.Key(key, character))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -185,6 +197,8 @@ def test_no_key_has_two_meanings_across_screens() -> None:
     assert meanings["slash"] == {"filter"} and meanings["s"] == {"sort"}
     assert meanings["colon"] == {"jump"} and meanings["home"] == {"first_row"}
     assert meanings["R"] == {"retry"} and meanings["D"] == {"discard"} and meanings["x"] == {"run"}
+    # a window shuts out the app's keys: the detail window binds refresh to `r` itself
+    assert [b.action for b in TextViewScreen.BINDINGS if isinstance(b, Binding) and b.key == "r"] == ["refresh"]
 
 
 async def test_help_lists_this_screens_keys_and_the_global_ones_only(rt: Runtime) -> None:
@@ -197,3 +211,73 @@ async def test_help_lists_this_screens_keys_and_the_global_ones_only(rt: Runtime
         text = screen_text(app)
         assert "Retry failed step" in text and "Filter the list as you type" in text
         assert "Cursor up" not in text and "Herbereken" not in text
+
+
+async def test_keys_typed_at_machine_speed_reach_the_modal_that_opens(rt: Runtime) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        type_fast(app, "c", *"s3cret", "tab", *"acme-id")  # the form opens after a worker reads its fields
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        assert form.query_one("#field-password", Input).value == "s3cret"
+        assert form.query_one("#field-username", Input).value == "acme-id"
+
+
+async def test_v_down_enter_on_the_totals_versions_is_not_dropped(rt: Runtime) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await show_acme_totals(pilot)
+        type_fast(app, "v", "down", "enter")
+        await settle(pilot)
+        # the version list took all three keys: a version was picked and compared
+        assert isinstance(app.screen, TextViewScreen), type(app.screen)
+        assert "ACME 2026-10: version" in screen_text(app)
+
+
+async def test_a_detail_window_follows_the_data(rt: Runtime) -> None:
+    from sqlalchemy import update
+
+    from core.models import SyncProfile
+
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("enter")  # acme-kpn, active
+        await settle(pilot)
+        view = app.screen
+        assert isinstance(view, TextViewScreen) and re.search(r"active\s+yes", screen_text(app))
+        with rt.db.transaction() as s:  # another console deactivates it meanwhile
+            s.execute(update(SyncProfile).where(SyncProfile.name == "acme-kpn").values(active=False))
+        await pilot.press("r")  # what the poll and bus events do
+        await settle(pilot)
+        assert app.screen is view and re.search(r"active\s+no", screen_text(app))
+
+
+async def test_q_quits_but_asks_while_work_runs(rt: Runtime) -> None:
+    import asyncio
+
+    from expensis_tui.widgets.confirm import ConfirmScreen
+
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        started = asyncio.Event()
+
+        async def work() -> None:
+            started.set()
+            await asyncio.sleep(3600)
+
+        worker = app.run_worker(work(), group="action")
+        await started.wait()
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen) and "still running" in app.screen.question
+        await pilot.press("n")
+        worker.cancel()
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0

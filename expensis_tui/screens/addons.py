@@ -317,6 +317,7 @@ class AddonsScreen(GuardedScreen):
         self.filters_changed()
 
     def action_choose(self) -> None:
+        self.console.hold_keys()  # keys typed while the customers are read go to the list of them
         self.load_customers()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Listing customers")

@@ -257,6 +257,7 @@ class ConsoleScreen(Screen[None]):
 
     def worker_failed(self, worker: Worker[Any]) -> None:
         """After the notification: keep polling, and end an open progress modal in words."""
+        self.console.release_keys()  # keys held for a modal this worker would have opened
         if worker.group == "load":
             self.loaded()
         elif self.progress is not None and self.progress.is_attached and not self.progress.finished:

@@ -46,6 +46,8 @@ class RetryDone(Message, bubble=False):
 class FailuresScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape", "close", "Close", key_display="esc"),
+        # a modal shuts out the app's keys: `r` means refresh here as everywhere
+        Binding("r", "refresh", "Refresh", tooltip="Read the failures again", show=False),
         Binding("R", "retry", "Retry", key_display="R", tooltip="Retry the selected failure", id="failures-retry"),
     ]
 
@@ -130,6 +132,9 @@ class FailuresScreen(ModalScreen[None]):
 
     def on_retry_done(self, message: RetryDone) -> None:
         self.notify(message.text, severity="information" if message.ok else "error")
+        self.load()
+
+    def action_refresh(self) -> None:
         self.load()
 
     def action_close(self) -> None:

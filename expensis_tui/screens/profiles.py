@@ -228,6 +228,7 @@ class ProfilesScreen(PagedScreen):
         row = self.selected()
         if row is None or not self.allowed(Action.PROFILE_CREDENTIALS, row.name):
             return
+        self.console.hold_keys()  # what is typed while the fields are read goes into the form
         self.open_credentials(row.id, row.name)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail",

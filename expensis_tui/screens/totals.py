@@ -283,6 +283,7 @@ class TotalsScreen(ConsoleScreen):
         """`v`: this screen's other view, its history versions."""
         cycle = self.need_cycle()
         if cycle is not None:
+            self.console.hold_keys()  # `v Down Enter` typed at once: the keys wait for the list
             self.open_versions(cycle)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Reading the history")
@@ -290,6 +291,7 @@ class TotalsScreen(ConsoleScreen):
         overview = totals_overview(self.rt.db, cycle)
         if not overview.history:
             self.app.notify(f"{cycle.code} {cycle.label} has no archived versions yet", severity="warning")
+            self.app.call_from_thread(self.console.release_keys)
             return
         choices = [(str(v), f"version {v} (archived)") for v in reversed(overview.history)]
         picker = ChoiceScreen(f"Compare with the current version (v{overview.version})", choices)

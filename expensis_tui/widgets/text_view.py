@@ -16,7 +16,9 @@ from textual.widgets import Label, Static
 
 
 class TextViewScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,enter", "close", "Close", key_display="esc")]
+    BINDINGS = [Binding("escape,q,enter", "close", "Close", key_display="esc"),
+                # a modal shuts out the app's keys: `r` means refresh here as everywhere
+                Binding("r", "refresh", "Refresh", tooltip="Read again now", show=False)]
 
     def __init__(self, title: str, body: RenderableType, *, hint: str = "esc closes", key: str = "",
                  reload: Callable[[], object] | None = None, every: float = 5.0) -> None:
@@ -46,6 +48,9 @@ class TextViewScreen(ModalScreen[None]):
         if self.reload is not None and self.app.screen is self:
             self.reloading = True
             self.reload()
+
+    def action_refresh(self) -> None:
+        self.ask_again()
 
     def show(self, title: str, body: RenderableType) -> None:
         self.title_text, self.body, self.reloading = title, body, False
