@@ -7,15 +7,19 @@ stopping the scheduler and workers happens in a worker too.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from typing import ClassVar
+from functools import partial
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.notifications import Notify, SeverityLevel
+from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker
 
 from core.bus import MessageEvent
@@ -34,7 +38,10 @@ from expensis_tui.screens.profiles import ProfilesScreen
 from expensis_tui.screens.tasks import TasksScreen
 from expensis_tui.screens.totals import TotalsScreen
 from expensis_tui.services import Services
+from expensis_tui.widgets.confirm import ConfirmScreen
 from expensis_tui.widgets.help import HelpScreen
+from expensis_tui.widgets.jump import JumpScreen, parse_jump
+from expensis_tui.widgets.text_view import TextViewScreen
 from expensis_tui.widgets.too_small import TooSmallScreen, too_small
 
 SCREENS: dict[str, type[ConsoleScreen]] = {
@@ -62,16 +69,24 @@ class ExpensisApp(App[None]):
         ("4", "totals", "Totals"), ("5", "audit", "Audit"), ("6", "addons", "Add-ons"),
         ("7", "exports", "Exports"), ("8", "invoices", "Invoices"), ("9", "messages", "Bus"))
     # The navigation keys are shown on the line above the footer (NavBar), the screen's own
-    # actions in the footer itself: at 80 columns both do not fit on one line.
+    # actions in the footer itself: at 80 columns both do not fit on one line. These keys,
+    # the lists' own (/ s Home End Enter) and [ ] mean the same on every screen; the rest of
+    # the key map is in docs/operators.md ("Keys") and checked by tests/test_tui_keymap.py.
     BINDINGS = [
         *(Binding(key, f"go('{mode}')", label, tooltip=f"Show {mode}", show=False) for key, mode, label in NAV),
         Binding("question_mark", "help", "Keys", key_display="?", tooltip="Keys of this screen", show=False),
         # Esc dismisses the errors shown first (they stay until then); enabled only while one shows,
         # so otherwise Esc keeps its meaning on the screen or window
         Binding("escape", "dismiss_errors", "Dismiss", show=False, priority=True),
+        Binding("r", "refresh", "Refresh", tooltip="Read the screen again now", show=False),
+        Binding("colon", "jump", "Jump", key_display=":", tooltip="Jump: tasks failed, totals ACME 2026-10, msg 4711",
+                show=False),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks when work is running)", show=False),
     ]
     NOTICE_SECONDS = 4.0  # information and warnings; errors stay until dismissed
     MAX_ERRORS = 2  # the latest errors shown at once, one line each
+    # Work that quitting would cut short: asked about first.
+    WORK_GROUPS: ClassVar[frozenset[str]] = frozenset({"action", "recalc", "run", "sync", "follow"})
 
     def __init__(self, runtime: Runtime, *, start_services: bool = True,
                  clock: Callable[[], datetime] | None = None, poll_seconds: float = 5.0,
@@ -87,6 +102,10 @@ class ExpensisApp(App[None]):
         self.stopping = False
         self.role: str | None = None  # the operator's role, read at start-up (core checks again)
         self._unsubscribe: Callable[[], None] | None = None
+        self._typed: deque[events.Key] = deque()  # keys not yet handed on
+        self._in_flight: events.Key | None = None  # the key handed on and not yet handled
+        self._hold_timer: Timer | None = None
+        self._holding = False  # a modal is opening: keys wait for it
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -114,6 +133,8 @@ class ExpensisApp(App[None]):
         screen = self.screen
         if isinstance(screen, ConsoleScreen):
             screen.refresh_if_showing()
+        elif isinstance(screen, TextViewScreen):
+            screen.ask_again()  # a live detail
 
     def on_services_changed(self, message: ServicesChanged) -> None:
         self.sub_title = f"{self.runtime.operator} · {message.scheduler.summary}"
@@ -132,7 +153,23 @@ class ExpensisApp(App[None]):
         """For screen workers (thread-safe)."""
         return self.services.view()
 
+    @property
+    def work_running(self) -> bool:
+        return any(w.group in self.WORK_GROUPS and not w.is_finished for w in self.workers)
+
     async def action_quit(self) -> None:
+        """`q`: quit, asking first when work started here is still running."""
+        if self.stopping:
+            return
+        if self.work_running:
+            self.push_screen(ConfirmScreen("Work is still running: quit anyway?",
+                                           detail="Messages in progress are handed back to other workers.",
+                                           yes="Quit"),
+                             lambda yes: self.call_later(self.stop_and_exit) if yes else None)
+            return
+        await self.stop_and_exit()
+
+    async def stop_and_exit(self) -> None:
         """Stop the scheduler (releasing its lease) and the workers in a worker, then exit."""
         if self.stopping:
             return
@@ -236,11 +273,90 @@ class ExpensisApp(App[None]):
             return
         await screen.run_action(action)
 
+    def action_refresh(self) -> None:
+        """`r` everywhere: the screen reads again (windows bind `r` themselves: a modal shuts
+        out the app's keys)."""
+        if isinstance(self.screen, ConsoleScreen):
+            self.screen.load()
+
+    def action_jump(self) -> None:
+        self.push_screen(JumpScreen(), self.jump)
+
+    async def jump(self, text: str | None) -> None:
+        """`:tasks failed`, `:totals ACME 2026-10`, `:msg 4711`: the screen, then what follows for it."""
+        if not text:
+            return
+        target = parse_jump(text, list(SCREENS))
+        if target is None:
+            self.notify(f"no screen called {text.split()[0]!r}: try {', '.join(SCREENS)}", severity="warning")
+            return
+        await self.action_go(target.mode)
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen) and target.words:
+            screen.jump_to(target.words)
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
         title = self.screen.title or self.title
         self.push_screen(HelpScreen(self.screen, title))
+
+    # -- keys typed ahead --------------------------------------------------------------------
+    # Keys are handed on one at a time: the next goes out once the last was taken by a widget
+    # or reached the bindings, so a key that opens a modal is done before the next is routed.
+    # While a modal opens (and while a worker reads what it will show) keys wait, then go to
+    # the widget that has focus in it.
+
+    def hold_keys(self, seconds: float = 2.0) -> None:
+        """Keys typed from now wait for the next modal (released at the latest after `seconds`)."""
+        self._holding = True
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+        self._hold_timer = self.set_timer(seconds, self.release_keys)
+
+    def release_keys(self) -> None:
+        self._holding = False
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        self.call_later(self._route_next_key)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self._typed.append(event)
+            await self._route_next_key()
+            return
+        await super().on_event(event)
+        if isinstance(event, events.Key) and event is self._in_flight:
+            self._key_done(event)  # it reached the app: its binding (if any) has run
+
+    async def _route_next_key(self) -> None:
+        if self._in_flight is not None or self._holding or not self._typed:
+            return
+        key = self._in_flight = self._typed.popleft()
+        target = self.focused or self.screen
+        await super().on_event(key)  # a priority binding, or forwarded to the focused widget
+        if not key.is_forwarded:
+            self._key_done(key)
+            return
+        target.call_later(self._key_taken, key)  # runs once the target has handled it
+        self.set_timer(0.5, partial(self._key_done, key))  # stopped on its way up: go on anyway
+
+    def _key_taken(self, key: events.Key) -> None:
+        if key._stop_propagation:
+            self._key_done(key)
+
+    def _key_done(self, key: events.Key) -> None:
+        if self._in_flight is key:
+            self._in_flight = None
+            self.call_later(self._route_next_key)
+
+    def push_screen(self, screen: Screen[Any] | str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Every modal: the keys typed while it mounts go to it."""
+        self.hold_keys()
+        result = super().push_screen(screen, *args, **kwargs)
+        self.screen.call_after_refresh(self.release_keys)
+        return result
 
     async def show_failed_tasks(self) -> None:
         await self.action_go("tasks")

@@ -15,7 +15,7 @@ from expensis_tui.app import ExpensisApp
 from expensis_tui.showcase import frozen_clock, settle, showcase_runtime
 
 SIZE = (80, 24)
-CHOOSE_ACME = ("4", "slash", *"ACME", "enter", "enter")
+CHOOSE_ACME = ("4", "g", *"ACME", "enter", "enter")
 
 # screenshot name → keys pressed after start-up (each followed by waiting for the workers)
 SHOTS: dict[str, tuple[str, ...]] = {
@@ -23,11 +23,11 @@ SHOTS: dict[str, tuple[str, ...]] = {
     "profiles": ("2",),
     "profile-detail": ("2", "enter"),
     "tasks": ("3",),
-    "task-steps": ("3", "v", "f"),
-    "task-retry-confirm": ("3", "v", "f", "r"),
+    "task-steps": ("3", "v", "F"),
+    "task-retry-confirm": ("3", "v", "F", "R"),
     "totals": CHOOSE_ACME,
     "totals-dry-run": (*CHOOSE_ACME, "d"),
-    "totals-partner-form": ("4", "p"),
+    "totals-partner-form": ("4", "H"),
     "audit": ("5",),
     "help": ("3", "question_mark"),
     "addons": ("6",),
@@ -36,7 +36,7 @@ SHOTS: dict[str, tuple[str, ...]] = {
     "exports": ("7",),
     "invoices": ("8",),
     "invoices-balances": ("8", "v"),
-    "invoices-preview": ("8", "r", "enter"),
+    "invoices-preview": ("8", "x", "enter"),
     "messages": ("9",),
 }
 

@@ -226,7 +226,7 @@ async def test_console_refusals_are_audited_like_the_clis(rt: Runtime) -> None:
         app = ExpensisApp(viewer, start_services=False, clock=frozen_clock)
         notes: list[str] = []
         async with app.run_test(size=(100, 30)) as pilot:
-            for screen_key, action_key in (("4", "p"), ("3", "r"), ("3", "d")):
+            for screen_key, action_key in (("4", "H"), ("3", "R"), ("3", "D")):
                 await pilot.press(screen_key)
                 await settle(pilot)
                 await pilot.press(action_key)

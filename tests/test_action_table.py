@@ -124,7 +124,7 @@ def test_console_and_core_agree_and_each_is_audited_under_what_it_checks(rt: Run
     assert refused_action(lambda: discard_message(bus, 1, operator="vera")) == TasksScreen.ROLE_ACTIONS["discard"]
     # the invoice run checked `invoice.run` and audited `invoices.run`
     assert refused_action(lambda: invoice_run(bus, "2026-10", operator="vera")) \
-        == InvoicesScreen.ROLE_ACTIONS["run_cycle"]
+        == InvoicesScreen.ROLE_ACTIONS["run"]
     invoice_run(bus, "2026-10", operator="bob")
     with rt.db.reader() as s:
         done = s.execute(select(AuditLog.action, AuditLog.result).where(AuditLog.operator == "bob")).all()

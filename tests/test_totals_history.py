@@ -120,7 +120,7 @@ async def test_the_versions_window_marks_current_and_compares_any_two(rt: Runtim
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, TotalsScreen)
-        await pilot.press("slash", *"ACME", "enter", "enter")
+        await pilot.press("g", *"ACME", "enter", "enter")  # g: choose customer and cycle
         await settle(pilot)
         await pilot.press("v")
         await settle(pilot)

@@ -90,7 +90,7 @@ async def test_activate_an_addon_on_two_subscriptions_through_nina(rt: Runtime, 
         await settle(pilot)
         assert isinstance(app.screen, AddonsScreen) and app.screen.customer is not None
         assert app.screen.customer.code == "BETA"
-        await pilot.press("r")  # the catalogue, as Nina has it (one of this minute's ten requests)
+        await pilot.press("k")  # the catalogue, as Nina has it (one of this minute's ten requests)
         await settle(pilot)
         assert "catalogue read from Nina: 4 add-on(s)" in [str(n.message) for n in app._notifications]
         confirm = await mark_and_confirm(pilot, ids, 1)  # CALL-INTL-100, DATA-10GB, ...
@@ -107,7 +107,7 @@ async def test_activate_an_addon_on_two_subscriptions_through_nina(rt: Runtime, 
         assert "0 marked" in status_line(app)
         assert "activate DATA-10GB: 2 succeeded" in [str(n.message) for n in app._notifications]
         await go_to(pilot, str(ids[0]))  # cancel it on the first (no marks: the highlighted row)
-        await pilot.press("c")
+        await pilot.press("u")
         assert isinstance(app.screen, ChoiceScreen)  # only what is active there is offered
         await pilot.press("enter")
         assert isinstance(app.screen, ConfirmScreen)
@@ -146,12 +146,12 @@ async def test_a_viewer_sees_the_keys_disabled(rt: Runtime) -> None:
             await settle(pilot)
             assert app.role == "viewer"
             bindings = app.screen.active_bindings
-            assert not bindings["a"].enabled and not bindings["c"].enabled and not bindings["r"].enabled
+            assert not bindings["a"].enabled and not bindings["u"].enabled and not bindings["k"].enabled
             assert bindings["v"].enabled and bindings["space"].enabled  # reading is for everyone
-            await pilot.press("space", "a", "c")
+            await pilot.press("space", "a", "u")
             await settle(pilot)
             assert isinstance(app.screen, AddonsScreen)  # nothing asked, nothing sent
-            for key, keys in (("7", "n"), ("8", "rpsc")):  # exports and invoices are for operators
+            for key, keys in (("7", "n"), ("8", "xiMC")):  # exports and invoices are for operators
                 await pilot.press(key)
                 await settle(pilot)
                 assert not any(app.screen.active_bindings[k].enabled for k in keys)

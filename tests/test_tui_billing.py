@@ -146,7 +146,7 @@ async def test_invoice_cycle_run_with_preview_then_confirm(rt: Runtime, pool: Wo
         await pilot.press("8")
         await settle(pilot)
         assert isinstance(app.screen, InvoicesScreen)
-        await pilot.press("r")
+        await pilot.press("x")
         assert isinstance(app.screen, ChoiceScreen)  # the cycle: 2026-10 first
         await pilot.press("enter")
         await settle(pilot)
@@ -196,10 +196,10 @@ async def test_credit_note_with_a_reason_after_a_refused_send(rt: Runtime) -> No
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("8")
         await settle(pilot)
-        await pilot.press("s")  # 2026-00007, GAMMA: no e-mail address
+        await pilot.press("M")  # 2026-00007, GAMMA: no e-mail address
         await settle(pilot)
         assert "2026-00007 cannot be sent: customer GAMMA has no e-mail address" in notifications(app)
-        await pilot.press("c")
+        await pilot.press("C")
         assert isinstance(app.screen, FormScreen)
         await pilot.press("enter")  # no reason: the form says so and stays
         assert "give a reason" in str(app.screen.query_one("#form-error", Label).render())
@@ -243,7 +243,7 @@ async def test_payments_import_by_path_with_a_summary(rt: Runtime, tmp_path: Pat
         await settle(pilot)
         for summary in ("applied 1 · duplicates 0 · unmatched 1 · bad rows 1",
                         "applied 0 · duplicates 2 · unmatched 0 · bad rows 1"):  # the second time: nothing twice
-            await pilot.press("p")
+            await pilot.press("i")
             assert isinstance(app.screen, FormScreen)
             await pilot.press(*"bank.csv", "enter")
             await settle(pilot)
@@ -292,7 +292,7 @@ async def test_send_then_resend_with_confirmation(rt: Runtime, smtp: tuple[int, 
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("8")
             await settle(pilot)
-            await pilot.press("down", "s")  # 2026-00006, BETA, never mailed
+            await pilot.press("down", "M")  # 2026-00006, BETA, never mailed
             await settle(pilot)
             assert isinstance(app.screen, ConfirmScreen)
             assert app.screen.question == "Send 2026-00006 to admin@betabouw.example?"
@@ -300,7 +300,7 @@ async def test_send_then_resend_with_confirmation(rt: Runtime, smtp: tuple[int, 
             await settle(pilot)
             assert "2026-00006 sent to admin@betabouw.example" in notifications(app)
             assert "mail sent" in row_detail(app)
-            await pilot.press("s")
+            await pilot.press("M")
             await settle(pilot)
             assert isinstance(app.screen, ConfirmScreen)
             assert app.screen.question == "Resend 2026-00006 to admin@betabouw.example?"
@@ -462,7 +462,7 @@ async def test_a_debit_batch_and_a_camt053_statement_from_the_console(rt: Runtim
         path = tmp_path / "ing.xml"
         path.write_text(statement(ntry("E-1", f"{amount:.2f}", True, tx(e2e=e2e, name="Beta B.V.",
                                                                           iban="NL02ABNA0123456789"))))
-        await pilot.press("p")
+        await pilot.press("i")
         await settle(pilot)
         await pilot.press(*str(path), "enter")
         await settle(pilot)

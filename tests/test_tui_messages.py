@@ -42,7 +42,7 @@ async def test_messages_screen_filters_live_and_retries_what_it_shows(rt: Runtim
         await pilot.press("escape")  # clears the filter
         await settle(pilot)
         assert table.row_count == failed
-        await pilot.press(*"credentials", "enter")
+        await pilot.press("slash", *"credentials", "enter")
         await settle(pilot)
         assert table.row_count == narrowed
 

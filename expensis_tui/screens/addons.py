@@ -49,7 +49,6 @@ from expensis_tui.screens.guarded import GuardedScreen, shortened
 from expensis_tui.widgets.confirm import ConfirmScreen
 from expensis_tui.widgets.keyed_table import Column, KeyedTable
 from expensis_tui.widgets.month_picker import ChoiceScreen
-from expensis_tui.widgets.text_view import TextViewScreen
 
 VIEWS = ("subscriptions", "backlog", "log")
 COLUMNS: dict[str, list[Column]] = {
@@ -116,17 +115,16 @@ class AddonsScreen(GuardedScreen):
     BINDINGS = [
         Binding("a", "activate", "Activate", tooltip="Activate an add-on on the marked subscriptions",
                 id="addons-activate"),
-        Binding("c", "cancel_addon", "Cancel", tooltip="Cancel an add-on on the marked subscriptions",
+        Binding("u", "cancel_addon", "Cancel", tooltip="Cancel an add-on on the marked subscriptions",
                 id="addons-cancel"),
         Binding("space", "mark", "Mark", tooltip="Mark or unmark the subscription", id="addons-mark"),
-        Binding("v", "toggle_view", "View", tooltip="Switch subscriptions / backlog / log", id="addons-view"),
-        Binding("slash", "choose", "Customer", key_display="/", tooltip="Choose the customer",
-                id="addons-choose"),
-        Binding("r", "refresh_catalogue", "Catalogue", tooltip="Read the add-on catalogue from Nina",
+        Binding("v", "next_view", "View", tooltip="Switch subscriptions / backlog / log", id="addons-view"),
+        Binding("g", "choose", "Customer", tooltip="Choose the customer", id="addons-choose"),
+        Binding("k", "read_catalogue", "Catalogue", tooltip="Read the add-on catalogue from Nina",
                 id="addons-refresh"),
     ]
     ROLE_ACTIONS = {"activate": Action.ADDONS_ACTIVATE, "cancel_addon": Action.ADDONS_CANCEL,
-                    "refresh_catalogue": Action.ADDONS_REFRESH}
+                    "read_catalogue": Action.ADDONS_REFRESH}
 
     def __init__(self) -> None:
         super().__init__()
@@ -142,7 +140,8 @@ class AddonsScreen(GuardedScreen):
     def compose_body(self) -> Iterable[Widget]:
         yield Label("choosing a customer…", id="addons-head", classes="status-line")
         with Horizontal(id="addons-body"):
-            yield KeyedTable(self.zoned(COLUMNS[self.view], *TIME_COLUMNS), id="addons")
+            with Vertical(classes="list-column"):
+                yield KeyedTable(self.zoned(COLUMNS[self.view], *TIME_COLUMNS), id="addons")
             with Vertical(id="catalogue-panel"):
                 yield Label("Catalogue", classes="panel-title")
                 yield Static("", id="catalogue")
@@ -270,7 +269,8 @@ class AddonsScreen(GuardedScreen):
         """Enter on a request: all of it, the provider's reason in full (the line cuts it)."""
         r = self.requests.get(str(event.row_key.value))
         if r is None:
-            return
+            return  # a subscription or backlog row: the list's own detail
+        event.prevent_default()
         body = Text.assemble(("request ", "dim"), f"#{r.id} {r.action} {r.addon_code} on {r.number}\n",
                              ("status ", "dim"), status_text(r.status), ("  attempts ", "dim"), str(r.attempts),
                              ("\nby ", "dim"), r.requested_by, ("  at ", "dim"),
@@ -280,7 +280,7 @@ class AddonsScreen(GuardedScreen):
         if r.error_message:
             body.append("\n\n")
             body.append(r.error_message, style="red" if r.status == "failed" else "yellow")
-        self.app.push_screen(TextViewScreen(f"Add-on request #{r.id}", body))
+        self.show_detail(f"Add-on request #{r.id}", body, key=f"addon-request:{r.id}")
 
     def describe_row(self) -> None:
         key = self.query_one(KeyedTable).selected_key or ""
@@ -310,7 +310,7 @@ class AddonsScreen(GuardedScreen):
 
     # -- choosing and viewing ----------------------------------------------------------------
 
-    def action_toggle_view(self) -> None:
+    def action_next_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
         self.query_one("#catalogue-panel").display = self.view == "subscriptions"
         self.query_one(KeyedTable).set_columns(self.zoned(COLUMNS[self.view], *TIME_COLUMNS))
@@ -318,6 +318,7 @@ class AddonsScreen(GuardedScreen):
         self.filters_changed()
 
     def action_choose(self) -> None:
+        self.console.hold_keys()  # keys typed while the customers are read go to the list of them
         self.load_customers()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Listing customers")
@@ -444,9 +445,9 @@ class AddonsScreen(GuardedScreen):
 
     # -- the catalogue -----------------------------------------------------------------------
 
-    def action_refresh_catalogue(self) -> None:
+    def action_read_catalogue(self) -> None:
         if self.customer is None:
-            self.notify("Choose a customer with a Routit profile first (/)", severity="warning")
+            self.notify("Choose a customer with a Routit profile first (g)", severity="warning")
             return
         self.refresh_catalogue(self.customer)
 

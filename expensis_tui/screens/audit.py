@@ -1,43 +1,34 @@
-"""Audit log: who did what and how it ended, filtered by operator, action and text."""
+"""Audit log: who did what and how it ended; the list filters it (/), enter shows an entry whole."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
-from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.binding import BindingType
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import DataTable, Label
 
 from core.views.audit import AuditRow, list_audit
 from expensis_tui.messages import AuditLoaded
 from expensis_tui.screens.base import PagedScreen, local_time
 from expensis_tui.widgets.keyed_table import KeyedTable
-from expensis_tui.widgets.text_view import TextViewScreen
 
 
 class AuditScreen(PagedScreen):
     AREA = "audit"
     TITLE = "Audit log"
-    BINDINGS = [
-        Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter by operator, action or text",
-                id="audit-filter"),
-        Binding("x", "clear_filters", "Clear", tooltip="Clear the filters", id="audit-clear"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = []
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: dict[str, AuditRow] = {}
 
     def compose_body(self) -> Iterable[Widget]:
-        with Horizontal(classes="filters"):
-            yield Input(placeholder="operator", id="filter-operator", classes="filter")
-            yield Input(placeholder="action", id="filter-action", classes="filter")
-            yield Input(placeholder="target or detail", id="filter-text", classes="filter")
-        yield KeyedTable(self.zoned([("at", "When"), ("operator", "Operator"), ("action", "Action"),
+        yield KeyedTable(self.zoned([("at", "When", 16), ("operator", "Operator"), ("action", "Action"),
                                      ("target", "Target"), ("result", "Result")], "at"), id="audit")
         yield Label("", id="status-line", classes="status-line")
 
@@ -45,8 +36,7 @@ class AuditScreen(PagedScreen):
         self.query_one(KeyedTable).focus()
 
     def load(self) -> None:
-        values = [self.query_one(f"#filter-{name}", Input).value for name in ("operator", "action", "text")]
-        self.load_audit(*values, self.page_offset, self.next_load())
+        self.load_audit("", "", "", self.page_offset, self.next_load())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading the audit log")
     def load_audit(self, operator: str, action: str, text: str, offset: int, seq: int) -> None:
@@ -59,36 +49,24 @@ class AuditScreen(PagedScreen):
         page = message.page
         self.total, self.rows = page.total, {str(r.id): r for r in page.rows}
         self.query_one(KeyedTable).show_rows([
-            (str(r.id), (local_time(r.at, self.zone, "%Y-%m-%d %H:%M"), r.operator, r.action, r.target[:30],
+            (str(r.id), (local_time(r.at, self.zone, "%Y-%m-%d %H:%M"), r.operator, r.action, r.target,
                          Text(r.result, style="green" if r.result == "ok" else "yellow")))
             for r in page.rows])
         self.query_one("#status-line", Label).update(
             f"{page.describe('entries')} · enter detail · [ ] pages")
         self.loaded()
 
-    def action_filter(self) -> None:
-        self.query_one("#filter-operator", Input).focus()
-
-    def action_clear_filters(self) -> None:
-        for widget in self.query(".filter").results(Input):
-            widget.value = ""
-        self.filters_changed()
-
-    @on(Input.Submitted, ".filter")
-    def filter_submitted(self) -> None:
-        self.filters_changed()
-        self.query_one(KeyedTable).focus()
-
     @on(DataTable.RowSelected)
-    def show_detail(self, event: DataTable.RowSelected) -> None:
+    def show_entry(self, event: DataTable.RowSelected) -> None:
+        event.prevent_default()
         row = self.rows.get(event.row_key.value or "")
         if row is None:
             return
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold")
-        table.add_column()
+        table.add_column(overflow="fold")
         for label, value in (("when", local_time(row.at, self.zone, "%Y-%m-%d %H:%M:%S", zone_name=True)),
                              ("operator", row.operator), ("action", row.action), ("target", row.target),
                              ("result", row.result), ("detail", row.detail or "—")):
             table.add_row(label, value)
-        self.app.push_screen(TextViewScreen(f"Audit entry #{row.id}", table))
+        self.show_detail(f"Audit entry #{row.id}", table, key=f"audit:{row.id}")

@@ -9,6 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from zoneinfo import ZoneInfo
 
+from rich.console import RenderableType
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -23,8 +24,10 @@ from core.runtime import Runtime
 from core.security import roles
 from core.security.roles import Action
 from expensis_tui.messages import ProgressUpdate
+from expensis_tui.widgets.keyed_table import KeyedTable
 from expensis_tui.widgets.nav import NavBar
 from expensis_tui.widgets.progress import ProgressScreen
+from expensis_tui.widgets.text_view import TextViewScreen
 
 if TYPE_CHECKING:
     from expensis_tui.app import ExpensisApp
@@ -104,6 +107,7 @@ class ConsoleScreen(Screen[None]):
         self.progress: ProgressScreen | None = None  # the open progress modal of long work, if any
         self.load_seq = 0  # loads are numbered as they are asked for
         self.shown_seq = 0  # the load whose answer is on screen
+        self._details: dict[str, TextViewScreen] = {}  # the detail views opened, by what they show
 
     def next_load(self) -> int:
         """Number a load (on the event loop); `fresh` tells its answer from a stale one."""
@@ -164,10 +168,59 @@ class ConsoleScreen(Screen[None]):
         return ()
 
     def action_focus_main(self) -> None:
-        """Escape from a filter field back to the screen's table."""
+        """Escape from a field back to the screen's table."""
         tables = self.query(DataTable)
         if tables:
             tables.first().focus()
+
+    # -- detail ------------------------------------------------------------------------------
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row no screen handler took (their handlers `prevent_default`): every
+        column of the row, whole and wrapped, kept live from the list."""
+        table, key = event.data_table, event.row_key.value
+        if isinstance(table, KeyedTable) and key is not None:
+            self.show_row_detail(table, key)
+
+    def show_row_detail(self, table: KeyedTable, key: str) -> None:
+        body = table.row_detail(key)
+        if body is None:
+            return
+        title = f"{self.TITLE or 'Row'}: {table.cells_of(key)[0]}"  # type: ignore[index]
+
+        def again() -> None:
+            self.load()  # the list reads again (the screen's poll rests under a modal) …
+            fresh = table.row_detail(key)  # … and the view shows what the list has now
+            if fresh is not None:
+                self.show_detail(title, fresh, key=f"row:{table.id}:{key}")
+
+        self.show_detail(title, body, key=f"row:{table.id}:{key}", reload=again)
+
+    def show_detail(self, title: str, body: RenderableType, *, key: str,
+                    reload: Callable[[], object] | None = None) -> None:
+        """Open a detail view, or update the open one showing the same thing (live details).
+        A reload's answer arriving after its view was closed opens nothing."""
+        view = self._details.get(key)
+        if view is not None and view.is_attached:
+            view.show(title, body)
+            return
+        if view is not None and view.reloading:
+            del self._details[key]
+            return
+        view = self._details[key] = TextViewScreen(title, body, key=key, reload=reload,
+                                                   every=self.console.poll_seconds)
+        self.app.push_screen(view)
+
+    def action_refresh(self) -> None:
+        """`r`, on every screen: read again now."""
+        self.load()
+
+    def jump_to(self, words: tuple[str, ...]) -> None:
+        """What follows the screen's name in a `:` jump; by default it filters the list."""
+        tables = self.query(KeyedTable)
+        if tables:
+            tables.first().focus()
+            tables.first().set_filter(" ".join(words))
 
     # -- loading and polling ---------------------------------------------------------------
 
@@ -214,6 +267,7 @@ class ConsoleScreen(Screen[None]):
 
     def worker_failed(self, worker: Worker[Any]) -> None:
         """After the notification: keep polling, and end an open progress modal in words."""
+        self.console.release_keys()  # keys held for a modal this worker would have opened
         if worker.group == "load":
             self.loaded()
         elif self.progress is not None and self.progress.is_attached and not self.progress.finished:

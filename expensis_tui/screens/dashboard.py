@@ -64,7 +64,6 @@ class DashboardScreen(ConsoleScreen):
     AREA = "dashboard"
     TITLE = "Dashboard"
     BINDINGS = [
-        Binding("r", "refresh", "Refresh", tooltip="Refresh the figures now", id="dashboard-refresh"),
         Binding("f", "show_failures", "Failures", tooltip="Show failures: full error, attempts, retry",
                 id="dashboard-failures"),
     ]
@@ -168,9 +167,6 @@ class DashboardScreen(ConsoleScreen):
                 self.notify(f"{alert.customer_code} {alert.number}: {alert.level}% of the roaming data cap",
                             title="Bill shock", severity="error" if alert.level == 100 else "warning",
                             timeout=15)
-
-    def action_refresh(self) -> None:
-        self.load()
 
     def action_show_failures(self) -> None:
         self.app.push_screen(FailuresScreen(self.rt))

@@ -43,7 +43,6 @@ from expensis_tui.screens.guarded import GuardedScreen
 from expensis_tui.widgets.confirm import ConfirmScreen
 from expensis_tui.widgets.keyed_table import Column, KeyedTable
 from expensis_tui.widgets.month_picker import ChoiceScreen, month_picker
-from expensis_tui.widgets.text_view import TextViewScreen
 
 KIND_NAMES = {"excel": "Excel", "csv": "CSV", "usage": "Usage", "insights": "Insights",
               "cost_centres": "Cost ctr"}
@@ -95,7 +94,6 @@ class ExportsScreen(GuardedScreen):
     BINDINGS = [
         Binding("n", "create", "New export", tooltip="Create export (kind, customer, cycle)",
                 id="exports-create"),
-        Binding("r", "refresh", "Refresh", tooltip="Refresh the job list", id="exports-refresh"),
     ]
     ROLE_ACTIONS = {"create": Action.EXPORT_CREATE}
 
@@ -164,17 +162,15 @@ class ExportsScreen(GuardedScreen):
                                                       if job.error_message else ""), style="cyan")
         self.query_one("#row-detail", Label).update(line)
 
-    def action_refresh(self) -> None:
-        self.load()
-
     @on(DataTable.RowSelected)
-    def show_detail(self, event: DataTable.RowSelected) -> None:
+    def open_job(self, event: DataTable.RowSelected) -> None:
         job = self.jobs.get(event.row_key.value or "")
         if job is None:
             return
+        event.prevent_default()
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold")
-        grid.add_column()
+        grid.add_column(overflow="fold")
         for label, value in (
                 ("kind", KIND_CHOICES.get(job.kind, job.kind)), ("customer", job.customer_code or "—"),
                 ("cycle", str(Month.of(job.cycle_start_date)) if job.cycle_start_date else "—"),
@@ -183,7 +179,7 @@ class ExportsScreen(GuardedScreen):
                 ("requested", f"{local_time(job.created_at, self.zone, '%Y-%m-%d %H:%M', zone_name=True)} by {job.requested_by}"),
                 ("finished", local_time(job.finished_at, self.zone, "%Y-%m-%d %H:%M:%S", zone_name=True))):
             grid.add_row(label, value)
-        self.app.push_screen(TextViewScreen(f"Export job #{job.id}", grid))
+        self.show_detail(f"Export job #{job.id}", grid, key=f"export:{job.id}")
 
     # -- creating ----------------------------------------------------------------------------
 

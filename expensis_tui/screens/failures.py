@@ -45,8 +45,10 @@ class RetryDone(Message, bubble=False):
 
 class FailuresScreen(ModalScreen[None]):
     BINDINGS = [
-        Binding("escape,q", "close", "Close", key_display="esc"),
-        Binding("r", "retry", "Retry", tooltip="Retry the selected failure", id="failures-retry"),
+        Binding("escape", "close", "Close", key_display="esc"),
+        # a modal shuts out the app's keys: `r` means refresh here as everywhere
+        Binding("r", "refresh", "Refresh", tooltip="Read the failures again", show=False),
+        Binding("R", "retry", "Retry", key_display="R", tooltip="Retry the selected failure", id="failures-retry"),
     ]
 
     def __init__(self, rt: Runtime, *, select: str | None = None) -> None:
@@ -60,7 +62,7 @@ class FailuresScreen(ModalScreen[None]):
             yield Label("Failures", classes="dialog-title")
             yield KeyedTable([("ref", "Failure"), ("what", "What")], id="failures-list")
             yield Static("", id="failure-error")
-            yield Label("enter: attempts and full error · r: retry · esc: close", classes="dialog-detail")
+            yield Label("enter: attempts and full error · R: retry · r: read again · esc: close", classes="dialog-detail")
 
     def on_mount(self) -> None:
         self.query_one(KeyedTable).focus()
@@ -90,6 +92,7 @@ class FailuresScreen(ModalScreen[None]):
 
     @on(DataTable.RowSelected)
     def open_detail(self, event: DataTable.RowSelected) -> None:
+        event.prevent_default()
         if event.row_key.value is not None:
             self.load_detail(str(event.row_key.value))
 
@@ -129,6 +132,9 @@ class FailuresScreen(ModalScreen[None]):
 
     def on_retry_done(self, message: RetryDone) -> None:
         self.notify(message.text, severity="information" if message.ok else "error")
+        self.load()
+
+    def action_refresh(self) -> None:
         self.load()
 
     def action_close(self) -> None:

@@ -151,22 +151,24 @@ class InvoicesScreen(GuardedScreen):
     AREA = "invoices"
     TITLE = "Invoices"
     BINDINGS = [
-        Binding("r", "run_cycle", "Run cycle", tooltip="Run cycle (preview, then confirm)", id="invoices-run"),
-        Binding("p", "import_payments", "Payments", tooltip="Import payments from a bank CSV",
+        Binding("x", "run", "Run cycle", tooltip="Run cycle (preview, then confirm)", id="invoices-run"),
+        Binding("i", "import_payments", "Payments", tooltip="Import payments from a bank CSV",
                 id="invoices-payments"),
-        Binding("s", "send", "Send", tooltip="Send or resend the invoice by mail", id="invoices-send"),
-        Binding("c", "credit", "Credit", tooltip="Credit note with a reason", id="invoices-credit"),
-        Binding("v", "toggle_view", "View", tooltip="Switch invoices / balances / payments", id="invoices-view"),
+        Binding("M", "send", "Mail", key_display="M", tooltip="Send or resend the invoice by mail",
+                id="invoices-send"),
+        Binding("C", "credit", "Credit", key_display="C", tooltip="Credit note with a reason", id="invoices-credit"),
+        Binding("v", "next_view", "View", tooltip="Switch invoices / balances / payments", id="invoices-view"),
         Binding("l", "release", "Release", tooltip="Issue an invoice held for review", id="invoices-release"),
-        Binding("d", "drop", "Drop", tooltip="Drop an invoice held for review", id="invoices-drop"),
+        Binding("D", "discard", "Drop", key_display="D", tooltip="Drop (discard) an invoice held for review",
+                id="invoices-drop"),
         Binding("m", "match", "Match", tooltip="Match the selected payment to an invoice by hand",
                 id="invoices-match"),
         Binding("b", "collect", "Debit batch", tooltip="SEPA direct-debit file (pain.008) for open invoices",
                 id="invoices-collect"),
     ]
-    ROLE_ACTIONS = {"run_cycle": Action.INVOICES_RUN, "import_payments": Action.PAYMENTS_IMPORT,
+    ROLE_ACTIONS = {"run": Action.INVOICES_RUN, "import_payments": Action.PAYMENTS_IMPORT,
                     "send": Action.INVOICE_SEND, "credit": Action.INVOICE_CREDIT,
-                    "release": Action.INVOICE_RELEASE, "drop": Action.INVOICE_DROP,
+                    "release": Action.INVOICE_RELEASE, "discard": Action.INVOICE_DROP,
                     "match": Action.PAYMENTS_MATCH, "collect": Action.PAYMENTS_COLLECT}
 
     def __init__(self) -> None:
@@ -234,7 +236,7 @@ class InvoicesScreen(GuardedScreen):
             self.total, self.payments = page_p.total, {str(p.id): p for p in page_p.rows}
             table.show_rows([
                 (str(p.id), (str(p.id), f"{p.paid_on:%Y-%m-%d}", money(p.amount),
-                             p.invoice_number or Text("unmatched", style="yellow"), p.counterparty[:14],
+                             p.invoice_number or Text("unmatched", style="yellow"), p.counterparty,
                              p.reference))
                 for p in page_p.rows])
             text = page_p.describe("payments")
@@ -281,7 +283,7 @@ class InvoicesScreen(GuardedScreen):
                                   "green" if p.invoice_number else "yellow"))
         self.query_one("#row-detail", Label).update(line)
 
-    def action_toggle_view(self) -> None:
+    def action_next_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
         self.query_one(KeyedTable).set_columns(COLUMNS[self.view])
         self.filters_changed()
@@ -298,7 +300,8 @@ class InvoicesScreen(GuardedScreen):
     @on(DataTable.RowSelected)
     def open_detail(self, event: DataTable.RowSelected) -> None:
         row = self.invoices.get(event.row_key.value or "") if self.view == "invoices" else None
-        if row is not None and row.number:
+        if row is not None and row.number:  # other rows (balances, payments, drafts): the list's detail
+            event.prevent_default()
             self.load_detail(row)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Loading the invoice")
@@ -332,11 +335,12 @@ class InvoicesScreen(GuardedScreen):
             head.append(f"\ncredited by {d.credit_note_number}", style="magenta")
         head.append(f"\nPDF {s.pdf_path or '—'}\n", style="dim")
         kind = "Credit note" if s.kind == "credit_note" else "Invoice"
-        self.app.push_screen(TextViewScreen(f"{kind} {s.number}", Group(head, lines)))
+        self.show_detail(f"{kind} {s.number}", Group(head, lines), key=f"invoice:{row.id}",
+                         reload=lambda: self.load_detail(row))
 
     # -- the cycle run -----------------------------------------------------------------------
 
-    def action_run_cycle(self) -> None:
+    def action_run(self) -> None:
         picker = month_picker("Invoice run: which cycle?", self.today(),
                               detail="Every active customer's invoice for the cycle; preview first.")
         self.app.push_screen(picker, if_answered(self.load_preview))
@@ -512,7 +516,7 @@ class InvoicesScreen(GuardedScreen):
                                  settings=self.rt.settings)
         self.post_message(ActionDone("release", f"{row.customer_code}: released as {number}"))
 
-    def action_drop(self) -> None:
+    def action_discard(self) -> None:
         row = self.held_row()
         if row is None:
             return

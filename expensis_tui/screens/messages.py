@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Label, Sparkline
+from textual.widgets import DataTable, Label, Sparkline
 
 from core.bus.bus import ALL_TYPES
 from core.bus.control import MessageFilter
@@ -29,7 +29,6 @@ from expensis_tui.messages import ActionDone
 from expensis_tui.screens.base import PagedScreen, local_time
 from expensis_tui.widgets.confirm import ConfirmScreen
 from expensis_tui.widgets.keyed_table import KeyedTable
-from expensis_tui.widgets.text_view import TextViewScreen
 
 STATUS_STYLE = {"failed": "bold red", "running": "cyan", "queued": "", "scheduled": "yellow",
                 "done": "green", "discarded": "dim"}
@@ -48,20 +47,18 @@ class MessagesScreen(PagedScreen):
     BINDINGS = [
         Binding("v", "next_view", "View", tooltip="Queued, scheduled, running, failed, done, discarded",
                 id="messages-view"),
-        Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter by command type or error words",
-                id="messages-filter"),
         Binding("t", "type_filter", "Type", tooltip="Only the command type of the selected row (again: all)",
                 id="messages-type"),
-        Binding("R", "retry_matching", "Retry all", key_display="R",
+        Binding("R", "retry", "Retry all", key_display="R",
                 tooltip="Retry every failed message the list shows", id="messages-retry"),
-        Binding("D", "discard_matching", "Discard all", key_display="D",
+        Binding("D", "discard", "Discard all", key_display="D",
                 tooltip="Discard every failed or queued message the list shows", id="messages-discard"),
         Binding("p", "pause", "Pause/resume", tooltip="Pause or resume the selected row's command type",
                 id="messages-pause"),
         Binding("P", "pause_all", "Pause all", key_display="P", tooltip="Pause or resume all dispatching",
                 id="messages-pause-all"),
     ]
-    ROLE_ACTIONS = {"retry_matching": Action.MESSAGES_RETRY, "discard_matching": Action.MESSAGES_DISCARD,
+    ROLE_ACTIONS = {"retry": Action.MESSAGES_RETRY, "discard": Action.MESSAGES_DISCARD,
                     "pause": Action.MESSAGES_PAUSE, "pause_all": Action.MESSAGES_PAUSE}
 
     def __init__(self) -> None:
@@ -70,14 +67,14 @@ class MessagesScreen(PagedScreen):
         self.command_type: str | None = None
         self.rows: dict[str, BusMessage] = {}
         self.last: BusOverview | None = None
+        self.text = ""  # the list's filter words: the query ANDs them over command type and whole error
 
     def compose_body(self) -> Iterable[Widget]:
         yield Label("", id="bus-counts", classes="status-line")
         with Horizontal(classes="filters"):
-            yield Input(placeholder="filter: words in the command type or error (Esc clears)", id="filter-text",
-                        classes="filter")
+            yield Label("/ filters by words in the command type or error · esc clears", id="bus-hint")
             yield Sparkline([0], id="throughput")
-        yield KeyedTable(self.columns(), id="messages")
+        yield KeyedTable(self.columns(), id="messages", local_filter=False)
         yield Label("", id="status-line", classes="status-line")
 
     def columns(self) -> list[tuple[str, str] | tuple[str, str, int]]:
@@ -99,8 +96,7 @@ class MessagesScreen(PagedScreen):
     # -- loading -----------------------------------------------------------------------------
 
     def load(self) -> None:
-        text = self.query_one("#filter-text", Input).value
-        self.load_bus(self.view, self.command_type, text, self.page_offset, self.next_load())
+        self.load_bus(self.view, self.command_type, self.text, self.page_offset, self.next_load())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Reading the bus")
     def load_bus(self, view: str, command_type: str | None, text: str, offset: int, seq: int) -> None:
@@ -120,7 +116,7 @@ class MessagesScreen(PagedScreen):
         self.query_one("#throughput", Sparkline).data = message.overview.throughput or [0]
         self.query_one(KeyedTable).show_rows([(str(r.id), self.cells(r)) for r in page.rows])
         scope = f"{self.view}" + (f" · {self.command_type}" if self.command_type else "")
-        text = self.query_one("#filter-text", Input).value
+        text = self.text
         self.query_one("#status-line", Label).update(
             f"{page.describe('messages')} · {scope}" + (f" · filter “{text}”" if text else "")
             + f" · {sum(message.overview.throughput)} done/h · enter detail")
@@ -167,23 +163,20 @@ class MessagesScreen(PagedScreen):
             self.query_one(KeyedTable).set_columns(self.columns())
         self.filters_changed()
 
-    def action_filter(self) -> None:
-        self.query_one("#filter-text", Input).focus()
+    @on(KeyedTable.Filtered)
+    def filter_typed(self, event: KeyedTable.Filtered) -> None:
+        self.text = event.text
+        self.filters_changed()  # live: every key narrows the list, in SQL (bulk actions use the same words)
 
-    @on(Input.Changed, "#filter-text")
-    def filter_typed(self) -> None:
-        self.filters_changed()  # live: every key narrows the list
-
-    @on(Input.Submitted, "#filter-text")
-    def filter_submitted(self) -> None:
-        self.query_one(KeyedTable).focus()
-
-    def action_focus_main(self) -> None:
-        field = self.query_one("#filter-text", Input)
-        if field.has_focus and field.value:
-            field.value = ""  # Esc clears first, then leaves the field
+    def jump_to(self, words: tuple[str, ...]) -> None:
+        """`:msg 4711` opens that message; `:msg failed credentials` a view and filter words."""
+        if len(words) == 1 and words[0].lstrip("#").isdigit():
+            self.load_detail(int(words[0].lstrip("#")))
             return
-        super().action_focus_main()
+        rest = list(words)
+        if rest and rest[0].casefold() in VIEWS:
+            self.show_view(rest.pop(0).casefold())
+        super().jump_to(tuple(rest))
 
     def action_type_filter(self) -> None:
         row = self.rows.get(self.query_one(KeyedTable).selected_key or "")
@@ -191,12 +184,12 @@ class MessagesScreen(PagedScreen):
         self.filters_changed()
 
     def selection(self) -> MessageFilter | None:
-        return filter_for(self.view, self.command_type, self.query_one("#filter-text", Input).value)
+        return filter_for(self.view, self.command_type, self.text)
 
-    def action_retry_matching(self) -> None:
+    def action_retry(self) -> None:
         self.bulk("retry", retry_matching)
 
-    def action_discard_matching(self) -> None:
+    def action_discard(self) -> None:
         self.bulk("discard", discard_matching)
 
     def bulk(self, verb: str, act: object) -> None:
@@ -258,7 +251,8 @@ class MessagesScreen(PagedScreen):
         self.load()
 
     @on(DataTable.RowSelected)
-    def show_detail(self, event: DataTable.RowSelected) -> None:
+    def open_message(self, event: DataTable.RowSelected) -> None:
+        event.prevent_default()
         key = event.row_key.value or ""
         if key in self.rows:
             self.load_detail(int(key))
@@ -267,6 +261,7 @@ class MessagesScreen(PagedScreen):
     def load_detail(self, message_id: int) -> None:
         detail = get_message(self.rt.db, message_id)
         if detail is None:
+            self.app.notify(f"no message {message_id}", severity="warning")
             return
         r = detail.row
         table = Table.grid(padding=(0, 1))
@@ -281,4 +276,5 @@ class MessagesScreen(PagedScreen):
             table.add_row(label, value)
         if detail.traceback:
             table.add_row("traceback", detail.traceback.rstrip())
-        self.app.call_from_thread(self.app.push_screen, TextViewScreen(f"Message #{r.id}", table))
+        self.app.call_from_thread(self.show_detail, f"Message #{r.id}", table, key=f"message:{r.id}",
+                                  reload=lambda: self.load_detail(message_id))

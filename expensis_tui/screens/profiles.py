@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import DataTable, Label
 from textual.worker import get_current_worker
 
 from core import profiles
@@ -30,33 +30,27 @@ from expensis_tui.widgets.form import Field, FormScreen, Values
 from expensis_tui.widgets.keyed_table import KeyedTable
 from expensis_tui.widgets.month_picker import month_picker
 from expensis_tui.widgets.progress import ProgressScreen, progress_update
-from expensis_tui.widgets.text_view import TextViewScreen
 
 
 class ProfilesScreen(PagedScreen):
     AREA = "sync"
     TITLE = "Sync profiles"
-    ROLE_ACTIONS = {"start_sync": Action.SYNC_START, "edit_schedule": Action.PROFILE_SCHEDULE,
+    ROLE_ACTIONS = {"run": Action.SYNC_START, "edit_schedule": Action.PROFILE_SCHEDULE,
                     "edit_credentials": Action.PROFILE_CREDENTIALS}
     BINDINGS = [
-        Binding("s", "start_sync", "Sync", tooltip="Start manual sync", id="sync-start"),
-        Binding("a", "toggle_active", "On/off", tooltip="Activate or deactivate profile",
+        Binding("x", "run", "Sync", tooltip="Start manual sync", id="sync-start"),
+        Binding("o", "toggle_active", "On/off", tooltip="Activate or deactivate profile",
                 id="sync-toggle"),
         Binding("e", "edit_schedule", "Schedule", tooltip="Edit schedule", id="sync-schedule"),
         Binding("c", "edit_credentials", "Creds", tooltip="Edit credentials (admin)",
                 id="sync-credentials"),
-        Binding("slash", "search", "Search", key_display="/", tooltip="Search profiles",
-                id="sync-search"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: dict[str, ProfileRow] = {}
-        self.search = ""
 
     def compose_body(self) -> Iterable[Widget]:
-        yield Input(placeholder="/ search customer, provider or profile name", id="search",
-                    classes="filter")
         yield KeyedTable(self.zoned([("customer", "Customer"), ("provider", "Provider"), ("active", "Active"),
                                      ("next", "Next sync"), ("last", "Last status")], "next"), id="profiles")
         yield Label("", id="status-line", classes="status-line")
@@ -65,7 +59,7 @@ class ProfilesScreen(PagedScreen):
         self.query_one(KeyedTable).focus()
 
     def load(self) -> None:
-        self.load_profiles(self.search, self.page_offset, self.next_load())
+        self.load_profiles("", self.page_offset, self.next_load())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading profiles")
     def load_profiles(self, search: str, offset: int, seq: int) -> None:
@@ -79,24 +73,13 @@ class ProfilesScreen(PagedScreen):
         self.total = page.total
         self.rows = {str(r.id): r for r in page.rows}
         self.query_one(KeyedTable).show_rows([
-            (str(r.id), (f"{r.customer_code} {r.customer_name}"[:24], r.provider,
+            (str(r.id), (f"{r.customer_code} {r.customer_name}", r.provider,
                          Text("yes", style="green") if r.active else Text("no", style="dim"),
                          local_time(r.next_sync_date, self.zone), status_text(r.last_status, r.last_reason)))
             for r in page.rows])
         self.query_one("#status-line", Label).update(
             f"{page.describe('profiles')} · enter detail · [ ] pages")
         self.loaded()
-
-    # -- search ------------------------------------------------------------------------------
-
-    def action_search(self) -> None:
-        self.query_one("#search", Input).focus()
-
-    @on(Input.Submitted, "#search")
-    def search_submitted(self, event: Input.Submitted) -> None:
-        self.search = event.value
-        self.filters_changed()
-        self.query_one(KeyedTable).focus()
 
     # -- detail ------------------------------------------------------------------------------
 
@@ -108,7 +91,8 @@ class ProfilesScreen(PagedScreen):
         return row
 
     @on(DataTable.RowSelected)
-    def show_detail(self, event: DataTable.RowSelected) -> None:
+    def open_profile(self, event: DataTable.RowSelected) -> None:
+        event.prevent_default()
         if event.row_key.value in self.rows:
             self.load_detail(int(event.row_key.value))
 
@@ -119,8 +103,9 @@ class ProfilesScreen(PagedScreen):
             self.post_message(ProfileDetailLoaded(detail))
 
     def on_profile_detail_loaded(self, message: ProfileDetailLoaded) -> None:
-        self.app.push_screen(TextViewScreen(f"Profile {message.detail.row.name}",
-                                            self.detail_table(message.detail)))
+        profile_id = message.detail.row.id
+        self.show_detail(f"Profile {message.detail.row.name}", self.detail_table(message.detail),
+                         key=f"profile:{profile_id}", reload=lambda: self.load_detail(profile_id))
 
     def detail_table(self, d: ProfileDetail) -> Table:
         table = Table.grid(padding=(0, 1))
@@ -144,7 +129,7 @@ class ProfilesScreen(PagedScreen):
 
     # -- manual sync -------------------------------------------------------------------------
 
-    def action_start_sync(self) -> None:
+    def action_run(self) -> None:
         row = self.selected()
         if row is None or not self.allowed(Action.SYNC_START, row.name):
             return
@@ -243,6 +228,7 @@ class ProfilesScreen(PagedScreen):
         row = self.selected()
         if row is None or not self.allowed(Action.PROFILE_CREDENTIALS, row.name):
             return
+        self.console.hold_keys()  # what is typed while the fields are read goes into the form
         self.open_credentials(row.id, row.name)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail",

@@ -10,9 +10,8 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import DataTable, Label
 
 from core.month import Month
 from core.operations import discard_message, retry_message
@@ -31,15 +30,12 @@ from expensis_tui.screens.base import PagedScreen, age, if_answered
 from expensis_tui.screens.dashboard import status_text
 from expensis_tui.screens.failures import FailuresScreen
 from expensis_tui.widgets.confirm import ConfirmScreen
-from expensis_tui.widgets.customer_suggester import suggest_customers
 from expensis_tui.widgets.keyed_table import Column, KeyedTable
-from expensis_tui.widgets.text_view import TextViewScreen
 
 TASK_STATUSES = (None, "failed", "completed_with_warnings", "processing", "pending", "completed")
 STEP_STATUSES = (None, "failed", "running", "queued", "done", "discarded")
-# Fixed widths keep the error column on screen at 80 columns; the detail (enter) shows all.
-# Fixed widths keep the table readable at 80 columns; the highlighted row's error is spelled
-# out on the line under the table, and enter shows the whole detail.
+# The widths are what a column keeps at 80 columns (wider ones give way first); the highlighted
+# row's error is spelled out on the line under the table, and enter shows the whole detail.
 TASK_COLUMNS: list[Column] = [("id", "#", 6), ("customer", "Customer", 8), ("provider", "Provider", 10),
                 ("cycle", "Cycle", 7), ("status", "Status", 10), ("step", "Step", 12), ("tries", "Try", 3),
                 ("age", "Age", 3), ("error", "Error")]
@@ -53,13 +49,12 @@ class TasksScreen(PagedScreen):
     TITLE = "Tasks"
     ROLE_ACTIONS = {"retry": Action.MESSAGES_RETRY, "discard": Action.MESSAGES_DISCARD}
     BINDINGS = [
-        Binding("r", "retry", "Retry", tooltip="Retry failed step", id="tasks-retry"),
-        Binding("d", "discard", "Discard", tooltip="Discard failed step", id="tasks-discard"),
-        Binding("f", "cycle_status", "Status", tooltip="Filter by status (cycles)", id="tasks-status"),
-        Binding("v", "toggle_view", "Tasks/steps", tooltip="Switch sync tasks / workflow steps",
+        Binding("R", "retry", "Retry", key_display="R", tooltip="Retry failed step", id="tasks-retry"),
+        Binding("D", "discard", "Discard", key_display="D", tooltip="Discard failed step", id="tasks-discard"),
+        Binding("F", "cycle_status", "Status", key_display="F", tooltip="Filter by status (cycles)",
+                id="tasks-status"),
+        Binding("v", "next_view", "Tasks/steps", tooltip="Switch sync tasks / workflow steps",
                 id="tasks-view"),
-        Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter by customer or provider",
-                id="tasks-filter"),
     ]
 
     def __init__(self) -> None:
@@ -70,10 +65,7 @@ class TasksScreen(PagedScreen):
         self.steps: dict[str, StepRow] = {}
 
     def compose_body(self) -> Iterable[Widget]:
-        with Horizontal(id="task-filters", classes="filters"):
-            yield Label("", id="status-filter")
-            yield Input(placeholder="customer", id="filter-customer", classes="filter")
-            yield Input(placeholder="provider", id="filter-second", classes="filter")
+        yield Label("", id="status-filter", classes="status-line")
         yield KeyedTable(TASK_COLUMNS, id="tasks")
         yield Label("", id="row-detail")
         yield Label("", id="status-line", classes="status-line")
@@ -81,19 +73,13 @@ class TasksScreen(PagedScreen):
     def on_mount(self) -> None:
         self.show_filter()
         self.query_one(KeyedTable).focus()
-        suggest_customers(self, self.query_one("#filter-customer", Input), self.rt.db)
 
     def show_filter(self) -> None:
         what = "sync tasks" if self.listing == "tasks" else "workflow steps"
-        self.query_one("#status-filter", Label).update(f"{what} · status: {self.status or 'all'} (f)")
-        self.query_one("#filter-second", Input).placeholder = "provider" if self.listing == "tasks" else "step"
-
-    def filter_values(self) -> tuple[str, str]:
-        return self.query_one("#filter-customer", Input).value, self.query_one("#filter-second", Input).value
+        self.query_one("#status-filter", Label).update(f"{what} · status: {self.status or 'all'} (F) · v switches")
 
     def load(self) -> None:
-        customer, second = self.filter_values()
-        self.load_rows(self.listing, self.status, customer, second, self.page_offset, self.next_load())
+        self.load_rows(self.listing, self.status, "", "", self.page_offset, self.next_load())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading tasks")
     def load_rows(self, view: str, status: str | None, customer: str, second: str, offset: int,
@@ -167,28 +153,34 @@ class TasksScreen(PagedScreen):
         self.show_filter()
         self.filters_changed()
 
-    def action_toggle_view(self) -> None:
+    def action_next_view(self) -> None:
         self.listing = "steps" if self.listing == "tasks" else "tasks"
         self.status = None
         self.query_one(KeyedTable).set_columns(TASK_COLUMNS if self.listing == "tasks" else STEP_COLUMNS)
         self.show_filter()
         self.filters_changed()
 
-    def action_filter(self) -> None:
-        self.query_one("#filter-customer", Input).focus()
-
     def show_failed(self) -> None:
         """Switch to failed workflow steps (from the dashboard)."""
         if self.listing != "steps":
-            self.action_toggle_view()
+            self.action_next_view()
         self.status = "failed"
         self.show_filter()
         self.filters_changed()
 
-    @on(Input.Submitted, ".filter")
-    def filter_submitted(self) -> None:
-        self.filters_changed()
-        self.query_one(KeyedTable).focus()
+    def jump_to(self, words: tuple[str, ...]) -> None:
+        """`:tasks failed`, `:tasks steps running ACME`: a view, a status, then the list filter."""
+        rest = list(words)
+        if rest and rest[0].casefold() in ("tasks", "steps") and rest[0].casefold() != self.listing:
+            self.action_next_view()
+        if rest and rest[0].casefold() in ("tasks", "steps"):
+            rest.pop(0)
+        statuses = TASK_STATUSES if self.listing == "tasks" else STEP_STATUSES
+        if rest and rest[0].casefold() in statuses:
+            self.status = rest.pop(0).casefold()
+            self.show_filter()
+            self.filters_changed()
+        super().jump_to(tuple(rest))
 
     # -- detail ------------------------------------------------------------------------------
 
@@ -200,6 +192,7 @@ class TasksScreen(PagedScreen):
 
     @on(DataTable.RowSelected)
     def open_detail(self, event: DataTable.RowSelected) -> None:
+        event.prevent_default()
         if event.row_key.value is not None:
             self.load_detail(self.listing, int(event.row_key.value))
 
@@ -236,7 +229,10 @@ class TasksScreen(PagedScreen):
         error_line = Text(f"\nerror: {error}", style="red") if error else Text("\nno error", style="dim")
         parts: list[RenderableType] = [head, error_line,
                  Text("\nworkflow", style="bold"), chain]
-        self.app.push_screen(TextViewScreen(title, Group(*parts)))
+        view = "tasks" if isinstance(detail, TaskDetail) else "steps"
+        row_id = detail.task.id if isinstance(detail, TaskDetail) else detail.step.id
+        self.show_detail(title, Group(*parts), key=f"{view}:{row_id}",
+                         reload=lambda: self.load_detail(view, row_id))
 
     # -- retry and discard -------------------------------------------------------------------
 

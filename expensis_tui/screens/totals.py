@@ -41,7 +41,7 @@ from expensis_tui.screens.base import ConsoleScreen, if_answered
 from expensis_tui.widgets.confirm import ConfirmScreen
 from expensis_tui.widgets.customer_suggester import CustomerSuggester, suggest_customers
 from expensis_tui.widgets.form import Field, FormScreen, Values
-from expensis_tui.widgets.keyed_table import KeyedTable
+from expensis_tui.widgets.keyed_table import KeyedTable, money_cell
 from expensis_tui.widgets.month_picker import ChoiceScreen
 from expensis_tui.widgets.progress import ProgressScreen, progress_update
 from expensis_tui.widgets.text_view import TextViewScreen
@@ -84,13 +84,13 @@ class TotalsScreen(ConsoleScreen):
                 id="totals-recalculate"),
         Binding("d", "dry_run", "Dry run", tooltip="Dry-run recalculation: show differences",
                 id="totals-dry-run"),
-        Binding("p", "partner", "Partner", tooltip="Partner recalculation over months",
+        Binding("H", "partner", "Partner", key_display="H", tooltip="Partner recalculation over months",
                 id="totals-partner"),
-        Binding("v", "versions", "Versions", tooltip="Compare history versions", id="totals-versions"),
-        Binding("slash", "choose", "Customer", key_display="/", tooltip="Choose customer and cycle",
-                id="totals-choose"),
-        Binding("left_square_bracket", "shift_cycle(-1)", "Previous cycle", key_display="[", show=False),
-        Binding("right_square_bracket", "shift_cycle(1)", "Next cycle", key_display="]", show=False),
+        Binding("v", "next_view", "Versions", tooltip="Compare history versions", id="totals-versions"),
+        Binding("g", "choose", "Customer", tooltip="Choose customer and cycle", id="totals-choose"),
+        # [ ] page everywhere: here the pages are the cycles
+        Binding("left_square_bracket", "page(-1)", "Previous cycle", key_display="[", show=False),
+        Binding("right_square_bracket", "page(1)", "Next cycle", key_display="]", show=False),
     ]
 
     def __init__(self) -> None:
@@ -104,13 +104,14 @@ class TotalsScreen(ConsoleScreen):
             yield Label("Cycle", classes="filter-label")
             yield Input(placeholder="YYYY-MM", id="cycle", classes="filter")
         with Horizontal(id="totals-body"):
-            yield KeyedTable([("number", "Number"), ("type", "Type"), ("count", "Count"),
-                              ("usage", "Usage"), ("rated", "Rated €")], id="totals")
+            with Vertical(classes="list-column"):
+                yield KeyedTable([("number", "Number"), ("type", "Type"), ("count", "Count"),
+                                  ("usage", "Usage"), ("rated", "Rated €")], id="totals")
             with Vertical(id="insights-panel"):
                 yield Label("Insights", classes="panel-title")
                 with VerticalScroll():
                     yield Static("", id="insights")
-        yield Label("/ choose a customer and cycle · enter shows the totals", id="status-line",
+        yield Label("g chooses a customer and cycle · enter shows the totals", id="status-line",
                     classes="status-line")
 
     def on_mount(self) -> None:
@@ -149,8 +150,8 @@ class TotalsScreen(ConsoleScreen):
             return  # an answer for a customer-cycle no longer chosen
         self.query_one(KeyedTable).show_rows([
             (f"{line.subscription_id}:{line.call_type}",
-             (line.number, line.call_type, f"{line.count:,}",
-              usage(line.call_type, line.count, line.duration_s, line.volume_kb), euro(line.rated_amount)))
+             (line.number, line.call_type, Text(f"{line.count:,}", justify="right"),
+              usage(line.call_type, line.count, line.duration_s, line.volume_kb), money_cell(euro(line.rated_amount))))
             for line in o.lines])
         insights = Text()
         for i in o.insights:
@@ -195,7 +196,16 @@ class TotalsScreen(ConsoleScreen):
         self.mark_stale()  # the fields may already have said so: no change event then
         self.query_one(KeyedTable).focus()
 
-    def action_shift_cycle(self, months: int) -> None:
+    def jump_to(self, words: tuple[str, ...]) -> None:
+        """`:totals ACME 2026-10`: that customer and cycle (this month when none is named)."""
+        if not words:
+            return
+        month = words[1] if len(words) > 1 else self.query_one("#cycle", Input).value
+        self.query_one("#customer", Input).value = words[0]
+        self.query_one("#cycle", Input).value = month
+        self.choose(words[0], month)
+
+    def action_page(self, months: int) -> None:
         if self.cycle is None:
             return
         self.choose(self.cycle.code, str(Month.of(self.cycle.cycle_start) + months))
@@ -203,12 +213,12 @@ class TotalsScreen(ConsoleScreen):
     def need_cycle(self) -> CustomerCycle | None:
         """The customer-cycle shown, for an action; None (and a warning) when the fields say another."""
         if self.cycle is None:
-            self.notify("Choose a customer and cycle first (/)", severity="warning")
+            self.notify("Choose a customer and cycle first (g)", severity="warning")
             return None
         typed = (self.query_one("#customer", Input).value.strip(), self.query_one("#cycle", Input).value.strip())
         if (typed[0].casefold(), typed[1]) != (self.cycle.code.casefold(), self.cycle.label):
             self.notify(f"The fields say {' '.join(typed)} but {self.cycle.code} {self.cycle.label} is shown: "
-                        "press Enter in the fields to load it first (/)", severity="warning")
+                        "press Enter in the fields to load it first (g)", severity="warning")
             return None
         return self.cycle
 
@@ -271,9 +281,11 @@ class TotalsScreen(ConsoleScreen):
 
     # -- history -----------------------------------------------------------------------------
 
-    def action_versions(self) -> None:
+    def action_next_view(self) -> None:
+        """`v`: this screen's other view, its history versions."""
         cycle = self.need_cycle()
         if cycle is not None:
+            self.console.hold_keys()  # `v Down Enter` typed at once: the keys wait for the list
             self.open_versions(cycle)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Reading the history")
@@ -282,6 +294,7 @@ class TotalsScreen(ConsoleScreen):
         if len(history) < 2:
             self.app.notify(f"{cycle.code} {cycle.label} has {len(history) or 'no'} version(s): nothing to compare",
                             severity="warning")
+            self.app.call_from_thread(self.console.release_keys)
             return
         self.app.call_from_thread(self.pick_versions, cycle, history)
 

@@ -1,0 +1,283 @@
+"""Every console list behaves alike (issue 15 items 1-3) and no typed key is lost (issue 12
+item 7): `/` filters live, Esc restores, `s` sorts and flips, `:` jumps, widths follow the
+content and the terminal, one key map across screens, keys typed at machine speed land."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from rich.text import Text
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Input
+
+from core.runtime import Runtime
+from expensis_tui.app import SCREENS, ExpensisApp
+from expensis_tui.screens.failures import FailuresScreen
+from expensis_tui.screens.tasks import TasksScreen
+from expensis_tui.screens.totals import TotalsScreen
+from expensis_tui.showcase import frozen_clock, screen_text, settle
+from expensis_tui.widgets.form import FormScreen
+from expensis_tui.widgets.keyed_table import KeyedTable, ListHeader
+from expensis_tui.widgets.text_view import TextViewScreen
+
+pytestmark = pytest.mark.anyio
+SIZES = [(80, 24), (120, 40)]
+
+
+def app_for(rt: Runtime) -> ExpensisApp:
+    return ExpensisApp(rt, start_services=False, clock=frozen_clock)
+
+
+def rows(table: KeyedTable) -> list[str]:
+    return [" ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+
+
+async def show_acme_totals(pilot: Any) -> None:
+    """Totals of ACME 2026-10 (it has an archived version), however the screen is reached."""
+    await pilot.press("4")
+    await settle(pilot)
+    pilot.app.screen.choose("ACME", "2026-10")
+    await settle(pilot)
+
+
+def type_fast(app: App[Any], *keys: str) -> None:
+    """Keys as a terminal delivers them when typed at machine speed: all queued at once,
+    nothing waits for a screen to mount or a worker to finish between them."""
+    for key in keys:
+        character = key if len(key) == 1 else {"space": " "}.get(key)
+        app.post_message(events.Key(key, character))
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_slash_filters_live_as_keys_arrive_and_escape_restores(rt: Runtime, size: tuple[int, int]) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("3")  # sync tasks: ACME, BETA, GAMMA over four providers
+        await settle(pilot)
+        table = app.screen.query_one(KeyedTable)
+        everything = rows(table)
+        assert len(everything) >= 4
+        header = app.screen.query_one(ListHeader)
+        assert not header.display
+
+        counts = []
+        await pilot.press("slash")
+        for key in "acme voda":  # two words, ANDed, case-insensitive, over the visible cells
+            await pilot.press("space" if key == " " else key)
+            counts.append(table.row_count)
+        assert counts == sorted(counts, reverse=True)  # each key narrows (or keeps) the list
+        assert 1 <= counts[-1] < counts[3] < len(everything)  # "acme" narrows, "voda" narrows further
+        assert all("acme" in r.casefold() and "voda" in r.casefold() for r in rows(table))
+        assert header.display and "acme voda" in screen_text(app)
+
+        await pilot.press("enter", "escape")  # kept, then cleared: everything is back
+        assert rows(table) == everything
+        assert not header.display
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_s_sorts_by_a_column_and_again_flips_it(rt: Runtime, size: tuple[int, int]) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        table = app.screen.query_one(KeyedTable)
+        ids = [int(str(table.get_row_at(i)[0])) for i in range(table.row_count)]
+        await pilot.press("s")
+        assert [int(str(table.get_row_at(i)[0])) for i in range(table.row_count)] == sorted(ids)
+        assert "# ▲" in screen_text(app)
+        await pilot.press("s")
+        assert [int(str(table.get_row_at(i)[0])) for i in range(table.row_count)] == sorted(ids, reverse=True)
+        assert "# ▼" in screen_text(app)
+        await pilot.press("home")
+        assert table.cursor_row == 0
+        await pilot.press("end")
+        assert table.cursor_row == table.row_count - 1
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_colon_jumps_to_totals_of_a_customer_and_month(rt: Runtime, size: tuple[int, int]) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"totals ACME 2026-10", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, TotalsScreen)
+        assert screen.cycle is not None and (screen.cycle.code, screen.cycle.label) == ("ACME", "2026-10")
+        assert screen.query_one(KeyedTable).row_count > 0
+        assert "ACME 2026-10: version" in screen_text(app)
+
+        await pilot.press("colon", *"tasks failed", "enter")
+        await settle(pilot)
+        tasks = app.screen
+        assert isinstance(tasks, TasksScreen) and tasks.status == "failed"
+        assert all("failed" in r for r in rows(tasks.query_one(KeyedTable)))
+
+
+class OneList(App[None]):
+    def __init__(self, columns: list[Any]) -> None:
+        super().__init__()
+        self.columns = columns
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(self.columns, id="list")
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_column_widths_grow_with_longer_content_and_use_the_room_there_is(size: tuple[int, int]) -> None:
+    app = OneList([("name", "Name"), ("status", "Status", 9), ("error", "Error")])
+    async with app.run_test(size=size) as pilot:
+        table = app.query_one(KeyedTable)
+        table.show_rows([("1", ("Bakkerij de Vries", "pending", "")), ("2", ("ACME", "pending", ""))])
+        await pilot.pause()
+        table.show_rows([("1", ("Bakkerij de Vries Brood en Banket", Text("completed", style="green"), "")),
+                         ("2", ("ACME", "processing", "no answer within 30 s after 5 attempts " * 2))])
+        await pilot.pause()
+        text = screen_text(app)
+        assert "completed " in text and "processing " in text  # never `complet`
+        assert "Bakkerij de Vries Brood en Banket" in text  # the name has room at 80 and 120
+        widths = [c.width for c in table.ordered_columns]
+        assert sum(widths) + 2 * len(widths) <= size[0]  # the error gives way, not the status
+        if size[0] >= 120:
+            assert widths[2] > widths[0] // 2
+
+
+async def test_money_is_right_aligned_in_totals(rt: Runtime) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await show_acme_totals(pilot)
+        table = app.screen.query_one(KeyedTable)
+        amounts = [table.get_row_at(i)[-1] for i in range(table.row_count)]
+        assert amounts and all(isinstance(a, Text) and a.justify == "right" for a in amounts)
+
+
+async def test_enter_opens_every_rows_detail_and_it_stays_live(rt: Runtime) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await show_acme_totals(pilot)  # totals rows had no detail
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, TextViewScreen)
+        assert "Rated €" in screen_text(app) and "live" in screen_text(app)
+
+
+BACK = {"focus_main", "close", "dismiss_errors"}  # escape: back to the list, close the window or the errors shown
+
+
+def key_map() -> dict[str, set[str]]:
+    """Every key of every screen (and of the app, and of every list) with the actions it runs
+    (Textual's own widget keys, cursor moves and scrolling, are not the console's)."""
+    meanings: dict[str, set[str]] = defaultdict(set)
+    owners: list[Any] = [ExpensisApp, KeyedTable, FailuresScreen, *SCREENS.values()]
+    for owner in owners:
+        for cls in owner.__mro__:
+            if cls.__module__.startswith("textual"):
+                continue
+            for binding in cls.__dict__.get("BINDINGS", []):
+                if not isinstance(binding, Binding):
+                    continue
+                for key in binding.key.split(","):
+                    meanings[key.strip()].add(binding.action.split("(")[0])
+    return meanings
+
+
+def test_no_key_has_two_meanings_across_screens() -> None:
+    meanings = key_map()
+    assert meanings.pop("escape") <= BACK
+    twice = {key: actions for key, actions in meanings.items() if len(actions) > 1}
+    assert not twice, f"keys with more than one meaning: {twice}"
+    # the keys every screen shares are taken by no screen for anything else
+    assert meanings["r"] == {"refresh"} and meanings["q"] == {"quit"}
+    assert meanings["slash"] == {"filter"} and meanings["s"] == {"sort"}
+    assert meanings["colon"] == {"jump"} and meanings["home"] == {"first_row"}
+    assert meanings["R"] == {"retry"} and meanings["D"] == {"discard"} and meanings["x"] == {"run"}
+    # a window shuts out the app's keys: the detail window binds refresh to `r` itself
+    assert [b.action for b in TextViewScreen.BINDINGS if isinstance(b, Binding) and b.key == "r"] == ["refresh"]
+
+
+async def test_help_lists_this_screens_keys_and_the_global_ones_only(rt: Runtime) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "Retry failed step" in text and "Filter the list as you type" in text
+        assert "Cursor up" not in text and "Herbereken" not in text
+
+
+async def test_keys_typed_at_machine_speed_reach_the_modal_that_opens(rt: Runtime) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        type_fast(app, "c", *"s3cret", "tab", *"acme-id")  # the form opens after a worker reads its fields
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        assert form.query_one("#field-password", Input).value == "s3cret"
+        assert form.query_one("#field-username", Input).value == "acme-id"
+
+
+async def test_v_down_enter_enter_on_the_totals_versions_is_not_dropped(rt: Runtime) -> None:
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await show_acme_totals(pilot)
+        type_fast(app, "v", "down", "enter", "enter")
+        await settle(pilot)
+        # the version lists took all four keys: two versions were picked and compared
+        assert isinstance(app.screen, TextViewScreen), type(app.screen)
+        assert "ACME 2026-10: version" in screen_text(app)
+
+
+async def test_a_detail_window_follows_the_data(rt: Runtime) -> None:
+    from sqlalchemy import update
+
+    from core.models import SyncProfile
+
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("enter")  # acme-kpn, active
+        await settle(pilot)
+        view = app.screen
+        assert isinstance(view, TextViewScreen) and re.search(r"active\s+yes", screen_text(app))
+        with rt.db.transaction() as s:  # another console deactivates it meanwhile
+            s.execute(update(SyncProfile).where(SyncProfile.name == "acme-kpn").values(active=False))
+        await pilot.press("r")  # what the poll and bus events do
+        await settle(pilot)
+        assert app.screen is view and re.search(r"active\s+no", screen_text(app))
+
+
+async def test_q_quits_but_asks_while_work_runs(rt: Runtime) -> None:
+    import asyncio
+
+    from expensis_tui.widgets.confirm import ConfirmScreen
+
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        started = asyncio.Event()
+
+        async def work() -> None:
+            started.set()
+            await asyncio.sleep(3600)
+
+        worker = app.run_worker(work(), group="action")
+        await started.wait()
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen) and "still running" in app.screen.question
+        await pilot.press("n")
+        worker.cancel()
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
