@@ -17,7 +17,6 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState
 
-from core import profiles
 from core.runtime import Runtime
 from core.security import roles
 from core.security.roles import Action
@@ -131,6 +130,9 @@ class ConsoleScreen(Screen[None]):
     def permitted(self, action: Action, target: str = "") -> bool:
         """The console's early answer before asking core; a refusal is shown and audited
         `denied` like core's own (core checks again in the action either way)."""
+        # with the secret box: loaded on the first action, not before the first paint
+        from core import profiles
+
         if profiles.can(action, self.console.role):
             return True
         self.refuse(action, target)

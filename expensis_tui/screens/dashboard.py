@@ -13,11 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
-from core.views.dashboard import first_line, imports_per_day, latest_failures, provider_syncs
-from core.views.failures import count_failures
 from expensis_tui.messages import DashboardLoaded
 from expensis_tui.screens.base import ConsoleScreen, age, local_time
-from expensis_tui.screens.failures import FailuresScreen
 from expensis_tui.widgets.keyed_table import KeyedTable
 
 STATUS_STYLE = {"completed": "green", "completed_with_warnings": "bold yellow", "failed": "bold red",
@@ -65,6 +62,10 @@ class DashboardScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading the dashboard")
     def load_figures(self) -> None:
+        # the queries (and every model they join) load here, in the worker, after the first paint
+        from core.views.dashboard import imports_per_day, latest_failures, provider_syncs
+        from core.views.failures import count_failures
+
         db, now = self.rt.db, self.now()
         self.post_message(DashboardLoaded(
             providers=provider_syncs(db),
@@ -76,6 +77,8 @@ class DashboardScreen(ConsoleScreen):
         ))
 
     def on_dashboard_loaded(self, message: DashboardLoaded) -> None:
+        from core.views.dashboard import first_line  # loaded by the worker by now
+
         q = message.queue
         queue = Text.assemble(("queued ", "dim"), (f"{q.get('queued', 0):,}", "bold cyan"),
                               ("  running ", "dim"), (f"{q.get('running', 0):,}", "bold yellow"),
@@ -112,4 +115,6 @@ class DashboardScreen(ConsoleScreen):
         self.load()
 
     def action_show_failures(self) -> None:
+        from expensis_tui.screens.failures import FailuresScreen
+
         self.app.push_screen(FailuresScreen(self.rt))
