@@ -94,7 +94,9 @@ class ExpensisApp(App[None]):
 
     def on_mount(self) -> None:
         self.sub_title = self.runtime.operator
-        self.start_up()
+        # The scheduler (APScheduler, every job's workflow) and the role's query import and
+        # hold the GIL for a while: started once the first frame is on screen, not before it.
+        self.call_after_refresh(self.start_up)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="services",
           description="Starting the scheduler and workers")
