@@ -39,8 +39,9 @@ from core.bus.deps import HandlerDeps  # noqa: E402
 from core.config import Settings, load_settings  # noqa: E402
 from core.db import Database, ensure_schema  # noqa: E402
 from core.models import Cdr, Customer, RatePlan, Subscription, Total  # noqa: E402
+from core.views.billing import export_jobs  # noqa: E402
 from core.workflows import load_all  # noqa: E402
-from core.workflows.exports import create_export, export_jobs  # noqa: E402
+from core.workflows.exports import create_export  # noqa: E402
 from core.workflows.invoicing import invoice_run  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -15,8 +15,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
-import platformdirs
-
 APP = "expensis"
 
 
@@ -184,6 +182,14 @@ def _env_values(environ: dict[str, str]) -> dict[str, Any]:
     return values
 
 
+def _user_dir(kind: str) -> Path:
+    """The platform's per-user config or data directory for the app (only looked up, and
+    platformdirs only imported, when no path was given)."""
+    import platformdirs
+
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP))
+
+
 def load_settings(
     *,
     data_dir: Path | str | None = None,
@@ -193,9 +199,8 @@ def load_settings(
     overrides: dict[str, Any] | None = None,
 ) -> Settings:
     env = dict(os.environ if environ is None else environ)
-    cfg_path = Path(config_file or env.get("EXPENSIS_CONFIG") or
-                    Path(platformdirs.user_config_dir(APP)) / "config.toml")
-    settings = Settings(data_dir=Path(platformdirs.user_data_dir(APP)))
+    cfg_path = Path(config_file or env.get("EXPENSIS_CONFIG") or _user_dir("config") / "config.toml")
+    settings = Settings(data_dir=Path(data_dir) if data_dir is not None else _user_dir("data"))
     if cfg_path.is_file():
         try:
             file_values = tomllib.loads(cfg_path.read_text(encoding="utf-8"))

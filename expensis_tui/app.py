@@ -7,11 +7,12 @@ stopping the scheduler and workers happens in a worker too.
 
 from __future__ import annotations
 
+import importlib
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from zoneinfo import ZoneInfo
 
 from textual import events, work
@@ -27,42 +28,48 @@ from core.models.base import utcnow
 from core.runtime import Runtime
 from expensis_tui.commands import ConsoleCommands
 from expensis_tui.messages import BusChanged, SchedulerView, ServicesChanged
-from expensis_tui.screens.addons import AddonsScreen
-from expensis_tui.screens.audit import AuditScreen
 from expensis_tui.screens.base import ConsoleScreen, report_worker_failure
-from expensis_tui.screens.dashboard import DashboardScreen
-from expensis_tui.screens.exports import ExportsScreen
-from expensis_tui.screens.invoices import InvoicesScreen
-from expensis_tui.screens.messages import MessagesScreen
-from expensis_tui.screens.profiles import ProfilesScreen
-from expensis_tui.screens.tasks import TasksScreen
-from expensis_tui.screens.totals import TotalsScreen
 from expensis_tui.services import Services
 from expensis_tui.widgets.confirm import ConfirmScreen
-from expensis_tui.widgets.help import HelpScreen
 from expensis_tui.widgets.jump import JumpScreen, parse_jump
 from expensis_tui.widgets.text_view import TextViewScreen
 from expensis_tui.widgets.too_small import TooSmallScreen, too_small
 
-SCREENS: dict[str, type[ConsoleScreen]] = {
-    "dashboard": DashboardScreen,
-    "profiles": ProfilesScreen,
-    "tasks": TasksScreen,
-    "totals": TotalsScreen,
-    "audit": AuditScreen,
-    "addons": AddonsScreen,
-    "exports": ExportsScreen,
-    "invoices": InvoicesScreen,
-    "messages": MessagesScreen,
+# Each mode's screen class, imported when the mode is first shown: only the dashboard's
+# module (and what it imports) loads before the first paint (issue 14.3).
+SCREENS: dict[str, str] = {
+    "dashboard": "expensis_tui.screens.dashboard:DashboardScreen",
+    "profiles": "expensis_tui.screens.profiles:ProfilesScreen",
+    "tasks": "expensis_tui.screens.tasks:TasksScreen",
+    "totals": "expensis_tui.screens.totals:TotalsScreen",
+    "audit": "expensis_tui.screens.audit:AuditScreen",
+    "addons": "expensis_tui.screens.addons:AddonsScreen",
+    "exports": "expensis_tui.screens.exports:ExportsScreen",
+    "invoices": "expensis_tui.screens.invoices:InvoicesScreen",
+    "messages": "expensis_tui.screens.messages:MessagesScreen",
 }
+
+
+def screen_class(mode: str) -> type[ConsoleScreen]:
+    module, name = SCREENS[mode].split(":")
+    return cast(type[ConsoleScreen], getattr(importlib.import_module(module), name))
+
+
+def screen_classes() -> dict[str, type[ConsoleScreen]]:
+    """Every mode's screen class (imports them all: the palette and tests read their bindings)."""
+    return {mode: screen_class(mode) for mode in SCREENS}
+
+
+def _new_screen(mode: str) -> ConsoleScreen:
+    return screen_class(mode)()
 
 
 class ExpensisApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "Expensis"
-    MODES = dict(SCREENS)
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
+        mode: partial(_new_screen, mode) for mode in SCREENS}
     DEFAULT_MODE = "dashboard"
-    SCREEN_CLASSES: ClassVar[dict[str, type[ConsoleScreen]]] = SCREENS
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     NAV: ClassVar[tuple[tuple[str, str, str], ...]] = (
         ("1", "dashboard", "Dash"), ("2", "profiles", "Syncs"), ("3", "tasks", "Tasks"),
@@ -112,7 +119,9 @@ class ExpensisApp(App[None]):
     def on_mount(self) -> None:
         self.sub_title = self.runtime.operator
         self.call_after_refresh(lambda: self.fit_to(*self.size))
-        self.start_up()
+        # The scheduler (APScheduler, every job's workflow) and the role's query import and
+        # hold the GIL for a while: started once the first frame is on screen, not before it.
+        self.call_after_refresh(self.start_up)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="services",
           description="Starting the scheduler and workers")
@@ -256,7 +265,8 @@ class ExpensisApp(App[None]):
         return self.NAV
 
     def mode_of(self, screen: ConsoleScreen) -> str:
-        return next((mode for mode, cls in SCREENS.items() if isinstance(screen, cls)), "")
+        return next((mode for mode, where in SCREENS.items()
+                     if where == f"{type(screen).__module__}:{type(screen).__qualname__}"), "")
 
     async def action_go(self, mode: str) -> None:
         if self.current_mode != mode and not self.covered:
@@ -296,6 +306,8 @@ class ExpensisApp(App[None]):
             screen.jump_to(target.words)
 
     def action_help(self) -> None:
+        from expensis_tui.widgets.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         title = self.screen.title or self.title
@@ -359,6 +371,8 @@ class ExpensisApp(App[None]):
         return result
 
     async def show_failed_tasks(self) -> None:
+        from expensis_tui.screens.tasks import TasksScreen  # loaded by showing it
+
         await self.action_go("tasks")
         screen = self.screen
         if isinstance(screen, TasksScreen):

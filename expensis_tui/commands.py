@@ -30,7 +30,9 @@ def _lower_first(text: str) -> str:
 
 
 def palette_commands(app: ExpensisApp) -> Iterator[PaletteCommand]:
-    for mode, screen_class in app.SCREEN_CLASSES.items():
+    from expensis_tui.app import screen_classes  # every screen: loaded when the palette opens
+
+    for mode, screen_class in screen_classes().items():
         area = screen_class.AREA
         title = screen_class.TITLE or mode
         yield PaletteCommand(f"go: {title.lower()}", f"Show the {title} screen",

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from core.views.audit import AuditRow
-from core.views.dashboard import CapAlert, ProviderSync
-from core.views.failures import Failure
-from core.views.paging import Page
-from core.views.profiles import ProfileDetail, ProfileRow
-from core.views.tasks import StepDetail, StepRow, TaskDetail, TaskRow
-from core.views.totals import DiffLine, TotalsOverview
+if TYPE_CHECKING:  # annotations only: the views load with the screens that read them
+    from core.views.audit import AuditRow
+    from core.views.dashboard import CapAlert, ProviderSync
+    from core.views.failures import Failure
+    from core.views.paging import Page
+    from core.views.profiles import ProfileDetail, ProfileRow
+    from core.views.tasks import StepDetail, StepRow, TaskDetail, TaskRow
+    from core.views.totals import DiffLine, TotalsOverview
 
 
 @dataclass

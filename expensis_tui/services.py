@@ -9,12 +9,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from core.bus import WorkerPool
-from core.bus.process import WorkerProcess
 from core.runtime import Runtime
-from core.views.dashboard import scheduler_lease
 from expensis_tui.messages import SchedulerView
 
 if TYPE_CHECKING:  # APScheduler loads in the start-up worker, after the first paint
+    from core.bus.process import WorkerProcess
     from scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
@@ -52,6 +51,8 @@ class Services:
                 if self.pool is None:
                     self.pool = WorkerPool(self.runtime.bus, size, label="console").start()
             elif self.process is None:  # handlers run in a child process: typing never waits for them
+                from core.bus.process import WorkerProcess
+
                 self.process = WorkerProcess(self.runtime.settings, size).start()
 
     def supervise(self) -> bool:
@@ -87,6 +88,7 @@ class Services:
             if status.attached_to:
                 return SchedulerView(f"attached to daemon on {status.attached_to}", runs)
             return SchedulerView("waiting for the scheduler lease", runs)
+        from core.views.dashboard import scheduler_lease
         from scheduler.service import next_runs
 
         runs = next_runs(self.runtime.settings, self.clock())

@@ -84,9 +84,9 @@ def test_every_check_and_audit_line_names_an_action_constant() -> None:
 # -- the console asks for what core checks ------------------------------------------------------
 
 def screens() -> list[type[ConsoleScreen]]:
-    from expensis_tui.app import SCREENS
+    from expensis_tui.app import screen_classes
 
-    return list(SCREENS.values())
+    return list(screen_classes().values())
 
 
 def test_every_console_role_action_is_a_screen_action_and_in_the_table() -> None:

@@ -16,7 +16,7 @@ from core import totals
 from core.bus import Bus, default_registry, run_until_idle
 from core.bus.deps import HandlerDeps
 from core.db import Database, ensure_schema
-from core.exports import reports
+from core.exports import excel, reports
 from core.models import Cdr, CdrRating, ExportJob, Message, Total
 from core.views.billing import export_jobs
 from core.workflows import exports
@@ -25,7 +25,8 @@ from tests.test_invoices import OCT, add_customer, billing_settings, cli
 
 D = Decimal
 NUMBERS = ("+31611110001", "+31611110002", "+31611110003")
-CDRS = 25_000  # crosses the progress step (10,000) twice
+CDRS = 2_500  # crosses the progress step (1,000 here, 10,000 in production) twice
+PROGRESS_STEP = 1_000
 START = datetime(2026, 10, 1, 6, 0, tzinfo=UTC)
 
 
@@ -84,13 +85,14 @@ def test_excel_export_has_the_rows_and_sums_of_the_database(db: Database, tmp_pa
         original(db_, job_id, **values)
 
     monkeypatch.setattr(exports, "_set", spy)
+    monkeypatch.setattr(excel, "PROGRESS_EVERY", PROGRESS_STEP)  # the same steps, a tenth of the rows
     job_id = create_export(bus, "excel", customer, OCT, operator="alice")
     assert export_jobs(db, job_id=job_id)[0].status == "pending"
     run_until_idle(bus)
 
     [job] = export_jobs(db, job_id=job_id)
     assert (job.status, job.rows, job.total_rows, job.error_message) == ("completed", CDRS, CDRS, None)
-    assert progress == [10_000, 20_000, CDRS]
+    assert progress == [PROGRESS_STEP, 2 * PROGRESS_STEP, CDRS]
     path = Path(str(job.path))
     assert path.parent == billing_settings(tmp_path).exports_dir and path.name == f"ACME_2026-10_excel_{job_id}.xlsx"
 

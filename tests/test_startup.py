@@ -64,18 +64,36 @@ def test_messages_list_json_imports_no_heavy_package(tmp_path: Path, sqlite_temp
     assert code == 0
     assert json.loads(out) == []
     assert heavy_in(modules) == []
+    # one table read: its model module only, no table renderer, no secret box, no user dirs
+    assert sorted(m for m in modules if m.startswith("core.models.")) == ["core.models.base", "core.models.ops"]
+    assert [m for m in ("rich", "cryptography", "platformdirs") if m in modules] == []
+
+
+def test_status_imports_no_document_http_or_console_package(tmp_path: Path, sqlite_template: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'e.sqlite3'}"
+    (tmp_path / "e.sqlite3").write_bytes(sqlite_template.read_bytes())
+    code, modules, out = loaded_by(tmp_path, "--db", url, "--data-dir", str(tmp_path), "status", "--json")
+    assert code == 0
+    assert json.loads(out)["queue"] is not None
+    # the scheduler's lease and job definitions are read (APScheduler's triggers): nothing else heavy
+    assert [m for m in heavy_in(modules) if not m.startswith(("apscheduler", "scheduler"))] == []
 
 
 def test_the_console_screens_import_no_heavy_package(tmp_path: Path) -> None:
-    """PDF, Excel, HTTP and the scheduler load in workers after the first paint."""
+    """PDF, Excel, HTTP and the scheduler load in workers after the first paint; the other
+    screens when first shown; the dashboard's queries (and the models they join) in its worker."""
     report = tmp_path / "modules.json"
     subprocess.run([sys.executable, "-c",
-                    "import json, sys, expensis_tui.launch, expensis_tui.app\n"
+                    "import json, sys, expensis_tui.launch, expensis_tui.app, expensis_tui.screens.dashboard\n"
                     f"json.dump(sorted(sys.modules), open({str(report)!r}, 'w'))"],
                    cwd=ROOT, check=True, timeout=120)
     modules = set(json.loads(report.read_text()))
     assert "textual" in modules
     assert [m for m in heavy_in(modules) if not m.startswith("textual")] == []
+    screens = {m for m in modules if m.startswith("expensis_tui.screens.")}
+    assert screens == {"expensis_tui.screens.base", "expensis_tui.screens.dashboard"}
+    assert [m for m in modules if m.startswith(("core.workflows", "core.views.", "core.billing"))] == []
+    assert "cryptography" not in modules
 
 
 def test_the_command_table_matches_the_command_modules() -> None:

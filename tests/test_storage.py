@@ -130,6 +130,7 @@ def column_values(obj: m.Base) -> dict[str, object]:
 
 def test_every_model_round_trips_exactly(db: Database) -> None:
     objects = build_everything()
+    m.load_all()
     assert {type(o).__tablename__ for o in objects} == set(m.Base.metadata.tables)
     expected = []
     with db.transaction() as s:

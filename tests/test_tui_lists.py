@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.widgets import Input
 
 from core.runtime import Runtime
-from expensis_tui.app import SCREENS, ExpensisApp
+from expensis_tui.app import ExpensisApp, screen_classes
 from expensis_tui.screens.failures import FailuresScreen
 from expensis_tui.screens.tasks import TasksScreen
 from expensis_tui.screens.totals import TotalsScreen
@@ -174,7 +174,7 @@ def key_map() -> dict[str, set[str]]:
     """Every key of every screen (and of the app, and of every list) with the actions it runs
     (Textual's own widget keys, cursor moves and scrolling, are not the console's)."""
     meanings: dict[str, set[str]] = defaultdict(set)
-    owners: list[Any] = [ExpensisApp, KeyedTable, FailuresScreen, *SCREENS.values()]
+    owners: list[Any] = [ExpensisApp, KeyedTable, FailuresScreen, *screen_classes().values()]
     for owner in owners:
         for cls in owner.__mro__:
             if cls.__module__.startswith("textual"):

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from core.config import Settings
 from core.models.base import utcnow
-from core.security.secrets import SecretBox
 from providers.base import AdapterFactory, AddonClientFactory, open_adapter, open_nina
 
 if TYPE_CHECKING:
     from core.bus.bus import Bus
     from core.db import Database
+    from core.security.secrets import SecretBox
 
 Clock = Callable[[], datetime]
 
@@ -34,7 +34,10 @@ class HandlerDeps:
 
     @cached_property
     def secrets(self) -> SecretBox:
-        """The credentials box, opened on first use (a command that never decrypts needs no key)."""
+        """The credentials box, opened on first use (a command that never decrypts needs no key,
+        nor the cryptography package)."""
+        from core.security.secrets import SecretBox
+
         return SecretBox.from_settings(self.settings)
 
 

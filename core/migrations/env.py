@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from core.models import Base
+from core.models import Base, load_all
+
+load_all()  # Base.metadata holds every table
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:

@@ -16,7 +16,6 @@ from sqlalchemy import (
     String,
     TypeDecorator,
 )
-from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -42,8 +41,12 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql  # loaded when connected to it
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         if dialect.name == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
             return dialect.type_descriptor(sqlite.DATETIME())  # type: ignore[no-untyped-call]
         return dialect.type_descriptor(DateTime())
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from core.bus.bus import DONE, FAILED, QUEUED, RUNNING, STATUSES
 from core.bus.control import MessageFilter, paused
 from core.db import Database
-from core.models import Customer, Message
+from core.models import Message
 from core.views.paging import Page, fetch_page
 
 T = cast(Table, Message.__table__)
@@ -119,6 +119,10 @@ def customer_codes(session: Session, payloads: Iterable[dict[str, Any]]) -> dict
     ids = {int(p["customer_id"]) for p in payloads if isinstance(p.get("customer_id"), int)}
     if not ids:
         return {}
+    from core.models import (
+        Customer,  # the customer table's model loads only when a payload names one
+    )
+
     return {int(i): str(c) for i, c in session.execute(
         select(Customer.id, Customer.code).where(Customer.id.in_(ids)))}
 

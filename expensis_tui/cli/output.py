@@ -16,9 +16,6 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import click
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from core.billing.i18n import format_money, format_time
 from core.month import Month
@@ -89,6 +86,10 @@ def header(col: Col, zone: ZoneInfo | None, *, terminal: bool = False) -> str:
 def render(cols: Sequence[Col], rows: Iterable[Sequence[object]], *, terminal: bool,
            width: int, zone: ZoneInfo | None = None) -> str:
     """The table as text: boxed and fitted to `width` on a terminal, plain rows otherwise."""
+    from rich import box  # loaded by a table, not by `--json` (issue 14.3)
+    from rich.console import Console
+    from rich.table import Table
+
     cells = [[cell(value, col.kind, zone) for col, value in zip(cols, row, strict=True)] for row in rows]
     widths = _fit(cols, cells, zone, width - 2 * len(cols)) if terminal else None  # padding, divider
     if widths is None:
@@ -139,6 +140,8 @@ def _fit(cols: Sequence[Col], cells: list[list[str]], zone: ZoneInfo | None,
 def print_table(cols: Sequence[Col], rows: Iterable[Sequence[object]], *,
                 zone: ZoneInfo | str | None = None) -> None:
     """Print a table on stdout: fitted to the terminal, or plain rows for a pipe."""
+    from rich.console import Console
+
     where = display_zone(zone)
     out = Console()  # reads the real terminal's size and whether stdout is one
     terminal = sys.stdout.isatty() and out.is_terminal

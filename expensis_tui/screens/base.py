@@ -18,8 +18,6 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState
 
-from core import profiles
-from core.billing.i18n import format_time, time_zone_label
 from core.runtime import Runtime
 from core.security import roles
 from core.security.roles import Action
@@ -75,6 +73,10 @@ def local_time(moment: datetime | None, zone: ZoneInfo, fmt: str = "%d-%m %H:%M"
                zone_name: bool = False) -> str:
     """A time in the console's zone. In a column the header names the zone (`ConsoleScreen.zoned`);
     a time standing alone in a line or a detail names it itself (`zone_name=True`)."""
+    from core.billing.i18n import (
+        format_time,  # the one time formatter; loaded after the first paint
+    )
+
     return format_time(moment, zone, fmt, zone_name=zone_name)
 
 
@@ -139,12 +141,17 @@ class ConsoleScreen(Screen[None]):
 
     def zoned(self, columns: Sequence[C], *time_keys: str) -> list[C]:
         """The columns with the zone named in the header of each time column: "When (CET)"."""
+        from core.billing.i18n import time_zone_label
+
         zone = time_zone_label(self.zone, self.now())
         return [cast("C", (c[0], f"{c[1]} ({zone})", *c[2:])) if c[0] in time_keys else c for c in columns]
 
     def permitted(self, action: Action, target: str = "") -> bool:
         """The console's early answer before asking core; a refusal is shown and audited
         `denied` like core's own (core checks again in the action either way)."""
+        # with the secret box: loaded on the first action, not before the first paint
+        from core import profiles
+
         if profiles.can(action, self.console.role):
             return True
         self.refuse(action, target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -13,21 +14,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
-from core.billing.i18n import time_zone_label
-from core.views.dashboard import (
-    CapAlert,
-    cdrs_per_call_day,
-    first_line,
-    imports_per_day,
-    latest_failures,
-    provider_syncs,
-    roaming_cap_alerts,
-)
-from core.views.failures import count_failures
 from expensis_tui.messages import DashboardLoaded
 from expensis_tui.screens.base import ConsoleScreen, age, local_time
-from expensis_tui.screens.failures import FailuresScreen
 from expensis_tui.widgets.keyed_table import KeyedTable
+
+if TYPE_CHECKING:
+    from core.views.dashboard import CapAlert
 
 STATUS_STYLE = {"completed": "green", "completed_with_warnings": "bold yellow", "failed": "bold red",
                 "processing": "yellow", "pending": "cyan", "done": "green", "queued": "cyan", "running": "yellow"}
@@ -103,6 +95,16 @@ class DashboardScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading the dashboard")
     def load_figures(self) -> None:
+        # the queries (and every model they join) load here, in the worker, after the first paint
+        from core.views.dashboard import (
+            cdrs_per_call_day,
+            imports_per_day,
+            latest_failures,
+            provider_syncs,
+            roaming_cap_alerts,
+        )
+        from core.views.failures import count_failures
+
         db, today = self.rt.db, self.now().astimezone(self.zone).date()
         imports = imports_per_day(db, today, self.zone)
         key = (today, tuple(imports))  # CDRs arrive only by import: no new import, same call days
@@ -120,6 +122,8 @@ class DashboardScreen(ConsoleScreen):
         ))
 
     def on_dashboard_loaded(self, message: DashboardLoaded) -> None:
+        from core.views.dashboard import first_line  # loaded by the worker by now
+
         q = message.queue
         queue = Text.assemble(("queued ", "dim"), (f"{q.get('queued', 0):,}", "bold cyan"),
                               ("  running ", "dim"), (f"{q.get('running', 0):,}", "bold yellow"),
@@ -127,6 +131,8 @@ class DashboardScreen(ConsoleScreen):
                               (f"{message.failure_count:,}", "bold red" if message.failure_count else "bold"),
                               ("  done ", "dim"), (f"{q.get('done', 0):,}", "bold green"))
         self.query_one("#queue-figures", Static).update(queue)
+        from core.billing.i18n import time_zone_label
+
         sched = message.scheduler
         today = self.now().astimezone(self.zone).date()
         def when(at: datetime) -> str:
@@ -169,4 +175,6 @@ class DashboardScreen(ConsoleScreen):
                             timeout=15)
 
     def action_show_failures(self) -> None:
+        from expensis_tui.screens.failures import FailuresScreen
+
         self.app.push_screen(FailuresScreen(self.rt))
