@@ -294,7 +294,18 @@ class PagedScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.page_offset = 0
-        self.total = 0
+        self._total = 0
+
+    @property
+    def total(self) -> int:
+        """The rows of the listing's query over all pages (each screen sets it when a page loads)."""
+        return self._total
+
+    @total.setter
+    def total(self, rows: int) -> None:
+        self._total = rows
+        for table in self.query(KeyedTable):  # its filter narrows one page: its header says so
+            table.rows_in_all = rows
 
     def action_page(self, direction: int) -> None:
         offset = self.page_offset + direction * self.PAGE_SIZE

@@ -116,6 +116,9 @@ class KeyedTable(DataTable[Cell]):
         self.editing = False
         self.sort_by: Sort | None = None
         self.source: list[Row] = []  # every row the screen gave, in its order
+        # the rows of the screen's query over all its pages, when the list shows one page of them
+        # (PagedScreen sets it): a filter then says it narrows this page only
+        self.rows_in_all = 0
         self.list_header = ListHeader("")
 
     def on_mount(self) -> None:
@@ -246,6 +249,8 @@ class KeyedTable(DataTable[Cell]):
             return
         shown, held = self.row_count, len(self.source)
         count = f"{shown} of {held} rows" if self.local_filter else f"{held} rows"
+        if self.local_filter and self.rows_in_all > held:
+            count += f" on this page ({self.rows_in_all:,} in all, [ ] pages)"
         line = Text.assemble(("/ ", "bold"), (self.filter_text, "bold reverse" if self.editing else "bold"),
                              ("▏" if self.editing else ""), f"  {count} · ",
                              "enter keeps · esc clears" if self.editing else "/ edits · esc clears")
