@@ -148,19 +148,26 @@ def refusal(customer: Customer, invoice: Invoice, today: date, settings: Setting
     return None
 
 
-def _claim_invoice_mail(db: Database, invoice: Invoice, recipient: str, *, today: date,
-                        manual: bool, resend: bool, clock: Clock) -> int | None:
-    """Insert (or take over) the cycle's mail_log row in its own transaction; None: not ours."""
-    cycle = invoice.cycle_start_date or invoice.issue_date or today
+def _insert_once(db: Database, row: MailLog | Notification) -> int | None:
+    """Insert `row` in its own transaction: its id, or None when its unique key is already taken
+    (another process claimed that mail first, or an earlier attempt left its row)."""
     try:
         with db.transaction() as session:
-            row = MailLog(customer_id=invoice.customer_id, cycle_start_date=cycle, kind=invoice.kind,
-                          invoice_id=invoice.id, recipient=recipient[:200], status=SENDING)
             session.add(row)
             session.flush()
             return row.id
     except IntegrityError:
-        pass
+        return None
+
+
+def _claim_invoice_mail(db: Database, invoice: Invoice, recipient: str, *, today: date,
+                        manual: bool, resend: bool, clock: Clock) -> int | None:
+    """Insert (or take over) the cycle's mail_log row in its own transaction; None: not ours."""
+    cycle = invoice.cycle_start_date or invoice.issue_date or today
+    claimed = _insert_once(db, MailLog(customer_id=invoice.customer_id, cycle_start_date=cycle, kind=invoice.kind,
+                                       invoice_id=invoice.id, recipient=recipient[:200], status=SENDING))
+    if claimed is not None:
+        return claimed
     with db.transaction() as session:
         existing = session.scalars(select(MailLog).where(
             MailLog.customer_id == invoice.customer_id, MailLog.cycle_start_date == cycle,
@@ -243,15 +250,10 @@ def send_invoice_mail(db: Database, settings: Settings, invoice_id: int, *, toda
 def claim_notification(db: Database, kind: str, key: str, recipient: str, *,
                        covered_until: datetime | None = None, detail: str | None = None) -> int | None:
     """Claim the (kind, key) mail: a new row, or a failed one taken again. None: not ours."""
-    try:
-        with db.transaction() as session:
-            row = Notification(kind=kind, key=key[:120], recipient=recipient[:500], status=SENDING,
-                               covered_until=covered_until, detail=detail)
-            session.add(row)
-            session.flush()
-            return row.id
-    except IntegrityError:
-        pass
+    claimed = _insert_once(db, Notification(kind=kind, key=key[:120], recipient=recipient[:500], status=SENDING,
+                                            covered_until=covered_until, detail=detail))
+    if claimed is not None:
+        return claimed
     with db.transaction() as session:
         taken = session.execute(
             update(Notification).where(Notification.kind == kind, Notification.key == key[:120],
