@@ -383,7 +383,8 @@ def test_due_totals_dispatches_once_and_not_again_while_one_is_in_flight(rt: Run
     assert due_totals_job(rt, NOW).startswith("dispatched 1 recalculation(s); 0 already in flight")
     assert due_totals_job(rt, NOW).startswith("dispatched 0 recalculation(s); 1 already in flight")
     assert dispatch_totals_messages(rt.db) == [
-        {"customer_id": ids["customer"], "cycle_start_date": "2026-10-01", "trigger": "schedule"}]
+        {"customer_id": ids["customer"], "cycle_start_date": "2026-10-01", "trigger": "schedule",
+         "operator": ""}]
 
     run_until_idle(rt.bus)  # the chain ends with SaveStatus, which clears the request
     with rt.db.reader() as s:
