@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,7 +10,7 @@ from sqlalchemy import or_, select
 
 from core.db import Database
 from core.models import AuditLog
-from core.views.paging import PAGE_SIZE, Page, fetch_page, like_pattern
+from core.views.paging import PAGE_SIZE, Page, each_word_in, fetch_page, like_pattern
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,13 @@ class AuditRow:
 
 
 def list_audit(db: Database, *, operator: str = "", action: str = "", text: str = "",
-               offset: int = 0, limit: int = PAGE_SIZE) -> Page[AuditRow]:
-    """Newest first. `operator` and `action` match prefixes; `text` matches target or detail."""
+               words: Sequence[str] = (), offset: int = 0, limit: int = PAGE_SIZE) -> Page[AuditRow]:
+    """Newest first. `operator` and `action` match prefixes; `text` matches target or detail;
+    each of `words` (the console's filter) one of operator, action, target, result or detail."""
     query = select(AuditLog.id, AuditLog.at, AuditLog.operator, AuditLog.action, AuditLog.target,
-                   AuditLog.result, AuditLog.detail)
+                   AuditLog.result, AuditLog.detail).where(
+        each_word_in(words, AuditLog.operator, AuditLog.action, AuditLog.target, AuditLog.result,
+                     AuditLog.detail))
     if operator.strip():
         query = query.where(AuditLog.operator.like(operator.strip() + "%"))
     if action.strip():

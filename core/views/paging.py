@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
+from sqlalchemy.orm import QueryableAttribute, Session
 
 T = TypeVar("T")
 AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
@@ -56,3 +56,10 @@ def like_pattern(text: str) -> str:
     """A LIKE pattern matching `text` anywhere, with the wildcards in it escaped."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def each_word_in(words: Sequence[str], *columns: QueryableAttribute[Any]) -> ColumnElement[bool]:
+    """The console's live filter in SQL: every word (ANDed) found in one of `columns`,
+    case-insensitive, its wildcards taken literally. No words: every row."""
+    return and_(true(), *(or_(*(func.lower(column).contains(word.casefold(), autoescape=True)
+                                for column in columns)) for word in words))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy import ScalarSelect, or_, select
 from core.db import Database
 from core.models import Customer, SyncProfile, SyncTask
 from core.security.secrets import MASK, SecretBox, SecretError
-from core.views.paging import PAGE_SIZE, AnySelect, Page, fetch_page, like_pattern
+from core.views.paging import PAGE_SIZE, AnySelect, Page, each_word_in, fetch_page, like_pattern
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,12 @@ def _row_query() -> AnySelect:
             .join(Customer, Customer.id == SyncProfile.customer_id))
 
 
-def list_profiles(db: Database, *, search: str = "", offset: int = 0,
+def list_profiles(db: Database, *, search: str = "", words: Sequence[str] = (), offset: int = 0,
                   limit: int = PAGE_SIZE) -> Page[ProfileRow]:
-    """Profiles ordered by customer code, then provider; `search` matches code, name or provider."""
-    query = _row_query()
+    """Profiles ordered by customer code, then provider; `search` matches code, name or provider,
+    and so must each of `words` (the console's filter)."""
+    query = _row_query().where(each_word_in(words, Customer.code, Customer.name, SyncProfile.name,
+                                            SyncProfile.provider))
     if search.strip():
         pattern = like_pattern(search.strip())
         query = query.where(or_(Customer.code.like(pattern, escape="\\"),

@@ -7,7 +7,7 @@ read with one query over those tasks' workflows, never per row.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -19,7 +19,7 @@ from core.db import Database
 from core.models import Customer, Message, SyncProfile, SyncTask
 from core.views.dashboard import first_line
 from core.views.messages import customer_codes, message_payload
-from core.views.paging import PAGE_SIZE, AnySelect, Page, fetch_page, like_pattern
+from core.views.paging import PAGE_SIZE, AnySelect, Page, each_word_in, fetch_page, like_pattern
 
 ACTIVE = ("running", "queued", "failed")
 
@@ -83,9 +83,11 @@ def _task_query() -> AnySelect:
 
 
 def list_tasks(db: Database, *, status: str | None = None, provider: str = "", customer: str = "",
-               offset: int = 0, limit: int = PAGE_SIZE) -> Page[TaskRow]:
-    """Sync tasks, newest first, filtered by status, provider and customer code (prefixes)."""
-    query = _task_query()
+               words: Sequence[str] = (), offset: int = 0, limit: int = PAGE_SIZE) -> Page[TaskRow]:
+    """Sync tasks, newest first, filtered by status, provider and customer code (prefixes), and
+    by `words` (the console's filter: each in the customer, provider, profile, status or reason)."""
+    query = _task_query().where(each_word_in(words, Customer.code, Customer.name, SyncProfile.provider,
+                                             SyncProfile.name, SyncTask.status, SyncTask.reason))
     if status:
         query = query.where(SyncTask.status == status)
     if provider.strip():
@@ -152,9 +154,10 @@ def _subject(payload: dict[str, Any], codes: dict[int, str]) -> str:
 
 
 def list_steps(db: Database, *, status: str | None = None, command: str = "", customer: str = "",
-               offset: int = 0, limit: int = PAGE_SIZE) -> Page[StepRow]:
-    """Bus messages (workflow steps), newest first; `customer` is a customer code."""
-    query = _step_query()
+               words: Sequence[str] = (), offset: int = 0, limit: int = PAGE_SIZE) -> Page[StepRow]:
+    """Bus messages (workflow steps), newest first; `customer` is a customer code; each of
+    `words` (the console's filter) in the command type, status or error."""
+    query = _step_query().where(each_word_in(words, Message.command_type, Message.status, Message.error))
     if status:
         query = query.where(Message.status == status)
     if command.strip():

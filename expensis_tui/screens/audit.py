@@ -29,19 +29,20 @@ class AuditScreen(PagedScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield KeyedTable(self.zoned([("at", "When", 16), ("operator", "Operator"), ("action", "Action"),
-                                     ("target", "Target"), ("result", "Result")], "at"), id="audit")
+                                     ("target", "Target"), ("result", "Result")], "at"), id="audit",
+                         local_filter=False)
         yield Label("", id="status-line", classes="status-line")
 
     def on_mount(self) -> None:
         self.query_one(KeyedTable).focus()
 
     def load(self) -> None:
-        self.load_audit("", "", "", self.page_offset, self.next_load())
+        self.load_audit(self.filter_words, self.page_offset, self.next_load())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading the audit log")
-    def load_audit(self, operator: str, action: str, text: str, offset: int, seq: int) -> None:
-        self.post_message(AuditLoaded(list_audit(self.rt.db, operator=operator, action=action, text=text,
-                                                 offset=offset, limit=self.PAGE_SIZE), seq))
+    def load_audit(self, words: tuple[str, ...], offset: int, seq: int) -> None:
+        self.post_message(AuditLoaded(list_audit(self.rt.db, words=words, offset=offset, limit=self.PAGE_SIZE),
+                                      seq))
 
     def on_audit_loaded(self, message: AuditLoaded) -> None:
         if not self.fresh(message.seq):

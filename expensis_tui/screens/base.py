@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from rich.console import RenderableType
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -295,6 +296,15 @@ class PagedScreen(ConsoleScreen):
         super().__init__()
         self.page_offset = 0
         self._total = 0
+        self.filter_words: tuple[str, ...] = ()  # a list filtered in SQL: its filter's words
+
+    @on(KeyedTable.Filtered)
+    def filter_in_sql(self, event: KeyedTable.Filtered) -> None:
+        """A list whose query applies the filter (`local_filter=False`): every key reads again,
+        from the first page, so the filter searches every page, not the one shown."""
+        if not event.table.local_filter:
+            self.filter_words = tuple(event.text.split())
+            self.filters_changed()
 
     @property
     def total(self) -> int:

@@ -164,7 +164,7 @@ class MessagesScreen(PagedScreen):
         self.filters_changed()
 
     @on(KeyedTable.Filtered)
-    def filter_typed(self, event: KeyedTable.Filtered) -> None:
+    def filter_in_sql(self, event: KeyedTable.Filtered) -> None:
         self.text = event.text
         self.filters_changed()  # live: every key narrows the list, in SQL (bulk actions use the same words)
 

@@ -52,18 +52,19 @@ class ProfilesScreen(PagedScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield KeyedTable(self.zoned([("customer", "Customer"), ("provider", "Provider"), ("active", "Active"),
-                                     ("next", "Next sync"), ("last", "Last status")], "next"), id="profiles")
+                                     ("next", "Next sync"), ("last", "Last status")], "next"), id="profiles",
+                         local_filter=False)
         yield Label("", id="status-line", classes="status-line")
 
     def on_mount(self) -> None:
         self.query_one(KeyedTable).focus()
 
     def load(self) -> None:
-        self.load_profiles("", self.page_offset, self.next_load())
+        self.load_profiles(self.filter_words, self.page_offset, self.next_load())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading profiles")
-    def load_profiles(self, search: str, offset: int, seq: int) -> None:
-        self.post_message(ProfilesLoaded(list_profiles(self.rt.db, search=search, offset=offset,
+    def load_profiles(self, words: tuple[str, ...], offset: int, seq: int) -> None:
+        self.post_message(ProfilesLoaded(list_profiles(self.rt.db, words=words, offset=offset,
                                                        limit=self.PAGE_SIZE), seq))
 
     def on_profiles_loaded(self, message: ProfilesLoaded) -> None:

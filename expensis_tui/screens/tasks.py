@@ -66,7 +66,7 @@ class TasksScreen(PagedScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Label("", id="status-filter", classes="status-line")
-        yield KeyedTable(TASK_COLUMNS, id="tasks")
+        yield KeyedTable(TASK_COLUMNS, id="tasks", local_filter=False)
         yield Label("", id="row-detail")
         yield Label("", id="status-line", classes="status-line")
 
@@ -79,17 +79,16 @@ class TasksScreen(PagedScreen):
         self.query_one("#status-filter", Label).update(f"{what} · status: {self.status or 'all'} (F) · v switches")
 
     def load(self) -> None:
-        self.load_rows(self.listing, self.status, "", "", self.page_offset, self.next_load())
+        self.load_rows(self.listing, self.status, self.filter_words, self.page_offset, self.next_load())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading tasks")
-    def load_rows(self, view: str, status: str | None, customer: str, second: str, offset: int,
-                  seq: int) -> None:
+    def load_rows(self, view: str, status: str | None, words: tuple[str, ...], offset: int, seq: int) -> None:
         if view == "tasks":
-            self.post_message(TasksLoaded(list_tasks(self.rt.db, status=status, provider=second,
-                                                     customer=customer, offset=offset, limit=self.PAGE_SIZE), seq))
+            self.post_message(TasksLoaded(list_tasks(self.rt.db, status=status, words=words, offset=offset,
+                                                     limit=self.PAGE_SIZE), seq))
         else:
-            self.post_message(StepsLoaded(list_steps(self.rt.db, status=status, command=second,
-                                                     customer=customer, offset=offset, limit=self.PAGE_SIZE), seq))
+            self.post_message(StepsLoaded(list_steps(self.rt.db, status=status, words=words, offset=offset,
+                                                     limit=self.PAGE_SIZE), seq))
 
     def on_tasks_loaded(self, message: TasksLoaded) -> None:
         if not self.fresh(message.seq):

@@ -248,7 +248,7 @@ class KeyedTable(DataTable[Cell]):
             self.list_header.display = False
             return
         shown, held = self.row_count, len(self.source)
-        count = f"{shown} of {held} rows" if self.local_filter else f"{held} rows"
+        count = f"{shown} of {held} rows" if self.local_filter else f"{max(held, self.rows_in_all):,} rows"
         if self.local_filter and self.rows_in_all > held:
             count += f" on this page ({self.rows_in_all:,} in all, [ ] pages)"
         line = Text.assemble(("/ ", "bold"), (self.filter_text, "bold reverse" if self.editing else "bold"),
