@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from core.bus import WorkerPool
 from core.db import Database, ensure_schema
@@ -72,21 +72,48 @@ class MariaDbDatabases:
         self.template: str | None = None
 
     def new(self) -> str:
+        """A database with the migrated schema: copied from this worker's template, which
+        is migrated once (running the migrations takes seconds on MariaDB, a copy a tenth)."""
+        if self.template is None:
+            self.template = self._create()
+            db = Database(self._url(self.template))
+            ensure_schema(db)
+            db.dispose()
+        name = self._create()
+        copy_schema(self.server, self.template, name)
+        return self._url(name)
+
+    def _create(self) -> str:
         name = f"expensis_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         with self.server.connect() as c:
             c.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
         self.created.append(name)
-        url = f"{MARIADB_ROOT}/{name}?charset=utf8mb4"
-        db = Database(url)
-        ensure_schema(db)
-        db.dispose()
-        return url
+        return name
+
+    @staticmethod
+    def _url(name: str) -> str:
+        return f"{MARIADB_ROOT}/{name}?charset=utf8mb4"
 
     def drop_all(self) -> None:
         with self.server.connect() as c:
             for name in self.created:
                 c.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         self.server.dispose()
+
+
+def copy_schema(server: Engine, source: str, target: str) -> None:
+    """Every table of `source` (as SHOW CREATE TABLE gives it: columns, indexes, foreign
+    keys, collations) and its rows (alembic_version, seeded rows) into `target`."""
+    with server.connect() as c:
+        c.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        tables = [row[0] for row in c.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": source})]
+        c.execute(text(f"USE `{target}`"))
+        for table in tables:
+            ddl = c.execute(text(f"SHOW CREATE TABLE `{source}`.`{table}`")).one()[1]
+            c.exec_driver_sql(ddl.replace("%", "%%"))
+            c.execute(text(f"INSERT INTO `{target}`.`{table}` SELECT * FROM `{source}`.`{table}`"))
+        c.execute(text("SET FOREIGN_KEY_CHECKS=1"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
