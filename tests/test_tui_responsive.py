@@ -3,14 +3,19 @@
 The console runs bus work in a worker process (core/bus/process.py), so the import
 here runs the same way: `expensis cdr import` in another process on the same
 database. Not a timing benchmark: the assertion is about order. Every key press is
-handled (the screen changes) while the import is still running.
+handled (the screen changes) while the import is still running. The file is a named
+pipe the test writes: the import works through the first rows while the keys arrive
+and cannot end before the last key is answered, however fast the import gets.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,16 +37,34 @@ CDRS = 200_000
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def write_month(path: Path) -> Path:
+def month_lines() -> list[str]:
     start = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
-    with path.open("w", newline="") as handle:
-        out = csv.writer(handle)
-        out.writerow(["provider_ref", "number", "call_date", "call_type", "destination", "duration_s",
-                      "volume_kb", "provider_cost"])
-        for i in range(CDRS):
-            out.writerow([f"bg-{i:07d}", "+31610000001", (start + timedelta(seconds=7 * i)).isoformat(),
-                          "voice", "+31201234567", 60 + i % 300, 0, "0.0123"])
-    return path
+    buffer = io.StringIO()
+    out = csv.writer(buffer)
+    out.writerow(["provider_ref", "number", "call_date", "call_type", "destination", "duration_s",
+                  "volume_kb", "provider_cost"])
+    for i in range(CDRS):
+        out.writerow([f"bg-{i:07d}", "+31610000001", (start + timedelta(seconds=7 * i)).isoformat(),
+                      "voice", "+31201234567", 60 + i % 300, 0, "0.0123"])
+    return buffer.getvalue().splitlines(keepends=True)
+
+
+def feed_month(path: Path, held_back: threading.Event) -> threading.Thread:
+    """Write the month into the named pipe `path`: all but the last 1,000 rows at once,
+    the rest when `held_back` is set (or after 120 s, so a failing test never hangs)."""
+    lines = month_lines()
+    os.mkfifo(path)
+
+    def feed() -> None:
+        with path.open("w") as pipe:
+            pipe.writelines(lines[:-1000])
+            pipe.flush()
+            held_back.wait(120)
+            pipe.writelines(lines[-1000:])
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return thread
 
 
 def batch_started(rt: Runtime) -> bool:
@@ -50,7 +73,8 @@ def batch_started(rt: Runtime) -> bool:
 
 
 async def test_keys_are_answered_while_200000_cdrs_import(rt: Runtime, tmp_path: Path) -> None:
-    month = write_month(tmp_path / "month.csv")
+    month, keys_answered = tmp_path / "month.csv", threading.Event()
+    feeder = feed_month(month, keys_answered)
     app = ExpensisApp(rt, start_services=False, clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -71,7 +95,9 @@ async def test_keys_are_answered_while_200000_cdrs_import(rt: Runtime, tmp_path:
             assert isinstance(app.screen, screen), f"key {key} was not answered"
             if importer.poll() is None:
                 answered_during_import += 1
+        keys_answered.set()
         out, err = importer.communicate(timeout=120)
+        feeder.join(10)
     assert importer.returncode == 0, err
     assert f"imported {CDRS}" in out.decode()
     assert answered_during_import == 10, "the console waited for the import"
