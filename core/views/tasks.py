@@ -91,9 +91,9 @@ def list_tasks(db: Database, *, status: str | None = None, provider: str = "", c
     if status:
         query = query.where(SyncTask.status == status)
     if provider.strip():
-        query = query.where(SyncProfile.provider.like(provider.strip() + "%"))
+        query = query.where(SyncProfile.provider.startswith(provider.strip(), autoescape=True))
     if customer.strip():
-        query = query.where(Customer.code.like(customer.strip() + "%"))
+        query = query.where(Customer.code.startswith(customer.strip(), autoescape=True))
     query = query.order_by(SyncTask.id.desc())
     with db.reader() as session:
         total, rows = fetch_page(session, query, offset, limit)
@@ -164,8 +164,8 @@ def list_steps(db: Database, *, status: str | None = None, command: str = "", cu
         query = query.where(Message.command_type.like(like_pattern(command.strip()), escape="\\"))
     with db.reader() as session:
         if customer.strip():
-            ids = list(session.scalars(select(Customer.id).where(Customer.code.like(customer.strip() + "%"))
-                                       .limit(20)))
+            ids = list(session.scalars(select(Customer.id).limit(20).where(
+                Customer.code.startswith(customer.strip(), autoescape=True))))
             query = query.where(or_(*(Message.payload.like(f'%"customer_id": {i}{end}%')
                                       for i in ids for end in (",", "}"))) if ids else Message.id < 0)
         total, rows = fetch_page(session, query.order_by(Message.id.desc()), offset, limit)
