@@ -101,7 +101,7 @@ def target_of(url: str) -> Target:
         args: dict[str, Any] = dict(query)
         for key, value in (("user", m["username"]), ("password", m["password"]),
                            ("database", m["database"])):
-            if value is not None:
+            if value:  # an empty one is left to the driver's default, as SQLAlchemy leaves it
                 args[key] = unquote(value)
         if host:
             args["host"] = host
