@@ -26,7 +26,6 @@ from expensis_tui.cli import (
     runtime,
     settings,
 )
-from expensis_tui.cli.output import Col, print_table, when
 
 if TYPE_CHECKING:
     from core.bus.control import MessageFilter
@@ -71,6 +70,8 @@ def messages_list(ctx: click.Context, status: str | None, command_type: str | No
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return
+    from expensis_tui.cli.output import Col, print_table  # times, zones and tables: not for --json
+
     print_table([Col("ID", "number"), Col("STATUS"), Col("TRY", "number"), Col("COMMAND"),
                  Col("ERROR", shrink=True)],
                 [(r.id, r.status, f"{r.attempts}/{r.max_attempts}", r.command_type,
@@ -84,6 +85,7 @@ def messages_list(ctx: click.Context, status: str | None, command_type: str | No
 def messages_show(ctx: click.Context, message_id: int, as_json: bool) -> None:
     """Show one message with its payload, chain, error and traceback."""
     from core.bus.queries import get_message
+    from expensis_tui.cli.output import when
 
     detail = get_message(runtime(ctx).db, message_id)
     if detail is None:
@@ -235,6 +237,7 @@ def messages_overview(ctx: click.Context, as_json: bool) -> None:
     """Counts by status and command type, paused types, and done per minute over the last hour."""
     from core.bus.bus import ALL_TYPES
     from core.views.messages import overview
+    from expensis_tui.cli.output import when
 
     rt = runtime(ctx)
     view = overview(rt.db, rt.bus.clock())
