@@ -1,8 +1,10 @@
 """Start-up times (issue 14.3), each the median of N fresh processes, next to its floor.
 
     expensis --help               target <= 0.3 s   floor: python -c "import click"
-    expensis messages list --json target <= 0.5 s   floor: import click + the ORM models,
-                                                           then the same query with sqlite3
+    expensis messages list --json target <= 0.5 s   floor: import click, then the same query
+                                                           with sqlite3 printed as JSON (the
+                                                           command reads through core.quickread,
+                                                           without SQLAlchemy)
     console first paint (showcase) target <= 1.2 s  floor: a Textual app with one Static
                                                            painting in the same terminal
 
@@ -40,7 +42,7 @@ ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
        "PYTHONPATH": str(ROOT), "EXPENSIS_CONFIG": "/nonexistent/none.toml"}
 
 _FLOOR_LIST = """
-import sqlite3, sys, json, click, core.models
+import sqlite3, sys, json, click
 c = sqlite3.connect(sys.argv[1])
 rows = c.execute("SELECT * FROM message ORDER BY id DESC LIMIT 50").fetchall()
 print(json.dumps([list(map(str, r)) for r in rows]))

@@ -11,31 +11,10 @@ from sqlalchemy import Table, select
 
 from core.db import Database
 from core.models import Message, MessageAttempt
+from core.quickread import MessageRow, MessageState
 
 T = cast(Table, Message.__table__)
-
-
-@dataclass(frozen=True)
-class MessageState:
-    """A message's identity and where it stands: the first fields of every listing of messages."""
-
-    id: int
-    command_type: str
-    status: str
-    attempts: int
-    max_attempts: int
-    workflow_id: str
-
-
-@dataclass(frozen=True)
-class MessageRow(MessageState):
-    available_at: datetime
-    created_at: datetime
-    finished_at: datetime | None
-    error: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["AttemptRow", "MessageDetail", "MessageRow", "MessageState", "get_message", "list_messages"]
 
 
 @dataclass(frozen=True)

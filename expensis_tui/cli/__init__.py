@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from core.config import Settings
     from core.runtime import Runtime
 
 EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_NOT_FOUND, EXIT_NOT_ALLOWED = 1, 3, 4, 5
@@ -118,13 +119,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _raised_from(exc: BaseException, module: str, name: str) -> bool:
-    """Whether `exc` is `module.name`, without importing the module (if it is not loaded,
-    nothing can have raised its exception)."""
-    loaded = sys.modules.get(module)
-    return loaded is not None and isinstance(exc, getattr(loaded, name))
-
-
 class ExpensisGroup(click.Group):
     """Commands loaded on first use; every operator mistake is one line and its exit code,
     wherever it is raised."""
@@ -173,22 +167,37 @@ class ExpensisGroup(click.Group):
             raise
 
 
+def settings(ctx: click.Context) -> Settings:
+    """The settings of this invocation (config file, environment and options), read once."""
+    from core.config import ConfigError, load_settings
+
+    obj = ctx.find_root().obj
+    if obj.get("settings") is None:
+        try:
+            obj["settings"] = load_settings(
+                data_dir=obj["data_dir"], db_url=obj["db"], config_file=obj["config"],
+                overrides={"operator": obj["operator"]} if obj["operator"] else None)
+        except ConfigError as exc:
+            raise CliError(str(exc), EXIT_UNAVAILABLE) from exc
+    return obj["settings"]  # type: ignore[no-any-return]
+
+
+def quick_read_allowed(ctx: click.Context) -> bool:
+    """Whether a read-only command may skip the runtime (core.quickread): only when the acting
+    operator needs no look-up in the database (core.security.roles.acting_operator)."""
+    s = settings(ctx)
+    return not s.operator or s.allow_operator_override or s.operator == s.os_user
+
+
 def runtime(ctx: click.Context, *, migrate: bool = True, create: bool = False) -> Runtime:
     """The runtime for this invocation: database checked (schema created when empty) and the
     acting operator allowed. `migrate=False, create=True` is for `db upgrade --create` only."""
-    from core.config import ConfigError, load_settings
     from core.db import DatabaseUnavailable
     from core.runtime import Runtime
 
     obj = ctx.find_root().obj
     if obj.get("runtime") is None:
-        try:
-            settings = load_settings(data_dir=obj["data_dir"], db_url=obj["db"],
-                                     config_file=obj["config"],
-                                     overrides={"operator": obj["operator"]} if obj["operator"] else None)
-        except ConfigError as exc:
-            raise CliError(str(exc), EXIT_UNAVAILABLE) from exc
-        rt = Runtime(settings, migrate=migrate, create=create)
+        rt = Runtime(settings(ctx), migrate=migrate, create=create)
         try:
             rt.db  # noqa: B018 - connect and migrate now, so failures surface here
         except DatabaseUnavailable as exc:
@@ -220,7 +229,7 @@ def main(ctx: click.Context, db: str | None, data_dir: str | None, config: str |
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = {"db": db, "data_dir": data_dir, "config": config, "operator": operator, "runtime": None,
-               "utc": utc}
+               "settings": None, "utc": utc}
     if ctx.invoked_subcommand is None:
         from expensis_tui.launch import has_terminal, open_console
 

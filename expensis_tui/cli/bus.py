@@ -1,4 +1,8 @@
-"""`expensis messages|work|worker`: look at and drive the command bus."""
+"""`expensis messages|work|worker`: look at and drive the command bus.
+
+`messages list` is a light command (issue 14.3): it reads through core.quickread, without
+SQLAlchemy, so this module imports the bus and its operations inside the commands that
+use them (tests/test_startup.py checks what `messages list --json` loads)."""
 
 from __future__ import annotations
 
@@ -7,27 +11,25 @@ import logging
 import os
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import click
 
-from core.bus import WorkerPool, default_registry, run_until_idle
-from core.bus.bus import ALL_TYPES, STATUSES
-from core.bus.control import MessageFilter, count_matching
-from core.bus.queries import get_message, list_messages
-from core.operations import (
-    discard_matching,
-    discard_message,
-    pause_command,
-    resume_command,
-    retry_all_failed,
-    retry_matching,
-    retry_message,
-)
-from core.runtime import Runtime
-from core.views.messages import overview
+from core import quickread
 from expensis_tui import signals
-from expensis_tui.cli import EXIT_NOT_FOUND, CliError, emit_json, main, runtime
-from expensis_tui.cli.output import Col, print_table, when
+from expensis_tui.cli import (
+    EXIT_NOT_FOUND,
+    CliError,
+    emit_json,
+    main,
+    quick_read_allowed,
+    runtime,
+    settings,
+)
+
+if TYPE_CHECKING:
+    from core.bus.control import MessageFilter
+    from core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 EXIT_USAGE = 2
@@ -45,7 +47,7 @@ def messages() -> None:
 
 
 @messages.command("list")
-@click.option("--status", type=click.Choice(STATUSES), help="Only messages with this status.")
+@click.option("--status", type=click.Choice(quickread.MESSAGE_STATUSES), help="Only messages with this status.")
 @click.option("--type", "command_type", help="Only this command type.")
 @click.option("--workflow", help="Only messages of this workflow id.")
 @click.option("--limit", default=50, show_default=True)
@@ -54,11 +56,22 @@ def messages() -> None:
 def messages_list(ctx: click.Context, status: str | None, command_type: str | None,
                   workflow: str | None, limit: int, as_json: bool) -> None:
     """List messages, newest first."""
-    rows = list_messages(runtime(ctx).db, status=status, command_type=command_type,
-                         workflow_id=workflow, limit=limit)
+    try:
+        if not quick_read_allowed(ctx):
+            raise quickread.NotQuick("the acting operator is checked in the database")
+        rows = quickread.list_messages(settings(ctx), status=status, command_type=command_type,
+                                       workflow_id=workflow, limit=limit)
+    except quickread.NotQuick as why:  # a new, older or unusual database: the runtime handles it
+        log.debug("messages list through the runtime: %s", why)
+        from core.bus.queries import list_messages
+
+        rows = list_messages(runtime(ctx).db, status=status, command_type=command_type,
+                             workflow_id=workflow, limit=limit)
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return
+    from expensis_tui.cli.output import Col, print_table  # times, zones and tables: not for --json
+
     print_table([Col("ID", "number"), Col("STATUS"), Col("TRY", "number"), Col("COMMAND"),
                  Col("ERROR", shrink=True)],
                 [(r.id, r.status, f"{r.attempts}/{r.max_attempts}", r.command_type,
@@ -71,6 +84,9 @@ def messages_list(ctx: click.Context, status: str | None, command_type: str | No
 @click.pass_context
 def messages_show(ctx: click.Context, message_id: int, as_json: bool) -> None:
     """Show one message with its payload, chain, error and traceback."""
+    from core.bus.queries import get_message
+    from expensis_tui.cli.output import when
+
     detail = get_message(runtime(ctx).db, message_id)
     if detail is None:
         raise CliError(f"no message {message_id}", EXIT_NOT_FOUND)
@@ -100,6 +116,8 @@ def messages_show(ctx: click.Context, message_id: int, as_json: bool) -> None:
 def messages_retry(ctx: click.Context, message_id: int | None, all_failed: bool, filter_text: str | None,
                    yes: bool) -> None:
     """Queue a failed message again (or every one a filter matches); its chain resumes after it."""
+    from core.operations import retry_all_failed, retry_matching, retry_message
+
     rt = runtime(ctx)
     if filter_text is not None:
         selection = parse_filter(filter_text, default_status="failed")
@@ -124,6 +142,8 @@ def messages_retry(ctx: click.Context, message_id: int | None, all_failed: bool,
 @click.pass_context
 def messages_discard(ctx: click.Context, message_id: int | None, filter_text: str | None, yes: bool) -> None:
     """Drop a failed or waiting message (the rest of its chain is dropped with it)."""
+    from core.operations import discard_matching, discard_message
+
     rt = runtime(ctx)
     if filter_text is not None:
         selection = parse_filter(filter_text, default_status="failed")
@@ -138,6 +158,8 @@ def messages_discard(ctx: click.Context, message_id: int | None, filter_text: st
 
 
 def parse_filter(text: str, *, default_status: str) -> MessageFilter:
+    from core.bus.control import MessageFilter
+
     words = text if "status=" in text else f"status={default_status} {text}"
     try:
         return MessageFilter.parse(words)
@@ -147,6 +169,8 @@ def parse_filter(text: str, *, default_status: str) -> MessageFilter:
 
 def confirm_bulk(rt: Runtime, selection: MessageFilter, verb: str, yes: bool) -> bool:
     """Say how many messages the action touches; ask, unless --yes (no terminal: --yes needed)."""
+    from core.bus.control import count_matching
+
     with rt.db.reader() as session:
         count = count_matching(session, selection)
     if count == 0:
@@ -165,6 +189,9 @@ def confirm_bulk(rt: Runtime, selection: MessageFilter, verb: str, yes: bool) ->
 @click.pass_context
 def messages_pause(ctx: click.Context, command_type: str | None, everything: bool) -> None:
     """Stop every worker, on every host, from claiming a command type; its messages stay queued."""
+    from core.bus.bus import ALL_TYPES
+    from core.operations import pause_command
+
     rt = runtime(ctx)
     target = pause_target(rt, command_type, everything)
     changed = pause_command(rt.bus, target, operator=rt.operator)
@@ -178,6 +205,9 @@ def messages_pause(ctx: click.Context, command_type: str | None, everything: boo
 @click.pass_context
 def messages_resume(ctx: click.Context, command_type: str | None, everything: bool) -> None:
     """Let workers claim a paused command type again."""
+    from core.bus.bus import ALL_TYPES
+    from core.operations import resume_command
+
     rt = runtime(ctx)
     target = pause_target(rt, command_type, everything)
     what = "all command types" if target == ALL_TYPES else target
@@ -187,6 +217,10 @@ def messages_resume(ctx: click.Context, command_type: str | None, everything: bo
 
 
 def pause_target(rt: Runtime, command_type: str | None, everything: bool) -> str:
+    from core.bus import default_registry
+    from core.bus.bus import ALL_TYPES
+    from core.views.messages import overview
+
     if everything == (command_type is not None):
         raise click.UsageError("give a COMMAND_TYPE or --all")
     known = set(default_registry.commands) | {t.command_type for t in overview(rt.db, rt.bus.clock()).by_type}
@@ -201,6 +235,10 @@ def pause_target(rt: Runtime, command_type: str | None, everything: bool) -> str
 @click.pass_context
 def messages_overview(ctx: click.Context, as_json: bool) -> None:
     """Counts by status and command type, paused types, and done per minute over the last hour."""
+    from core.bus.bus import ALL_TYPES
+    from core.views.messages import overview
+    from expensis_tui.cli.output import when
+
     rt = runtime(ctx)
     view = overview(rt.db, rt.bus.clock())
     if as_json:
@@ -210,8 +248,9 @@ def messages_overview(ctx: click.Context, as_json: bool) -> None:
                    "done_per_minute": view.throughput})
         return
     click.echo("  ".join(f"{status} {n}" for status, n in view.totals.items()) + f"  (scheduled {view.scheduled})")
-    for t, by, since in view.paused:
-        click.echo(f"paused: {'ALL' if t == ALL_TYPES else t} by {by} since {when(since, '%Y-%m-%d %H:%M')}")
+    for paused_type, by, since in view.paused:
+        click.echo(f"paused: {'ALL' if paused_type == ALL_TYPES else paused_type} by {by} "
+                   f"since {when(since, '%Y-%m-%d %H:%M')}")
     click.echo(f"{'COMMAND':<30} {'QUEUED':>7} {'RUNNING':>7} {'FAILED':>7} {'DONE':>7}")
     for t in view.by_type:
         click.echo(f"{t.command_type + (' (paused)' if t.paused else ''):<30} {t.counts['queued']:>7} "
@@ -227,6 +266,8 @@ def messages_overview(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def work(ctx: click.Context, until_idle: bool, threads: int, plugin: tuple[str, ...]) -> None:
     """Run workers in the foreground until the queue is idle."""
+    from core.bus import run_until_idle
+
     load_plugins(plugin)
     bus = runtime(ctx).bus
     ran = run_until_idle(bus, threads)
@@ -245,6 +286,8 @@ def work(ctx: click.Context, until_idle: bool, threads: int, plugin: tuple[str, 
 def worker(ctx: click.Context, threads: int, grace: float, plugin: tuple[str, ...],
            parent_pipe: int | None) -> None:
     """A worker process: runs messages until SIGTERM/SIGINT, then stops cleanly."""
+    from core.bus import WorkerPool
+
     load_plugins(plugin)
     # Handlers first: a SIGTERM must never catch a running pool with the default action.
     # (Under `python -m expensis_tui` they are already set, and an early request is kept.)

@@ -65,8 +65,9 @@ def display_zone(zone: ZoneInfo | str | None = None) -> ZoneInfo:
     obj = (ctx.find_root().obj or {}) if ctx is not None else {}
     if obj.get("utc"):
         return UTC_ZONE
-    if zone is None and obj.get("runtime") is not None:
-        zone = obj["runtime"].settings.time_zone
+    settings = obj.get("settings") or getattr(obj.get("runtime"), "settings", None)
+    if zone is None and settings is not None:  # settings alone: a quick read has no runtime
+        zone = settings.time_zone
     return ZoneInfo(zone) if isinstance(zone, str) else zone or UTC_ZONE
 
 
