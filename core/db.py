@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.schema_head import SCHEMA_HEAD
 from core.security.files import PRIVATE_FILE, private_dir, private_file, tighten
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -193,10 +194,6 @@ def current_revision(db: Database) -> str | None:
         return str(row[0]) if row else None
 
 
-# The newest migration in core/migrations/versions. Kept here so that start-up compares
-# revisions without importing alembic (0.1-0.2 s); a new migration updates this line, and
-# tests/test_startup.py::test_schema_head_constant_matches_the_migrations says so if not.
-SCHEMA_HEAD = "0016"
 
 
 def head_revision(db: Database) -> str:

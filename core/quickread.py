@@ -23,11 +23,8 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, unquote
 
 from core.config import Settings
+from core.schema_head import SCHEMA_HEAD
 from core.security.files import PRIVATE_FILE, private_dir, private_file, tighten
-
-# core.db.SCHEMA_HEAD, repeated so that this module does not import SQLAlchemy. A stale value
-# only sends every command to the full path (tests/test_quickread.py says when it is stale).
-SCHEMA_HEAD: Final = "0016"
 
 # core.bus.bus.STATUSES (the message table's status values), for the same reason.
 MESSAGE_STATUSES: Final = ("queued", "running", "done", "failed", "discarded")

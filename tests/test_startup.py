@@ -139,4 +139,4 @@ def test_schema_head_constant_matches_the_migrations() -> None:
     """Start-up compares the database with core.db.SCHEMA_HEAD instead of asking alembic."""
     head = migrations_head()
     assert head == SCHEMA_HEAD, (
-        f"a migration was added: set SCHEMA_HEAD = {head!r} in core/db.py")
+        f"a migration was added: set SCHEMA_HEAD = {head!r} in core/schema_head.py")
