@@ -46,3 +46,7 @@ def test_the_credit_a_new_invoice_takes_is_printed_before_the_amount_due(db: Dat
     assert "Verrekend tegoed € -79,00 Te betalen € 42,00" in pdf_text(path)
     final = inv.preview_invoice(db, ids["customer"], OCT, settings=settings, now=datetime(2026, 11, 16, tzinfo=UTC))
     assert (final.standing_number, final.credit, final.amount_due) == (second.number, D("79.00"), D("42.00"))
+    # The console's invoice detail shows the same two lines from the same figures.
+    detail = inv.invoice_detail(db, str(second.number), settings.issuer.code)
+    assert (detail.amounts.total, detail.credit_applied, detail.amount_due) == (D("121.00"), D("79.00"), D("42.00"))
+    assert inv.invoice_detail(db, str(first.number), settings.issuer.code).credit_applied == D("0.00")

@@ -840,6 +840,11 @@ class InvoiceDetail:
     credited_number: str | None
     credit_note_number: str | None
     language: str = "nl"  # the customer's language, in which the invoice is written
+    credit_applied: Decimal = Decimal("0.00")  # customer credit that pays part of the total
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.amounts.total - self.credit_applied
 
 
 def invoice_detail(db: Database, number: str, issuer: str) -> InvoiceDetail:
@@ -853,4 +858,6 @@ def invoice_detail(db: Database, number: str, issuer: str) -> InvoiceDetail:
             Invoice.kind == CREDIT_NOTE, Invoice.credited_invoice_id == invoice.id)).first()
         return InvoiceDetail(_summary(row), stored_amounts(invoice), invoice.reverse_charge,
                              invoice.note, credited, credit_note,
-                             invoice.language if invoice.language in LANGUAGES else "nl")
+                             invoice.language if invoice.language in LANGUAGES else "nl",
+                             credit_applied_to(session, invoice.id) if invoice.kind == INVOICE
+                             else Decimal("0.00"))

@@ -325,6 +325,10 @@ class InvoicesScreen(GuardedScreen):
         lines.add_row(vat, "", "", "", format_money(d.amounts.vat, language))
         lines.add_row(Text(total, style="bold"), "", "", "", Text(format_money(d.amounts.total, language),
                                                                    style="bold"))
+        if d.credit_applied:  # as the PDF prints it: the credit that pays part, then what is left
+            lines.add_row(t("credit_applied", language), "", "", "", format_money(-d.credit_applied, language))
+            lines.add_row(Text(t("amount_due", language), style="bold"), "", "", "",
+                          Text(format_money(d.amount_due, language), style="bold"))
         s = d.summary
         head = Text.assemble((f"{s.customer_code} {s.customer_name}", "bold"),
                              f"\ndate {s.issue_date} · due {s.due_date} · cycle {s.cycle_start_date} · ",
