@@ -164,3 +164,24 @@ def test_fault_options(given: object, expected: Faults) -> None:
 def test_unknown_faults_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown faults: typo"):
         Faults.parse(["typo"])
+
+
+def test_a_pass_over_the_whole_month_leaves_the_invoice_total(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A download (one pass, or pages read on through `ResumableCdrs`) sums the costs on the
+    way, so the invoice total afterwards generates nothing."""
+    for seed, read in [
+        (901, lambda settings: [cdr for _, cdr in cdrs(settings, MONTH)]),
+        (902, lambda settings: [cdr for start in range(0, settings.month_cdr_count(), 97)
+                                for _, cdr in paged.read(settings, MONTH, start, start + 97)]),
+    ]:
+        paged = ResumableCdrs()
+        settings = CustomerSettings("routit", "TOTALS", subscriptions=9, cdrs_per_subscription=40, seed=seed)
+        records = read(settings)
+        generated: list[object] = []
+        monkeypatch.setattr("providers.sandbox.data._day_cdrs", lambda *args: generated.append(args) or iter(()))
+        total = invoice_total(settings, MONTH)
+        monkeypatch.undo()
+        assert not generated
+        assert total.cdr_count == len(records)
+        assert total.amount == sum((cdr.provider_cost for cdr in records), Decimal(0))
+        assert str(total.amount) == str(sum((cdr.provider_cost for cdr in records), Decimal("0.0000")))
