@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -212,24 +213,29 @@ def phase_invoices(url: str, data_dir: Path, customers: int, threads: int) -> di
             "rss_before_mb": round(before, 1), "peak_rss_mb": round(rss_mb(), 1)}
 
 
-def phase_excel(url: str, data_dir: Path, cdrs: int, customer_id: int) -> dict[str, Any]:
+def phase_excel(url: str, data_dir: Path, cdrs: int, customer_id: int, repeat: int = 1) -> dict[str, Any]:
     import core.exports.workbook  # noqa: F401 - openpyxl's import is paid once per process, not timed
 
     db = Database(url)
     load_all()
     bus = Bus(db, default_registry, deps=HandlerDeps(settings_for(data_dir, url)))
     before = rss_mb()
-    started = time.perf_counter()
-    job_id = create_export(bus, "excel", customer_id, CYCLE, operator="bench")
-    run_until_idle(bus)
-    seconds = time.perf_counter() - started
-    [job] = export_jobs(db, job_id=job_id)
+    times, floors = [], []
+    for _ in range(repeat):  # export and floor alternate, so both see the same load
+        started = time.perf_counter()
+        job_id = create_export(bus, "excel", customer_id, CYCLE, operator="bench")
+        run_until_idle(bus)
+        times.append(time.perf_counter() - started)
+        [job] = export_jobs(db, job_id=job_id)
+        assert job.status == "completed" and job.rows == cdrs, job
+        peak = rss_mb()  # the export's peak: the floor below runs in the same process
+        floors.append(excel_floor(url, data_dir, customer_id))
     db.dispose()
-    assert job.status == "completed" and job.rows == cdrs, job
-    peak = rss_mb()
-    floor = excel_floor(url, data_dir, customer_id)
+    seconds, floor = statistics.median(times), statistics.median(floors)
     return {"cdrs": cdrs, "seconds": round(seconds, 2), "rows_per_s": int(cdrs / seconds),
             "floor_seconds": round(floor, 2),
+            "all_seconds": times, "all_floors": floors,
+            "median_ratio": statistics.median(t / f for t, f in zip(times, floors, strict=True)),
             "file_mb": round(Path(str(job.path)).stat().st_size / 2**20, 1),
             "rss_before_mb": round(before, 1), "peak_rss_mb": round(peak, 1),
             "growth_mb": round(peak - before, 1)}
@@ -251,7 +257,7 @@ def child(args: argparse.Namespace) -> None:
     elif args.phase == "invoices":
         result = phase_invoices(url, data_dir, args.customers, args.threads)
     else:
-        result = phase_excel(url, data_dir, args.cdrs, args.customer_id)
+        result = phase_excel(url, data_dir, args.cdrs, args.customer_id, args.repeat)
     print(json.dumps(result))
 
 
@@ -273,7 +279,8 @@ def fresh_database(server_url: str | None, data_dir: Path) -> str:
 def run_child(phase: str, args: argparse.Namespace, url: str, data_dir: Path, **extra: Any) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--phase", phase, "--url", url, "--data-dir", str(data_dir),
             "--customers", str(args.customers), "--cdrs", str(extra.get("cdrs", args.cdrs)),
-            "--threads", str(args.threads), "--customer-id", str(extra.get("customer_id", 0))]
+            "--threads", str(args.threads), "--customer-id", str(extra.get("customer_id", 0)),
+            "--repeat", str(args.repeat)]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
@@ -307,6 +314,9 @@ def main() -> None:
     parser.add_argument("--cdrs", type=int, default=200_000)
     parser.add_argument("--threads", type=int, default=4, help="bus worker threads for the invoice run")
     parser.add_argument("--db", help="MariaDB server URL (mysql+pymysql://root@127.0.0.1:3306); default SQLite")
+    parser.add_argument("--excel-only", action="store_true", help="skip the invoice run")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Excel export and floor pairs per size (alternated, medians printed)")
     parser.add_argument("--phase", choices=["seed-invoices", "seed-excel", "invoices", "excel"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -318,18 +328,22 @@ def main() -> None:
         return
     backend = "MariaDB" if args.db else "SQLite"
     print(machine())
-    invoices = measure("invoices", args)
-    report(f"[{backend}] invoice run, {invoices['invoices']} customers", invoices["seconds"],
-           invoices["floor_seconds"])
-    print(f"    {invoices['per_invoice_ms']} ms/invoice, peak RSS {invoices['peak_rss_mb']} MB "
-          f"(after setup {invoices['rss_before_mb']} MB); {invoices['pdfs']} PDFs archived")
+    if not args.excel_only:
+        invoices = measure("invoices", args)
+        report(f"[{backend}] invoice run, {invoices['invoices']} customers", invoices["seconds"],
+               invoices["floor_seconds"])
+        print(f"    {invoices['per_invoice_ms']} ms/invoice, peak RSS {invoices['peak_rss_mb']} MB "
+              f"(after setup {invoices['rss_before_mb']} MB); {invoices['pdfs']} PDFs archived")
     small = measure("excel", args, cdrs=max(args.cdrs // 10, 1))
     large = measure("excel", args)
     for result in (small, large):
         report(f"[{backend}] Excel export of {result['cdrs']:,} CDRs", result["seconds"],
                result["floor_seconds"], ratio_target=1.2, rate=(result["cdrs"], "rows"))
+        pairs = ", ".join(f"{s:.2f}/{f:.2f} s" for s, f in zip(result["all_seconds"], result["all_floors"],
+                                                                strict=True))
         print(f"    {result['file_mb']} MB file, peak RSS {result['peak_rss_mb']} MB, "
-              f"growth during export {result['growth_mb']} MB")
+              f"growth during export {result['growth_mb']} MB; export/floor pairs: {pairs}; "
+              f"median of the pair ratios {result['median_ratio']:.2f}x")
     ratio = (large["growth_mb"] + 1) / (small["growth_mb"] + 1)
     print(f"memory growth ratio {large['cdrs']:,} vs {small['cdrs']:,} CDRs: {ratio:.2f} "
           f"({'flat: streaming' if ratio < 2 else 'NOT flat'})")

@@ -11,11 +11,13 @@ from __future__ import annotations
 import email.utils
 import json
 import re
+import ssl
 import time
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
+from functools import cache
 from typing import Any, Protocol
 
 import httpx
@@ -106,6 +108,17 @@ def _error_detail(response: httpx.Response) -> str:
     return text[:200]
 
 
+@cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi, or SSL_CERT_FILE/DIR), built once per process.
+
+    Building one loads the whole CA bundle (40-120 ms here), and every adapter, so every
+    sync, opens its own client; the context holds no per-connection state and is safe to
+    share between threads.
+    """
+    return httpx.create_ssl_context()
+
+
 class ProviderHttp:
     """One pooled httpx.Client for one adapter instance."""
 
@@ -126,6 +139,7 @@ class ProviderHttp:
             headers={"User-Agent": _USER_AGENT},
             follow_redirects=False,
             transport=transport,
+            verify=shared_ssl_context(),
         )
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import gzip
 import pickle
+import ssl
 import time
 import zlib
 
@@ -191,3 +192,23 @@ def test_gunzip_streams_and_notices_truncation() -> None:
     assert b"".join(gunzip(pieces)) == b"x" * 100_000 + b"second member"
     with pytest.raises(zlib.error):
         b"".join(gunzip([body[: len(body) // 2]]))
+
+
+def test_every_client_shares_one_verifying_ssl_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the CA bundle costs tens of ms per client, and every sync opens one."""
+    made: list[dict[str, object]] = []
+    real = httpx.Client
+
+    def recording(**kwargs: object) -> httpx.Client:
+        made.append(kwargs)
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(providers.http.httpx, "Client", recording)
+    first, second = ProviderHttp(CONN), ProviderHttp(CONN)
+    first.close()
+    second.close()
+    contexts = [kwargs["verify"] for kwargs in made]
+    assert len(contexts) == 2 and contexts[0] is contexts[1]
+    context = contexts[0]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname  # still verifying

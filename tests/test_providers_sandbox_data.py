@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from types import GeneratorType
 
 import pytest
 
+from providers.base import ProviderCdr
 from providers.sandbox.data import (
     CustomerSettings,
     ResumableCdrs,
@@ -164,3 +166,33 @@ def test_fault_options(given: object, expected: Faults) -> None:
 def test_unknown_faults_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown faults: typo"):
         Faults.parse(["typo"])
+
+
+def _read_whole(settings: CustomerSettings) -> list[object]:
+    return [cdr for _, cdr in cdrs(settings, MONTH)]
+
+
+def _read_paged(settings: CustomerSettings) -> list[object]:
+    paged = ResumableCdrs()
+    return [cdr for start in range(0, settings.month_cdr_count(), 97)
+            for _, cdr in paged.read(settings, MONTH, start, start + 97)]
+
+
+@pytest.mark.parametrize(("seed", "read"), [(901, _read_whole), (902, _read_paged)])
+def test_a_pass_over_the_whole_month_leaves_the_invoice_total(
+        monkeypatch: pytest.MonkeyPatch, seed: int, read: Callable[[CustomerSettings], list[object]]) -> None:
+    """A download (one pass, or pages read on through `ResumableCdrs`) sums the costs on the
+    way, so the invoice total afterwards generates nothing."""
+    settings = CustomerSettings("routit", "TOTALS", subscriptions=9, cdrs_per_subscription=40, seed=seed)
+    records = [cdr for cdr in read(settings) if isinstance(cdr, ProviderCdr)]
+    generated: list[object] = []
+
+    def counting(*args: object) -> Iterator[object]:
+        generated.append(args)
+        return iter(())
+
+    monkeypatch.setattr("providers.sandbox.data._day_cdrs", counting)
+    total = invoice_total(settings, MONTH)
+    assert not generated
+    assert total.cdr_count == len(records)
+    assert str(total.amount) == str(sum((cdr.provider_cost for cdr in records), Decimal("0.0000")))

@@ -210,3 +210,49 @@ def test_a_yielder_sync_retried_after_its_files_were_acknowledged_still_totals_t
         counted = s.scalar(select(func.sum(Total.count)).where(Total.call_type != "fee"))
         cycles = s.scalars(select(Total.cycle_start_date).distinct()).all()
     assert counted == 30 and len(cycles) == 2  # the first attempt's CDRs are in the totals all the same
+
+
+class SteppingClock:
+    """The bus clock, moving `step` each time it is read."""
+
+    def __init__(self, step: timedelta) -> None:
+        self.now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+        self.step = step
+
+    def __call__(self) -> datetime:
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.parametrize(("step", "progress_writes"), [(timedelta(0), 1), (timedelta(seconds=5), 3)])
+def test_progress_is_written_at_most_every_two_seconds(
+        sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        step: timedelta, progress_writes: int) -> None:
+    """Three batches of 5,000: each progress write is a transaction of its own, so a clock that
+    stands still writes the count once, one that moves 5 s between reads writes every batch."""
+    import core.workflows.sync as sync_workflow
+
+    world = make_world(sqlite_db, sandbox, tmp_path, ["tmobile_calvi"], subscriptions=3, cdrs=4000)
+    world.bus.clock = SteppingClock(step)
+    writes: list[dict[str, object]] = []
+    real = sync_workflow._set_task
+
+    def recording(ctx: object, task_id: int, **values: object) -> None:
+        writes.append(values)
+        real(ctx, task_id, **values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sync_workflow, "_set_task", recording)
+    task = sync(world, "tmobile_calvi")
+    assert task.status == "completed" and task.received_cdrs == 12_000
+    counts = [w["received_cdrs"] for w in writes if "received_cdrs" in w and "error_message" not in w]
+    assert len(counts) == progress_writes and counts[0] == 5_000
+
+
+def test_a_count_held_back_is_written_when_the_stream_breaks(
+        sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path) -> None:
+    world = make_world(sqlite_db, sandbox, tmp_path, ["tmobile_calvi"], subscriptions=3, cdrs=4000,
+                       max_attempts=1, faults={"tmobile_calvi": ["drop_mid_stream"]})
+    world.bus.clock = SteppingClock(timedelta(0))
+    task = sync(world, "tmobile_calvi")
+    assert task.status == "failed"
+    assert task.received_cdrs == cdr_count(world) == 6_000  # the half before the drop, not the first batch only

@@ -12,7 +12,7 @@ import binascii
 import hmac
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -35,6 +35,7 @@ from providers.records import encode_cdr, encode_invoice, encode_subscription
 from providers.sandbox import data
 from providers.sandbox.registry import Customer, SandboxRegistry, credentials_match
 from providers.sandbox.render import (
+    BodyStore,
     csv_stream,
     gzip_stream,
     json_records,
@@ -61,6 +62,10 @@ NOT_READY: Mapping[str, tuple[int, dict[str, str]]] = {
 
 RowSource = Callable[[int, int], Iterator[tuple[int, dict[str, object]]]]
 
+# Bodies of CDR listings already sent, for every platform of this process: a month is
+# generated once and then served as bytes, the way a provider serves a closed month.
+BODIES = BodyStore()
+
 
 @dataclass
 class Rows:
@@ -70,6 +75,13 @@ class Rows:
     read: RowSource
     malformed_every: int | None = None
     drop_at: int | None = None
+    key: Hashable = None  # what the rows depend on, if a body of them may be stored
+
+    def body_key(self, *parts: Hashable) -> Hashable:
+        """The key of a body of these rows, or None when it must be rendered afresh."""
+        if self.key is None or self.malformed_every is not None or self.drop_at is not None:
+            return None
+        return (self.key, *parts)
 
 
 @dataclass
@@ -220,6 +232,7 @@ class PlatformApi:
             read=read,
             malformed_every=faults.malformed_rows,
             drop_at=total // 2 if faults.drop_mid_stream else None,
+            key=(self.spec.platform, settings, month, subscriptions),
         )
 
     def _send_listing(
@@ -233,37 +246,55 @@ class PlatformApi:
         window = _window(listing, request, rows.total, customer.settings.page_size)
         body = listing.body
         if isinstance(body, JsonBody):
-            records = json_records(
-                fields, rows.read(window.start, window.stop), rows.malformed_every
-            )
-            document: Any = records
-            if body.items:
-                document = {}
-                place(document, body.items, records)
-                for path, value in window.document.items():
-                    place(document, path, value)
+            key = rows.body_key(body, window.start, window.stop, *_hints(window))
+            page = BODIES.get(key) if key is not None else None
+            if page is None:
+                records = json_records(
+                    fields, rows.read(window.start, window.stop), rows.malformed_every
+                )
+                document: Any = records
+                if body.items:
+                    document = {}
+                    place(document, body.items, records)
+                    for path, value in window.document.items():
+                        place(document, path, value)
+                page = (to_json(document),)
+                if key is not None:
+                    page = tuple(BODIES.recording(key, page))
             drop = rows.drop_at is not None and window.start <= rows.drop_at < window.stop
-            send_bytes(request.handler, 200, to_json(document), headers=window.headers, drop=drop)
+            send_bytes(request.handler, 200, b"".join(page), headers=window.headers, drop=drop)
         else:
             self.send_rows(request, body, fields, rows, window)
 
     def send_rows(
         self, request: Request, body: Any, fields: Mapping[str, str], rows: Rows, window: Window
     ) -> None:
-        """A streamed (CSV, gzip CSV, NDJSON) body for the window's rows."""
+        """A streamed (CSV, gzip CSV, NDJSON) body for the window's rows.
+
+        Sent from `BODIES` when it was rendered before without faults, else rendered
+        while it streams (and kept, when fault-free)."""
+        if isinstance(body, NdjsonBody):
+            content_type = "application/x-ndjson"
+        else:
+            assert isinstance(body, CsvBody)
+            content_type = "application/gzip" if body.gzip else "text/csv; charset=utf-8"
+        key = rows.body_key(body, window.start, window.stop)
+        stored = BODIES.get(key) if key is not None else None
+        if stored is not None:
+            send_stream(request.handler, stored, content_type, window.headers)
+            return
         read = rows.read(window.start, window.stop)
         if isinstance(body, NdjsonBody):
             chunks = ndjson_stream(fields, read, rows.malformed_every, rows.drop_at)
-            send_stream(request.handler, chunks, "application/x-ndjson", window.headers)
-            return
-        assert isinstance(body, CsvBody)
-        chunks = csv_stream(
-            fields, self.spec.wire, body.delimiter, read, rows.malformed_every, rows.drop_at
-        )
-        if body.gzip:
-            send_stream(request.handler, gzip_stream(chunks), "application/gzip", window.headers)
         else:
-            send_stream(request.handler, chunks, "text/csv; charset=utf-8", window.headers)
+            chunks = csv_stream(
+                fields, self.spec.wire, body.delimiter, read, rows.malformed_every, rows.drop_at
+            )
+            if body.gzip:
+                chunks = gzip_stream(chunks)
+        if key is not None:
+            chunks = BODIES.recording(key, chunks)
+        send_stream(request.handler, chunks, content_type, window.headers)
 
     # -- invoice -------------------------------------------------------------------
 
@@ -275,6 +306,11 @@ class PlatformApi:
         total = data.invoice_total(customer.settings, values["month"])
         document = nest(self.spec.invoice.fields, encode_invoice(total, self.spec.wire))
         send_json(request.handler, 200, document)
+
+
+def _hints(window: Window) -> tuple[Hashable, ...]:
+    """A page's paging hints as part of its body's key (a next link names the host asked)."""
+    return tuple(sorted(window.document.items())), tuple(sorted(window.headers.items()))
 
 
 def _window(listing: Listing, request: Request, total: int, size: int) -> Window:

@@ -249,6 +249,10 @@ def cdrs(
     Ordinals count the month's CDRs in listing order (subscription by
     subscription, each in time order). `subscription_range` limits the
     listing to some subscriptions (a file of the file queue).
+
+    Each subscription passed over whole leaves its costs' sum for `invoice_total`:
+    the provider's invoice request after a download then adds up a few subtotals
+    instead of generating the month a second time.
     """
     indexes = subscription_range or range(settings.subscriptions)
     ordinal = sum(settings.cdr_count(index) for index in range(indexes.start))
@@ -259,6 +263,11 @@ def cdrs(
         if ordinal + in_subscription <= start:
             ordinal += in_subscription
             continue
+        # summed only when this pass starts at the subscription's first CDR
+        whole = ordinal >= start
+        amount, left = _ZERO, in_subscription
+        if whole and not left:
+            _remember_subtotal(settings, month, index, _ZERO)
         for day, count in enumerate(_day_counts(settings, month, index), 1):
             if ordinal + count <= start:
                 ordinal += count
@@ -266,20 +275,47 @@ def cdrs(
             for cdr in _day_cdrs(settings, month, index, day, count):
                 if stop is not None and ordinal >= stop:
                     return
+                if whole:
+                    amount += cdr.provider_cost
+                    left -= 1
+                    if not left:  # before the last yield: a paged reader may stop there
+                        _remember_subtotal(settings, month, index, amount)
                 if ordinal >= start:
                     yield ordinal, cdr
                 ordinal += 1
 
 
-@lru_cache(maxsize=256)
+_ZERO = Decimal("0.0000")  # the invoice's starting value: a sum keeps its four decimals
+# Cost subtotals per (settings, month, subscription) left by whole passes, oldest first out.
+_SUBTOTALS: OrderedDict[tuple[CustomerSettings, str, int], Decimal] = OrderedDict()
+_SUBTOTALS_KEPT = 100_000
+_subtotals_lock = threading.Lock()
+
+
+def _remember_subtotal(settings: CustomerSettings, month: str, index: int, amount: Decimal) -> None:
+    with _subtotals_lock:
+        _SUBTOTALS[(settings, month, index)] = amount
+        _SUBTOTALS.move_to_end((settings, month, index))
+        while len(_SUBTOTALS) > _SUBTOTALS_KEPT:
+            _SUBTOTALS.popitem(last=False)
+
+
 def invoice_total(settings: CustomerSettings, month: str) -> InvoiceTotal:
-    """What the provider bills: every CDR of the month, readable or not."""
-    amount = Decimal("0.0000")
-    count = 0
-    for _, cdr in cdrs(settings, month):
-        amount += cdr.provider_cost
-        count += 1
-    return InvoiceTotal(amount=amount, cdr_count=count)
+    """What the provider bills: every CDR of the month, readable or not.
+
+    The subscriptions a download already passed over are added up from their
+    subtotals; the others are generated (and leave theirs).
+    """
+    check_month(month)
+    amount = _ZERO
+    for index in range(settings.subscriptions):
+        with _subtotals_lock:
+            subtotal = _SUBTOTALS.get((settings, month, index))
+        if subtotal is None:  # generated now (which leaves it for the next time)
+            one = cdrs(settings, month, subscription_range=range(index, index + 1))
+            subtotal = sum((cdr.provider_cost for _, cdr in one), _ZERO)
+        amount += subtotal
+    return InvoiceTotal(amount=amount, cdr_count=settings.month_cdr_count())
 
 
 class ResumableCdrs:

@@ -7,8 +7,10 @@ the sandbox speaks exactly the format the adapters document.
 from __future__ import annotations
 
 import json
+import threading
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
 from providers.records import Wire
@@ -179,3 +181,77 @@ def gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
         if compressed:
             yield compressed
     yield deflater.flush()
+
+
+class BodyStore:
+    """Response bodies already rendered, so the next request for them only serves bytes.
+
+    A provider serves a closed month from storage; the sandbox generates it, which
+    costs far more than sending it (about as much as the adapter's whole import), so a
+    body is kept once it has been sent in full, keyed by everything it depends on.
+    Only fault-free bodies are kept (faults are switched at any time), and the store
+    holds at most `max_bytes`, least recently used first out: a 200,000-CDR month is
+    about 20 MB of CSV.
+    """
+
+    def __init__(self, max_bytes: int = 128 * 1024 * 1024, block: int = 64 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.block = block
+        self._bodies: OrderedDict[Hashable, tuple[bytes, ...]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> tuple[bytes, ...] | None:
+        """The stored body as blocks of about `block` bytes, or None."""
+        with self._lock:
+            blocks = self._bodies.get(key)
+            if blocks is not None:
+                self._bodies.move_to_end(key)
+            return blocks
+
+    def recording(self, key: Hashable, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """Pass `chunks` through as they come; once all have gone out, keep them under `key`.
+
+        A body abandoned halfway (the client went away), broken off (a DROP) or larger
+        than the whole store is not kept.
+        """
+        blocks: list[bytes] = []
+        pending: list[bytes] = []
+        size = total = 0
+        keep = True
+        for chunk in chunks:
+            yield chunk
+            if not chunk:  # a DROP: a fault, never a stored month
+                return
+            if not keep:
+                continue
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= self.block:
+                blocks.append(b"".join(pending))
+                total += size
+                pending, size = [], 0
+                if total > self.max_bytes:
+                    keep = False
+                    blocks.clear()
+        if keep:
+            if pending:
+                blocks.append(b"".join(pending))
+                total += size
+            self._put(key, tuple(blocks), total)
+
+    def _put(self, key: Hashable, blocks: tuple[bytes, ...], size: int) -> None:
+        with self._lock:
+            old = self._bodies.pop(key, None)
+            if old is not None:
+                self._size -= sum(map(len, old))
+            self._bodies[key] = blocks
+            self._size += size
+            while self._size > self.max_bytes and self._bodies:
+                _, dropped = self._bodies.popitem(last=False)
+                self._size -= sum(map(len, dropped))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._bodies.clear()
+            self._size = 0
