@@ -139,6 +139,15 @@ def through_bus(bus: Bus, customer_ids: list[int]) -> float:
     return time.perf_counter() - t
 
 
+def wait_running(logs: list[Path], timeout: float = 120) -> None:
+    """Until every worker process has said it runs (`expensis worker` logs it once started)."""
+    deadline = time.monotonic() + timeout
+    while not all(log.exists() and b" running " in log.read_bytes() for log in logs):
+        if time.monotonic() > deadline:
+            raise TimeoutError("worker processes did not start")
+        time.sleep(0.02)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cdrs", type=int, default=1_000_000)
@@ -177,26 +186,36 @@ def main() -> None:
            target="<= 0.15 s", met=recalc <= 0.15)
 
     all_floor = sum(cycle_floor(conn, customer_id) for customer_id in ids)
+    in_process = through_bus(bus, ids)
+    report(f"all {len(ids)} customers, first rating, one worker", in_process, all_floor,
+           target="<= 5 s", met=in_process <= 5)
+    all_floor = sum(cycle_floor(conn, customer_id) for customer_id in ids)
     conn.close()
     in_process = through_bus(bus, ids)
-    report(f"all {len(ids)} customers, one in-process worker", in_process, all_floor,
+    report(f"all {len(ids)} customers, recalculated, one worker", in_process, all_floor,
            target="<= 5 s", met=in_process <= 5)
 
     # The deployment for throughput: worker processes, one per core (the GIL limits threads).
+    # Their start-up (imports, connecting) is timed apart: it is paid once, not per recalculation.
     settings = load_settings(data_dir=Path(db.url.split("///", 1)[1]).parent, config_file=work / "none.toml")
     t = time.perf_counter()
-    for customer_id in ids:
-        dispatch_totals(bus, customer_id, CYCLE)
-    workers = [WorkerProcess(settings, 1, log_file=work / f"worker{i}.log").start() for i in range(2)]
+    logs = [work / f"worker{i}.log" for i in range(2)]
+    workers = [WorkerProcess(settings, 1, log_file=log).start() for log in logs]
     try:
+        wait_running(logs)
+        started = time.perf_counter() - t
+        t = time.perf_counter()
+        for customer_id in ids:
+            dispatch_totals(bus, customer_id, CYCLE)
         while bus.pending_count():
             time.sleep(0.05)
+        processes = time.perf_counter() - t
     finally:
         for w in workers:
             w.stop(grace=30)
-    processes = time.perf_counter() - t
     report(f"all {len(ids)} customers, 2 worker processes", processes, all_floor / 2,
            target="none on SQLite (MariaDB: <= 10 s)")
+    print(f"  (the 2 worker processes started in {started:.2f} s before that, not counted)")
     print(f"peak memory (RSS): {peak_mb():.0f} MB (target < 150 MB: {'met' if peak_mb() < 150 else 'NOT met'})")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -4,8 +4,8 @@ The hot paths (rating a customer-cycle, importing CDRs) move tens of thousands o
 Going through the ORM's per-column result processing costs several times the query, so
 they read and write plain tuples on the driver connection here, and nowhere else:
 
-- a call date as stored: naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff" on SQLite (fixed
-  width, so text order is time order), a naive UTC ``datetime`` on MariaDB;
+- a call date as naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff", as SQLite stores it and as
+  MariaDB formats it in the query (fixed width, so text order is time order);
 - money as an ``int`` of ten-thousandths on both (SQLite stores it so; MariaDB's
   DECIMAL(18,4) is scaled by the server in the query, or by ``to_column`` on the way in).
 
@@ -17,9 +17,10 @@ never build SQL for one dialect themselves. This module imports no domain module
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -34,9 +35,11 @@ Rating = tuple[int, int, str, int, int, str | None, int, int, int]
 # volume_kb, provider_cost (ten-thousandths), roaming (0/1), visited_country (or None)
 RawCdr = tuple[Any, ...]
 
-_CDR_COLUMNS = ("id, subscription_id, call_date, provider_ref, call_type, destination, duration_s, "
+_CDR_COLUMNS = ("id, subscription_id, {when}, provider_ref, call_type, destination, duration_s, "
                 "volume_kb, {cost}, roaming, visited_country")
+_MARIADB_WHEN = "DATE_FORMAT(call_date, '%%Y-%%m-%%d %%H:%%i:%%s.%%f')"  # SQLite's stored text
 _CYCLE = "WHERE customer_id = {mark} AND cycle_start_date = {mark}"
+_CDR_ID = itemgetter(0)
 
 
 def is_sqlite(session: Session | Connection) -> bool:
@@ -53,8 +56,8 @@ def _fetch(session: Session, sql: str, customer_id: int, cycle_start: date) -> l
     mark = "?" if sqlite else "%s"
     cursor = _cursor(session)
     try:
-        cursor.execute(sql.format(mark=mark, cost="provider_cost" if sqlite
-                                  else "CAST(provider_cost * 10000 AS SIGNED)"),
+        cursor.execute(sql.format(mark=mark, when="call_date" if sqlite else _MARIADB_WHEN,
+                                  cost="provider_cost" if sqlite else "CAST(provider_cost * 10000 AS SIGNED)"),
                        (customer_id, cycle_start.isoformat() if sqlite else cycle_start))
         return list(cursor.fetchall())
     finally:
@@ -63,6 +66,10 @@ def _fetch(session: Session, sql: str, customer_id: int, cycle_start: date) -> l
 
 def cycle_cdrs(session: Session, customer_id: int, cycle_start: date) -> dict[int, list[RawCdr]]:
     """The customer-cycle's CDRs per subscription, as stored (see the module docstring)."""
+    if not is_sqlite(session):
+        packed = _packed(session, _PACKED_CDR, "cdr", customer_id, cycle_start, _cdr_from_fields)
+        if packed is not None:
+            return packed
     by_sub: dict[int, list[RawCdr]] = defaultdict(list)
     for row in _fetch(session, f"SELECT {_CDR_COLUMNS} FROM cdr {_CYCLE}", customer_id, cycle_start):
         by_sub[row[1]].append(row)
@@ -70,32 +77,87 @@ def cycle_cdrs(session: Session, customer_id: int, cycle_start: date) -> dict[in
 
 
 def decoded_call_date(session: Session) -> Any:
-    """The function turning a stored call date into an aware UTC ``datetime``."""
-    if is_sqlite(session):
-        parse = datetime.fromisoformat
-        return lambda text: parse(text).replace(tzinfo=UTC)
-    return lambda naive: naive.replace(tzinfo=UTC)
+    """The function turning a stored call date (text, on both dialects) into an aware UTC ``datetime``."""
+    parse = datetime.fromisoformat
+    return lambda text: parse(text).replace(tzinfo=UTC)
 
 
 def stored_day(stored: str | datetime) -> date:
-    """The UTC date of a call date as stored (text on SQLite, a naive UTC datetime on MariaDB)."""
+    """The UTC date of a call date as read here (text; a naive UTC ``datetime`` also does)."""
     return date.fromisoformat(stored[:10]) if isinstance(stored, str) else stored.date()
 
 
 def stored_ratings(session: Session, customer_id: int, cycle_start: date) -> dict[int, tuple[int, int, str | None]]:
     """cdr_id -> (rated amount in ten-thousandths, bundle used, zone) of the customer-cycle."""
     sqlite = is_sqlite(session)
+    if not sqlite:
+        packed = _packed(session, _PACKED_RATING, "cdr_rating", customer_id, cycle_start, _rating_from_fields)
+        if packed is not None:
+            return {rating[0]: rating[1:] for ratings in packed.values() for rating in ratings}
     amount = "rated_amount" if sqlite else "CAST(rated_amount * 10000 AS SIGNED)"
     rows = _fetch(session, f"SELECT cdr_id, {amount}, bundle_used, zone FROM cdr_rating {_CYCLE}",
                   customer_id, cycle_start)
-    return {cid: (int(value), bundle, zone) for cid, value, bundle, zone in rows}
+    return {row[0]: row[1:] for row in rows}  # both drivers return ints here: no per-row conversion
+
+
+# MariaDB: pymysql decodes every field in Python: 20,000 CDRs of 11 columns took 0.2-0.4 s to
+# decode against the server's 3 ms. So the server packs each subscription's rows into one text
+# (fields and rows joined by the ASCII unit and record separators) that str.split takes apart
+# in C. A text that does not split into its COUNT(*) rows of the expected width (a separator
+# inside a value, or GROUP_CONCAT cut at max_allowed_packet) is read again the plain way.
+_UNIT, _RECORD = "\x1f", "\x1e"
+_PACKED_CDR = (f"id, {_MARIADB_WHEN}, provider_ref, call_type, destination, "
+               "duration_s, volume_kb, CAST(provider_cost * 10000 AS SIGNED), roaming, IFNULL(visited_country, '')")
+_PACKED_RATING = "cdr_id, CAST(rated_amount * 10000 AS SIGNED), bundle_used, IFNULL(zone, '')"
+
+
+def _cdr_from_fields(sub_id: int, f: list[str]) -> RawCdr | None:
+    if len(f) != 10:
+        return None
+    return (int(f[0]), sub_id, f[1], f[2], f[3], f[4], int(f[5]), int(f[6]), int(f[7]), int(f[8]), f[9] or None)
+
+
+def _rating_from_fields(_sub_id: int, f: list[str]) -> tuple[int, int, int, str | None] | None:
+    return (int(f[0]), int(f[1]), int(f[2]), f[3] or None) if len(f) == 4 else None
+
+
+def _packed(session: Session, columns: str, table: str, customer_id: int, cycle_start: date,
+            decode: Callable[[int, list[str]], Any]) -> dict[int, list[Any]] | None:
+    """The cycle's rows of `table` per subscription, packed by the server; None when a text
+    does not unpack into its rows (the caller reads the plain way)."""
+    cursor = _cursor(session)
+    try:
+        cursor.execute(
+            "SET STATEMENT group_concat_max_len = 4294967295 FOR "
+            f"SELECT subscription_id, COUNT(*), GROUP_CONCAT(CONCAT_WS('{_UNIT}', {columns}) "
+            f"SEPARATOR '{_RECORD}') FROM {table} WHERE customer_id = %s AND cycle_start_date = %s "
+            "GROUP BY subscription_id", (customer_id, cycle_start))
+        groups = cursor.fetchall()
+    finally:
+        cursor.close()
+    by_sub: dict[int, list[Any]] = {}
+    for sub_id, count, text in groups:
+        records = (text.decode() if isinstance(text, bytes) else text or "").split(_RECORD)
+        if len(records) != count:
+            return None
+        rows = by_sub[sub_id] = [decode(sub_id, record.split(_UNIT)) for record in records]
+        if None in rows:
+            return None
+    return by_sub
 
 
 def store_ratings(session: Session, customer_id: int, cycle_start: date, changes: Sequence[Rating],
                   replace: Sequence[int]) -> None:
-    """Delete the ratings being replaced, insert the new ones: contiguous rows of one customer-cycle."""
+    """Delete the ratings being replaced, insert the new ones: contiguous rows of one customer-cycle.
+
+    They go in in key order (customer, cycle, cdr_id): the primary key's B-tree is appended to
+    rather than split at random places, and the foreign-key look-ups of `cdr` walk its pages in
+    order (about half the time of the rating order on 20,000 rows).
+    """
     if not changes:
         return
+    changes = sorted(changes, key=_CDR_ID)
+    replace = sorted(replace)
     sqlite = is_sqlite(session)
     mark = "?" if sqlite else "%s"
     cycle: Any = cycle_start.isoformat() if sqlite else cycle_start

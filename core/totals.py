@@ -223,7 +223,7 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
             rated = rate_subscription(plans[plan_id], cycle, zone, sub_id, cdrs, call_date)
             charges.extend(rated.charges)
             fresh = rated.ratings
-        changes.extend(c for c in fresh if stored.get(c[0]) != (c[3], c[4], c[5]))
+        changes.extend(c for c in fresh if stored.get(c[0]) != c[3:6])  # (amount, bundle used, zone)
     raw_store.store_ratings(session, customer_id, cycle_start, changes,
                             replace=[c[0] for c in changes if c[0] in stored])
     store_charges(session, customer_id, cycle_start, charges)

@@ -6,7 +6,7 @@ that also sums the totals and the invoice charges:
 
 - no per-CDR objects and no Enum lookups: call types stay the stored strings, and a price
   is looked up once per (call type, destination);
-- call dates compared as stored (fixed-width UTC text on SQLite, naive UTC on MariaDB),
+- call dates compared as read (fixed-width UTC text on both dialects, `core.raw_store`),
   so ordering needs no parsing;
 - every amount is an exact integer fraction of ten-thousandths, rounded half-up once, as
   the Decimal engine does (``P * seconds / 60 + set-up``, raised to the minimum).

@@ -1,0 +1,221 @@
+"""Recalculation on MariaDB (issue 14.1): all customers through worker processes, next to the floor.
+
+Floor (same run, same tables): per customer-cycle, pymysql reads its CDRs, prices them with
+integers and replaces its rows in a copy of `cdr_rating` (same keys) in one transaction (no bundles, no totals); with
+N worker processes the floor is the sum divided by N. The read alone is timed too, buffered
+and with a server-side cursor, to show what the driver's decoding costs.
+
+Target: all 50 customers of 1M CDRs <= 10 s with two worker processes.
+Run: python bench/recalc_mariadb.py [--cdrs 1000000 --customers 50 --server mysql+pymysql://root@127.0.0.1:3306]
+The database `--name` (default bench_recalc) is dropped and created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pymysql  # noqa: E402
+import pymysql.cursors  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from core import raw_store  # noqa: E402
+from core.bus import Bus  # noqa: E402
+from core.bus.command import default_registry  # noqa: E402
+from core.bus.process import WorkerProcess  # noqa: E402
+from core.config import load_settings  # noqa: E402
+from core.db import Database, ensure_schema  # noqa: E402
+from core.models import Customer, RatePlan, Subscription, Tariff  # noqa: E402
+from core.workflows import load_all  # noqa: E402
+from core.workflows.totals import dispatch_totals  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cdr_pipeline import CYCLE, SUBS_PER_CUSTOMER, _floor_amount, number, wait_running  # noqa: E402
+from floors import machine, report  # noqa: E402
+
+INSERT_CDR = ("INSERT INTO cdr (provider, provider_ref, customer_id, subscription_id, number, call_date, "
+              "cycle_start_date, call_type, destination, duration_s, volume_kb, provider_cost, roaming) "
+              "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)")
+
+
+def seed(db: Database, customers: int) -> dict[str, tuple[int, int]]:
+    """The bench plan and customers (as bench/cdr_pipeline.py); number -> (subscription, customer)."""
+    with db.transaction() as s:
+        plan = RatePlan(name="Bench", monthly_fee=Decimal("15"), voice_bundle_minutes=300, sms_bundle=100,
+                        data_bundle_mb=5000, price_per_minute=Decimal("0.12"), price_per_sms=Decimal("0.08"),
+                        price_per_mb=Decimal("0.01"), voice_increment_s=60)
+        plan.tariffs = [Tariff(prefix="+44", call_type="voice", price=Decimal("0.90"))]
+        s.add(plan)
+        s.flush()
+        for c in range(customers):
+            customer = Customer(code=f"C{c:03d}", name=f"Customer {c}", billing_day=1)
+            s.add(customer)
+            s.flush()
+            s.add_all(Subscription(customer_id=customer.id, number=number(c, n), rate_plan_id=plan.id,
+                                   start_date=date(2025, 1, 1)) for n in range(SUBS_PER_CUSTOMER))
+    with db.reader() as s:
+        return {sub.number: (sub.id, sub.customer_id) for sub in s.query(Subscription)}
+
+
+def load_cdrs(conn: Any, sub_of: dict[str, tuple[int, int]], cdrs: int, customers: int) -> float:
+    """The rows bench/cdr_pipeline.py generates, by multi-row INSERTs (pymysql batches executemany)."""
+    rng = random.Random(7)
+    start = datetime(2026, 10, 1, 6, 0)
+    span = 29 * 86400
+    t = time.perf_counter()
+    batch: list[tuple[Any, ...]] = []
+    with conn.cursor() as cur:
+        for i in range(cdrs):
+            kind = rng.choices(("voice", "sms", "data"), (6, 2, 2))[0]
+            when = start + timedelta(seconds=rng.randrange(span))
+            dest = "+442071234567" if rng.random() < 0.05 else "+31201234567"
+            num = number(i % customers, rng.randrange(SUBS_PER_CUSTOMER))
+            sub_id, customer_id = sub_of[num]
+            batch.append(("raw", f"B{i:08d}", customer_id, sub_id, num, when, CYCLE, kind,
+                          dest if kind != "data" else "", rng.randrange(1, 900) if kind == "voice" else 0,
+                          rng.randrange(1, 50_000) if kind == "data" else 0,
+                          Decimal(rng.randrange(1, 2000)).scaleb(-4), 0))
+            if len(batch) == 10_000:
+                cur.executemany(INSERT_CDR, batch)
+                batch.clear()
+        if batch:
+            cur.executemany(INSERT_CDR, batch)
+    conn.commit()
+    return time.perf_counter() - t
+
+
+def cycle_floor(conn: Any, customer_id: int) -> float:
+    """One customer-cycle the plain way with pymysql (see the module docstring)."""
+    start = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.execute("SELECT id, subscription_id, call_type, destination, duration_s, volume_kb, "
+                    "CAST(provider_cost * 10000 AS SIGNED) FROM cdr WHERE customer_id = %s AND "
+                    "cycle_start_date = %s", (customer_id, CYCLE))
+        ratings = [(customer_id, CYCLE, cdr_id, sub_id, kind, Decimal(_floor_amount(kind, dest, dur, kb)).scaleb(-4),
+                    0, dur, kb, Decimal(cost).scaleb(-4)) for cdr_id, sub_id, kind, dest, dur, kb, cost in cur.fetchall()]
+        cur.execute("DELETE FROM floor_rating WHERE customer_id = %s AND cycle_start_date = %s", (customer_id, CYCLE))
+        cur.executemany("INSERT INTO floor_rating (customer_id, cycle_start_date, cdr_id, subscription_id, "
+                        "call_type, rated_amount, bundle_used, duration_s, volume_kb, provider_cost) "
+                        "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", ratings)
+    conn.commit()
+    return time.perf_counter() - start
+
+
+_READ = ("SELECT id, subscription_id, call_date, provider_ref, call_type, destination, duration_s, volume_kb, "
+         "CAST(provider_cost * 10000 AS SIGNED), roaming, visited_country FROM cdr "
+         "WHERE customer_id = %s AND cycle_start_date = %s")
+
+
+def read_costs(conn: Any, customer_id: int) -> dict[str, float]:
+    """One cycle's read as core.raw_store does it: buffered, server-side (unbuffered), and the server alone."""
+    costs = {}
+    for label, cursor_class, sql in (
+            ("buffered", pymysql.cursors.Cursor, _READ),
+            ("server-side", pymysql.cursors.SSCursor, _READ),
+            ("server alone (SUMs over the same rows)", pymysql.cursors.Cursor,
+             "SELECT COUNT(*), SUM(duration_s + volume_kb + LENGTH(provider_ref) + LENGTH(destination)) "
+             "FROM cdr WHERE customer_id = %s AND cycle_start_date = %s")):
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            with conn.cursor(cursor_class) as cur:
+                cur.execute(sql, (customer_id, CYCLE))
+                cur.fetchall()
+            runs.append(time.perf_counter() - t)
+        costs[label] = statistics.median(runs)
+    conn.commit()
+    return costs
+
+
+def through_workers(bus: Bus, ids: list[int]) -> float:
+    t = time.perf_counter()
+    for customer_id in ids:
+        dispatch_totals(bus, customer_id, CYCLE)
+    while bus.pending_count():
+        time.sleep(0.05)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cdrs", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--server", default="mysql+pymysql://root@127.0.0.1:3306")
+    parser.add_argument("--name", default="bench_recalc")
+    args = parser.parse_args()
+    load_all()
+    print(machine())
+    server = make_url(args.server)
+    admin = pymysql.connect(host=server.host, port=server.port or 3306, user=server.username,
+                            password=server.password or "")
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {args.name}")
+        cur.execute(f"CREATE DATABASE {args.name} CHARACTER SET utf8mb4")
+    admin.close()
+    url = server.set(database=args.name).render_as_string(hide_password=False)
+    db = Database(url)
+    ensure_schema(db)
+    sub_of = seed(db, args.customers)
+    conn = pymysql.connect(host=server.host, port=server.port or 3306, user=server.username,
+                           password=server.password or "", database=args.name)
+    loaded = load_cdrs(conn, sub_of, args.cdrs, args.customers)
+    with conn.cursor() as cur:  # the floor's ratings: the same table, keys and indexes, apart
+        cur.execute("CREATE TABLE floor_rating LIKE cdr_rating")
+        cur.execute("ALTER TABLE floor_rating ADD FOREIGN KEY (cdr_id) REFERENCES cdr (id), "
+                    "ADD FOREIGN KEY (customer_id) REFERENCES customer (id)")
+    print(f"loaded {args.cdrs:,} CDRs for {args.customers} customers in {loaded:.1f} s (multi-row INSERT)")
+    with db.reader() as s:
+        ids = [c.id for c in s.query(Customer).order_by(Customer.id)]
+
+    with conn.cursor() as cur:  # a cycle's rows are read from the pool or, beyond it, from disk
+        cur.execute("SELECT @@innodb_buffer_pool_size, @@innodb_flush_method")
+        pool, flush = cur.fetchone()
+    print(f"innodb_buffer_pool_size {pool / 2**20:.0f} MB, innodb_flush_method {flush}")
+    costs = read_costs(conn, ids[0])
+    runs = []
+    for _ in range(3):
+        with db.reader() as s:
+            t = time.perf_counter()
+            raw_store.cycle_cdrs(s, ids[0], CYCLE)
+            runs.append(time.perf_counter() - t)
+    costs["core.raw_store.cycle_cdrs (packed)"] = statistics.median(runs)
+    print("one cycle's read (" + f"{args.cdrs // args.customers:,} CDRs): "
+          + ", ".join(f"{label} {seconds:.3f} s" for label, seconds in costs.items()))
+
+    bus = Bus(db, default_registry)
+    work = Path(tempfile.mkdtemp(prefix="expensis-bench-"))
+    settings = load_settings(data_dir=work, db_url=url, config_file=work / "none.toml")
+    logs = [work / f"worker{i}.log" for i in range(args.workers)]
+    t = time.perf_counter()
+    workers = [WorkerProcess(settings, 1, log_file=log).start() for log in logs]
+    try:
+        wait_running(logs)
+        print(f"{args.workers} worker processes started in {time.perf_counter() - t:.2f} s (not counted)")
+        floor = sum(cycle_floor(conn, c) for c in ids) / args.workers
+        first = through_workers(bus, ids)
+        report(f"all {len(ids)} customers, first rating, {args.workers} processes", first, floor,
+               target="<= 10 s", met=first <= 10)
+        floor = sum(cycle_floor(conn, c) for c in ids) / args.workers
+        again = through_workers(bus, ids)
+        report(f"all {len(ids)} customers, recalculated, {args.workers} processes", again, floor,
+               target="<= 10 s", met=again <= 10)
+    finally:
+        for w in workers:
+            w.stop(grace=30)
+        conn.close()
+    print(machine())
+
+
+if __name__ == "__main__":
+    main()

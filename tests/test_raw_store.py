@@ -1,0 +1,119 @@
+"""The rating's raw reads and writes (core/raw_store.py) give the same rows on SQLite and MariaDB.
+
+MariaDB packs a cycle's rows into one text per subscription (pymysql decodes fields slowly);
+a value holding one of the separators makes the packed text unusable, and the plain read
+must then give the same rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core import raw_store
+from core.db import Database
+from core.models import Cdr, CdrRating
+from tests.factories import make_setup
+
+CYCLE = date(2026, 10, 1)
+A, B = "+31610000001", "+31610000002"
+
+
+def add_cdrs(db: Database, ids: dict[str, int], refs: tuple[str, str, str]) -> list[int]:
+    rows = [
+        (refs[0], A, datetime(2026, 10, 3, 10, 0, 0, 123456, tzinfo=UTC), "voice", "+31201234567", 61, 0,
+         Decimal("0.1234"), False, None),
+        (refs[1], A, datetime(2026, 10, 4, 23, 59, 59, tzinfo=UTC), "data", "", 0, 2048, Decimal("0"), True, "CH"),
+        (refs[2], B, datetime(2026, 10, 5, 8, 30, tzinfo=UTC), "sms", "+442071234567", 0, 0, Decimal("12.5"),
+         False, None),
+    ]
+    with db.transaction() as s:
+        cdrs = [Cdr(provider="p", provider_ref=ref, customer_id=ids["customer"], subscription_id=ids[number],
+                    number=number, call_date=when, cycle_start_date=CYCLE, call_type=kind, destination=dest,
+                    duration_s=seconds, volume_kb=kb, provider_cost=cost, roaming=roaming, visited_country=country)
+                for ref, number, when, kind, dest, seconds, kb, cost, roaming, country in rows]
+        s.add_all(cdrs)
+        s.flush()
+        return [c.id for c in cdrs]
+
+
+def expected(ids: dict[str, int], cdr_ids: list[int], refs: tuple[str, str, str]) -> dict[int, list[tuple[Any, ...]]]:
+    one, two, three = cdr_ids
+    return {
+        ids[A]: [(one, ids[A], "2026-10-03 10:00:00.123456", refs[0], "voice", "+31201234567", 61, 0, 1234, 0, None),
+                 (two, ids[A], "2026-10-04 23:59:59.000000", refs[1], "data", "", 0, 2048, 0, 1, "CH")],
+        ids[B]: [(three, ids[B], "2026-10-05 08:30:00.000000", refs[2], "sms", "+442071234567", 0, 0, 125000, 0,
+                  None)],
+    }
+
+
+def read(db: Database, read_one: Any) -> Any:
+    with db.transaction() as s:
+        return read_one(s, ids_of(db)["customer"], CYCLE)
+
+
+def ids_of(db: Database) -> dict[str, int]:
+    from core.models import Customer, Subscription
+
+    with db.reader() as s:
+        customer = s.scalars(select(Customer)).one()
+        return {"customer": customer.id, **{n: i for i, n in s.execute(select(Subscription.id, Subscription.number))}}
+
+
+def cycle_rows(db: Database) -> dict[int, list[tuple[Any, ...]]]:
+    by_sub = read(db, raw_store.cycle_cdrs)
+    return {sub: sorted(rows) for sub, rows in by_sub.items()}
+
+
+@pytest.mark.parametrize("refs", [("r1", "r2", "r3"), ("r\x1f1", "r2\x1e", "r3")],
+                         ids=["plain refs", "refs holding the separators"])
+def test_a_cycle_reads_the_same_rows_on_both_dialects(db: Database, refs: tuple[str, str, str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = make_setup(db, numbers=(A, B))
+    cdr_ids = add_cdrs(db, ids, refs)
+    packed: list[bool] = []
+    unpack = raw_store._packed
+
+    def spy(*args: Any) -> Any:
+        result = unpack(*args)
+        packed.append(result is not None)
+        return result
+
+    monkeypatch.setattr(raw_store, "_packed", spy)
+    assert cycle_rows(db) == expected(ids, cdr_ids, refs)
+    if db.is_mysql:  # packed, unless a value holds a separator: then read the plain way
+        assert packed == [refs == ("r1", "r2", "r3")]
+    else:
+        assert packed == []
+
+
+def test_call_dates_decode_and_give_their_day_the_same_on_both_dialects(db: Database) -> None:
+    ids = make_setup(db, numbers=(A, B))
+    add_cdrs(db, ids, ("r1", "r2", "r3"))
+    with db.transaction() as s:
+        decode = raw_store.decoded_call_date(s)
+        rows = [r for rows in raw_store.cycle_cdrs(s, ids["customer"], CYCLE).values() for r in rows]
+    assert sorted(decode(r[2]) for r in rows) == [datetime(2026, 10, 3, 10, 0, 0, 123456, tzinfo=UTC),
+                                                  datetime(2026, 10, 4, 23, 59, 59, tzinfo=UTC),
+                                                  datetime(2026, 10, 5, 8, 30, tzinfo=UTC)]
+    assert sorted(raw_store.stored_day(r[2]) for r in rows) == [date(2026, 10, 3), date(2026, 10, 4),
+                                                                date(2026, 10, 5)]
+
+
+@pytest.mark.parametrize("zone", ["EU", "z\x1fone"], ids=["plain zone", "a zone holding a separator"])
+def test_stored_ratings_read_the_same_on_both_dialects(db: Database, zone: str) -> None:
+    ids = make_setup(db, numbers=(A, B))
+    one, two, three = add_cdrs(db, ids, ("r1", "r2", "r3"))
+    ratings = [(one, ids[A], "voice", 1234, 60, None, 61, 0, 1234), (two, ids[A], "data", 0, 2048, zone, 0, 2048, 0),
+               (three, ids[B], "sms", 125000, 0, None, 0, 0, 125000)]
+    with db.transaction() as s:
+        raw_store.store_ratings(s, ids["customer"], CYCLE, ratings, replace=[])
+    assert read(db, raw_store.stored_ratings) == {one: (1234, 60, None), two: (0, 2048, zone),
+                                                  three: (125000, 0, None)}
+    with db.reader() as s:  # and the ratings went in as money
+        assert sorted(s.execute(select(CdrRating.cdr_id, CdrRating.rated_amount))) == [
+            (one, Decimal("0.1234")), (two, Decimal("0")), (three, Decimal("12.5"))]
