@@ -12,6 +12,7 @@ batch (strict mode on MariaDB: a value the column cannot hold is an error, not a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -91,16 +92,20 @@ class CdrWriter:
     def quarantine_row(self, batch_id: int, provider: str, bad: BadRow) -> tuple[Any, ...]:
         return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], self._when(self.clock()))
 
-    def flush(self, rows: list[tuple[Any, ...]], sources: list[Source], bad: list[tuple[Any, ...]],
-              batch_id: int, provider: str, counters: dict[str, int], touched: set[CustomerCycle]) -> None:
-        """One batch, its counters and the cycles touched so far, in one transaction."""
+    def flush(self, rows: list[tuple[Any, ...]], sources: list[Any], bad: list[tuple[Any, ...]],
+              batch_id: int, provider: str, counters: dict[str, int], touched: set[CustomerCycle],
+              resolve: Callable[[list[Any]], list[Source]] | None = None) -> None:
+        """One batch, its counters and the cycles touched so far, in one transaction.
+
+        `sources` are the rows' (line, ProviderCdr); with `resolve`, whatever it turns into
+        those, called only when the batch is not all new (a duplicate, a correction, a refusal)."""
         if self._conn is None:
             self._conn = bulk_connection(self.db.engine)
         conn = self._conn
         with conn.begin():
             outcome = Outcome()
             if rows:
-                self._write(conn, rows, sources, bad, batch_id, provider, outcome, touched)
+                self._write(conn, rows, sources, bad, batch_id, provider, outcome, touched, resolve)
             if bad:
                 execute_many(conn, self.quarantine_sql, bad)
             counters["imported"] += outcome.inserted
@@ -119,12 +124,14 @@ class CdrWriter:
             conn, self._conn = self._conn, None
             release_bulk(conn)
 
-    def _write(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Source],
+    def _write(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Any],
                bad: list[tuple[Any, ...]], batch_id: int, provider: str, outcome: Outcome,
-               touched: set[CustomerCycle]) -> None:
+               touched: set[CustomerCycle], resolve: Callable[[list[Any]], list[Source]] | None) -> None:
         if self._insert_all(conn, rows):  # the common case: every ref is new, nothing to look up
             outcome.inserted += len(rows)
             return
+        if resolve is not None:
+            sources = resolve(sources)
         known = self._known(conn, provider, {cdr.provider_ref for _, cdr in sources})
         fresh: list[tuple[Any, ...]] = []
         fresh_sources: list[Source] = []

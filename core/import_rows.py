@@ -1,0 +1,235 @@
+"""The CSV import's fast path: lines to insert tuples, without a dict or a record per row.
+
+The general path (`ImportRun.take` in core/imports.py) turns each line into a dict and a
+ProviderCdr, checks it (core/cdr_checks.py), links it and builds its row. Here a line
+whose every value is already in the form that path would store unchanged is read by
+position, checked against the same ranges and turned into the same row in one pass.
+Any other line (a control character, a value to normalise, a range it misses, an
+unknown number, a date to convert) is handed to the general path, which decides and
+words the reason: both store the same rows and quarantine the same lines with the same
+reasons (tests/test_import_fastpath.py checks it on random and hostile input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from core.cdr_checks import _CONTROL, CALL_TYPES, COST_COLUMN_MAX, INT_COLUMN_MAX
+from core.cdr_store import Source
+from core.month import CustomerCycle
+from core.rating.cycles import cycle_for
+from core.raw_store import column_values
+from providers.base import ProviderCdr
+from providers.csvformat import REQUIRED_COLUMNS, CsvCdrs
+from providers.numbers import normalise_destination, normalise_number
+from providers.records import RawRow, bool_spellings, call_type_spellings, decode_row
+
+if TYPE_CHECKING:
+    from core.imports import ImportRun, SubscriptionIndex
+
+CACHE_LIMIT = 65_536  # distinct numbers or destinations remembered per import (then forgotten, not grown)
+SCALE = (10_000, 1_000, 100, 10, 1)  # ten-thousandths per unit of the last digit, by decimals given
+
+
+class _General(Exception):
+    """This line is for the general path."""
+
+
+# (e164, subscription id, customer id, the customer's zone and billing day, first and last day)
+_Number = tuple[str, int, int, ZoneInfo, int, date | None, date | None]
+
+
+def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
+    """Take every line of `cdrs` into `run`; False (nothing read) when its format has no fast path."""
+    wire, lines = cdrs.wire, cdrs.lines
+    if wire.dutch_dates or not set(REQUIRED_COLUMNS) <= set(lines.required):
+        return False
+
+    def general(item: Any) -> Any:
+        if type(item) is tuple:
+            line, fields, text = item
+            return decode_row(RawRow(line, {ours: fields[index] for ours, index in picks}, text), wire)
+        return decode_row(item, wire)
+
+    def resolve(sources: list[tuple[int, Any]]) -> list[Source]:
+        resolved: list[Source] = []
+        for line, record in sources:
+            if type(record) is tuple:
+                record = general(record)
+                if not isinstance(record, ProviderCdr):  # the fast path accepted what the general one refuses
+                    raise AssertionError(f"line {line}: the CSV fast path and the general path disagree")
+            resolved.append((line, record))
+        return resolved
+
+    run.resolve = resolve
+    mysql = run.writer.mysql
+    to_column = column_values(mysql)[0]
+    decimal_sep = "," if wire.decimal_comma else "."
+    call_types = {word: ours for word, ours in call_type_spellings(wire).items() if ours in CALL_TYPES}
+    booleans = bool_spellings(wire)
+    limits = run.limits
+    max_duration = min(limits.max_duration_s, INT_COLUMN_MAX)
+    max_volume = min(limits.max_volume_kb, INT_COLUMN_MAX)
+    cap = min(limits.max_cost, COST_COLUMN_MAX)
+    if not cap.is_finite():
+        return False
+    cap_units = int(cap.scaleb(4))  # whole ten-thousandths: a cost's units above it are above the cap
+    earliest, latest = run.window
+    numbers: dict[str, _Number | None] = {}
+    destinations: dict[str, str | None] = {}
+    cycles: dict[tuple[int, date], tuple[str, CustomerCycle] | None | bool] = {}
+    lookup = _number_lookup(run.index)
+    provider, batch_id = run.provider, run.result.batch_id
+    rows, sources, bad, touched = run.rows, run.sources, run.bad, run.touched
+    counters, batch_size, take = run.counters, run.batch_size, run.take
+    fromisoformat, search = datetime.fromisoformat, _CONTROL.search
+    items = iter(lines)
+    first = next(items, None)  # reads the header: the positions are known from here on
+    if first is None:
+        return True
+    picks = lines.picks
+    position = dict(picks)
+    p_ref, p_number, p_date, p_type, p_dest, p_dur, p_kb, p_cost = (position[name] for name in REQUIRED_COLUMNS)
+    p_roaming, p_country = position.get("roaming"), position.get("visited_country")
+    read = units_total = 0
+    last_line = run.line_no
+    try:
+        for item in chain((first,), items):
+            try:
+                if type(item) is not tuple:
+                    raise _General
+                line, fields, text = item
+                if search(text) is not None:  # no control character anywhere: none in the texts checked
+                    raise _General
+                ref = fields[p_ref].strip()
+                if not ref or len(ref) > 80:
+                    raise _General
+                number_text = fields[p_number]
+                number = numbers.get(number_text)
+                if number is None:
+                    if len(numbers) >= CACHE_LIMIT:
+                        numbers.clear()
+                    number = numbers[number_text] = lookup(number_text)
+                    if number is None:
+                        raise _General
+                e164, sub_id, customer_id, zone, billing_day, first_day, last_day = number
+                call_type = call_types.get(fields[p_type])
+                if call_type is None:
+                    raise _General
+                destination = fields[p_dest]
+                if destination:
+                    found = destinations.get(destination, False)
+                    if found is False:
+                        if len(destinations) >= CACHE_LIMIT:
+                            destinations.clear()
+                        normal = normalise_destination(destination)
+                        found = destinations[destination] = normal if len(normal) <= 32 else None
+                    if found is None:
+                        raise _General
+                    destination = found
+                duration, volume = fields[p_dur], fields[p_kb]
+                if not (duration.isdigit() and duration.isascii() and volume.isdigit() and volume.isascii()):
+                    raise _General
+                duration_s, volume_kb = int(duration), int(volume)
+                if duration_s > max_duration or volume_kb > max_volume:
+                    raise _General
+                cost = fields[p_cost]
+                whole, sep, decimals = cost.partition(decimal_sep)
+                digits = whole + decimals
+                if not (whole and digits.isdigit() and digits.isascii() and len(decimals) <= 4
+                        and (decimals or not sep)):
+                    raise _General
+                units = int(digits) * SCALE[len(decimals)]
+                if units > cap_units:
+                    raise _General
+                roaming = False
+                if p_roaming is not None:
+                    roaming = booleans.get(fields[p_roaming])  # type: ignore[assignment]
+                    if roaming is None:
+                        raise _General
+                country = None
+                if p_country is not None:
+                    country = fields[p_country]
+                    if country:
+                        if not (len(country) == 2 and country.isascii() and country.isalpha()):
+                            raise _General
+                        country = country.upper()
+                    else:
+                        country = None
+                stamp = fields[p_date]
+                when = fromisoformat(stamp)
+                zone_of = when.tzinfo
+                if zone_of is None or not earliest <= when <= latest:
+                    raise _General
+                local_day = when.astimezone(zone).date()
+                key = (sub_id, local_day)
+                cycle = cycles.get(key, False)
+                if cycle is False:
+                    cycle = cycles[key] = _cycle(when, local_day, customer_id, billing_day, zone, first_day,
+                                                 last_day)
+                if cycle is None:
+                    raise _General
+                cycle_start, customer_cycle = cycle  # type: ignore[misc]
+                if mysql:
+                    stored: Any = to_column(when)
+                    amount: Any = Decimal(cost) if sep != "," else Decimal(f"{whole}.{decimals}")
+                else:
+                    amount = units
+                    if (zone_of is UTC and len(stamp) == 25 and stamp[19:] == "+00:00" and stamp[4] == "-"
+                            and stamp[7] == "-" and stamp[13] == ":" and stamp[16] == ":"):
+                        stored = f"{stamp[:10]} {stamp[11:19]}.000000"  # already canonical: no formatting
+                    else:
+                        stored = to_column(when)
+            except Exception:  # noqa: BLE001 - not plainly acceptable: the general path decides and says why
+                counters["rows_read"] += read
+                read = 0
+                run.line_no = last_line
+                take(general(item))
+                last_line = run.line_no
+                continue
+            rows.append((provider, ref, customer_id, sub_id, batch_id, e164, stored, cycle_start, call_type,
+                         destination, duration_s, volume_kb, amount, 1 if roaming else 0, country))
+            sources.append((line, item))
+            touched.add(customer_cycle)
+            units_total += units
+            read += 1
+            last_line = line
+            if len(rows) + len(bad) >= batch_size:
+                counters["rows_read"] += read
+                read = 0
+                run.flush()
+    finally:
+        counters["rows_read"] += read
+        run.line_no = last_line
+        run.cost_units += units_total
+    return True
+
+
+def _cycle(when: datetime, local_day: date, customer_id: int, billing_day: int, zone: ZoneInfo,
+           first_day: date | None, last_day: date | None) -> tuple[str, CustomerCycle] | None:
+    """The cycle of a call on `local_day` (its start as stored, and the customer-cycle), or None when
+    the subscription is not active that day."""
+    if (first_day and local_day < first_day) or (last_day and local_day > last_day):
+        return None
+    start = cycle_for(when, billing_day, zone).start
+    return start.isoformat(), CustomerCycle(customer_id, start)
+
+
+def _number_lookup(index: SubscriptionIndex) -> Callable[[str], _Number | None]:
+    def lookup(text: str) -> _Number | None:
+        """A number as written to its subscription, or None if the general path must look at it."""
+        try:
+            e164 = normalise_number(text)
+        except ValueError:
+            return None
+        line = index.by_number.get(e164)
+        if line is None or len(e164) > 20:
+            return None
+        return (e164, line.subscription_id, line.customer_id, line.zone, line.billing_day, line.start, line.end)
+    return lookup
+
