@@ -101,11 +101,15 @@ class CdrWriter:
         those, called only when the batch is not all new (a duplicate, a correction, a refusal)."""
         if self._conn is None:
             self._conn = bulk_connection(self.db.engine)
+            if not self.mysql:  # SQLite checks three parents per row; `_check_parents` does it per batch
+                self._conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         conn = self._conn
         with conn.begin():
             outcome = Outcome()
             if rows:
                 self._write(conn, rows, sources, bad, batch_id, provider, outcome, touched, resolve)
+                if not self.mysql:
+                    self._check_parents(conn, rows)
             if bad:
                 execute_many(conn, self.quarantine_sql, bad)
             counters["imported"] += outcome.inserted
@@ -122,7 +126,31 @@ class CdrWriter:
         """Release the write connection (checkpointed); the writer can start a new one."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            release_bulk(conn)
+            try:
+                if not self.mysql and not conn.invalidated:
+                    if conn.in_transaction():
+                        conn.rollback()
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+            finally:
+                release_bulk(conn)
+
+    def _check_parents(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """The foreign keys of a batch's rows, checked once per parent instead of once per row
+        (SQLite, where the import's connection does not check them row by row). Inside the
+        batch's write transaction, so no parent can go away before the commit."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for table, column in (("customer", 2), ("subscription", 3), ("import_batch", 4)):
+                wanted = sorted({row[column] for row in rows} - {None})
+                for i in range(0, len(wanted), 500):
+                    ids = wanted[i:i + 500]
+                    cursor.execute(f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * len(ids))})", ids)
+                    missing = set(ids) - {found for found, in cursor.fetchall()}
+                    if missing:
+                        raise MissingParent(f"{table} {min(missing)} no longer exists: import again")
+        finally:
+            cursor.close()
+
 
     def _write(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Any],
                bad: list[tuple[Any, ...]], batch_id: int, provider: str, outcome: Outcome,
@@ -242,3 +270,7 @@ def raw_cdr(cdr: ProviderCdr) -> str:
                                          cdr.provider_cost))
     except Exception:  # noqa: BLE001 - the quarantine still gets something to show
         return repr(cdr)[:4000]
+
+
+class MissingParent(RuntimeError):
+    """A subscription (or customer) was deleted while its CDRs were being imported."""

@@ -13,19 +13,19 @@ reasons (tests/test_import_fastpath.py checks it on random and hostile input).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from core.cdr_checks import _CONTROL, CALL_TYPES, COST_COLUMN_MAX, INT_COLUMN_MAX
+from core.cdr_checks import CALL_TYPES, COST_COLUMN_MAX, INT_COLUMN_MAX
 from core.cdr_store import Source
 from core.month import CustomerCycle
 from core.rating.cycles import cycle_for
 from core.raw_store import column_values
 from providers.base import ProviderCdr
-from providers.csvformat import REQUIRED_COLUMNS, CsvCdrs
+from providers.csvformat import REQUIRED_COLUMNS, CsvCdrs, split_fields
 from providers.numbers import normalise_destination, normalise_number
 from providers.records import RawRow, bool_spellings, call_type_spellings, decode_row
 
@@ -57,10 +57,11 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
         return decode_row(item, wire)
 
     def resolve(sources: list[tuple[int, Any]]) -> list[Source]:
+        """The records of a batch that is not all new; a fast row kept only its line's text (memory)."""
         resolved: list[Source] = []
         for line, record in sources:
-            if type(record) is tuple:
-                record = general(record)
+            if type(record) is str:
+                record = general((line, split_fields(record, lines.delimiter), record))
                 if not isinstance(record, ProviderCdr):  # the fast path accepted what the general one refuses
                     raise AssertionError(f"line {line}: the CSV fast path and the general path disagree")
             resolved.append((line, record))
@@ -82,12 +83,14 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
     earliest, latest = run.window
     numbers: dict[str, _Number | None] = {}
     destinations: dict[str, str | None] = {}
-    cycles: dict[tuple[int, date], tuple[str, CustomerCycle] | None | bool] = {}
+    costs: dict[str, tuple[int, Any] | bool] = {}
+    hours: dict[tuple[ZoneInfo, str], date | None] = {}  # (zone, "YYYY-MM-DDTHH") -> local day
+    days: dict[tuple[int, date], tuple[str, CustomerCycle] | None] = {}  # (subscription, local day) -> cycle
     lookup = _number_lookup(run.index)
     provider, batch_id = run.provider, run.result.batch_id
     rows, sources, bad, touched = run.rows, run.sources, run.bad, run.touched
     counters, batch_size, take = run.counters, run.batch_size, run.take
-    fromisoformat, search = datetime.fromisoformat, _CONTROL.search
+    fromisoformat = datetime.fromisoformat
     items = iter(lines)
     first = next(items, None)  # reads the header: the positions are known from here on
     if first is None:
@@ -104,10 +107,10 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
                 if type(item) is not tuple:
                     raise _General
                 line, fields, text = item
-                if search(text) is not None:  # no control character anywhere: none in the texts checked
+                if not text.isascii():  # every digit and letter below is an ASCII one (O(1) on a str)
                     raise _General
                 ref = fields[p_ref].strip()
-                if not ref or len(ref) > 80:
+                if not ref or len(ref) > 80 or not ref.isprintable():  # ASCII: no control character
                     raise _General
                 number_text = fields[p_number]
                 number = numbers.get(number_text)
@@ -128,25 +131,26 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
                         if len(destinations) >= CACHE_LIMIT:
                             destinations.clear()
                         normal = normalise_destination(destination)
-                        found = destinations[destination] = normal if len(normal) <= 32 else None
+                        found = destinations[destination] = (normal if len(normal) <= 32 and normal.isprintable()
+                                                         else None)
                     if found is None:
                         raise _General
                     destination = found
                 duration, volume = fields[p_dur], fields[p_kb]
-                if not (duration.isdigit() and duration.isascii() and volume.isdigit() and volume.isascii()):
+                if not (duration.isdigit() and volume.isdigit()):
                     raise _General
                 duration_s, volume_kb = int(duration), int(volume)
                 if duration_s > max_duration or volume_kb > max_volume:
                     raise _General
                 cost = fields[p_cost]
-                whole, sep, decimals = cost.partition(decimal_sep)
-                digits = whole + decimals
-                if not (whole and digits.isdigit() and digits.isascii() and len(decimals) <= 4
-                        and (decimals or not sep)):
+                priced = costs.get(cost)
+                if priced is None:
+                    if len(costs) >= CACHE_LIMIT:
+                        costs.clear()
+                    priced = costs[cost] = _price(cost, decimal_sep, cap_units, mysql)
+                if priced is False:
                     raise _General
-                units = int(digits) * SCALE[len(decimals)]
-                if units > cap_units:
-                    raise _General
+                units, amount = priced  # type: ignore[misc]
                 roaming = False
                 if p_roaming is not None:
                     roaming = booleans.get(fields[p_roaming])  # type: ignore[assignment]
@@ -156,35 +160,43 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
                 if p_country is not None:
                     country = fields[p_country]
                     if country:
-                        if not (len(country) == 2 and country.isascii() and country.isalpha()):
+                        if not (len(country) == 2 and country.isalpha()):
                             raise _General
                         country = country.upper()
                     else:
                         country = None
                 stamp = fields[p_date]
                 when = fromisoformat(stamp)
-                zone_of = when.tzinfo
-                if zone_of is None or not earliest <= when <= latest:
+                if not earliest <= when <= latest:  # TypeError without an offset: the general path says so
                     raise _General
-                local_day = when.astimezone(zone).date()
-                key = (sub_id, local_day)
-                cycle = cycles.get(key, False)
-                if cycle is False:
-                    cycle = cycles[key] = _cycle(when, local_day, customer_id, billing_day, zone, first_day,
-                                                 last_day)
-                if cycle is None:
-                    raise _General
-                cycle_start, customer_cycle = cycle  # type: ignore[misc]
-                if mysql:
+                # "YYYY-MM-DDTHH:MM:SS+00:00" (validated by fromisoformat): stored as its own text, and
+                # its hour of the day decides the customer's local day (see _hour_cycle)
+                canonical = len(stamp) == 25 and stamp[4::3] == "--T::+:" and when.tzinfo is UTC
+                if mysql or not canonical:
                     stored: Any = to_column(when)
-                    amount: Any = Decimal(cost) if sep != "," else Decimal(f"{whole}.{decimals}")
                 else:
-                    amount = units
-                    if (zone_of is UTC and len(stamp) == 25 and stamp[19:] == "+00:00" and stamp[4] == "-"
-                            and stamp[7] == "-" and stamp[13] == ":" and stamp[16] == ":"):
-                        stored = f"{stamp[:10]} {stamp[11:19]}.000000"  # already canonical: no formatting
-                    else:
-                        stored = to_column(when)
+                    stored = stamp[:19].replace("T", " ") + ".000000"
+                local_day = None
+                if canonical:
+                    hour = (zone, stamp[:13])
+                    local_day = hours.get(hour, False)
+                    if local_day is False:
+                        if len(hours) >= CACHE_LIMIT:
+                            hours.clear()
+                        local_day = hours[hour] = _hour_day(when, zone)
+                if local_day is None:  # not canonical, or a local midnight within that hour: convert this one
+                    local_day = when.astimezone(zone).date()
+                day = (sub_id, local_day)
+                cycle = days.get(day, False)
+                if cycle is False:
+                    if len(days) >= CACHE_LIMIT:
+                        days.clear()
+                    cycle = days[day] = _cycle(when, local_day, customer_id, billing_day, zone, first_day, last_day)
+                    if cycle is not None:
+                        touched.add(cycle[1])
+                if cycle is None:  # the subscription is not active that day
+                    raise _General
+                cycle_start, customer_cycle = cycle
             except Exception:  # noqa: BLE001 - not plainly acceptable: the general path decides and says why
                 counters["rows_read"] += read
                 read = 0
@@ -194,8 +206,7 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
                 continue
             rows.append((provider, ref, customer_id, sub_id, batch_id, e164, stored, cycle_start, call_type,
                          destination, duration_s, volume_kb, amount, 1 if roaming else 0, country))
-            sources.append((line, item))
-            touched.add(customer_cycle)
+            sources.append((line, text))
             units_total += units
             read += 1
             last_line = line
@@ -218,6 +229,29 @@ def _cycle(when: datetime, local_day: date, customer_id: int, billing_day: int, 
         return None
     start = cycle_for(when, billing_day, zone).start
     return start.isoformat(), CustomerCycle(customer_id, start)
+
+
+def _hour_day(when: datetime, zone: ZoneInfo) -> date | None:
+    """The local day of every moment in the UTC hour of `when`, or None when they are not all on
+    one day (a zone whose midnight or offset change falls inside that hour)."""
+    start = when.replace(minute=0, second=0, microsecond=0)
+    first, last = start.astimezone(zone), (start + timedelta(hours=1, microseconds=-1)).astimezone(zone)
+    if first.date() != last.date() or first.utcoffset() != last.utcoffset():
+        return None
+    return first.date()
+
+
+def _price(text: str, separator: str, cap_units: int, mysql: bool) -> tuple[int, Any] | bool:
+    """A plain cost ("0.1234", at most four decimals, not above the cap) as ten-thousandths and as
+    the column takes it; False for any other spelling (the general path reads it)."""
+    whole, sep, decimals = text.partition(separator)
+    digits = whole + decimals
+    if not (whole and digits.isdigit() and len(decimals) <= 4 and (decimals or not sep)):
+        return False
+    units = int(digits) * SCALE[len(decimals)]
+    if units > cap_units:
+        return False
+    return units, (Decimal(f"{whole}.{decimals}" if sep else whole) if mysql else units)
 
 
 def _number_lookup(index: SubscriptionIndex) -> Callable[[str], _Number | None]:

@@ -118,7 +118,7 @@ def import_cdrs(
     provider: str,
     source: str,
     sync_task_id: int | None = None,
-    batch_size: int = 5000,
+    batch_size: int = 20_000,
     progress: Callable[[ImportResult], None] | None = None,
     index: SubscriptionIndex | None = None,
     first_line: int = 2,

@@ -33,6 +33,15 @@ class MissingColumn(BadData):
 Fields = tuple[int, list[str], str]
 
 
+def split_fields(text: str, delimiter: str) -> list[str]:
+    """A line's fields, as CsvLines splits them (csv.Error if its quotes do not close)."""
+    return split_quoted(text, delimiter) if '"' in text else text.split(delimiter)
+
+
+def split_quoted(text: str, delimiter: str) -> list[str]:
+    return next(csv.reader((text,), delimiter=delimiter))
+
+
 def iter_csv_rows(
     lines: Iterable[bytes | str] | IO[bytes],
     columns: Mapping[str, str],
@@ -113,7 +122,7 @@ class CsvLines:
                 continue
             if '"' in text:
                 try:
-                    fields = next(csv.reader((text,), delimiter=delimiter))
+                    fields = split_quoted(text, delimiter)
                 except csv.Error as exc:
                     if header:
                         raise BadData(f"line {line_number}: {exc}") from None

@@ -32,7 +32,7 @@ from providers.csvformat import parse_cdr_csv
 from providers.records import CDR_FIELDS
 from tests.factories import make_setup
 
-A, B, C = "+31610000001", "+31610000002", "+31610000003"
+A, B, C, D = "+31610000001", "+31610000002", "+31610000003", "+31610000004"
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 LIMITS = CdrLimits(clock=lambda: NOW)
 FAST, GENERAL = "csv_file", "kpn_grip"
@@ -40,7 +40,7 @@ FAST, GENERAL = "csv_file", "kpn_grip"
 VALUES: dict[str, list[str]] = {
     "provider_ref": ["r1", "r2", "r3", " r1", "r2 ", "", " ", "x" * 80, "y" * 81, "r\x00", "ré", "\u2003r3",
                      'q"1', "a,b"],
-    "number": [A, B, C, "+31610000004", "0610000001", " +31610000002", "", "+3161000000a", "31610000001",
+    "number": [A, B, C, D, "+31610000005", "0610000001", " +31610000002", "", "+3161000000a", "31610000001",
                "0031610000001", "06 1000 0003", "112", "+31 6 1000 0001"],
     "call_date": ["2026-11-02T09:30:00+00:00", "2026-11-02T09:30:00Z", "2026-11-02T10:30:00+01:00",
                   "2026-11-02 09:30:00+00:00", "2026-11-02T09:30:00", "2026-11-02T09:30:00.123456+00:00",
@@ -63,10 +63,12 @@ VALUES: dict[str, list[str]] = {
 }
 # values the fast path takes as they are (most rows), a row's few hostile changes come from VALUES
 PLAIN: dict[str, list[str]] = {
-    "provider_ref": ["r1", "r2", "r3", "r4"], "number": [A, B, C],
+    "provider_ref": ["r1", "r2", "r3", "r4"], "number": [A, B, C, D],
     # active for every number but the last two (A ends on the 27th, B starts on the 10th, Amsterdam time);
-    # C's customer is billed on the 15th in New York: 04:59:59 UTC is still the 14th there
+    # C's customer is billed on the 15th in New York: 04:59:59 UTC is still the 14th there; D's in
+    # Kolkata (+05:30) on the 15th too: its midnight falls within the UTC hour 18:00-19:00
     "call_date": ["2026-11-14T23:30:00+00:00", "2026-11-15T04:59:59+00:00", "2026-11-15T05:00:00+00:00",
+                  "2026-11-14T18:29:59+00:00", "2026-11-14T18:30:00+00:00", "2026-11-14T18:00:00+00:00",
                   "2026-11-27T22:59:59+00:00", "2026-11-12T08:00:00+00:00", "2026-11-27T23:00:00+00:00",
                   "2026-11-09T22:59:59+00:00"],
     "call_type": ["voice", "sms", "data", "voice_in"], "destination": ["+31201234567", "", "0201234567"],
@@ -150,10 +152,12 @@ def outcome(result: ImportResult) -> tuple[Any, ...]:
 def setup(db: Database) -> tuple[Database, dict[int, int]]:
     make_setup(db)  # A from 2025, B from 2026-11-10; both billed on the 1st, Amsterdam
     make_setup(db, code="EAST", numbers=(C,), billing_day=15, partner=None)
+    make_setup(db, code="KOLKATA", numbers=(D,), billing_day=15, partner=None)
     with db.transaction() as s:
         s.execute(update(Subscription).where(Subscription.number == B).values(start_date=date(2026, 11, 10)))
         s.execute(update(Subscription).where(Subscription.number == A).values(end_date=date(2026, 11, 27)))
         s.execute(update(Customer).where(Customer.code == "EAST").values(time_zone="America/New_York"))
+        s.execute(update(Customer).where(Customer.code == "KOLKATA").values(time_zone="Asia/Kolkata"))
     return db, {}
 
 
