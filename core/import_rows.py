@@ -172,8 +172,10 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
                 # "YYYY-MM-DDTHH:MM:SS+00:00" (validated by fromisoformat): stored as its own text, and
                 # its hour of the day decides the customer's local day (see _hour_cycle)
                 canonical = len(stamp) == 25 and stamp[4::3] == "--T::+:" and when.tzinfo is UTC
-                if mysql or not canonical:
+                if not canonical:
                     stored: Any = to_column(when)
+                elif mysql:  # the text pymysql would write for the naive UTC datetime (no microseconds)
+                    stored = stamp[:19].replace("T", " ")
                 else:
                     stored = stamp[:19].replace("T", " ") + ".000000"
                 local_day = None

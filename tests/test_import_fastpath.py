@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from core.cdr_checks import CdrLimits
 from core.db import Database
@@ -225,3 +225,25 @@ def test_a_clean_file_is_not_decoded_row_by_row(setup: tuple[Database, dict[int,
     assert rows == [("f1", datetime(2026, 11, 2, 9, 30, tzinfo=UTC), Decimal("0.0500"), date(2026, 11, 1)),
                     ("f2", datetime(2026, 11, 2, 9, 30, tzinfo=UTC), Decimal("1.5000"), date(2026, 11, 1))]
     assert reason == "unknown number +31610000009"
+
+
+def test_a_subscription_deleted_during_the_import_stops_it_without_orphans(sqlite_db: Database) -> None:
+    """SQLite's import connection checks the rows' parents once per batch, not per row: a
+    subscription gone since the import looked it up fails the batch (nothing orphaned lands)."""
+    from core.cdr_store import MissingParent
+    from core.imports import SubscriptionIndex
+
+    make_setup(sqlite_db)
+    index = SubscriptionIndex(sqlite_db)  # B is known to the import from here on
+    with sqlite_db.transaction() as s:
+        s.execute(delete(Subscription).where(Subscription.number == B))
+    body = [b"provider_ref,number,call_date,call_type,destination,duration_s,volume_kb,provider_cost",
+            b"k1,+31610000001,2026-11-02T09:30:00+00:00,voice,+31201234567,60,0,0.01",
+            b"k2,+31610000002,2026-11-12T09:30:00+00:00,voice,+31201234567,60,0,0.01"]
+    with pytest.raises(MissingParent, match="subscription"):
+        import_cdrs(sqlite_db, parse_cdr_csv(body), provider=FAST, source="gone", limits=LIMITS, index=index)
+    with sqlite_db.reader() as s:
+        assert s.scalars(select(Cdr.provider_ref)).all() == []
+        assert s.scalar(select(ImportBatch.status)) == "failed"
+    with sqlite_db.engine.connect() as conn:  # the pool's connections check foreign keys again
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
