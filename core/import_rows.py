@@ -106,7 +106,7 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
             try:
                 if type(item) is not tuple:
                     raise _General
-                line, fields, text = item
+                line, fields, text = item  # type: ignore[misc]  # a Fields tuple, not a RawRow
                 if not text.isascii():  # every digit and letter below is an ASCII one (O(1) on a str)
                     raise _General
                 ref = fields[p_ref].strip()
@@ -178,7 +178,7 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
                     stored = stamp[:19].replace("T", " ")
                 else:
                     stored = stamp[:19].replace("T", " ") + ".000000"
-                local_day = None
+                local_day: Any = None  # a date; False (not looked up yet) or None (convert) on the way
                 if canonical:
                     hour = (zone, stamp[:13])
                     local_day = hours.get(hour, False)
@@ -189,7 +189,7 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
                 if local_day is None:  # not canonical, or a local midnight within that hour: convert this one
                     local_day = when.astimezone(zone).date()
                 day = (sub_id, local_day)
-                cycle = days.get(day, False)
+                cycle: Any = days.get(day, False)
                 if cycle is False:
                     if len(days) >= CACHE_LIMIT:
                         days.clear()
