@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from core.cdr_checks import CALL_TYPES, COST_COLUMN_MAX, INT_COLUMN_MAX
@@ -24,10 +24,7 @@ from core.cdr_store import Source
 from core.month import CustomerCycle
 from core.rating.cycles import cycle_for
 from core.raw_store import column_values
-from providers.base import ProviderCdr
-from providers.csvformat import REQUIRED_COLUMNS, CsvCdrs, split_fields
-from providers.numbers import normalise_destination, normalise_number
-from providers.records import RawRow, bool_spellings, call_type_spellings, decode_row
+from providers.base import BadRow, ProviderCdr, normalise_destination, normalise_number
 
 if TYPE_CHECKING:
     from core.imports import ImportRun, SubscriptionIndex
@@ -44,24 +41,36 @@ class _General(Exception):
 _Number = tuple[str, int, int, ZoneInfo, int, date | None, date | None]
 
 
-def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
+@runtime_checkable
+class PositionalCdrs(Protocol):
+    """A CSV source the import can read by position (providers.csvformat.CsvCdrs; core reaches
+    providers only through providers.base, so it is known by what it offers)."""
+
+    required_columns: tuple[str, ...]  # our names of the columns a plain row has, in this order
+    wire: Any  # decimal_comma, dutch_dates
+    lines: Any  # (line, fields, text) or a RawRow per line; .picks, .required after the header
+
+    def decode(self, item: Any) -> ProviderCdr | BadRow: ...
+
+    def decode_text(self, line_number: int, text: str) -> ProviderCdr | BadRow: ...
+
+    def call_type_spellings(self) -> dict[str, str]: ...
+
+    def bool_spellings(self) -> dict[str, bool]: ...
+
+
+def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
     """Take every line of `cdrs` into `run`; False (nothing read) when its format has no fast path."""
     wire, lines = cdrs.wire, cdrs.lines
-    if wire.dutch_dates or not set(REQUIRED_COLUMNS) <= set(lines.required):
+    if wire.dutch_dates or not set(cdrs.required_columns) <= set(lines.required):
         return False
-
-    def general(item: Any) -> Any:
-        if type(item) is tuple:
-            line, fields, text = item
-            return decode_row(RawRow(line, {ours: fields[index] for ours, index in picks}, text), wire)
-        return decode_row(item, wire)
 
     def resolve(sources: list[tuple[int, Any]]) -> list[Source]:
         """The records of a batch that is not all new; a fast row kept only its line's text (memory)."""
         resolved: list[Source] = []
         for line, record in sources:
             if type(record) is str:
-                record = general((line, split_fields(record, lines.delimiter), record))
+                record = cdrs.decode_text(line, record)
                 if not isinstance(record, ProviderCdr):  # the fast path accepted what the general one refuses
                     raise AssertionError(f"line {line}: the CSV fast path and the general path disagree")
             resolved.append((line, record))
@@ -71,8 +80,9 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
     mysql = run.writer.mysql
     to_column = column_values(mysql)[0]
     decimal_sep = "," if wire.decimal_comma else "."
-    call_types = {word: ours for word, ours in call_type_spellings(wire).items() if ours in CALL_TYPES}
-    booleans = bool_spellings(wire)
+    call_types = {word: ours for word, ours in cdrs.call_type_spellings().items() if ours in CALL_TYPES}
+    booleans = cdrs.bool_spellings()
+    general = cdrs.decode
     limits = run.limits
     max_duration = min(limits.max_duration_s, INT_COLUMN_MAX)
     max_volume = min(limits.max_volume_kb, INT_COLUMN_MAX)
@@ -97,7 +107,7 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
         return True
     picks = lines.picks
     position = dict(picks)
-    p_ref, p_number, p_date, p_type, p_dest, p_dur, p_kb, p_cost = (position[name] for name in REQUIRED_COLUMNS)
+    p_ref, p_number, p_date, p_type, p_dest, p_dur, p_kb, p_cost = (position[name] for name in cdrs.required_columns)
     p_roaming, p_country = position.get("roaming"), position.get("visited_country")
     read = units_total = 0
     last_line = run.line_no
@@ -106,7 +116,7 @@ def fast_csv_import(run: ImportRun, cdrs: CsvCdrs) -> bool:
             try:
                 if type(item) is not tuple:
                     raise _General
-                line, fields, text = item  # type: ignore[misc]  # a Fields tuple, not a RawRow
+                line, fields, text = item  # a Fields tuple, not a RawRow
                 if not text.isascii():  # every digit and letter below is an ASCII one (O(1) on a str)
                     raise _General
                 ref = fields[p_ref].strip()

@@ -26,13 +26,12 @@ from core.cdr_checks import CdrLimits, normalise_provider
 from core.cdr_store import CdrWriter, Source, raw_cdr
 from core.clock import Clock, system_clock
 from core.db import Database
-from core.import_rows import fast_csv_import
+from core.import_rows import PositionalCdrs, fast_csv_import
 from core.models import Customer, ImportBatch, QuarantinedRow, Subscription
 from core.models.sync import ImportStatus
 from core.month import CustomerCycle
 from core.rating.cycles import cycle_for
 from providers.base import BadRow, Checkpoint, ProviderCdr, ProviderError
-from providers.csvformat import CsvCdrs
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +142,7 @@ def import_cdrs(
                     batch_size, progress, first_line)
     status: ImportStatus = "failed"
     try:
-        if isinstance(records, CsvCdrs) and fast_csv_import(run, records):
+        if isinstance(records, PositionalCdrs) and fast_csv_import(run, records):
             pass  # the CSV lines went through the positional path (core/import_rows.py)
         else:
             take = run.take

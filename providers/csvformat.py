@@ -14,7 +14,15 @@ from typing import IO
 
 from providers.base import BadData, BadRow, ProviderCdr
 from providers.lines import LINE_CAP, Overlong, stream_lines
-from providers.records import CDR_FIELDS, RawRow, Wire, cdrs_from_rows
+from providers.records import (
+    CDR_FIELDS,
+    RawRow,
+    Wire,
+    bool_spellings,
+    call_type_spellings,
+    cdrs_from_rows,
+    decode_row,
+)
 
 REQUIRED_COLUMNS: tuple[str, ...] = CDR_FIELDS[:8]  # all but "roaming" and "visited_country"
 GENERIC_COLUMNS: Mapping[str, str] = {name: name for name in CDR_FIELDS}
@@ -63,7 +71,7 @@ def named_rows(lines: CsvLines) -> Iterator[RawRow]:
     """Each line's fields keyed by our field names (a dict per row: the general path)."""
     for item in lines:
         if type(item) is tuple:
-            line_number, fields, text = item
+            line_number, fields, text = item  # type: ignore[misc]  # Fields, not a RawRow
             yield RawRow(line_number, {ours: fields[index] for ours, index in lines.picks}, text)
         else:
             yield item  # type: ignore[misc]
@@ -188,3 +196,24 @@ class CsvCdrs(Iterator[ProviderCdr | BadRow]):
         if self._records is None:
             self._records = cdrs_from_rows(named_rows(self.lines), self.wire)
         return next(self._records)
+
+    # -- what the import's positional path uses (core/import_rows.py: PositionalCdrs) --------------
+
+    required_columns = REQUIRED_COLUMNS
+
+    def decode(self, item: Fields | RawRow) -> ProviderCdr | BadRow:
+        """One item of `lines` decoded the general way (a dict and decode_cdr)."""
+        if type(item) is tuple:
+            line_number, fields, text = item  # type: ignore[misc]  # Fields, not a RawRow
+            item = RawRow(line_number, {ours: fields[index] for ours, index in self.lines.picks}, text)
+        return decode_row(item, self.wire)  # type: ignore[arg-type]
+
+    def decode_text(self, line_number: int, text: str) -> ProviderCdr | BadRow:
+        """A data line's record from its text alone (split again as `lines` split it)."""
+        return self.decode((line_number, split_fields(text, self.lines.delimiter), text))
+
+    def call_type_spellings(self) -> dict[str, str]:
+        return call_type_spellings(self.wire)
+
+    def bool_spellings(self) -> dict[str, bool]:
+        return bool_spellings(self.wire)
