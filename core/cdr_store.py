@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, RootTransaction, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.clock import Clock, system_clock
@@ -75,6 +75,7 @@ class CdrWriter:
         self.quarantine_sql = f"INSERT INTO quarantined_row ({qcols}) VALUES ({placeholders(self.mysql, 6)})"
         self._when, self._cost = column_values(self.mysql)
         self._conn: Connection | None = None  # the import's own write connection (bulk_connection)
+        self._batch: RootTransaction | None = None  # the batch being written, until it commits
         dbapi = db.engine.dialect.dbapi
         assert dbapi is not None
         self.duplicate_error: type[BaseException] = dbapi.IntegrityError  # a ref stored since the lookup
@@ -94,17 +95,22 @@ class CdrWriter:
 
     def flush(self, rows: list[tuple[Any, ...]], sources: list[Any], bad: list[tuple[Any, ...]],
               batch_id: int, provider: str, counters: dict[str, int], touched: set[CustomerCycle],
-              resolve: Callable[[list[Any]], list[Source]] | None = None) -> None:
-        """One batch, its counters and the cycles touched so far, in one transaction.
+              resolve: Callable[[list[Any]], list[Source]] | None = None, *, commit: bool = True) -> None:
+        """Rows of one batch into its transaction (begun by the first call); with `commit`, the
+        batch's counters and the cycles touched so far too, and the commit. A failure rolls the
+        whole batch back.
 
         `sources` are the rows' (line, ProviderCdr); with `resolve`, whatever it turns into
-        those, called only when the batch is not all new (a duplicate, a correction, a refusal)."""
+        those, called only when the rows are not all new (a duplicate, a correction, a refusal)."""
         if self._conn is None:
             self._conn = bulk_connection(self.db.engine)
             if not self.mysql:  # SQLite checks three parents per row; `_check_parents` does it per batch
                 self._conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         conn = self._conn
-        with conn.begin():
+        if self._batch is None:
+            self._batch = conn.begin()
+        batch = self._batch
+        try:
             outcome = Outcome()
             if rows:
                 self._write(conn, rows, sources, bad, batch_id, provider, outcome, touched, resolve)
@@ -116,14 +122,23 @@ class CdrWriter:
             counters["duplicates"] += outcome.duplicates
             counters["corrected"] += outcome.corrected
             counters["quarantined"] += outcome.refused
-            conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
-                updated_at=self.clock(), rows_read=counters["rows_read"], imported=counters["imported"],
-                duplicates=counters["duplicates"], quarantined=counters["quarantined"],
-                corrected=counters["corrected"],
-                touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
+            if commit:
+                conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
+                    updated_at=self.clock(), rows_read=counters["rows_read"], imported=counters["imported"],
+                    duplicates=counters["duplicates"], quarantined=counters["quarantined"],
+                    corrected=counters["corrected"],
+                    touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
+                self._batch = None
+                batch.commit()
+        except BaseException:
+            self._batch = None
+            if batch.is_active:
+                batch.rollback()
+            raise
 
     def close(self) -> None:
         """Release the write connection (checkpointed); the writer can start a new one."""
+        self._batch = None  # an uncommitted batch is rolled back with the connection
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:

@@ -99,7 +99,7 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
     lookup = _number_lookup(run.index)
     provider, batch_id = run.provider, run.result.batch_id
     rows, sources, bad, touched = run.rows, run.sources, run.bad, run.touched
-    counters, batch_size, take = run.counters, run.batch_size, run.take
+    counters, chunk, take = run.counters, run.chunk, run.take
     fromisoformat = datetime.fromisoformat
     items = iter(lines)
     first = next(items, None)  # reads the header: the positions are known from here on
@@ -222,10 +222,10 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
             units_total += units
             read += 1
             last_line = line
-            if len(rows) + len(bad) >= batch_size:
+            if len(rows) + len(bad) >= chunk:
                 counters["rows_read"] += read
                 read = 0
-                run.flush()
+                run.write_chunk()
     finally:
         counters["rows_read"] += read
         run.line_no = last_line

@@ -35,6 +35,10 @@ from providers.base import BadRow, Checkpoint, ProviderCdr, ProviderError
 
 log = logging.getLogger(__name__)
 
+# Rows decoded ahead of their INSERT. A batch (the commit) may hold several such chunks: fewer
+# commits write each index page fewer times, while memory stays bounded by the chunk.
+CHUNK_ROWS = 20_000
+
 @dataclass
 class ImportResult:
     batch_id: int
@@ -117,7 +121,7 @@ def import_cdrs(
     provider: str,
     source: str,
     sync_task_id: int | None = None,
-    batch_size: int = 20_000,
+    batch_size: int = 60_000,
     progress: Callable[[ImportResult], None] | None = None,
     index: SubscriptionIndex | None = None,
     first_line: int = 2,
@@ -178,7 +182,9 @@ class ImportRun:
         self.window = limits.window()
         self.index = index
         self.writer = writer
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # rows per commit
+        self.chunk = min(batch_size, CHUNK_ROWS)  # rows held in memory before they are written
+        self.uncommitted = 0  # rows written into the open batch
         self.progress = progress
         self.counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0, "corrected": 0}
         self.rows: list[tuple[Any, ...]] = []
@@ -193,12 +199,25 @@ class ImportRun:
         self.line_no = first_line - 1
 
     def flush(self) -> None:
+        """Write what is pending and commit the batch with its counters."""
+        self._write(commit=True)
+
+    def write_chunk(self) -> None:
+        """Write what is pending into the open batch, committing it once it holds batch_size rows."""
+        self._write(commit=self.uncommitted + len(self.rows) + len(self.bad) >= self.batch_size)
+
+    def _write(self, commit: bool) -> None:
         result, counters = self.result, self.counters
+        pending = len(self.rows) + len(self.bad)
         self.writer.flush(self.rows, self.sources, self.bad, result.batch_id, self.provider, counters,
-                          self.touched, self.resolve)
+                          self.touched, self.resolve, commit=commit)
         self.rows.clear()
         self.sources.clear()
         self.bad.clear()
+        if not commit:
+            self.uncommitted += pending
+            return
+        self.uncommitted = 0
         result.rows_read, result.imported = counters["rows_read"], counters["imported"]
         result.duplicates, result.quarantined = counters["duplicates"], counters["quarantined"]
         result.corrected = counters["corrected"]
@@ -236,8 +255,8 @@ class ImportRun:
                     self.cost += record.provider_cost
             except Exception as exc:  # noqa: BLE001 - one row's value never fails the batch
                 self.quarantine(BadRow(line_no, f"unreadable row: {type(exc).__name__}: {exc}", raw_cdr(record)))
-        if len(self.rows) + len(self.bad) >= self.batch_size:
-            self.flush()
+        if len(self.rows) + len(self.bad) >= self.chunk:
+            self.write_chunk()
 
 
 def _finish(db: Database, result: ImportResult, status: ImportStatus, clock: Clock) -> None:

@@ -247,3 +247,34 @@ def test_a_subscription_deleted_during_the_import_stops_it_without_orphans(sqlit
         assert s.scalar(select(ImportBatch.status)) == "failed"
     with sqlite_db.engine.connect() as conn:  # the pool's connections check foreign keys again
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_batch_is_written_in_chunks_and_committed_whole(sqlite_db: Database,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are written every CHUNK_ROWS (memory) but committed every batch_size (fewer commits):
+    progress and the batch's counters move per commit, and a failure loses only the open batch."""
+    import core.imports
+
+    monkeypatch.setattr(core.imports, "CHUNK_ROWS", 2)
+    make_setup(sqlite_db)
+    header = b"provider_ref,number,call_date,call_type,destination,duration_s,volume_kb,provider_cost"
+    row = b"%s%d,+31610000001,2026-11-02T09:30:00+00:00,voice,,60,0,0.01"
+    lines = [header] + [row % (b"c", n) for n in range(10)]
+    seen: list[int] = []
+    result = import_cdrs(sqlite_db, parse_cdr_csv(lines), provider=FAST, source="chunks", limits=LIMITS,
+                         batch_size=4, progress=lambda r: seen.append(r.rows_read))
+    assert (seen, result.imported) == ([4, 8, 10], 10)
+
+    def failing() -> Iterator[ProviderCdr | BadRow]:
+        for n, record in enumerate(parse_cdr_csv([header] + [row % (b"d", n) for n in range(10)])):
+            if n == 6:
+                raise RuntimeError("the disk went away")
+            yield record
+
+    seen.clear()
+    with pytest.raises(RuntimeError):
+        import_cdrs(sqlite_db, failing(), provider=FAST, source="fails", limits=LIMITS, batch_size=4,
+                    progress=lambda r: seen.append(r.rows_read))
+    with sqlite_db.reader() as s:
+        kept = s.scalars(select(Cdr.provider_ref).where(Cdr.provider_ref.like("d%"))).all()
+    assert (seen, sorted(kept)) == ([4], ["d0", "d1", "d2", "d3"])  # d4 and d5 were written, not committed
