@@ -214,7 +214,7 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
                 read = 0
                 run.line_no = last_line
                 take(general(item))
-                last_line = run.line_no
+                last_line, chunk = run.line_no, run.chunk
                 continue
             rows.append((provider, ref, customer_id, sub_id, batch_id, e164, stored, cycle_start, call_type,
                          destination, duration_s, volume_kb, amount, 1 if roaming else 0, country))
@@ -226,6 +226,7 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
                 counters["rows_read"] += read
                 read = 0
                 run.write_chunk()
+                chunk = run.chunk  # the batches grow
     finally:
         counters["rows_read"] += read
         run.line_no = last_line

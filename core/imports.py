@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 # Rows decoded ahead of their INSERT. A batch (the commit) may hold several such chunks: fewer
 # commits write each index page fewer times, while memory stays bounded by the chunk.
 CHUNK_ROWS = 20_000
+# The first batch is small and each next one twice as large, up to batch_size: the first rows
+# land (and progress shows) soon, a long import still commits seldom.
+FIRST_BATCH = 5_000
 
 @dataclass
 class ImportResult:
@@ -182,8 +185,9 @@ class ImportRun:
         self.window = limits.window()
         self.index = index
         self.writer = writer
-        self.batch_size = batch_size  # rows per commit
-        self.chunk = min(batch_size, CHUNK_ROWS)  # rows held in memory before they are written
+        self.batch_size = batch_size  # rows per commit, at most
+        self.commit_every = min(batch_size, FIRST_BATCH)  # rows in the open batch
+        self.chunk = min(self.commit_every, CHUNK_ROWS)  # rows held in memory before they are written
         self.uncommitted = 0  # rows written into the open batch
         self.progress = progress
         self.counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0, "corrected": 0}
@@ -204,7 +208,7 @@ class ImportRun:
 
     def write_chunk(self) -> None:
         """Write what is pending into the open batch, committing it once it holds batch_size rows."""
-        self._write(commit=self.uncommitted + len(self.rows) + len(self.bad) >= self.batch_size)
+        self._write(commit=self.uncommitted + len(self.rows) + len(self.bad) >= self.commit_every)
 
     def _write(self, commit: bool) -> None:
         result, counters = self.result, self.counters
@@ -218,6 +222,8 @@ class ImportRun:
             self.uncommitted += pending
             return
         self.uncommitted = 0
+        self.commit_every = min(self.commit_every * 2, self.batch_size)
+        self.chunk = min(self.commit_every, CHUNK_ROWS)
         result.rows_read, result.imported = counters["rows_read"], counters["imported"]
         result.duplicates, result.quarantined = counters["duplicates"], counters["quarantined"]
         result.corrected = counters["corrected"]

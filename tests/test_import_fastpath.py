@@ -278,3 +278,21 @@ def test_a_batch_is_written_in_chunks_and_committed_whole(sqlite_db: Database,
     with sqlite_db.reader() as s:
         kept = s.scalars(select(Cdr.provider_ref).where(Cdr.provider_ref.like("d%"))).all()
     assert (seen, sorted(kept)) == ([4], ["d0", "d1", "d2", "d3"])  # d4 and d5 were written, not committed
+
+
+def test_batches_start_small_and_grow_to_batch_size(sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first commit comes soon (FIRST_BATCH rows), each next batch is twice as large, up to batch_size."""
+    import core.imports
+
+    monkeypatch.setattr(core.imports, "FIRST_BATCH", 2)
+    make_setup(sqlite_db)
+    header = b"provider_ref,number,call_date,call_type,destination,duration_s,volume_kb,provider_cost"
+    lines = [header] + [b"g%d,+31610000001,2026-11-02T09:30:00+00:00,voice,,60,0,0.01" % n for n in range(20)]
+    lines[7] = b"g6,+31610000009,2026-11-02T09:30:00+00:00,voice,,60,0,0.01"  # the general path, mid-batch
+    seen: list[int] = []
+    for records in (parse_cdr_csv(lines), iter(list(parse_cdr_csv(lines)))):
+        seen.clear()
+        result = import_cdrs(sqlite_db, records, provider=FAST, source="grow", limits=LIMITS, batch_size=8,
+                             progress=lambda r: seen.append(r.rows_read))
+        assert seen == [2, 6, 14, 20]
+    assert (result.duplicates, result.quarantined) == (19, 1)
