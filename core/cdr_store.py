@@ -12,12 +12,13 @@ batch (strict mode on MariaDB: a value the column cannot hold is an error, not a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, RootTransaction, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.clock import Clock, system_clock
@@ -74,6 +75,7 @@ class CdrWriter:
         self.quarantine_sql = f"INSERT INTO quarantined_row ({qcols}) VALUES ({placeholders(self.mysql, 6)})"
         self._when, self._cost = column_values(self.mysql)
         self._conn: Connection | None = None  # the import's own write connection (bulk_connection)
+        self._batch: RootTransaction | None = None  # the batch being written, until it commits
         dbapi = db.engine.dialect.dbapi
         assert dbapi is not None
         self.duplicate_error: type[BaseException] = dbapi.IntegrityError  # a ref stored since the lookup
@@ -91,40 +93,88 @@ class CdrWriter:
     def quarantine_row(self, batch_id: int, provider: str, bad: BadRow) -> tuple[Any, ...]:
         return (batch_id, provider, bad.line, bad.reason[:255], bad.raw[:4000], self._when(self.clock()))
 
-    def flush(self, rows: list[tuple[Any, ...]], sources: list[Source], bad: list[tuple[Any, ...]],
-              batch_id: int, provider: str, counters: dict[str, int], touched: set[CustomerCycle]) -> None:
-        """One batch, its counters and the cycles touched so far, in one transaction."""
+    def flush(self, rows: list[tuple[Any, ...]], sources: list[Any], bad: list[tuple[Any, ...]],
+              batch_id: int, provider: str, counters: dict[str, int], touched: set[CustomerCycle],
+              resolve: Callable[[list[Any]], list[Source]] | None = None, *, commit: bool = True) -> None:
+        """Rows of one batch into its transaction (begun by the first call); with `commit`, the
+        batch's counters and the cycles touched so far too, and the commit. A failure rolls the
+        whole batch back.
+
+        `sources` are the rows' (line, ProviderCdr); with `resolve`, whatever it turns into
+        those, called only when the rows are not all new (a duplicate, a correction, a refusal)."""
         if self._conn is None:
             self._conn = bulk_connection(self.db.engine)
+            if not self.mysql:  # SQLite checks three parents per row; `_check_parents` does it per batch
+                self._conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         conn = self._conn
-        with conn.begin():
+        if self._batch is None:
+            self._batch = conn.begin()
+        batch = self._batch
+        try:
             outcome = Outcome()
             if rows:
-                self._write(conn, rows, sources, bad, batch_id, provider, outcome, touched)
+                self._write(conn, rows, sources, bad, batch_id, provider, outcome, touched, resolve)
+                if not self.mysql:
+                    self._check_parents(conn, rows)
             if bad:
                 execute_many(conn, self.quarantine_sql, bad)
             counters["imported"] += outcome.inserted
             counters["duplicates"] += outcome.duplicates
             counters["corrected"] += outcome.corrected
             counters["quarantined"] += outcome.refused
-            conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
-                updated_at=self.clock(), rows_read=counters["rows_read"], imported=counters["imported"],
-                duplicates=counters["duplicates"], quarantined=counters["quarantined"],
-                corrected=counters["corrected"],
-                touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
+            if commit:
+                conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(
+                    updated_at=self.clock(), rows_read=counters["rows_read"], imported=counters["imported"],
+                    duplicates=counters["duplicates"], quarantined=counters["quarantined"],
+                    corrected=counters["corrected"],
+                    touched_cycles=json.dumps(sorted([c, d.isoformat()] for c, d in touched))))
+                self._batch = None
+                batch.commit()
+        except BaseException:
+            self._batch = None
+            if batch.is_active:
+                batch.rollback()
+            raise
 
     def close(self) -> None:
         """Release the write connection (checkpointed); the writer can start a new one."""
+        self._batch = None  # an uncommitted batch is rolled back with the connection
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            release_bulk(conn)
+            try:
+                if not self.mysql and not conn.invalidated:
+                    if conn.in_transaction():
+                        conn.rollback()
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+            finally:
+                release_bulk(conn)
 
-    def _write(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Source],
+    def _check_parents(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """The foreign keys of a batch's rows, checked once per parent instead of once per row
+        (SQLite, where the import's connection does not check them row by row). Inside the
+        batch's write transaction, so no parent can go away before the commit."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for table, column in (("customer", 2), ("subscription", 3), ("import_batch", 4)):
+                wanted = sorted({row[column] for row in rows} - {None})
+                for i in range(0, len(wanted), 500):
+                    ids = wanted[i:i + 500]
+                    cursor.execute(f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * len(ids))})", ids)
+                    missing = set(ids) - {found for found, in cursor.fetchall()}
+                    if missing:
+                        raise MissingParent(f"{table} {min(missing)} no longer exists: import again")
+        finally:
+            cursor.close()
+
+
+    def _write(self, conn: Connection, rows: list[tuple[Any, ...]], sources: list[Any],
                bad: list[tuple[Any, ...]], batch_id: int, provider: str, outcome: Outcome,
-               touched: set[CustomerCycle]) -> None:
+               touched: set[CustomerCycle], resolve: Callable[[list[Any]], list[Source]] | None) -> None:
         if self._insert_all(conn, rows):  # the common case: every ref is new, nothing to look up
             outcome.inserted += len(rows)
             return
+        if resolve is not None:
+            sources = resolve(sources)
         known = self._known(conn, provider, {cdr.provider_ref for _, cdr in sources})
         fresh: list[tuple[Any, ...]] = []
         fresh_sources: list[Source] = []
@@ -235,3 +285,7 @@ def raw_cdr(cdr: ProviderCdr) -> str:
                                          cdr.provider_cost))
     except Exception:  # noqa: BLE001 - the quarantine still gets something to show
         return repr(cdr)[:4000]
+
+
+class MissingParent(RuntimeError):
+    """A subscription (or customer) was deleted while its CDRs were being imported."""

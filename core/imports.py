@@ -23,9 +23,10 @@ from sqlalchemy import select, update
 
 from core.bus.errors import LeaseLost
 from core.cdr_checks import CdrLimits, normalise_provider
-from core.cdr_store import CdrWriter, raw_cdr
+from core.cdr_store import CdrWriter, Source, raw_cdr
 from core.clock import Clock, system_clock
 from core.db import Database
+from core.import_rows import PositionalCdrs, fast_csv_import
 from core.models import Customer, ImportBatch, QuarantinedRow, Subscription
 from core.models.sync import ImportStatus
 from core.month import CustomerCycle
@@ -33,6 +34,13 @@ from core.rating.cycles import cycle_for
 from providers.base import BadRow, Checkpoint, ProviderCdr, ProviderError
 
 log = logging.getLogger(__name__)
+
+# Rows decoded ahead of their INSERT. A batch (the commit) may hold several such chunks: fewer
+# commits write each index page fewer times, while memory stays bounded by the chunk.
+CHUNK_ROWS = 20_000
+# The first batch is small and each next one twice as large, up to batch_size: the first rows
+# land (and progress shows) soon, a long import still commits seldom.
+FIRST_BATCH = 5_000
 
 @dataclass
 class ImportResult:
@@ -116,7 +124,7 @@ def import_cdrs(
     provider: str,
     source: str,
     sync_task_id: int | None = None,
-    batch_size: int = 5000,
+    batch_size: int = 60_000,
     progress: Callable[[ImportResult], None] | None = None,
     index: SubscriptionIndex | None = None,
     first_line: int = 2,
@@ -136,77 +144,125 @@ def import_cdrs(
     """
     provider = normalise_provider(provider)
     limits = limits or CdrLimits()
-    window = limits.window()
-    index = index or SubscriptionIndex(db)
-    writer = CdrWriter(db, clock)
     result = ImportResult(start_batch(db, provider, source, sync_task_id))
-    counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0, "corrected": 0}
-    rows: list[tuple[Any, ...]] = []
-    sources: list[tuple[int, ProviderCdr]] = []
-    bad: list[tuple[Any, ...]] = []
-    touched: set[CustomerCycle] = set()
-    cost = Decimal("0")
-    line_no = first_line - 1
+    run = ImportRun(db, result, provider, limits, index or SubscriptionIndex(db), CdrWriter(db, clock),
+                    batch_size, progress, first_line)
     status: ImportStatus = "failed"
-
-    def flush() -> None:
-        writer.flush(rows, sources, bad, result.batch_id, provider, counters, touched)
-        rows.clear()
-        sources.clear()
-        bad.clear()
-        result.rows_read, result.imported = counters["rows_read"], counters["imported"]
-        result.duplicates, result.quarantined = counters["duplicates"], counters["quarantined"]
-        result.corrected = counters["corrected"]
-        if progress is not None:
-            progress(result)
-
-    def quarantine(record: BadRow) -> None:
-        counters["quarantined"] += 1
-        bad.append(writer.quarantine_row(result.batch_id, provider, record))
-
     try:
-        for record in records:
-            if isinstance(record, Checkpoint):
-                flush()  # the source forgets what it sent once we ask for more: commit it first
-                continue
-            counters["rows_read"] += 1
-            line_no += 1
-            if isinstance(record, BadRow):
-                line_no = record.line
-                quarantine(record)
-            else:
-                line_no = record.line or line_no
-                try:
-                    reason = limits.check(record, window)
-                    linked = index.link(record) if reason is None else reason
-                    if isinstance(linked, str):
-                        quarantine(BadRow(line_no, linked, raw_cdr(record)))
-                    else:
-                        sub_line, cycle = linked
-                        rows.append(writer.row(record, sub_line.customer_id, sub_line.subscription_id, cycle,
-                                               provider, result.batch_id))
-                        sources.append((line_no, record))
-                        if (sub_line.customer_id, cycle) not in touched:  # a NamedTuple: equal to the plain tuple
-                            touched.add(CustomerCycle(sub_line.customer_id, cycle))
-                        cost += record.provider_cost
-                except Exception as exc:  # noqa: BLE001 - one row's value never fails the batch
-                    quarantine(BadRow(line_no, f"unreadable row: {type(exc).__name__}: {exc}", raw_cdr(record)))
-            if len(rows) + len(bad) >= batch_size:
-                flush()
-        flush()
+        if isinstance(records, PositionalCdrs) and fast_csv_import(run, records):
+            pass  # the CSV lines went through the positional path (core/import_rows.py)
+        else:
+            take = run.take
+            for record in records:
+                take(record)
+        run.flush()
         status = "completed" if not result.nothing_read else "failed"
     except (ProviderError, LeaseLost) as exc:  # keep what arrived; dedup makes a later import safe
-        flush()
+        run.flush()
         result.error = str(exc)
         raise
     except BaseException as exc:
         result.error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        writer.close()
-        result.touched, result.provider_cost = touched, cost
+        run.writer.close()
+        result.touched = run.touched
+        result.provider_cost = run.cost + Decimal(run.cost_units).scaleb(-4) if run.cost_units else run.cost
         _finish(db, result, status, clock)
     return result
+
+
+class ImportRun:
+    """One import's pending batch and counters: records are taken one at a time (`take`),
+    or appended as finished rows by the CSV fast path, and written by `flush`."""
+
+    def __init__(self, db: Database, result: ImportResult, provider: str, limits: CdrLimits,
+                 index: SubscriptionIndex, writer: CdrWriter, batch_size: int,
+                 progress: Callable[[ImportResult], None] | None, first_line: int) -> None:
+        self.result = result
+        self.provider = provider
+        self.limits = limits
+        self.window = limits.window()
+        self.index = index
+        self.writer = writer
+        self.batch_size = batch_size  # rows per commit, at most
+        self.commit_every = min(batch_size, FIRST_BATCH)  # rows in the open batch
+        self.chunk = min(self.commit_every, CHUNK_ROWS)  # rows held in memory before they are written
+        self.uncommitted = 0  # rows written into the open batch
+        self.progress = progress
+        self.counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0, "corrected": 0}
+        self.rows: list[tuple[Any, ...]] = []
+        # the line and record of each row; the fast path leaves its lines undecoded until a
+        # batch needs them (a duplicate or a refused row), see `resolve`
+        self.sources: list[tuple[int, Any]] = []
+        self.resolve: Callable[[list[tuple[int, Any]]], list[Source]] | None = None
+        self.bad: list[tuple[Any, ...]] = []
+        self.touched: set[CustomerCycle] = set()
+        self.cost = Decimal("0")
+        self.cost_units = 0  # ten-thousandths, from the fast path
+        self.line_no = first_line - 1
+
+    def flush(self) -> None:
+        """Write what is pending and commit the batch with its counters."""
+        self._write(commit=True)
+
+    def write_chunk(self) -> None:
+        """Write what is pending into the open batch, committing it once it holds batch_size rows."""
+        self._write(commit=self.uncommitted + len(self.rows) + len(self.bad) >= self.commit_every)
+
+    def _write(self, commit: bool) -> None:
+        result, counters = self.result, self.counters
+        pending = len(self.rows) + len(self.bad)
+        self.writer.flush(self.rows, self.sources, self.bad, result.batch_id, self.provider, counters,
+                          self.touched, self.resolve, commit=commit)
+        self.rows.clear()
+        self.sources.clear()
+        self.bad.clear()
+        if not commit:
+            self.uncommitted += pending
+            return
+        self.uncommitted = 0
+        self.commit_every = min(self.commit_every * 2, self.batch_size)
+        self.chunk = min(self.commit_every, CHUNK_ROWS)
+        result.rows_read, result.imported = counters["rows_read"], counters["imported"]
+        result.duplicates, result.quarantined = counters["duplicates"], counters["quarantined"]
+        result.corrected = counters["corrected"]
+        if self.progress is not None:
+            self.progress(result)
+
+    def quarantine(self, record: BadRow) -> None:
+        self.counters["quarantined"] += 1
+        self.bad.append(self.writer.quarantine_row(self.result.batch_id, self.provider, record))
+
+    def take(self, record: ProviderCdr | BadRow | Checkpoint) -> None:
+        """One record: checked, linked and added to the batch, or quarantined with its reason."""
+        if isinstance(record, Checkpoint):
+            self.flush()  # the source forgets what it sent once we ask for more: commit it first
+            return
+        self.counters["rows_read"] += 1
+        self.line_no += 1
+        if isinstance(record, BadRow):
+            self.line_no = record.line
+            self.quarantine(record)
+        else:
+            self.line_no = line_no = record.line or self.line_no
+            try:
+                reason = self.limits.check(record, self.window)
+                linked = self.index.link(record) if reason is None else reason
+                if isinstance(linked, str):
+                    self.quarantine(BadRow(line_no, linked, raw_cdr(record)))
+                else:
+                    sub_line, cycle = linked
+                    self.rows.append(self.writer.row(record, sub_line.customer_id, sub_line.subscription_id, cycle,
+                                                     self.provider, self.result.batch_id))
+                    self.sources.append((line_no, record))
+                    if (sub_line.customer_id, cycle) not in self.touched:  # a NamedTuple: equal to the plain tuple
+                        self.touched.add(CustomerCycle(sub_line.customer_id, cycle))
+                    self.cost += record.provider_cost
+            except Exception as exc:  # noqa: BLE001 - one row's value never fails the batch
+                self.quarantine(BadRow(line_no, f"unreadable row: {type(exc).__name__}: {exc}", raw_cdr(record)))
+        if len(self.rows) + len(self.bad) >= self.chunk:
+            self.write_chunk()
 
 
 def _finish(db: Database, result: ImportResult, status: ImportStatus, clock: Clock) -> None:

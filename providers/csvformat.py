@@ -14,7 +14,15 @@ from typing import IO
 
 from providers.base import BadData, BadRow, ProviderCdr
 from providers.lines import LINE_CAP, Overlong, stream_lines
-from providers.records import CDR_FIELDS, RawRow, Wire, cdrs_from_rows
+from providers.records import (
+    CDR_FIELDS,
+    RawRow,
+    Wire,
+    bool_spellings,
+    call_type_spellings,
+    cdrs_from_rows,
+    decode_row,
+)
 
 REQUIRED_COLUMNS: tuple[str, ...] = CDR_FIELDS[:8]  # all but "roaming" and "visited_country"
 GENERIC_COLUMNS: Mapping[str, str] = {name: name for name in CDR_FIELDS}
@@ -29,9 +37,16 @@ class MissingColumn(BadData):
         self.column = name
 
 
-def split_line(text: str, delimiter: str) -> list[str]:
-    if '"' not in text:
-        return text.split(delimiter)
+# One data line with the right column count: (physical line number, its fields, the line's text).
+Fields = tuple[int, list[str], str]
+
+
+def split_fields(text: str, delimiter: str) -> list[str]:
+    """A line's fields, as CsvLines splits them (csv.Error if its quotes do not close)."""
+    return split_quoted(text, delimiter) if '"' in text else text.split(delimiter)
+
+
+def split_quoted(text: str, delimiter: str) -> list[str]:
     return next(csv.reader((text,), delimiter=delimiter))
 
 
@@ -49,55 +64,89 @@ def iter_csv_rows(
     non-empty line is the header; `start_line` is the number of the first line, and
     every physical line counts, blank ones too. A line over LINE_CAP is quarantined.
     """
-    source: Iterable[bytes | str] = stream_lines(lines) if hasattr(lines, "read") else lines  # type: ignore[arg-type]
-    try:
-        yield from _rows(source, columns, required, delimiter, start_line)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise BadData(f"compressed file is damaged: {exc}") from None
+    return named_rows(CsvLines(lines, columns, required, delimiter=delimiter, start_line=start_line))
 
 
-def _rows(lines: Iterable[bytes | str], columns: Mapping[str, str], required: Collection[str],
-          delimiter: str, start_line: int) -> Iterator[RawRow]:
-    picks: list[tuple[str, int]] | None = None
-    width = 0
-    for line_number, line in enumerate(lines, start_line):
-        if isinstance(line, Overlong) or len(line) > LINE_CAP:
-            length = line.length if isinstance(line, Overlong) else len(line)
-            if picks is None:
-                raise BadData(f"line {line_number}: longer than {LINE_CAP:,} bytes ({length:,})")
-            head = line[:200].decode("utf-8", "backslashreplace") if isinstance(line, bytes) else line[:200]
-            yield RawRow(line_number, None, head, f"line longer than {LINE_CAP:,} bytes ({length:,})")
-            continue
-        if isinstance(line, bytes):
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError:
-                raw = line.decode("utf-8", "backslashreplace")
-                if picks is None:
-                    raise BadData(f"line {line_number}: header is not UTF-8") from None
-                yield RawRow(line_number, None, raw, "bad encoding (not UTF-8)")
-                continue
+def named_rows(lines: CsvLines) -> Iterator[RawRow]:
+    """Each line's fields keyed by our field names (a dict per row: the general path)."""
+    for item in lines:
+        if type(item) is tuple:
+            line_number, fields, text = item  # type: ignore[misc]  # Fields, not a RawRow
+            yield RawRow(line_number, {ours: fields[index] for ours, index in lines.picks}, text)
         else:
-            text = line
-        text = text.rstrip("\r\n")
-        if not text.strip():
-            continue
+            yield item  # type: ignore[misc]
+
+
+class CsvLines:
+    """A CSV stream's data lines as positional fields, or a RawRow saying why a line is unreadable.
+
+    The one reader of CSV lines: `iter_csv_rows` keys its fields by name, the import's
+    fast path (core/import_rows.py) reads them by position. `picks` (our field name and
+    its column index) is set once the header has been read, before the first line comes out.
+    """
+
+    def __init__(self, lines: Iterable[bytes | str] | IO[bytes], columns: Mapping[str, str],
+                 required: Collection[str], *, delimiter: str = ",", start_line: int = 1) -> None:
+        self.lines = lines
+        self.columns = columns
+        self.required = required
+        self.delimiter = delimiter
+        self.start_line = start_line
+        self.picks: list[tuple[str, int]] = []
+
+    def __iter__(self) -> Iterator[Fields | RawRow]:
+        lines = self.lines
+        source: Iterable[bytes | str] = stream_lines(lines) if hasattr(lines, "read") else lines  # type: ignore[arg-type]
         try:
-            fields = split_line(text, delimiter)
-        except csv.Error as exc:
-            if picks is None:
-                raise BadData(f"line {line_number}: {exc}") from None
-            yield RawRow(line_number, None, text, f"unreadable CSV: {exc}")
-            continue
-        if picks is None:
-            picks = _header_positions(fields, columns, required)
-            width = len(fields)
-            continue
-        if len(fields) != width:
-            reason = f"wrong column count: {len(fields)} instead of {width}"
-            yield RawRow(line_number, None, text, reason)
-            continue
-        yield RawRow(line_number, {ours: fields[index] for ours, index in picks}, text)
+            yield from self._items(source)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BadData(f"compressed file is damaged: {exc}") from None
+
+    def _items(self, lines: Iterable[bytes | str]) -> Iterator[Fields | RawRow]:
+        delimiter = self.delimiter
+        header = True
+        width = 0
+        for line_number, line in enumerate(lines, self.start_line):
+            if len(line) > LINE_CAP or isinstance(line, Overlong):
+                length = line.length if isinstance(line, Overlong) else len(line)
+                if header:
+                    raise BadData(f"line {line_number}: longer than {LINE_CAP:,} bytes ({length:,})")
+                head = line[:200].decode("utf-8", "backslashreplace") if isinstance(line, bytes) else line[:200]
+                yield RawRow(line_number, None, head, f"line longer than {LINE_CAP:,} bytes ({length:,})")
+                continue
+            if isinstance(line, bytes):
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError:
+                    raw = line.decode("utf-8", "backslashreplace")
+                    if header:
+                        raise BadData(f"line {line_number}: header is not UTF-8") from None
+                    yield RawRow(line_number, None, raw, "bad encoding (not UTF-8)")
+                    continue
+            else:
+                text = line
+            text = text.rstrip("\r\n")
+            if not text or text.isspace():  # the same whitespace as str.strip()
+                continue
+            if '"' in text:
+                try:
+                    fields = split_quoted(text, delimiter)
+                except csv.Error as exc:
+                    if header:
+                        raise BadData(f"line {line_number}: {exc}") from None
+                    yield RawRow(line_number, None, text, f"unreadable CSV: {exc}")
+                    continue
+            else:
+                fields = text.split(delimiter)
+            if header:
+                self.picks = _header_positions(fields, self.columns, self.required)
+                width = len(fields)
+                header = False
+                continue
+            if len(fields) != width:
+                yield RawRow(line_number, None, text, f"wrong column count: {len(fields)} instead of {width}")
+                continue
+            yield line_number, fields, text
 
 
 def _header_positions(
@@ -121,12 +170,50 @@ def parse_cdr_csv(
     delimiter: str = ",",
     columns: Mapping[str, str] = GENERIC_COLUMNS,
     wire: Wire = GENERIC_WIRE,
-) -> Iterator[ProviderCdr | BadRow]:
+) -> CsvCdrs:
     """CDRs from CSV lines (bytes or text); bad rows come out as BadRow.
 
     Defaults read the generic format: `REQUIRED_COLUMNS` plus an optional
     `roaming`, `visited_country`, call_date ISO 8601 with offset, decimal point.
     """
     required = {ours for ours in columns if ours in REQUIRED_COLUMNS}
-    rows = iter_csv_rows(stream, columns, required, delimiter=delimiter, start_line=start_line)
-    return cdrs_from_rows(rows, wire)
+    return CsvCdrs(CsvLines(stream, columns, required, delimiter=delimiter, start_line=start_line), wire)
+
+
+class CsvCdrs(Iterator[ProviderCdr | BadRow]):
+    """The CDRs of one CSV stream: an iterator of ProviderCdr | BadRow, read once.
+
+    The import may instead read `lines` (positional fields) and decode them itself
+    (core/import_rows.py): the same lines, the same reasons, without an object per row.
+    """
+
+    def __init__(self, lines: CsvLines, wire: Wire) -> None:
+        self.lines = lines
+        self.wire = wire
+        self._records: Iterator[ProviderCdr | BadRow] | None = None
+
+    def __next__(self) -> ProviderCdr | BadRow:
+        if self._records is None:
+            self._records = cdrs_from_rows(named_rows(self.lines), self.wire)
+        return next(self._records)
+
+    # -- what the import's positional path uses (core/import_rows.py: PositionalCdrs) --------------
+
+    required_columns = REQUIRED_COLUMNS
+
+    def decode(self, item: Fields | RawRow) -> ProviderCdr | BadRow:
+        """One item of `lines` decoded the general way (a dict and decode_cdr)."""
+        if type(item) is tuple:
+            line_number, fields, text = item  # type: ignore[misc]  # Fields, not a RawRow
+            item = RawRow(line_number, {ours: fields[index] for ours, index in self.lines.picks}, text)
+        return decode_row(item, self.wire)  # type: ignore[arg-type]
+
+    def decode_text(self, line_number: int, text: str) -> ProviderCdr | BadRow:
+        """A data line's record from its text alone (split again as `lines` split it)."""
+        return self.decode((line_number, split_fields(text, self.lines.delimiter), text))
+
+    def call_type_spellings(self) -> dict[str, str]:
+        return call_type_spellings(self.wire)
+
+    def bool_spellings(self) -> dict[str, bool]:
+        return bool_spellings(self.wire)

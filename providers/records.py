@@ -351,15 +351,19 @@ def cdrs_from_rows(rows: Iterable[RawRow | Checkpoint], wire: Wire,
             if checkpoints:
                 yield row
             continue
-        if row.values is None:
-            yield BadRow(row.line, row.error or "unreadable row", row.raw)
-            continue
-        try:
-            yield decode_cdr(row.values, wire, row.line)
-        except RowError as error:
-            yield BadRow(row.line, str(error), row.raw)
-        except Exception as error:  # noqa: BLE001 - one row's value never fails the stream
-            yield BadRow(row.line, f"unreadable row: {type(error).__name__}: {error}", _safe_raw(row))
+        yield decode_row(row, wire)
+
+
+def decode_row(row: RawRow, wire: Wire) -> ProviderCdr | BadRow:
+    """One row's CDR, or the BadRow saying why it cannot be read."""
+    if row.values is None:
+        return BadRow(row.line, row.error or "unreadable row", row.raw)
+    try:
+        return decode_cdr(row.values, wire, row.line)
+    except RowError as error:
+        return BadRow(row.line, str(error), row.raw)
+    except Exception as error:  # noqa: BLE001 - one row's value never fails the stream
+        return BadRow(row.line, f"unreadable row: {type(error).__name__}: {error}", _safe_raw(row))
 
 
 def _safe_raw(row: RawRow) -> str:
@@ -367,3 +371,26 @@ def _safe_raw(row: RawRow) -> str:
         return row.raw
     except Exception:  # noqa: BLE001 - the quarantine still gets something to show
         return repr(row.source)
+
+
+def call_type_spellings(wire: Wire) -> dict[str, str]:
+    """The provider's call type words as they usually appear, to our call types: what
+    `parse_call_type` gives for each, so an exact lookup agrees with it (others: ask it)."""
+    found: dict[str, str] = {}
+    for word in wire.call_types.values():
+        for spelling in (word, word.lower(), word.upper()):
+            found[spelling] = wire.parse_call_type(spelling)
+    return found
+
+
+def bool_spellings(wire: Wire) -> dict[str, bool]:
+    """Yes/no values as they usually appear, to what `parse_bool` makes of them."""
+    words = {*_TRUE, *_FALSE, *wire.true_false}
+    found: dict[str, bool] = {}
+    for word in words:
+        for spelling in (word, word.lower(), word.upper(), word.title()):
+            try:
+                found[spelling] = wire.parse_bool(spelling)
+            except RowError:
+                continue
+    return found
