@@ -25,11 +25,14 @@ lint: setup
 	$(BIN)/mypy core
 	$(BIN)/lint-imports
 
-# xdist workers, one per core of the 2-core reference machine (TEST_WORKERS=N to change);
-# each has its own SQLite template and MariaDB databases (tests/conftest.py). worksteal
-# evens out the tail when one worker draws the long multi-process tests. pytest exits 5
-# when it collected no test: make fails on it like on any non-zero status.
-TEST_WORKERS ?= 2
+# xdist workers: three on the 2-core reference machine, since a test spends much of its
+# time waiting on what it started (worker processes, daemons, tmux, the sandbox server,
+# MariaDB) rather than computing: the same suite took 8 min 04 s with two workers and
+# 5 min 07 s with three, back to back at load 3-4 (TEST_WORKERS=N to change). Each worker
+# has its own SQLite template and MariaDB databases (tests/conftest.py). worksteal evens
+# out the tail when one worker draws the long multi-process tests. pytest exits 5 when it
+# collected no test: make fails on it like on any non-zero status.
+TEST_WORKERS ?= 3
 
 test: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
