@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from core.cdr_checks import CdrLimits
 from core.db import Database
 from core.imports import ImportResult, import_cdrs
-from core.models import Cdr, ImportBatch, QuarantinedRow
+from core.models import Cdr, CdrCorrection, ImportBatch, QuarantinedRow
 from providers.base import ProviderCdr
 from providers.csvformat import iter_csv_rows, parse_cdr_csv
 from providers.listing import CsvBody, JsonRows
@@ -74,9 +74,20 @@ def assert_counts_add_up(db: Database, result: ImportResult, sent: int) -> None:
         held = s.scalar(select(func.count()).select_from(Cdr).where(Cdr.import_batch_id == result.batch_id))
         quarantined = s.scalar(select(func.count()).select_from(QuarantinedRow)
                                .where(QuarantinedRow.import_batch_id == result.batch_id))
+        corrections = s.execute(select(CdrCorrection.cdr_id, CdrCorrection.replaced_batch_id)
+                                .where(CdrCorrection.import_batch_id == result.batch_id)
+                                .order_by(CdrCorrection.id)).all()
     assert batch.status in ("completed", "failed")
     assert (batch.imported, batch.quarantined) == (result.imported, result.quarantined)
-    assert held == result.imported + result.corrected and quarantined == result.quarantined
+    assert len(corrections) == result.corrected  # each correction archived the version it replaced
+    # A CDR corrected twice in one file, or imported and then corrected by a later line of it,
+    # is one row of this batch: the batch holds what it inserted plus the CDRs of earlier
+    # batches it corrected.
+    first_replaced: dict[int, int] = {}
+    for cdr_id, replaced_batch in corrections:
+        first_replaced.setdefault(cdr_id, replaced_batch)
+    from_earlier = sum(1 for batch_id in first_replaced.values() if batch_id != result.batch_id)
+    assert held == result.imported + from_earlier and quarantined == result.quarantined
 
 
 def run(db: Database, stream: Iterable[Any], provider: str) -> ImportResult:
