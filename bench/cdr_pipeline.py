@@ -92,6 +92,12 @@ def fresh_db(directory: Path, name: str, customers: int, server: str | None = No
         admin.dispose()
         db = Database(f"{server.rstrip('/')}/{name}?charset=utf8mb4")
     ensure_schema(db)
+    seed(db, customers)
+    return db
+
+
+def seed(db: Database, customers: int) -> None:
+    """The bench's rate plan and `customers` customers of SUBS_PER_CUSTOMER subscriptions each."""
     with db.transaction() as s:
         plan = RatePlan(name="Bench", monthly_fee=Decimal("15"), voice_bundle_minutes=300, sms_bundle=100,
                         data_bundle_mb=5000, price_per_minute=Decimal("0.12"), price_per_sms=Decimal("0.08"),
@@ -105,7 +111,6 @@ def fresh_db(directory: Path, name: str, customers: int, server: str | None = No
             s.flush()
             s.add_all(Subscription(customer_id=customer.id, number=number(c, n), rate_plan_id=plan.id,
                                    start_date=date(2025, 1, 1)) for n in range(SUBS_PER_CUSTOMER))
-    return db
 
 
 def import_floor(path: Path, db: Database) -> float:

@@ -18,7 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,12 +35,13 @@ from core.bus.command import default_registry  # noqa: E402
 from core.bus.process import WorkerProcess  # noqa: E402
 from core.config import load_settings  # noqa: E402
 from core.db import Database, ensure_schema  # noqa: E402
-from core.models import Customer, RatePlan, Subscription, Tariff  # noqa: E402
+from core.models import Customer, Subscription  # noqa: E402
 from core.workflows import load_all  # noqa: E402
 from core.workflows.totals import dispatch_totals  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cdr_pipeline import CYCLE, SUBS_PER_CUSTOMER, _floor_amount, number, wait_running  # noqa: E402
+from cdr_pipeline import seed as seed_customers  # noqa: E402
 from floors import machine, report  # noqa: E402
 
 INSERT_CDR = ("INSERT INTO cdr (provider, provider_ref, customer_id, subscription_id, number, call_date, "
@@ -49,20 +50,8 @@ INSERT_CDR = ("INSERT INTO cdr (provider, provider_ref, customer_id, subscriptio
 
 
 def seed(db: Database, customers: int) -> dict[str, tuple[int, int]]:
-    """The bench plan and customers (as bench/cdr_pipeline.py); number -> (subscription, customer)."""
-    with db.transaction() as s:
-        plan = RatePlan(name="Bench", monthly_fee=Decimal("15"), voice_bundle_minutes=300, sms_bundle=100,
-                        data_bundle_mb=5000, price_per_minute=Decimal("0.12"), price_per_sms=Decimal("0.08"),
-                        price_per_mb=Decimal("0.01"), voice_increment_s=60)
-        plan.tariffs = [Tariff(prefix="+44", call_type="voice", price=Decimal("0.90"))]
-        s.add(plan)
-        s.flush()
-        for c in range(customers):
-            customer = Customer(code=f"C{c:03d}", name=f"Customer {c}", billing_day=1)
-            s.add(customer)
-            s.flush()
-            s.add_all(Subscription(customer_id=customer.id, number=number(c, n), rate_plan_id=plan.id,
-                                   start_date=date(2025, 1, 1)) for n in range(SUBS_PER_CUSTOMER))
+    """The bench plan and customers (bench/cdr_pipeline.py's); number -> (subscription, customer)."""
+    seed_customers(db, customers)
     with db.reader() as s:
         return {sub.number: (sub.id, sub.customer_id) for sub in s.query(Subscription)}
 
