@@ -22,8 +22,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -137,6 +139,23 @@ class _Scheduled:
         return self._label
 
 
+class _Scheduler(BackgroundScheduler):  # type: ignore[misc]  # APScheduler 3 is untyped
+    """APScheduler's background scheduler, whose loop survives a shutdown that races it.
+
+    `shutdown()` empties the job store while the loop may be about to remove a date job it
+    has just handed to the executor (the catch-up run); APScheduler 3 then raises
+    JobLookupError in its thread, a traceback in the log for an orderly stop. A job missing
+    once the scheduler has stopped is what the stop meant; any other lookup error stands.
+    """
+
+    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
+        try:
+            super().remove_job(job_id, jobstore)
+        except JobLookupError:
+            if self.state != STATE_STOPPED:
+                raise
+
+
 class FireTimeExecutor(ThreadPoolExecutor):  # type: ignore[misc]
     """APScheduler 3 does not tell a job which fire time it runs for; ticks are keyed on it."""
 
@@ -231,7 +250,7 @@ class SchedulerService:
     def _promote(self) -> None:
         self.caught_up.clear()
         tz = time_zone(self.runtime.settings)
-        scheduler = BackgroundScheduler(
+        scheduler = _Scheduler(
             jobstores={"default": MemoryJobStore()},
             executors={"default": FireTimeExecutor(max_workers=max(1, len(self.specs)))},
             job_defaults={"coalesce": True, "max_instances": 1},

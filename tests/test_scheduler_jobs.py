@@ -422,3 +422,20 @@ def test_last_sync_per_profile_shows_the_latest_task_and_never_synced_profiles(r
     rows = last_sync_per_profile(rt.db)
     assert [(r.profile, r.status, r.reason) for r in rows] == [
         ("acme kpn", "failed", "invoice_not_yet_available"), ("acme vodafone", None, None)]
+
+
+def test_a_stop_racing_the_scheduler_loop_leaves_no_traceback() -> None:
+    """APScheduler 3's shutdown empties the job store while its loop may still remove the
+    catch-up date job it just ran: that lookup must not kill the loop with a traceback,
+    and an unknown job asked for while running is still an error."""
+    from apscheduler.jobstores.base import JobLookupError
+
+    from scheduler.service import _Scheduler
+
+    scheduler = _Scheduler()
+    scheduler.start(paused=True)
+    with pytest.raises(JobLookupError):
+        scheduler.remove_job("catch-up")
+    scheduler.add_job(lambda: None, trigger="date", id="catch-up")
+    scheduler.shutdown(wait=False)  # the job store is empty now
+    scheduler.remove_job("catch-up")  # what the loop does next: no error once stopped
