@@ -278,7 +278,9 @@ def main() -> None:
     report(f"all {len(ids)} customers, 2 worker processes", processes, all_floor / 2,
            target="none on SQLite (MariaDB: <= 10 s)")
     print(f"  (the 2 worker processes started in {started:.2f} s before that, not counted)")
-    print(f"peak memory (RSS): {peak_mb():.0f} MB (target < 150 MB: {'met' if peak_mb() < 150 else 'NOT met'})")
+    # The < 150 MB target is the import's (printed with it); from here on the floors' 256 MB
+    # page caches and the rating passes share this process.
+    print(f"peak memory (RSS) of the whole bench process, floors included: {peak_mb():.0f} MB")
     shutil.rmtree(work, ignore_errors=True)
 
 
