@@ -149,9 +149,8 @@ def import_cdrs(
                     batch_size, progress, first_line)
     status: ImportStatus = "failed"
     try:
-        if isinstance(records, PositionalCdrs) and fast_csv_import(run, records):
-            pass  # the CSV lines went through the positional path (core/import_rows.py)
-        else:
+        # CSV lines go through the positional path (core/import_rows.py) when their format has one
+        if not (isinstance(records, PositionalCdrs) and fast_csv_import(run, records)):
             take = run.take
             for record in records:
                 take(record)

@@ -120,9 +120,7 @@ class Sheet:
         self.row_styles: list[Any] = self.styles
         self.worksheet._values_to_row = self._values_to_cells
         self.letters = [get_column_letter(index) for index in range(1, len(self.columns) + 1)]
-        self.style_attrs = {id(style): str(style_id) for style, style_id in
-                            ((style, self.style_ids[id(style)]) for style in
-                             [header._style, *self.bold_styles, *self.styles] if style)}
+        self.style_attrs = {key: str(style_id) for key, style_id in self.style_ids.items()}  # as XML writes them
         self.epoch = workbook.epoch
         self._hook_writer(workbook)
         self.started = False
