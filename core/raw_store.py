@@ -34,6 +34,8 @@ Rating = tuple[int, int, str, int, int, str | None, int, int, int]
 # id, subscription_id, call_date (as stored), provider_ref, call_type, destination, duration_s,
 # volume_kb, provider_cost (ten-thousandths), roaming (0/1), visited_country (or None)
 RawCdr = tuple[Any, ...]
+# cdr_id, rated amount (ten-thousandths), bundle used, zone: what a rating's comparison needs
+StoredRating = tuple[int, int, int, str | None]
 
 _CDR_COLUMNS = ("id, subscription_id, {when}, provider_ref, call_type, destination, duration_s, "
                 "volume_kb, {cost}, roaming, visited_country")
@@ -87,17 +89,18 @@ def stored_day(stored: str | datetime) -> date:
     return date.fromisoformat(stored[:10]) if isinstance(stored, str) else stored.date()
 
 
-def stored_ratings(session: Session, customer_id: int, cycle_start: date) -> dict[int, tuple[int, int, str | None]]:
-    """cdr_id -> (rated amount in ten-thousandths, bundle used, zone) of the customer-cycle."""
+def stored_ratings(session: Session, customer_id: int, cycle_start: date) -> list[StoredRating]:
+    """The customer-cycle's ratings as (cdr_id, rated amount in ten-thousandths, bundle used, zone),
+    in cdr_id order."""
     sqlite = is_sqlite(session)
     if not sqlite:
         packed = _packed(session, _PACKED_RATING, "cdr_rating", customer_id, cycle_start, _rating_from_fields)
         if packed is not None:
-            return {rating[0]: rating[1:] for ratings in packed.values() for rating in ratings}
+            return sorted((rating for ratings in packed.values() for rating in ratings), key=_CDR_ID)
     amount = "rated_amount" if sqlite else "CAST(rated_amount * 10000 AS SIGNED)"
-    rows = _fetch(session, f"SELECT cdr_id, {amount}, bundle_used, zone FROM cdr_rating {_CYCLE}",
+    # both drivers return ints here: no per-row conversion; the key's order needs no sort on SQLite
+    return _fetch(session, f"SELECT cdr_id, {amount}, bundle_used, zone FROM cdr_rating {_CYCLE} ORDER BY cdr_id",
                   customer_id, cycle_start)
-    return {row[0]: row[1:] for row in rows}  # both drivers return ints here: no per-row conversion
 
 
 # MariaDB: pymysql decodes every field in Python: 20,000 CDRs of 11 columns took 0.2-0.4 s to

@@ -12,7 +12,7 @@ exactly what a real run would, with the same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -207,14 +207,13 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
     zones: dict[str, frozenset[str]] | None = None
     sub_plan: dict[int, int | None] = {sub_id: plan_id for sub_id, plan_id in session.execute(
         select(Subscription.id, Subscription.rate_plan_id).where(Subscription.customer_id == customer_id))}
-    stored = raw_store.stored_ratings(session, customer_id, cycle_start)
-    changes: list[raw_store.Rating] = []
+    fresh: list[raw_store.Rating] = []
     charges: list[UsageCharge] = []
     call_date = raw_store.decoded_call_date(session)
     for sub_id, cdrs in raw_store.cycle_cdrs(session, customer_id, cycle_start).items():
         plan_id = sub_plan.get(sub_id)
         if plan_id is None:
-            fresh: Iterable[raw_store.Rating] = ((r[0], sub_id, r[4], r[8], 0, None, r[6], r[7], r[8]) for r in cdrs)
+            fresh.extend((r[0], sub_id, r[4], r[8], 0, None, r[6], r[7], r[8]) for r in cdrs)
         else:
             if plan_id not in plans:
                 if zones is None:
@@ -222,12 +221,29 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
                 plans[plan_id] = to_history(session.get_one(RatePlan, plan_id), zones)
             rated = rate_subscription(plans[plan_id], cycle, zone, sub_id, cdrs, call_date)
             charges.extend(rated.charges)
-            fresh = rated.ratings
-        changes.extend(c for c in fresh if stored.get(c[0]) != c[3:6])  # (amount, bundle used, zone)
-    raw_store.store_ratings(session, customer_id, cycle_start, changes,
-                            replace=[c[0] for c in changes if c[0] in stored])
+            fresh.extend(rated.ratings)
+    changes, replace = _changed(fresh, raw_store.stored_ratings(session, customer_id, cycle_start))
+    raw_store.store_ratings(session, customer_id, cycle_start, changes, replace=replace)
     store_charges(session, customer_id, cycle_start, charges)
     return len(changes)
+
+
+_COMPARED = itemgetter(0, 3, 4, 5)  # of a Rating: cdr_id, amount, bundle used, zone (a StoredRating)
+
+
+def _changed(fresh: list[raw_store.Rating], stored: list[raw_store.StoredRating]
+             ) -> tuple[list[raw_store.Rating], list[int]]:
+    """The fresh ratings that differ from the stored ones, and the ids of the stored ones they replace.
+
+    A recalculation mostly changes nothing: both lists in cdr_id order compare equal in one
+    C-level comparison, with no per-rating look-up.
+    """
+    fresh.sort(key=itemgetter(0))
+    if list(map(_COMPARED, fresh)) == stored:
+        return [], []
+    before = {rating[0]: rating[1:] for rating in stored}
+    changes = [rating for rating in fresh if before.get(rating[0]) != rating[3:6]]
+    return changes, [rating[0] for rating in changes if rating[0] in before]
 
 
 # -- step 2: aggregate and replace (CalculateTotals) -----------------------------------------

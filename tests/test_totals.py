@@ -280,3 +280,25 @@ def test_ratings_carry_their_cdrs_usage_and_totals_sum_them_only_when_every_cdr_
     voice = next(r for r in rated if r.call_type == "voice")
     assert (later[voice.key].count, later[voice.key].duration_s) == (voice.count + 1, voice.duration_s + 30)
     assert later[voice.key].rated_amount == voice.rated_amount
+
+
+def test_a_recalculation_writes_only_the_ratings_that_changed(db: Database, tmp_path: Path) -> None:
+    """Issue 14.1: a recalculation that changes nothing writes nothing; a price change rewrites
+    only the CDRs it reprices (here the one SMS beyond the 2-SMS bundle: 0.10 -> 0.20)."""
+    from core.totals import rate_cycle
+
+    ids = make_setup(db)
+    import_rows(db, tmp_path, OCTOBER)
+    with db.transaction() as s:
+        assert rate_cycle(s, ids["customer"], OCT) == len(OCTOBER)
+    with db.transaction() as s:
+        assert rate_cycle(s, ids["customer"], OCT) == 0
+        s.execute(update(RatePlan).where(RatePlan.id == ids["plan"]).values(price_per_sms=Decimal("0.20")))
+    with db.transaction() as s:
+        assert rate_cycle(s, ids["customer"], OCT) == 1
+    with db.reader() as s:
+        per_cdr = dict(s.execute(select(Cdr.provider_ref, CdrRating.rated_amount)
+                                 .join(CdrRating, CdrRating.cdr_id == Cdr.id)).all())
+    assert per_cdr == {"r1": Decimal("0.0000"), "r2": Decimal("0.4000"), "r3": Decimal("2.2500"),
+                       "r4": Decimal("0.0000"), "r5": Decimal("0.0000"), "r6": Decimal("0.2000"),
+                       "r7": Decimal("0.5000")}
