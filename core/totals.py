@@ -1,10 +1,12 @@
 """Totals per customer, cycle, subscription and call type: rate, aggregate, replace, back up.
 
-The two steps of the source system stay two steps:
-- `rate_cycle` (CalculateTotalsRateplan) rates every CDR of a rate-plan customer's cycle
-  with the pure engine and stores each CDR's rated amount and bundle use;
-- `calculate_totals` (CalculateTotals) aggregates the CDR table in SQL and replaces the
-  totals in one transaction, after moving the previous version to history.
+Two steps, as in the source system:
+- `rate_cycle` rates every CDR of a rate-plan customer's cycle with the pure engine, stores
+  each CDR's rated amount and bundle use, and sums them per subscription and call type in
+  the same pass;
+- `calculate_totals` replaces the totals in one transaction, after moving the previous
+  version to history: from those sums when a rating pass ran in the same transaction
+  (CalculateTotalsRateplan does both), else by aggregating the tables in SQL (CalculateTotals).
 Customers without rate plans are billed what the provider charged (rated = provider cost).
 A dry run executes both steps in a transaction that is rolled back, so it computes
 exactly what a real run would, with the same code.
@@ -12,7 +14,7 @@ exactly what a real run would, with the same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -194,11 +196,20 @@ def rate_subscription(history: PriceHistory, cycle: Cycle, zone: ZoneInfo, subsc
                       t.bundle_used) for kind, t in rating.totals.items()})
 
 
-def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
+@dataclass(frozen=True)
+class RatedCycle:
+    """A customer-cycle rated: how many ratings were written, and its usage and rated sums per
+    subscription and call type, summed in the rating pass (the totals without the fees)."""
+
+    written: int
+    usage: list[TotalRow]
+
+
+def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> RatedCycle:
     """Rate every CDR of the customer-cycle into `cdr_rating`; only changed ratings are written.
 
-    Subscriptions without a rate plan pass the provider's price through. Returns the
-    number of ratings written.
+    Subscriptions without a rate plan pass the provider's price through. The sums come
+    from the same pass over the same rows, so `calculate_totals` needs no second read.
     """
     customer = get_customer(session, customer_id)
     cycle = cycle_of(customer, cycle_start)
@@ -208,12 +219,14 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
     sub_plan: dict[int, int | None] = {sub_id: plan_id for sub_id, plan_id in session.execute(
         select(Subscription.id, Subscription.rate_plan_id).where(Subscription.customer_id == customer_id))}
     fresh: list[raw_store.Rating] = []
+    usage: list[TotalRow] = []
     charges: list[UsageCharge] = []
     call_date = raw_store.decoded_call_date(session)
     for sub_id, cdrs in raw_store.cycle_cdrs(session, customer_id, cycle_start).items():
         plan_id = sub_plan.get(sub_id)
         if plan_id is None:
             fresh.extend((r[0], sub_id, r[4], r[8], 0, None, r[6], r[7], r[8]) for r in cdrs)
+            usage.extend(_usage_rows(sub_id, _passed_through(cdrs)))
         else:
             if plan_id not in plans:
                 if zones is None:
@@ -222,10 +235,30 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> int:
             rated = rate_subscription(plans[plan_id], cycle, zone, sub_id, cdrs, call_date)
             charges.extend(rated.charges)
             fresh.extend(rated.ratings)
+            usage.extend(_usage_rows(sub_id, rated.totals))
     changes, replace = _changed(fresh, raw_store.stored_ratings(session, customer_id, cycle_start))
     raw_store.store_ratings(session, customer_id, cycle_start, changes, replace=replace)
     store_charges(session, customer_id, cycle_start, charges)
-    return len(changes)
+    return RatedCycle(len(changes), usage)
+
+
+def _passed_through(rows: Sequence[raw_store.RawCdr]) -> dict[str, list[int]]:
+    """The sums of rows billed at the provider's price, per call type (as `RatedSubscription.totals`)."""
+    sums: dict[str, list[int]] = {}
+    for row in rows:
+        total = sums.setdefault(row[4], [0, 0, 0, 0, 0, 0])
+        total[0] += 1
+        total[1] += row[6]
+        total[2] += row[7]
+        total[3] += row[8]
+        total[4] += row[8]
+    return sums
+
+
+def _usage_rows(subscription_id: int, sums: Mapping[str, Sequence[int]]) -> list[TotalRow]:
+    """One subscription's sums per call type (money in ten-thousandths) as total rows."""
+    return [TotalRow(subscription_id, kind, n, d, v, Decimal(pc).scaleb(-4), Decimal(ra).scaleb(-4), b)
+            for kind, (n, d, v, pc, ra, b) in sums.items()]
 
 
 _COMPARED = itemgetter(0, 3, 4, 5)  # of a Rating: cdr_id, amount, bundle used, zone (a StoredRating)
@@ -248,14 +281,17 @@ def _changed(fresh: list[raw_store.Rating], stored: list[raw_store.StoredRating]
 
 # -- step 2: aggregate and replace (CalculateTotals) -----------------------------------------
 
-def compute_totals(session: Session, customer: Customer, cycle_start: date) -> list[TotalRow]:
+def compute_totals(session: Session, customer: Customer, cycle_start: date,
+                   usage: Sequence[TotalRow] | None = None) -> list[TotalRow]:
     """New totals from the CDR table and the ratings (plus monthly fees for rate-plan customers).
 
     Rate-plan customers are billed the rated amounts of `cdr_rating`; the others the
-    provider's price. When every CDR of a rate-plan customer-cycle is rated, the ratings
-    (which carry their CDR's usage) are summed alone, in one pass over contiguous rows.
+    provider's price. `usage` is the sums of a rating pass in this transaction
+    (`RatedCycle.usage`); without it, when every CDR of a rate-plan customer-cycle is rated,
+    the ratings (which carry their CDR's usage) are summed alone, in one pass over contiguous rows.
     """
-    rows = _rated_usage(session, customer.id, cycle_start) if customer.rateplan_customer else None
+    rows = list(usage) if usage is not None else \
+        _rated_usage(session, customer.id, cycle_start) if customer.rateplan_customer else None
     if rows is None:
         rows = _usage_and_ratings(session, customer, cycle_start)
     if customer.rateplan_customer:
@@ -353,12 +389,14 @@ def _archive(session: Session, status: CustomerStatus, clock: Clock) -> None:
 
 
 def calculate_totals(session: Session, customer_id: int, cycle_start: date, *,
-                     clock: Clock = system_clock, cause: str = "recalculation") -> int:
+                     clock: Clock = system_clock, cause: str = "recalculation",
+                     usage: Sequence[TotalRow] | None = None) -> int:
     """Replace the customer-cycle's totals (previous version to history first); new version,
-    recorded with its time and `cause` ("sync", "recalculation by alice", ...)."""
+    recorded with its time and `cause` ("sync", "recalculation by alice", ...). `usage`: the
+    sums of a rating pass in this transaction (`rate_cycle`), instead of summing the tables."""
     customer = get_customer(session, customer_id)
     status = lock_status(session, customer_id, cycle_start)
-    rows = compute_totals(session, customer, cycle_start)
+    rows = compute_totals(session, customer, cycle_start, usage)
     _archive(session, status, clock)
     session.execute(delete(Total).where(Total.customer_id == customer_id,
                                         Total.cycle_start_date == cycle_start))
@@ -430,9 +468,8 @@ def preview_recalculation(db: Database, customer_id: int, cycle_start: date) -> 
         try:
             customer = get_customer(session, customer_id)
             old = current_totals(session, customer_id, cycle_start)
-            if customer.rateplan_customer:
-                rate_cycle(session, customer_id, cycle_start)
-            new = compute_totals(session, customer, cycle_start)
+            usage = rate_cycle(session, customer_id, cycle_start).usage if customer.rateplan_customer else None
+            new = compute_totals(session, customer, cycle_start, usage)
         finally:
             session.rollback()
     return diff_totals(old, new)

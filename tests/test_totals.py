@@ -14,7 +14,7 @@ from core.bus.command import default_registry
 from core.db import Database
 from core.imports import import_cdrs
 from core.insights import list_insights
-from core.models import Cdr, CdrRating, CustomerStatus, QuarantinedRow, RatePlan, TotalHistory
+from core.models import Cdr, CdrRating, CustomerStatus, QuarantinedRow, RatePlan, Subscription, TotalHistory
 from core.totals import history_versions, partner_totals, preview_recalculation, totals_version
 from core.workflows import load_all
 from core.workflows.totals import dispatch_totals, request_recalculation
@@ -290,15 +290,46 @@ def test_a_recalculation_writes_only_the_ratings_that_changed(db: Database, tmp_
     ids = make_setup(db)
     import_rows(db, tmp_path, OCTOBER)
     with db.transaction() as s:
-        assert rate_cycle(s, ids["customer"], OCT) == len(OCTOBER)
+        assert rate_cycle(s, ids["customer"], OCT).written == len(OCTOBER)
     with db.transaction() as s:
-        assert rate_cycle(s, ids["customer"], OCT) == 0
+        assert rate_cycle(s, ids["customer"], OCT).written == 0
         s.execute(update(RatePlan).where(RatePlan.id == ids["plan"]).values(price_per_sms=Decimal("0.20")))
     with db.transaction() as s:
-        assert rate_cycle(s, ids["customer"], OCT) == 1
+        assert rate_cycle(s, ids["customer"], OCT).written == 1
     with db.reader() as s:
         per_cdr = dict(s.execute(select(Cdr.provider_ref, CdrRating.rated_amount)
                                  .join(CdrRating, CdrRating.cdr_id == Cdr.id)).all())
     assert per_cdr == {"r1": Decimal("0.0000"), "r2": Decimal("0.4000"), "r3": Decimal("2.2500"),
                        "r4": Decimal("0.0000"), "r5": Decimal("0.0000"), "r6": Decimal("0.2000"),
                        "r7": Decimal("0.5000")}
+
+
+def test_totals_summed_in_the_rating_pass_equal_the_tables_sums(db: Database, tmp_path: Path) -> None:
+    """Issue 14.1: CalculateTotalsRateplan takes its totals from the rating pass; they must be
+    the sums `compute_totals` reads back from the stored ratings, on the integer path (A), the
+    Decimal engine (B: a roaming CDR) and a subscription without a plan (C: the provider's price)."""
+    from core.totals import compute_totals, get_customer, rate_cycle
+    from tests.factories import HEADER
+
+    c = "+31610000003"
+    ids = make_setup(db, numbers=(A, B, c))
+    with db.transaction() as s:
+        s.execute(update(Subscription).where(Subscription.id == ids[c]).values(rate_plan_id=None))
+    rows = [(*row, "0", "") for row in OCTOBER] + [
+        ("b1", B, "2026-10-05T10:00:00+02:00", "voice", "+31201234567", 700, 0, "0.0500", "0", ""),
+        ("b2", B, "2026-10-06T10:00:00+02:00", "data", "", 0, 3000, "0.0700", "1", "DE"),
+        ("c1", c, "2026-10-07T10:00:00+02:00", "voice", "+31201234567", 61, 0, "0.0123", "0", ""),
+        ("c2", c, "2026-10-07T11:00:00+02:00", "sms", "+31612345678", 0, 0, "0.0456", "0", "")]
+    path = write_cdrs(tmp_path / "cdrs.csv", rows, header=(*HEADER, "roaming", "visited_country"))
+    with path.open("rb") as f:
+        assert import_cdrs(db, parse_cdr_csv(f), provider="kpn_sp16", source=str(path)).imported == len(rows)
+    with db.transaction() as s:
+        customer = get_customer(s, ids["customer"])
+        rated = rate_cycle(s, ids["customer"], OCT)
+        from_pass = compute_totals(s, customer, OCT, rated.usage)
+        assert from_pass == compute_totals(s, customer, OCT)
+    by_sub = {(r.subscription_id, r.call_type): (r.count, r.provider_cost, r.rated_amount) for r in from_pass}
+    assert by_sub[(ids[c], "voice")] == (1, Decimal("0.0123"), Decimal("0.0123"))  # the provider's price
+    assert by_sub[(ids[c], "sms")] == (1, Decimal("0.0456"), Decimal("0.0456"))
+    assert by_sub[(ids[A], "voice")][2] == Decimal("2.6500")  # as in the hand-worked test above
+    assert {k for k in by_sub if k[0] == ids[B]} == {(ids[B], "voice"), (ids[B], "data"), (ids[B], "fee")}

@@ -127,4 +127,5 @@ def test_the_console_worker_process_runs_messages_and_stops_cleanly(rt: Runtime)
         while worker.log_file.read_text().count("running 1 thread") < 2:  # the new one is ready
             assert worker.alive
     finally:
-        assert worker.stop(grace=10) == 0
+        stopped = worker.stop(grace=10)
+        assert stopped == 0, f"the worker ended with {stopped}; its log:\n{worker.log_file.read_text()[-4000:]}"

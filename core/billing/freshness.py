@@ -40,12 +40,11 @@ def refresh_totals(session: Session, customer_id: int, cycle_start: date) -> boo
         CustomerStatus.customer_id == customer_id, CustomerStatus.cycle_start_date == cycle_start)).first()
     if old and status is None and _no_usage(session, customer_id, cycle_start):
         return False
-    if customer.rateplan_customer:
-        rate_cycle(session, customer_id, cycle_start)
-    fresh = compute_totals(session, customer, cycle_start)
+    usage = rate_cycle(session, customer_id, cycle_start).usage if customer.rateplan_customer else None
+    fresh = compute_totals(session, customer, cycle_start, usage)
     if not diff_totals(old, fresh):
         return False
-    calculate_totals(session, customer_id, cycle_start, cause="invoice run")
+    calculate_totals(session, customer_id, cycle_start, cause="invoice run", usage=usage)
     return True
 
 
