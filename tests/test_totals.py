@@ -14,7 +14,15 @@ from core.bus.command import default_registry
 from core.db import Database
 from core.imports import import_cdrs
 from core.insights import list_insights
-from core.models import Cdr, CdrRating, CustomerStatus, QuarantinedRow, RatePlan, Subscription, TotalHistory
+from core.models import (
+    Cdr,
+    CdrRating,
+    CustomerStatus,
+    QuarantinedRow,
+    RatePlan,
+    Subscription,
+    TotalHistory,
+)
 from core.totals import history_versions, partner_totals, preview_recalculation, totals_version
 from core.workflows import load_all
 from core.workflows.totals import dispatch_totals, request_recalculation
