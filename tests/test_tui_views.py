@@ -70,7 +70,7 @@ def test_steps_page_filters_and_detail(rt: Runtime) -> None:
     failed = list_steps(rt.db, status="failed")
     assert [(s.command_type, s.subject) for s in failed.rows] == [
         ("ProviderSync", "ACME 2026-10"), ("ProviderSync", "GAMMA 2026-10")]
-    assert list_steps(rt.db, customer="BETA").total == 2 + 6  # its sync steps and its totals workflow
+    assert list_steps(rt.db, customer="BETA").total == 2 + 5  # its sync steps and its totals workflow (rating and totals one step)
     assert all("Totals" in s.command_type for s in list_steps(rt.db, command="totals").rows)
     detail = step_detail(rt.db, failed.rows[1].id)
     assert detail is not None and detail.step.error == "PermanentError: provider refused the credentials (HTTP 401)"
