@@ -152,3 +152,35 @@ def test_run_until_idle_in_process_counts(effect_db: Database) -> None:
         bus.dispatch(RecordEffect(f"k{i}"))
     assert run_until_idle(bus, threads=2) == 20
     assert len(effects(effect_db)) == 20
+
+
+def test_the_console_worker_releases_its_message_within_the_grace_the_console_gives(
+        effect_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`WorkerProcess.stop(grace)` (the console quitting) reaches the child: it releases its running
+    message within that grace and exits 0, instead of waiting its own 30 s default until the
+    console's patience ends in a SIGKILL that leaves the message claimed until its lease expires."""
+    from core.bus.process import WorkerProcess
+    from core.config import load_settings
+
+    class PluginWorker(WorkerProcess):
+        def command(self) -> list[str]:
+            return [*super().command(), "--plugin", "tests.bus_plugin"]
+
+    db = effect_db
+    long_id = Bus(db, default_registry).dispatch(
+        RecordEffect("long", sleep_s=60, marker=str(tmp_path / "long"))).message_id
+    settings = load_settings(data_dir=tmp_path / "data", config_file=tmp_path / "none.toml", db_url=db.url)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    worker = PluginWorker(settings, 1, log_file=tmp_path / "worker.log").start()
+    try:
+        wait_for((tmp_path / "long").exists, what="the long handler to start")
+        stopped = worker.stop(grace=0.5)
+    finally:
+        worker.stop(grace=0)
+    log = (tmp_path / "worker.log").read_text()
+    assert stopped == 0, log  # not -9: the console's SIGKILL when its grace + 5 s ran out
+    assert "released 1 unfinished message" in log
+    with db.reader() as s:
+        row = s.get_one(Message, long_id)
+    assert (row.status, row.lease_owner) == ("queued", None)
+    assert effects(db) == []

@@ -2,8 +2,9 @@
 
 The console runs its bus workers in a child process rather than in threads: a
 CPU-bound handler (an import of 200,000 CDRs) in the console's own process would
-hold the GIL and make key presses wait seconds. The child stops on SIGTERM,
-finishing or releasing its message, like any `expensis worker`.
+hold the GIL and make key presses wait seconds. The console stops it with a word on
+the pipe below ("stop <grace>"), and it finishes or releases its message within that
+grace; like any `expensis worker` it also stops on SIGTERM, with its own `--grace`.
 
 The child also watches its parent: it inherits the read end of a pipe whose write end
 only the console holds. However the console ends (quit, SIGTERM, SIGHUP, SIGKILL, a
@@ -26,6 +27,8 @@ from core.config import Settings
 from core.security.files import private_dir, private_file
 
 log = logging.getLogger(__name__)
+
+STOP_WORD = "stop"  # "stop <grace seconds>\n" on the pipe: the console's stop request (`expensis worker`)
 
 
 class WorkerProcess:
@@ -94,13 +97,25 @@ class WorkerProcess:
         return False
 
     def stop(self, grace: float = 30.0) -> int | None:
-        """SIGTERM, wait `grace` seconds (it finishes or releases its work), then SIGKILL."""
+        """Ask the child to stop within `grace` through its pipe (SIGTERM if the pipe is gone),
+        wait `grace` + 5 s (it finishes or releases its work within `grace`), then SIGKILL.
+
+        A SIGTERM alone would let the child wait its own `--grace` (30 s) for a running
+        handler, and a console quitting with less patience would kill it, leaving the message
+        claimed until its lease expired. Not both: the signal could overtake the word in the
+        pipe, and the child would stop with its own grace after all.
+        """
         with self._lock:
             process, self.process = self.process, None
         try:
             if process is None or process.poll() is not None:
                 return process.returncode if process is not None else None
-            process.send_signal(signal.SIGTERM)
+            try:
+                if self._parent_pipe is None:
+                    raise OSError("no pipe to the child")
+                os.write(self._parent_pipe, f"{STOP_WORD} {max(grace, 0.0)}\n".encode())
+            except OSError:  # the child closed its end (it is going already): signal it
+                process.send_signal(signal.SIGTERM)
             try:
                 return process.wait(grace + 5)
             except subprocess.TimeoutExpired:

@@ -6,6 +6,7 @@ use them (tests/test_startup.py checks what `messages list --json` loads)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -294,8 +295,9 @@ def worker(ctx: click.Context, threads: int, grace: float, plugin: tuple[str, ..
     signals.install()
     stop = signals.stop_requested
     orphaned = threading.Event()
+    asked = [grace]  # the grace the console gives with its stop request (`WorkerProcess.stop`)
     if parent_pipe is not None:
-        threading.Thread(target=_watch_parent, args=(parent_pipe, orphaned, stop), name="parent-watch",
+        threading.Thread(target=_watch_parent, args=(parent_pipe, orphaned, stop, asked), name="parent-watch",
                          daemon=True).start()
     bus = runtime(ctx).bus
     pool = WorkerPool(bus, threads, label="worker").start()
@@ -303,7 +305,7 @@ def worker(ctx: click.Context, threads: int, grace: float, plugin: tuple[str, ..
     while not stop.wait(0.5):
         pass
     # nobody waits for an orphan: hand running messages back soon, for the next worker
-    released = pool.stop(min(grace, ORPHAN_GRACE_S) if orphaned.is_set() else grace)
+    released = pool.stop(min(grace, asked[0], ORPHAN_GRACE_S if orphaned.is_set() else grace))
     click.echo(f"worker stopped{' (its console is gone)' if orphaned.is_set() else ''}; "
                f"released {len(released)} unfinished message(s)", err=True)
 
@@ -311,11 +313,23 @@ def worker(ctx: click.Context, threads: int, grace: float, plugin: tuple[str, ..
 ORPHAN_GRACE_S = 2.0
 
 
-def _watch_parent(fd: int, orphaned: threading.Event, stop: threading.Event) -> None:
-    """Block on the parent's pipe; its EOF (the parent ended, however) stops this worker."""
+def _watch_parent(fd: int, orphaned: threading.Event, stop: threading.Event, asked: list[float]) -> None:
+    """Block on the parent's pipe. A line "stop <grace>" is the console stopping this worker
+    (`core.bus.process.WorkerProcess.stop`): `asked` takes the grace, the worker stops. EOF
+    (the parent ended, however) stops this worker as an orphan."""
+    from core.bus.process import STOP_WORD
+
+    pending = b""
     try:
-        while os.read(fd, 64):
-            pass
+        while chunk := os.read(fd, 64):
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                word, _, value = line.decode(errors="replace").partition(" ")
+                if word == STOP_WORD:
+                    with contextlib.suppress(ValueError):
+                        asked[0] = max(0.0, float(value))
+                    stop.set()
     except OSError:
         pass
     orphaned.set()
