@@ -18,6 +18,7 @@ import csv
 import random
 import shutil
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -51,6 +52,7 @@ from floors import (  # noqa: E402
 )
 
 SUBS_PER_CUSTOMER = 10
+RECALC_PAIRS = 7
 CYCLE = date(2026, 10, 1)
 CYCLE_ISO = CYCLE.isoformat()
 
@@ -240,12 +242,16 @@ def main() -> None:
         ids = [c.id for c in s.query(Customer).order_by(Customer.id)]
     per_cycle = args.cdrs // args.customers
     conn = floor_connection(floor_db.url.split("///", 1)[1])
-    first_floor, recalc_floor = cycle_floor(conn, ids[0]), cycle_floor(conn, ids[0])
+    first_floor = cycle_floor(conn, ids[0])
     first = through_bus(bus, ids[:1])
-    recalc = through_bus(bus, ids[:1])
     report(f"one customer-cycle ({per_cycle:,} CDRs), first rating", first, first_floor)
-    report("  the same, recalculated (through the bus)", recalc, recalc_floor, ratio_target=1.2,
-           target="<= 0.15 s", met=recalc <= 0.15)
+    # A recalculation can be repeated: floor and project alternate, medians of RECALC_PAIRS,
+    # so one slow moment of a shared machine does not decide the ratio.
+    pairs = [(cycle_floor(conn, ids[0]), through_bus(bus, ids[:1])) for _ in range(RECALC_PAIRS)]
+    recalc_floor, recalc = (statistics.median(p[i] for p in pairs) for i in (0, 1))
+    report(f"  the same, recalculated (through the bus; medians of {RECALC_PAIRS} alternated)", recalc,
+           recalc_floor, ratio_target=1.2, target="<= 0.15 s", met=recalc <= 0.15)
+    print("  pairs (floor, project): " + ", ".join(f"({f:.3f}, {r:.3f})" for f, r in pairs))
 
     all_floor = sum(cycle_floor(conn, customer_id) for customer_id in ids)
     in_process = through_bus(bus, ids)
