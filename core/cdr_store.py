@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, RootTransaction, delete, insert, select, update
@@ -35,6 +36,8 @@ CDR_COLUMNS = ("provider", "provider_ref", "customer_id", "subscription_id", "im
 CONTENT = ("number", "call_date", "call_type", "destination", "duration_s", "volume_kb", "provider_cost", "roaming",
            "visited_country")
 Content = tuple[str, datetime, str, str, int, int, Decimal, bool, str | None]
+_CALL_DATE = itemgetter(CDR_COLUMNS.index("call_date"))  # as stored: fixed-width text on SQLite
+_MAX_ROWID = 2**63 - 1  # SQLite's largest rowid: past it new rows take random free ids
 Source = tuple[int, ProviderCdr]  # the line a row was read on, and the record
 
 
@@ -240,19 +243,44 @@ class CdrWriter:
         return Stored(stored.id, customer_id, subscription_id, cycle, batch_id, content_of(cdr))
 
     def _insert_all(self, conn: Connection, rows: list[tuple[Any, ...]]) -> bool:
-        """All rows in one statement, or none of them (False) when the database refuses one."""
+        """All rows in one statement, or none of them (False) when the database refuses one.
+
+        On SQLite in call-date order (a stable sort: equal dates keep their order): two of the
+        indexes lead with the call date (ix_cdr_call_date, and ix_cdr_customer_call_date per
+        customer), so a batch then walks their pages in order, touching each once, where rows
+        in file order land on random pages and, once the indexes outgrow the page cache, read
+        and write a page per row. Only the ids follow (nothing orders by them; rating orders by
+        date and ref). Refused, the caller goes on in the given order.
+
+        A refused statement's rows are undone by a savepoint on MariaDB. On SQLite a savepoint
+        copies every page the batch changes into a statement journal (a temporary file, about
+        15% of a million-row import), so there the rows it left are deleted instead: those
+        with an id above the largest before it (we hold the write lock; new rows take the next
+        ids unless the largest id is SQLite's maximum, where a savepoint is used)."""
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute("SAVEPOINT cdr_rows")
+        last: int | None = None  # SQLite: the largest id before the statement
+        if not self.mysql:  # on MariaDB call_date is text or a datetime: not one sortable type
+            rows = sorted(rows, key=_CALL_DATE)
+            cursor.execute("SELECT max(id) FROM cdr")
+            last = cursor.fetchone()[0] or 0
+            if last >= _MAX_ROWID:
+                last = None
+        if last is None:
+            cursor.execute("SAVEPOINT cdr_rows")
         try:
             cursor.executemany(self.insert_sql, rows)
             refused = False
         except (self.duplicate_error, *self.row_errors):
-            cursor.execute("ROLLBACK TO SAVEPOINT cdr_rows")
+            if last is None:
+                cursor.execute("ROLLBACK TO SAVEPOINT cdr_rows")
+            else:
+                cursor.execute("DELETE FROM cdr WHERE id > ?", (last,))
             refused = True
         except BaseException:
             cursor.close()  # anything else (a full disk) fails the transaction as it is
             raise
-        cursor.execute("RELEASE SAVEPOINT cdr_rows")
+        if last is None:
+            cursor.execute("RELEASE SAVEPOINT cdr_rows")
         cursor.close()
         return not refused
 

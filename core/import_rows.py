@@ -29,6 +29,13 @@ from providers.base import BadRow, ProviderCdr, normalise_destination, normalise
 if TYPE_CHECKING:
     from core.imports import ImportRun, SubscriptionIndex
 
+# Rows held before they are written. A fast row is small (a tuple and its line's text, about
+# 0.7 kB with the allocator's share: 60,000 rows are some 40 MB), so a whole batch
+# (ImportRun.batch_size, 60,000 by default) is held and written in one statement, sorted by call
+# date (core/cdr_store.py): the date indexes are then walked in order once per batch instead of
+# at random once per row, and the write transaction spans the insert, not the parsing.
+FAST_CHUNK_ROWS = 60_000
+
 CACHE_LIMIT = 65_536  # distinct numbers or destinations remembered per import (then forgotten, not grown)
 SCALE = (10_000, 1_000, 100, 10, 1)  # ten-thousandths per unit of the last digit, by decimals given
 
@@ -98,6 +105,8 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
     days: dict[tuple[int, date], tuple[str, CustomerCycle] | None] = {}  # (subscription, local day) -> cycle
     lookup = _number_lookup(run.index)
     provider, batch_id = run.provider, run.result.batch_id
+    run.chunk_rows = FAST_CHUNK_ROWS  # small rows: a whole batch is held and written at once
+    run.chunk = min(run.commit_every, run.chunk_rows)
     rows, sources, bad, touched = run.rows, run.sources, run.bad, run.touched
     counters, chunk, take = run.counters, run.chunk, run.take
     fromisoformat = datetime.fromisoformat

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 # Rows decoded ahead of their INSERT. A batch (the commit) may hold several such chunks: fewer
 # commits write each index page fewer times, while memory stays bounded by the chunk.
 CHUNK_ROWS = 20_000
+# (The CSV fast path holds a whole batch: core/import_rows.py, FAST_CHUNK_ROWS.)
 # The first batch is small and each next one twice as large, up to batch_size: the first rows
 # land (and progress shows) soon, a long import still commits seldom.
 FIRST_BATCH = 5_000
@@ -186,7 +187,8 @@ class ImportRun:
         self.writer = writer
         self.batch_size = batch_size  # rows per commit, at most
         self.commit_every = min(batch_size, FIRST_BATCH)  # rows in the open batch
-        self.chunk = min(self.commit_every, CHUNK_ROWS)  # rows held in memory before they are written
+        self.chunk_rows = CHUNK_ROWS  # rows held in memory before they are written, at most
+        self.chunk = min(self.commit_every, self.chunk_rows)
         self.uncommitted = 0  # rows written into the open batch
         self.progress = progress
         self.counters = {"rows_read": 0, "imported": 0, "duplicates": 0, "quarantined": 0, "corrected": 0}
@@ -222,7 +224,7 @@ class ImportRun:
             return
         self.uncommitted = 0
         self.commit_every = min(self.commit_every * 2, self.batch_size)
-        self.chunk = min(self.commit_every, CHUNK_ROWS)
+        self.chunk = min(self.commit_every, self.chunk_rows)
         result.rows_read, result.imported = counters["rows_read"], counters["imported"]
         result.duplicates, result.quarantined = counters["duplicates"], counters["quarantined"]
         result.corrected = counters["corrected"]

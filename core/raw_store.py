@@ -206,13 +206,17 @@ def _units(cost: Decimal) -> int:
     return int(cost.scaleb(4))
 
 
-BULK_CACHE_KIB = 32_768  # 32 MB of page cache for the import's connection (SQLite's default: 2 MB)
+# 16 MB of page cache for the import's connection (SQLite's default: 2 MB). The import writes each
+# batch in call-date order (core/cdr_store.py), so what must stay cached is the indexes' inner
+# pages and the few leaves being filled, a few MB at a million CDRs; the CSV path spends the
+# memory on holding its whole batch instead (core/import_rows.py, FAST_CHUNK_ROWS).
+BULK_CACHE_KIB = 16_384
 BULK_AUTOCHECKPOINT = 16_384  # pages (64 MB of WAL) between checkpoints while importing (default 1,000)
 
 
 def bulk_connection(engine: Engine) -> Connection:
-    """A connection held for one bulk import: on SQLite with a large page cache (the indexes'
-    pages stay in memory between batches) and fewer WAL checkpoints; `release_bulk` undoes both."""
+    """A connection held for one bulk import: on SQLite with a larger page cache (the indexes'
+    inner pages stay in memory between batches) and fewer WAL checkpoints; `release_bulk` undoes both."""
     conn = engine.connect()
     if conn.dialect.name == "sqlite":
         driver = conn.connection.driver_connection

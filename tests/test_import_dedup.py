@@ -119,6 +119,19 @@ def test_the_same_ref_twice_in_one_file_keeps_both_versions(db: Database, tmp_pa
         assert s.scalars(select(CdrCorrection.duration_s)).all() == [60]
 
 
+def test_the_later_line_corrects_the_earlier_one_whatever_their_call_dates(db: Database, tmp_path: Path) -> None:
+    """A batch goes in sorted by call date (core/cdr_store.py); the file's order still decides which
+    version of a ref is the correction."""
+    make_setup(db)
+    result = run(db, tmp_path, [("r1", A, "2026-11-05T10:00:00+00:00", "voice", "", 60, 0, "0.10"),
+                                ("r2", A, "2026-11-04T10:00:00+00:00", "voice", "", 30, 0, "0.05"),
+                                ("r1", A, "2026-11-02T10:00:00+00:00", "voice", "", 90, 0, "0.15")])
+    assert (result.imported, result.duplicates, result.corrected) == (2, 0, 1)
+    with db.reader() as s:
+        assert sorted(s.execute(select(Cdr.provider_ref, Cdr.duration_s)).all()) == [("r1", 90), ("r2", 30)]
+        assert s.scalars(select(CdrCorrection.duration_s)).all() == [60]
+
+
 def test_the_cli_normalises_and_refuses_provider_names(tmp_path: Path) -> None:
     from core.db import ensure_schema
     from tests.test_cli_totals import cli

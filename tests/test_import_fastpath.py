@@ -253,9 +253,11 @@ def test_a_batch_is_written_in_chunks_and_committed_whole(sqlite_db: Database,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows are written every CHUNK_ROWS (memory) but committed every batch_size (fewer commits):
     progress and the batch's counters move per commit, and a failure loses only the open batch."""
+    import core.import_rows
     import core.imports
 
     monkeypatch.setattr(core.imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(core.import_rows, "FAST_CHUNK_ROWS", 2)  # the CSV path holds a whole batch otherwise
     make_setup(sqlite_db)
     header = b"provider_ref,number,call_date,call_type,destination,duration_s,volume_kb,provider_cost"
     row = b"%s%d,+31610000001,2026-11-02T09:30:00+00:00,voice,,60,0,0.01"
@@ -278,6 +280,34 @@ def test_a_batch_is_written_in_chunks_and_committed_whole(sqlite_db: Database,
     with sqlite_db.reader() as s:
         kept = s.scalars(select(Cdr.provider_ref).where(Cdr.provider_ref.like("d%"))).all()
     assert (seen, sorted(kept)) == ([4], ["d0", "d1", "d2", "d3"])  # d4 and d5 were written, not committed
+
+
+@pytest.mark.parametrize("largest_id", [None, 2**63 - 1])
+def test_a_refused_chunk_leaves_the_batch_s_earlier_chunks(sqlite_db: Database, monkeypatch: pytest.MonkeyPatch,
+                                                          largest_id: int | None) -> None:
+    """A chunk the database refuses (a ref twice in it) is undone alone, not the batch's earlier chunks:
+    by deleting what it left (ids above the largest before it), or by a savepoint when the largest id
+    is SQLite's maximum and new rows take random ids."""
+    import core.import_rows
+    import core.imports
+
+    monkeypatch.setattr(core.imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(core.import_rows, "FAST_CHUNK_ROWS", 2)
+    make_setup(sqlite_db)
+    header = b"provider_ref,number,call_date,call_type,destination,duration_s,volume_kb,provider_cost"
+    row = b"%s,+31610000001,2026-11-%02dT09:30:00+00:00,voice,,60,0,0.01"
+    if largest_id is not None:
+        import_cdrs(sqlite_db, parse_cdr_csv([header, row % (b"top", 1)]), provider=FAST, source="top", limits=LIMITS)
+        with sqlite_db.transaction() as s:
+            s.execute(update(Cdr).values(id=largest_id))
+    lines = [header, row % (b"a1", 5), row % (b"a2", 4), row % (b"b1", 3), row % (b"b1", 2), row % (b"b2", 1)]
+    result = import_cdrs(sqlite_db, parse_cdr_csv(lines), provider=FAST, source="refused", limits=LIMITS,
+                         batch_size=10)
+    assert (result.imported, result.duplicates, result.corrected) == (4, 0, 1)
+    with sqlite_db.reader() as s:
+        stored = dict(s.execute(select(Cdr.provider_ref, Cdr.call_date)).all())
+    assert sorted(stored) == ["a1", "a2", "b1", "b2"] + (["top"] if largest_id else [])
+    assert stored["b1"].day == 2  # the later line corrects the earlier one
 
 
 def test_batches_start_small_and_grow_to_batch_size(sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
