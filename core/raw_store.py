@@ -159,7 +159,8 @@ def _packed(session: Session, columns: str, width: int, table: str, customer_id:
 
 def store_ratings(session: Session, customer_id: int, cycle_start: date, changes: Sequence[Rating],
                   replace: Sequence[int]) -> None:
-    """Delete the ratings being replaced, insert the new ones: contiguous rows of one customer-cycle.
+    """Delete the ratings being replaced, insert the new ones: contiguous rows of one customer-cycle
+    (MariaDB updates a replaced rating that has a new one in place: the same rows, in less time).
 
     They go in in key order (customer, cycle, cdr_id): the primary key's B-tree is appended to
     rather than split at random places, and the foreign-key look-ups of `cdr` walk its pages in
@@ -170,6 +171,9 @@ def store_ratings(session: Session, customer_id: int, cycle_start: date, changes
     changes = sorted(changes, key=_CDR_ID)
     replace = sorted(replace)
     sqlite = is_sqlite(session)
+    replacing = set(replace)
+    if not sqlite:  # MariaDB updates a replaced rating in place; it deletes only those without a new one
+        replace = sorted(replacing.difference(map(_CDR_ID, changes)))
     mark = "?" if sqlite else "%s"
     cycle: Any = cycle_start.isoformat() if sqlite else cycle_start
     cursor = _cursor(session)
@@ -182,13 +186,21 @@ def store_ratings(session: Session, customer_id: int, cycle_start: date, changes
             cursor.executemany(f"{_INSERT_RATING} ({', '.join([mark] * 11)})",
                                [(customer_id, cycle, *change) for change in changes])
         else:
-            _insert_ratings_mariadb(cursor, customer_id, cycle, changes)
+            _insert_ratings_mariadb(cursor, customer_id, cycle, [c for c in changes if c[0] not in replacing])
+            _insert_ratings_mariadb(cursor, customer_id, cycle, [c for c in changes if c[0] in replacing],
+                                    replacing=True)
     finally:
         cursor.close()
 
 
 _INSERT_RATING = ("INSERT INTO cdr_rating (customer_id, cycle_start_date, cdr_id, subscription_id, call_type, "
                   "rated_amount, bundle_used, zone, duration_s, volume_kb, provider_cost) VALUES")
+# A replaced rating is updated in place: DELETE by IN-lists then INSERT took 0.77 s for 20,000
+# ratings, this 0.46 s. Only ratings the caller replaces: a new one that meets a stored row
+# still fails on the primary key, as the plain INSERT does.
+_REPLACING = (" ON DUPLICATE KEY UPDATE subscription_id = VALUE(subscription_id), call_type = VALUE(call_type), "
+              "rated_amount = VALUE(rated_amount), bundle_used = VALUE(bundle_used), zone = VALUE(zone), "
+              "duration_s = VALUE(duration_s), volume_kb = VALUE(volume_kb), provider_cost = VALUE(provider_cost)")
 _STATEMENT_CHARS = 1_000_000  # one INSERT's text, as pymysql's executemany splits (max_allowed_packet: 16 MB)
 
 
@@ -198,7 +210,8 @@ def _money_literal(units: int) -> str:
     return f"{'-' if units < 0 else ''}{whole:d}.{fraction:04d}"
 
 
-def _insert_ratings_mariadb(cursor: Any, customer_id: int, cycle_start: date, changes: Sequence[Rating]) -> None:
+def _insert_ratings_mariadb(cursor: Any, customer_id: int, cycle_start: date, changes: Sequence[Rating], *,
+                            replacing: bool = False) -> None:
     """The ratings as multi-row INSERTs whose text is built here: pymysql's executemany escapes
     each of the 220,000 values of 20,000 ratings by a Python call (0.3-0.4 s). Integers are
     formatted with ``:d`` (anything else raises), money exactly from its ten-thousandths, and
@@ -213,6 +226,7 @@ def _insert_ratings_mariadb(cursor: Any, customer_id: int, cycle_start: date, ch
 
     head = cursor.mogrify("(%s,%s,", (customer_id, cycle_start))
     money = _money_literal
+    tail = _REPLACING if replacing else ""
     values: list[str] = []
     size = 0
     for cid, sub, kind, amount, bundle, zone, d, v, pc in changes:
@@ -220,11 +234,11 @@ def _insert_ratings_mariadb(cursor: Any, customer_id: int, cycle_start: date, ch
         values.append(row)
         size += len(row) + 1
         if size >= _STATEMENT_CHARS:
-            cursor.execute(f"{_INSERT_RATING} {','.join(values)}")
+            cursor.execute(f"{_INSERT_RATING} {','.join(values)}{tail}")
             values.clear()
             size = 0
     if values:
-        cursor.execute(f"{_INSERT_RATING} {','.join(values)}")
+        cursor.execute(f"{_INSERT_RATING} {','.join(values)}{tail}")
 
 
 def ten_thousandths(amount: Decimal) -> int:
