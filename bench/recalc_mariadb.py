@@ -185,26 +185,6 @@ def warm(conn: Any) -> float:
     return time.perf_counter() - t
 
 
-def settle(conn: Any, timeout: float = 60.0) -> str:
-    """Wait until the server has purged the undo of the last pass: the floor's DELETE of 1M
-    rows leaves the purge to background threads, which would otherwise run during the
-    project's pass that follows it. (Dirty pages are only printed: at the default
-    innodb_io_capacity the page cleaner takes minutes over them when nothing presses it.)"""
-    start = time.monotonic()
-    with conn.cursor() as cur:
-        while True:
-            cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN "
-                        "('Innodb_history_list_length', 'Innodb_buffer_pool_pages_dirty')")
-            status = {name: int(value) for name, value in cur.fetchall()}
-            history, dirty = status.get("Innodb_history_list_length", 0), status.get("Innodb_buffer_pool_pages_dirty", 0)
-            if history < 1000 or time.monotonic() - start > timeout:
-                break
-            time.sleep(0.5)
-    conn.commit()
-    return (f"server settled in {time.monotonic() - start:.1f} s "
-            f"(undo history {history:,}, dirty pages {dirty:,}; not counted)")
-
-
 def through_workers(bus: Bus, ids: list[int]) -> float:
     t = time.perf_counter()
     for customer_id in ids:
@@ -298,12 +278,9 @@ def measure(args: argparse.Namespace, db: Database, url: str, conn: Any, ids: li
         wait_running(logs)
         print(f"{args.workers} worker processes started in {time.perf_counter() - t:.2f} s (not counted)")
         for phase in ("first rating", "recalculated"):
-            print(f"  before the floor: {settle(conn)}")
             reads = pool_status(conn)[1]
             floor = sum(cycle_floor(conn, c) for c in ids) / args.workers
-            floor_reads = pool_status(conn)[1] - reads
-            print(f"  before ours: {settle(conn)}")
-            reads = pool_status(conn)[1]
+            floor_reads, reads = pool_status(conn)[1] - reads, pool_status(conn)[1]
             seconds = through_workers(bus, ids)
             ours_reads = pool_status(conn)[1] - reads
             report(f"all {len(ids)} customers, {phase}, {args.workers} processes", seconds, floor,
