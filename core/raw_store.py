@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -69,7 +70,7 @@ def _fetch(session: Session, sql: str, customer_id: int, cycle_start: date) -> l
 def cycle_cdrs(session: Session, customer_id: int, cycle_start: date) -> dict[int, list[RawCdr]]:
     """The customer-cycle's CDRs per subscription, as stored (see the module docstring)."""
     if not is_sqlite(session):
-        packed = _packed(session, _PACKED_CDR, "cdr", customer_id, cycle_start, _cdr_from_fields)
+        packed = _packed(session, _PACKED_CDR, 10, "cdr", customer_id, cycle_start, _cdr_rows)
         if packed is not None:
             return packed
     by_sub: dict[int, list[RawCdr]] = defaultdict(list)
@@ -94,7 +95,7 @@ def stored_ratings(session: Session, customer_id: int, cycle_start: date) -> lis
     in cdr_id order."""
     sqlite = is_sqlite(session)
     if not sqlite:
-        packed = _packed(session, _PACKED_RATING, "cdr_rating", customer_id, cycle_start, _rating_from_fields)
+        packed = _packed(session, _PACKED_RATING, 4, "cdr_rating", customer_id, cycle_start, _ratings)
         if packed is not None:
             return sorted((rating for ratings in packed.values() for rating in ratings), key=_CDR_ID)
     amount = "rated_amount" if sqlite else "CAST(rated_amount * 10000 AS SIGNED)"
@@ -104,54 +105,61 @@ def stored_ratings(session: Session, customer_id: int, cycle_start: date) -> lis
 
 
 # MariaDB: pymysql decodes every field in Python: 20,000 CDRs of 11 columns took 0.2-0.4 s to
-# decode against the server's 3 ms. So the server packs each subscription's rows into one text
-# (fields and rows joined by the ASCII unit and record separators) that str.split takes apart
-# in C. A text that does not split into its COUNT(*) rows of the expected width (a separator
-# inside a value, or GROUP_CONCAT cut at max_allowed_packet) is read again the plain way.
-_UNIT, _RECORD = "\x1f", "\x1e"
+# decode against the server's 3 ms. So the server packs each subscription's rows into one text,
+# every field followed by the ASCII unit separator, that str.split takes apart in C; each
+# column is then a slice of that list (fields[k::width]) and its integers are parsed by
+# map(int, ...), so no Python code runs per row. A text that does not split into COUNT(*) rows
+# of the expected width (a separator inside a value, or GROUP_CONCAT cut at max_allowed_packet)
+# is read again the plain way.
+_UNIT = "\x1f"
 _PACKED_CDR = (f"id, {_MARIADB_WHEN}, provider_ref, call_type, destination, "
                "duration_s, volume_kb, CAST(provider_cost * 10000 AS SIGNED), roaming, IFNULL(visited_country, '')")
 _PACKED_RATING = "cdr_id, CAST(rated_amount * 10000 AS SIGNED), bundle_used, IFNULL(zone, '')"
 
 
-def _cdr_from_fields(sub_id: int, f: list[str]) -> RawCdr | None:
-    if len(f) != 10:
-        return None
-    return (int(f[0]), sub_id, f[1], f[2], f[3], f[4], int(f[5]), int(f[6]), int(f[7]), int(f[8]), f[9] or None)
+def _or_none(texts: list[str], count: int) -> Any:
+    """A column read with IFNULL(x, ''): '' back to None (usually all of them: no Python loop then)."""
+    return [text or None for text in texts] if any(texts) else repeat(None, count)
 
 
-def _rating_from_fields(_sub_id: int, f: list[str]) -> tuple[int, int, int, str | None] | None:
-    return (int(f[0]), int(f[1]), int(f[2]), f[3] or None) if len(f) == 4 else None
+def _cdr_rows(sub_id: int, count: int, f: list[str]) -> list[RawCdr]:
+    return list(zip(map(int, f[0::10]), repeat(sub_id, count), f[1::10], f[2::10], f[3::10], f[4::10],
+                    map(int, f[5::10]), map(int, f[6::10]), map(int, f[7::10]), map(int, f[8::10]),
+                    _or_none(f[9::10], count), strict=True))
 
 
-def _packed(session: Session, columns: str, table: str, customer_id: int, cycle_start: date,
-            decode: Callable[[int, list[str]], Any]) -> dict[int, list[Any]] | None:
-    """The cycle's rows of `table` per subscription, packed by the server; None when a text
-    does not unpack into its rows (the caller reads the plain way)."""
+def _ratings(_sub_id: int, count: int, f: list[str]) -> list[StoredRating]:
+    return list(zip(map(int, f[0::4]), map(int, f[1::4]), map(int, f[2::4]), _or_none(f[3::4], count), strict=True))
+
+
+def _packed(session: Session, columns: str, width: int, table: str, customer_id: int, cycle_start: date,
+            decode: Callable[[int, int, list[str]], Any]) -> dict[int, Any] | None:
+    """The cycle's rows of `table` per subscription, packed by the server and unpacked by
+    `decode(subscription, count, fields)`; None when a text does not split into its `count`
+    rows of `width` fields (the caller reads the plain way)."""
     cursor = _cursor(session)
     try:
         cursor.execute(
             "SET STATEMENT group_concat_max_len = 4294967295 FOR "
             f"SELECT subscription_id, COUNT(*), GROUP_CONCAT(CONCAT_WS('{_UNIT}', {columns}) "
-            f"SEPARATOR '{_RECORD}') FROM {table} WHERE customer_id = %s AND cycle_start_date = %s "
+            f"SEPARATOR '{_UNIT}') FROM {table} WHERE customer_id = %s AND cycle_start_date = %s "
             "GROUP BY subscription_id", (customer_id, cycle_start))
         groups = cursor.fetchall()
     finally:
         cursor.close()
-    by_sub: dict[int, list[Any]] = {}
+    by_sub: dict[int, Any] = {}
     for sub_id, count, text in groups:
-        records = (text.decode() if isinstance(text, bytes) else text or "").split(_RECORD)
-        if len(records) != count:
+        fields = (text.decode() if isinstance(text, bytes) else text or "").split(_UNIT)
+        if len(fields) != width * count:
             return None
-        rows = by_sub[sub_id] = [decode(sub_id, record.split(_UNIT)) for record in records]
-        if None in rows:
-            return None
+        by_sub[sub_id] = decode(sub_id, count, fields)
     return by_sub
 
 
 def store_ratings(session: Session, customer_id: int, cycle_start: date, changes: Sequence[Rating],
                   replace: Sequence[int]) -> None:
-    """Delete the ratings being replaced, insert the new ones: contiguous rows of one customer-cycle.
+    """Delete the ratings being replaced, insert the new ones: contiguous rows of one customer-cycle
+    (MariaDB updates a replaced rating that has a new one in place: the same rows, in less time).
 
     They go in in key order (customer, cycle, cdr_id): the primary key's B-tree is appended to
     rather than split at random places, and the foreign-key look-ups of `cdr` walk its pages in
@@ -162,6 +170,9 @@ def store_ratings(session: Session, customer_id: int, cycle_start: date, changes
     changes = sorted(changes, key=_CDR_ID)
     replace = sorted(replace)
     sqlite = is_sqlite(session)
+    replacing = set(replace)
+    if not sqlite:  # MariaDB updates a replaced rating in place; it deletes only those without a new one
+        replace = sorted(replacing.difference(map(_CDR_ID, changes)))
     mark = "?" if sqlite else "%s"
     cycle: Any = cycle_start.isoformat() if sqlite else cycle_start
     cursor = _cursor(session)
@@ -170,14 +181,63 @@ def store_ratings(session: Session, customer_id: int, cycle_start: date, changes
             ids = replace[i:i + 500]
             cursor.execute(f"DELETE FROM cdr_rating WHERE customer_id = {mark} AND cycle_start_date = {mark} "
                            f"AND cdr_id IN ({', '.join([mark] * len(ids))})", (customer_id, cycle, *ids))
-        cursor.executemany(
-            "INSERT INTO cdr_rating (customer_id, cycle_start_date, cdr_id, subscription_id, call_type, "
-            f"rated_amount, bundle_used, zone, duration_s, volume_kb, provider_cost) VALUES ({', '.join([mark] * 11)})",
-            [(customer_id, cycle, *change) for change in changes] if sqlite else
-            [(customer_id, cycle, cid, sub, kind, Decimal(amount).scaleb(-4), bundle, zone, d, v, Decimal(pc).scaleb(-4))
-             for cid, sub, kind, amount, bundle, zone, d, v, pc in changes])
+        if sqlite:
+            cursor.executemany(f"{_INSERT_RATING} ({', '.join([mark] * 11)})",
+                               [(customer_id, cycle, *change) for change in changes])
+        else:
+            _insert_ratings_mariadb(cursor, customer_id, cycle, [c for c in changes if c[0] not in replacing])
+            _insert_ratings_mariadb(cursor, customer_id, cycle, [c for c in changes if c[0] in replacing],
+                                    replacing=True)
     finally:
         cursor.close()
+
+
+_INSERT_RATING = ("INSERT INTO cdr_rating (customer_id, cycle_start_date, cdr_id, subscription_id, call_type, "
+                  "rated_amount, bundle_used, zone, duration_s, volume_kb, provider_cost) VALUES")
+# A replaced rating is updated in place: DELETE by IN-lists then INSERT took 0.77 s for 20,000
+# ratings, this 0.46 s. Only ratings the caller replaces: a new one that meets a stored row
+# still fails on the primary key, as the plain INSERT does.
+_REPLACING = (" ON DUPLICATE KEY UPDATE subscription_id = VALUE(subscription_id), call_type = VALUE(call_type), "
+              "rated_amount = VALUE(rated_amount), bundle_used = VALUE(bundle_used), zone = VALUE(zone), "
+              "duration_s = VALUE(duration_s), volume_kb = VALUE(volume_kb), provider_cost = VALUE(provider_cost)")
+_STATEMENT_CHARS = 1_000_000  # one INSERT's text, as pymysql's executemany splits (max_allowed_packet: 16 MB)
+
+
+def _money_literal(units: int) -> str:
+    """Ten-thousandths as the exact DECIMAL literal: -12345 -> -1.2345 (an int only: ``:d`` refuses the rest)."""
+    whole, fraction = divmod(abs(units), 10_000)
+    return f"{'-' if units < 0 else ''}{whole:d}.{fraction:04d}"
+
+
+def _insert_ratings_mariadb(cursor: Any, customer_id: int, cycle_start: date, changes: Sequence[Rating], *,
+                            replacing: bool = False) -> None:
+    """The ratings as multi-row INSERTs whose text is built here: pymysql's executemany escapes
+    each of the 220,000 values of 20,000 ratings by a Python call (0.3-0.4 s). Integers are
+    formatted with ``:d`` (anything else raises), money exactly from its ten-thousandths, and
+    the few distinct texts (call types, zones) are escaped by the driver once each."""
+    quoted: dict[str | None, str] = {None: "NULL"}
+
+    def quote(text: str | None) -> str:
+        literal = quoted.get(text)
+        if literal is None:
+            literal = quoted[text] = cursor.mogrify("%s", (text,))
+        return literal
+
+    head = cursor.mogrify("(%s,%s,", (customer_id, cycle_start))
+    money = _money_literal
+    tail = _REPLACING if replacing else ""
+    values: list[str] = []
+    size = 0
+    for cid, sub, kind, amount, bundle, zone, d, v, pc in changes:
+        row = f"{head}{cid:d},{sub:d},{quote(kind)},{money(amount)},{bundle:d},{quote(zone)},{d:d},{v:d},{money(pc)})"
+        values.append(row)
+        size += len(row) + 1
+        if size >= _STATEMENT_CHARS:
+            cursor.execute(f"{_INSERT_RATING} {','.join(values)}{tail}")
+            values.clear()
+            size = 0
+    if values:
+        cursor.execute(f"{_INSERT_RATING} {','.join(values)}{tail}")
 
 
 def ten_thousandths(amount: Decimal) -> int:
