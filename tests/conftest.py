@@ -122,8 +122,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     if os.environ.get("CI"):
         raise pytest.UsageError("EXPENSIS_SKIP_MARIADB must not be set in CI")
-    keep = [item for item in items if "mariadb" not in item.keywords]
-    config.hook.pytest_deselected(items=[item for item in items if "mariadb" in item.keywords])
+    # by the marker, not `item.keywords`: those hold folder names too (a checkout in a folder
+    # called "mariadb" had every test deselected)
+    keep = [item for item in items if item.get_closest_marker("mariadb") is None]
+    config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("mariadb") is not None])
     items[:] = keep
 
 
