@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from core.cdr_checks import CALL_TYPES, COST_COLUMN_MAX, INT_COLUMN_MAX
@@ -37,6 +37,24 @@ if TYPE_CHECKING:
 FAST_CHUNK_ROWS = 60_000
 
 CACHE_LIMIT = 65_536  # distinct numbers or destinations remembered per import (then forgotten, not grown)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Memo(dict[K, V]):
+    """`compute(key)` remembered per key, None and False included; at CACHE_LIMIT keys it forgets
+    them all rather than grow. A hit is a plain dict subscript: no Python call per row."""
+
+    def __init__(self, compute: Callable[[K], V]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key: K) -> V:
+        if len(self) >= CACHE_LIMIT:
+            self.clear()
+        value = self[key] = self.compute(key)
+        return value
 SCALE = (10_000, 1_000, 100, 10, 1)  # ten-thousandths per unit of the last digit, by decimals given
 
 
@@ -98,12 +116,11 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
         return False
     cap_units = int(cap.scaleb(4))  # whole ten-thousandths: a cost's units above it are above the cap
     earliest, latest = run.window
-    numbers: dict[str, _Number | None] = {}
-    destinations: dict[str, str | None] = {}
-    costs: dict[str, tuple[int, Any] | bool] = {}
+    numbers: _Memo[str, _Number | None] = _Memo(_number_lookup(run.index))
+    destinations: _Memo[str, str | None] = _Memo(_destination)
+    costs: _Memo[str, tuple[int, Any] | bool] = _Memo(lambda cost: _price(cost, decimal_sep, cap_units, mysql))
     hours: dict[tuple[ZoneInfo, str], date | None] = {}  # (zone, "YYYY-MM-DDTHH") -> local day
     days: dict[tuple[int, date], tuple[str, CustomerCycle] | None] = {}  # (subscription, local day) -> cycle
-    lookup = _number_lookup(run.index)
     provider, batch_id = run.provider, run.result.batch_id
     run.chunk_rows = FAST_CHUNK_ROWS  # small rows: a whole batch is held and written at once
     run.chunk = min(run.commit_every, run.chunk_rows)
@@ -131,27 +148,16 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
                 ref = fields[p_ref].strip()
                 if not ref or len(ref) > 80 or not ref.isprintable():  # ASCII: no control character
                     raise _General
-                number_text = fields[p_number]
-                number = numbers.get(number_text)
+                number = numbers[fields[p_number]]
                 if number is None:
-                    if len(numbers) >= CACHE_LIMIT:
-                        numbers.clear()
-                    number = numbers[number_text] = lookup(number_text)
-                    if number is None:
-                        raise _General
+                    raise _General
                 e164, sub_id, customer_id, zone, billing_day, first_day, last_day = number
                 call_type = call_types.get(fields[p_type])
                 if call_type is None:
                     raise _General
                 destination = fields[p_dest]
                 if destination:
-                    found = destinations.get(destination, False)
-                    if found is False:
-                        if len(destinations) >= CACHE_LIMIT:
-                            destinations.clear()
-                        normal = normalise_destination(destination)
-                        found = destinations[destination] = (normal if len(normal) <= 32 and normal.isprintable()
-                                                         else None)
+                    found = destinations[destination]
                     if found is None:
                         raise _General
                     destination = found
@@ -161,12 +167,7 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
                 duration_s, volume_kb = int(duration), int(volume)
                 if duration_s > max_duration or volume_kb > max_volume:
                     raise _General
-                cost = fields[p_cost]
-                priced = costs.get(cost)
-                if priced is None:
-                    if len(costs) >= CACHE_LIMIT:
-                        costs.clear()
-                    priced = costs[cost] = _price(cost, decimal_sep, cap_units, mysql)
+                priced = costs[fields[p_cost]]
                 if priced is False:
                     raise _General
                 units, amount = priced  # type: ignore[misc]
@@ -261,6 +262,12 @@ def _hour_day(when: datetime, zone: ZoneInfo) -> date | None:
     if first.date() != last.date() or first.utcoffset() != last.utcoffset():
         return None
     return first.date()
+
+
+def _destination(destination: str) -> str | None:
+    """The destination as stored, or None when the general path must word why not."""
+    normal = normalise_destination(destination)
+    return normal if len(normal) <= 32 and normal.isprintable() else None
 
 
 def _price(text: str, separator: str, cap_units: int, mysql: bool) -> tuple[int, Any] | bool:
