@@ -143,24 +143,27 @@ def _amount(price: _Price, charged: int, per: int) -> int:
 def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> FastRating | None:
     """Rate one subscription-cycle's raw rows, or None when one of them needs the Decimal engine."""
     ordered = sorted(rows, key=_ORDER)
-    # (call type, destination) -> its price, its totals and its charge's sums (looked up once a row)
-    prices: dict[tuple[str, str], tuple[_Price, list[int], list[int]]] = {}
+    # (call type, destination) -> its price and its charge's sums (looked up once a row); the
+    # totals per call type are the sums of its charges, added up once after the pass
+    prices: dict[tuple[str, str], tuple[_Price, list[Any]]] = {}
     voice_left, sms_left, data_left = fast.voice_bundle_s, fast.sms_bundle, fast.data_bundle_kb
     ratings: list[tuple[int, int, str, int, int, str | None, int, int, int]] = []
     rate = ratings.append
-    totals: dict[str, list[int]] = {}
-    charges: dict[ChargeKey, list[int]] = {}
+    charges: dict[ChargeKey, list[Any]] = {}
     for row in ordered:
         kind, destination, duration_s, volume_kb = row[_TYPE], row[_DEST], row[_DURATION], row[_VOLUME]
-        if row[_ROAMING] or duration_s < 0 or volume_kb < 0 or kind not in _TYPES:
+        if row[_ROAMING] or duration_s < 0 or volume_kb < 0:
             return None
         found = prices.get((kind, destination))
         if found is None:
+            if kind not in _TYPES:
+                return None
             price = _price(fast.plan, kind, destination)
-            found = prices[(kind, destination)] = (price, totals.setdefault(kind, [0, 0, 0, 0, 0, 0]),
-                                                   charges.setdefault(price.charge,
-                                                                      [0, 0, 0, 0, 0, 0, 0, row[_DATE], row[_DATE]]))
-        price, total, sums = found
+            sums = charges.get(price.charge)
+            if sums is None:  # ChargeSums, then this charge's duration, volume and provider cost
+                sums = charges[price.charge] = [0, 0, 0, 0, 0, 0, 0, row[_DATE], row[_DATE], 0, 0, 0]
+            found = prices[(kind, destination)] = (price, sums)
+        price, sums = found
         used = amount = 0
         if kind == "sms":
             units = 1
@@ -189,18 +192,16 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
             if billed - used:
                 amount = _amount(price, billed - used, 60)
             units = billed
-        rate((row[_ID], subscription_id, kind, amount, used, None, duration_s, volume_kb, row[_COST]))
-        total[0] += 1
-        total[1] += duration_s
-        total[2] += volume_kb
-        total[3] += row[_COST]
-        total[4] += amount
-        total[5] += used
+        cost = row[_COST]
+        rate((row[_ID], subscription_id, kind, amount, used, None, duration_s, volume_kb, cost))
         # the sums core.billing.charges.explain_rating keeps, by the same rules
         sums[0] += 1
         sums[1] += used
         sums[4] += amount
-        sums[6] += duration_s if kind == "voice" or kind == "voice_in" else units
+        sums[6] += units
+        sums[9] += duration_s
+        sums[10] += volume_kb
+        sums[11] += cost
         beyond = units - used
         if beyond:
             size = _SIZE[kind]
@@ -210,9 +211,25 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
                 sums[2] += beyond
                 if price.setup:
                     sums[3] += 1
-        when = row[_DATE]
-        if when < sums[7]:
-            sums[7] = when
-        if when > sums[8]:
-            sums[8] = when
-    return FastRating(ratings, totals, charges)
+        sums[8] = row[_DATE]  # rows come in call date order: the charge's last call so far
+    return FastRating(ratings, _totals(charges), charges)
+
+
+def _totals(charges: dict[ChargeKey, list[Any]]) -> dict[str, list[int]]:
+    """Per call type: count, duration_s, volume_kb, provider cost, rated amount, bundle used; each
+    charge's extra sums (duration, volume, cost) taken off, leaving its ChargeSums."""
+    totals: dict[str, list[int]] = {}
+    for key, sums in charges.items():
+        kind = key[0]
+        count, used, amount, duration_s, volume_kb, cost = sums[0], sums[1], sums[4], *sums[9:]
+        total = totals.setdefault(kind, [0, 0, 0, 0, 0, 0])
+        total[0] += count
+        total[1] += duration_s
+        total[2] += volume_kb
+        total[3] += cost
+        total[4] += amount
+        total[5] += used
+        if kind == "voice" or kind == "voice_in":  # an explained call's usage is its length, not what was billed
+            sums[6] = duration_s
+        del sums[9:]
+    return totals
