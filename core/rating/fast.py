@@ -221,15 +221,10 @@ def _totals(charges: dict[ChargeKey, list[Any]]) -> dict[str, list[int]]:
     totals: dict[str, list[int]] = {}
     for key, sums in charges.items():
         kind = key[0]
-        count, used, amount, duration_s, volume_kb, cost = sums[0], sums[1], sums[4], *sums[9:]
         total = totals.setdefault(kind, [0, 0, 0, 0, 0, 0])
-        total[0] += count
-        total[1] += duration_s
-        total[2] += volume_kb
-        total[3] += cost
-        total[4] += amount
-        total[5] += used
+        for i, value in enumerate((sums[0], sums[9], sums[10], sums[11], sums[4], sums[1])):
+            total[i] += value
         if kind == "voice" or kind == "voice_in":  # an explained call's usage is its length, not what was billed
-            sums[6] = duration_s
+            sums[6] = sums[9]
         del sums[9:]
     return totals
