@@ -30,10 +30,10 @@ if TYPE_CHECKING:
     from core.imports import ImportRun, SubscriptionIndex
 
 # Rows held before they are written. A fast row is small (a tuple and its line's text, about
-# 0.7 kB with the allocator's share: 60,000 rows are some 40 MB), so a whole batch
-# (ImportRun.batch_size, 60,000 by default) is held and written in one statement, sorted by call
-# date (core/cdr_store.py): the date indexes are then walked in order once per batch instead of
-# at random once per row, and the write transaction spans the insert, not the parsing.
+# 0.7 kB with the allocator's share: 60,000 rows are some 40 MB), so a large chunk is held and
+# written in one statement, sorted by call date (core/cdr_store.py): the date indexes are then
+# walked in order once per chunk instead of at random once per row. A batch (the commit,
+# ImportRun.batch_size: 120,000 by default) holds two such chunks.
 FAST_CHUNK_ROWS = 60_000
 
 CACHE_LIMIT = 65_536  # distinct numbers or destinations remembered per import (then forgotten, not grown)
