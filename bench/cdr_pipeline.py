@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -115,6 +115,14 @@ def seed(db: Database, customers: int) -> None:
                                    start_date=date(2025, 1, 1)) for n in range(SUBS_PER_CUSTOMER))
 
 
+def server_and_prefix(url: str) -> tuple[str, str]:
+    """A MariaDB URL as (the server's URL, the prefix of the bench's database names): its database
+    part when it names one (mysql+pymysql://root@host:3306/NAME), "expensis_bench" otherwise."""
+    parsed = make_url(url)
+    server = parsed._replace(database=None).render_as_string(hide_password=False)
+    return server, parsed.database or "expensis_bench"
+
+
 def import_floor(path: Path, db: Database) -> float:
     """The fastest plain way to load these rows (bench/floors.py: raw_cdr_insert; on MariaDB
     raw_cdr_insert_mariadb, multi-row INSERT IGNORE)."""
@@ -150,15 +158,16 @@ def bench_import(csv_path: Path, work: Path, args: argparse.Namespace) -> Databa
           f"{floor_cpu:.2f} s, ratio {imported_cpu / floor_cpu:.2f}x; peak RSS after the import "
           f"{import_rss:.0f} MB (target < 150 MB: {'met' if import_rss < 150 else 'NOT met'})", flush=True)
     if args.db:
-        maria = fresh_db(work, "expensis_bench_import", args.customers, server=args.db)
+        server, prefix = server_and_prefix(args.db)
+        maria = fresh_db(work, f"{prefix}_import", args.customers, server=server)
         t = time.perf_counter()
         with csv_path.open("rb") as handle:
             result = import_cdrs(maria, parse_cdr_csv(handle), provider="csv_file", source=str(csv_path))
         imported = time.perf_counter() - t
         assert result.imported == args.cdrs, result.summary()
         maria.dispose()
-        floor = import_floor(csv_path, fresh_db(work, "expensis_bench_floor", args.customers, server=args.db))
-        report(f"  the same into MariaDB ({args.db.rsplit('@', 1)[-1]})", imported, floor, ratio_target=1.5,
+        floor = import_floor(csv_path, fresh_db(work, f"{prefix}_floor", args.customers, server=server))
+        report(f"  the same into MariaDB ({server.rsplit('@', 1)[-1]}, {prefix}_*)", imported, floor, ratio_target=1.5,
                rate=(args.cdrs, "rows"))
     return db
 
@@ -220,7 +229,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--import-only", action="store_true", help="stop after the CSV import and its floor")
     parser.add_argument("--db", metavar="URL", help="also import into MariaDB on this server "
-                        "(mysql+pymysql://root@127.0.0.1:3306): databases expensis_bench_import/_floor")
+                        "(mysql+pymysql://root@127.0.0.1:3306): databases expensis_bench_import/_floor, "
+                        "or NAME_import/_floor when the URL ends in /NAME (both dropped and made anew)")
     args = parser.parse_args()
     load_all()
     print(machine())

@@ -30,10 +30,10 @@ if TYPE_CHECKING:
     from core.imports import ImportRun, SubscriptionIndex
 
 # Rows held before they are written. A fast row is small (a tuple and its line's text, about
-# 0.7 kB with the allocator's share: 60,000 rows are some 40 MB), so a whole batch
-# (ImportRun.batch_size, 60,000 by default) is held and written in one statement, sorted by call
-# date (core/cdr_store.py): the date indexes are then walked in order once per batch instead of
-# at random once per row, and the write transaction spans the insert, not the parsing.
+# 0.7 kB with the allocator's share: 60,000 rows are some 40 MB), so a large chunk is held and
+# written in one statement, sorted by call date (core/cdr_store.py): the date indexes are then
+# walked in order once per chunk instead of at random once per row. A batch (the commit,
+# ImportRun.batch_size: 120,000 by default) holds two such chunks.
 FAST_CHUNK_ROWS = 60_000
 
 CACHE_LIMIT = 65_536  # distinct numbers or destinations remembered per import (then forgotten, not grown)
@@ -62,8 +62,9 @@ class _General(Exception):
     """This line is for the general path."""
 
 
-# (e164, subscription id, customer id, the customer's zone and billing day, first and last day)
-_Number = tuple[str, int, int, ZoneInfo, int, date | None, date | None]
+# (e164, subscription id, customer id, the customer's zone and billing day, first and last day, and
+# the zone's local day per UTC hour "YYYY-MM-DDTHH": see _hour_day)
+_Number = tuple[str, int, int, ZoneInfo, int, date | None, date | None, dict[str, date | None]]
 
 
 @runtime_checkable
@@ -116,10 +117,9 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
         return False
     cap_units = int(cap.scaleb(4))  # whole ten-thousandths: a cost's units above it are above the cap
     earliest, latest = run.window
-    numbers: _Memo[str, _Number | None] = _Memo(_number_lookup(run.index))
+    numbers: _Memo[str, _Number | None] = _Memo(_number_lookup(run.index, {}))
     destinations: _Memo[str, str | None] = _Memo(_destination)
     costs: _Memo[str, tuple[int, Any] | bool] = _Memo(lambda cost: _price(cost, decimal_sep, cap_units, mysql))
-    hours: dict[tuple[ZoneInfo, str], date | None] = {}  # (zone, "YYYY-MM-DDTHH") -> local day
     days: dict[tuple[int, date], tuple[str, CustomerCycle] | None] = {}  # (subscription, local day) -> cycle
     provider, batch_id = run.provider, run.result.batch_id
     run.chunk_rows = FAST_CHUNK_ROWS  # small rows: a whole batch is held and written at once
@@ -151,7 +151,7 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
                 number = numbers[fields[p_number]]
                 if number is None:
                     raise _General
-                e164, sub_id, customer_id, zone, billing_day, first_day, last_day = number
+                e164, sub_id, customer_id, zone, billing_day, first_day, last_day, hours = number
                 call_type = call_types.get(fields[p_type])
                 if call_type is None:
                     raise _General
@@ -197,10 +197,10 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
                 elif mysql:  # the text pymysql would write for the naive UTC datetime (no microseconds)
                     stored = stamp[:19].replace("T", " ")
                 else:
-                    stored = stamp[:19].replace("T", " ") + ".000000"
+                    stored = f"{stamp[:10]} {stamp[11:19]}.000000"
                 local_day: Any = None  # a date; False (not looked up yet) or None (convert) on the way
                 if canonical:
-                    hour = (zone, stamp[:13])
+                    hour = stamp[:13]
                     local_day = hours.get(hour, False)
                     if local_day is False:
                         if len(hours) >= CACHE_LIMIT:
@@ -283,7 +283,9 @@ def _price(text: str, separator: str, cap_units: int, mysql: bool) -> tuple[int,
     return units, (Decimal(f"{whole}.{decimals}" if sep else whole) if mysql else units)
 
 
-def _number_lookup(index: SubscriptionIndex) -> Callable[[str], _Number | None]:
+def _number_lookup(index: SubscriptionIndex, hours: dict[ZoneInfo, dict[str, date | None]]
+                   ) -> Callable[[str], _Number | None]:
+    """`hours` holds each zone's local days (one dict per zone, shared by its numbers)."""
     def lookup(text: str) -> _Number | None:
         """A number as written to its subscription, or None if the general path must look at it."""
         try:
@@ -293,6 +295,7 @@ def _number_lookup(index: SubscriptionIndex) -> Callable[[str], _Number | None]:
         line = index.by_number.get(e164)
         if line is None or len(e164) > 20:
             return None
-        return (e164, line.subscription_id, line.customer_id, line.zone, line.billing_day, line.start, line.end)
+        return (e164, line.subscription_id, line.customer_id, line.zone, line.billing_day, line.start, line.end,
+                hours.setdefault(line.zone, {}))
     return lookup
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import csv
 import zlib
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from functools import partial
 from typing import IO
 
 from providers.base import BadData, BadRow, ProviderCdr
-from providers.lines import LINE_CAP, Overlong, stream_lines
+from providers.lines import LINE_CAP, Overlong, buffered_readline, capped, stream_lines
 from providers.records import (
     CDR_FIELDS,
     RawRow,
@@ -96,57 +97,68 @@ class CsvLines:
 
     def __iter__(self) -> Iterator[Fields | RawRow]:
         lines = self.lines
-        source: Iterable[bytes | str] = stream_lines(lines) if hasattr(lines, "read") else lines  # type: ignore[arg-type]
-        try:
-            yield from self._items(source)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise BadData(f"compressed file is damaged: {exc}") from None
+        if not hasattr(lines, "read"):
+            return self._items(lines)
+        readline = buffered_readline(lines)  # type: ignore[arg-type]
+        if readline is None:
+            return self._items(stream_lines(lines))  # type: ignore[arg-type]
+        # a buffered file: one C-level readline per line and no generator between it and this one
+        return self._items(iter(partial(readline, LINE_CAP + 3), b""), readline)
 
-    def _items(self, lines: Iterable[bytes | str]) -> Iterator[Fields | RawRow]:
+    def _items(self, lines: Iterable[bytes | str],
+               readline: Callable[[int], bytes] | None = None) -> Iterator[Fields | RawRow]:
+        """The lines' items; `readline` (when `lines` calls it) reads the rest of an overlong line."""
         delimiter = self.delimiter
         header = True
         width = 0
-        for line_number, line in enumerate(lines, self.start_line):
-            if len(line) > LINE_CAP or isinstance(line, Overlong):
-                length = line.length if isinstance(line, Overlong) else len(line)
+        try:
+            for line_number, line in enumerate(lines, self.start_line):
+                if len(line) > LINE_CAP or isinstance(line, Overlong):
+                    if readline is not None:  # a line read with its line end: too long, or just its end?
+                        line = capped(line, readline)  # type: ignore[arg-type]
+                    if readline is None or isinstance(line, Overlong):
+                        length = line.length if isinstance(line, Overlong) else len(line)
+                        if header:
+                            raise BadData(f"line {line_number}: longer than {LINE_CAP:,} bytes ({length:,})")
+                        head = line[:200].decode("utf-8", "backslashreplace") if isinstance(line, bytes) \
+                            else line[:200]
+                        yield RawRow(line_number, None, head, f"line longer than {LINE_CAP:,} bytes ({length:,})")
+                        continue
+                if isinstance(line, bytes):
+                    try:
+                        text = line.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raw = line.decode("utf-8", "backslashreplace")
+                        if header:
+                            raise BadData(f"line {line_number}: header is not UTF-8") from None
+                        yield RawRow(line_number, None, raw, "bad encoding (not UTF-8)")
+                        continue
+                else:
+                    text = line
+                text = text.rstrip("\r\n")
+                if not text or text.isspace():  # the same whitespace as str.strip()
+                    continue
+                if '"' in text:
+                    try:
+                        fields = split_quoted(text, delimiter)
+                    except csv.Error as exc:
+                        if header:
+                            raise BadData(f"line {line_number}: {exc}") from None
+                        yield RawRow(line_number, None, text, f"unreadable CSV: {exc}")
+                        continue
+                else:
+                    fields = text.split(delimiter)
                 if header:
-                    raise BadData(f"line {line_number}: longer than {LINE_CAP:,} bytes ({length:,})")
-                head = line[:200].decode("utf-8", "backslashreplace") if isinstance(line, bytes) else line[:200]
-                yield RawRow(line_number, None, head, f"line longer than {LINE_CAP:,} bytes ({length:,})")
-                continue
-            if isinstance(line, bytes):
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError:
-                    raw = line.decode("utf-8", "backslashreplace")
-                    if header:
-                        raise BadData(f"line {line_number}: header is not UTF-8") from None
-                    yield RawRow(line_number, None, raw, "bad encoding (not UTF-8)")
+                    self.picks = _header_positions(fields, self.columns, self.required)
+                    width = len(fields)
+                    header = False
                     continue
-            else:
-                text = line
-            text = text.rstrip("\r\n")
-            if not text or text.isspace():  # the same whitespace as str.strip()
-                continue
-            if '"' in text:
-                try:
-                    fields = split_quoted(text, delimiter)
-                except csv.Error as exc:
-                    if header:
-                        raise BadData(f"line {line_number}: {exc}") from None
-                    yield RawRow(line_number, None, text, f"unreadable CSV: {exc}")
+                if len(fields) != width:
+                    yield RawRow(line_number, None, text, f"wrong column count: {len(fields)} instead of {width}")
                     continue
-            else:
-                fields = text.split(delimiter)
-            if header:
-                self.picks = _header_positions(fields, self.columns, self.required)
-                width = len(fields)
-                header = False
-                continue
-            if len(fields) != width:
-                yield RawRow(line_number, None, text, f"wrong column count: {len(fields)} instead of {width}")
-                continue
-            yield line_number, fields, text
+                yield line_number, fields, text
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BadData(f"compressed file is damaged: {exc}") from None
 
 
 def _header_positions(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO
 
 LINE_CAP = 64 * 1024  # bytes per line; a CDR line is a few hundred
@@ -90,14 +90,23 @@ def gunzip(chunks: Iterable[bytes], step: int = CHUNK) -> Iterator[bytes]:
 
 def stream_lines(stream: IO[bytes], max_line: int = LINE_CAP) -> Iterator[bytes]:
     """Lines of a binary file, gzip-compressed or not (told by its first bytes, not its name)."""
-    peek = getattr(stream, "peek", None)
-    if peek is not None:  # a buffered file: C-level readline with a limit, the fast way
-        if peek(2)[:2] == GZIP_MAGIC:
-            return _read_lines(gzip.GzipFile(fileobj=stream, mode="rb"), max_line)  # type: ignore[arg-type]
-        return _read_lines(stream, max_line)
+    readline = buffered_readline(stream)
+    if readline is not None:
+        return _read_lines(readline, max_line)
     first = stream.read(CHUNK)
     chunks = _chunks(stream, first)
     return iter_lines(gunzip(chunks) if first.startswith(GZIP_MAGIC) else chunks, max_line)
+
+
+def buffered_readline(stream: IO[bytes]) -> Callable[[int], bytes] | None:
+    """The C-level `readline(limit)` of a buffered binary file (inflating it when it is gzip),
+    or None for a stream that cannot peek (read it with `stream_lines`)."""
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        return None
+    if peek(2)[:2] == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=stream, mode="rb").readline
+    return stream.readline
 
 
 def _chunks(stream: IO[bytes], first: bytes) -> Iterator[bytes]:
@@ -107,20 +116,23 @@ def _chunks(stream: IO[bytes], first: bytes) -> Iterator[bytes]:
         chunk = stream.read(CHUNK)
 
 
-def _read_lines(stream: IO[bytes], max_line: int) -> Iterator[bytes]:
-    readline = stream.readline
+def _read_lines(readline: Callable[[int], bytes], max_line: int) -> Iterator[bytes]:
     while line := readline(max_line + 3):  # the line, CR LF, and one byte to tell it is too long
-        if line.endswith(b"\n"):
-            length = len(line) - (2 if line.endswith(b"\r\n") else 1)
-            yield line if length <= max_line else Overlong(line, length)
-            continue
-        if len(line) <= max_line:  # the last line, without a newline
-            yield line
-            continue
-        length, head = len(line), line  # too long: count the rest of it, keep none of it
-        while line := readline(CHUNK):
-            length += len(line)
-            if line.endswith(b"\n"):
-                length -= 2 if line.endswith(b"\r\n") else 1
-                break
-        yield Overlong(head, length)
+        yield line if len(line) <= max_line else capped(line, readline, max_line)
+
+
+def capped(line: bytes, readline: Callable[[int], bytes], max_line: int = LINE_CAP) -> bytes:
+    """A line read by `readline(max_line + 3)` as it is (with its line end), or as Overlong when
+    its text is longer than `max_line`: then the rest of it is read and counted, never kept."""
+    if line.endswith(b"\n"):
+        length = len(line) - (2 if line.endswith(b"\r\n") else 1)
+        return line if length <= max_line else Overlong(line, length)
+    if len(line) <= max_line:  # the last line, without a newline
+        return line
+    length = len(line)  # too long: count the rest of it, keep none of it
+    while rest := readline(CHUNK):
+        length += len(rest)
+        if rest.endswith(b"\n"):
+            length -= 2 if rest.endswith(b"\r\n") else 1
+            break
+    return Overlong(line, length)

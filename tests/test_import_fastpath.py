@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -326,3 +328,35 @@ def test_batches_start_small_and_grow_to_batch_size(sqlite_db: Database, monkeyp
                              progress=lambda r: seen.append(r.rows_read))
         assert seen == [2, 6, 14, 20]
     assert (result.duplicates, result.quarantined) == (19, 1)
+
+
+@pytest.mark.parametrize("old_snapshot", [False, True])
+def test_the_import_empties_its_wal_and_gives_the_connection_back_as_it_was(sqlite_db: Database,
+                                                                            old_snapshot: bool) -> None:
+    """The WAL holds every page each batch rewrote: the import checkpoints it into the database and
+    empties it. A reader on an older snapshot (a console page) keeps its part of the WAL and does not
+    hold the import up; either way the pooled connection has its own settings back."""
+    make_setup(sqlite_db)
+    header = b"provider_ref,number,call_date,call_type,destination,duration_s,volume_kb,provider_cost"
+    lines = [header] + [b"w%d,+31610000001,2026-11-02T09:%02d:00+00:00,voice,,60,0,0.01" % (n, n % 60)
+                        for n in range(3_000)]
+    file = sqlite_db.url.split("///", 1)[1]
+    reader = sqlite3.connect(file, isolation_level=None)
+    try:
+        if old_snapshot:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM cdr").fetchone()  # the snapshot before the import
+        result = import_cdrs(sqlite_db, parse_cdr_csv(lines), provider=FAST, source="wal", limits=LIMITS)
+        assert result.imported == 3_000
+        wal = Path(file + "-wal").stat().st_size
+        if old_snapshot:
+            assert reader.execute("SELECT count(*) FROM cdr").fetchone() == (0,)
+            reader.execute("COMMIT")
+        else:
+            assert wal < 64 * 1024  # the batch's last status update only (a few pages)
+    finally:
+        reader.close()
+    with sqlite_db.engine.connect() as conn:
+        settings = [conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                    for name in ("busy_timeout", "cache_size", "wal_autocheckpoint", "foreign_keys")]
+    assert settings == [30_000, -2_000, 1_000, 1]

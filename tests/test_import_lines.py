@@ -67,6 +67,22 @@ def test_an_overlong_line_is_quarantined_and_its_neighbours_land(db: Database, t
     assert "line longer than 65,536 bytes (65,537)" in found[3] and "+31699999999" in found[5]
 
 
+def test_the_cap_is_the_line_s_text_from_a_file_as_from_lines(tmp_path: Path) -> None:
+    """A line of exactly LINE_CAP bytes is read (here: one column, not eight), one byte more is
+    too long; its line end (LF or CR LF) does not count, from a file as from a list of lines."""
+    body = [HEADER, b"x" * LINE_CAP, b"y" * (LINE_CAP + 1), row("ok")]
+    path = tmp_path / "cap.csv"
+    for end in (b"\n", b"\r\n"):
+        path.write_bytes(end.join(body) + end)
+        with path.open("rb") as stream:
+            from_file = list(parse_cdr_csv(stream))
+        for records in (from_file, list(parse_cdr_csv(body))):
+            exact, over, ok = records
+            assert isinstance(exact, BadRow) and exact.line == 2 and "wrong column count: 1" in exact.reason
+            assert isinstance(over, BadRow) and over.line == 3 and over.reason == "line longer than 65,536 bytes (65,537)"
+            assert isinstance(ok, ProviderCdr) and ok.provider_ref == "ok"
+
+
 def test_a_100_mb_line_is_never_held_whole(tmp_path: Path) -> None:
     path = tmp_path / "huge.csv"
     with path.open("wb") as handle:
