@@ -26,9 +26,11 @@ per phase.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -188,6 +190,24 @@ def warm(conn: Any) -> float:
     return time.perf_counter() - t
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (0 when unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def local_server() -> int | None:
+    """The pid of a MariaDB server on this machine (its CPU is counted per phase), or None."""
+    for name in ("mariadbd", "mysqld"):
+        found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
+        if found:
+            return int(found[0])
+    return None
+
+
 def through_workers(bus: Bus, ids: list[int]) -> float:
     t = time.perf_counter()
     for customer_id in ids:
@@ -324,6 +344,7 @@ def measure(args: argparse.Namespace, db: Database, url: str, conn: Any, ids: li
     print("one cycle's read (" + f"{args.cdrs // args.customers:,} CDRs): "
           + ", ".join(f"{label} {seconds:.3f} s" for label, seconds in costs.items()))
 
+    server = local_server()
     bus = Bus(db, default_registry)
     work = Path(tempfile.mkdtemp(prefix="expensis-bench-"))
     settings = load_settings(data_dir=work, db_url=url, config_file=work / "none.toml")
@@ -337,11 +358,17 @@ def measure(args: argparse.Namespace, db: Database, url: str, conn: Any, ids: li
             reads = pool_status(conn)[1]
             floor = sum(cycle_floor(conn, c) for c in ids) / args.workers
             floor_reads, reads = pool_status(conn)[1] - reads, pool_status(conn)[1]
+            pids = [w.process.pid if w.process else None for w in workers] + [server]
+            cpu = [cpu_seconds(pid) for pid in pids]
             seconds = through_workers(bus, ids)
             ours_reads = pool_status(conn)[1] - reads
+            used = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
             report(f"all {len(ids)} customers, {phase}, {args.workers} processes", seconds, floor,
                    target="<= 10 s", met=seconds <= 10)
             print(f"  pages read from disk: floor {floor_reads:,}, ours {ours_reads:,}; {machine()}")
+            print("  CPU seconds (what the load does not change much): workers "
+                  + " + ".join(f"{c:.2f}" for c in used[:-1])
+                  + (f", server {used[-1]:.2f}" if server else ", server not local"))
     finally:
         for w in workers:
             w.stop(grace=30)
