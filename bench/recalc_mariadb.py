@@ -7,7 +7,9 @@ and with a server-side cursor, to show what the driver's decoding costs.
 
 Target: all 50 customers of 1M CDRs <= 10 s with two worker processes.
 Run: python bench/recalc_mariadb.py [--cdrs 1000000 --customers 50 --server mysql+pymysql://root@127.0.0.1:3306]
-The database `--name` (default bench_recalc) is dropped and created.
+The database `--name` (default bench_recalc) is dropped and created; with `--reuse` a database
+this script loaded with the same --cdrs and --customers is kept and only the tables the runs
+write are emptied (loading 1M CDRs takes minutes).
 
 The buffer pool: 1M CDRs (about 300 MB of `cdr` with its indexes, and the ratings) do not fit
 MariaDB's default 128 MB `innodb_buffer_pool_size`, so every cycle's read goes to disk (a
@@ -24,9 +26,11 @@ per phase.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -177,12 +181,31 @@ def warm(conn: Any) -> float:
     t = time.perf_counter()
     with conn.cursor() as cur:
         cur.execute("SELECT COUNT(*), SUM(LENGTH(provider_ref) + duration_s) FROM cdr")
-        for index in ("ix_cdr_customer_cycle", "ix_cdr_customer_call_date", "ix_cdr_call_date",
-                      "uq_cdr_provider_ref"):
+        cur.execute("SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = DATABASE() "
+                    "AND table_name = 'cdr' AND index_name <> 'PRIMARY'")
+        for (index,) in cur.fetchall():
             cur.execute(f"SELECT COUNT(*) FROM cdr FORCE INDEX ({index})")
         cur.fetchall()
     conn.commit()
     return time.perf_counter() - t
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (0 when unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def local_server() -> int | None:
+    """The pid of a MariaDB server on this machine (its CPU is counted per phase), or None."""
+    for name in ("mariadbd", "mysqld"):
+        found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
+        if found:
+            return int(found[0])
+    return None
 
 
 def through_workers(bus: Bus, ids: list[int]) -> float:
@@ -201,6 +224,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--server", default="mysql+pymysql://root@127.0.0.1:3306")
     parser.add_argument("--name", default="bench_recalc")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the database --name when this script loaded it with the same sizes")
+    parser.add_argument("--hold", type=float, metavar="SECONDS",
+                        help="measure nothing: load (or reuse) and warm the database, then hold the raised pool "
+                             "for SECONDS or until killed (for profiling from another process), and put it back")
     parser.add_argument("--buffer-pool", default="fit",
                         help="fit (1 KB a CDR, restored at exit), keep (the server's as it is), or a size in MB")
     args = parser.parse_args()
@@ -227,28 +255,76 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, server: Any, admin: Any) -> None:
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {args.name}")
-        cur.execute(f"CREATE DATABASE {args.name} CHARACTER SET utf8mb4")
+    reused = args.reuse and reusable(admin, args)
+    if not reused:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {args.name}")
+            cur.execute(f"CREATE DATABASE {args.name} CHARACTER SET utf8mb4")
     url = server.set(database=args.name).render_as_string(hide_password=False)
     db = Database(url)
     ensure_schema(db)
-    sub_of = seed(db, args.customers)
     conn = pymysql.connect(host=server.host, port=server.port or 3306, user=server.username,
                            password=server.password or "", database=args.name)
     try:
-        loaded = load_cdrs(conn, sub_of, args.cdrs, args.customers)
-        with conn.cursor() as cur:  # the floor's ratings: the same table, keys and indexes, apart
-            cur.execute("CREATE TABLE floor_rating LIKE cdr_rating")
-            cur.execute("ALTER TABLE floor_rating ADD FOREIGN KEY (cdr_id) REFERENCES cdr (id), "
-                        "ADD FOREIGN KEY (customer_id) REFERENCES customer (id)")
-        print(f"loaded {args.cdrs:,} CDRs for {args.customers} customers in {loaded:.1f} s (multi-row INSERT)")
+        if reused:
+            print(f"reused {args.name}: {args.cdrs:,} CDRs for {args.customers} customers; emptied "
+                  f"{empty_written(conn)} tables the runs write")
+        else:
+            sub_of = seed(db, args.customers)
+            loaded = load_cdrs(conn, sub_of, args.cdrs, args.customers)
+            with conn.cursor() as cur:  # the floor's ratings: the same table, keys and indexes, apart
+                cur.execute("CREATE TABLE floor_rating LIKE cdr_rating")
+                cur.execute("ALTER TABLE floor_rating ADD FOREIGN KEY (cdr_id) REFERENCES cdr (id), "
+                            "ADD FOREIGN KEY (customer_id) REFERENCES customer (id)")
+            mark_loaded(conn, args)
+            print(f"loaded {args.cdrs:,} CDRs for {args.customers} customers in {loaded:.1f} s (multi-row INSERT)")
         with db.reader() as s:
             ids = [c.id for c in s.query(Customer).order_by(Customer.id)]
+        if args.hold is not None:
+            print(f"cdr read into the buffer pool in {warm(conn):.1f} s; holding {url} for {args.hold:.0f} s",
+                  flush=True)
+            time.sleep(args.hold)
+            return
         measure(args, db, url, conn, ids)
     finally:
         conn.close()
         db.dispose()
+
+
+def mark_loaded(conn: Any, args: argparse.Namespace) -> None:
+    """Record the load and the tables it left empty (the ones the runs write, emptied on reuse)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()")
+        empty = []
+        for (table,) in cur.fetchall():
+            cur.execute(f"SELECT EXISTS (SELECT 1 FROM `{table}`)")
+            if not cur.fetchone()[0]:
+                empty.append(table)
+        cur.execute("CREATE TABLE bench_load (cdrs INT, customers INT, empty_tables TEXT)")
+        cur.execute("INSERT INTO bench_load VALUES (%s, %s, %s)", (args.cdrs, args.customers, ",".join(empty)))
+    conn.commit()
+
+
+def reusable(admin: Any, args: argparse.Namespace) -> bool:
+    with admin.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s "
+                    "AND table_name = 'bench_load'", (args.name,))
+        if not cur.fetchone()[0]:
+            return False
+        cur.execute(f"SELECT cdrs, customers FROM {args.name}.bench_load")
+        return cur.fetchone() == (args.cdrs, args.customers)
+
+
+def empty_written(conn: Any) -> int:
+    with conn.cursor() as cur:
+        cur.execute("SELECT empty_tables FROM bench_load")
+        tables = [t for t in cur.fetchone()[0].split(",") if t]
+        cur.execute("SET FOREIGN_KEY_CHECKS = 0")
+        for table in tables:
+            cur.execute(f"TRUNCATE TABLE `{table}`")
+        cur.execute("SET FOREIGN_KEY_CHECKS = 1")
+    conn.commit()
+    return len(tables)
 
 
 def measure(args: argparse.Namespace, db: Database, url: str, conn: Any, ids: list[int]) -> None:
@@ -268,6 +344,7 @@ def measure(args: argparse.Namespace, db: Database, url: str, conn: Any, ids: li
     print("one cycle's read (" + f"{args.cdrs // args.customers:,} CDRs): "
           + ", ".join(f"{label} {seconds:.3f} s" for label, seconds in costs.items()))
 
+    server = local_server()
     bus = Bus(db, default_registry)
     work = Path(tempfile.mkdtemp(prefix="expensis-bench-"))
     settings = load_settings(data_dir=work, db_url=url, config_file=work / "none.toml")
@@ -281,11 +358,17 @@ def measure(args: argparse.Namespace, db: Database, url: str, conn: Any, ids: li
             reads = pool_status(conn)[1]
             floor = sum(cycle_floor(conn, c) for c in ids) / args.workers
             floor_reads, reads = pool_status(conn)[1] - reads, pool_status(conn)[1]
+            pids = [w.process.pid if w.process else None for w in workers] + [server]
+            cpu = [cpu_seconds(pid) for pid in pids]
             seconds = through_workers(bus, ids)
             ours_reads = pool_status(conn)[1] - reads
+            used = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
             report(f"all {len(ids)} customers, {phase}, {args.workers} processes", seconds, floor,
                    target="<= 10 s", met=seconds <= 10)
             print(f"  pages read from disk: floor {floor_reads:,}, ours {ours_reads:,}; {machine()}")
+            print("  CPU seconds (what the load does not change much): workers "
+                  + " + ".join(f"{c:.2f}" for c in used[:-1])
+                  + (f", server {used[-1]:.2f}" if server else ", server not local"))
     finally:
         for w in workers:
             w.stop(grace=30)

@@ -94,10 +94,13 @@ def stored_ratings(session: Session, customer_id: int, cycle_start: date) -> lis
     """The customer-cycle's ratings as (cdr_id, rated amount in ten-thousandths, bundle used, zone),
     in cdr_id order."""
     sqlite = is_sqlite(session)
-    if not sqlite:
-        packed = _packed(session, _PACKED_RATING, 4, "cdr_rating", customer_id, cycle_start, _ratings)
+    if not sqlite:  # one text, not one per subscription: no GROUP BY (a temporary table) on the server
+        packed = _packed(session, _PACKED_RATING, 4, "cdr_rating", customer_id, cycle_start, _ratings,
+                         per_subscription=False)
         if packed is not None:
-            return sorted((rating for ratings in packed.values() for rating in ratings), key=_CDR_ID)
+            ratings: list[StoredRating] = packed.get(0, [])
+            ratings.sort(key=_CDR_ID)  # InnoDB reads them in key order: the sort checks that in one pass
+            return ratings
     amount = "rated_amount" if sqlite else "CAST(rated_amount * 10000 AS SIGNED)"
     # both drivers return ints here: no per-row conversion; the key's order needs no sort on SQLite
     return _fetch(session, f"SELECT cdr_id, {amount}, bundle_used, zone FROM cdr_rating {_CYCLE} ORDER BY cdr_id",
@@ -133,22 +136,24 @@ def _ratings(_sub_id: int, count: int, f: list[str]) -> list[StoredRating]:
 
 
 def _packed(session: Session, columns: str, width: int, table: str, customer_id: int, cycle_start: date,
-            decode: Callable[[int, int, list[str]], Any]) -> dict[int, Any] | None:
-    """The cycle's rows of `table` per subscription, packed by the server and unpacked by
-    `decode(subscription, count, fields)`; None when a text does not split into its `count`
-    rows of `width` fields (the caller reads the plain way)."""
+            decode: Callable[[int, int, list[str]], Any], *, per_subscription: bool = True) -> dict[int, Any] | None:
+    """The cycle's rows of `table` per subscription (or all under the key 0), packed by the server
+    and unpacked by `decode(subscription, count, fields)`; None when a text does not split into
+    its `count` rows of `width` fields (the caller reads the plain way)."""
+    key, group = ("subscription_id", " GROUP BY subscription_id") if per_subscription else ("0", "")
     cursor = _cursor(session)
     try:
         cursor.execute(
             "SET STATEMENT group_concat_max_len = 4294967295 FOR "
-            f"SELECT subscription_id, COUNT(*), GROUP_CONCAT(CONCAT_WS('{_UNIT}', {columns}) "
-            f"SEPARATOR '{_UNIT}') FROM {table} WHERE customer_id = %s AND cycle_start_date = %s "
-            "GROUP BY subscription_id", (customer_id, cycle_start))
+            f"SELECT {key}, COUNT(*), GROUP_CONCAT(CONCAT_WS('{_UNIT}', {columns}) SEPARATOR '{_UNIT}') "
+            f"FROM {table} WHERE customer_id = %s AND cycle_start_date = %s{group}", (customer_id, cycle_start))
         groups = cursor.fetchall()
     finally:
         cursor.close()
     by_sub: dict[int, Any] = {}
     for sub_id, count, text in groups:
+        if not count:  # an aggregate without GROUP BY gives one row over no rows
+            continue
         fields = (text.decode() if isinstance(text, bytes) else text or "").split(_UNIT)
         if len(fields) != width * count:
             return None

@@ -97,8 +97,9 @@ _CLAIM_COLUMNS = (T.c.id, T.c.command_id, T.c.command_type, T.c.payload, T.c.cha
 _NOT_PAUSED = ~exists().where((P.c.command_type == T.c.command_type) | (P.c.command_type == ALL_TYPES))
 
 
-def _oldest(status: str) -> Select[tuple[int]]:
-    return (select(T.c.id).where(T.c.status == status, T.c.available_at <= bindparam("now"), _NOT_PAUSED)
+def _oldest(status: str, *columns: Any) -> Select[Any]:
+    return (select(*(columns or (T.c.id,))).where(T.c.status == status, T.c.available_at <= bindparam("now"),
+                                                   _NOT_PAUSED)
             .order_by(T.c.available_at, T.c.id).limit(1))
 
 
@@ -119,10 +120,10 @@ _CLAIM_OLDEST = (update(T)
                  .where(T.c.id == func.coalesce(_OLDEST_EXPIRED.scalar_subquery(),
                                                 _OLDEST_QUEUED.scalar_subquery()))
                  .values(**_TAKE).returning(*_CLAIM_COLUMNS))
-_PICK_LOCKED = (_OLDEST_EXPIRED.with_for_update(skip_locked=True),
-                _OLDEST_QUEUED.with_for_update(skip_locked=True))
+# MySQL/MariaDB: the locked pick reads the columns the claim returns (no read after the UPDATE)
+_PICK_LOCKED = tuple(_oldest(status, *_CLAIM_COLUMNS).with_for_update(skip_locked=True)
+                     for status in (RUNNING, QUEUED))
 _CLAIM_BY_ID = _one(bindparam("mid")).values(**_TAKE)
-_CLAIMED_ROW = select(*_CLAIM_COLUMNS).where(T.c.id == bindparam("mid"))
 _MINE = (T.c.status == RUNNING) & (T.c.lease_owner == bindparam("owner"))
 _RENEW = _one(bindparam("mid")).where(_MINE).values(available_at=bindparam("lease_until"))
 _COMPLETE = _one(bindparam("mid")).where(_MINE).values(status=DONE, finished_at=bindparam("now"), lease_owner=None,
@@ -240,15 +241,16 @@ class Bus:
         now = self.clock()
         params = {"now": now, "owner": owner, "lease_until": now + self.lease}
         with self.db.engine.begin() as conn:
+            taken = 0  # MySQL reads the row before its UPDATE counts the attempt (RETURNING: after)
             if self.db.is_mysql:
                 for pick in _PICK_LOCKED:
-                    picked = conn.execute(pick, params).scalar()
-                    if picked is not None:
+                    claimed: Any = conn.execute(pick, params).first()
+                    if claimed is not None:
                         break
                 else:
                     return None
-                conn.execute(_CLAIM_BY_ID, {**params, "mid": picked})
-                claimed: Any = conn.execute(_CLAIMED_ROW, {"mid": picked}).one()
+                conn.execute(_CLAIM_BY_ID, {**params, "mid": claimed.id})
+                taken = 1
             else:
                 claimed = conn.execute(_CLAIM_OLDEST, params).first()
                 if claimed is None:
@@ -256,7 +258,7 @@ class Bus:
         return ClaimedMessage(
             id=claimed.id, command_id=claimed.command_id, command_type=claimed.command_type,
             payload=claimed.payload, chain=claimed.chain, workflow_id=claimed.workflow_id,
-            attempts=claimed.attempts, max_attempts=claimed.max_attempts, lease_owner=owner)
+            attempts=claimed.attempts + taken, max_attempts=claimed.max_attempts, lease_owner=owner)
 
     def heartbeat(self, message: ClaimedMessage) -> bool:
         """Extend the lease; False when it was lost (another worker took the message)."""
