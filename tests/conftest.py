@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from textual import _wait
 
 from core.bus import WorkerPool
 from core.db import Database, ensure_schema
@@ -22,6 +23,15 @@ from core.runtime import Runtime
 from core.workflows import load_all
 
 load_all()  # the workflow handlers, as the runtime registers them (tests build their own buses)
+
+# Pilot waits for "idle" after every key and pause: it sleeps in windows of 20 ms until one
+# window used under 5 % of it in CPU. A key costs two windows, so typing a path of 80
+# characters took over 3 s of sleep and the console tests spent most of their time there.
+# Windows of 10 ms keep the same 5 % rule and halve that wait; what a test asserts on is still
+# reached through settle() (workers.wait_for_complete) and Pilot's count of pending messages,
+# not through this heuristic.
+_wait.SLEEP_GRANULARITY = 0.01
+_wait.SLEEP_IDLE = _wait.SLEEP_GRANULARITY / 20
 
 MARIADB_ROOT = os.environ.get("EXPENSIS_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 
