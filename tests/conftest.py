@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, func, text, update
+from textual import _wait
 
 from core.bus import WorkerPool
 from core.db import Database, ensure_schema
@@ -23,12 +24,25 @@ from core.workflows import load_all
 
 load_all()  # the workflow handlers, as the runtime registers them (tests build their own buses)
 
+# Pilot waits for "idle" after every key and pause: it sleeps in windows of 20 ms until one
+# window used under 5 % of it in CPU. A key costs two windows, so typing a path of 80
+# characters took over 3 s of sleep and the console tests spent most of their time there.
+# Windows of 10 ms keep the same 5 % rule and halve that wait; what a test asserts on is still
+# reached through settle() (workers.wait_for_complete) and Pilot's count of pending messages,
+# not through this heuristic.
+_wait.SLEEP_GRANULARITY = 0.01
+_wait.SLEEP_IDLE = _wait.SLEEP_GRANULARITY / 20
+
 MARIADB_ROOT = os.environ.get("EXPENSIS_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's config or writes their data dir."""
+    isolate(tmp_path, monkeypatch)
+
+
+def isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("EXPENSIS_") and key not in ("EXPENSIS_TEST_MARIADB", "EXPENSIS_SKIP_MARIADB"):
             monkeypatch.delenv(key)
@@ -117,7 +131,12 @@ def copy_schema(server: Engine, source: str, target: str) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """EXPENSIS_SKIP_MARIADB=1 (local use only) deselects MariaDB tests, loudly; CI never sets it."""
+    """Slow tests first; EXPENSIS_SKIP_MARIADB=1 (local use only) deselects MariaDB tests, loudly."""
+    # xdist's worksteal gives each worker a contiguous share of this order and lets an idle
+    # worker take the second half of the longest queue: with the long tests (marked slow) at
+    # the front, none of them starts near the end and holds the run up alone. A stable sort:
+    # the rest keep their order, and so do the slow ones among themselves.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if os.environ.get("EXPENSIS_SKIP_MARIADB") != "1":
         return
     if os.environ.get("CI"):
@@ -187,14 +206,44 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture
-def rt(tmp_path: Path, sqlite_template: Path) -> Iterator[Runtime]:
-    """A runtime on a fresh copy of the showcase database (modules may define their own `rt`)."""
+@pytest.fixture(scope="session")
+def showcase_template(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Path:
+    """A data directory with the showcase built in it, once per worker: `showcase_copy` copies it."""
     from expensis_tui.showcase import build, settings_for
 
-    shutil.copyfile(sqlite_template, tmp_path / "expensis.sqlite3")
-    runtime = Runtime(settings_for(tmp_path))
-    build(runtime.db, runtime.settings)
+    data_dir = tmp_path_factory.mktemp("showcase")
+    shutil.copyfile(sqlite_template, data_dir / "expensis.sqlite3")
+    with pytest.MonkeyPatch.context() as monkeypatch:  # session fixtures run before _isolated_env
+        isolate(tmp_path_factory.mktemp("showcase-env"), monkeypatch)
+        runtime = Runtime(settings_for(data_dir))
+        try:
+            build(runtime.db, runtime.settings)
+        finally:
+            runtime.close()  # the last connection closed: no -wal file is left beside the database
+    return data_dir
+
+
+def showcase_copy(template: Path, data_dir: Path) -> Runtime:
+    """A runtime on `data_dir` holding what `build` would have written there: the template's
+    database and the key its credentials are encrypted with. The invoices' PDF paths are the
+    one place the showcase stores its data directory; they are moved to `data_dir`."""
+    from core.models import Invoice
+    from expensis_tui.showcase import settings_for
+
+    for name in ("expensis.sqlite3", "secret.key"):
+        shutil.copy2(template / name, data_dir / name)  # copy2: the key keeps its 0600
+    runtime = Runtime(settings_for(data_dir))
+    with runtime.db.transaction() as s:
+        s.execute(update(Invoice).values(pdf_path=func.replace(Invoice.pdf_path, str(template), str(data_dir))))
+    return runtime
+
+
+@pytest.fixture
+def rt(tmp_path: Path, showcase_template: Path) -> Iterator[Runtime]:
+    """A runtime on a fresh copy of the showcase database (modules may define their own `rt`).
+
+    Built once per worker and copied: building it took 0.2-0.4 s, and some 130 tests take it."""
+    runtime = showcase_copy(showcase_template, tmp_path)
     yield runtime
     runtime.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -18,6 +19,7 @@ from providers.sandbox import SandboxServer
 from providers.sandbox.data import VISITED
 
 
+@pytest.mark.slow
 def test_headless_demo_syncs_every_provider_and_prints_a_summary(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     result = CliRunner().invoke(main, ["--data-dir", str(data), "demo", "--headless", "--months", "1"],

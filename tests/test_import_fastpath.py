@@ -179,6 +179,7 @@ def assert_same(db: Database, batches: dict[int, int], lines: list[bytes], buffe
     assert stored(db, FAST, {}) == stored(db, GENERAL, batches)
 
 
+@pytest.mark.slow
 @FAST_PATH
 @given(file=files())
 def test_fast_path_stores_and_quarantines_what_the_general_path_does(

@@ -27,6 +27,7 @@ def remote() -> Iterator[RemoteSandbox]:
         yield sandbox
 
 
+@pytest.mark.slow
 def test_a_big_month_streams_in_flat_memory(remote: RemoteSandbox) -> None:
     remote.configure_customer("yielder", "BIG", subscriptions=1, cdrs_per_subscription=BIG_MONTH)
     count = 0

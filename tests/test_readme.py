@@ -81,6 +81,7 @@ def test_totals_history_has_json(demo: Runtime) -> None:
                                          "cycle_start_date": "2026-10-01", "versions": []}
 
 
+@pytest.mark.slow
 def test_the_demo_reopens_with_its_data_and_its_sandbox_on_the_same_port(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     first = CliRunner().invoke(main, ["--data-dir", str(data), "demo", "--headless", "--months", "1"])

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,6 +60,7 @@ def totals_after(template: Path, batches: list[list[ProviderCdr]]) -> dict[tuple
         db.dispose()
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cdrs=st.lists(cdr_strategy, min_size=1, max_size=40, unique_by=lambda c: c.provider_ref),
        data=st.data())

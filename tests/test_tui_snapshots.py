@@ -7,7 +7,6 @@ deliberate change; `python -m expensis_tui.screenshots` writes the same pictures
 from __future__ import annotations
 
 import io
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ from syrupy.assertion import SnapshotAssertion
 from core.runtime import Runtime
 from expensis_tui.app import ExpensisApp
 from expensis_tui.screenshots import SHOTS, SIZE, drive
-from expensis_tui.showcase import build, frozen_clock, settings_for
+from expensis_tui.showcase import frozen_clock
+from tests.conftest import showcase_copy
 
 
 class TuiSnapshots(SVGImageExtension):
@@ -47,10 +47,8 @@ def snapshot(snapshot: SnapshotAssertion) -> _Redirected:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, sqlite_template: Path) -> Iterator[Runtime]:
-    shutil.copyfile(sqlite_template, tmp_path / "expensis.sqlite3")
-    rt = Runtime(settings_for(tmp_path))
-    build(rt.db, rt.settings)
+def runtime(tmp_path: Path, showcase_template: Path) -> Iterator[Runtime]:
+    rt = showcase_copy(showcase_template, tmp_path)
     yield rt
     rt.close()
 
