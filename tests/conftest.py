@@ -7,6 +7,8 @@ Locally, EXPENSIS_SKIP_MARIADB=1 deselects them explicitly.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import shutil
 import uuid
@@ -15,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, func, text, update
-from textual import _wait
 
 from core.bus import WorkerPool
 from core.db import Database, ensure_schema
@@ -30,8 +31,12 @@ load_all()  # the workflow handlers, as the runtime registers them (tests build 
 # Windows of 10 ms keep the same 5 % rule and halve that wait; what a test asserts on is still
 # reached through settle() (workers.wait_for_complete) and Pilot's count of pending messages,
 # not through this heuristic.
-_wait.SLEEP_GRANULARITY = 0.01
-_wait.SLEEP_IDLE = _wait.SLEEP_GRANULARITY / 20
+# `textual._wait` is private: a Textual without it (or without these names) keeps its own
+# windows rather than failing every test at import.
+_wait = importlib.import_module("textual._wait") if importlib.util.find_spec("textual._wait") else None
+if _wait is not None and hasattr(_wait, "SLEEP_GRANULARITY") and hasattr(_wait, "SLEEP_IDLE"):
+    _wait.SLEEP_GRANULARITY = 0.01
+    _wait.SLEEP_IDLE = _wait.SLEEP_GRANULARITY / 20
 
 MARIADB_ROOT = os.environ.get("EXPENSIS_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 
