@@ -123,6 +123,7 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
     days: dict[tuple[int, date], tuple[str, CustomerCycle] | None] = {}  # (subscription, local day) -> cycle
     provider, batch_id = run.provider, run.result.batch_id
     run.chunk_rows = FAST_CHUNK_ROWS  # small rows: a whole batch is held and written at once
+    run.batch_spans_chunks = True  # a local file: reading on with the batch open waits on nothing
     run.chunk = min(run.commit_every, run.chunk_rows)
     rows, sources, bad, touched = run.rows, run.sources, run.bad, run.touched
     counters, chunk, take = run.counters, run.chunk, run.take

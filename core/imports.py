@@ -192,6 +192,11 @@ class ImportRun:
         self.batch_size = batch_size  # rows per commit, at most
         self.commit_every = min(batch_size, FIRST_BATCH)  # rows in the open batch
         self.chunk_rows = CHUNK_ROWS  # rows held in memory before they are written, at most
+        # Whether a batch stays open (uncommitted) over several chunks while more records are read.
+        # Only the CSV fast path, reading a local file, sets it: any other source may wait on a
+        # provider's server, and SQLite's one write lock must not wait with it (a sync renews its
+        # lease from inside its record source: it waited on this very batch and failed).
+        self.batch_spans_chunks = False
         self.chunk = min(self.commit_every, self.chunk_rows)
         self.uncommitted = 0  # rows written into the open batch
         self.progress = progress
@@ -212,8 +217,10 @@ class ImportRun:
         self._write(commit=True)
 
     def write_chunk(self) -> None:
-        """Write what is pending into the open batch, committing it once it holds batch_size rows."""
-        self._write(commit=self.uncommitted + len(self.rows) + len(self.bad) >= self.commit_every)
+        """Write what is pending: committed at once, or, where a batch spans chunks, into the open
+        batch, committed once it holds commit_every rows."""
+        self._write(commit=not self.batch_spans_chunks
+                    or self.uncommitted + len(self.rows) + len(self.bad) >= self.commit_every)
 
     def _write(self, commit: bool) -> None:
         result, counters = self.result, self.counters

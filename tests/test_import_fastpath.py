@@ -254,8 +254,10 @@ def test_a_subscription_deleted_during_the_import_stops_it_without_orphans(sqlit
 
 def test_a_batch_is_written_in_chunks_and_committed_whole(sqlite_db: Database,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rows are written every CHUNK_ROWS (memory) but committed every batch_size (fewer commits):
-    progress and the batch's counters move per commit, and a failure loses only the open batch."""
+    """A CSV file's rows are written every CHUNK_ROWS (memory) but committed every batch_size (fewer
+    commits): progress and the batch's counters move per commit, and a failure loses only the open
+    batch. Any other record source (a provider's server) has each chunk committed before it is
+    asked for more: SQLite's write lock is never held while it waits (tests/test_sync.py)."""
     import core.import_rows
     import core.imports
 
@@ -270,19 +272,29 @@ def test_a_batch_is_written_in_chunks_and_committed_whole(sqlite_db: Database,
                          batch_size=4, progress=lambda r: seen.append(r.rows_read))
     assert (seen, result.imported) == ([4, 8, 10], 10)
 
-    def failing() -> Iterator[ProviderCdr | BadRow]:
-        for n, record in enumerate(parse_cdr_csv([header] + [row % (b"d", n) for n in range(10)])):
+    def failing_lines(prefix: bytes) -> Iterator[bytes]:
+        yield header
+        for n in range(10):
             if n == 6:
                 raise RuntimeError("the disk went away")
-            yield record
+            yield row % (prefix, n)
+
+    def kept(prefix: str) -> list[str]:
+        with sqlite_db.reader() as s:
+            return sorted(s.scalars(select(Cdr.provider_ref).where(Cdr.provider_ref.like(f"{prefix}%"))).all())
 
     seen.clear()
     with pytest.raises(RuntimeError):
-        import_cdrs(sqlite_db, failing(), provider=FAST, source="fails", limits=LIMITS, batch_size=4,
+        import_cdrs(sqlite_db, parse_cdr_csv(failing_lines(b"d")), provider=FAST, source="fails", limits=LIMITS,
+                    batch_size=4, progress=lambda r: seen.append(r.rows_read))
+    assert (seen, kept("d")) == ([4], ["d0", "d1", "d2", "d3"])  # d4 and d5 were written, not committed
+
+    seen.clear()
+    records = (record for record in parse_cdr_csv(failing_lines(b"e")))  # not a file's lines: the general path
+    with pytest.raises(RuntimeError):
+        import_cdrs(sqlite_db, records, provider=FAST, source="fails", limits=LIMITS, batch_size=4,
                     progress=lambda r: seen.append(r.rows_read))
-    with sqlite_db.reader() as s:
-        kept = s.scalars(select(Cdr.provider_ref).where(Cdr.provider_ref.like("d%"))).all()
-    assert (seen, sorted(kept)) == ([4], ["d0", "d1", "d2", "d3"])  # d4 and d5 were written, not committed
+    assert (seen, kept("e")) == ([2, 4, 6], ["e0", "e1", "e2", "e3", "e4", "e5"])
 
 
 @pytest.mark.parametrize("largest_id", [None, 2**63 - 1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -257,3 +258,41 @@ def test_a_count_held_back_is_written_when_the_stream_breaks(
     task = sync(world, "tmobile_calvi")
     assert task.status == "failed"
     assert task.received_cdrs == cdr_count(world) == 6_000  # the half before the drop, not the first batch only
+
+
+def test_a_long_sync_renews_its_lease_between_the_importer_s_writes(
+        sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync renews its message's lease every so many records (core/workflows/sync.py,
+    `_beating`) from inside the import's record source. The importer once kept its batch
+    open over several chunks while it asked the source for more: on SQLite, one writer at a
+    time, the renewal then waited on the importer's own open transaction for the whole
+    busy timeout and the sync failed "database is locked" (seen on a 100,000-CDR month).
+    Here with small chunks and a renewal every 7 records, and a record source that checks
+    at each record that the write lock is free, as the renewal needs it to be."""
+    from core.workflows import sync as sync_workflow
+
+    monkeypatch.setattr("core.imports.CHUNK_ROWS", 10)
+    monkeypatch.setattr(sync_workflow._beating, "__defaults__", (7,))
+    file = sqlite_db.url.split("///", 1)[1]
+    held: list[int] = []
+    beating = sync_workflow._beating
+
+    def watched(records: Iterator[object], ctx: object, every: int = 7) -> Iterator[object]:
+        probe = sqlite3.connect(file, timeout=0)
+        try:
+            for n, record in enumerate(beating(records, ctx, every), 1):  # type: ignore[arg-type]
+                try:
+                    probe.execute("BEGIN IMMEDIATE")
+                    probe.execute("ROLLBACK")
+                except sqlite3.OperationalError:
+                    held.append(n)
+                yield record
+        finally:
+            probe.close()
+
+    monkeypatch.setattr(sync_workflow, "_beating", watched)
+    world = make_world(sqlite_db, sandbox, tmp_path, ["vodafone"], subscriptions=3, cdrs=40)
+    task = sync(world, "vodafone")
+    assert (task.status, task.reason) == ("completed", None), task.error_message
+    assert task.received_cdrs == cdr_count(world) == 120
+    assert held == []  # the source was never asked for a record while the importer held the write lock
