@@ -25,8 +25,16 @@ def has_terminal() -> bool:
 
 
 def open_console(rt: Runtime) -> None:
+    from core.models import load_all
     from expensis_tui.app import ExpensisApp
 
+    # Every model module is imported here, before the console starts a thread. Imported lazily
+    # (light commands need one or two), two threads deadlocked: one held SQLAlchemy's mapper
+    # configuration lock and, in its before_configured hook, waited to import a model module that
+    # another thread was importing, whose class declaration waited for that same lock. The
+    # console froze on its first screen and even SIGTERM could not end it (seen in tmux, traced
+    # with gdb). Loaded here, no model module is ever imported by two threads. ~0.2 s.
+    load_all()
     # The console's own threads only read the database; a short switch interval lets the
     # event loop take the GIL back quickly from them, so keys are answered at once.
     sys.setswitchinterval(0.001)
@@ -52,9 +60,12 @@ def _exit_on_signal(app: Any) -> Callable[[int, FrameType | None], None]:
 
 
 def _exit_app(app: Any, signum: int) -> None:
+    # The deadline runs on its own: call_from_thread waits for the event loop, and a loop that
+    # never answers (stuck) must not keep the process alive past it.
+    deadline = threading.Timer(SIGNAL_EXIT_DEADLINE_S, os._exit, args=(128 + signum,))
+    deadline.daemon = True
+    deadline.start()
     try:
         app.call_from_thread(app.exit, None, 128 + signum)
     except Exception:  # the app is already gone
         log.debug("exit on signal %s: app not running", signum, exc_info=True)
-    threading.Event().wait(SIGNAL_EXIT_DEADLINE_S)
-    os._exit(128 + signum)

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -140,3 +141,62 @@ def test_schema_head_constant_matches_the_migrations() -> None:
     head = migrations_head()
     assert head == SCHEMA_HEAD, (
         f"a migration was added: set SCHEMA_HEAD = {head!r} in core/schema_head.py")
+
+
+_CONSOLE_MODELS = """
+import sys
+import expensis_tui.app as app_module
+from core.models import _HOME
+
+class Console:  # stands in for ExpensisApp: what is imported when the console would start
+    return_code = 0
+    def __init__(self, runtime): pass
+    def run(self):
+        print(sorted(set(_HOME.values()) - set(sys.modules)))
+
+app_module.ExpensisApp = Console
+from expensis_tui.launch import open_console
+open_console(None)
+"""
+
+
+def test_the_console_imports_every_model_module_before_it_starts_a_thread() -> None:
+    """Models imported lazily by the console's threads deadlocked it on its first screen: one
+    thread, holding SQLAlchemy's mapper configuration lock, waited in the before_configured hook
+    (core.models.load_all) to import a model module that another thread was importing, whose
+    class declaration waited for that lock. So every model module is imported before the app runs."""
+    result = subprocess.run([sys.executable, "-c", _CONSOLE_MODELS], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_a_signal_ends_the_console_even_when_its_event_loop_never_answers(monkeypatch: Any) -> None:
+    """SIGTERM/SIGHUP ask the app to exit through its event loop; a loop that never answers (the
+    deadlock above) kept the process alive after its terminal closed. The deadline runs apart."""
+    import threading
+
+    from expensis_tui import launch
+
+    ended: list[int] = []
+    done = threading.Event()
+    stuck = threading.Event()
+
+    class StuckApp:
+        def exit(self, *_args: object) -> None:
+            raise AssertionError("only the event loop runs this")
+
+        def call_from_thread(self, *_args: object) -> None:
+            stuck.wait()  # the loop never runs the exit
+
+    def exit_now(code: int) -> None:
+        ended.append(code)
+        done.set()
+
+    monkeypatch.setattr(launch, "SIGNAL_EXIT_DEADLINE_S", 0.05)
+    monkeypatch.setattr(launch.os, "_exit", exit_now)
+    threading.Thread(target=launch._exit_app, args=(StuckApp(), 15), daemon=True).start()
+    try:
+        assert done.wait(30), "the process would still be running"
+    finally:
+        stuck.set()
+    assert ended == [143]
