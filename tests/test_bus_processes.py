@@ -184,3 +184,37 @@ def test_the_console_worker_releases_its_message_within_the_grace_the_console_gi
         row = s.get_one(Message, long_id)
     assert (row.status, row.lease_owner) == ("queued", None)
     assert effects(db) == []
+
+
+_POOL_START = """
+import sys, threading
+from datetime import timedelta
+from core.bus.worker import WorkerPool
+from core.models import _HOME
+
+missing = []
+threading.Thread.start = lambda thread: missing.append(sorted(set(_HOME.values()) - set(sys.modules)))
+
+class Registry:
+    def check(self): pass
+
+class Bus:
+    registry = Registry()
+    lease = timedelta(seconds=30)
+
+WorkerPool(Bus(), threads=2).start()
+print(missing)
+"""
+
+
+def test_a_worker_pool_imports_every_model_module_before_its_threads_start() -> None:
+    """Model modules imported lazily by two threads at once deadlock on SQLAlchemy's mapper
+    configuration lock (it froze the console: tests/test_startup.py); the daemon and `expensis
+    worker` run handlers on a pool's threads, so the pool loads them all first."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run([sys.executable, "-c", _POOL_START], cwd=Path(__file__).resolve().parent.parent,
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[[], [], []]", result.stdout  # the heartbeat and two workers

@@ -14,6 +14,7 @@ from core.bus.bus import Bus, ClaimedMessage
 from core.bus.context import HandlerContext
 from core.bus.errors import LeaseLost
 from core.bus.events import MessageEvent
+from core.models import load_all
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,10 @@ class WorkerPool:
         self.processed = 0
 
     def start(self) -> WorkerPool:
+        # Every model module is imported before a thread runs a handler: imported lazily by two
+        # threads at once, the models deadlocked the console (docs/design-notes.md, "Models load
+        # on first use"); the daemon and `expensis worker` run handlers on threads the same way.
+        load_all()
         self.heartbeat.start()
         for i in range(self.size):
             thread = threading.Thread(target=self._loop, args=(f"{self.name}#{i}",),
