@@ -55,6 +55,8 @@ class _Memo(dict[K, V]):
             self.clear()
         value = self[key] = self.compute(key)
         return value
+
+
 SCALE = (10_000, 1_000, 100, 10, 1)  # ten-thousandths per unit of the last digit, by decimals given
 
 

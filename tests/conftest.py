@@ -7,8 +7,6 @@ Locally, EXPENSIS_SKIP_MARIADB=1 deselects them explicitly.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import shutil
 import uuid
@@ -33,10 +31,14 @@ load_all()  # the workflow handlers, as the runtime registers them (tests build 
 # not through this heuristic.
 # `textual._wait` is private: a Textual without it (or without these names) keeps its own
 # windows rather than failing every test at import.
-_wait = importlib.import_module("textual._wait") if importlib.util.find_spec("textual._wait") else None
-if _wait is not None and hasattr(_wait, "SLEEP_GRANULARITY") and hasattr(_wait, "SLEEP_IDLE"):
-    _wait.SLEEP_GRANULARITY = 0.01
-    _wait.SLEEP_IDLE = _wait.SLEEP_GRANULARITY / 20
+try:
+    from textual import _wait
+except ImportError:
+    pass
+else:
+    if hasattr(_wait, "SLEEP_GRANULARITY") and hasattr(_wait, "SLEEP_IDLE"):
+        _wait.SLEEP_GRANULARITY = 0.01
+        _wait.SLEEP_IDLE = _wait.SLEEP_GRANULARITY / 20
 
 MARIADB_ROOT = os.environ.get("EXPENSIS_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 

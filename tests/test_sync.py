@@ -272,7 +272,6 @@ def test_a_long_sync_renews_its_lease_between_the_importer_s_writes(
     from core.workflows import sync as sync_workflow
 
     monkeypatch.setattr("core.imports.CHUNK_ROWS", 10)
-    monkeypatch.setattr(sync_workflow._beating, "__defaults__", (7,))
     file = sqlite_db.url.split("///", 1)[1]
     held: list[int] = []
     beating = sync_workflow._beating
@@ -290,7 +289,7 @@ def test_a_long_sync_renews_its_lease_between_the_importer_s_writes(
         finally:
             probe.close()
 
-    monkeypatch.setattr(sync_workflow, "_beating", watched)
+    monkeypatch.setattr(sync_workflow, "_beating", watched)  # provider_sync calls it with its default `every`
     world = make_world(sqlite_db, sandbox, tmp_path, ["vodafone"], subscriptions=3, cdrs=40)
     task = sync(world, "vodafone")
     assert (task.status, task.reason) == ("completed", None), task.error_message
