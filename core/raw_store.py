@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
+from core.db import SQLITE_MMAP_BYTES
 from core.models.base import sqlite_datetime, sqlite_money
 
 # cdr_id, subscription_id, call_type, rated amount (ten-thousandths), bundle used, zone (None at home),
@@ -290,6 +291,7 @@ def bulk_connection(engine: Engine) -> Connection:
         driver = conn.connection.driver_connection
         driver.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")  # type: ignore[union-attr]
         driver.execute(f"PRAGMA wal_autocheckpoint={BULK_AUTOCHECKPOINT}")  # type: ignore[union-attr]
+        driver.execute("PRAGMA mmap_size=0")  # type: ignore[union-attr]
     return conn
 
 
@@ -313,6 +315,7 @@ def release_bulk(conn: Connection) -> None:
             driver = conn.connection.driver_connection
             driver.execute("PRAGMA wal_autocheckpoint=1000")  # type: ignore[union-attr]
             driver.execute("PRAGMA cache_size=-2000")  # type: ignore[union-attr]
+            driver.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")  # type: ignore[union-attr]
             (timeout,) = driver.execute("PRAGMA busy_timeout").fetchone()  # type: ignore[union-attr]
             driver.execute(f"PRAGMA busy_timeout={FINAL_CHECKPOINT_WAIT_MS}")  # type: ignore[union-attr]
             try:  # busy: a reader's snapshot kept part of the WAL, checkpointed up to it
