@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -141,39 +142,46 @@ def _amount(price: _Price, charged: int, per: int) -> int:
 
 
 def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> FastRating | None:
-    """Rate one subscription-cycle's raw rows, or None when one of them needs the Decimal engine."""
-    ordered = sorted(rows, key=_ORDER)
-    # (call type, destination) -> its price and its charge's sums (looked up once a row); the
-    # totals per call type are the sums of its charges, added up once after the pass
-    prices: dict[tuple[str, str], tuple[_Price, list[Any]]] = {}
+    """Rate one subscription-cycle's raw rows, or None when one of them needs the Decimal engine.
+
+    The ratings come back in the rows' order (a cycle is read in cdr id order per subscription,
+    so comparing them with the stored ones needs little sorting); they are rated in call-date
+    order. Per row the loop keeps only what cannot be summed afterwards: each charge's sums
+    come from its ratings in C-level passes after the loop (`_charge_sums`).
+    """
+    if not rows:
+        return FastRating([], {}, {})
+    # what the fast path does not cover, looked for in C-level passes before any row is rated
+    if any(map(_ROAMING_OF, rows)) or min(map(_DURATION_OF, rows)) < 0 or min(map(_VOLUME_OF, rows)) < 0 \
+            or not _KINDS.issuperset(map(_TYPE_OF, rows)):
+        return None
+    dates = list(map(_DATE_OF, rows))
+    # by call date; rows of one date keep (provider_ref, id) order, as the engine rates them
+    keys: list[Any] = dates if len(set(dates)) == len(dates) else list(map(_ORDER, rows))
+    order = sorted(range(len(rows)), key=keys.__getitem__)
+    # (call type, destination) -> its price and its charge (looked up once a row)
+    prices: dict[tuple[str, str], tuple[_Price, _Charge]] = {}
+    charges: dict[ChargeKey, _Charge] = {}
     voice_left, sms_left, data_left = fast.voice_bundle_s, fast.sms_bundle, fast.data_bundle_kb
-    ratings: list[tuple[int, int, str, int, int, str | None, int, int, int]] = []
-    rate = ratings.append
-    charges: dict[ChargeKey, list[Any]] = {}
-    for row in ordered:
-        kind, destination, duration_s, volume_kb = row[_TYPE], row[_DEST], row[_DURATION], row[_VOLUME]
-        if row[_ROAMING] or duration_s < 0 or volume_kb < 0:
-            return None
+    ratings: list[Any] = [None] * len(rows)
+    for i in order:
+        cid, _sub, when, _ref, kind, destination, duration_s, volume_kb, cost, _roaming, _visited = rows[i]
         found = prices.get((kind, destination))
         if found is None:
-            if kind not in _TYPES:
-                return None
             price = _price(fast.plan, kind, destination)
-            sums = charges.get(price.charge)
-            if sums is None:  # ChargeSums, then this charge's duration, volume and provider cost
-                sums = charges[price.charge] = [0, 0, 0, 0, 0, 0, 0, row[_DATE], row[_DATE], 0, 0, 0]
-            found = prices[(kind, destination)] = (price, sums)
-        price, sums = found
+            charge = charges.get(price.charge)
+            if charge is None:
+                charge = charges[price.charge] = _Charge(price, when)
+            found = prices[(kind, destination)] = (price, charge)
+        price, charge = found
         used = amount = 0
         if kind == "sms":
-            units = 1
             if price.from_bundle and sms_left:
                 sms_left -= 1
                 used = 1
             else:
                 amount = max(price.per_unit + price.setup, price.minimum)
         elif kind == "data":
-            units = volume_kb
             if price.from_bundle:
                 used = volume_kb if volume_kb <= data_left else data_left
                 data_left -= used
@@ -191,40 +199,70 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
                 voice_left -= used
             if billed - used:
                 amount = _amount(price, billed - used, 60)
-            units = billed
-        cost = row[_COST]
-        rate((row[_ID], subscription_id, kind, amount, used, None, duration_s, volume_kb, cost))
-        # the sums core.billing.charges.explain_rating keeps, by the same rules
-        sums[0] += 1
-        sums[1] += used
-        sums[4] += amount
-        sums[6] += units
-        sums[9] += duration_s
-        sums[10] += volume_kb
-        sums[11] += cost
-        beyond = units - used
-        if beyond:
+            charge.billed.append(billed)
+        rating = ratings[i] = (cid, subscription_id, kind, amount, used, None, duration_s, volume_kb, cost)
+        charge.ratings.append(rating)
+        charge.last = when  # rated in call date order: the charge's last call so far
+    sums = {key: charge.sums() for key, charge in charges.items()}
+    return FastRating(ratings, _totals(charges), sums)
+
+
+_ROAMING_OF, _DURATION_OF, _VOLUME_OF, _TYPE_OF, _DATE_OF = (itemgetter(i) for i in (_ROAMING, _DURATION, _VOLUME,
+                                                                                   _TYPE, _DATE))
+_KINDS = frozenset(_TYPES)
+# of a rating (core.raw_store.Rating): amount, bundle used, duration, volume, provider cost
+_R_AMOUNT, _R_USED, _R_DURATION, _R_VOLUME, _R_COST = (itemgetter(i) for i in (3, 4, 6, 7, 8))
+
+
+class _Charge:
+    """One charge's ratings (in call date order) and, for a call, each one's billed seconds."""
+
+    __slots__ = ("billed", "first", "last", "price", "ratings")
+
+    def __init__(self, price: _Price, first: str) -> None:
+        self.price, self.first, self.last = price, first, first
+        self.ratings: list[tuple[Any, ...]] = []
+        self.billed: list[int] = []
+
+    def units(self) -> list[int] | Any:
+        """Each rating's billed units: seconds of a call, one message, KB of data."""
+        kind = self.price.charge[0]
+        return self.billed if kind in ("voice", "voice_in") else map(_R_VOLUME, self.ratings) if kind == "data" \
+            else repeat(1, len(self.ratings))
+
+    def sums(self) -> ChargeSums:
+        """[count, in bundle, charged units, set-ups, amount, minimums, raw usage, first, last call
+        date], by the rules of core.billing.charges.explain_rating."""
+        price, ratings = self.price, self.ratings
+        kind = price.charge[0]
+        used = sum(map(_R_USED, ratings))
+        charged = setups = minimums = 0
+        if price.minimum or price.setup:  # a unit beyond the bundle may cost the minimum: row by row
             size = _SIZE[kind]
-            if price.minimum and price.per_unit * beyond + size * price.setup < size * price.minimum:
-                sums[5] += 1
-            else:
-                sums[2] += beyond
-                if price.setup:
-                    sums[3] += 1
-        sums[8] = row[_DATE]  # rows come in call date order: the charge's last call so far
-    return FastRating(ratings, _totals(charges), charges)
+            for units, inside in zip(self.units(), map(_R_USED, ratings), strict=True):
+                beyond = units - inside
+                if not beyond:
+                    continue
+                if price.minimum and price.per_unit * beyond + size * price.setup < size * price.minimum:
+                    minimums += 1
+                else:
+                    charged += beyond
+                    setups += 1 if price.setup else 0
+        else:
+            charged = sum(self.units()) - used
+        raw = sum(map(_R_DURATION, ratings)) if kind in ("voice", "voice_in") else \
+            sum(map(_R_VOLUME, ratings)) if kind == "data" else len(ratings)
+        return [len(ratings), used, charged, setups, sum(map(_R_AMOUNT, ratings)), minimums, raw, self.first,
+                self.last]
 
 
-def _totals(charges: dict[ChargeKey, list[Any]]) -> dict[str, list[int]]:
-    """Per call type: count, duration_s, volume_kb, provider cost, rated amount, bundle used; each
-    charge's extra sums (duration, volume, cost) taken off, leaving its ChargeSums."""
+def _totals(charges: dict[ChargeKey, _Charge]) -> dict[str, list[int]]:
+    """Per call type: count, duration_s, volume_kb, provider cost, rated amount, bundle used."""
     totals: dict[str, list[int]] = {}
-    for key, sums in charges.items():
-        kind = key[0]
-        total = totals.setdefault(kind, [0, 0, 0, 0, 0, 0])
-        for i, value in enumerate((sums[0], sums[9], sums[10], sums[11], sums[4], sums[1])):
-            total[i] += value
-        if kind == "voice" or kind == "voice_in":  # an explained call's usage is its length, not what was billed
-            sums[6] = sums[9]
-        del sums[9:]
+    for key, charge in charges.items():
+        ratings = charge.ratings
+        total = totals.setdefault(key[0], [0, 0, 0, 0, 0, 0])
+        for i, get in enumerate((_R_DURATION, _R_VOLUME, _R_COST, _R_AMOUNT, _R_USED), start=1):
+            total[i] += sum(map(get, ratings))
+        total[0] += len(ratings)
     return totals
