@@ -14,7 +14,10 @@ exactly what a real run would, with the same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import gc
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -205,12 +208,44 @@ class RatedCycle:
     usage: list[TotalRow]
 
 
+# The cyclic garbage collector is paused while a cycle is rated: the pass allocates some
+# 60,000 tuples (rows, ratings, their comparison), none in a reference cycle, and the
+# collector scanned them in ~100 young-generation collections a cycle, 10 ms of 180 (load 1.6).
+# Freed by reference counting at the end of the pass, they are never scanned. A count, so
+# that two worker threads rating at once leave the collector as the first found it.
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = True
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> RatedCycle:
     """Rate every CDR of the customer-cycle into `cdr_rating`; only changed ratings are written.
 
     Subscriptions without a rate plan pass the provider's price through. The sums come
     from the same pass over the same rows, so `calculate_totals` needs no second read.
     """
+    with _cyclic_gc_paused():
+        return _rate_cycle(session, customer_id, cycle_start)
+
+
+def _rate_cycle(session: Session, customer_id: int, cycle_start: date) -> RatedCycle:
     customer = get_customer(session, customer_id)
     cycle = cycle_of(customer, cycle_start)
     zone = customer_zone(customer)

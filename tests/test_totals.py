@@ -312,6 +312,47 @@ def test_a_recalculation_writes_only_the_ratings_that_changed(db: Database, tmp_
                        "r7": Decimal("0.5000")}
 
 
+def test_the_rating_pass_pauses_the_cyclic_collector_and_gives_it_back(
+        sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14.1: the collector is off while a cycle's rows are read and rated (their tuples are
+    never in a reference cycle), on again after, also when the pass fails, and left off when it was."""
+    import gc
+
+    from core import raw_store
+    from core.totals import rate_cycle
+
+    ids = make_setup(sqlite_db)
+    import_rows(sqlite_db, tmp_path, OCTOBER)
+    seen: list[bool] = []
+    read = raw_store.cycle_cdrs
+
+    def watched(*args):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        return read(*args)
+
+    monkeypatch.setattr(raw_store, "cycle_cdrs", watched)
+    assert gc.isenabled()
+    with sqlite_db.transaction() as s:
+        rate_cycle(s, ids["customer"], OCT)
+    assert seen == [False] and gc.isenabled()
+
+    def failing(*args):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(raw_store, "cycle_cdrs", failing)
+    with pytest.raises(RuntimeError), sqlite_db.transaction() as s:
+        rate_cycle(s, ids["customer"], OCT)
+    assert gc.isenabled()
+    monkeypatch.setattr(raw_store, "cycle_cdrs", watched)
+    gc.disable()
+    try:
+        with sqlite_db.transaction() as s:
+            rate_cycle(s, ids["customer"], OCT)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_totals_summed_in_the_rating_pass_equal_the_tables_sums(db: Database, tmp_path: Path) -> None:
     """Issue 14.1: CalculateTotalsRateplan takes its totals from the rating pass; they must be
     the sums `compute_totals` reads back from the stored ratings, on the integer path (A), the
