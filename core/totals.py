@@ -187,7 +187,7 @@ def rate_subscription(history: PriceHistory, cycle: Cycle, zone: ZoneInfo, subsc
             {kind: (n, d, v, pc, ra, b) for kind, (n, d, v, pc, ra, b) in rated.totals.items()})
     kinds, units = _CALL_TYPES, raw_store.ten_thousandths
     ratable = [RatableCdr(r[0], call_date(r[2]), r[3], kinds[r[4]], r[5], r[6], r[7], Decimal(r[8]).scaleb(-4),
-                          bool(r[9]), r[10] or "") for r in rows]
+                          r[9] is not None, r[9] or "") for r in rows]
     plan = history.in_force(cycle.start)
     rating = rate_subscription_cycle(plan, ratable, history=history, zone=zone)
     usage = {r[0]: (r[6], r[7], r[8]) for r in rows}

@@ -31,7 +31,7 @@ def add_cdrs(db: Database, ids: dict[str, int], refs: tuple[str, str, str]) -> l
          Decimal("0.1234"), False, None),
         (refs[1], A, datetime(2026, 10, 4, 23, 59, 59, tzinfo=UTC), "data", "", 0, 2048, Decimal("0"), True, "CH"),
         (refs[2], B, datetime(2026, 10, 5, 8, 30, tzinfo=UTC), "sms", "+442071234567", 0, 0, Decimal("12.5"),
-         False, None),
+         True, None),
     ]
     with db.transaction() as s:
         cdrs = [Cdr(provider="p", provider_ref=ref, customer_id=ids["customer"], subscription_id=ids[number],
@@ -46,10 +46,10 @@ def add_cdrs(db: Database, ids: dict[str, int], refs: tuple[str, str, str]) -> l
 def expected(ids: dict[str, int], cdr_ids: list[int], refs: tuple[str, str, str]) -> dict[int, list[tuple[Any, ...]]]:
     one, two, three = cdr_ids
     return {
-        ids[A]: [(one, ids[A], "2026-10-03 10:00:00.123456", refs[0], "voice", "+31201234567", 61, 0, 1234, 0, None),
-                 (two, ids[A], "2026-10-04 23:59:59.000000", refs[1], "data", "", 0, 2048, 0, 1, "CH")],
-        ids[B]: [(three, ids[B], "2026-10-05 08:30:00.000000", refs[2], "sms", "+442071234567", 0, 0, 125000, 0,
-                  None)],
+        ids[A]: [(one, ids[A], "2026-10-03 10:00:00.123456", refs[0], "voice", "+31201234567", 61, 0, 1234, None),
+                 (two, ids[A], "2026-10-04 23:59:59.000000", refs[1], "data", "", 0, 2048, 0, "CH")],
+        ids[B]: [(three, ids[B], "2026-10-05 08:30:00.000000", refs[2], "sms", "+442071234567", 0, 0, 125000,
+                  "")],  # roaming where the provider did not say
     }
 
 

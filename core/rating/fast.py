@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import repeat
-from operator import itemgetter
+from operator import is_not, itemgetter
 from typing import Any
 
 from core.rating.plan import CallType, RatePlan
@@ -37,7 +37,7 @@ _ORDER = itemgetter(2, 3, 0)  # call_date as stored, provider_ref, id
 _TYPES = {c.value: c for c in CallType}
 
 # Raw row fields (core.raw_store.RawCdr).
-_ID, _DATE, _TYPE, _DEST, _DURATION, _VOLUME, _COST, _ROAMING = 0, 2, 4, 5, 6, 7, 8, 9
+_ID, _DATE, _TYPE, _DEST, _DURATION, _VOLUME, _COST, _VISITED = 0, 2, 4, 5, 6, 7, 8, 9
 
 # core.billing.charges.PriceKey: (call type, zone, prefix, band, increment, unit price, set-up fee,
 # minimum charge, EU surcharge per MB); at home, without bands, zone and band are "" and the
@@ -152,7 +152,7 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
     if not rows:
         return FastRating([], {}, {})
     # what the fast path does not cover, looked for in C-level passes before any row is rated
-    if any(map(_ROAMING_OF, rows)) or min(map(_DURATION_OF, rows)) < 0 or min(map(_VOLUME_OF, rows)) < 0 \
+    if any(map(is_not, map(_VISITED_OF, rows), repeat(None))) or min(map(_DURATION_OF, rows)) < 0 or min(map(_VOLUME_OF, rows)) < 0 \
             or not _KINDS.issuperset(map(_TYPE_OF, rows)):
         return None
     dates = list(map(_DATE_OF, rows))
@@ -165,7 +165,7 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
     voice_left, sms_left, data_left = fast.voice_bundle_s, fast.sms_bundle, fast.data_bundle_kb
     ratings: list[Any] = [None] * len(rows)
     for i in order:
-        cid, _sub, when, _ref, kind, destination, duration_s, volume_kb, cost, _roaming, _visited = rows[i]
+        cid, _sub, when, _ref, kind, destination, duration_s, volume_kb, cost, _visited = rows[i]
         found = prices.get((kind, destination))
         if found is None:
             price = _price(fast.plan, kind, destination)
@@ -207,7 +207,7 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
     return FastRating(ratings, _totals(charges), sums)
 
 
-_ROAMING_OF, _DURATION_OF, _VOLUME_OF, _TYPE_OF, _DATE_OF = (itemgetter(i) for i in (_ROAMING, _DURATION, _VOLUME,
+_VISITED_OF, _DURATION_OF, _VOLUME_OF, _TYPE_OF, _DATE_OF = (itemgetter(i) for i in (_VISITED, _DURATION, _VOLUME,
                                                                                    _TYPE, _DATE))
 _KINDS = frozenset(_TYPES)
 # of a rating (core.raw_store.Rating): amount, bundle used, duration, volume, provider cost
