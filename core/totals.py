@@ -202,10 +202,12 @@ def rate_subscription(history: PriceHistory, cycle: Cycle, zone: ZoneInfo, subsc
 @dataclass(frozen=True)
 class RatedCycle:
     """A customer-cycle rated: how many ratings were written, and its usage and rated sums per
-    subscription and call type, summed in the rating pass (the totals without the fees)."""
+    subscription and call type, summed in the rating pass (the totals without the fees), and
+    the price histories of the plans it rated on (the fees come from the same, not read again)."""
 
     written: int
     usage: list[TotalRow]
+    plans: Mapping[int, PriceHistory]
 
 
 # The cyclic garbage collector is paused while a cycle is rated: the pass allocates some
@@ -274,7 +276,7 @@ def _rate_cycle(session: Session, customer_id: int, cycle_start: date) -> RatedC
     changes, replace = _changed(fresh, raw_store.stored_ratings(session, customer_id, cycle_start))
     raw_store.store_ratings(session, customer_id, cycle_start, changes, replace=replace)
     store_charges(session, customer_id, cycle_start, charges)
-    return RatedCycle(len(changes), usage)
+    return RatedCycle(len(changes), usage, plans)
 
 
 def _passed_through(rows: Sequence[raw_store.RawCdr]) -> dict[str, list[int]]:
@@ -317,13 +319,15 @@ def _changed(fresh: list[raw_store.Rating], stored: list[raw_store.StoredRating]
 # -- step 2: aggregate and replace (CalculateTotals) -----------------------------------------
 
 def compute_totals(session: Session, customer: Customer, cycle_start: date,
-                   usage: Sequence[TotalRow] | None = None) -> list[TotalRow]:
+                   usage: Sequence[TotalRow] | None = None,
+                   plans: Mapping[int, PriceHistory] | None = None) -> list[TotalRow]:
     """New totals from the CDR table and the ratings (plus monthly fees for rate-plan customers).
 
     Rate-plan customers are billed the rated amounts of `cdr_rating`; the others the
     provider's price. `usage` is the sums of a rating pass in this transaction
     (`RatedCycle.usage`); without it, when every CDR of a rate-plan customer-cycle is rated,
     the ratings (which carry their CDR's usage) are summed alone, in one pass over contiguous rows.
+    `plans`: price histories already read in this transaction (`RatedCycle.plans`), by plan id.
     """
     rows = list(usage) if usage is not None else \
         _rated_usage(session, customer.id, cycle_start) if customer.rateplan_customer else None
@@ -332,13 +336,15 @@ def compute_totals(session: Session, customer: Customer, cycle_start: date,
     if customer.rateplan_customer:
         cycle = cycle_of(customer, cycle_start)
         fees: dict[int, Decimal] = {}
-        plans: dict[int, Plan] = {}
+        in_force: dict[int, Plan] = {}
         for sub in cycle_subscriptions(session, customer.id, cycle):
             if sub.rate_plan_id is None:
                 continue
-            if sub.rate_plan_id not in plans:
-                plans[sub.rate_plan_id] = to_history(session.get_one(RatePlan, sub.rate_plan_id)).in_force(cycle.start)
-            plan = plans[sub.rate_plan_id]
+            if sub.rate_plan_id not in in_force:
+                known = (plans or {}).get(sub.rate_plan_id)
+                history = known if known is not None else to_history(session.get_one(RatePlan, sub.rate_plan_id))
+                in_force[sub.rate_plan_id] = history.in_force(cycle.start)
+            plan = in_force[sub.rate_plan_id]
             fees[sub.id] = prorate_fee(plan.monthly_fee, active_days(sub, cycle), cycle.days)
         rows.extend(TotalRow(sub_id, FEE_CALL_TYPE, 1, 0, 0, ZERO, fee, 0)
                     for sub_id, fee in sorted(fees.items()))
@@ -425,13 +431,14 @@ def _archive(session: Session, status: CustomerStatus, clock: Clock) -> None:
 
 def calculate_totals(session: Session, customer_id: int, cycle_start: date, *,
                      clock: Clock = system_clock, cause: str = "recalculation",
-                     usage: Sequence[TotalRow] | None = None) -> int:
+                     usage: Sequence[TotalRow] | None = None, plans: Mapping[int, PriceHistory] | None = None) -> int:
     """Replace the customer-cycle's totals (previous version to history first); new version,
     recorded with its time and `cause` ("sync", "recalculation by alice", ...). `usage`: the
-    sums of a rating pass in this transaction (`rate_cycle`), instead of summing the tables."""
+    sums of a rating pass in this transaction (`rate_cycle`), instead of summing the tables, and
+    `plans` the price histories it read."""
     customer = get_customer(session, customer_id)
     status = lock_status(session, customer_id, cycle_start)
-    rows = compute_totals(session, customer, cycle_start, usage)
+    rows = compute_totals(session, customer, cycle_start, usage, plans)
     _archive(session, status, clock)
     session.execute(delete(Total).where(Total.customer_id == customer_id,
                                         Total.cycle_start_date == cycle_start))

@@ -21,6 +21,7 @@ from core.models import (
     QuarantinedRow,
     RatePlan,
     Subscription,
+    Total,
     TotalHistory,
 )
 from core.totals import history_versions, partner_totals, preview_recalculation, totals_version
@@ -351,6 +352,32 @@ def test_the_rating_pass_pauses_the_cyclic_collector_and_gives_it_back(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_calculating_a_rated_cycle_reads_its_rate_plan_once(sqlite_db: Database, tmp_path: Path) -> None:
+    """Issue 14.1: CalculateTotalsRateplan takes the monthly fees from the price histories the
+    rating pass read, not from a second read of the plan and its prices, tariffs, bands and roaming."""
+    from sqlalchemy import event
+
+    from core.totals import calculate_totals, rate_cycle
+
+    ids = make_setup(sqlite_db)
+    import_rows(sqlite_db, tmp_path, OCTOBER)
+    plan_reads: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        words = statement.split()
+        if words[0] == "SELECT" and "FROM" in words and words[words.index("FROM") + 1].startswith("rate_plan"):
+            plan_reads.append(words[words.index("FROM") + 1])
+
+    event.listen(sqlite_db.engine, "before_cursor_execute", count)
+    with sqlite_db.transaction() as s:
+        rated = rate_cycle(s, ids["customer"], OCT)
+        calculate_totals(s, ids["customer"], OCT, usage=rated.usage, plans=rated.plans)
+    assert sorted(plan_reads) == ["rate_plan", "rate_plan_band", "rate_plan_price", "rate_plan_roaming"]
+    with sqlite_db.reader() as s:
+        fees = s.scalars(select(Total.rated_amount).where(Total.call_type == "fee")).all()
+    assert fees == [Decimal("10.0000")] * 2  # two subscriptions, a whole cycle each
 
 
 def test_totals_summed_in_the_rating_pass_equal_the_tables_sums(db: Database, tmp_path: Path) -> None:

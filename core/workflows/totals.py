@@ -91,7 +91,7 @@ def dispatch_totals_router(cmd: DispatchTotals, ctx: HandlerContext) -> None:
 def calculate_totals_rateplan(cmd: CalculateTotalsRateplan, ctx: HandlerContext) -> None:
     rated = totals.rate_cycle(ctx.session, cmd.customer_id, cmd.cycle_start_date)
     totals.calculate_totals(ctx.session, cmd.customer_id, cmd.cycle_start_date, clock=ctx.clock, cause=cmd.cause,
-                            usage=rated.usage)
+                            usage=rated.usage, plans=rated.plans)
 
 
 def calculate_totals(cmd: CalculateTotals, ctx: HandlerContext) -> None:
