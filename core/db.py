@@ -30,15 +30,6 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or opened; the message is for the operator."""
 
 
-# Reads map the database file instead of copying each page through SQLite's 2 MB page cache:
-# a 20,000-CDR cycle is 20,000 row look-ups spread over most of `cdr`'s pages, and its read
-# took 96 -> 66 ms of CPU mapped (bench/README.md). 2 GB is the most this SQLite build maps;
-# pages beyond it, and those still in the WAL, are read as before. The mapped pages are the
-# operating system's file cache, shared between processes (they count in RSS once touched).
-# The bulk import's connection maps nothing (core.raw_store.bulk_connection): it writes.
-SQLITE_MMAP_BYTES = 2_147_418_112
-
-
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
     cur = dbapi_conn.cursor()
@@ -46,7 +37,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cur.close()
 
 
