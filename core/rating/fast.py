@@ -134,11 +134,13 @@ def _u(amount: Decimal) -> int:
     return units
 
 
-def _amount(price: _Price, charged: int, per: int) -> int:
-    """``per_unit * charged / per + set-up``, at least the minimum, half-up, in ten-thousandths
-    (``per``: 60 seconds a minute, 1024 KB an MB)."""
-    exact = price.per_unit * charged + per * price.setup  # in 1/per ten-thousandths
-    return price.minimum if exact < per * price.minimum else (2 * exact + per) // (2 * per)
+def _lane(price: _Price, first: str, charges: dict[ChargeKey, _Charge]
+          ) -> tuple[int, int, int, int, int, bool, _Charge]:
+    """A price's integers as the loop unpacks them, with its charge (shared by the prices it explains)."""
+    charge = charges.get(price.charge)
+    if charge is None:
+        charge = charges[price.charge] = _Charge(price, first)
+    return price.per_unit, price.setup, price.minimum, price.first_s, price.step_s, price.from_bundle, charge
 
 
 def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> FastRating | None:
@@ -147,7 +149,7 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
     The ratings come back in the rows' order (a cycle is read in cdr id order per subscription,
     so comparing them with the stored ones needs little sorting); they are rated in call-date
     order. Per row the loop keeps only what cannot be summed afterwards: each charge's sums
-    come from its ratings in C-level passes after the loop (`_charge_sums`).
+    come from its ratings in C-level passes after the loop (`_Charge.sums`).
     """
     if not rows:
         return FastRating([], {}, {})
@@ -159,47 +161,43 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
     # by call date; rows of one date keep (provider_ref, id) order, as the engine rates them
     keys: list[Any] = dates if len(set(dates)) == len(dates) else list(map(_ORDER, rows))
     order = sorted(range(len(rows)), key=keys.__getitem__)
-    # (call type, destination) -> its price and its charge (looked up once a row)
-    prices: dict[tuple[str, str], tuple[_Price, _Charge]] = {}
+    # (call type, destination) -> its price's integers and its charge (looked up once a row)
+    lanes: dict[tuple[str, str], tuple[int, int, int, int, int, bool, _Charge]] = {}
     charges: dict[ChargeKey, _Charge] = {}
     voice_left, sms_left, data_left = fast.voice_bundle_s, fast.sms_bundle, fast.data_bundle_kb
     ratings: list[Any] = [None] * len(rows)
     for i in order:
         cid, _sub, when, _ref, kind, destination, duration_s, volume_kb, cost, _visited = rows[i]
-        found = prices.get((kind, destination))
-        if found is None:
-            price = _price(fast.plan, kind, destination)
-            charge = charges.get(price.charge)
-            if charge is None:
-                charge = charges[price.charge] = _Charge(price, when)
-            found = prices[(kind, destination)] = (price, charge)
-        price, charge = found
+        lane = lanes.get((kind, destination))
+        if lane is None:
+            lane = lanes[(kind, destination)] = _lane(_price(fast.plan, kind, destination), when, charges)
+        per_unit, setup, minimum, first_s, step_s, from_bundle, charge = lane
         used = amount = 0
         if kind == "sms":
-            if price.from_bundle and sms_left:
+            if from_bundle and sms_left:
                 sms_left -= 1
                 used = 1
             else:
-                amount = max(price.per_unit + price.setup, price.minimum)
-        elif kind == "data":
-            if price.from_bundle:
-                used = volume_kb if volume_kb <= data_left else data_left
-                data_left -= used
-            if volume_kb - used:
-                amount = _amount(price, volume_kb - used, 1024)
-        else:  # voice, voice_in
-            first_s = price.first_s
-            if duration_s <= first_s:
-                billed = first_s if duration_s else 0
-            else:
-                step_s = price.step_s
-                billed = first_s - (-(duration_s - first_s) // step_s) * step_s
-            if price.from_bundle:
-                used = billed if billed <= voice_left else voice_left
-                voice_left -= used
-            if billed - used:
-                amount = _amount(price, billed - used, 60)
-            charge.billed.append(billed)
+                amount = max(per_unit + setup, minimum)
+        else:
+            if kind == "data":
+                units, per = volume_kb, 1024
+                if from_bundle:
+                    used = volume_kb if volume_kb <= data_left else data_left
+                    data_left -= used
+            else:  # voice, voice_in: the seconds billed, in the price's increments
+                per = 60
+                if duration_s <= first_s:
+                    units = first_s if duration_s else 0
+                else:
+                    units = first_s - (-(duration_s - first_s) // step_s) * step_s
+                if from_bundle:
+                    used = units if units <= voice_left else voice_left
+                    voice_left -= used
+                charge.billed.append(units)
+            if units - used:  # per_unit * units / per + set-up, at least the minimum, half-up
+                exact = per_unit * (units - used) + per * setup  # in 1/per ten-thousandths
+                amount = minimum if exact < per * minimum else (2 * exact + per) // (2 * per)
         rating = ratings[i] = (cid, subscription_id, kind, amount, used, None, duration_s, volume_kb, cost)
         charge.ratings.append(rating)
         charge.last = when  # rated in call date order: the charge's last call so far
