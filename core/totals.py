@@ -308,6 +308,8 @@ def _changed(fresh: list[raw_store.Rating], stored: list[raw_store.StoredRating]
     A recalculation mostly changes nothing: both lists in cdr_id order compare equal in one
     C-level comparison, with no per-rating look-up.
     """
+    if not stored:  # a first rating: every rating is new (store_ratings puts them in key order)
+        return fresh, []
     fresh.sort(key=itemgetter(0))
     if list(map(_COMPARED, fresh)) == stored:
         return [], []
