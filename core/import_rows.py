@@ -8,11 +8,15 @@ Any other line (a control character, a value to normalise, a range it misses, an
 unknown number, a date to convert) is handed to the general path, which decides and
 words the reason: both store the same rows and quarantine the same lines with the same
 reasons (tests/test_import_fastpath.py checks it on random and hostile input).
+
+A provider's CSV body (a sync) comes the same way, straight from the network stream
+(providers/listing.py, CsvPages); its chunks are committed before the stream is read on
+(tests/test_sync_fastpath.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import chain
@@ -24,7 +28,7 @@ from core.cdr_store import Source
 from core.month import CustomerCycle
 from core.rating.cycles import cycle_for
 from core.raw_store import column_values
-from providers.base import BadRow, ProviderCdr, normalise_destination, normalise_number
+from providers.base import BadRow, Checkpoint, ProviderCdr, normalise_destination, normalise_number
 
 if TYPE_CHECKING:
     from core.imports import ImportRun, SubscriptionIndex
@@ -76,15 +80,24 @@ class PositionalCdrs(Protocol):
 
     required_columns: tuple[str, ...]  # our names of the columns a plain row has, in this order
     wire: Any  # decimal_comma, dutch_dates
-    lines: Any  # (line, fields, text) or a RawRow per line; .picks, .required after the header
+    lines: Any  # (line, fields, text), a RawRow or a Checkpoint per item; .picks, .required after the header
+    local: bool  # a file on this machine (not a provider's server): reading on waits on nothing
 
-    def decode(self, item: Any) -> ProviderCdr | BadRow: ...
+    def __iter__(self) -> Iterator[ProviderCdr | BadRow | Checkpoint]:
+        """The records decoded the general way (for a format without a fast path)."""
+        ...
+
+    def decode(self, item: Any) -> ProviderCdr | BadRow | Checkpoint: ...
 
     def decode_text(self, line_number: int, text: str) -> ProviderCdr | BadRow: ...
 
     def call_type_spellings(self) -> dict[str, str]: ...
 
     def bool_spellings(self) -> dict[str, bool]: ...
+
+    def tapped(self, tap: Callable[[Iterator[Any]], Iterator[Any]]) -> PositionalCdrs:
+        """The same source with its lines read through `tap`, which passes every item on."""
+        ...
 
 
 def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
@@ -125,7 +138,9 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
     days: dict[tuple[int, date], tuple[str, CustomerCycle] | None] = {}  # (subscription, local day) -> cycle
     provider, batch_id = run.provider, run.result.batch_id
     run.chunk_rows = FAST_CHUNK_ROWS  # small rows: a whole batch is held and written at once
-    run.batch_spans_chunks = True  # a local file: reading on with the batch open waits on nothing
+    # A local file: reading on with the batch open waits on nothing. A provider's stream has each
+    # chunk committed before it is read on (a sync renews its lease from inside it: core/imports.py).
+    run.batch_spans_chunks = cdrs.local
     run.chunk = min(run.commit_every, run.chunk_rows)
     rows, sources, bad, touched = run.rows, run.sources, run.bad, run.touched
     counters, chunk, take = run.counters, run.chunk, run.take
@@ -134,8 +149,11 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
     first = next(items, None)  # reads the header: the positions are known from here on
     if first is None:
         return True
-    picks = lines.picks
-    position = dict(picks)
+    position = dict(lines.picks)
+    if not set(cdrs.required_columns) <= position.keys():  # no header came (an empty listing)
+        for item in chain((first,), items):
+            take(general(item))
+        return True
     p_ref, p_number, p_date, p_type, p_dest, p_dur, p_kb, p_cost = (position[name] for name in cdrs.required_columns)
     p_roaming, p_country = position.get("roaming"), position.get("visited_country")
     read = units_total = 0
