@@ -61,6 +61,8 @@ class _Memo(dict[K, V]):
         return value
 
 
+PLAIN_STAMPS = frozenset({"--T::+:", "--T::-:"})  # "YYYY-MM-DDTHH:MM:SS+HH:MM" at every third character
+
 SCALE = (10_000, 1_000, 100, 10, 1)  # ten-thousandths per unit of the last digit, by decimals given
 
 
@@ -134,6 +136,7 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
     earliest, latest = run.window
     numbers: _Memo[str, _Number | None] = _Memo(_number_lookup(run.index, {}))
     destinations: _Memo[str, str | None] = _Memo(_destination)
+    utc_hours: _Memo[str, str | None] = _Memo(_utc_hour)
     costs: _Memo[str, tuple[int, Any] | bool] = _Memo(lambda cost: _price(cost, decimal_sep, cap_units, mysql))
     days: dict[tuple[int, date], tuple[str, CustomerCycle] | None] = {}  # (subscription, local day) -> cycle
     provider, batch_id = run.provider, run.result.batch_id
@@ -210,24 +213,27 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
                 when = fromisoformat(stamp)
                 if not earliest <= when <= latest:  # TypeError without an offset: the general path says so
                     raise _General
-                # "YYYY-MM-DDTHH:MM:SS+00:00" (validated by fromisoformat): stored as its own text, and
-                # its hour of the day decides the customer's local day (see _hour_cycle)
-                canonical = len(stamp) == 25 and stamp[4::3] == "--T::+:" and when.tzinfo is UTC
-                if not canonical:
-                    stored: Any = to_column(when)
-                elif mysql:  # the text pymysql would write for the naive UTC datetime (no microseconds)
-                    stored = stamp[:19].replace("T", " ")
-                else:
-                    stored = f"{stamp[:10]} {stamp[11:19]}.000000"
+                # "YYYY-MM-DDTHH:MM:SS+HH:MM" (validated by fromisoformat): its hour and offset decide,
+                # once per hour, the UTC hour it is stored in and the customer's local day (_utc_hour,
+                # _hour_day); the minutes and seconds are stored as written
+                plain = len(stamp) == 25 and stamp[4::3] in PLAIN_STAMPS
                 local_day: Any = None  # a date; False (not looked up yet) or None (convert) on the way
-                if canonical:
-                    hour = stamp[:13]
+                utc_hour = None
+                if plain:
+                    hour = stamp[:13] + stamp[19:]
+                    utc_hour = utc_hours[hour]
                     local_day = hours.get(hour, False)
                     if local_day is False:
                         if len(hours) >= CACHE_LIMIT:
                             hours.clear()
                         local_day = hours[hour] = _hour_day(when, zone)
-                if local_day is None:  # not canonical, or a local midnight within that hour: convert this one
+                if utc_hour is None:  # not plain, or an offset with minutes: convert this one
+                    stored: Any = to_column(when)
+                elif mysql:  # the text pymysql would write for the naive UTC datetime (no microseconds)
+                    stored = utc_hour + stamp[13:19]
+                else:
+                    stored = f"{utc_hour}{stamp[13:19]}.000000"
+                if local_day is None:  # not plain, or a local midnight within that hour: convert this one
                     local_day = when.astimezone(zone).date()
                 day = (sub_id, local_day)
                 cycle: Any = days.get(day, False)
@@ -273,6 +279,16 @@ def _cycle(when: datetime, local_day: date, customer_id: int, billing_day: int, 
         return None
     start = cycle_for(when, billing_day, zone).start
     return start.isoformat(), CustomerCycle(customer_id, start)
+
+
+def _utc_hour(hour: str) -> str | None:
+    """"YYYY-MM-DD HH", the UTC hour of a stamp's hour and offset ("2026-09-01T01+02:00" gives
+    "2026-08-31 23"), or None for an offset with minutes (they would change too)."""
+    start = datetime.fromisoformat(f"{hour[:13]}:00:00{hour[13:]}")
+    offset = start.utcoffset()
+    if offset is None or offset % timedelta(hours=1):
+        return None
+    return start.astimezone(UTC).isoformat(" ")[:13]
 
 
 def _hour_day(when: datetime, zone: ZoneInfo) -> date | None:
