@@ -162,21 +162,24 @@ class CsvPages:
         return self.source.rows(self.http, self.fields, self.values, self)  # its rows are `page`s items
 
     def page(self, response: httpx.Response, start_line: int) -> Iterator[LineFields | RawRow]:
+        """One response's items; its header is read here, so `picks` is known before they come."""
         lines = self.body.lines(response, self.fields, start_line)
         items = iter(lines)
-        first = next(items, None)  # reads the header: lines.picks is known from here
+        first = next(items, None)
         if not self.picks:
             self.picks = lines.picks
         if first is None:
-            return
+            return iter(())
         if lines.picks == self.picks:
-            yield first
-            yield from items
-            return
-        for item in chain((first,), items):
+            return chain((first,), items)  # no Python call per line between the reader and the import
+        return self._named(chain((first,), items), lines.picks)
+
+    @staticmethod
+    def _named(items: Iterator[LineFields | RawRow], picks: list[tuple[str, int]]) -> Iterator[LineFields | RawRow]:
+        for item in items:
             if type(item) is tuple:
                 line, fields, text = item  # type: ignore[misc]  # a Fields tuple, not a RawRow
-                item = RawRow(line, {ours: fields[index] for ours, index in lines.picks}, text)
+                item = RawRow(line, {ours: fields[index] for ours, index in picks}, text)
             yield item
 
 

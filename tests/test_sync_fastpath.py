@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,12 @@ from core.workflows.sync import upsert_subscriptions
 from providers import CHECKPOINT, open_adapter
 from providers import records as provider_records
 from providers.adapter import DeclarativeAdapter
-from providers.csvformat import CsvCdrs, parse_cdr_csv
+from providers.csvformat import REQUIRED_COLUMNS, CsvCdrs, parse_cdr_csv
+from providers.listing import CsvBody, CsvPages, Endpoint, Fields, Listing, PageNumbers
 from providers.platforms import TMOBILE_CALVI
+from providers.records import CDR_FIELDS, Wire, cdrs_from_rows
 from providers.sandbox import SandboxServer
+from tests.factories import make_setup
 from tests.sync_support import SyncWorld
 from tests.test_sync import MONTH, cdr_count, make_world, sync
 
@@ -156,3 +161,57 @@ def test_a_file_queue_s_csv_is_read_by_position_and_committed_before_its_files_a
     assert committed_at_checkpoint == [90]  # all in, before the acks
     assert decoded == []
     assert sandbox.registry.customer("yielder", "YIELDER-REF").acknowledged
+
+
+class _Page:
+    """One streamed response of a listing: its bytes and its page-count header."""
+
+    def __init__(self, body: bytes, pages: int) -> None:
+        self.body = body
+        self.headers = {"X-Total-Pages": str(pages)}
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        yield from (self.body[i:i + 7] for i in range(0, len(self.body), 7))  # lines split across chunks
+
+
+class _Pages:
+    """A provider's HTTP client serving `bodies` as pages 1..n of one listing."""
+
+    platform = "paged"
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies = bodies
+
+    def same_origin(self, url: str) -> bool:
+        return True
+
+    @contextmanager
+    def stream(self, method: str, url: str, params: dict[str, str] | None = None) -> Iterator[_Page]:
+        yield _Page(self.bodies[int((params or {})["page"]) - 1], len(self.bodies))
+
+
+def test_a_later_page_with_its_columns_in_another_order_is_read_by_name(sqlite_db: Database) -> None:
+    """Line numbers run on across pages (headers counted) and a page whose header orders the
+    columns otherwise is still read right: the positional path stores and quarantines what the
+    general path does."""
+    make_setup(sqlite_db)
+    header = "provider_ref,number,call_date,call_type,destination,duration_s,volume_kb,provider_cost\n"
+    swapped = "number,provider_ref,call_date,call_type,destination,duration_s,volume_kb,provider_cost\n"
+    bodies = [(header + "p1,+31610000001,2026-11-02T10:30:00+01:00,voice,,60,0,0.01\n"
+               "p2,+31610000009,2026-11-02T10:30:00+01:00,voice,,60,0,0.01\n").encode(),
+              (swapped + "+31610000001,p3,2026-11-02T10:30:00+01:00,sms,,0,0,0.02\n\n"
+               "+31610000001,p4,2026-11-02T10:30:00+01:00,fax,,0,0,0.02\n").encode(),
+              (header + "p5,+31610000002,2026-11-03T10:30:00+01:00,data,,0,99,0.03\n").encode()]
+    listing = Listing(Endpoint("cdrs"), CsvBody(), PageNumbers(total_pages=None, total_pages_header="X-Total-Pages"))
+    fields = Fields({name: name for name in CDR_FIELDS}, REQUIRED_COLUMNS)
+    http: Any = _Pages(bodies)
+    limits = CdrLimits(clock=lambda: datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
+    by_position = CsvCdrs(CsvPages(listing, http, fields, {}, listing.body), Wire(), local=False)
+    import_cdrs(sqlite_db, by_position, provider="csv_file", source="pages", limits=limits)
+    general = iter(list(cdrs_from_rows(listing.rows(http, fields, {}), Wire())))
+    import_cdrs(sqlite_db, general, provider="kpn_grip", source="pages", limits=limits)
+    cdrs, bad = stored(sqlite_db, "csv_file")
+    assert (cdrs, bad) == stored(sqlite_db, "kpn_grip")
+    assert [cdr[0] for cdr in cdrs] == ["p1", "p3", "p5"]
+    assert [(line, reason) for line, reason, _ in bad] == [(3, "unknown number +31610000009"),
+                                                            (7, "unknown call type 'fax'")]
