@@ -8,11 +8,15 @@ Any other line (a control character, a value to normalise, a range it misses, an
 unknown number, a date to convert) is handed to the general path, which decides and
 words the reason: both store the same rows and quarantine the same lines with the same
 reasons (tests/test_import_fastpath.py checks it on random and hostile input).
+
+A provider's CSV body (a sync) comes the same way, straight from the network stream
+(providers/listing.py, CsvPages); its chunks are committed before the stream is read on
+(tests/test_sync_fastpath.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import chain
@@ -24,7 +28,7 @@ from core.cdr_store import Source
 from core.month import CustomerCycle
 from core.rating.cycles import cycle_for
 from core.raw_store import column_values
-from providers.base import BadRow, ProviderCdr, normalise_destination, normalise_number
+from providers.base import BadRow, Checkpoint, ProviderCdr, normalise_destination, normalise_number
 
 if TYPE_CHECKING:
     from core.imports import ImportRun, SubscriptionIndex
@@ -57,6 +61,8 @@ class _Memo(dict[K, V]):
         return value
 
 
+PLAIN_STAMPS = frozenset({"--T::+:", "--T::-:"})  # "YYYY-MM-DDTHH:MM:SS+HH:MM" at every third character
+
 SCALE = (10_000, 1_000, 100, 10, 1)  # ten-thousandths per unit of the last digit, by decimals given
 
 
@@ -76,15 +82,24 @@ class PositionalCdrs(Protocol):
 
     required_columns: tuple[str, ...]  # our names of the columns a plain row has, in this order
     wire: Any  # decimal_comma, dutch_dates
-    lines: Any  # (line, fields, text) or a RawRow per line; .picks, .required after the header
+    lines: Any  # (line, fields, text), a RawRow or a Checkpoint per item; .picks, .required after the header
+    local: bool  # a file on this machine (not a provider's server): reading on waits on nothing
 
-    def decode(self, item: Any) -> ProviderCdr | BadRow: ...
+    def __iter__(self) -> Iterator[ProviderCdr | BadRow | Checkpoint]:
+        """The records decoded the general way (for a format without a fast path)."""
+        ...
+
+    def decode(self, item: Any) -> ProviderCdr | BadRow | Checkpoint: ...
 
     def decode_text(self, line_number: int, text: str) -> ProviderCdr | BadRow: ...
 
     def call_type_spellings(self) -> dict[str, str]: ...
 
     def bool_spellings(self) -> dict[str, bool]: ...
+
+    def tapped(self, tap: Callable[[Iterator[Any]], Iterator[Any]]) -> PositionalCdrs:
+        """The same source with its lines read through `tap`, which passes every item on."""
+        ...
 
 
 def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
@@ -121,11 +136,14 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
     earliest, latest = run.window
     numbers: _Memo[str, _Number | None] = _Memo(_number_lookup(run.index, {}))
     destinations: _Memo[str, str | None] = _Memo(_destination)
+    utc_hours: _Memo[str, str | None] = _Memo(_utc_hour)
     costs: _Memo[str, tuple[int, Any] | bool] = _Memo(lambda cost: _price(cost, decimal_sep, cap_units, mysql))
     days: dict[tuple[int, date], tuple[str, CustomerCycle] | None] = {}  # (subscription, local day) -> cycle
     provider, batch_id = run.provider, run.result.batch_id
     run.chunk_rows = FAST_CHUNK_ROWS  # small rows: a whole batch is held and written at once
-    run.batch_spans_chunks = True  # a local file: reading on with the batch open waits on nothing
+    # A local file: reading on with the batch open waits on nothing. A provider's stream has each
+    # chunk committed before it is read on (a sync renews its lease from inside it: core/imports.py).
+    run.batch_spans_chunks = cdrs.local
     run.chunk = min(run.commit_every, run.chunk_rows)
     rows, sources, bad, touched = run.rows, run.sources, run.bad, run.touched
     counters, chunk, take = run.counters, run.chunk, run.take
@@ -134,8 +152,11 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
     first = next(items, None)  # reads the header: the positions are known from here on
     if first is None:
         return True
-    picks = lines.picks
-    position = dict(picks)
+    position = dict(lines.picks)
+    if not set(cdrs.required_columns) <= position.keys():  # no header came (an empty listing)
+        for item in chain((first,), items):
+            take(general(item))
+        return True
     p_ref, p_number, p_date, p_type, p_dest, p_dur, p_kb, p_cost = (position[name] for name in cdrs.required_columns)
     p_roaming, p_country = position.get("roaming"), position.get("visited_country")
     read = units_total = 0
@@ -192,24 +213,27 @@ def fast_csv_import(run: ImportRun, cdrs: PositionalCdrs) -> bool:
                 when = fromisoformat(stamp)
                 if not earliest <= when <= latest:  # TypeError without an offset: the general path says so
                     raise _General
-                # "YYYY-MM-DDTHH:MM:SS+00:00" (validated by fromisoformat): stored as its own text, and
-                # its hour of the day decides the customer's local day (see _hour_cycle)
-                canonical = len(stamp) == 25 and stamp[4::3] == "--T::+:" and when.tzinfo is UTC
-                if not canonical:
-                    stored: Any = to_column(when)
-                elif mysql:  # the text pymysql would write for the naive UTC datetime (no microseconds)
-                    stored = stamp[:19].replace("T", " ")
-                else:
-                    stored = f"{stamp[:10]} {stamp[11:19]}.000000"
+                # "YYYY-MM-DDTHH:MM:SS+HH:MM" (validated by fromisoformat): its hour and offset decide,
+                # once per hour, the UTC hour it is stored in and the customer's local day (_utc_hour,
+                # _hour_day); the minutes and seconds are stored as written
+                plain = len(stamp) == 25 and stamp[4::3] in PLAIN_STAMPS
                 local_day: Any = None  # a date; False (not looked up yet) or None (convert) on the way
-                if canonical:
-                    hour = stamp[:13]
+                utc_hour = None
+                if plain:
+                    hour = stamp[:13] + stamp[19:]
+                    utc_hour = utc_hours[hour]
                     local_day = hours.get(hour, False)
                     if local_day is False:
                         if len(hours) >= CACHE_LIMIT:
                             hours.clear()
                         local_day = hours[hour] = _hour_day(when, zone)
-                if local_day is None:  # not canonical, or a local midnight within that hour: convert this one
+                if utc_hour is None:  # not plain, or an offset with minutes: convert this one
+                    stored: Any = to_column(when)
+                elif mysql:  # the text pymysql would write for the naive UTC datetime (no microseconds)
+                    stored = utc_hour + stamp[13:19]
+                else:
+                    stored = f"{utc_hour}{stamp[13:19]}.000000"
+                if local_day is None:  # not plain, or a local midnight within that hour: convert this one
                     local_day = when.astimezone(zone).date()
                 day = (sub_id, local_day)
                 cycle: Any = days.get(day, False)
@@ -255,6 +279,16 @@ def _cycle(when: datetime, local_day: date, customer_id: int, billing_day: int, 
         return None
     start = cycle_for(when, billing_day, zone).start
     return start.isoformat(), CustomerCycle(customer_id, start)
+
+
+def _utc_hour(hour: str) -> str | None:
+    """"YYYY-MM-DD HH", the UTC hour of a stamp's hour and offset ("2026-09-01T01+02:00" gives
+    "2026-08-31 23"), or None for an offset with minutes (they would change too)."""
+    start = datetime.fromisoformat(f"{hour[:13]}:00:00{hour[13:]}")
+    offset = start.utcoffset()
+    if offset is None or offset % timedelta(hours=1):
+        return None
+    return start.astimezone(UTC).isoformat(" ")[:13]
 
 
 def _hour_day(when: datetime, zone: ZoneInfo) -> date | None:

@@ -16,9 +16,9 @@ from providers.base import (
     ProviderSubscription,
     check_month,
 )
-from providers.csvformat import REQUIRED_COLUMNS
+from providers.csvformat import REQUIRED_COLUMNS, CsvCdrs
 from providers.http import ProviderHttp
-from providers.listing import Endpoint, Fields, Source, dig
+from providers.listing import CsvBody, CsvPages, Endpoint, Fields, Source, dig
 from providers.records import RowError, Wire, cdrs_from_rows, decode_invoice, decode_subscription
 
 
@@ -93,8 +93,11 @@ class DeclarativeAdapter:
                    ) -> Iterator[ProviderCdr | BadRow | Checkpoint]:
         values = self._values(month)
         resource = self.spec.cdrs
-        rows = resource.source.rows(self.http, Fields(resource.fields, REQUIRED_COLUMNS), values)
-        return cdrs_from_rows(rows, self.spec.wire, checkpoints)
+        source, fields = resource.source, Fields(resource.fields, REQUIRED_COLUMNS)
+        if isinstance(source.body, CsvBody):  # the import may read its lines by position (core/import_rows.py)
+            pages = CsvPages(source, self.http, fields, values, source.body)
+            return CsvCdrs(pages, self.spec.wire, local=False, checkpoints=checkpoints)
+        return cdrs_from_rows(source.rows(self.http, fields, values), self.spec.wire, checkpoints)
 
     def fetch_invoice_total(self, month: str) -> InvoiceTotal | None:
         values = self._values(month)

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlparse
 from providers.base import (
     BadData,
     BadRow,
+    Checkpoint,
     InvoiceTotal,
     ProfileConnection,
     ProviderCdr,
@@ -66,12 +67,12 @@ class CsvFileAdapter:
         ]
         return sorted(path for path in found if month is None or month in path.name)
 
-    def fetch_cdrs(self, month: str, *, checkpoints: bool = False) -> Iterator[ProviderCdr | BadRow]:
+    def fetch_cdrs(self, month: str, *, checkpoints: bool = False) -> Iterator[ProviderCdr | BadRow | Checkpoint]:
         """Files are only read, never moved, so there is nothing to checkpoint."""
         check_month(month)
         return self._cdrs(self._files("*", month))
 
-    def _cdrs(self, files: list[Path]) -> Iterator[ProviderCdr | BadRow]:
+    def _cdrs(self, files: list[Path]) -> Iterator[ProviderCdr | BadRow | Checkpoint]:
         """Line numbers are each file's own; with several files the reason names the file."""
         for path in files:
             with _open(path) as stream:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import zlib
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping
 from functools import partial
-from typing import IO
+from typing import IO, Any, Protocol, cast
 
-from providers.base import BadData, BadRow, ProviderCdr
+from providers.base import BadData, BadRow, Checkpoint, ProviderCdr
 from providers.lines import LINE_CAP, Overlong, buffered_readline, capped, stream_lines
 from providers.records import (
     CDR_FIELDS,
@@ -65,11 +65,13 @@ def iter_csv_rows(
     non-empty line is the header; `start_line` is the number of the first line, and
     every physical line counts, blank ones too. A line over LINE_CAP is quarantined.
     """
-    return named_rows(CsvLines(lines, columns, required, delimiter=delimiter, start_line=start_line))
+    csv_lines = CsvLines(lines, columns, required, delimiter=delimiter, start_line=start_line)
+    return cast(Iterator[RawRow], named_rows(csv_lines))  # no Checkpoint among one stream's lines
 
 
-def named_rows(lines: CsvLines) -> Iterator[RawRow]:
-    """Each line's fields keyed by our field names (a dict per row: the general path)."""
+def named_rows(lines: PositionalLines) -> Iterator[RawRow | Checkpoint]:
+    """Each line's fields keyed by our field names (a dict per row: the general path); a
+    RawRow or a Checkpoint among the lines comes out as it is."""
     for item in lines:
         if type(item) is tuple:
             line_number, fields, text = item  # type: ignore[misc]  # Fields, not a RawRow
@@ -128,7 +130,7 @@ class CsvLines:
                     try:
                         text = line.decode("utf-8")
                     except UnicodeDecodeError:
-                        raw = line.decode("utf-8", "backslashreplace")
+                        raw = line.decode("utf-8", "backslashreplace").rstrip("\r\n")  # as a stream's lines come
                         if header:
                             raise BadData(f"line {line_number}: header is not UTF-8") from None
                         yield RawRow(line_number, None, raw, "bad encoding (not UTF-8)")
@@ -192,29 +194,73 @@ def parse_cdr_csv(
     return CsvCdrs(CsvLines(stream, columns, required, delimiter=delimiter, start_line=start_line), wire)
 
 
-class CsvCdrs(Iterator[ProviderCdr | BadRow]):
-    """The CDRs of one CSV stream: an iterator of ProviderCdr | BadRow, read once.
+class PositionalLines(Protocol):
+    """CSV data lines by position: CsvLines, or a provider listing's pages (providers/listing.py)."""
+
+    required: Collection[str]
+    delimiter: str
+
+    @property
+    def picks(self) -> list[tuple[str, int]]:
+        """Our field names and their column indexes, known once the header is read."""
+        ...
+
+    def __iter__(self) -> Iterator[Fields | RawRow | Checkpoint]: ...
+
+
+_Records = Generator[ProviderCdr | BadRow | Checkpoint, None, None]
+
+
+class CsvCdrs(Generator[ProviderCdr | BadRow | Checkpoint, None, None]):
+    """The CDRs of one CSV stream: a generator of ProviderCdr | BadRow, read once (and
+    Checkpoint where `checkpoints` asks for them: a provider's file queue); closing it
+    closes the stream, as an abandoned sync does.
 
     The import may instead read `lines` (positional fields) and decode them itself
     (core/import_rows.py): the same lines, the same reasons, without an object per row.
+    `local` says the lines come from a file on this machine, not a provider's server:
+    reading on may then keep a batch uncommitted, as it waits on nothing.
     """
 
-    def __init__(self, lines: CsvLines, wire: Wire) -> None:
+    def __init__(self, lines: PositionalLines, wire: Wire, *, local: bool = True,
+                 checkpoints: bool = False) -> None:
         self.lines = lines
         self.wire = wire
-        self._records: Iterator[ProviderCdr | BadRow] | None = None
+        self.local = local
+        self.checkpoints = checkpoints
+        self._records: _Records | None = None
 
-    def __next__(self) -> ProviderCdr | BadRow:
-        if self._records is None:
-            self._records = cdrs_from_rows(named_rows(self.lines), self.wire)
-        return next(self._records)
+    def __iter__(self) -> _Records:
+        """The records themselves: a loop over them makes no Python call per record here."""
+        if self._records is None:  # cdrs_from_rows is a generator function
+            self._records = cast(_Records, cdrs_from_rows(named_rows(self.lines), self.wire, self.checkpoints))
+        return self._records
+
+    def __next__(self) -> ProviderCdr | BadRow | Checkpoint:
+        return next(iter(self))
+
+    def send(self, value: None) -> ProviderCdr | BadRow | Checkpoint:
+        return iter(self).send(value)
+
+    def throw(self, *error: Any) -> ProviderCdr | BadRow | Checkpoint:
+        return iter(self).throw(*error)
+
+    def close(self) -> None:
+        if self._records is not None:
+            self._records.close()
 
     # -- what the import's positional path uses (core/import_rows.py: PositionalCdrs) --------------
 
     required_columns = REQUIRED_COLUMNS
 
-    def decode(self, item: Fields | RawRow) -> ProviderCdr | BadRow:
-        """One item of `lines` decoded the general way (a dict and decode_cdr)."""
+    def decode(self, item: Fields | RawRow | Checkpoint) -> ProviderCdr | BadRow | Checkpoint:
+        """One item of `lines` decoded the general way (a dict and decode_cdr); a Checkpoint
+        stays one (the import commits what it has)."""
+        if isinstance(item, Checkpoint):
+            return item
+        return self._decode(item)
+
+    def _decode(self, item: Fields | RawRow) -> ProviderCdr | BadRow:
         if type(item) is tuple:
             line_number, fields, text = item  # type: ignore[misc]  # Fields, not a RawRow
             item = RawRow(line_number, {ours: fields[index] for ours, index in self.lines.picks}, text)
@@ -222,10 +268,32 @@ class CsvCdrs(Iterator[ProviderCdr | BadRow]):
 
     def decode_text(self, line_number: int, text: str) -> ProviderCdr | BadRow:
         """A data line's record from its text alone (split again as `lines` split it)."""
-        return self.decode((line_number, split_fields(text, self.lines.delimiter), text))
+        return self._decode((line_number, split_fields(text, self.lines.delimiter), text))
 
     def call_type_spellings(self) -> dict[str, str]:
         return call_type_spellings(self.wire)
 
     def bool_spellings(self) -> dict[str, bool]:
         return bool_spellings(self.wire)
+
+    def tapped(self, tap: Callable[[Iterator[Any]], Iterator[Any]]) -> CsvCdrs:
+        """The same CDRs with `lines` read through `tap` (which passes every item on): a sync
+        renews its lease there, and the import still reads the lines by position."""
+        return CsvCdrs(_TappedLines(self.lines, tap), self.wire, local=self.local, checkpoints=self.checkpoints)
+
+
+class _TappedLines:
+    """`lines` read through `tap`; their header positions as `lines` has them."""
+
+    def __init__(self, lines: PositionalLines, tap: Callable[[Iterator[Any]], Iterator[Any]]) -> None:
+        self.lines = lines
+        self.tap = tap
+        self.required = lines.required
+        self.delimiter = lines.delimiter
+
+    @property
+    def picks(self) -> list[tuple[str, int]]:
+        return self.lines.picks
+
+    def __iter__(self) -> Iterator[Fields | RawRow | Checkpoint]:
+        return self.tap(iter(self.lines))

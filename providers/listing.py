@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from itertools import chain
+from typing import Any, Protocol, cast
 from urllib.parse import quote
 
 import httpx
 
 from providers.base import CHECKPOINT, BadData, Checkpoint, ProviderError
-from providers.csvformat import iter_csv_rows
+from providers.csvformat import CsvLines, named_rows
+from providers.csvformat import Fields as LineFields
 from providers.http import ProviderHttp, parse_json
 from providers.lines import gunzip, iter_lines
 from providers.records import RawRow
@@ -130,12 +132,55 @@ class CsvBody:
     gzip: bool = False
 
     def open(self, response: httpx.Response, fields: Fields, start_line: int) -> Opened:
+        return None, cast(Iterator[RawRow], named_rows(self.lines(response, fields, start_line)))  # no Checkpoint
+
+    def lines(self, response: httpx.Response, fields: Fields, start_line: int) -> CsvLines:
+        """The response's lines by position (what `open` names field by field)."""
         chunks = response.iter_bytes()
         lines = iter_lines(gunzip(chunks) if self.gzip else chunks)
-        rows = iter_csv_rows(
-            lines, fields.names, fields.required, delimiter=self.delimiter, start_line=start_line
-        )
-        return None, rows
+        return CsvLines(lines, fields.names, fields.required, delimiter=self.delimiter, start_line=start_line)
+
+
+class CsvPages:
+    """A CSV listing's data lines by position over all its pages or files, as CsvLines gives
+    one stream's (the import's fast path reads them: core/import_rows.py), with the listing's
+    Checkpoint among them. `picks` are the first page's columns; a later page whose header
+    places them otherwise comes as named rows, which the import decodes the general way."""
+
+    def __init__(self, source: Source, http: ProviderHttp, fields: Fields, values: Mapping[str, str],
+                 body: CsvBody) -> None:
+        self.source = source
+        self.http = http
+        self.fields = fields
+        self.values = values
+        self.body = body
+        self.required = fields.required
+        self.delimiter = body.delimiter
+        self.picks: list[tuple[str, int]] = []
+
+    def __iter__(self) -> Iterator[LineFields | RawRow | Checkpoint]:
+        return self.source.rows(self.http, self.fields, self.values, self)  # its rows are `page`s items
+
+    def page(self, response: httpx.Response, start_line: int) -> Iterator[LineFields | RawRow]:
+        """One response's items; its header is read here, so `picks` is known before they come."""
+        lines = self.body.lines(response, self.fields, start_line)
+        items = iter(lines)
+        first = next(items, None)
+        if not self.picks:
+            self.picks = lines.picks
+        if first is None:
+            return iter(())
+        if lines.picks == self.picks:
+            return chain((first,), items)  # no Python call per line between the reader and the import
+        return self._named(chain((first,), items), lines.picks)
+
+    @staticmethod
+    def _named(items: Iterator[LineFields | RawRow], picks: list[tuple[str, int]]) -> Iterator[LineFields | RawRow]:
+        for item in items:
+            if type(item) is tuple:
+                line, fields, text = item  # type: ignore[misc]  # a Fields tuple, not a RawRow
+                item = RawRow(line, {ours: fields[index] for ours, index in picks}, text)
+            yield item
 
 
 # -- paging: which request comes next -----------------------------------------
@@ -226,9 +271,14 @@ class NextLink(_StartsPlain):
 
 
 class Source(Protocol):
+    @property
+    def body(self) -> Body: ...
+
     def rows(
-        self, http: ProviderHttp, fields: Fields, values: Mapping[str, str]
-    ) -> Iterator[RawRow | Checkpoint]: ...
+        self, http: ProviderHttp, fields: Fields, values: Mapping[str, str], pages: CsvPages | None = None
+    ) -> Iterator[RawRow | Checkpoint]:
+        """Every row of the source; with `pages` (a CSV body), each response's lines by position."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -238,7 +288,7 @@ class Listing:
     paging: Paging = SinglePage()
 
     def rows(
-        self, http: ProviderHttp, fields: Fields, values: Mapping[str, str]
+        self, http: ProviderHttp, fields: Fields, values: Mapping[str, str], pages: CsvPages | None = None
     ) -> Iterator[RawRow]:
         """Every row of every page, streamed; pages are requested as rows run out."""
         page: Page | None = self.paging.first(*self.endpoint.resolve(values))
@@ -247,7 +297,7 @@ class Listing:
             if not http.same_origin(page.url):
                 raise ProviderError(f"{http.platform}: next page link leaves the provider's host")
             response, document, line = yield from _response_rows(
-                http, self.body, page.url, page.params, fields, line
+                http, self.body, page.url, page.params, fields, line, pages
             )
             page = self.paging.next(page, response, document)
 
@@ -272,7 +322,7 @@ class FileQueue:
     period: str = "period"
 
     def rows(
-        self, http: ProviderHttp, fields: Fields, values: Mapping[str, str]
+        self, http: ProviderHttp, fields: Fields, values: Mapping[str, str], pages: CsvPages | None = None
     ) -> Iterator[RawRow | Checkpoint]:
         url, params = self.files.resolve(values)
         listing = dig(http.json("GET", url, params=params), self.items)
@@ -286,7 +336,7 @@ class FileQueue:
         line = 1
         for file_id in pending:
             url, params = self.download.resolve({**values, "file_id": file_id})
-            _, _, line = yield from _response_rows(http, self.body, url, params, fields, line)
+            _, _, line = yield from _response_rows(http, self.body, url, params, fields, line, pages)
         if pending:
             yield CHECKPOINT
         for file_id in pending:
@@ -301,11 +351,13 @@ def _response_rows(
     params: dict[str, str],
     fields: Fields,
     line: int,
+    pages: CsvPages | None = None,
 ) -> Generator[RawRow, None, tuple[httpx.Response, Any, int]]:
-    """Stream one response's rows; returns it, its document and the next line number."""
+    """Stream one response's rows (with `pages`, its lines by position); returns it, its
+    document and the next line number."""
     with http.stream("GET", url, params=params or None) as response:  # {} would drop a link's query
-        document, rows = body.open(response, fields, line)
+        document, rows = body.open(response, fields, line) if pages is None else (None, pages.page(response, line))
         for row in rows:
-            yield row
-            line = row.line + 1
+            yield row  # type: ignore[misc]  # with `pages`, a line's positional fields
+            line = row[0] + 1  # a RawRow's line, or a positional line's
     return response, document, line

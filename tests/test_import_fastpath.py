@@ -50,6 +50,8 @@ VALUES: dict[str, list[str]] = {
                   "2026-11-30T12:00:01+00:00", "2026-W45-1T09:30:00+00:00", " 2026-11-02T09:30:00+00:00",
                   "2026-11-09T23:30:00+00:00", "2026-11-14T23:30:00-05:00", "2026-11-15T04:59:59+00:00",
                   "2026-11-15T05:00:00+00:00", "2026-10-31T23:30:00-01:00", "2026-11-02T09:30+00:00",
+                  "2026-11-02T15:00:00+05:30", "2026-11-01T00:20:00+00:30", "2026-11-30T23:59:59+13:00",
+                  "2026-11-01T00:59:59+01:00", "2026-11-01T01:00:00+01:00", "2026-11-01T00:30:00-00:00",
                   "20261102T093000+0000", "2026-13-02T09:30:00+00:00", "02-11-2026 09:30:00", ""],
     "call_type": ["voice", "sms", "data", "voice_in", "Voice", "VOICE", " voice", "fax", "", "DATA "],
     "destination": ["+31201234567", "", "internet", "0201234567", " +31201234567", "1" * 40, "+44 20 7123 4567",
@@ -72,7 +74,10 @@ PLAIN: dict[str, list[str]] = {
     "call_date": ["2026-11-14T23:30:00+00:00", "2026-11-15T04:59:59+00:00", "2026-11-15T05:00:00+00:00",
                   "2026-11-14T18:29:59+00:00", "2026-11-14T18:30:00+00:00", "2026-11-14T18:00:00+00:00",
                   "2026-11-27T22:59:59+00:00", "2026-11-12T08:00:00+00:00", "2026-11-27T23:00:00+00:00",
-                  "2026-11-09T22:59:59+00:00"],
+                  "2026-11-09T22:59:59+00:00",
+                  # the same moments as providers write them, in local time with an offset
+                  "2026-11-14T23:59:59-05:00", "2026-11-15T00:00:00-05:00", "2026-11-15T00:29:59+05:30",
+                  "2026-11-27T23:59:59+01:00", "2026-11-28T00:00:00+01:00", "2026-11-15T00:00:00+01:00"],
     "call_type": ["voice", "sms", "data", "voice_in"], "destination": ["+31201234567", "", "0201234567"],
     "duration_s": ["0", "60", "2678400"], "volume_kb": ["0", "1024"],
     "provider_cost": ["0.1234", "0", "5", "1000", "1.5"], "roaming": ["0", "1", "", "true"],
@@ -228,6 +233,38 @@ def test_a_clean_file_is_not_decoded_row_by_row(setup: tuple[Database, dict[int,
     assert rows == [("f1", datetime(2026, 11, 2, 9, 30, tzinfo=UTC), Decimal("0.0500"), date(2026, 11, 1)),
                     ("f2", datetime(2026, 11, 2, 9, 30, tzinfo=UTC), Decimal("1.5000"), date(2026, 11, 1))]
     assert reason == "unknown number +31610000009"
+
+
+def test_a_stamp_with_an_offset_is_converted_once_per_hour_not_per_row(
+        setup: tuple[Database, dict[int, int]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Providers write local time with its offset ("+02:00"): such a stamp is stored as the UTC
+    hour its hour and offset make (looked up once per hour) with its own minutes and seconds; only
+    an offset with minutes ("+05:30") is converted row by row."""
+    import core.import_rows
+
+    db, _ = setup
+    converted: list[datetime] = []
+    column_values = core.import_rows.column_values
+
+    def counting(mysql: bool) -> tuple[Any, Any]:
+        to_column, to_cost = column_values(mysql)
+        return (lambda when: converted.append(when) or to_column(when)), to_cost
+
+    monkeypatch.setattr(core.import_rows, "column_values", counting)
+    body = [b"provider_ref,number,call_date,call_type,destination,duration_s,volume_kb,provider_cost",
+            b"o1,+31610000001,2026-11-02T10:30:15+01:00,voice,,61,0,0.05",
+            b"o2,+31610000001,2026-11-02T10:59:59+01:00,voice,,61,0,0.05",
+            b"o3,+31610000001,2026-11-02T00:00:01-05:00,voice,,61,0,0.05",
+            b"o4,+31610000001,2026-11-02T15:00:00+05:30,voice,,61,0,0.05"]
+    result = import_cdrs(db, parse_cdr_csv(body), provider=FAST, source="offsets", limits=LIMITS)
+    assert (result.imported, result.quarantined) == (4, 0)
+    assert converted == [datetime(2026, 11, 2, 9, 30, tzinfo=UTC)]  # o4 alone
+    with db.reader() as s:
+        stored = s.execute(select(Cdr.provider_ref, Cdr.call_date).order_by(Cdr.provider_ref)).all()
+    assert stored == [("o1", datetime(2026, 11, 2, 9, 30, 15, tzinfo=UTC)),
+                      ("o2", datetime(2026, 11, 2, 9, 59, 59, tzinfo=UTC)),
+                      ("o3", datetime(2026, 11, 2, 5, 0, 1, tzinfo=UTC)),
+                      ("o4", datetime(2026, 11, 2, 9, 30, tzinfo=UTC))]
 
 
 def test_a_subscription_deleted_during_the_import_stops_it_without_orphans(sqlite_db: Database) -> None:

@@ -29,6 +29,7 @@ from core.bus.deps import JobRuntime
 from core.bus.errors import LeaseLost
 from core.cdr_checks import CdrLimits
 from core.db import Database
+from core.import_rows import PositionalCdrs
 from core.imports import ImportResult, import_cdrs, touched_cycles
 from core.insights import Insight, replace_insights
 from core.models import Cdr, Customer, ImportBatch, Subscription, SyncProfile, SyncTask
@@ -248,7 +249,10 @@ def provider_sync(cmd: ProviderSync, ctx: HandlerContext) -> None:
             new_subs = upsert_subscriptions(ctx.db, customer, adapter.fetch_subscriptions(month),
                                             provider=profile.provider)
             cdrs = adapter.fetch_cdrs(month, checkpoints=True)
-            result = import_cdrs(ctx.db, _beating(cdrs, ctx), provider=profile.provider,
+            # a CSV body's lines stay open to the import's positional path (core/import_rows.py)
+            records = cdrs.tapped(lambda lines: _beating(lines, ctx)) if isinstance(cdrs, PositionalCdrs) \
+                else _beating(cdrs, ctx)
+            result = import_cdrs(ctx.db, records, provider=profile.provider,
                                  source=f"{profile.provider}:{profile.customer_ref}:{month}",
                                  sync_task_id=task.id, first_line=1,
                                  progress=progress,
@@ -285,7 +289,8 @@ def import_outcome(result: ImportResult) -> str:
 
 
 def _beating(records: Iterator[Any], ctx: HandlerContext, every: int = 20_000) -> Iterator[Any]:
-    """Pass records through, renewing the lease now and then during a long download.
+    """Pass records (or a CSV body's lines) through, renewing the lease now and then during a
+    long download.
 
     Records are fetched page by page as they are consumed, so stopping here stops the
     download: once the lease is lost (the worker's heartbeat cancels the context), the next
