@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -157,22 +158,31 @@ def test_manager_creates_one_task_per_due_profile_and_skips_busy_ones(
     assert sync_manager_tick(world.bus, now + timedelta(minutes=1441)) != []
 
 
+def stored_at_checkpoints(world: SyncWorld) -> tuple[list[int], Callable[[Iterator[Any]], Iterator[Any]]]:
+    """A pass-through of a record source, and the CDRs stored each time the importer, having
+    handled a checkpoint, asks for what comes after it."""
+    from providers import CHECKPOINT
+
+    counts: list[int] = []
+
+    def watched(items: Iterator[Any]) -> Iterator[Any]:
+        for item in items:
+            yield item
+            if item is CHECKPOINT:  # the importer has handled it and asks for more
+                counts.append(cdr_count(world))
+
+    return counts, watched
+
+
 def test_the_importer_commits_at_a_checkpoint_before_the_source_goes_on(
         sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path) -> None:
     from core.imports import import_cdrs
     from core.models import Customer
     from core.workflows.sync import upsert_subscriptions
-    from providers import CHECKPOINT, open_adapter
+    from providers import open_adapter
 
     world = make_world(sqlite_db, sandbox, tmp_path, ["yielder"], subscriptions=2, cdrs=15)
-    committed_at_checkpoint: list[int] = []
-
-    def watched(records: Iterator[object]) -> Iterator[object]:
-        for record in records:
-            yield record
-            if record is CHECKPOINT:  # the importer has handled it and asks for more
-                committed_at_checkpoint.append(cdr_count(world))
-
+    committed_at_checkpoint, watched = stored_at_checkpoints(world)
     with open_adapter(sandbox.connection("yielder", "YIELDER-REF")) as adapter:
         with world.db.reader() as s:
             customer = s.scalars(select(Customer)).one()
@@ -260,18 +270,12 @@ def test_a_count_held_back_is_written_when_the_stream_breaks(
     assert task.received_cdrs == cdr_count(world) == 6_000  # the half before the drop, not the first batch only
 
 
-def test_a_long_sync_renews_its_lease_between_the_importer_s_writes(
-        sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A sync renews its message's lease every so many records (core/workflows/sync.py,
-    `_beating`) from inside the import's record source. The importer once kept its batch
-    open over several chunks while it asked the source for more: on SQLite, one writer at a
-    time, the renewal then waited on the importer's own open transaction for the whole
-    busy timeout and the sync failed "database is locked" (seen on a 100,000-CDR month).
-    Here with small chunks and a renewal every 7 records, and a record source that checks
-    at each record that the write lock is free, as the renewal needs it to be."""
+def write_lock_held_at_records(monkeypatch: pytest.MonkeyPatch, sqlite_db: Database) -> list[int]:
+    """Make a sync renew its lease every 7 records and check, at each record its import asks
+    for, that the write lock is free (as the renewal needs it to be); returns the numbers of
+    the records asked for while it was held."""
     from core.workflows import sync as sync_workflow
 
-    monkeypatch.setattr("core.imports.CHUNK_ROWS", 10)
     file = sqlite_db.url.split("///", 1)[1]
     held: list[int] = []
     beating = sync_workflow._beating
@@ -290,6 +294,20 @@ def test_a_long_sync_renews_its_lease_between_the_importer_s_writes(
             probe.close()
 
     monkeypatch.setattr(sync_workflow, "_beating", watched)  # provider_sync calls it with its default `every`
+    return held
+
+
+def test_a_long_sync_renews_its_lease_between_the_importer_s_writes(
+        sqlite_db: Database, sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync renews its message's lease every so many records (core/workflows/sync.py,
+    `_beating`) from inside the import's record source. The importer once kept its batch
+    open over several chunks while it asked the source for more: on SQLite, one writer at a
+    time, the renewal then waited on the importer's own open transaction for the whole
+    busy timeout and the sync failed "database is locked" (seen on a 100,000-CDR month).
+    Here with small chunks and a renewal every 7 records, and a record source that checks
+    at each record that the write lock is free, as the renewal needs it to be."""
+    monkeypatch.setattr("core.imports.CHUNK_ROWS", 10)
+    held = write_lock_held_at_records(monkeypatch, sqlite_db)
     world = make_world(sqlite_db, sandbox, tmp_path, ["vodafone"], subscriptions=3, cdrs=40)
     task = sync(world, "vodafone")
     assert (task.status, task.reason) == ("completed", None), task.error_message

@@ -7,7 +7,6 @@ waits on the importer's write lock.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from core.db import Database
 from core.imports import import_cdrs
 from core.models import Cdr, Customer, ImportBatch, QuarantinedRow
 from core.workflows.sync import upsert_subscriptions
-from providers import CHECKPOINT, open_adapter
+from providers import open_adapter
 from providers import records as provider_records
 from providers.adapter import DeclarativeAdapter
 from providers.csvformat import REQUIRED_COLUMNS, CsvCdrs, parse_cdr_csv
@@ -32,7 +31,14 @@ from providers.records import CDR_FIELDS, Wire, cdrs_from_rows
 from providers.sandbox import SandboxServer
 from tests.factories import make_setup
 from tests.sync_support import SyncWorld
-from tests.test_sync import MONTH, cdr_count, make_world, sync
+from tests.test_sync import (
+    MONTH,
+    cdr_count,
+    make_world,
+    stored_at_checkpoints,
+    sync,
+    write_lock_held_at_records,
+)
 
 CDR_COLUMNS = (Cdr.provider_ref, Cdr.number, Cdr.call_date, Cdr.call_type, Cdr.destination, Cdr.duration_s,
                Cdr.volume_kb, Cdr.provider_cost, Cdr.roaming, Cdr.visited_country, Cdr.customer_id,
@@ -107,28 +113,10 @@ def test_a_csv_sync_renews_its_lease_with_no_write_lock_held(
     never waits on the importer (tests/test_sync.py, the same check for the general path)."""
     import core.import_rows
     import core.imports
-    from core.workflows import sync as sync_workflow
 
     monkeypatch.setattr(core.imports, "CHUNK_ROWS", 10)
     monkeypatch.setattr(core.import_rows, "FAST_CHUNK_ROWS", 10)
-    file = sqlite_db.url.split("///", 1)[1]
-    held: list[int] = []
-    beating = sync_workflow._beating
-
-    def watched(records: Iterator[object], ctx: object, every: int = 7) -> Iterator[object]:
-        probe = sqlite3.connect(file, timeout=0)
-        try:
-            for n, record in enumerate(beating(records, ctx, every), 1):  # type: ignore[arg-type]
-                try:
-                    probe.execute("BEGIN IMMEDIATE")
-                    probe.execute("ROLLBACK")
-                except sqlite3.OperationalError:
-                    held.append(n)
-                yield record
-        finally:
-            probe.close()
-
-    monkeypatch.setattr(sync_workflow, "_beating", watched)
+    held = write_lock_held_at_records(monkeypatch, sqlite_db)
     world = make_world(sqlite_db, sandbox, tmp_path, ["tmobile_calvi"], subscriptions=3, cdrs=40)
     task = sync(world, "tmobile_calvi")
     assert (task.status, task.reason) == ("completed", None), task.error_message
@@ -142,14 +130,7 @@ def test_a_file_queue_s_csv_is_read_by_position_and_committed_before_its_files_a
     """Yielder's gzip CSV files, over several downloads, through the positional path: the
     checkpoint among the lines commits everything before the files are acknowledged."""
     world: SyncWorld = make_world(sqlite_db, sandbox, tmp_path, ["yielder"], subscriptions=6, cdrs=15)
-    committed_at_checkpoint: list[int] = []
-
-    def watched(lines: Iterator[object]) -> Iterator[object]:
-        for item in lines:
-            yield item
-            if item is CHECKPOINT:  # the importer has handled it and asks for more
-                committed_at_checkpoint.append(cdr_count(world))
-
+    committed_at_checkpoint, watched = stored_at_checkpoints(world)
     with open_adapter(sandbox.connection("yielder", "YIELDER-REF")) as adapter:
         with world.db.reader() as s:
             customer = s.scalars(select(Customer)).one()
