@@ -121,6 +121,23 @@ async def test_colon_jumps_to_totals_of_a_customer_and_month(rt: Runtime, size: 
         assert all("failed" in r for r in rows(tasks.query_one(KeyedTable)))
 
 
+async def test_a_colon_jump_to_other_totals_loads_them_where_totals_are_shown(rt: Runtime) -> None:
+    """Seen at 80x24: with ACME's totals on screen, `:totals BETA 2026-10` put BETA in the
+    fields but left ACME's rows and status line (the screen's reload as the jump window
+    closed cancelled the look-up of BETA), and `h` then refused to act."""
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await show_acme_totals(pilot)
+        screen = app.screen
+        assert isinstance(screen, TotalsScreen) and "ACME 2026-10: version" in screen_text(app)
+        await pilot.press("colon", *"totals BETA 2026-10", "enter")
+        await settle(pilot)
+        assert app.screen is screen
+        assert screen.cycle is not None and (screen.cycle.code, screen.cycle.label) == ("BETA", "2026-10")
+        assert "BETA 2026-10: version" in screen_text(app) and "ACME 2026-10: version" not in screen_text(app)
+        assert screen.need_cycle() is screen.cycle  # the fields and the rows agree: actions may act
+
+
 class OneList(App[None]):
     def __init__(self, columns: list[Any]) -> None:
         super().__init__()

@@ -183,7 +183,11 @@ class TotalsScreen(ConsoleScreen):
             return
         self.resolve(code, label)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Finding the customer")
+    # Its own group: a reload of the cycle shown (the screen resuming as the `:` window closes,
+    # a poll, `r`) would otherwise cancel the look-up of the one chosen, and the fields would
+    # name a customer whose totals never came. A reload's answer for the old cycle is dropped
+    # once this one is chosen (on_totals_loaded).
+    @work(thread=True, exclusive=True, exit_on_error=False, group="choose", description="Finding the customer")
     def resolve(self, code: str, label: str) -> None:
         cycle = resolve_cycle(self.rt.db, code, label)
         self.app.call_from_thread(self.chosen, cycle)
