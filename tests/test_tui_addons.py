@@ -219,3 +219,14 @@ async def test_enter_on_a_refused_request_shows_the_providers_reason_in_full(rt:
         assert isinstance(app.screen, TextViewScreen)
         text = " ".join(screen_text(app).replace("│", " ").split())
         assert " ".join(reason.split()) in text  # wrapped, not cut at the window edge
+
+
+def test_the_empty_catalogue_names_the_key_that_reads_it() -> None:
+    """Seen at 80x24: the empty catalogue said "r reads it from Nina", but r reads the screen
+    again; the key bound to reading the catalogue is k."""
+    from textual.binding import Binding
+
+    from expensis_tui.screens.addons import AddonsScreen
+
+    [key] = [b.key for b in AddonsScreen.BINDINGS if isinstance(b, Binding) and b.action == "read_catalogue"]
+    assert AddonsScreen.EMPTY_CATALOGUE.startswith(f"empty: {key} reads it")

@@ -125,6 +125,7 @@ class AddonsScreen(GuardedScreen):
     ]
     ROLE_ACTIONS = {"activate": Action.ADDONS_ACTIVATE, "cancel_addon": Action.ADDONS_CANCEL,
                     "read_catalogue": Action.ADDONS_REFRESH}
+    EMPTY_CATALOGUE = "empty: k reads it from Nina"  # k: read_catalogue (r reads the screen again)
 
     def __init__(self) -> None:
         super().__init__()
@@ -213,7 +214,7 @@ class AddonsScreen(GuardedScreen):
         for item in self.catalogue:
             grid.add_row(item.code, format_money(item.monthly_price, symbol=False))
         self.query_one("#catalogue", Static).update(
-            grid if self.catalogue else Text("empty: r reads it from Nina", style="dim"))
+            grid if self.catalogue else Text(self.EMPTY_CATALOGUE, style="dim"))
 
     def show_subscriptions(self, page: Page[SubscriptionLine]) -> None:
         self.total, self.lines = page.total, {str(s.id): s for s in page.rows}
@@ -380,7 +381,7 @@ class AddonsScreen(GuardedScreen):
             return
         if action == ACTIVATE:
             if not self.catalogue:
-                self.notify("The catalogue is empty: r reads it from Nina", severity="warning")
+                self.notify(f"The catalogue is {self.EMPTY_CATALOGUE}", severity="warning")
                 return
             choices = [(a.code, f"{a.code:<15} {a.name[:28]:<28} € {format_money(a.monthly_price, symbol=False)}")
                        for a in self.catalogue]
