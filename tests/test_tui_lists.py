@@ -185,6 +185,29 @@ async def test_enter_opens_every_rows_detail_and_it_stays_live(rt: Runtime) -> N
         assert "Rated €" in screen_text(app) and "live" in screen_text(app)
 
 
+async def test_a_completed_sync_task_s_message_reads_as_its_note_not_an_error(rt: Runtime) -> None:
+    """Seen at 80x24: a completed task's detail said "error: 1,500 imported, 0 quarantined"
+    in red (a sync keeps its summary in the task's message)."""
+    from sqlalchemy import update
+
+    from core.models import SyncTask
+
+    with rt.db.transaction() as s:
+        s.execute(update(SyncTask).where(SyncTask.status == "completed")
+                  .values(error_message="1,500 imported, 0 quarantined"))
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("slash", *"completed", "enter")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, TextViewScreen)
+        text = screen_text(app)
+        assert "note: 1,500 imported, 0 quarantined" in text and "error: 1,500" not in text
+
+
 BACK = {"focus_main", "close", "dismiss_errors"}  # escape: back to the list, close the window or the errors shown
 
 

@@ -4,6 +4,7 @@ message); filters, detail with error and chain, retry and discard of failed step
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -100,7 +101,8 @@ class TasksScreen(PagedScreen):
         self.query_one(KeyedTable).show_rows([
             (str(t.id), (str(t.id), t.customer_code, t.provider, str(Month.of(t.cycle_start_date)),
                          status_text(t.status), t.step or "—", str(t.attempts or t.retries),
-                         age(t.created_at, now), Text(": ".join(filter(None, (t.reason, t.error))), style="red")))
+                         age(t.created_at, now), Text(": ".join(filter(None, (t.reason, t.error))),
+                                                      style=_error_or_note(t)[1])))
             for t in page.rows])
         self.status_line(page.describe("sync tasks"))
 
@@ -131,7 +133,7 @@ class TasksScreen(PagedScreen):
             line = Text.assemble((f"#{t.id} {t.customer_code} {t.provider} ", "bold"),
                                  status_text(t.status, t.reason), f" · {t.trigger}")
             if t.error:
-                line.append(f" · {t.error}", style="red")
+                line.append(f" · {t.error}", style=_error_or_note(t)[1])
         elif self.listing == "steps" and key in self.steps:
             s = self.steps[key]
             line = Text.assemble((f"#{s.id} {s.command_type} {s.subject} ", "bold"), status_text(s.status))
@@ -210,6 +212,7 @@ class TasksScreen(PagedScreen):
             head = Text.assemble(("status ", "dim"), status_text(t.status, t.reason),
                                  ("  trigger ", "dim"), t.trigger, ("  retries ", "dim"), str(t.retries))
             error = t.error
+            label, style = _error_or_note(t)
             steps = detail.steps
         else:
             s = detail.step
@@ -218,6 +221,7 @@ class TasksScreen(PagedScreen):
                                  f"{s.attempts}/{s.max_attempts}", ("\nchain after it: ", "dim"),
                                  " → ".join(detail.chain) or "(end)")
             error = (detail.traceback or "").strip().splitlines()[-1] if detail.traceback else s.error
+            label, style = "error", "red"
             steps = detail.workflow
         chain = Table(box=None, padding=(0, 1), show_header=True, header_style="dim")
         for column in ("#", "step", "status", "try", "error"):
@@ -225,7 +229,7 @@ class TasksScreen(PagedScreen):
         for step in steps:
             chain.add_row(str(step.id), step.command_type, status_text(step.status),
                           str(step.attempts), Text(step.error or "", style="red"))
-        error_line = Text(f"\nerror: {error}", style="red") if error else Text("\nno error", style="dim")
+        error_line = Text(f"\n{label}: {error}", style=style) if error else Text("\nno error", style="dim")
         parts: list[RenderableType] = [head, error_line,
                  Text("\nworkflow", style="bold"), chain]
         view = "tasks" if isinstance(detail, TaskDetail) else "steps"
@@ -289,3 +293,9 @@ class TasksScreen(PagedScreen):
     def on_action_done(self, message: ActionDone) -> None:
         self.notify(message.text, severity="information" if message.ok else "warning")
         self.load()
+
+
+def _error_or_note(task: Any) -> tuple[str, str]:
+    """What a sync task's message is, and its style: a completed task's is its note ("1,500
+    imported, 0 quarantined"), not an error in red."""
+    return ("note", "") if task.status in ("completed", "completed_with_warnings") else ("error", "red")
