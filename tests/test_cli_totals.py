@@ -73,7 +73,13 @@ def test_import_exit_codes(tmp_path: Path) -> None:
     all_bad = write_cdrs(tmp_path / "bad.csv", [("q1", "+31699999999", "2026-10-01T10:00:00+02:00",
                                                   "voice", "", 1, 0, "0.1")])
     code, out, err = cli(data, "cdr", "import", str(all_bad), "--provider", "csv_file")
-    assert code == 1 and "quarantined 1" in out and "nothing could be read" in err
+    # every row bad: said so, with where to read why (it once said "nothing could be read")
+    assert code == 1 and "quarantined 1" in out and "no good row in bad.csv: all 1 quarantined" in err
+    assert "expensis cdr quarantine" in err
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(all_bad.read_text().splitlines()[0] + "\n")
+    code, _, err = cli(data, "cdr", "import", str(header_only), "--provider", "csv_file")
+    assert code == 1 and "nothing could be read from header.csv: it has no data row" in err
     code, _, err = cli(data, "totals", "show", "NOPE", "--cycle", "2026-10")
     assert code == 4 and "no customer with code 'NOPE'" in err
     assert date(2026, 10, 1)
