@@ -76,6 +76,12 @@ def test_import_exit_codes(tmp_path: Path) -> None:
     # every row bad: said so, with where to read why (it once said "nothing could be read")
     assert code == 1 and "quarantined 1" in out and "no good row in bad.csv: all 1 quarantined" in err
     assert "expensis cdr quarantine" in err
+    good = write_cdrs(tmp_path / "good.csv", [("g1", "+31610000001", "2026-10-01T10:00:00+02:00", "voice", "", 1, 0,
+                                               "0.1")])
+    code, out, _ = cli(data, "cdr", "import", str(good), "--provider", "csv_file")
+    assert code == 0 and "1 customer-cycle(s) touched" in out
+    code, out, _ = cli(data, "cdr", "import", str(good), "--provider", "csv_file")  # again: duplicates only
+    assert code == 0 and "duplicates 1" in out and "touched" not in out
     header_only = tmp_path / "header.csv"
     header_only.write_text(all_bad.read_text().splitlines()[0] + "\n")
     code, _, err = cli(data, "cdr", "import", str(header_only), "--provider", "csv_file")

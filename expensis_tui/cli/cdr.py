@@ -59,7 +59,7 @@ def cdr_import(ctx: click.Context, file: Path, provider: str, totals: bool, as_j
         click.echo(result.summary())
         if dispatched:
             click.echo(f"totals dispatched for {dispatched} customer-cycle(s)")
-        elif result.touched:
+        elif result.touched and result.imported + result.corrected:  # duplicates alone change nothing
             click.echo(f"{len(result.touched)} customer-cycle(s) touched; "
                        "run `expensis totals recalc` or import with --totals")
     if result.nothing_read:
