@@ -267,6 +267,18 @@ async def test_keys_typed_at_machine_speed_reach_the_modal_that_opens(rt: Runtim
         assert form.query_one("#field-username", Input).value == "acme-id"
 
 
+async def test_each_totals_version_fits_on_one_line_at_80_columns(rt: Runtime) -> None:
+    """Seen at 80x24: the versions window put the euro sign at the end of a line and the
+    amount on the next."""
+    app = app_for(rt)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await show_acme_totals(pilot)
+        await pilot.press("v")
+        await settle(pilot)
+        lines = [line for line in screen_text(app).splitlines() if re.search(r"\bv\d+\b", line)]
+        assert lines and all(re.search(r"€ *[0-9][0-9,]*\.[0-9]{2}", line) for line in lines), lines
+
+
 async def test_v_down_enter_enter_on_the_totals_versions_is_not_dropped(rt: Runtime) -> None:
     app = app_for(rt)
     async with app.run_test(size=(80, 24)) as pilot:
