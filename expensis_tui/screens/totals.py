@@ -317,12 +317,12 @@ class TotalsScreen(ConsoleScreen):
             if_answered(first_picked))
 
     def version_label(self, v: VersionSummary) -> str:
-        """One line within the window at 80 columns (52 characters; the zone is in its detail line)."""
+        """One line within the window at 80 columns (at most 55 characters; it holds about 56)."""
         mark = "current" if v.current else "       "
         cause = v.cause or "—"
-        cause = cause if len(cause) <= 15 else cause[:14] + "…"
-        return (f"v{v.version:<3} {mark} {format_time(v.at, self.zone, '%d-%m %H:%M'):<11} "
-                f"{cause:<15} {'€' + euro(v.rated_total):>11}")
+        cause = cause if len(cause) <= 13 else cause[:12] + "…"
+        return (f"v{v.version:<3} {mark} {format_time(v.at, self.zone, '%d-%m %H:%M', zone_name=True):<16} "
+                f"{cause:<13} {'€' + euro(v.rated_total):>11}")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Comparing versions")
     def compare(self, cycle: CustomerCycle, old: int, new: int) -> None:
