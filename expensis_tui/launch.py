@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 # After SIGTERM/SIGHUP the console stops its scheduler and worker and leaves the alternate
 # screen; if that hangs (a terminal that is gone can block writes), it ends anyway.
 SIGNAL_EXIT_DEADLINE_S = 30.0
+# After SIGHUP the terminal is usually gone (a dropped SSH connection, a closed tmux session).
+# Textual's exit then blocked on its writer thread until the deadline (seen: LinuxDriver.close
+# waiting in WriterThread.stop), so the console lingered 30 s. There is no screen to restore,
+# and the services stop before that step (ExpensisApp.on_unmount): a short deadline.
+HANGUP_EXIT_DEADLINE_S = 5.0
 
 
 def has_terminal() -> bool:
@@ -62,7 +67,8 @@ def _exit_on_signal(app: Any) -> Callable[[int, FrameType | None], None]:
 def _exit_app(app: Any, signum: int) -> None:
     # The deadline runs on its own: call_from_thread waits for the event loop, and a loop that
     # never answers (stuck) must not keep the process alive past it.
-    deadline = threading.Timer(SIGNAL_EXIT_DEADLINE_S, os._exit, args=(128 + signum,))
+    seconds = HANGUP_EXIT_DEADLINE_S if signum == signal.SIGHUP else SIGNAL_EXIT_DEADLINE_S
+    deadline = threading.Timer(seconds, os._exit, args=(128 + signum,))
     deadline.daemon = True
     deadline.start()
     try:
