@@ -113,6 +113,10 @@ def test_an_operator_runs_them_and_each_is_audited_under_the_action_it_checks(
     assert cli(rt, "bob", "cdr", "import", csv, "--provider", "kpn_sp16", "--totals")[0] == 0
     assert audited(rt, Action.CDR_IMPORT) == [("bob", "ok")]
     assert ("bob", "ok") in audited(rt, Action.TOTALS_RECALCULATE)
+    empty = tmp_path / "empty.csv"
+    empty.write_text(CSV.splitlines()[0] + "\n")  # the header alone: nothing stored, exit 1
+    assert cli(rt, "bob", "cdr", "import", str(empty), "--provider", "kpn_sp16")[0] == 1
+    assert audited(rt, Action.CDR_IMPORT) == [("bob", "ok"), ("bob", "failed")]  # it said "ok"
     assert cli(rt, "bob", "sync", "manager")[0] == 0
     assert audited(rt, Action.SYNC_MANAGER) == [("bob", "ok")]
     assert cli(rt, "bob", "balances", "update")[0] == 0

@@ -27,9 +27,9 @@ from core.workflows.totals import dispatch_totals
 from providers.base import BadRow, Checkpoint, ProviderCdr
 
 
-def _audit(db: Database, operator: str, action: Action, target: str, detail: str) -> None:
+def _audit(db: Database, operator: str, action: Action, target: str, detail: str, result: str = "ok") -> None:
     with db.transaction() as session:
-        audit.record(session, operator=operator, action=action, target=target, detail=detail)
+        audit.record(session, operator=operator, action=action, target=target, result=result, detail=detail)
 
 
 PROVIDER_LENGTH: int = cast(String, Cdr.__table__.c.provider.type).length or 32
@@ -56,7 +56,9 @@ def import_cdr_file(db: Database, rows: Iterable[ProviderCdr | BadRow | Checkpoi
     if with_totals:
         authorize(db, operator, Action.TOTALS_RECALCULATE, target=target)
     result = import_cdrs(db, rows, provider=provider, source=source, progress=progress, limits=limits)
-    _audit(db, operator, Action.CDR_IMPORT, target, f"batch {result.batch_id}: {result.summary()}")
+    # an import that stored nothing (every row bad, no row, stopped) is a failed one: the CLI
+    # exits 1 for it, and the audit says so too (it said "ok")
+    _audit(db, operator, Action.CDR_IMPORT, target, result.summary(), "failed" if result.nothing_read else "ok")
     return result
 
 
