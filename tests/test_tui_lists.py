@@ -4,6 +4,7 @@ content and the terminal, one key map across screens, keys typed at machine spee
 
 from __future__ import annotations
 
+import io
 import re
 from collections import defaultdict
 from typing import Any
@@ -206,6 +207,52 @@ async def test_a_completed_sync_task_s_message_reads_as_its_note_not_an_error(rt
         assert isinstance(app.screen, TextViewScreen)
         text = screen_text(app)
         assert "note: 1,500 imported, 0 quarantined" in text and "error: 1,500" not in text
+
+
+async def test_a_sync_task_s_detail_lists_the_rows_its_import_quarantined(rt: Runtime) -> None:
+    """Seen by an operator: quarantined rows could be read with `expensis cdr quarantine` only;
+    the console showed a sync's "48 quarantined" and nowhere which lines or why."""
+    from sqlalchemy import select
+
+    from core.models import ImportBatch, QuarantinedRow, SyncTask
+
+    with rt.db.transaction() as s:
+        task = s.scalars(select(SyncTask).where(SyncTask.status == "completed")).first()
+        assert task is not None
+        task.status, task.error_message = "completed_with_warnings", "3 imported, 25 quarantined"
+        batch = ImportBatch(sync_task_id=task.id, provider="kpn_sp16", source="sync", status="completed",
+                            quarantined=25)
+        s.add(batch)
+        s.flush()
+        s.add_all(QuarantinedRow(import_batch_id=batch.id, provider="kpn_sp16", line=line,
+                                 reason=f"bad date '2026-13-{line:02d}'", raw=f"r{line},...")
+                  for line in range(2, 27))
+        batch_id, task_id = batch.id, task.id
+    app = app_for(rt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("slash", *"warnings", "enter")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, TextViewScreen)
+        app.screen.query_one("VerticalScroll").scroll_end(animate=False)
+        await settle(pilot)
+        text = screen_text(app)
+        assert "bad date '2026-13-21'" in text and "bad date '2026-13-22'" not in text  # lines 2-21
+    from rich.console import Console
+
+    from core.views.tasks import task_detail
+    from expensis_tui.screens.tasks import _quarantine_part
+
+    detail = task_detail(rt.db, task_id)
+    assert detail is not None and detail.quarantined_total == 25
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(*_quarantine_part(detail))
+    shown = console.export_text()
+    assert "quarantined: 25 row(s), the first 20 here" in shown
+    assert f"expensis cdr quarantine {batch_id} lists them" in shown and "bad date '2026-13-02'" in shown
 
 
 BACK = {"focus_main", "close", "dismiss_errors"}  # escape: back to the list, close the window or the errors shown

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from core.bus.queries import MessageState
 from core.db import Database
-from core.models import Customer, Message, SyncProfile, SyncTask
+from core.models import Customer, ImportBatch, Message, QuarantinedRow, SyncProfile, SyncTask
 from core.views.dashboard import first_line
 from core.views.messages import customer_codes, message_payload
 from core.views.paging import PAGE_SIZE, AnySelect, Page, each_word_in, fetch_page, like_pattern
@@ -54,9 +54,24 @@ class StepRow(MessageState):
 
 
 @dataclass(frozen=True)
+class QuarantineLine:
+    """A row a sync's import quarantined: its batch, physical line, reason and text as received."""
+
+    batch_id: int
+    line: int
+    reason: str
+    raw: str
+
+
+QUARANTINE_SHOWN = 20  # in a task's detail; `expensis cdr quarantine BATCH` lists them all
+
+
+@dataclass(frozen=True)
 class TaskDetail:
     task: TaskRow
     steps: list[StepRow]
+    quarantined: list[QuarantineLine] = field(default_factory=list)  # the first QUARANTINE_SHOWN
+    quarantined_total: int = 0
 
     @property
     def failed_step(self) -> StepRow | None:
@@ -181,7 +196,14 @@ def task_detail(db: Database, task_id: int) -> TaskDetail | None:
         task = TaskRow(*row)
         steps = _steps_of(session, [task.workflow_id] if task.workflow_id else []).get(
             task.workflow_id or "", [])
-    return TaskDetail(_with_step(task, steps), steps)
+        of_task = (select(QuarantinedRow.import_batch_id, QuarantinedRow.line, QuarantinedRow.reason,
+                          QuarantinedRow.raw)
+                   .join(ImportBatch, ImportBatch.id == QuarantinedRow.import_batch_id)
+                   .where(ImportBatch.sync_task_id == task_id))
+        quarantined = [QuarantineLine(*r) for r in session.execute(
+            of_task.order_by(QuarantinedRow.import_batch_id, QuarantinedRow.line).limit(QUARANTINE_SHOWN))]
+        total = session.scalar(select(func.count()).select_from(of_task.subquery())) if quarantined else 0
+    return TaskDetail(_with_step(task, steps), steps, quarantined, int(total or 0))
 
 
 def step_detail(db: Database, message_id: int) -> StepDetail | None:

@@ -232,6 +232,8 @@ class TasksScreen(PagedScreen):
         error_line = Text(f"\n{label}: {error}", style=style) if error else Text("\nno error", style="dim")
         parts: list[RenderableType] = [head, error_line,
                  Text("\nworkflow", style="bold"), chain]
+        if isinstance(detail, TaskDetail) and detail.quarantined:
+            parts += _quarantine_part(detail)
         view = "tasks" if isinstance(detail, TaskDetail) else "steps"
         row_id = detail.task.id if isinstance(detail, TaskDetail) else detail.step.id
         self.show_detail(title, Group(*parts), key=f"{view}:{row_id}",
@@ -299,3 +301,18 @@ def _error_or_note(task: Any) -> tuple[str, str]:
     """What a sync task's message is, and its style: a completed task's is its note ("1,500
     imported, 0 quarantined"), not an error in red."""
     return ("note", "") if task.status in ("completed", "completed_with_warnings") else ("error", "red")
+
+
+def _quarantine_part(detail: TaskDetail) -> list[RenderableType]:
+    """The rows the task's import quarantined: batch, line and reason (and the first of them as received)."""
+    batches = sorted({q.batch_id for q in detail.quarantined})
+    shown = len(detail.quarantined)
+    more = f", the first {shown} here" if detail.quarantined_total > shown else ""
+    title = Text.assemble((f"\nquarantined: {detail.quarantined_total:,} row(s){more}", "bold"),
+                          (f"  (expensis cdr quarantine {batches[0]} lists them with their text)", "dim"))
+    rows = Table(box=None, padding=(0, 1), show_header=True, header_style="dim")
+    for column in ("batch", "line", "reason"):
+        rows.add_column(column, overflow="fold")
+    for q in detail.quarantined:
+        rows.add_row(str(q.batch_id), f"{q.line:,}", Text(q.reason, style="yellow"))
+    return [title, rows]
