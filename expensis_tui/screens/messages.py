@@ -142,9 +142,9 @@ class MessagesScreen(PagedScreen):
                                                for t in self.last.by_type)
         kind = Text(r.command_type, style="red" if paused else "")
         if self.view in ("running", "scheduled", "queued"):
-            when = local_time(r.available_at, self.zone, "%m-%d %H:%M:%S")
+            when = local_time(r.available_at, self.zone, "%d-%m %H:%M:%S")
         else:
-            when = local_time(r.finished_at or r.created_at, self.zone, "%m-%d %H:%M:%S")
+            when = local_time(r.finished_at or r.created_at, self.zone, "%d-%m %H:%M:%S")
         detail = r.lease_owner or "" if self.view == "running" else (r.error or "").splitlines()[0] if r.error else ""
         return (str(r.id), kind, f"{r.attempts}/{r.max_attempts}", when,
                 Text(detail, style=STATUS_STYLE.get(r.status, "")))
