@@ -186,6 +186,17 @@ async def test_enter_opens_every_rows_detail_and_it_stays_live(rt: Runtime) -> N
         assert "Rated €" in screen_text(app) and "live" in screen_text(app)
 
 
+async def open_task_detail(pilot: Any, words: str) -> None:
+    """The Tasks screen filtered by `words`, and the first task's detail opened."""
+    await pilot.press("3")
+    await settle(pilot)
+    await pilot.press("slash", *words, "enter")
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, TextViewScreen)
+
+
 async def test_a_completed_sync_task_s_message_reads_as_its_note_not_an_error(rt: Runtime) -> None:
     """Seen at 80x24: a completed task's detail said "error: 1,500 imported, 0 quarantined"
     in red (a sync keeps its summary in the task's message)."""
@@ -198,13 +209,7 @@ async def test_a_completed_sync_task_s_message_reads_as_its_note_not_an_error(rt
                   .values(error_message="1,500 imported, 0 quarantined"))
     app = app_for(rt)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("3")
-        await settle(pilot)
-        await pilot.press("slash", *"completed", "enter")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        assert isinstance(app.screen, TextViewScreen)
+        await open_task_detail(pilot, "completed")
         text = screen_text(app)
         assert "note: 1,500 imported, 0 quarantined" in text and "error: 1,500" not in text
 
@@ -230,13 +235,7 @@ async def test_a_sync_task_s_detail_lists_the_rows_its_import_quarantined(rt: Ru
         batch_id, task_id = batch.id, task.id
     app = app_for(rt)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("3")
-        await settle(pilot)
-        await pilot.press("slash", *"warnings", "enter")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        assert isinstance(app.screen, TextViewScreen)
+        await open_task_detail(pilot, "warnings")
         app.screen.query_one("VerticalScroll").scroll_end(animate=False)
         await settle(pilot)
         text = screen_text(app)
