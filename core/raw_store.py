@@ -111,13 +111,16 @@ def unmapped(session: Session) -> Iterator[None]:
     if not is_sqlite(session):
         yield
         return
-    driver = session.connection().connection.driver_connection
-    (mapped,) = driver.execute("PRAGMA mmap_size").fetchone()  # type: ignore[union-attr]
-    driver.execute("PRAGMA mmap_size=0")  # type: ignore[union-attr]
+    cursor = _cursor(session)
     try:
-        yield
+        (mapped,) = cursor.execute("PRAGMA mmap_size").fetchone()
+        cursor.execute("PRAGMA mmap_size=0")
+        try:
+            yield
+        finally:
+            cursor.execute(f"PRAGMA mmap_size={int(mapped)}")
     finally:
-        driver.execute(f"PRAGMA mmap_size={int(mapped)}")  # type: ignore[union-attr]
+        cursor.close()
 
 
 def decoded_call_date(session: Session) -> Any:

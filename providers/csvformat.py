@@ -73,11 +73,16 @@ def named_rows(lines: PositionalLines) -> Iterator[RawRow | Checkpoint]:
     """Each line's fields keyed by our field names (a dict per row: the general path); a
     RawRow or a Checkpoint among the lines comes out as it is."""
     for item in lines:
-        if type(item) is tuple:
-            line_number, fields, text = item  # type: ignore[misc]  # Fields, not a RawRow
-            yield RawRow(line_number, {ours: fields[index] for ours, index in lines.picks}, text)
-        else:
-            yield item  # type: ignore[misc]
+        yield named_row(item, lines.picks)
+
+
+def named_row(item: Any, picks: list[tuple[str, int]]) -> Any:
+    """A positional line (line, fields, text) as a RawRow keyed by our field names (`picks`:
+    each name's column index); anything else (a RawRow, a Checkpoint) as it is."""
+    if type(item) is tuple:
+        line_number, fields, text = item
+        return RawRow(line_number, {ours: fields[index] for ours, index in picks}, text)
+    return item
 
 
 class CsvLines:
@@ -261,10 +266,7 @@ class CsvCdrs(Generator[ProviderCdr | BadRow | Checkpoint, None, None]):
         return self._decode(item)
 
     def _decode(self, item: Fields | RawRow) -> ProviderCdr | BadRow:
-        if type(item) is tuple:
-            line_number, fields, text = item  # type: ignore[misc]  # Fields, not a RawRow
-            item = RawRow(line_number, {ours: fields[index] for ours, index in self.lines.picks}, text)
-        return decode_row(item, self.wire)  # type: ignore[arg-type]
+        return decode_row(named_row(item, self.lines.picks), self.wire)
 
     def decode_text(self, line_number: int, text: str) -> ProviderCdr | BadRow:
         """A data line's record from its text alone (split again as `lines` split it)."""

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from providers.base import CHECKPOINT, BadData, Checkpoint, ProviderError
-from providers.csvformat import CsvLines, named_rows
+from providers.csvformat import CsvLines, named_row, named_rows
 from providers.csvformat import Fields as LineFields
 from providers.http import ProviderHttp, parse_json
 from providers.lines import gunzip, iter_lines
@@ -172,15 +172,7 @@ class CsvPages:
             return iter(())
         if lines.picks == self.picks:
             return chain((first,), items)  # no Python call per line between the reader and the import
-        return self._named(chain((first,), items), lines.picks)
-
-    @staticmethod
-    def _named(items: Iterator[LineFields | RawRow], picks: list[tuple[str, int]]) -> Iterator[LineFields | RawRow]:
-        for item in items:
-            if type(item) is tuple:
-                line, fields, text = item  # type: ignore[misc]  # a Fields tuple, not a RawRow
-                item = RawRow(line, {ours: fields[index] for ours, index in picks}, text)
-            yield item
+        return (named_row(item, lines.picks) for item in chain((first,), items))
 
 
 # -- paging: which request comes next -----------------------------------------

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import repeat
-from operator import is_not, itemgetter
+from operator import is_, itemgetter
 from typing import Any
 
 from core.rating.plan import CallType, RatePlan
@@ -153,9 +153,7 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
     """
     if not rows:
         return FastRating([], {}, {})
-    # what the fast path does not cover, looked for in C-level passes before any row is rated
-    if any(map(is_not, map(_VISITED_OF, rows), repeat(None))) or min(map(_DURATION_OF, rows)) < 0 or min(map(_VOLUME_OF, rows)) < 0 \
-            or not _KINDS.issuperset(map(_TYPE_OF, rows)):
+    if not _covered(rows):
         return None
     dates = list(map(_DATE_OF, rows))
     # by call date; rows of one date keep (provider_ref, id) order, as the engine rates them
@@ -201,26 +199,43 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
         rating = ratings[i] = (cid, subscription_id, kind, amount, used, None, duration_s, volume_kb, cost)
         charge.ratings.append(rating)
         charge.last = when  # rated in call date order: the charge's last call so far
-    sums = {key: charge.sums() for key, charge in charges.items()}
-    return FastRating(ratings, _totals(charges), sums)
+    return FastRating(ratings, _totals(charges), {key: charge.sums() for key, charge in charges.items()})
+
+
+def _covered(rows: Sequence[Any]) -> bool:
+    """No roaming row, no negative usage, no unknown call type: looked for in C-level passes
+    before any row is rated."""
+    return (all(map(is_, map(_VISITED_OF, rows), repeat(None))) and min(map(_DURATION_OF, rows)) >= 0
+            and min(map(_VOLUME_OF, rows)) >= 0 and _KINDS.issuperset(map(_TYPE_OF, rows)))
 
 
 _VISITED_OF, _DURATION_OF, _VOLUME_OF, _TYPE_OF, _DATE_OF = (itemgetter(i) for i in (_VISITED, _DURATION, _VOLUME,
                                                                                    _TYPE, _DATE))
 _KINDS = frozenset(_TYPES)
-# of a rating (core.raw_store.Rating): amount, bundle used, duration, volume, provider cost
-_R_AMOUNT, _R_USED, _R_DURATION, _R_VOLUME, _R_COST = (itemgetter(i) for i in (3, 4, 6, 7, 8))
+# of a rating (core.raw_store.Rating): bundle used and volume, and the columns a charge sums, in
+# the totals' order (duration, volume, provider cost, amount, bundle used)
+_R_USED, _R_VOLUME = itemgetter(4), itemgetter(7)
+_R_COLUMNS = tuple(itemgetter(i) for i in (6, 7, 8, 3, 4))
 
 
 class _Charge:
     """One charge's ratings (in call date order) and, for a call, each one's billed seconds."""
 
-    __slots__ = ("billed", "first", "last", "price", "ratings")
+    __slots__ = ("_columns", "billed", "first", "last", "price", "ratings")
 
     def __init__(self, price: _Price, first: str) -> None:
         self.price, self.first, self.last = price, first, first
         self.ratings: list[tuple[Any, ...]] = []
         self.billed: list[int] = []
+        self._columns: list[int] | None = None
+
+    def columns(self) -> list[int]:
+        """Its ratings' count, duration, volume, provider cost, amount and bundle used, summed
+        once (after the loop) for both its ChargeSums and the totals."""
+        if self._columns is None:
+            ratings = self.ratings
+            self._columns = [len(ratings), *(sum(map(get, ratings)) for get in _R_COLUMNS)]
+        return self._columns
 
     def units(self) -> list[int] | Any:
         """Each rating's billed units: seconds of a call, one message, KB of data."""
@@ -233,7 +248,7 @@ class _Charge:
         date], by the rules of core.billing.charges.explain_rating."""
         price, ratings = self.price, self.ratings
         kind = price.charge[0]
-        used = sum(map(_R_USED, ratings))
+        count, duration, volume, _cost, amount, used = self.columns()
         charged = setups = minimums = 0
         if price.minimum or price.setup:  # a unit beyond the bundle may cost the minimum: row by row
             size = _SIZE[kind]
@@ -248,19 +263,15 @@ class _Charge:
                     setups += 1 if price.setup else 0
         else:
             charged = sum(self.units()) - used
-        raw = sum(map(_R_DURATION, ratings)) if kind in ("voice", "voice_in") else \
-            sum(map(_R_VOLUME, ratings)) if kind == "data" else len(ratings)
-        return [len(ratings), used, charged, setups, sum(map(_R_AMOUNT, ratings)), minimums, raw, self.first,
-                self.last]
+        raw = duration if kind in ("voice", "voice_in") else volume if kind == "data" else count
+        return [count, used, charged, setups, amount, minimums, raw, self.first, self.last]
 
 
 def _totals(charges: dict[ChargeKey, _Charge]) -> dict[str, list[int]]:
     """Per call type: count, duration_s, volume_kb, provider cost, rated amount, bundle used."""
     totals: dict[str, list[int]] = {}
     for key, charge in charges.items():
-        ratings = charge.ratings
         total = totals.setdefault(key[0], [0, 0, 0, 0, 0, 0])
-        for i, get in enumerate((_R_DURATION, _R_VOLUME, _R_COST, _R_AMOUNT, _R_USED), start=1):
-            total[i] += sum(map(get, ratings))
-        total[0] += len(ratings)
+        for i, value in enumerate(charge.columns()):
+            total[i] += value
     return totals
