@@ -162,41 +162,21 @@ def test_replaced_ratings_are_replaced_and_a_new_one_meeting_a_stored_one_still_
     assert read(db, raw_store.stored_ratings) == [(one, 2400, 0, "?"), (three, 800, 0, None)]
 
 
-def test_a_cycle_read_maps_the_file_and_a_streaming_export_unmaps_its_connection(
-        sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 14.1: a cycle's SQLite read maps the database file (its 20,000 look-ups then copy no
-    page) and the connection keeps the mapping; a connection that never rated maps nothing; a
-    streaming export reads unmapped, so its resident size stays flat, and gives the mapping back."""
-    from contextlib import contextmanager
-
-    from core.exports.reports import stream_cdrs
-    from core.models import Customer
-
-    def mapped(session: Any) -> int:
-        return int(session.connection().exec_driver_sql("PRAGMA mmap_size").scalar())
-
+def test_a_sqlite_cycle_read_is_one_range_of_a_covering_index(sqlite_db: Database) -> None:
+    """Issue 14.1: a cycle's SQLite read touches no table row. Through the narrow (customer, cycle,
+    subscription) index it looked up each CDR's row, pages all over `cdr` in arrival order: 38 ms
+    for 20,000 CDRs with the pages cached, 60 ms after another connection wrote (21 ms from the
+    covering index either way). The read's own statement is traced and its plan asked."""
     ids = make_setup(sqlite_db, numbers=(A, B))
     add_cdrs(sqlite_db, ids, ("r1", "r2", "r3"))
-    with sqlite_db.reader() as s:
-        assert mapped(s) == 0
+    statements: list[str] = []
     with sqlite_db.transaction() as s:
-        raw_store.cycle_cdrs(s, ids["customer"], CYCLE)
-        assert mapped(s) == raw_store.SQLITE_MMAP_BYTES
-        with raw_store.unmapped(s):
-            assert mapped(s) == 0
-        assert mapped(s) == raw_store.SQLITE_MMAP_BYTES
-    seen: list[int] = []
-    unmapped = raw_store.unmapped
-
-    @contextmanager
-    def watched(session: Any) -> Any:
-        with unmapped(session):
-            seen.append(mapped(session))
-            yield
-
-    monkeypatch.setattr(raw_store, "unmapped", watched)
-    with sqlite_db.reader() as s:
-        customer = s.get_one(Customer, ids["customer"])
-        s.expunge(customer)
-    assert len(list(stream_cdrs(sqlite_db, customer, CYCLE))) == 3
-    assert seen == [0]
+        driver = s.connection().connection.driver_connection
+        driver.set_trace_callback(statements.append)
+        try:
+            assert sum(map(len, raw_store.cycle_cdrs(s, ids["customer"], CYCLE).values())) == 3
+        finally:
+            driver.set_trace_callback(None)
+        (read,) = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+        plan = " ".join(row[3] for row in driver.execute(f"EXPLAIN QUERY PLAN {read}"))
+    assert plan == "SEARCH cdr USING COVERING INDEX ix_cdr_cycle_rows (customer_id=? AND cycle_start_date=?)"

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from core import raw_store
 from core.billing.lines import UsageTotal
 from core.billing.specification import SpecificationLine, cycle_specification
 from core.db import Database
@@ -68,7 +67,7 @@ def stream_cdrs(db: Database, customer: Customer, cycle_start: date, *,
              .order_by(Cdr.call_type, Cdr.call_date, Cdr.id)
              .execution_options(yield_per=batch, stream_results=True))
     rated_by_plan = customer.rateplan_customer
-    with db.reader() as session, raw_store.unmapped(session):
+    with db.reader() as session:
         for number, when, call_type, destination, duration, volume, cost, rated, centre in session.execute(query):
             amount = (rated if rated is not None else ZERO) if rated_by_plan else cost
             yield ExportCdr(number, when, call_type, destination, duration, volume, cost, amount, centre)
