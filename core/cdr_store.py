@@ -233,13 +233,14 @@ class CdrWriter:
             customer_id=stored.customer_id, subscription_id=stored.subscription_id,
             cycle_start_date=stored.cycle_start, corrected_at=self.clock(), **dict(zip(CONTENT, stored.content,
                                                                                   strict=True))))
+        # the rating first: it refers to the CDR's customer-cycle, which the update may change
+        conn.execute(delete(CdrRating).where(CdrRating.customer_id == stored.customer_id,
+                                             CdrRating.cycle_start_date == stored.cycle_start,
+                                             CdrRating.cdr_id == stored.id))
         customer_id, subscription_id, cycle = values[2], values[3], date.fromisoformat(values[7])
         conn.execute(update(Cdr).where(Cdr.id == stored.id).values(
             customer_id=customer_id, subscription_id=subscription_id, cycle_start_date=cycle,
             import_batch_id=batch_id, **dict(zip(CONTENT, content_of(cdr), strict=True))))
-        conn.execute(delete(CdrRating).where(CdrRating.customer_id == stored.customer_id,
-                                             CdrRating.cycle_start_date == stored.cycle_start,
-                                             CdrRating.cdr_id == stored.id))
         return Stored(stored.id, customer_id, subscription_id, cycle, batch_id, content_of(cdr))
 
     def _insert_all(self, conn: Connection, rows: list[tuple[Any, ...]]) -> bool:

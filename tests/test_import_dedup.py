@@ -108,6 +108,26 @@ def test_a_correction_reaches_the_totals(db: Database, tmp_path: Path) -> None:
     assert [amount for _, amount in ratings] == [Decimal("3.2500")]
 
 
+def test_a_correction_moving_a_rated_cdr_to_the_next_cycle_leaves_no_rating_behind(
+        db: Database, tmp_path: Path) -> None:
+    """A rated CDR whose corrected call date falls in the next month (31 October -> 2 November) moves cycles: its rating in
+    the old cycle goes before the CDR moves (the rating refers to the CDR's customer-cycle,
+    migration 0019), and the new cycle rates it afresh. The old cycle keeps no rating of it."""
+    ids = make_setup(db)
+    run(db, tmp_path, [("r1", A, "2026-10-31T10:00:00+01:00", "voice", "+44201234567", 60, 0, "0.10")])
+    with db.transaction() as s:
+        rate_cycle(s, ids["customer"], date(2026, 10, 1))
+    later = run(db, tmp_path, [("r1", A, DAY, "voice", "+44201234567", 60, 0, "0.10")],
+                name="fix.csv")
+    assert (later.corrected, later.quarantined) == (1, 0)
+    with db.transaction() as s:
+        assert s.execute(select(CdrRating.cycle_start_date)).all() == []
+        rate_cycle(s, ids["customer"], date(2026, 11, 1))
+        # +44 tariff: EUR 1.00/min in 60 s steps plus EUR 0.25 set-up; 60 s -> 1 min = 1.25
+        assert s.execute(select(CdrRating.cycle_start_date, CdrRating.rated_amount)).all() == [
+            (date(2026, 11, 1), Decimal("1.2500"))]
+
+
 def test_the_same_ref_twice_in_one_file_keeps_both_versions(db: Database, tmp_path: Path) -> None:
     make_setup(db)
     result = run(db, tmp_path, [("r1", A, DAY, "voice", "", 60, 0, "0.10"),

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.mysql import VARCHAR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -43,6 +51,8 @@ class Cdr(CallRecord, Base):
         Index("ix_cdr_cycle_rows", "customer_id", "cycle_start_date", "subscription_id", "id", "call_date",
               "provider_ref", "call_type", "destination", "duration_s", "volume_kb", "provider_cost", "roaming",
               "visited_country").ddl_if(dialect="sqlite"),
+        # what a rating's foreign key refers to (migration 0019); on MariaDB the primary key
+        Index("uq_cdr_cycle_id", "customer_id", "cycle_start_date", "id", unique=True).ddl_if(dialect="sqlite"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     provider: Mapped[str] = mapped_column(String(32))
@@ -63,10 +73,17 @@ class CdrRating(Base):
     """
 
     __tablename__ = "cdr_rating"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = (
+        # Its CDR in the same customer-cycle; the database checks it through one range of `cdr`'s
+        # (customer_id, cycle_start_date, id) key, and a deleted CDR's check is a primary-key look-up
+        # here (by `cdr_id` alone it scanned this table; migration 0019).
+        ForeignKeyConstraint(["customer_id", "cycle_start_date", "cdr_id"],
+                             ["cdr.customer_id", "cdr.cycle_start_date", "cdr.id"], name="fk_cdr_rating_cdr"),
+        {"sqlite_with_rowid": False},
+    )
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), primary_key=True)
     cycle_start_date: Mapped[date] = mapped_column(primary_key=True)
-    cdr_id: Mapped[int] = mapped_column(BigId, ForeignKey("cdr.id"), primary_key=True)
+    cdr_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     subscription_id: Mapped[int] = mapped_column(BigId)
     call_type: Mapped[str] = mapped_column(String(8))
     rated_amount: Mapped[Decimal]
