@@ -197,9 +197,9 @@ def store_ratings(session: Session, customer_id: int, cycle_start: date, changes
             ids = replace[i:i + 500]
             cursor.execute(f"DELETE FROM cdr_rating WHERE customer_id = {mark} AND cycle_start_date = {mark} "
                            f"AND cdr_id IN ({', '.join([mark] * len(ids))})", (customer_id, cycle, *ids))
-        if sqlite:
-            cursor.executemany(f"{_INSERT_RATING} ({', '.join([mark] * 11)})",
-                               [(customer_id, cycle, *change) for change in changes])
+        if sqlite:  # the customer-cycle written into the statement: each row binds its own 9 values as they are
+            cursor.executemany(f"{_INSERT_RATING} ({int(customer_id)}, '{cycle_start.isoformat()}', "
+                               f"{', '.join([mark] * 9)})", changes)
         else:
             _insert_ratings_mariadb(cursor, customer_id, cycle, [c for c in changes if c[0] not in replacing])
             _insert_ratings_mariadb(cursor, customer_id, cycle, [c for c in changes if c[0] in replacing],

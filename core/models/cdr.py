@@ -81,7 +81,7 @@ class CdrRating(Base):
                              ["cdr.customer_id", "cdr.cycle_start_date", "cdr.id"], name="fk_cdr_rating_cdr"),
         {"sqlite_with_rowid": False},
     )
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # its CDR's, whose key holds it to customer
     cycle_start_date: Mapped[date] = mapped_column(primary_key=True)
     cdr_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     subscription_id: Mapped[int] = mapped_column(BigId)

@@ -15,6 +15,8 @@ A rating referenced its CDR by `cdr_id` alone. Three faults followed:
   range: 10 ms.
 - Nothing tied a rating to its CDR's customer-cycle: a rating filed under another cycle would
   be summed into that cycle's totals. Now the database refuses it.
+- The rating's own key to `customer` goes: its customer is its CDR's, whose key to `customer`
+  already holds, and checking it again cost 4 ms of each 20,000 ratings inserted.
 On SQLite the key needs a unique index on those columns of `cdr`; on MariaDB they are the
 primary key (0017), and the index InnoDB made for the old key on `cdr_rating.cdr_id` goes
 (each rating written updated it).
@@ -33,7 +35,7 @@ _RATING_COLUMNS = ('customer_id, cycle_start_date, cdr_id, subscription_id, call
                    'zone, duration_s, volume_kb, provider_cost')
 
 
-def _sqlite_rating_table(name: str, cdr_key: str) -> str:
+def _sqlite_rating_table(name: str, keys: str) -> str:
     return f"""CREATE TABLE {name} (
     customer_id INTEGER NOT NULL,
     cycle_start_date DATE NOT NULL,
@@ -47,14 +49,13 @@ def _sqlite_rating_table(name: str, cdr_key: str) -> str:
     volume_kb INTEGER DEFAULT '0' NOT NULL,
     provider_cost BIGINT DEFAULT '0' NOT NULL,
     CONSTRAINT pk_cdr_rating PRIMARY KEY (customer_id, cycle_start_date, cdr_id),
-    {cdr_key},
-    CONSTRAINT fk_cdr_rating_customer_id_customer FOREIGN KEY(customer_id) REFERENCES customer (id)
+    {keys}
 ) WITHOUT ROWID"""
 
 
-def _sqlite_rebuild(cdr_key: str) -> None:
-    """cdr_rating anew with `cdr_key` (SQLite alters no foreign key in place); nothing refers to it."""
-    op.execute(_sqlite_rating_table("cdr_rating_new", cdr_key))
+def _sqlite_rebuild(keys: str) -> None:
+    """cdr_rating anew with the foreign `keys` (SQLite alters none in place); nothing refers to it."""
+    op.execute(_sqlite_rating_table("cdr_rating_new", keys))
     op.execute(f"INSERT INTO cdr_rating_new ({_RATING_COLUMNS}) SELECT {_RATING_COLUMNS} FROM cdr_rating")
     op.execute("DROP TABLE cdr_rating")
     op.execute("ALTER TABLE cdr_rating_new RENAME TO cdr_rating")
@@ -67,6 +68,7 @@ def upgrade() -> None:
                         "REFERENCES cdr (customer_id, cycle_start_date, id)")
     else:
         op.execute("ALTER TABLE cdr_rating DROP FOREIGN KEY fk_cdr_rating_cdr_id_cdr, "
+                   "DROP FOREIGN KEY fk_cdr_rating_customer_id_customer, "
                    "ADD CONSTRAINT fk_cdr_rating_cdr FOREIGN KEY (customer_id, cycle_start_date, cdr_id) "
                    "REFERENCES cdr (customer_id, cycle_start_date, id)")
         op.execute("ALTER TABLE cdr_rating DROP INDEX fk_cdr_rating_cdr_id_cdr")
@@ -74,8 +76,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == 'sqlite':
-        _sqlite_rebuild("CONSTRAINT fk_cdr_rating_cdr_id_cdr FOREIGN KEY(cdr_id) REFERENCES cdr (id)")
+        _sqlite_rebuild("CONSTRAINT fk_cdr_rating_cdr_id_cdr FOREIGN KEY(cdr_id) REFERENCES cdr (id),\n    "
+                        "CONSTRAINT fk_cdr_rating_customer_id_customer FOREIGN KEY(customer_id) REFERENCES customer (id)")
         op.drop_index('uq_cdr_cycle_id', table_name='cdr')
     else:
         op.execute("ALTER TABLE cdr_rating DROP FOREIGN KEY fk_cdr_rating_cdr, "
-                   "ADD CONSTRAINT fk_cdr_rating_cdr_id_cdr FOREIGN KEY (cdr_id) REFERENCES cdr (id)")
+                   "ADD CONSTRAINT fk_cdr_rating_cdr_id_cdr FOREIGN KEY (cdr_id) REFERENCES cdr (id), "
+                   "ADD CONSTRAINT fk_cdr_rating_customer_id_customer FOREIGN KEY (customer_id) REFERENCES customer (id)")
