@@ -25,7 +25,7 @@ from core.bus import (
     TransientError,
     execute,
 )
-from core.bus.follow import follow, progress_of
+from core.bus.follow import Progress, follow, progress_of
 from core.db import Database
 from core.models import Message, SyncProfile
 from core.workflows.sync import start_manual_sync
@@ -103,6 +103,24 @@ def test_a_transient_failure_reports_attempt_two_of_five_and_the_next_retry(db: 
     # follow() yields the same, and stops when asked to
     seen = list(follow(bus, handle, should_stop=lambda: True))
     assert [p.attempt for p in seen] == [2]
+
+
+def test_a_first_attempt_never_reads_as_a_retry_and_no_wait_shows_as_0s() -> None:
+    """Seen by an operator (`totals recalc --wait`): "waiting · DispatchTotals · next try in 0s"
+    on a step that had not run yet. A first attempt waits for a worker, or starts at a set time;
+    only a step that failed has a next try; a wait under a second is no wait."""
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+    def line(status: str, attempt: int, wait: timedelta) -> str:
+        return Progress(status, "DispatchTotals", 1, 1, attempt, 5,  # type: ignore[arg-type]
+                        now + wait, None, None, now=now).describe()
+
+    assert line("waiting", 1, timedelta(microseconds=500)) == "waiting · DispatchTotals (step 1 of 1)"
+    assert line("waiting", 1, timedelta(seconds=5)) == "waiting · DispatchTotals (step 1 of 1) · starts in 5s"
+    assert line("retrying", 2, timedelta(microseconds=500)) == \
+        "retrying · DispatchTotals (step 1 of 1) · attempt 2 of 5"
+    assert line("retrying", 2, timedelta(seconds=90)) == \
+        "retrying · DispatchTotals (step 1 of 1) · attempt 2 of 5 · next try in 1m 30s"
 
 
 def test_a_failed_step_is_named_with_its_whole_error(db: Database) -> None:

@@ -90,8 +90,9 @@ class Progress:
         if self.attempt and self.max_attempts and (self.attempt > 1 or self.status == "retrying"):
             parts.append(f"attempt {self.attempt} of {self.max_attempts}")
         wait = self.wait
-        if wait is not None and not self.finished:
-            parts.append(f"next try in {_seconds(wait)}")
+        if wait is not None and wait >= timedelta(seconds=1) and not self.finished:
+            # a step that failed waits for its next try; a first attempt may be set to start later
+            parts.append(f"{'next try' if self.status == 'retrying' else 'starts'} in {_seconds(wait)}")
         if self.note:
             parts.append(self.note)
         return " · ".join(parts)
