@@ -4,7 +4,7 @@ Revision ID: 0019
 Revises: 0018
 Create Date: 2026-11-30 14:30:00
 
-A rating referenced its CDR by `cdr_id` alone. Three faults followed:
+A rating referenced its CDR by `cdr_id` alone, and its customer on its own. Three faults:
 - SQLite had no index on `cdr_rating.cdr_id` (the table is keyed by customer, cycle, cdr),
   so every deleted CDR made it scan all of `cdr_rating` for a referencing rating. The import
   deletes the rows a refused statement left (core/cdr_store.py): 1,000 fresh CDRs took 0.56 s
@@ -15,11 +15,11 @@ A rating referenced its CDR by `cdr_id` alone. Three faults followed:
   range: 10 ms.
 - Nothing tied a rating to its CDR's customer-cycle: a rating filed under another cycle would
   be summed into that cycle's totals. Now the database refuses it.
-- The rating's own key to `customer` goes: its customer is its CDR's, whose key to `customer`
-  already holds, and checking it again cost 4 ms of each 20,000 ratings inserted.
-On SQLite the key needs a unique index on those columns of `cdr`; on MariaDB they are the
-primary key (0017), and the index InnoDB made for the old key on `cdr_rating.cdr_id` goes
-(each rating written updated it).
+The rating's own key to `customer` goes: its customer is its CDR's, whose key to `customer`
+holds, and checking it again cost 4 ms of each 20,000 ratings inserted. On SQLite the new key
+needs a unique index on those columns of `cdr`; on MariaDB they are the primary key (0017),
+and the index InnoDB made for the old key on `cdr_rating.cdr_id` goes (each rating written
+updated it).
 """
 
 from __future__ import annotations
