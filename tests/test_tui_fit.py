@@ -97,3 +97,20 @@ async def test_notifications_are_one_line_above_the_work_and_errors_stay(rt: Run
         await pilot.press("escape")  # then Esc means what it meant: the window closes
         await settle(pilot)
         assert isinstance(app.screen, TotalsScreen)
+
+
+async def test_the_footer_s_palette_key_ends_at_the_last_column_on_every_screen(rt: Runtime) -> None:
+    """Seen at 80x24 over tmux: "^p palettea" on the Bus screen, "^p palettem" on Invoices. The
+    compact footer's right margin also held the docked palette key a column short of the edge,
+    and the bindings that overflow behind it showed through in the last column."""
+    from textual.widgets._footer import FooterKey
+
+    app = ExpensisApp(rt, start_services=False, clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key in "123456789":
+            await pilot.press(key)
+            await settle(pilot)
+            footer = app.screen.query_one(Footer)
+            (palette,) = [k for k in footer.query(FooterKey) if k.has_class("-command-palette")]
+            assert palette.region.right == footer.region.right == 80, (key, type(app.screen).__name__)
