@@ -86,6 +86,10 @@ def test_import_exit_codes(tmp_path: Path) -> None:
     header_only.write_text(all_bad.read_text().splitlines()[0] + "\n")
     code, _, err = cli(data, "cdr", "import", str(header_only), "--provider", "csv_file")
     assert code == 1 and "nothing could be read from header.csv: it has no data row" in err
+    empty = tmp_path / "empty.csv"  # seen by an operator: a 0-byte file was said to have "no data row"
+    empty.write_bytes(b"")
+    code, _, err = cli(data, "cdr", "import", str(empty), "--provider", "csv_file")
+    assert code == 1 and "nothing could be read from empty.csv: the file is empty (0 bytes)" in err
     code, _, err = cli(data, "totals", "show", "NOPE", "--cycle", "2026-10")
     assert code == 4 and "no customer with code 'NOPE'" in err
     assert date(2026, 10, 1)

@@ -63,11 +63,13 @@ def cdr_import(ctx: click.Context, file: Path, provider: str, totals: bool, as_j
             click.echo(f"{len(result.touched)} customer-cycle(s) touched; "
                        "run `expensis totals recalc` or import with --totals")
     if result.nothing_read:
-        raise CliError(_why_nothing(result, file.name), EXIT_FAILED)
+        raise CliError(_why_nothing(result, file.name, empty=file.stat().st_size == 0), EXIT_FAILED)
 
 
-def _why_nothing(result: ImportResult, name: str) -> str:
+def _why_nothing(result: ImportResult, name: str, *, empty: bool = False) -> str:
     """The one line an import that stored nothing ends with: every row bad, no row, or stopped."""
+    if empty:
+        return f"nothing could be read from {name}: the file is empty (0 bytes)"
     if result.error is None and result.quarantined:
         return (f"no good row in {name}: all {result.quarantined:,} quarantined; "
                 f"`expensis cdr quarantine {result.batch_id}` lists them with line and reason")
