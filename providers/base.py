@@ -7,11 +7,11 @@ sync profile's connection and iterates what it yields.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 # core reaches the one phone-number function through this module
 from providers.numbers import normalise_destination as normalise_destination
@@ -221,6 +221,16 @@ def open_adapter(conn: ProfileConnection) -> ProviderAdapter:
     except KeyError:
         raise ValueError(f"unknown provider platform {conn.platform!r}") from None
     return factory(conn)
+
+
+def parse_cdr_file(stream: BinaryIO) -> Iterable[ProviderCdr | BadRow | Checkpoint]:
+    """The records of a generic CSV CDR file (docs/formats/cdr-csv.md; gzip too), as
+    `expensis cdr import` reads it: what core uses to import a file again (a failure's retry).
+    The parser is loaded as `open_adapter` loads the built-in adapters: core depends on this
+    module alone."""
+    parse: Callable[[BinaryIO], Iterable[ProviderCdr | BadRow | Checkpoint]] = \
+        importlib.import_module("providers.csvformat").parse_cdr_csv
+    return parse(stream)
 
 
 # -- the add-on platform (Routit's Nina) ------------------------------------------

@@ -169,3 +169,59 @@ async def test_the_dashboard_counts_and_lists_the_failed_sync(
             assert "retrying" in text and "gave_up" in text
     finally:
         rt.close()
+
+
+def test_a_file_import_that_stored_nothing_is_a_failure_everywhere_and_its_retry_imports_the_corrected_file(
+        db: Database, tmp_path: Path, smtp_server: Inbox) -> None:
+    """Seen in an operator's run of broken files: `cdr import` exited 1 and the audit said
+    "failed", but `failures list` said "no failures", so an import run by a script at night
+    reached no screen and no digest. A file import that stored nothing is now a failure; its
+    retry imports the file at the same path again (corrected in place, it replaces the failure)."""
+    from tests.factories import HEADER, make_setup, write_cdrs
+
+    make_setup(db)
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    path = write_cdrs(tmp_path / "night.csv", [("n1", "+31610000001", "2026-10-01T10:00:00+02:00", "voice", "",
+                                                60, 0, "0.1")], header=[h for h in HEADER if h != "call_date"])
+    assert cli(db, tmp_path, "cdr", "import", str(path), "--provider", "csv_file")[0] == 1
+    [failure] = list_failures(db)
+    ref = failure.ref
+    assert ref.startswith("import-") and failure.subject == "csv_file night.csv"
+    assert failure.what == "CDR import stopped" and "call_date" in failure.error
+    assert failure.retry == f"import {path} again as csv_file"
+    code, out = cli(db, tmp_path, "status", "--json")
+    assert json.loads(out)["failed"] == 1 and json.loads(out)["failures"][0]["ref"] == ref
+    code, out = cli(db, tmp_path, "failures", "list", "--kind", "import")
+    assert code == 0 and ref in out and "csv_file night.csv: CDR import stopped" in out
+    code, out = cli(db, tmp_path, "failures", "show", ref)
+    assert code == 0 and f"expensis failures retry {ref}" in out
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    assert [f.ref for f in mail.failures_between(db, before, now)] == [ref]
+
+    # retried as it is: it stops again, says so (exit 1), and the new batch is the open failure
+    code, out = cli(db, tmp_path, "failures", "retry", ref)
+    assert code == 1 and "night.csv stopped again" in out
+    [again] = list_failures(db)
+    assert again.ref != ref and again.subject == failure.subject
+
+    # corrected in place: imported, nothing open, the retry audited
+    write_cdrs(path, [("n1", "+31610000001", "2026-10-01T10:00:00+02:00", "voice", "", 60, 0, "0.1")])
+    code, out = cli(db, tmp_path, "failures", "retry", again.ref)
+    assert code == 0 and "imported 1" in out and "touched" in out
+    assert count_failures(db) == 0
+    with db.reader() as s:
+        assert s.scalar(select(func.count()).select_from(Cdr)) == 1
+        details = s.scalars(select(AuditLog.detail).where(AuditLog.action == "failures.retry")
+                            .order_by(AuditLog.id)).all()
+    assert len(details) == 2 and "imported again as batch" in (details[1] or "")
+
+    # every row bad: a failure that points at the quarantine; the file gone: the retry says so
+    bad = write_cdrs(tmp_path / "bad.csv", [("b1", "+31699999999", "2026-10-01T10:00:00+02:00", "voice", "", 1, 0,
+                                             "0.1")])
+    assert cli(db, tmp_path, "cdr", "import", str(bad), "--provider", "csv_file")[0] == 1
+    [quarantined] = list_failures(db)
+    assert quarantined.what == "CDR import stored nothing: all 1 row(s) quarantined"
+    assert f"expensis cdr quarantine {quarantined.id}" in quarantined.error
+    bad.unlink()
+    code, out = cli(db, tmp_path, "failures", "retry", quarantined.ref)
+    assert code == 1 and "is no longer there" in out and "expensis cdr import FILE --provider csv_file" in out

@@ -8,7 +8,10 @@ A failure is, whatever step it ended in and whether or not its chain went on:
 - an add-on request refused (`failed`), unless a later request for the same number,
   add-on and action replaced it;
 - any other bus message `failed` (a totals step, an invoice run, ...). The messages of a
-  failed sync or export are part of that failure, not failures of their own.
+  failed sync or export are part of that failure, not failures of their own;
+- a CDR file import that stored nothing (it stopped on the file, or every row went to
+  quarantine), unless a later import of the same file as the same provider replaced it. A
+  sync's imports are part of its task.
 
 `status`, `failures list|show|retry`, the dashboard and the digest mail all read this
 module; the retry action for each kind is in core.workflows.failures.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
@@ -28,6 +32,7 @@ from core.models import (
     AddonLog,
     Customer,
     ExportJob,
+    ImportBatch,
     Message,
     MessageAttempt,
     Subscription,
@@ -37,8 +42,8 @@ from core.models import (
 from core.views.messages import customer_codes, message_payload
 from core.views.paging import AnySelect
 
-SYNC, STEP, EXPORT, ADDON = "sync", "step", "export", "addon"
-KINDS = (SYNC, STEP, EXPORT, ADDON)
+SYNC, STEP, EXPORT, ADDON, IMPORT = "sync", "step", "export", "addon", "import"
+KINDS = (SYNC, STEP, EXPORT, ADDON, IMPORT)
 RESCHEDULED = "invoice_not_yet_available"  # the sync manager tries again by itself
 
 
@@ -53,7 +58,7 @@ class Attempt:
 @dataclass(frozen=True)
 class Failure:
     kind: str
-    id: int  # of the sync task, message, export job or add-on request
+    id: int  # of the sync task, message, export job, add-on request or import batch
     failed_at: datetime
     subject: str  # whom it was for: "vodafone-profile (VODAFONE 2026-09)"
     what: str  # what failed, short: "sync failed: unknown_error"
@@ -62,7 +67,7 @@ class Failure:
 
     @property
     def ref(self) -> str:
-        """How the operator names it: "sync-21", "step-45", "export-3", "addon-7"."""
+        """How the operator names it: "sync-21", "step-45", "export-3", "addon-7", "import-12"."""
         return f"{self.kind}-{self.id}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -89,12 +94,12 @@ def parse_ref(ref: str) -> tuple[str, int]:
     """"sync-21" → ("sync", 21); a ValueError names the accepted forms."""
     kind, _, number = ref.strip().partition("-")
     if kind not in KINDS or not number.isdigit():
-        raise ValueError(f"not a failure reference: {ref!r} (use sync-N, step-N, export-N or addon-N, "
+        raise ValueError(f"not a failure reference: {ref!r} (use sync-N, step-N, export-N, addon-N or import-N, "
                          "as `expensis failures list` shows them)")
     return kind, int(number)
 
 
-# -- the four sources, each a query of open failures --------------------------------------
+# -- the five sources, each a query of open failures --------------------------------------
 
 def _sync_query() -> AnySelect:
     later = aliased(SyncTask)
@@ -168,8 +173,31 @@ def _addon_failure(row: Any) -> Failure:
                    f"request {action} {code} on {number} again")
 
 
-_QUERIES = {SYNC: _sync_query, STEP: _step_query, EXPORT: _export_query, ADDON: _addon_query}
-_ORDER = {SYNC: SyncTask.id, STEP: Message.id, EXPORT: ExportJob.id, ADDON: AddonLog.id}
+def _import_query() -> AnySelect:
+    later = aliased(ImportBatch)
+    replaced = exists().where(later.provider == ImportBatch.provider, later.source == ImportBatch.source,
+                              later.sync_task_id.is_(None), later.id > ImportBatch.id)
+    return (select(ImportBatch.id, ImportBatch.finished_at, ImportBatch.created_at, ImportBatch.provider,
+                   ImportBatch.source, ImportBatch.quarantined, ImportBatch.error_message)
+            .where(ImportBatch.status == "failed", ImportBatch.sync_task_id.is_(None), ~replaced))
+
+
+def _import_failure(row: Any) -> Failure:
+    batch_id, finished, created, provider, source, quarantined, error = row
+    if error:
+        what, why = "CDR import stopped", error.strip()
+    elif quarantined:
+        what = f"CDR import stored nothing: all {quarantined:,} row(s) quarantined"
+        why = f"`expensis cdr quarantine {batch_id}` lists them with line and reason"
+    else:
+        what, why = "CDR import stored nothing", "the file has no data row"
+    return Failure(IMPORT, int(batch_id), finished or created, f"{provider} {PurePath(source).name}", what, why,
+                   f"import {source} again as {provider}")
+
+
+_QUERIES = {SYNC: _sync_query, STEP: _step_query, EXPORT: _export_query, ADDON: _addon_query,
+            IMPORT: _import_query}
+_ORDER = {SYNC: SyncTask.id, STEP: Message.id, EXPORT: ExportJob.id, ADDON: AddonLog.id, IMPORT: ImportBatch.id}
 
 
 def _failures(session: Session, kind: str, rows: list[Any]) -> list[Failure]:
@@ -179,6 +207,8 @@ def _failures(session: Session, kind: str, rows: list[Any]) -> list[Failure]:
         return [_export_failure(r) for r in rows]
     if kind == ADDON:
         return [_addon_failure(r) for r in rows]
+    if kind == IMPORT:
+        return [_import_failure(r) for r in rows]
     codes = customer_codes(session, [message_payload(r.payload) for r in rows])
     return [_step_failure(r, codes) for r in rows]
 
@@ -215,7 +245,8 @@ def failures_between(db: Database, since: datetime, until: datetime, *, limit: i
     found: list[Failure] = []
     at_column = {SYNC: SyncTask.updated_at, STEP: func.coalesce(Message.finished_at, Message.created_at),
                  EXPORT: func.coalesce(ExportJob.finished_at, ExportJob.created_at),
-                 ADDON: func.coalesce(AddonLog.finished_at, AddonLog.created_at)}
+                 ADDON: func.coalesce(AddonLog.finished_at, AddonLog.created_at),
+                 IMPORT: func.coalesce(ImportBatch.finished_at, ImportBatch.created_at)}
     with db.reader() as session:
         for name, query in _QUERIES.items():
             at = at_column[name]

@@ -6,23 +6,30 @@
 - a failed step: the message runs again with fresh attempts and its chain goes on;
 - a failed export: its message runs again (the job moves back to running), or a new
   job when that message is gone;
-- a refused add-on request: the same request again.
+- a refused add-on request: the same request again;
+- a CDR file import that stored nothing: the file at the same path imported again as the same
+  provider (corrected in place, it completes and replaces the failure; a file moved away says
+  so). Duplicates are skipped as on any import, and no totals are dispatched.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 
 from core.bus import Bus
-from core.models import AddonLog, ExportJob, Message, SyncProfile, SyncTask
+from core.cdr_checks import CdrLimits
+from core.models import AddonLog, ExportJob, ImportBatch, Message, SyncProfile, SyncTask
 from core.operations import retry_message
 from core.security import audit, roles
-from core.views.failures import ADDON, EXPORT, STEP, SYNC, failed_messages_of, get_failure
+from core.views.failures import ADDON, EXPORT, IMPORT, STEP, SYNC, failed_messages_of, get_failure
 from core.workflows.addons import request_addon_change
 from core.workflows.exports import create_export
+from core.workflows.manual import import_cdr_file
 from core.workflows.sync import SyncBusy, create_task, task_in_flight, task_month
+from providers.base import ProviderError, parse_cdr_file
 
 
 class CannotRetry(Exception):
@@ -35,6 +42,7 @@ class RetryStarted:
     summary: str  # one line for the operator
     workflow_id: str | None = None
     sync_task_id: int | None = None
+    failed: bool = False  # a retry done at once that failed again (a file import)
 
 
 def retry_failure(bus: Bus, ref: str, *, operator: str) -> RetryStarted:
@@ -51,6 +59,8 @@ def retry_failure(bus: Bus, ref: str, *, operator: str) -> RetryStarted:
         return RetryStarted(failure.ref, f"message {failure.id} queued again", detail.workflow_id)
     if failure.kind == EXPORT:
         return _retry_export(bus, failure.id, failure.ref, detail.message_ids, operator)
+    if failure.kind == IMPORT:
+        return _retry_import(bus, failure.id, failure.ref, operator)
     assert failure.kind == ADDON
     with bus.db.reader() as session:
         log = session.get_one(AddonLog, failure.id)
@@ -58,6 +68,37 @@ def retry_failure(bus: Bus, ref: str, *, operator: str) -> RetryStarted:
                                    operator=operator)
     return RetryStarted(failure.ref, f"add-on {log.action} {log.addon_code} requested again",
                         request.workflow_id)
+
+
+def _retry_import(bus: Bus, batch_id: int, ref: str, operator: str) -> RetryStarted:
+    with bus.db.reader() as session:
+        batch = session.get_one(ImportBatch, batch_id)
+        provider, source = batch.provider, batch.source
+    path = Path(source)
+    if not path.is_file():
+        raise CannotRetry(f"{source} is no longer there: import the corrected file with "
+                          f"`expensis cdr import FILE --provider {provider}`")
+    limits = CdrLimits.from_settings(bus.deps.settings) if bus.deps is not None else None
+    with path.open("rb") as stream:
+        try:
+            result = import_cdr_file(bus.db, parse_cdr_file(stream), provider=provider, source=source,
+                                     operator=operator, limits=limits)
+        except ProviderError as exc:  # the file stopped again: a new failed batch replaces this one
+            result = None
+            error = str(exc)
+    with bus.db.transaction() as session:
+        audit.record(session, operator=operator, action=roles.Action.FAILURES_RETRY, target=ref,
+                     result="failed" if result is None or result.nothing_read else "ok",
+                     detail=f"failed import batch {batch_id} imported again"
+                            + (f" as batch {result.batch_id}: {result.summary()}" if result else f": {error}"))
+    if result is None:
+        return RetryStarted(ref, f"{path.name} stopped again: {error}", failed=True)
+    if result.nothing_read:
+        return RetryStarted(ref, f"{result.summary()}; it stored nothing again: `expensis failures list`",
+                            failed=True)
+    touched = (f"; {len(result.touched)} customer-cycle(s) touched: run `expensis totals recalc`"
+               if result.touched and result.imported + result.corrected else "")
+    return RetryStarted(ref, f"{result.summary()}{touched}")
 
 
 def _retry_sync(bus: Bus, task_id: int, ref: str, operator: str) -> RetryStarted:

@@ -88,7 +88,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("expensis_tui.cli.exports",
         "Customer exports, generated as jobs by the workers (files in the exports directory)."),
     "failures": ("expensis_tui.cli.failures",
-        "Failed syncs, steps, exports and add-on requests: list, show, retry."),
+        "Failed syncs, steps, exports, add-on requests and file imports: list, show, retry."),
     "export-setup": ("expensis_tui.cli.setup",
         "Write the setup in the database as a setup file (credentials stay in the database)."),
     "insights": ("expensis_tui.cli.totals",

@@ -17,7 +17,7 @@ from expensis_tui.cli.output import when
 
 @main.group()
 def failures() -> None:
-    """Failed syncs, steps, exports and add-on requests: list, show, retry."""
+    """Failed syncs, steps, exports, add-on requests and file imports: list, show, retry."""
 
 
 @failures.command("list")
@@ -89,6 +89,8 @@ def failures_retry(ctx: click.Context, ref: str, wait: bool, plugins: tuple[str,
         started = retry_failure(rt.bus, ref, operator=rt.operator)
     except (SyncBusy, CannotRetry) as exc:
         raise CliError(str(exc)) from exc
+    if started.failed:
+        raise CliError(started.summary)
     click.echo(started.summary)
     if wait:
         run_until_idle(rt.bus)

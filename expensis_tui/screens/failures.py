@@ -128,7 +128,7 @@ class FailuresScreen(ModalScreen[None]):
         except (NotAllowed, SyncBusy, CannotRetry, UnknownFailure, AddonError) as exc:
             self.post_message(RetryDone(f"{ref}: {exc}", ok=False))
             return
-        self.post_message(RetryDone(started.summary, ok=True))
+        self.post_message(RetryDone(started.summary, ok=not started.failed))
 
     def on_retry_done(self, message: RetryDone) -> None:
         self.notify(message.text, severity="information" if message.ok else "error")
