@@ -172,7 +172,7 @@ async def test_the_dashboard_counts_and_lists_the_failed_sync(
 
 
 def test_a_file_import_that_stored_nothing_is_a_failure_everywhere_and_its_retry_imports_the_corrected_file(
-        db: Database, tmp_path: Path, smtp_server: Inbox) -> None:
+        db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Seen in an operator's run of broken files: `cdr import` exited 1 and the audit said
     "failed", but `failures list` said "no failures", so an import run by a script at night
     reached no screen and no digest. A file import that stored nothing is now a failure; its
@@ -215,13 +215,21 @@ def test_a_file_import_that_stored_nothing_is_a_failure_everywhere_and_its_retry
                             .order_by(AuditLog.id)).all()
     assert len(details) == 2 and "imported again as batch" in (details[1] or "")
 
-    # every row bad: a failure that points at the quarantine; the file gone: the retry says so
+    # every row bad: a failure that points at the quarantine; the file gone: the retry says so.
+    # Named relative to the directory the import ran in, the batch keeps the whole path (the
+    # console that retries runs elsewhere: seen as "bad.csv is no longer there" while it was).
     bad = write_cdrs(tmp_path / "bad.csv", [("b1", "+31699999999", "2026-10-01T10:00:00+02:00", "voice", "", 1, 0,
                                              "0.1")])
-    assert cli(db, tmp_path, "cdr", "import", str(bad), "--provider", "csv_file")[0] == 1
+    monkeypatch.chdir(tmp_path)
+    assert cli(db, tmp_path, "cdr", "import", "bad.csv", "--provider", "csv_file")[0] == 1
+    monkeypatch.chdir(tmp_path.parent)
     [quarantined] = list_failures(db)
     assert quarantined.what == "CDR import stored nothing: all 1 row(s) quarantined"
     assert f"expensis cdr quarantine {quarantined.id}" in quarantined.error
+    assert quarantined.retry == f"import {bad} again as csv_file"
+    code, out = cli(db, tmp_path, "failures", "retry", quarantined.ref)  # found from another directory
+    assert code == 1 and "stored nothing again" in out
+    [quarantined] = list_failures(db)
     bad.unlink()
     code, out = cli(db, tmp_path, "failures", "retry", quarantined.ref)
     assert code == 1 and "is no longer there" in out and "expensis cdr import FILE --provider csv_file" in out

@@ -42,7 +42,8 @@ def cdr_import(ctx: click.Context, file: Path, provider: str, totals: bool, as_j
 
     with file.open("rb") as stream:
         try:
-            result = import_cdr_file(rt.db, parse_cdr_csv(stream), provider=provider, source=str(file),
+            # the whole path: the batch says which file it was, and a failure's retry finds it from any directory
+            result = import_cdr_file(rt.db, parse_cdr_csv(stream), provider=provider, source=str(file.resolve()),
                                      operator=rt.operator, with_totals=totals, progress=progress,
                                      limits=CdrLimits.from_settings(rt.settings))
         except ProviderNameError as exc:
