@@ -405,3 +405,21 @@ async def test_a_filter_on_a_paged_list_searches_every_page(rt: Runtime) -> None
         await pilot.press("escape")
         await settle(pilot)
         assert not any("BETA 2026-00" in row for row in rows(table)) and table.row_count == 50
+
+
+async def test_the_last_column_keeps_its_room_when_the_scroll_bar_appears() -> None:
+    """Seen at 80x24 on the Audit log: "Resul" and "faile". The widths were fitted to the whole
+    width, then the rows overflowed and the scroll bar took a column from the last one. A table
+    fits its columns again when the bar appears or goes."""
+    app = OneList([("when", "When", 16), ("action", "Action"), ("target", "Target"), ("result", "Result", 6)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(KeyedTable)
+        row = ("2026-11-30 15:03", "totals.partner_recalculate", "kpn_sp16 negative-durations.csv")
+        table.show_rows([(str(n), (*row, ("ok", "failed")[n % 2])) for n in range(3)])
+        await pilot.pause()
+        table.show_rows([(str(n), (*row, ("ok", "failed")[n % 2])) for n in range(40)])
+        await pilot.pause()
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        used = sum(c.get_render_width(table) for c in table.ordered_columns)
+        assert used <= table.scrollable_content_region.width, (used, table.scrollable_content_region.width)

@@ -220,6 +220,11 @@ class KeyedTable(DataTable[Cell]):
     def on_resize(self, event: events.Resize) -> None:
         self.fit_columns()
 
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        # The bar takes its columns from the room the widths were fitted to, and the widget's
+        # size does not change (no Resize): at 80 columns the last column lost them ("Resul").
+        self.call_after_refresh(self.fit_columns)
+
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         # Column widths are measured on idle, after a first paint may have cached rows at the
         # old widths (the cache key has no widths): invalidate those renders once measured.
