@@ -79,7 +79,11 @@ def _retry_import(bus: Bus, batch_id: int, ref: str, operator: str) -> RetryStar
         raise CannotRetry(f"{source} is no longer there: import the corrected file with "
                           f"`expensis cdr import FILE --provider {provider}`")
     limits = CdrLimits.from_settings(bus.deps.settings) if bus.deps is not None else None
-    with path.open("rb") as stream:
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise CannotRetry(f"{source} cannot be read: {exc.strerror or exc}") from exc
+    with stream:
         try:
             result = import_cdr_file(bus.db, parse_cdr_file(stream), provider=provider, source=source,
                                      operator=operator, limits=limits)
