@@ -123,6 +123,16 @@ def test_a_first_attempt_never_reads_as_a_retry_and_no_wait_shows_as_0s() -> Non
         "retrying · DispatchTotals (step 1 of 1) · attempt 2 of 5 · next try in 1m 30s"
 
 
+def test_a_lone_message_says_no_step_1_of_1_and_a_chain_says_its_length(db: Database) -> None:
+    """Seen in `totals recalc --wait`: "DispatchTotals (step 1 of 1)", then "(step 2 of 5)" once
+    the router had routed. One message with nothing known ahead names itself alone."""
+    bus = Bus(db, reg)
+    lone = bus.dispatch(Hop(1))
+    assert progress_of(bus, [lone.workflow_id]).describe() == "waiting · Hop"
+    chained = bus.dispatch(Hop(1), chain=[Hop(3), Hop(4)])
+    assert progress_of(bus, [chained.workflow_id]).describe() == "waiting · Hop (step 1 of 3)"
+
+
 def test_a_failed_step_is_named_with_its_whole_error(db: Database) -> None:
     bus = Bus(db, reg)
     handle = bus.dispatch(Hop(1), chain=[Hop(2), Hop(3)])

@@ -143,7 +143,10 @@ def _workflow(bus: Bus, session: Session, workflow_id: str, rows: list[Any], now
         error = row.error if row.attempts else None
         if report is not None and report.failed:  # gave up, the chain goes on: say why already
             error = report.error
-        return Progress(status, row.command_type, ended + 1, count, row.attempts if running else row.attempts + 1,
+        # one message with nothing known ahead says no "step 1 of 1": a router (DispatchTotals) adds
+        # its chain when it runs, and the count read "step 1 of 1", then "step 2 of 5"
+        number, steps = (ended + 1, count) if count > 1 else (None, None)
+        return Progress(status, row.command_type, number, steps, row.attempts if running else row.attempts + 1,
                         row.max_attempts, row.available_at if waits else None, error, note, now=now)
     if failed:
         row = failed[0]
