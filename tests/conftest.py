@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine, func, text, update
@@ -20,6 +21,9 @@ from core.bus import WorkerPool
 from core.db import Database, ensure_schema
 from core.runtime import Runtime
 from core.workflows import load_all
+
+if TYPE_CHECKING:
+    from providers.sandbox import SandboxServer
 
 load_all()  # the workflow handlers, as the runtime registers them (tests build their own buses)
 
@@ -261,3 +265,12 @@ def pool(rt: Runtime) -> Iterator[WorkerPool]:
     workers = WorkerPool(rt.bus, 2, poll_interval=0.05, label="test").start()
     yield workers
     workers.stop(grace=10)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    """The providers' sandbox over loopback HTTP, one per test module that asks for it."""
+    from providers.sandbox import SandboxServer
+
+    with SandboxServer() as server:
+        yield server

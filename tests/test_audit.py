@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,12 +22,6 @@ from core.workflows.totals import request_recalculation
 from expensis_tui.cli import main
 from providers.sandbox import SandboxServer
 from tests.sync_support import SyncWorld, make_world
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
 
 
 def entries(db: Database) -> list[tuple[str, str, str, str]]:

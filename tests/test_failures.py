@@ -28,12 +28,6 @@ MONTH = "2026-09"
 REF = "VODAFONE-REF"
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[Inbox]:
     controller, inbox = start_server()

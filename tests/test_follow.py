@@ -6,12 +6,10 @@ these check what it reports, on SQLite and MariaDB, and what `--wait` makes of i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -149,12 +147,6 @@ def test_an_empty_follow_is_done_at_once(db: Database) -> None:
 
 
 # -- a sync that gives up but lets the totals run ("totals anyway") ----------------------------
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
 
 def test_a_sync_that_gave_up_is_followed_to_failed_with_its_reason(sqlite_db: Database, sandbox: SandboxServer,
                                                                    tmp_path: Path) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select, update
 
 from core.bus import Bus, WorkerPool, default_registry
@@ -20,12 +19,6 @@ from tests.sync_support import make_world
 
 MONTH = "2026-09"
 SUBSCRIPTIONS, CDRS_EACH, PAGE = 20, 200, 50  # 4,000 CDRs in 80 pages
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
 
 
 def wait_for(predicate: Callable[[], object], what: str, timeout: float = 60.0) -> None:

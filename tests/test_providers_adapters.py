@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from contextlib import closing
 from decimal import Decimal
 
@@ -20,12 +20,6 @@ from providers.sandbox import data as sandbox_data
 
 HTTP_PLATFORMS = tuple(SPECS)
 MONTH = "2025-03"  # has the switch to summer time on the 30th
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
 
 
 def _cdrs(adapter: ProviderAdapter, month: str = MONTH) -> list[ProviderCdr]:

@@ -22,12 +22,6 @@ from providers.sandbox.render import BodyStore
 MONTH = "2025-03"
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
 @pytest.fixture
 def generated(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the CDRs the sandbox generates (one entry per subscription-day generated)."""

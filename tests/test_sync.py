@@ -23,12 +23,6 @@ MONTH = "2026-09"
 PLATFORMS = ["kpn_sp16", "kpn_een", "kpn_grip", "vodafone", "tmobile_calvi", "routit", "yielder"]
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
 def profile_id(world: SyncWorld, platform: str) -> int:
     with world.db.reader() as s:
         return s.scalars(select(SyncProfile.id).where(SyncProfile.provider == platform)).one()

@@ -45,12 +45,6 @@ CDR_COLUMNS = (Cdr.provider_ref, Cdr.number, Cdr.call_date, Cdr.call_type, Cdr.d
                Cdr.subscription_id, Cdr.cycle_start_date)
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
 @pytest.fixture
 def decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The lines decoded the general way (a dict and a ProviderCdr each), in any thread."""

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from core.bus import Bus, run_until_idle
@@ -25,12 +23,6 @@ from tests.test_cli_totals import cli
 
 MONTH = "2026-09"
 A = "+31610000001"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
 
 
 def test_quarantined_rows_and_reconciliation_show_in_the_task(sqlite_db: Database, sandbox: SandboxServer,
