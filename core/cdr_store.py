@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import Clock, system_clock
 from core.db import Database
-from core.models import Cdr, CdrCorrection, CdrRating, ImportBatch
+from core.models import Cdr, CdrCorrection, CdrRating, CustomerStatus, ImportBatch
 from core.month import CustomerCycle
 from core.raw_store import bulk_connection, column_values, execute_many, placeholders, release_bulk
 from core.totals import mark_recalc_requested
@@ -237,6 +237,9 @@ class CdrWriter:
         conn.execute(delete(CdrRating).where(CdrRating.customer_id == stored.customer_id,
                                              CdrRating.cycle_start_date == stored.cycle_start,
                                              CdrRating.cdr_id == stored.id))
+        conn.execute(update(CustomerStatus).where(  # its cycle's stored ratings are no longer the digest's
+            CustomerStatus.customer_id == stored.customer_id, CustomerStatus.cycle_start_date == stored.cycle_start)
+            .values(ratings_digest=None))
         customer_id, subscription_id, cycle = values[2], values[3], date.fromisoformat(values[7])
         conn.execute(update(Cdr).where(Cdr.id == stored.id).values(
             customer_id=customer_id, subscription_id=subscription_id, cycle_start_date=cycle,

@@ -15,12 +15,16 @@ exactly what a real run would, with the same code.
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import threading
+from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -50,7 +54,7 @@ from core.models import (
 from core.month import Month
 from core.rating.cycles import Cycle
 from core.rating.engine import RatableCdr, prorate_fee, rate_subscription_cycle
-from core.rating.fast import compile_plan, rate_rows
+from core.rating.fast import Refs, compile_plan, rate_rows
 from core.rating.history import PRICE_FIELDS, PriceChange, PriceHistory
 from core.rating.plan import CallType, DestinationTariff, Increment, TimeBand
 from core.rating.plan import RatePlan as Plan
@@ -164,17 +168,19 @@ class RatedSubscription:
 
 
 def rate_subscription(history: PriceHistory, cycle: Cycle, zone: ZoneInfo, subscription_id: int,
-                      rows: Sequence[raw_store.RawCdr], call_date: Callable[[Any], datetime], *,
+                      rows: Sequence[raw_store.RawCdr], call_date: Callable[[Any], datetime], refs: Refs, *,
                       fast: bool = True) -> RatedSubscription:
     """Rate one subscription's raw CDR rows (`core.raw_store`) for one cycle.
 
     The integer fast path (`core.rating.fast`) rates them when it covers the plan and the
     rows; otherwise, or with ``fast=False``, the Decimal engine (the reference) does, with
     ``call_date`` decoding the stored dates. Both give the same result (a property test).
+    ``refs`` gives rows' provider_refs by id (`core.raw_store.provider_refs`): the fast path
+    asks for those of calls of one moment, the engine for all.
     """
     first, last = history.index_on(cycle.start), history.index_on(cycle.end - timedelta(days=1))
     compiled = compile_plan(history.versions[first]) if fast and first == last else None
-    rated = rate_rows(compiled, subscription_id, rows) if compiled is not None else None
+    rated = rate_rows(compiled, subscription_id, rows, refs) if compiled is not None else None
     if rated is not None:
         return RatedSubscription(
             rated.ratings,
@@ -186,11 +192,12 @@ def rate_subscription(history: PriceHistory, cycle: Cycle, zone: ZoneInfo, subsc
              in sorted(rated.charges.items(), key=itemgetter(0))],
             {kind: (n, d, v, pc, ra, b) for kind, (n, d, v, pc, ra, b) in rated.totals.items()})
     kinds, units = _CALL_TYPES, raw_store.ten_thousandths
-    ratable = [RatableCdr(r[0], call_date(r[2]), r[3], kinds[r[4]], r[5], r[6], r[7], Decimal(r[8]).scaleb(-4),
-                          r[9] is not None, r[9] or "") for r in rows]
+    ref_of = refs([r[0] for r in rows])
+    ratable = [RatableCdr(r[0], call_date(r[2]), ref_of[r[0]], kinds[r[3]], r[4], r[5], r[6],
+                          Decimal(r[7]).scaleb(-4), r[8] is not None, r[8] or "") for r in rows]
     plan = history.in_force(cycle.start)
     rating = rate_subscription_cycle(plan, ratable, history=history, zone=zone)
-    usage = {r[0]: (r[6], r[7], r[8]) for r in rows}
+    usage = {r[0]: (r[5], r[6], r[7]) for r in rows}
     return RatedSubscription(
         [(x.cdr_id, subscription_id, x.call_type.value, units(x.rated_amount), x.bundle_used, x.zone or None,
           *usage[x.cdr_id]) for x in rating.rated],
@@ -249,6 +256,9 @@ def rate_cycle(session: Session, customer_id: int, cycle_start: date) -> RatedCy
 
 def _rate_cycle(session: Session, customer_id: int, cycle_start: date) -> RatedCycle:
     customer = get_customer(session, customer_id)
+    # Locked before any rating is read: two passes over one customer-cycle take turns, so the
+    # digest and the stored ratings read here are the ones the last pass left (MariaDB).
+    status = lock_status(session, customer_id, cycle_start)
     cycle = cycle_of(customer, cycle_start)
     zone = customer_zone(customer)
     plans: dict[int, PriceHistory] = {}
@@ -259,22 +269,30 @@ def _rate_cycle(session: Session, customer_id: int, cycle_start: date) -> RatedC
     usage: list[TotalRow] = []
     charges: list[UsageCharge] = []
     call_date = raw_store.decoded_call_date(session)
+    refs = partial(raw_store.provider_refs, session)
     for sub_id, cdrs in raw_store.cycle_cdrs(session, customer_id, cycle_start).items():
         plan_id = sub_plan.get(sub_id)
         if plan_id is None:
-            fresh.extend((r[0], sub_id, r[4], r[8], 0, None, r[6], r[7], r[8]) for r in cdrs)
+            fresh.extend((r[0], sub_id, r[3], r[7], 0, None, r[5], r[6], r[7]) for r in cdrs)
             usage.extend(_usage_rows(sub_id, _passed_through(cdrs)))
         else:
             if plan_id not in plans:
                 if zones is None:
                     zones = roaming_zones(session)
                 plans[plan_id] = to_history(session.get_one(RatePlan, plan_id), zones)
-            rated = rate_subscription(plans[plan_id], cycle, zone, sub_id, cdrs, call_date)
+            rated = rate_subscription(plans[plan_id], cycle, zone, sub_id, cdrs, call_date, refs)
             charges.extend(rated.charges)
             fresh.extend(rated.ratings)
             usage.extend(_usage_rows(sub_id, rated.totals))
-    changes, replace = _changed(fresh, raw_store.stored_ratings(session, customer_id, cycle_start))
-    raw_store.store_ratings(session, customer_id, cycle_start, changes, replace=replace)
+    fresh.sort(key=_CDR_ID)
+    digest = ratings_digest(fresh)
+    if digest is not None and digest == status.ratings_digest \
+            and raw_store.rating_count(session, customer_id, cycle_start) == len(fresh):
+        changes: list[raw_store.Rating] = []  # the stored ratings are these: none is read back
+    else:
+        changes, replace = _changed(fresh, raw_store.stored_ratings(session, customer_id, cycle_start))
+        raw_store.store_ratings(session, customer_id, cycle_start, changes, replace=replace)
+    status.ratings_digest = digest
     store_charges(session, customer_id, cycle_start, charges)
     return RatedCycle(len(changes), usage, plans)
 
@@ -283,12 +301,12 @@ def _passed_through(rows: Sequence[raw_store.RawCdr]) -> dict[str, list[int]]:
     """The sums of rows billed at the provider's price, per call type (as `RatedSubscription.totals`)."""
     sums: dict[str, list[int]] = {}
     for row in rows:
-        total = sums.setdefault(row[4], [0, 0, 0, 0, 0, 0])
+        total = sums.setdefault(row[3], [0, 0, 0, 0, 0, 0])
         total[0] += 1
-        total[1] += row[6]
-        total[2] += row[7]
-        total[3] += row[8]
-        total[4] += row[8]
+        total[1] += row[5]
+        total[2] += row[6]
+        total[3] += row[7]
+        total[4] += row[7]
     return sums
 
 
@@ -298,19 +316,45 @@ def _usage_rows(subscription_id: int, sums: Mapping[str, Sequence[int]]) -> list
             for kind, (n, d, v, pc, ra, b) in sums.items()]
 
 
+_CDR_ID = itemgetter(0)
 _COMPARED = itemgetter(0, 3, 4, 5)  # of a Rating: cdr_id, amount, bundle used, zone (a StoredRating)
+_DIGESTED = tuple(itemgetter(i) for i in (0, 3, 4))  # of a Rating: cdr_id, amount, bundle used (int64s)
+_ZONE = itemgetter(5)
+
+
+def ratings_digest(ratings: Sequence[raw_store.Rating]) -> str | None:
+    """The digest of ratings in cdr_id order: what `_changed` compares of each (cdr_id, amount,
+    bundle used, zone), as SHA-256 (128 bits of it) of their count, the columns packed as 64-bit
+    integers (this machine's byte order: on another a digest differs, and the pass compares in
+    full), and the zones as JSON when any rating has one.
+
+    Equal digests mean equal ratings (SHA-256 is collision resistant; with the CPU's SHA
+    instructions it hashes 20,000 ratings' 480 KB in 0.4 ms, BLAKE2b in 1.0); None for a value
+    that does not pack (beyond 64 bits), which makes the next pass compare in full. C-level
+    passes: 4-5 ms for 20,000 ratings, where reading them back and comparing took 33 ms.
+    """
+    digest = hashlib.sha256(len(ratings).to_bytes(8, "little"))  # then 3 columns of that length
+    try:
+        for column in _DIGESTED:
+            digest.update(array("q", map(column, ratings)))
+    except OverflowError:
+        return None
+    zones = list(map(_ZONE, ratings))
+    if any(zones):  # names and None (at home), as JSON: no name can pass for another or for None
+        digest.update(json.dumps(zones).encode())
+    return digest.hexdigest()[:32]  # 128 bits
 
 
 def _changed(fresh: list[raw_store.Rating], stored: list[raw_store.StoredRating]
              ) -> tuple[list[raw_store.Rating], list[int]]:
-    """The fresh ratings that differ from the stored ones, and the ids of the stored ones they replace.
+    """The fresh ratings (in cdr_id order) that differ from the stored ones, and the ids of the
+    stored ones they replace.
 
-    A recalculation mostly changes nothing: both lists in cdr_id order compare equal in one
-    C-level comparison, with no per-rating look-up.
+    Both lists in cdr_id order compare equal in one C-level comparison when nothing changed,
+    with no per-rating look-up.
     """
-    if not stored:  # a first rating: every rating is new (store_ratings puts them in key order)
+    if not stored:  # a first rating: every rating is new
         return fresh, []
-    fresh.sort(key=itemgetter(0))
     if list(map(_COMPARED, fresh)) == stored:
         return [], []
     before = {rating[0]: rating[1:] for rating in stored}

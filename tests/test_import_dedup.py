@@ -100,7 +100,10 @@ def test_a_correction_reaches_the_totals(db: Database, tmp_path: Path) -> None:
     run(db, tmp_path, [("r1", A, DAY, "voice", "+44201234567", 60, 0, "0.10")])
     with db.transaction() as s:
         rate_cycle(s, ids["customer"], date(2026, 11, 1))
+        assert s.scalar(select(CustomerStatus.ratings_digest)) is not None
     run(db, tmp_path, [("r1", A, DAY, "voice", "+44201234567", 125, 0, "0.25")], name="fix.csv")
+    with db.reader() as s:  # the corrected CDR's rating is gone, and with it the digest of the cycle's ratings
+        assert s.scalar(select(CustomerStatus.ratings_digest)) is None
     with db.transaction() as s:
         rate_cycle(s, ids["customer"], date(2026, 11, 1))
         ratings = s.execute(select(CdrRating.cdr_id, CdrRating.rated_amount)).all()

@@ -51,28 +51,38 @@ def histories(draw: st.DrawFn, base: RatePlan) -> PriceHistory:
 
 
 @st.composite
-def raw_rows(draw: st.DrawFn) -> list[tuple[Any, ...]]:
-    """One subscription-cycle's rows as `core.raw_store.cycle_cdrs` returns them."""
+def raw_rows(draw: st.DrawFn) -> tuple[list[tuple[Any, ...]], dict[int, str]]:
+    """One subscription-cycle's rows as `core.raw_store.cycle_cdrs` returns them, and their provider_refs."""
     roams = draw(st.integers(0, 2)) == 0  # most lists without roaming, so the fast path rates them
     rows = []
+    refs = {}
     for cdr_id in range(1, draw(st.integers(0, 40)) + 1):
         call_type = draw(st.sampled_from(CallType))
         roaming = roams and draw(st.booleans())
         when = T0 + timedelta(days=draw(st.integers(0, 1)), minutes=30 * draw(st.integers(0, 8)))
+        refs[cdr_id] = draw(st.sampled_from(["A", "B", "C"]))
         rows.append((
-            cdr_id, SUB, stored(when.replace(fold=draw(st.integers(0, 1)))),
-            draw(st.sampled_from(["A", "B", "C"])), call_type.value,
+            cdr_id, SUB, stored(when.replace(fold=draw(st.integers(0, 1)))), call_type.value,
             "" if call_type is CallType.DATA else draw(st.sampled_from(DESTINATIONS)),
             draw(st.integers(0, 400)) if call_type in (CallType.VOICE, CallType.VOICE_IN) else 0,
             draw(st.integers(0, 3000)) if call_type is CallType.DATA else 0,
             draw(st.integers(0, 20000)),
             draw(st.sampled_from(COUNTRIES)) if roaming else None,  # "" when the provider did not say
         ))
-    return rows
+    return rows, refs
+
+
+def refs_in(refs: dict[int, str], asked: list[list[int]] | None = None) -> Any:
+    """`core.raw_store.provider_refs` over `refs`; each question's ids go to `asked`."""
+    def look_up(ids: Any) -> dict[int, str]:
+        if asked is not None:
+            asked.append(sorted(ids))
+        return {i: refs[i] for i in ids}
+    return look_up
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> tuple[PriceHistory, list[tuple[Any, ...]]]:
+def cases(draw: st.DrawFn) -> tuple[PriceHistory, tuple[list[tuple[Any, ...]], dict[int, str]]]:
     plan = draw(rich_plans())
     if draw(st.booleans()):  # half the plans without bands, so the fast path covers them
         plan = replace(plan, bands=())
@@ -81,10 +91,11 @@ def cases(draw: st.DrawFn) -> tuple[PriceHistory, list[tuple[Any, ...]]]:
 
 @settings(max_examples=400, deadline=None)
 @given(cases())
-def test_the_fast_path_rates_exactly_as_the_decimal_engine(case: tuple[PriceHistory, list[tuple[Any, ...]]]) -> None:
-    history, rows = case
-    fast = rate_subscription(history, CYCLE, AMS, SUB, rows, decode)
-    reference = rate_subscription(history, CYCLE, AMS, SUB, rows, decode, fast=False)
+def test_the_fast_path_rates_exactly_as_the_decimal_engine(
+        case: tuple[PriceHistory, tuple[list[tuple[Any, ...]], dict[int, str]]]) -> None:
+    history, (rows, refs) = case
+    fast = rate_subscription(history, CYCLE, AMS, SUB, rows, decode, refs_in(refs))
+    reference = rate_subscription(history, CYCLE, AMS, SUB, rows, decode, refs_in(refs), fast=False)
     assert sorted(fast.ratings) == sorted(reference.ratings)
     assert fast.charges == reference.charges
     assert fast.totals == reference.totals
@@ -97,18 +108,36 @@ def plain_plan(**fields: Any) -> RatePlan:
 
 
 def row(cdr_id: int, call_type: str = "voice", seconds: int = 61, roaming: int = 0) -> tuple[Any, ...]:
-    return (cdr_id, SUB, stored(T0 + timedelta(minutes=cdr_id)), "A", call_type, "+31612345678",
+    return (cdr_id, SUB, stored(T0 + timedelta(minutes=cdr_id)), call_type, "+31612345678",
             seconds, 0, 100, "CH" if roaming else None)
 
 
 def test_a_plain_cycle_is_rated_in_integers() -> None:
     compiled = compile_plan(plain_plan())
     assert compiled is not None
-    rated = rate_rows(compiled, SUB, [row(1), row(2)])
+    asked: list[list[int]] = []
+    rated = rate_rows(compiled, SUB, [row(1), row(2)], refs_in({}, asked))
     assert rated is not None
     # 61 s under 60/1 from a 60 s bundle: the first call's last second costs the minimum charge,
     # the second call 61 s at 0.12 a minute
     assert [(r[0], r[3], r[4]) for r in rated.ratings] == [(1, 500, 60), (2, 1220, 0)]
+    assert asked == []  # no two calls of one moment: no provider_ref read
+
+
+def test_calls_of_one_moment_take_the_bundle_in_provider_ref_order() -> None:
+    """Equal call dates are rated by provider_ref, then id, as the engine does, not in the order
+    read: ref "A" (id 2) takes the bundle before ref "B" (id 1), read first."""
+    compiled = compile_plan(plain_plan())  # 60 s bundle, first 60 s then per second, 0.12/min, minimum 0.05
+    assert compiled is not None
+    moment = stored(T0)
+    rows = [(cdr_id, SUB, moment, "voice", "+31612345678", seconds, 0, 100, None) for cdr_id, seconds in ((1, 61), (2, 30))]
+    asked: list[list[int]] = []
+    rated = rate_rows(compiled, SUB, [row(-5, "sms"), *rows, row(5)], refs_in({1: "B", 2: "A"}, asked))
+    assert rated is not None
+    # A first: billed 60 s, all of it in the bundle (0.00); B: 61 s beyond it = 0.122.
+    # (B first would take the bundle: 1 s beyond = the 0.05 minimum, then A 0.12.)
+    assert {r[0]: (r[3], r[4]) for r in rated.ratings if r[0] in (1, 2)} == {2: (0, 60), 1: (1220, 0)}
+    assert asked == [[1, 2]]  # the refs of those two alone, in one question
 
 
 def test_schemes_the_fast_path_does_not_cover_fall_back() -> None:
@@ -117,4 +146,4 @@ def test_schemes_the_fast_path_does_not_cover_fall_back() -> None:
     assert compile_plan(RatePlan(name="fine", monthly_fee=Decimal("1"), price_per_minute=Decimal("0.00001"))) is None
     compiled = compile_plan(plain_plan())
     assert compiled is not None
-    assert rate_rows(compiled, SUB, [row(1), row(2, roaming=1)]) is None
+    assert rate_rows(compiled, SUB, [row(1), row(2, roaming=1)], refs_in({})) is None

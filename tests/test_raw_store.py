@@ -25,9 +25,10 @@ CYCLE = date(2026, 10, 1)
 A, B = "+31610000001", "+31610000002"
 
 
-def add_cdrs(db: Database, ids: dict[str, int], refs: tuple[str, str, str]) -> list[int]:
+def add_cdrs(db: Database, ids: dict[str, int], refs: tuple[str, str, str], destination: str = "+31201234567"
+             ) -> list[int]:
     rows = [
-        (refs[0], A, datetime(2026, 10, 3, 10, 0, 0, 123456, tzinfo=UTC), "voice", "+31201234567", 61, 0,
+        (refs[0], A, datetime(2026, 10, 3, 10, 0, 0, 123456, tzinfo=UTC), "voice", destination, 61, 0,
          Decimal("0.1234"), False, None),
         (refs[1], A, datetime(2026, 10, 4, 23, 59, 59, tzinfo=UTC), "data", "", 0, 2048, Decimal("0"), True, "CH"),
         (refs[2], B, datetime(2026, 10, 5, 8, 30, tzinfo=UTC), "sms", "+442071234567", 0, 0, Decimal("12.5"),
@@ -43,12 +44,13 @@ def add_cdrs(db: Database, ids: dict[str, int], refs: tuple[str, str, str]) -> l
         return [c.id for c in cdrs]
 
 
-def expected(ids: dict[str, int], cdr_ids: list[int], refs: tuple[str, str, str]) -> dict[int, list[tuple[Any, ...]]]:
+def expected(ids: dict[str, int], cdr_ids: list[int], destination: str = "+31201234567"
+             ) -> dict[int, list[tuple[Any, ...]]]:
     one, two, three = cdr_ids
     return {
-        ids[A]: [(one, ids[A], "2026-10-03 10:00:00.123456", refs[0], "voice", "+31201234567", 61, 0, 1234, None),
-                 (two, ids[A], "2026-10-04 23:59:59.000000", refs[1], "data", "", 0, 2048, 0, "CH")],
-        ids[B]: [(three, ids[B], "2026-10-05 08:30:00.000000", refs[2], "sms", "+442071234567", 0, 0, 125000,
+        ids[A]: [(one, ids[A], "2026-10-03 10:00:00.123456", "voice", destination, 61, 0, 1234, None),
+                 (two, ids[A], "2026-10-04 23:59:59.000000", "data", "", 0, 2048, 0, "CH")],
+        ids[B]: [(three, ids[B], "2026-10-05 08:30:00.000000", "sms", "+442071234567", 0, 0, 125000,
                   "")],  # roaming where the provider did not say
     }
 
@@ -71,12 +73,12 @@ def cycle_rows(db: Database) -> dict[int, list[tuple[Any, ...]]]:
     return {sub: sorted(rows) for sub, rows in by_sub.items()}
 
 
-@pytest.mark.parametrize("refs", [("r1", "r2", "r3"), ("r\x1f1", "r2\x1e", "r3")],
-                         ids=["plain refs", "refs holding the separators"])
-def test_a_cycle_reads_the_same_rows_on_both_dialects(db: Database, refs: tuple[str, str, str],
+@pytest.mark.parametrize("destination", ["+31201234567", "+3120\x1f1234567"],
+                         ids=["plain destination", "a destination holding the separator"])
+def test_a_cycle_reads_the_same_rows_on_both_dialects(db: Database, destination: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     ids = make_setup(db, numbers=(A, B))
-    cdr_ids = add_cdrs(db, ids, refs)
+    cdr_ids = add_cdrs(db, ids, ("r1", "r2", "r3"), destination)
     packed: list[bool] = []
     unpack = raw_store._packed
 
@@ -86,11 +88,23 @@ def test_a_cycle_reads_the_same_rows_on_both_dialects(db: Database, refs: tuple[
         return result
 
     monkeypatch.setattr(raw_store, "_packed", spy)
-    assert cycle_rows(db) == expected(ids, cdr_ids, refs)
+    assert cycle_rows(db) == expected(ids, cdr_ids, destination)
     if db.is_mysql:  # packed, unless a value holds a separator: then read the plain way
-        assert packed == [refs == ("r1", "r2", "r3")]
+        assert packed == ["\x1f" not in destination]
     else:
         assert packed == []
+
+
+@pytest.mark.parametrize("refs", [("r1", "r2", "r3"), ("r\x1f1", "r2\x1e", "r3")],
+                         ids=["plain refs", "refs holding the separators"])
+def test_provider_refs_are_read_by_id(db: Database, refs: tuple[str, str, str]) -> None:
+    ids = make_setup(db, numbers=(A, B))
+    one, two, three = add_cdrs(db, ids, refs)
+    with db.transaction() as s:
+        assert raw_store.provider_refs(s, [three, one]) == {one: refs[0], three: refs[2]}
+        assert raw_store.provider_refs(s, list(range(one, one + 1200)) + [two]) == dict(
+            zip((one, two, three), refs, strict=True))  # more ids than one statement takes (500)
+        assert raw_store.provider_refs(s, []) == {}
 
 
 def test_call_dates_decode_and_give_their_day_the_same_on_both_dialects(db: Database) -> None:

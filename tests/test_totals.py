@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from core.bus import Bus, run_until_idle
 from core.bus.command import default_registry
@@ -311,6 +311,78 @@ def test_a_recalculation_writes_only_the_ratings_that_changed(db: Database, tmp_
     assert per_cdr == {"r1": Decimal("0.0000"), "r2": Decimal("0.4000"), "r3": Decimal("2.2500"),
                        "r4": Decimal("0.0000"), "r5": Decimal("0.0000"), "r6": Decimal("0.2000"),
                        "r7": Decimal("0.5000")}
+
+
+def test_an_unchanged_recalculation_reads_no_stored_rating_back(
+        db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14.1: a pass whose fresh ratings have the digest the last pass recorded, with as many
+    ratings stored, neither reads nor writes one; a price change still rewrites what it reprices."""
+    from core import raw_store
+    from core.totals import rate_cycle, ratings_digest
+
+    ids = make_setup(db)
+    import_rows(db, tmp_path, OCTOBER)
+    with db.transaction() as s:
+        assert rate_cycle(s, ids["customer"], OCT).written == len(OCTOBER)
+    reads: list[int] = []
+    stored = raw_store.stored_ratings
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return stored(*args)
+
+    monkeypatch.setattr(raw_store, "stored_ratings", counted)
+    with db.transaction() as s:
+        assert rate_cycle(s, ids["customer"], OCT).written == 0
+    assert reads == []
+    with db.reader() as s:
+        digest = s.scalar(select(CustomerStatus.ratings_digest).where(CustomerStatus.customer_id == ids["customer"]))
+        ratings = [(cdr_id, 0, "", int(amount * 10000), used, zone, 0, 0, 0) for cdr_id, amount, used, zone in s.execute(
+            select(CdrRating.cdr_id, CdrRating.rated_amount, CdrRating.bundle_used, CdrRating.zone)
+            .order_by(CdrRating.cdr_id))]
+    assert digest is not None and digest == ratings_digest(ratings)  # the digest of what is stored
+    with db.transaction() as s:
+        s.execute(update(RatePlan).where(RatePlan.id == ids["plan"]).values(price_per_sms=Decimal("0.20")))
+    with db.transaction() as s:
+        assert rate_cycle(s, ids["customer"], OCT).written == 1
+    assert reads == [1]
+
+
+def test_a_stored_rating_gone_is_written_again_whatever_the_digest_says(db: Database, tmp_path: Path) -> None:
+    """The digest stands for the stored ratings only with as many stored as rated: a rating
+    deleted behind the pass's back (by hand, or by a path that forgot the digest) comes back."""
+    from core.totals import rate_cycle
+
+    ids = make_setup(db)
+    import_rows(db, tmp_path, OCTOBER)
+    with db.transaction() as s:
+        rate_cycle(s, ids["customer"], OCT)
+    with db.transaction() as s:
+        r6 = s.scalar(select(Cdr.id).where(Cdr.provider_ref == "r6"))
+        s.execute(delete(CdrRating).where(CdrRating.cdr_id == r6))
+    with db.transaction() as s:
+        assert rate_cycle(s, ids["customer"], OCT).written == 1
+    with db.reader() as s:
+        assert s.scalar(select(CdrRating.rated_amount).where(CdrRating.cdr_id == r6)) == Decimal("0.1000")
+
+
+def test_the_digest_tells_ratings_apart_by_amount_bundle_zone_and_cdr() -> None:
+    from core.totals import ratings_digest
+
+    base = [(1, 7, "voice", 1200, 60, None, 60, 0, 100), (2, 7, "data", 500, 0, "EU", 0, 10, 100)]
+    variants = [
+        [(1, 7, "voice", 1201, 60, None, 60, 0, 100), base[1]],  # an amount
+        [(1, 7, "voice", 1200, 59, None, 60, 0, 100), base[1]],  # the bundle used
+        [base[0], (2, 7, "data", 500, 0, "ROW", 0, 10, 100)],  # a zone
+        [base[0], (2, 7, "data", 500, 0, None, 0, 10, 100)],  # a zone against none
+        [base[0], (3, 7, "data", 500, 0, "EU", 0, 10, 100)],  # another CDR
+        base[:1],  # one fewer
+    ]
+    digests = {ratings_digest(v) for v in [base, *variants]}
+    assert len(digests) == len(variants) + 1 and None not in digests
+    # what the comparison ignores (the usage it carries) the digest ignores too
+    assert ratings_digest([(1, 8, "sms", 1200, 60, None, 1, 2, 3), base[1]]) == ratings_digest(base)
+    assert ratings_digest([(1, 7, "voice", 2**63, 0, None, 0, 0, 0)]) is None  # beyond 64 bits: compare in full
 
 
 def test_the_rating_pass_pauses_the_cyclic_collector_and_gives_it_back(

@@ -78,6 +78,10 @@ class CustomerStatus(CycleRow, Base):
     last_totals_at: Mapped[datetime | None]
     backed_up_version: Mapped[int] = mapped_column(default=0)
     note: Mapped[str | None] = mapped_column(Text)
+    # The digest of the cycle's stored ratings as the last rating pass left them (core.totals:
+    # `ratings_digest`), None when unknown. Only `rate_cycle` writes ratings; the one other change
+    # to them, a corrected CDR's rating deleted (core.cdr_store), also clears this.
+    ratings_digest: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

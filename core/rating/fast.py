@@ -20,11 +20,11 @@ both give the same ratings, totals and charges.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import repeat
-from operator import is_, itemgetter
+from itertools import compress, islice, repeat
+from operator import eq, is_, itemgetter
 from typing import Any
 
 from core.rating.plan import CallType, RatePlan
@@ -33,11 +33,12 @@ __all__ = ["FastPlan", "FastRating", "compile_plan", "rate_rows"]
 
 _FOUR_PLACES = Decimal("0.0001")
 _ZERO = Decimal("0")
-_ORDER = itemgetter(2, 3, 0)  # call_date as stored, provider_ref, id
 _TYPES = {c.value: c for c in CallType}
 
 # Raw row fields (core.raw_store.RawCdr).
-_ID, _DATE, _TYPE, _DEST, _DURATION, _VOLUME, _COST, _VISITED = 0, 2, 4, 5, 6, 7, 8, 9
+_ID, _DATE, _TYPE, _DURATION, _VOLUME, _VISITED = 0, 2, 3, 5, 6, 8
+# The provider_refs of rows by id (core.raw_store.provider_refs): read only for calls of one moment.
+Refs = Callable[[Sequence[int]], Mapping[int, str]]
 
 # core.billing.charges.PriceKey: (call type, zone, prefix, band, increment, unit price, set-up fee,
 # minimum charge, EU surcharge per MB); at home, without bands, zone and band are "" and the
@@ -143,8 +144,9 @@ def _lane(price: _Price, first: str, charges: dict[ChargeKey, _Charge]
     return price.per_unit, price.setup, price.minimum, price.first_s, price.step_s, price.from_bundle, charge
 
 
-def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> FastRating | None:
-    """Rate one subscription-cycle's raw rows, or None when one of them needs the Decimal engine.
+def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any], refs: Refs) -> FastRating | None:
+    """Rate one subscription-cycle's raw rows, or None when one of them needs the Decimal engine;
+    `refs` gives the provider_refs that order calls of one moment.
 
     The ratings come back in the rows' order (a cycle is read in cdr id order per subscription,
     so comparing them with the stored ones needs little sorting); they are rated in call-date
@@ -155,17 +157,14 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
         return FastRating([], {}, {})
     if not _covered(rows):
         return None
-    dates = list(map(_DATE_OF, rows))
-    # by call date; rows of one date keep (provider_ref, id) order, as the engine rates them
-    keys: list[Any] = dates if len(set(dates)) == len(dates) else list(map(_ORDER, rows))
-    order = sorted(range(len(rows)), key=keys.__getitem__)
+    order = _rating_order(rows, refs)
     # (call type, destination) -> its price's integers and its charge (looked up once a row)
     lanes: dict[tuple[str, str], tuple[int, int, int, int, int, bool, _Charge]] = {}
     charges: dict[ChargeKey, _Charge] = {}
     voice_left, sms_left, data_left = fast.voice_bundle_s, fast.sms_bundle, fast.data_bundle_kb
     ratings: list[Any] = [None] * len(rows)
     for i in order:
-        cid, _sub, when, _ref, kind, destination, duration_s, volume_kb, cost, _visited = rows[i]
+        cid, _sub, when, kind, destination, duration_s, volume_kb, cost, _visited = rows[i]
         lane = lanes.get((kind, destination))
         if lane is None:
             lane = lanes[(kind, destination)] = _lane(_price(fast.plan, kind, destination), when, charges)
@@ -200,6 +199,30 @@ def rate_rows(fast: FastPlan, subscription_id: int, rows: Sequence[Any]) -> Fast
         charge.ratings.append(rating)
         charge.last = when  # rated in call date order: the charge's last call so far
     return FastRating(ratings, _totals(charges), {key: charge.sums() for key, charge in charges.items()})
+
+
+def _rating_order(rows: Sequence[Any], refs: Refs) -> list[int]:
+    """The rows' positions in the order the engine rates them: by call date as stored, then
+    provider_ref and id. Sorted by date alone, then each run of equal dates (few: two calls
+    in the same second) by (provider_ref, id), their refs read for them alone: sorting every
+    row by that triple when one date repeated cost 8 of a 38 ms pass at 20,000 CDRs (half the
+    subscriptions had a tie), and reading every row's provider_ref 5 ms of a 55 ms read."""
+    dates = list(map(_DATE_OF, rows))
+    order = sorted(range(len(rows)), key=dates.__getitem__)
+    in_order = list(map(dates.__getitem__, order))
+    # k where the k-th row in date order has the date of the one before it
+    ties = list(compress(range(1, len(order)), map(eq, in_order, islice(in_order, 1, None))))
+    runs: list[tuple[int, int]] = []  # [first, last] positions in `order` of one date
+    for k in ties:
+        if runs and runs[-1][1] == k - 1:
+            runs[-1] = (runs[-1][0], k)
+        else:
+            runs.append((k - 1, k))
+    if runs:
+        ref_of = refs([rows[at][_ID] for first, last in runs for at in order[first:last + 1]])
+        for first, last in runs:
+            order[first:last + 1] = sorted(order[first:last + 1], key=lambda at: (ref_of[rows[at][_ID]], rows[at][_ID]))
+    return order
 
 
 def _covered(rows: Sequence[Any]) -> bool:
