@@ -8,4 +8,4 @@ tests/test_startup.py::test_schema_head_constant_matches_the_migrations says so 
 
 from typing import Final
 
-SCHEMA_HEAD: Final = "0020"
+SCHEMA_HEAD: Final = "0022"

@@ -196,6 +196,49 @@ def test_a_sqlite_cycle_read_is_one_range_of_a_covering_index(sqlite_db: Databas
     assert plan == "SEARCH cdr USING COVERING INDEX ix_cdr_cycle_rows (customer_id=? AND cycle_start_date=?)"
 
 
+def traced_plans(session: Any, call: Any) -> list[str]:
+    """The plan of each SELECT that `call()` runs on the session's SQLite connection."""
+    statements: list[str] = []
+    driver = session.connection().connection.driver_connection
+    driver.set_trace_callback(statements.append)
+    try:
+        call()
+    finally:
+        driver.set_trace_callback(None)
+    return [" ".join(row[3] for row in driver.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+
+
+def test_the_insights_ask_the_zoned_ratings_index_whether_a_cycle_roamed(sqlite_db: Database) -> None:
+    """Issue 14.1: `zone IS NOT NULL` made SQLite scan the cycle's ratings (2 ms at 20,000) for
+    an answer that is mostly no; `zone > ''` is a range of the partial index (migration 0022)."""
+    from core.insights import _has_roaming
+
+    ids = make_setup(sqlite_db, numbers=(A, B))
+    one, _two, three = add_cdrs(sqlite_db, ids, ("r1", "r2", "r3"))
+    with sqlite_db.transaction() as s:
+        raw_store.store_ratings(s, ids["customer"], CYCLE, [(one, ids[A], "voice", 1200, 60, None, 61, 0, 1234)],
+                                replace=[])
+        found: list[bool] = []
+        plans = traced_plans(s, lambda: found.append(_has_roaming(s, ids["customer"], CYCLE)))
+        raw_store.store_ratings(s, ids["customer"], CYCLE, [(three, ids[B], "sms", 800, 0, "EU", 0, 0, 125000)],
+                                replace=[])
+        found.append(_has_roaming(s, ids["customer"], CYCLE))
+    assert found == [False, True]
+    assert any("USING INDEX ix_cdr_rating_zoned (customer_id=? AND cycle_start_date=? AND zone>?)" in p
+               for p in plans), plans
+
+
+def test_tied_calls_refs_are_primary_key_look_ups(sqlite_db: Database) -> None:
+    """A provider_ref is read for calls of one moment only, by id: naming the customer-cycle too
+    made SQLite scan the cycle's index range (3 ms for 4 ids at 20,000 CDRs)."""
+    ids = make_setup(sqlite_db, numbers=(A, B))
+    one, two, _three = add_cdrs(sqlite_db, ids, ("r1", "r2", "r3"))
+    with sqlite_db.transaction() as s:
+        plans = traced_plans(s, lambda: raw_store.provider_refs(s, [one, two]))
+    assert plans == ["SEARCH cdr USING INTEGER PRIMARY KEY (rowid=?)"]
+
+
 def test_a_rating_filed_under_another_cycle_than_its_cdrs_is_refused(db: Database) -> None:
     """A rating refers to its CDR in the CDR's own customer-cycle (migration 0019): filed under
     another cycle, it would be summed into that cycle's totals. By `cdr_id` alone it was accepted."""

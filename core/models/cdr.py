@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.mysql import VARCHAR
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,11 +46,11 @@ class Cdr(CallRecord, Base):
         UniqueConstraint("provider", "provider_ref", name="uq_cdr_provider_ref"),
         Index("ix_cdr_customer_call_date", "customer_id", "call_date"),
         Index("ix_cdr_call_date", "call_date"),  # the dashboard's CDRs per call day, all customers
-        # A customer-cycle's CDRs in one range, with every column the rating reads (migration 0018).
+        # A customer-cycle's CDRs in one range, with every column the rating reads (migrations 0018, 0021).
         # On MariaDB the table itself is clustered by (customer_id, cycle_start_date, id), `id` unique
         # on its own (migration 0017), and this index is not needed.
         Index("ix_cdr_cycle_rows", "customer_id", "cycle_start_date", "subscription_id", "id", "call_date",
-              "provider_ref", "call_type", "destination", "duration_s", "volume_kb", "provider_cost", "roaming",
+              "call_type", "destination", "duration_s", "volume_kb", "provider_cost", "roaming",
               "visited_country").ddl_if(dialect="sqlite"),
         # what a rating's foreign key refers to (migration 0019); on MariaDB the primary key
         Index("uq_cdr_cycle_id", "customer_id", "cycle_start_date", "id", unique=True).ddl_if(dialect="sqlite"),
@@ -79,6 +80,9 @@ class CdrRating(Base):
         # here (by `cdr_id` alone it scanned this table; migration 0019).
         ForeignKeyConstraint(["customer_id", "cycle_start_date", "cdr_id"],
                              ["cdr.customer_id", "cdr.cycle_start_date", "cdr.id"], name="fk_cdr_rating_cdr"),
+        # the few rated in a roaming zone: whether a cycle has any is one look-up (migration 0022)
+        Index("ix_cdr_rating_zoned", "customer_id", "cycle_start_date", "zone",
+              sqlite_where=text("zone IS NOT NULL")).ddl_if(dialect="sqlite"),
         {"sqlite_with_rowid": False},
     )
     customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # its CDR's, whose key holds it to customer
