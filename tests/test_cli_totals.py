@@ -64,6 +64,19 @@ def test_partner_recalc_over_a_month_range(tmp_path: Path) -> None:
     assert len(workflows) == 3  # one DispatchTotals per customer per month
 
 
+def test_a_recalculation_of_a_month_not_begun_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A typo (2999 for 2026) made a current totals version of monthly fees not yet due."""
+    data, _ = setup_db(tmp_path)
+    code, out, err = cli(data, "totals", "recalc", "ACME", "--cycle", "2999-01")
+    assert code == 2 and "ACME 2999-01 has not begun" in err and "Traceback" not in err, (out, err)
+    code, out, err = cli(data, "totals", "recalc", "--partner", "Partner A", "--from", "2026-10", "--to", "2999-01")
+    assert code == 2 and "has not begun" in err and "Traceback" not in err, (out, err)  # its first such month
+    code, out, _ = cli(data, "messages", "list", "--json", "--limit", "200")
+    assert json.loads(out) == []  # nothing dispatched, for the customer nor for any month of the partner's range
+    code, out, _ = cli(data, "totals", "history", "ACME", "--cycle", "2999-01")
+    assert code == 0 and "0 version(s)" in out, out
+
+
 def test_import_exit_codes(tmp_path: Path) -> None:
     data, _ = setup_db(tmp_path)
     missing = tmp_path / "missing.csv"

@@ -18,6 +18,7 @@ from core.models import (
     Cdr,
     CdrRating,
     CustomerStatus,
+    Message,
     QuarantinedRow,
     RatePlan,
     Subscription,
@@ -240,6 +241,37 @@ def test_usage_spike_against_own_baseline(sqlite_db: Database, tmp_path: Path, s
     with db.reader() as s:
         kinds = [i.kind for i in list_insights(s, ids["customer"], OCT)]
     assert ("spike" in kinds) is spike
+
+
+def test_a_cycle_is_recalculated_from_its_first_local_day_not_before(db: Database) -> None:
+    """Refused in core, so the console, the CLI and the bus alike: a cycle that has not begun in
+    the customer's time zone (Amsterdam: 1 November begins at 23:00 UTC on 31 October)."""
+    from datetime import UTC, datetime
+
+    from core.models import Customer
+    from core.workflows.totals import CycleNotBegun, request_partner_recalculation
+
+    ids = make_setup(db)
+    with db.reader() as s:
+        partner = s.get_one(Customer, ids["customer"]).partner_id
+    assert partner is not None
+    nov = date(2026, 11, 1)
+    for now, begun in ((datetime(2026, 10, 31, 22, 59, tzinfo=UTC), False),
+                       (datetime(2026, 10, 31, 23, 0, tzinfo=UTC), True)):
+        bus = Bus(db, default_registry, clock=lambda now=now: now)
+        if begun:
+            request_recalculation(bus, ids["customer"], nov, operator="alice")
+            request_partner_recalculation(bus, partner, ["2026-10", "2026-11"], operator="alice")
+        else:
+            with pytest.raises(CycleNotBegun, match="ACME 2026-11 has not begun .today is 2026-10-31."):
+                request_recalculation(bus, ids["customer"], nov, operator="alice")
+            with pytest.raises(CycleNotBegun):
+                request_partner_recalculation(bus, partner, ["2026-10", "2026-11"], operator="alice")
+            with db.reader() as s:  # refused before anything was marked or queued
+                assert s.scalars(select(CustomerStatus)).all() == []
+                assert s.scalars(select(Message)).all() == []
+    with db.reader() as s:
+        assert len(s.scalars(select(Message)).all()) == 3
 
 
 def test_a_ten_month_recalculation_leaves_the_insights_of_cycles_with_usage_unchanged(

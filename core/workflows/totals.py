@@ -13,12 +13,16 @@ remains for customers billed the provider's price.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from core import insights, totals
 from core.bus import Bus, Command, Dispatched, HandlerContext
 from core.month import Month
 from core.workflows import roaming_caps
+
+if TYPE_CHECKING:
+    from core.models import Customer
 
 
 @dataclass(frozen=True)
@@ -118,13 +122,28 @@ def dispatch_totals(bus: Bus, customer_id: int, cycle_start: date, *, trigger: s
     return bus.dispatch(DispatchTotals(customer_id, cycle_start, trigger), workflow=workflow)
 
 
+class CycleNotBegun(ValueError):
+    """A recalculation of a cycle that starts after the customer's today: it has no usage, and
+    its totals would be a current version of monthly fees not yet due (a typo: 2030 for 2026)."""
+
+
+def refuse_unbegun(customer: Customer, cycle_start: date, now: datetime) -> None:
+    """CycleNotBegun when the customer-cycle starts after today in the customer's time zone."""
+    today = now.astimezone(totals.customer_zone(customer)).date()
+    if cycle_start > today:
+        raise CycleNotBegun(f"{customer.code} {Month.of(cycle_start)} has not begun (today is {today.isoformat()}): "
+                            "there is nothing to recalculate yet")
+
+
 def request_recalculation(bus: Bus, customer_id: int, cycle_start: date, *, operator: str) -> Dispatched:
-    """"Herbereken data": mark the customer-cycle, audit, dispatch the totals workflow."""
+    """"Herbereken data": mark the customer-cycle, audit, dispatch the totals workflow.
+    A cycle that has not begun is refused (CycleNotBegun)."""
     from core.security import audit, roles
 
     with bus.db.transaction() as session:
         customer = totals.get_customer(session, customer_id)
         roles.require(session, operator, roles.Action.TOTALS_RECALCULATE, target=f"{customer.code} {Month.of(cycle_start)}")
+        refuse_unbegun(customer, cycle_start, bus.clock())
         totals.mark_recalc_requested(session, customer_id, cycle_start)
         audit.record(session, operator=operator, action=roles.Action.TOTALS_RECALCULATE,
                      target=f"{customer.code} {Month.of(cycle_start)}")
@@ -141,7 +160,8 @@ class Recalculation:
 
 def request_partner_recalculation(bus: Bus, partner_id: int, labels: list[str], *,
                                   operator: str) -> list[Recalculation]:
-    """One DispatchTotals per active customer of the partner per month, in one transaction."""
+    """One DispatchTotals per active customer of the partner per month, in one transaction; none
+    when one of those cycles has not begun (CycleNotBegun)."""
     from core.lookup import cycle_start, partner_customers
     from core.models import Partner
     from core.security import audit, roles
@@ -150,7 +170,13 @@ def request_partner_recalculation(bus: Bus, partner_id: int, labels: list[str], 
         partner = session.get_one(Partner, partner_id)
         target = f"{partner.name} {labels[0]}..{labels[-1]}" if labels else partner.name
         roles.require(session, operator, roles.Action.TOTALS_PARTNER_RECALCULATE, target=target)
-        items = [(c.id, cycle_start(c, label)) for c in partner_customers(session, partner_id) for label in labels]
+        now = bus.clock()
+        items = []
+        for c in partner_customers(session, partner_id):
+            for label in labels:
+                start = cycle_start(c, label)
+                refuse_unbegun(c, start, now)
+                items.append((c.id, start))
         started = [bus.dispatch(DispatchTotals(cid, start, "partner-recalculation", operator),
                                 session=session)
                    for cid, start in items]

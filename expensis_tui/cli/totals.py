@@ -21,7 +21,11 @@ from core.totals import (
     totals_version,
     version_history,
 )
-from core.workflows.totals import request_partner_recalculation, request_recalculation
+from core.workflows.totals import (
+    CycleNotBegun,
+    request_partner_recalculation,
+    request_recalculation,
+)
 from expensis_tui.cli import EXIT_NOT_FOUND, CliError, emit_json, main, runtime
 from expensis_tui.cli.follow import follow_here
 from expensis_tui.cli.output import Col, print_table
@@ -173,7 +177,10 @@ def totals_recalc(ctx: click.Context, customer: str | None, cycle: Month | None,
     if dry:
         print_diff(preview_recalculation(rt.db, customer_id, start), numbers(rt, customer_id))
         return
-    handle = request_recalculation(rt.bus, customer_id, start, operator=rt.operator)
+    try:
+        handle = request_recalculation(rt.bus, customer_id, start, operator=rt.operator)
+    except CycleNotBegun as exc:
+        raise click.BadParameter(str(exc), param_hint="--cycle") from None
     click.echo(f"recalculation of {code} {cycle} dispatched (workflow {handle.workflow_id})")
     if note := invoiced_note(rt, customer_id, start):
         click.echo(f"the cycle is{note.lstrip(',')}: nothing is re-issued; a changed total is listed by "
@@ -201,7 +208,10 @@ def recalc_partner(rt: Runtime, partner: str, first: Month, last: Month, wait: b
                     [(code, start, len(diffs), sum((d.amount_change for d in diffs), start=Decimal(0)))
                      for code, start, diffs in previews])
         return
-    recalculations = request_partner_recalculation(rt.bus, p.id, labels, operator=rt.operator)
+    try:
+        recalculations = request_partner_recalculation(rt.bus, p.id, labels, operator=rt.operator)
+    except CycleNotBegun as exc:
+        raise click.BadParameter(str(exc), param_hint="--to") from None
     click.echo(f"{len(recalculations)} recalculation(s) dispatched for {partner}")
     if wait:
         follow_here(rt, [r.workflow_id for r in recalculations], label="cli-wait")
