@@ -53,3 +53,21 @@ async def test_the_window_shows_the_attempt_the_wait_and_the_failed_step_with_it
         error = window.query_one("#progress-error", Static)
         assert error.size.height >= 2 and error.size.width <= 64  # wrapped inside the dialog
         assert f"last error: {ERROR}" in words(screen_text(app))  # every word shown, none cut off
+
+
+async def test_the_bar_is_drawn_and_moves_with_the_steps() -> None:
+    """Its padding took the bar's one row (Textual 8: an auto-height widget's padding counts in its
+    height): the window showed three blank rows where the bar belonged, running and finished."""
+    from textual.widgets import ProgressBar
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        window = ProgressScreen("Recalculating ACME 2026-10", total=5)
+        await app.push_screen(window)
+        await pilot.pause()
+        assert window.query_one(ProgressBar).size.height == 1
+        step = Progress("running", "BillingInsightTotals", 3, 5, 1, 5, None, None, None, now=NOW)
+        window.update_progress(progress_update(step))
+        await pilot.pause()
+        bar = next(line for line in screen_text(app).splitlines() if "%" in line)
+        assert "━" in bar and "40%" in bar  # steps 1 and 2 of 5 done
