@@ -88,10 +88,12 @@ class ExpensisApp(App[None]):
         Binding("r", "refresh", "Refresh", tooltip="Read the screen again now", show=False),
         Binding("colon", "jump", "Jump", key_display=":", tooltip="Jump: tasks failed, totals ACME 2026-10, msg 4711",
                 show=False),
+        Binding("N", "notices", "Notices", key_display="N", tooltip="The last notices in full", show=False),
         Binding("q", "quit", "Quit", tooltip="Quit (asks when work is running)", show=False),
     ]
     NOTICE_SECONDS = 4.0  # information and warnings; errors stay until dismissed
     MAX_ERRORS = 2  # the latest errors shown at once, one line each
+    NOTICES_KEPT = 30  # the latest notices, in full, for N
     # Work that quitting would cut short: asked about first.
     WORK_GROUPS: ClassVar[frozenset[str]] = frozenset({"action", "recalc", "run", "sync", "follow"})
 
@@ -110,6 +112,8 @@ class ExpensisApp(App[None]):
         self.role: str | None = None  # the operator's role, read at start-up (core checks again)
         self._unsubscribe: Callable[[], None] | None = None
         self._typed: deque[events.Key] = deque()  # keys not yet handed on
+        # what the toasts said, whole (a toast is one line, cut at the edge): time, severity, text
+        self.notices: deque[tuple[datetime, str, str]] = deque(maxlen=self.NOTICES_KEPT)
         self._in_flight: events.Key | None = None  # the key handed on and not yet handled
         self._hold_timer: Timer | None = None
         self._holding = False  # a modal is opening: keys wait for it
@@ -234,6 +238,7 @@ class ExpensisApp(App[None]):
         """Thread-safe like App.notify. The title joins the message on its one line; errors
         stay until dismissed (Esc or a click), the rest go after a few seconds."""
         text = " ".join((f"{title}: {message}" if title else message).split())
+        self.notices.append((self.clock(), severity, text))
         if severity == "error":
             timeout = float("inf")
         super().notify(text, severity=severity, timeout=timeout or self.NOTICE_SECONDS,
@@ -304,6 +309,18 @@ class ExpensisApp(App[None]):
         screen = self.screen
         if isinstance(screen, ConsoleScreen) and target.words:
             screen.jump_to(target.words)
+
+    def action_notices(self) -> None:
+        """The last notices, newest first, each in full: a toast holds one line of 80 columns."""
+        from rich.text import Text
+
+        body = Text()
+        for at, severity, text in reversed(self.notices):
+            style = {"error": "bold red", "warning": "yellow"}.get(severity, "")
+            body.append(f"{at.astimezone(self.zone):%H:%M:%S} ", style="dim")
+            body.append(f"{severity}: {text}\n", style=style)
+        self.push_screen(TextViewScreen(f"The last {len(self.notices)} notice(s), newest first", body
+                                        if self.notices else "no notice since the console started"))
 
     def action_help(self) -> None:
         from expensis_tui.widgets.help import HelpScreen

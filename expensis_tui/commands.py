@@ -44,6 +44,8 @@ def palette_commands(app: ExpensisApp) -> Iterator[PaletteCommand]:
                                      partial(app.run_screen_action, mode, binding.action))
     yield PaletteCommand("console: keys of this screen", "Show the keys of the current screen (?)",
                          app.action_help)
+    yield PaletteCommand("console: the last notices in full", "Every toast's whole text, newest first (N)",
+                         app.action_notices)
     yield PaletteCommand("console: quit", "Stop the scheduler and workers, then quit", app.action_quit)
 
 

@@ -99,6 +99,38 @@ async def test_notifications_are_one_line_above_the_work_and_errors_stay(rt: Run
         assert isinstance(app.screen, TotalsScreen)
 
 
+async def test_n_shows_every_notice_in_full_newest_first(rt: Runtime) -> None:
+    """A toast is one line, cut at 80 columns ("The fields say ACME 2026-13 but BAKKERIJ 2026-10 i…",
+    seen at 80x24): N shows what the last ones said, whole, and the palette has it too."""
+    from expensis_tui.commands import palette_commands
+    from expensis_tui.widgets.text_view import TextViewScreen
+
+    app = ExpensisApp(rt, start_services=False, clock=frozen_clock)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        long_error = ("Finding the customer failed: '2026-13' is not a cycle (use YYYY-MM): month must be in "
+                      "1..12; the totals shown are still those of BAKKERIJ 2026-10")
+        app.notify("export job 7 completed", title="Export")
+        app.notify(long_error, severity="error")
+        await settle(pilot)
+        (shown,) = [t for t in toasts(app) if t._notification.severity == "error"]
+        assert shown.region.height == 1  # the toast stays one line
+        await pilot.press("N")
+        await settle(pilot)
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, TextViewScreen)
+        body = app.screen.query_one("#text-static")
+        text = str(body.render())
+        assert f"error: {long_error}" in text and body.size.height >= 3  # every word, wrapped in the window
+        assert "of BAKKERIJ 2026-10" in screen_text(app)  # its last words on screen too
+        assert text.index("error: Finding") < text.index("information: Export: export job 7")  # newest first
+        await pilot.press("escape")  # the error toast goes first (Esc dismisses errors), then the window
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, TextViewScreen)
+        assert any(c.title == "console: the last notices in full" for c in palette_commands(app))
+
+
 async def test_the_footer_s_palette_key_ends_at_the_last_column_on_every_screen(rt: Runtime) -> None:
     """Seen at 80x24 over tmux: "^p palettea" on the Bus screen, "^p palettem" on Invoices. The
     compact footer's right margin also held the docked palette key a column short of the edge,
