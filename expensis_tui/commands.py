@@ -26,7 +26,8 @@ class PaletteCommand:
 
 
 def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
+    """"Start manual sync" -> "start manual sync"; an acronym keeps its capitals ("SEPA file")."""
+    return text if text[1:2].isupper() else text[:1].lower() + text[1:]
 
 
 def palette_commands(app: ExpensisApp) -> Iterator[PaletteCommand]:

@@ -4,6 +4,7 @@ current, and any two versions compared line by line (the current one included)."
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -137,3 +138,31 @@ async def test_the_versions_window_marks_current_and_compares_any_two(rt: Runtim
         assert isinstance(app.screen, TextViewScreen)
         text = screen_text(app)
         assert "version 1 → 2" in text and "No differences: the totals are up to date" not in text
+
+
+@pytest.mark.anyio
+async def test_many_versions_keep_one_line_each_beside_the_scrollbar(rt: Runtime) -> None:
+    """Seen at 80x24: from 11 versions on the list scrolled, its scrollbar took two columns, and
+    every amount wrapped onto a line of its own ("▊ €4,777.92"); causes were cut at 13
+    ("recalculatio…"). The versions window is the wide one now: a line each, causes whole."""
+    from core.lookup import customer_by_code
+
+    with rt.db.reader() as s:
+        acme = customer_by_code(s, "ACME").id
+    for _ in range(12):
+        request_recalculation(rt.bus, acme, OCT, operator="alice")
+        run_until_idle(rt.bus)
+    app = ExpensisApp(rt, start_services=False, clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("g", *"ACME", "enter", "enter")
+        await settle(pilot)
+        await pilot.press("v")
+        await settle(pilot)
+        picker = app.screen
+        assert isinstance(picker, ChoiceScreen) and len(picker.choices) > 12
+        shown = [line for line in screen_text(app).splitlines() if re.search(r"\bv\d+ ", line)]
+        assert len(shown) >= 8 and all("€" in line for line in shown), "\n".join(shown)
+        assert all("recalculation by alice" in line for line in shown if "alice" in line)
+        assert not [line for line in screen_text(app).splitlines() if line.strip(" │▊▎▏▕▐▌█") .startswith("€")]

@@ -346,6 +346,7 @@ async def test_palette_has_the_new_actions_and_runs_them(rt: Runtime) -> None:
                 "exports: create export (kind, customer, cycle)", "invoices: run cycle (preview, then confirm)",
                 "invoices: credit note with a reason", "invoices: import payments from a bank CSV",
                 "invoices: send or resend the invoice by mail", "go: invoices", "go: add-ons"} <= titles
+        assert "invoices: SEPA direct-debit file (pain.008) for open invoices" in titles  # was "sEPA"
         await pilot.press("ctrl+p")
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*"run cycle")

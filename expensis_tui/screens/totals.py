@@ -307,22 +307,27 @@ class TotalsScreen(ConsoleScreen):
         def first_picked(first: str) -> None:
             others = [v for v in history if str(v.version) != first]
             self.app.push_screen(
-                ChoiceScreen(f"Compare v{first} with", [(str(v.version), self.version_label(v)) for v in others]),
+                ChoiceScreen(f"Compare v{first} with", [(str(v.version), self.version_label(v)) for v in others],
+                             wide=True),
                 if_answered(lambda second: self.compare(cycle, *sorted((int(first), int(second))))))
 
         self.app.push_screen(
             ChoiceScreen(f"{cycle.code} {cycle.label}: versions (pick two to compare)",
                          [(str(v.version), self.version_label(v)) for v in history],
-                         detail=f"times in {self.zone.key}"),
+                         detail=f"times in {self.zone.key}", wide=True),
             if_answered(first_picked))
 
+    CAUSE_WIDTH = 22  # "recalculation by alice" whole; "partner-recalculation by …" cut
+
     def version_label(self, v: VersionSummary) -> str:
-        """One line within the window at 80 columns (at most 55 characters; it holds about 56)."""
+        """One line of the wide window at 80 columns, a scrollbar beside it (at most 64 characters:
+        in the 64-column window 55 wrapped the amount once 11 versions brought a scrollbar)."""
         mark = "current" if v.current else "       "
         cause = v.cause or "—"
-        cause = cause if len(cause) <= 13 else cause[:12] + "…"
+        width = self.CAUSE_WIDTH
+        cause = cause if len(cause) <= width else cause[:width - 1] + "…"
         return (f"v{v.version:<3} {mark} {format_time(v.at, self.zone, '%d-%m %H:%M', zone_name=True):<16} "
-                f"{cause:<13} {'€' + euro(v.rated_total):>11}")
+                f"{cause:<{width}} {'€' + euro(v.rated_total):>11}")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="Comparing versions")
     def compare(self, cycle: CustomerCycle, old: int, new: int) -> None:

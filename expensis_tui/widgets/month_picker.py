@@ -25,15 +25,16 @@ class ChoiceScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, choices: Sequence[tuple[str, str]], *, detail: str = "",
-                 hint: str = "↑↓ choose · enter pick · esc cancel") -> None:
+                 hint: str = "↑↓ choose · enter pick · esc cancel", wide: bool = False) -> None:
         super().__init__()
         self.title_text = title
         self.detail = detail
         self.choices = list(choices)  # (id, label)
         self.hint = hint
+        self.wide = wide  # the wide window (76 columns): labels of up to 66, a scrollbar beside them
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Vertical(classes="dialog wide" if self.wide else "dialog"):
             yield Label(self.title_text, classes="dialog-title")
             if self.detail:
                 yield Label(self.detail, classes="dialog-detail")
