@@ -86,6 +86,7 @@ class AuditLoaded(Message, bubble=False):
 @dataclass
 class TotalsLoaded(Message, bubble=False):
     overview: TotalsOverview
+    seq: int = 0  # the load's number (ConsoleScreen.next_load)
 
 
 @dataclass

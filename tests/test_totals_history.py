@@ -166,3 +166,31 @@ async def test_many_versions_keep_one_line_each_beside_the_scrollbar(rt: Runtime
         assert len(shown) >= 8 and all("€" in line for line in shown), "\n".join(shown)
         assert all("recalculation by alice" in line for line in shown if "alice" in line)
         assert not [line for line in screen_text(app).splitlines() if line.strip(" │▊▎▏▕▐▌█") .startswith("€")]
+
+
+@pytest.mark.anyio
+async def test_a_poll_read_mid_recalculation_does_not_replace_the_finished_answer(rt: Runtime) -> None:
+    """Seen at 80x24: the window said recalculated while the status line still read "version 8 ·
+    recalculating · recalculation requested" for 3 s: a poll read during the workflow arrived
+    after the recalculation's own final read. Answers are numbered; an older one is dropped."""
+    from dataclasses import replace
+
+    from core.views.totals import totals_overview
+    from expensis_tui.messages import TotalsLoaded
+
+    app = ExpensisApp(rt, start_services=False, clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("g", *"ACME", "enter", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, TotalsScreen) and screen.cycle is not None
+        done = totals_overview(rt.db, screen.cycle)
+        midway = replace(done, version=done.version - 1, status="recalculating", recalc_requested=True)
+        polled, finished = screen.next_load(), screen.next_load()  # the poll was asked for first
+        screen.post_message(TotalsLoaded(done, finished))
+        screen.post_message(TotalsLoaded(midway, polled))  # and answered last
+        await settle(pilot)
+        status = str(screen.query_one("#status-line").render())
+        assert f"version {done.version} · {done.status}" in status and "recalculating" not in status

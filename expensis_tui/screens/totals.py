@@ -137,13 +137,21 @@ class TotalsScreen(ConsoleScreen):
 
     def load(self) -> None:
         if self.cycle is not None:
-            self.load_totals(self.cycle)
+            self.load_totals(self.cycle, self.next_load())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Loading totals")
-    def load_totals(self, cycle: CustomerCycle) -> None:
-        self.post_message(TotalsLoaded(totals_overview(self.rt.db, cycle)))
+    def load_totals(self, cycle: CustomerCycle, seq: int) -> None:
+        self.post_message(TotalsLoaded(totals_overview(self.rt.db, cycle), seq))
+
+    def overview_now(self, cycle: CustomerCycle) -> TotalsLoaded:
+        """From a worker thread: the cycle's overview read from now on, numbered as a load, so an
+        earlier poll's answer that arrives after it (read mid-workflow) does not replace it."""
+        seq = self.app.call_from_thread(self.next_load)
+        return TotalsLoaded(totals_overview(self.rt.db, cycle), seq)
 
     def on_totals_loaded(self, message: TotalsLoaded) -> None:
+        if not self.fresh(message.seq):
+            return  # older than the answer on screen
         o = message.overview
         shown = self.cycle
         if shown is None or (o.cycle.customer_id, o.cycle.label) != (shown.customer_id, shown.label):
@@ -191,7 +199,7 @@ class TotalsScreen(ConsoleScreen):
     def resolve(self, code: str, label: str) -> None:
         cycle = resolve_cycle(self.rt.db, code, label)
         self.app.call_from_thread(self.chosen, cycle)
-        self.post_message(TotalsLoaded(totals_overview(self.rt.db, cycle)))
+        self.post_message(self.overview_now(cycle))
 
     def chosen(self, cycle: CustomerCycle) -> None:
         self.cycle = cycle
@@ -257,11 +265,11 @@ class TotalsScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="recalc", description="The recalculation")
     def recalculate(self, cycle: CustomerCycle) -> None:
-        db, bus, worker = self.rt.db, self.rt.bus, get_current_worker()
+        bus, worker = self.rt.bus, get_current_worker()
         handle = request_recalculation(bus, cycle.customer_id, cycle.cycle_start, operator=self.rt.operator)
         for progress in follow(bus, handle, should_stop=lambda: worker.is_cancelled):
             self.post_message(progress_update(progress, done_words="recalculated"))
-        self.post_message(TotalsLoaded(totals_overview(db, cycle)))
+        self.post_message(self.overview_now(cycle))
 
     def on_progress_update(self, message: ProgressUpdate) -> None:
         if self.progress is not None and self.progress.is_attached:
