@@ -68,6 +68,20 @@ class UnknownCustomer(LookupError):
     pass
 
 
+class CycleNotBegun(ValueError):
+    """A recalculation (or its dry run) of a cycle that starts after the customer's today: it has
+    no usage, and its totals would be a current version of monthly fees not yet due (a typo:
+    2030 for 2026)."""
+
+
+def refuse_unbegun(customer: Customer, cycle_start: date, now: datetime) -> None:
+    """CycleNotBegun when the customer-cycle starts after today in the customer's time zone."""
+    today = now.astimezone(customer_zone(customer)).date()
+    if cycle_start > today:
+        raise CycleNotBegun(f"{customer.code} {Month.of(cycle_start)} has not begun (today is {today.isoformat()}): "
+                            "there is nothing to recalculate yet")
+
+
 @dataclass(frozen=True)
 class TotalRow:
     subscription_id: int
@@ -549,12 +563,15 @@ def diff_totals(old: Sequence[TotalRow], new: Sequence[TotalRow]) -> list[TotalD
     return diffs
 
 
-def preview_recalculation(db: Database, customer_id: int, cycle_start: date) -> list[TotalDiff]:
-    """What a recalculation would change, computed by the real steps and rolled back."""
+def preview_recalculation(db: Database, customer_id: int, cycle_start: date, *,
+                          clock: Clock = system_clock) -> list[TotalDiff]:
+    """What a recalculation would change, computed by the real steps and rolled back; refused,
+    as the recalculation is, for a cycle that has not begun (CycleNotBegun)."""
     with db.sessions() as session:
         session.begin()
         try:
             customer = get_customer(session, customer_id)
+            refuse_unbegun(customer, cycle_start, clock())
             old = current_totals(session, customer_id, cycle_start)
             usage = rate_cycle(session, customer_id, cycle_start).usage if customer.rateplan_customer else None
             new = compute_totals(session, customer, cycle_start, usage)

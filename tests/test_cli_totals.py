@@ -71,6 +71,9 @@ def test_a_recalculation_of_a_month_not_begun_is_one_line_and_exit_2(tmp_path: P
     assert code == 2 and "ACME 2999-01 has not begun" in err and "Traceback" not in err, (out, err)
     code, out, err = cli(data, "totals", "recalc", "--partner", "Partner A", "--from", "2026-10", "--to", "2999-01")
     assert code == 2 and "has not begun" in err and "Traceback" not in err, (out, err)  # its first such month
+    for dry in (("ACME", "--cycle", "2999-01"), ("--partner", "Partner A", "--from", "2026-10", "--to", "2999-01")):
+        code, out, err = cli(data, "totals", "recalc", *dry, "--dry-run")  # it listed the fees as changes
+        assert code == 2 and "has not begun" in err and "Traceback" not in err, (out, err)
     code, out, _ = cli(data, "messages", "list", "--json", "--limit", "200")
     assert json.loads(out) == []  # nothing dispatched, for the customer nor for any month of the partner's range
     code, out, _ = cli(data, "totals", "history", "ACME", "--cycle", "2999-01")

@@ -249,7 +249,8 @@ def test_a_cycle_is_recalculated_from_its_first_local_day_not_before(db: Databas
     from datetime import UTC, datetime
 
     from core.models import Customer
-    from core.workflows.totals import CycleNotBegun, request_partner_recalculation
+    from core.totals import CycleNotBegun
+    from core.workflows.totals import request_partner_recalculation
 
     ids = make_setup(db)
     with db.reader() as s:
@@ -267,6 +268,8 @@ def test_a_cycle_is_recalculated_from_its_first_local_day_not_before(db: Databas
                 request_recalculation(bus, ids["customer"], nov, operator="alice")
             with pytest.raises(CycleNotBegun):
                 request_partner_recalculation(bus, partner, ["2026-10", "2026-11"], operator="alice")
+            with pytest.raises(CycleNotBegun):  # its dry run too: it would list fees not yet due as changes
+                preview_recalculation(db, ids["customer"], nov, clock=lambda now=now: now)
             with db.reader() as s:  # refused before anything was marked or queued
                 assert s.scalars(select(CustomerStatus)).all() == []
                 assert s.scalars(select(Message)).all() == []

@@ -108,7 +108,7 @@ async def test_n_shows_every_notice_in_full_newest_first(rt: Runtime) -> None:
     app = ExpensisApp(rt, start_services=False, clock=frozen_clock)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
-        long_error = ("Finding the customer failed: '2026-13' is not a cycle (use YYYY-MM): month must be in "
+        long_error = ("Finding the customer and cycle failed: '2026-13' is not a cycle (use YYYY-MM): month must be in "
                       "1..12; the totals shown are still those of BAKKERIJ 2026-10")
         app.notify("export job 7 completed", title="Export")
         app.notify(long_error, severity="error")

@@ -384,7 +384,7 @@ async def test_errors_are_notifications_in_words(rt: Runtime) -> None:
         await pilot.press("4", "g", *"NOPE", "enter", "enter")
         await settle(pilot)
         messages = [str(n.message) for n in app._notifications]
-        assert messages == ["Finding the customer failed: no customer with code 'NOPE'"]
+        assert messages == ["Finding the customer and cycle failed: no customer with code 'NOPE'"]
         assert isinstance(app.screen, TotalsScreen)  # the console carries on
 
 

@@ -13,16 +13,12 @@ remains for customers billed the provider's price.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import TYPE_CHECKING
+from datetime import date
 
 from core import insights, totals
 from core.bus import Bus, Command, Dispatched, HandlerContext
 from core.month import Month
 from core.workflows import roaming_caps
-
-if TYPE_CHECKING:
-    from core.models import Customer
 
 
 @dataclass(frozen=True)
@@ -122,28 +118,15 @@ def dispatch_totals(bus: Bus, customer_id: int, cycle_start: date, *, trigger: s
     return bus.dispatch(DispatchTotals(customer_id, cycle_start, trigger), workflow=workflow)
 
 
-class CycleNotBegun(ValueError):
-    """A recalculation of a cycle that starts after the customer's today: it has no usage, and
-    its totals would be a current version of monthly fees not yet due (a typo: 2030 for 2026)."""
-
-
-def refuse_unbegun(customer: Customer, cycle_start: date, now: datetime) -> None:
-    """CycleNotBegun when the customer-cycle starts after today in the customer's time zone."""
-    today = now.astimezone(totals.customer_zone(customer)).date()
-    if cycle_start > today:
-        raise CycleNotBegun(f"{customer.code} {Month.of(cycle_start)} has not begun (today is {today.isoformat()}): "
-                            "there is nothing to recalculate yet")
-
-
 def request_recalculation(bus: Bus, customer_id: int, cycle_start: date, *, operator: str) -> Dispatched:
     """"Herbereken data": mark the customer-cycle, audit, dispatch the totals workflow.
-    A cycle that has not begun is refused (CycleNotBegun)."""
+    A cycle that has not begun is refused (`core.totals.CycleNotBegun`)."""
     from core.security import audit, roles
 
     with bus.db.transaction() as session:
         customer = totals.get_customer(session, customer_id)
         roles.require(session, operator, roles.Action.TOTALS_RECALCULATE, target=f"{customer.code} {Month.of(cycle_start)}")
-        refuse_unbegun(customer, cycle_start, bus.clock())
+        totals.refuse_unbegun(customer, cycle_start, bus.clock())
         totals.mark_recalc_requested(session, customer_id, cycle_start)
         audit.record(session, operator=operator, action=roles.Action.TOTALS_RECALCULATE,
                      target=f"{customer.code} {Month.of(cycle_start)}")
@@ -161,7 +144,7 @@ class Recalculation:
 def request_partner_recalculation(bus: Bus, partner_id: int, labels: list[str], *,
                                   operator: str) -> list[Recalculation]:
     """One DispatchTotals per active customer of the partner per month, in one transaction; none
-    when one of those cycles has not begun (CycleNotBegun)."""
+    when one of those cycles has not begun (`core.totals.CycleNotBegun`)."""
     from core.lookup import cycle_start, partner_customers
     from core.models import Partner
     from core.security import audit, roles
@@ -175,7 +158,7 @@ def request_partner_recalculation(bus: Bus, partner_id: int, labels: list[str], 
         for c in partner_customers(session, partner_id):
             for label in labels:
                 start = cycle_start(c, label)
-                refuse_unbegun(c, start, now)
+                totals.refuse_unbegun(c, start, now)
                 items.append((c.id, start))
         started = [bus.dispatch(DispatchTotals(cid, start, "partner-recalculation", operator),
                                 session=session)

@@ -14,6 +14,7 @@ from core.lookup import NotFound, customer_by_code, cycle_start, partner_by_name
 from core.month import Month
 from core.runtime import Runtime
 from core.totals import (
+    CycleNotBegun,
     TotalRow,
     diff_totals,
     partner_totals,
@@ -22,7 +23,6 @@ from core.totals import (
     version_history,
 )
 from core.workflows.totals import (
-    CycleNotBegun,
     request_partner_recalculation,
     request_recalculation,
 )
@@ -174,10 +174,10 @@ def totals_recalc(ctx: click.Context, customer: str | None, cycle: Month | None,
     if not (customer and cycle):
         raise click.UsageError("give CUSTOMER --cycle YYYY-MM, or --partner P --from M --to M")
     customer_id, code, start = resolve(rt, customer, cycle)
-    if dry:
-        print_diff(preview_recalculation(rt.db, customer_id, start), numbers(rt, customer_id))
-        return
     try:
+        if dry:
+            print_diff(preview_recalculation(rt.db, customer_id, start), numbers(rt, customer_id))
+            return
         handle = request_recalculation(rt.bus, customer_id, start, operator=rt.operator)
     except CycleNotBegun as exc:
         raise click.BadParameter(str(exc), param_hint="--cycle") from None
@@ -202,8 +202,11 @@ def recalc_partner(rt: Runtime, partner: str, first: Month, last: Month, wait: b
     except NotFound as exc:
         raise CliError(str(exc), EXIT_NOT_FOUND) from exc
     if dry:
-        previews = [(code, start, preview_recalculation(rt.db, customer_id, start))
-                    for customer_id, code, start in customers]
+        try:
+            previews = [(code, start, preview_recalculation(rt.db, customer_id, start))
+                        for customer_id, code, start in customers]
+        except CycleNotBegun as exc:
+            raise click.BadParameter(str(exc), param_hint="--to") from None
         print_table([Col("CUSTOMER"), Col("CYCLE", "month"), Col("CHANGES", "number"), Col("NET", "money4")],
                     [(code, start, len(diffs), sum((d.amount_change for d in diffs), start=Decimal(0)))
                      for code, start, diffs in previews])

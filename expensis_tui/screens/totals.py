@@ -195,7 +195,7 @@ class TotalsScreen(ConsoleScreen):
     # a poll, `r`) would otherwise cancel the look-up of the one chosen, and the fields would
     # name a customer whose totals never came. A reload's answer for the old cycle is dropped
     # once this one is chosen (on_totals_loaded).
-    @work(thread=True, exclusive=True, exit_on_error=False, group="choose", description="Finding the customer")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="choose", description="Finding the customer and cycle")
     def resolve(self, code: str, label: str) -> None:
         cycle = resolve_cycle(self.rt.db, code, label)
         self.app.call_from_thread(self.chosen, cycle)
