@@ -146,3 +146,8 @@ async def test_the_footer_s_palette_key_ends_at_the_last_column_on_every_screen(
             footer = app.screen.query_one(Footer)
             (palette,) = [k for k in footer.query(FooterKey) if k.has_class("-command-palette")]
             assert palette.region.right == footer.region.right == 80, (key, type(app.screen).__name__)
+            # and every key shown ends before it (seen cut: "g Custome▏" on Totals, "k Ca▏" on Add-ons,
+            # "l Relea▏" on Invoices, "p Pause/resum▏" on Bus)
+            cut = [f"{k.key_display} {k.description}" for k in footer.query(FooterKey)
+                   if not k.has_class("-command-palette") and k.region.right > palette.region.x]
+            assert cut == [], (type(app.screen).__name__, cut)

@@ -119,7 +119,7 @@ class AddonsScreen(GuardedScreen):
                 id="addons-cancel"),
         Binding("space", "mark", "Mark", tooltip="Mark or unmark the subscription", id="addons-mark"),
         Binding("v", "next_view", "View", tooltip="Switch subscriptions / backlog / log", id="addons-view"),
-        Binding("g", "choose", "Customer", tooltip="Choose the customer", id="addons-choose"),
+        Binding("g", "choose", "Choose", tooltip="Choose the customer", id="addons-choose"),
         Binding("k", "read_catalogue", "Catalogue", tooltip="Read the add-on catalogue from Nina",
                 id="addons-refresh"),
     ]

@@ -151,7 +151,7 @@ class InvoicesScreen(GuardedScreen):
     AREA = "invoices"
     TITLE = "Invoices"
     BINDINGS = [
-        Binding("x", "run", "Run cycle", tooltip="Run cycle (preview, then confirm)", id="invoices-run"),
+        Binding("x", "run", "Run", tooltip="Run cycle (preview, then confirm)", id="invoices-run"),
         Binding("i", "import_payments", "Payments", tooltip="Import payments from a bank CSV",
                 id="invoices-payments"),
         Binding("M", "send", "Mail", key_display="M", tooltip="Send or resend the invoice by mail",
@@ -159,11 +159,13 @@ class InvoicesScreen(GuardedScreen):
         Binding("C", "credit", "Credit", key_display="C", tooltip="Credit note with a reason", id="invoices-credit"),
         Binding("v", "next_view", "View", tooltip="Switch invoices / balances / payments", id="invoices-view"),
         Binding("l", "release", "Release", tooltip="Issue an invoice held for review", id="invoices-release"),
+        # D and m act on a held invoice or an unmatched payment, rarely: in help and the palette,
+        # not in the 80-column footer
         Binding("D", "discard", "Drop", key_display="D", tooltip="Drop (discard) an invoice held for review",
-                id="invoices-drop"),
+                id="invoices-drop", show=False),
         Binding("m", "match", "Match", tooltip="Match the selected payment to an invoice by hand",
-                id="invoices-match"),
-        Binding("b", "collect", "Debit batch", tooltip="SEPA direct-debit file (pain.008) for open invoices",
+                id="invoices-match", show=False),
+        Binding("b", "collect", "Debit", tooltip="SEPA direct-debit file (pain.008) for open invoices",
                 id="invoices-collect"),
     ]
     ROLE_ACTIONS = {"run": Action.INVOICES_RUN, "import_payments": Action.PAYMENTS_IMPORT,

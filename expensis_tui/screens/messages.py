@@ -53,7 +53,7 @@ class MessagesScreen(PagedScreen):
                 tooltip="Retry every failed message the list shows", id="messages-retry"),
         Binding("D", "discard", "Discard all", key_display="D",
                 tooltip="Discard every failed or queued message the list shows", id="messages-discard"),
-        Binding("p", "pause", "Pause/resume", tooltip="Pause or resume the selected row's command type",
+        Binding("p", "pause", "Pause", tooltip="Pause or resume the selected row's command type",
                 id="messages-pause"),
         Binding("P", "pause_all", "Pause all", key_display="P", tooltip="Pause or resume all dispatching",
                 id="messages-pause-all"),

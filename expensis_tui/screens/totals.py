@@ -87,7 +87,7 @@ class TotalsScreen(ConsoleScreen):
         Binding("H", "partner", "Partner", key_display="H", tooltip="Partner recalculation over months",
                 id="totals-partner"),
         Binding("v", "next_view", "Versions", tooltip="Compare history versions", id="totals-versions"),
-        Binding("g", "choose", "Customer", tooltip="Choose customer and cycle", id="totals-choose"),
+        Binding("g", "choose", "Choose", tooltip="Choose customer and cycle", id="totals-choose"),
         # [ ] page everywhere: here the pages are the cycles
         Binding("left_square_bracket", "page(-1)", "Previous cycle", key_display="[", show=False),
         Binding("right_square_bracket", "page(1)", "Next cycle", key_display="]", show=False),

@@ -96,7 +96,9 @@ class KeyedTable(DataTable[Cell]):
     DEFAULT_CSS = "KeyedTable { height: 1fr; }"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter the list as you type (esc clears)"),
-        Binding("s", "sort", "Sort", tooltip="Sort by the next column (again: the other way)"),
+        # every list sorts with s (help and the operators' guide say so): the 80-column footer
+        # keeps its room for each screen's own keys
+        Binding("s", "sort", "Sort", tooltip="Sort by the next column (again: the other way)", show=False),
         Binding("home", "first_row", "First", tooltip="First row", show=False),
         Binding("end", "last_row", "Last", tooltip="Last row", show=False),
     ]
