@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -113,20 +114,32 @@ def test_cli_totals_history_lists_and_compares(tmp_path: Path) -> None:
     assert code != 0 and "no version 9" in out
 
 
+async def open_acme_totals(app: ExpensisApp, pilot: Any) -> TotalsScreen:
+    """The Totals screen (4) on ACME and the cycle the chooser offers (g, ACME, enter, enter)."""
+    await pilot.press("4")
+    await settle(pilot)
+    await pilot.press("g", *"ACME", "enter", "enter")  # g: choose customer and cycle
+    await settle(pilot)
+    screen = app.screen
+    assert isinstance(screen, TotalsScreen)
+    return screen
+
+
+async def open_acme_versions(app: ExpensisApp, pilot: Any) -> ChoiceScreen:
+    """Its versions window (v), on ACME's totals."""
+    await open_acme_totals(app, pilot)
+    await pilot.press("v")
+    await settle(pilot)
+    picker = app.screen
+    assert isinstance(picker, ChoiceScreen)
+    return picker
+
+
 @pytest.mark.anyio
 async def test_the_versions_window_marks_current_and_compares_any_two(rt: Runtime) -> None:
     app = ExpensisApp(rt, start_services=False, clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("4")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, TotalsScreen)
-        await pilot.press("g", *"ACME", "enter", "enter")  # g: choose customer and cycle
-        await settle(pilot)
-        await pilot.press("v")
-        await settle(pilot)
-        picker = app.screen
-        assert isinstance(picker, ChoiceScreen)
+        picker = await open_acme_versions(app, pilot)
         labels = [label for _, label in picker.choices]
         assert labels[0].startswith("v2") and "current" in labels[0] and "archived" not in " ".join(labels)
         assert "€" in labels[0] and ("CET" in labels[0] or "CEST" in labels[0])
@@ -154,18 +167,12 @@ async def test_many_versions_keep_one_line_each_beside_the_scrollbar(rt: Runtime
         run_until_idle(rt.bus)
     app = ExpensisApp(rt, start_services=False, clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("4")
-        await settle(pilot)
-        await pilot.press("g", *"ACME", "enter", "enter")
-        await settle(pilot)
-        await pilot.press("v")
-        await settle(pilot)
-        picker = app.screen
-        assert isinstance(picker, ChoiceScreen) and len(picker.choices) > 12
+        picker = await open_acme_versions(app, pilot)
+        assert len(picker.choices) > 12
         shown = [line for line in screen_text(app).splitlines() if re.search(r"\bv\d+ ", line)]
         assert len(shown) >= 8 and all("€" in line for line in shown), "\n".join(shown)
         assert all("recalculation by alice" in line for line in shown if "alice" in line)
-        assert not [line for line in screen_text(app).splitlines() if line.strip(" │▊▎▏▕▐▌█") .startswith("€")]
+        assert not [line for line in screen_text(app).splitlines() if line.strip(" │▊▎▏▕▐▌█").startswith("€")]
 
 
 @pytest.mark.anyio
@@ -180,12 +187,8 @@ async def test_a_poll_read_mid_recalculation_does_not_replace_the_finished_answe
 
     app = ExpensisApp(rt, start_services=False, clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("4")
-        await settle(pilot)
-        await pilot.press("g", *"ACME", "enter", "enter")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, TotalsScreen) and screen.cycle is not None
+        screen = await open_acme_totals(app, pilot)
+        assert screen.cycle is not None
         done = totals_overview(rt.db, screen.cycle)
         midway = replace(done, version=done.version - 1, status="recalculating", recalc_requested=True)
         polled, finished = screen.next_load(), screen.next_load()  # the poll was asked for first
