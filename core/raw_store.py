@@ -57,16 +57,15 @@ def _cursor(session: Session) -> Any:
     return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
-def _fetch(session: Session, sql: str, customer_id: int, cycle_start: date, *more: Any) -> list[tuple[Any, ...]]:
-    """The rows of `sql` ({mark}, {when} and {cost} filled in for the dialect) for the customer-cycle,
-    then `more` parameters."""
+def _fetch(session: Session, sql: str, customer_id: int, cycle_start: date) -> list[tuple[Any, ...]]:
+    """The rows of `sql` ({mark}, {when} and {cost} filled in for the dialect) for the customer-cycle."""
     sqlite = is_sqlite(session)
     mark = "?" if sqlite else "%s"
     cursor = _cursor(session)
     try:
         cursor.execute(sql.format(mark=mark, when="call_date" if sqlite else _MARIADB_WHEN,
                                   cost="provider_cost" if sqlite else "CAST(provider_cost * 10000 AS SIGNED)"),
-                       (customer_id, cycle_start.isoformat() if sqlite else cycle_start, *more))
+                       (customer_id, cycle_start.isoformat() if sqlite else cycle_start))
         return list(cursor.fetchall())
     finally:
         cursor.close()
